@@ -1,0 +1,70 @@
+import type { IncomingMessage } from 'node:http';
+import WebSocket from 'ws';
+import type { DisconnectCause, DisconnectReason } from './disconnect-reason.js';
+import type { GatewaySettings } from './gateway-settings.js';
+
+/** A bound Nest message handler: `(data, context) => Promise<result>`. */
+export type BoundHandler = (data: unknown, context: unknown) => unknown;
+
+/**
+ * Server-side state of one WebSocket connection: its handlers (several gateways may
+ * share a path), its invalid-frame budget and why it ended.
+ */
+export class Connection {
+  readonly handlers = new Map<string, BoundHandler>();
+  rawHandler: BoundHandler | undefined;
+  private invalidCount = 0;
+  private invalidWindowStart = 0;
+  private closeCause: DisconnectCause | undefined;
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly request: IncomingMessage,
+    readonly settings: GatewaySettings,
+  ) {}
+
+  get isOpen(): boolean {
+    return this.socket.readyState === WebSocket.OPEN;
+  }
+
+  /** Sends a text frame if the connection is still open; false when it was not sent. */
+  send(text: string): boolean {
+    if (this.socket.readyState !== WebSocket.OPEN) {
+      return false;
+    }
+    this.socket.send(text);
+    return true;
+  }
+
+  /** Closes with a close frame, remembering why, so `handleDisconnect` can tell. */
+  close(code: number, reason: string, cause: DisconnectCause): void {
+    this.closeCause ??= cause;
+    this.socket.close(code, reason);
+  }
+
+  /** Drops the connection without a close handshake. */
+  terminate(cause: DisconnectCause): void {
+    this.closeCause ??= cause;
+    this.socket.terminate();
+  }
+
+  /** Marks why the connection is about to end when `ws` itself closes it (e.g. 1009). */
+  markCause(cause: DisconnectCause): void {
+    this.closeCause ??= cause;
+  }
+
+  /** Counts one invalid frame; true when the connection is over its limit. */
+  countInvalidFrame(now: number): boolean {
+    const { limit, windowMs } = this.settings.invalidFrames;
+    if (now - this.invalidWindowStart >= windowMs) {
+      this.invalidWindowStart = now;
+      this.invalidCount = 0;
+    }
+    return ++this.invalidCount > limit;
+  }
+
+  disconnectReason(code: number, reason: Buffer): DisconnectReason {
+    const cause = this.closeCause ?? (code === 1006 ? 'lost' : 'client');
+    return { code, reason: reason.toString(), cause };
+  }
+}

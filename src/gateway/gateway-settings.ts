@@ -1,0 +1,47 @@
+import {
+  DEFAULT_INVALID_FRAMES,
+  DEFAULT_MAX_DEPTH,
+  DEFAULT_MAX_PAYLOAD,
+} from '../realtime.constants.js';
+import type { RealtimeGatewayOptions, RealtimeModuleOptions } from '../realtime-options.interface.js';
+
+/** The effective, validated settings of one gateway (module options overridden by the gateway's). */
+export interface GatewaySettings {
+  readonly path: string;
+  readonly maxPayload: number;
+  readonly maxDepth: number;
+  readonly invalidFrames: { readonly limit: number; readonly windowMs: number };
+}
+
+export function resolveGatewaySettings(
+  path: string,
+  module: RealtimeModuleOptions,
+  gateway: RealtimeGatewayOptions = {},
+): GatewaySettings {
+  const settings: GatewaySettings = {
+    path,
+    maxPayload: gateway.maxPayload ?? module.maxPayload ?? DEFAULT_MAX_PAYLOAD,
+    maxDepth: gateway.maxDepth ?? module.maxDepth ?? DEFAULT_MAX_DEPTH,
+    invalidFrames: gateway.invalidFrames ?? module.invalidFrames ?? DEFAULT_INVALID_FRAMES,
+  };
+  positiveInteger(`${path}: maxPayload`, settings.maxPayload);
+  positiveInteger(`${path}: maxDepth`, settings.maxDepth);
+  positiveInteger(`${path}: invalidFrames.limit`, settings.invalidFrames.limit);
+  positiveInteger(`${path}: invalidFrames.windowMs`, settings.invalidFrames.windowMs);
+  return settings;
+}
+
+export function positiveInteger(name: string, value: unknown): void {
+  if (!Number.isSafeInteger(value) || (value as number) <= 0) {
+    throw new TypeError(`Realtime option ${name} must be a positive integer, got ${String(value)}`);
+  }
+}
+
+/** `/echo/` and `echo` both become `/echo`; the root stays `/`. */
+export function normalizePath(path: string): string {
+  let p = path.startsWith('/') ? path : `/${path}`;
+  while (p.length > 1 && p.endsWith('/')) {
+    p = p.slice(0, -1);
+  }
+  return p;
+}

@@ -1,0 +1,74 @@
+import type { ArgumentsHost } from '@nestjs/common';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { encodeError, encodeReply, type MessageId } from '../protocol/envelope.js';
+import type { Connection } from './connection.js';
+
+/**
+ * The request being handled: its event, its id, and the one reply it is owed.
+ * Reachable in an exception filter through {@link MessageContext.fromHost}, so a
+ * custom filter can answer the request with an error frame of its own.
+ */
+export class MessageContext {
+  private settled = false;
+
+  /** @internal */
+  constructor(
+    /** @internal */
+    readonly connection: Connection,
+    /** The request's event name. */
+    readonly event: string,
+    /** The request's id, when it had one. */
+    readonly id: MessageId | undefined,
+    /** Whether the handler answers with raw text frames. */
+    readonly raw = false,
+  ) {}
+
+  /** The context of the message behind an `ArgumentsHost`, if it came through this plugin. */
+  static fromHost(host: ArgumentsHost): MessageContext | undefined {
+    const candidate: unknown = host.getArgByIndex(2);
+    return candidate instanceof MessageContext ? candidate : undefined;
+  }
+
+  /** Whether the request has been answered (or, without an id, finished). */
+  get isSettled(): boolean {
+    return this.settled;
+  }
+
+  /**
+   * Answers with a success reply. `event` defaults to the request's; without an id
+   * nothing is sent unless there is data. Only the first reply or failure counts.
+   */
+  reply(data: unknown, event: string = this.event, explicit = false): void {
+    if (this.settled) {
+      return;
+    }
+    this.settled = true;
+    if (this.raw) {
+      if (data !== undefined && data !== null) {
+        this.connection.send(typeof data === 'string' ? data : JSON.stringify(data));
+      }
+      return;
+    }
+    if (this.id === undefined && !explicit && (data === undefined || data === null)) {
+      return;
+    }
+    let text: string;
+    try {
+      text = encodeReply(event, this.id, data);
+    } catch {
+      this.settled = false;
+      this.fail(ErrorCode.INTERNAL, 'the handler result could not be serialized');
+      return;
+    }
+    this.connection.send(text);
+  }
+
+  /** Answers with an error frame. Only the first reply or failure counts. */
+  fail(code: ErrorCode, message: string, details?: readonly unknown[]): void {
+    if (this.settled) {
+      return;
+    }
+    this.settled = true;
+    this.connection.send(encodeError(this.id, code, message, details));
+  }
+}

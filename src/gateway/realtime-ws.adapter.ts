@@ -1,0 +1,374 @@
+import { type INestApplicationContext, Logger, type WsMessageHandler } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { AbstractWsAdapter } from '@nestjs/websockets';
+import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { isObservable, lastValueFrom } from 'rxjs';
+import WebSocket, { WebSocketServer } from 'ws';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import {
+  encodeError,
+  encodeReply,
+  type MessageId,
+  parseFrame,
+  PING_EVENT,
+  PONG_EVENT,
+  PROTOCOL_V1,
+} from '../protocol/envelope.js';
+import {
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  RAW_TEXT_MESSAGE,
+  REALTIME_GATEWAY_OPTIONS,
+} from '../realtime.constants.js';
+import type { RealtimeGatewayOptions, RealtimeModuleOptions } from '../realtime-options.interface.js';
+import { type BoundHandler, Connection } from './connection.js';
+import { type GatewaySettings, normalizePath, positiveInteger, resolveGatewaySettings } from './gateway-settings.js';
+import { mapException } from './realtime-exception.filter.js';
+import { MessageContext } from './message-context.js';
+import { refuseUpgrade } from './upgrade-response.js';
+
+/** Options Nest hands to {@link RealtimeWsAdapter.create}: the gateway decorator's options. */
+export interface GatewayServerOptions {
+  /** The gateway's path. */
+  path?: string;
+  /** Set by {@link RealtimeGateway}. */
+  [REALTIME_GATEWAY_OPTIONS]?: RealtimeGatewayOptions;
+  /** Socket.IO namespaces are not supported; present only to refuse them clearly. */
+  namespace?: unknown;
+}
+
+/** Where the adapter finds the HTTP server to share: given directly, or resolved at `create()`. */
+type HttpServerSource = INestApplicationContext | HttpServer | HttpAdapterHost | undefined;
+
+/** The HTTP server of one port and the gateways served on it, by path. */
+interface PortRouter {
+  readonly httpServer: HttpServer;
+  readonly ownsServer: boolean;
+  readonly gateways: Map<string, WebSocketServer>;
+  readonly onUpgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  draining: boolean;
+}
+
+const APP_PORT = 0;
+
+/**
+ * Nest WebSocket adapter on `ws` that speaks protocol v1: request ids with exactly one
+ * reply each, error frames instead of silent drops, raw-text handlers, the reserved
+ * `ping`, 64 KiB frames by default, HTTP 404 for unknown paths and a 1001 close for
+ * every client on shutdown.
+ *
+ * `RealtimeModule` installs it by itself; construct it only to pass it to
+ * `app.useWebSocketAdapter()` yourself.
+ */
+export class RealtimeWsAdapter extends AbstractWsAdapter {
+  private readonly logger = new Logger('RealtimeWsAdapter');
+  private readonly routers = new Map<number, PortRouter>();
+  private readonly settings = new WeakMap<WebSocketServer, GatewaySettings>();
+  private readonly connections = new WeakMap<WebSocket, Connection>();
+  private readonly adapterHost: HttpAdapterHost | undefined;
+  private readonly shutdownTimeoutMs: number;
+
+  constructor(
+    appOrHttpServer?: HttpServerSource,
+    private readonly options: RealtimeModuleOptions = {},
+  ) {
+    super(appOrHttpServer instanceof HttpAdapterHost ? undefined : appOrHttpServer);
+    this.adapterHost = appOrHttpServer instanceof HttpAdapterHost ? appOrHttpServer : undefined;
+    this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    positiveInteger('shutdownTimeoutMs', this.shutdownTimeoutMs);
+  }
+
+  create(port: number, options: GatewayServerOptions = {}): WebSocketServer {
+    if (options.namespace !== undefined) {
+      throw new Error('RealtimeWsAdapter does not support namespaces: give each gateway its own path');
+    }
+    const path = normalizePath(options.path ?? '/');
+    const gatewayOptions = options[REALTIME_GATEWAY_OPTIONS];
+    if (!gatewayOptions) {
+      this.logger.warn(
+        `The gateway at ${path} is not decorated with @RealtimeGateway: its handlers' errors ` +
+          `reach clients in Nest's own format, without request ids`,
+      );
+    }
+    const settings = resolveGatewaySettings(path, this.options, gatewayOptions);
+    const router = this.routerFor(port);
+    if (router.gateways.has(path)) {
+      throw new Error(`Two WebSocket servers on port ${port} share the path ${path}`);
+    }
+    const server = new WebSocketServer({
+      noServer: true,
+      clientTracking: true,
+      maxPayload: settings.maxPayload,
+      perMessageDeflate: false,
+      handleProtocols: (protocols) => (protocols.has(PROTOCOL_V1) ? PROTOCOL_V1 : false),
+    });
+    server.on('error', (error) => this.logger.error(`WebSocket server at ${path}: ${error.message}`));
+    server.on('connection', (socket: WebSocket, request: IncomingMessage) =>
+      this.setUpConnection(socket, request, settings),
+    );
+    this.settings.set(server, settings);
+    router.gateways.set(path, server);
+    return server;
+  }
+
+  override bindClientConnect(server: WebSocketServer, callback: (...args: unknown[]) => void): void {
+    server.on('connection', callback);
+  }
+
+  bindMessageHandlers(client: WebSocket, handlers: WsMessageHandler[]): void {
+    const connection = this.connections.get(client);
+    if (!connection) {
+      return;
+    }
+    for (const { message, callback } of handlers) {
+      const event = String(message);
+      if (event === RAW_TEXT_MESSAGE) {
+        connection.rawHandler ??= callback as BoundHandler;
+      } else if (connection.handlers.has(event)) {
+        // Two gateways on one path both subscribed to it: the first wins, as Nest's map does.
+        continue;
+      } else {
+        connection.handlers.set(event, callback as BoundHandler);
+      }
+    }
+  }
+
+  override bindClientDisconnect(client: WebSocket, callback: (reason: unknown) => void): void {
+    client.once('close', (code: number, reason: Buffer) => {
+      const connection = this.connections.get(client);
+      callback(connection ? connection.disconnectReason(code, reason) : { code, reason: reason.toString(), cause: 'client' });
+    });
+  }
+
+  /** Stops accepting upgrades on the gateway's path, closes its clients with 1001, waits for them. */
+  override async close(server: WebSocketServer): Promise<void> {
+    const settings = this.settings.get(server);
+    for (const router of this.routers.values()) {
+      if (settings && router.gateways.get(settings.path) === server) {
+        router.draining = true;
+      }
+    }
+    const closing = [...server.clients].map((socket) => this.closeGracefully(socket));
+    await Promise.all(closing);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  override async dispose(): Promise<void> {
+    const closing: Promise<void>[] = [];
+    for (const router of this.routers.values()) {
+      router.httpServer.off('upgrade', router.onUpgrade);
+      if (router.ownsServer) {
+        closing.push(new Promise((resolve) => router.httpServer.close(() => resolve())));
+      }
+    }
+    this.routers.clear();
+    await Promise.all(closing);
+  }
+
+  private routerFor(port: number): PortRouter {
+    let router = this.routers.get(port);
+    if (router) {
+      return router;
+    }
+    const shared = port === APP_PORT ? this.appHttpServer() : undefined;
+    const httpServer = shared ?? createServer((_request, response) => {
+      response.writeHead(426, { 'Content-Type': 'application/json' }).end(
+        JSON.stringify({ error: 'UPGRADE_REQUIRED', message: 'this port serves WebSocket connections only' }),
+      );
+    });
+    const gateways = new Map<string, WebSocketServer>();
+    const created: PortRouter = {
+      httpServer,
+      ownsServer: !shared,
+      gateways,
+      draining: false,
+      onUpgrade: (request, socket, head) => this.routeUpgrade(created, request, socket, head),
+    };
+    httpServer.on('upgrade', created.onUpgrade);
+    if (!shared) {
+      httpServer.on('error', (error) => this.logger.error(`WebSocket port ${port}: ${error.message}`));
+      httpServer.listen(port);
+    }
+    this.routers.set(port, created);
+    return created;
+  }
+
+  private appHttpServer(): HttpServer | undefined {
+    const server = (this.httpServer as HttpServer | undefined) ?? this.adapterHost?.httpAdapter?.getHttpServer();
+    if (!server) {
+      throw new Error(
+        'RealtimeWsAdapter found no HTTP server to share: create the app with an HTTP adapter ' +
+          '(NestFactory.create) or give gateways a port of their own',
+      );
+    }
+    return server as HttpServer;
+  }
+
+  private routeUpgrade(router: PortRouter, request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Until ws takes the socket over, a reset by the peer must not become an unhandled 'error'.
+    socket.on('error', ignoreSocketError);
+    const url = request.url ?? '/';
+    const query = url.indexOf('?');
+    const path = normalizePath(query === -1 ? url : url.slice(0, query));
+    if (router.draining) {
+      refuseUpgrade(socket, 503, 'UNAVAILABLE', 'the server is shutting down');
+      return;
+    }
+    const server = router.gateways.get(path);
+    if (!server) {
+      this.logger.debug(`upgrade refused (404): no gateway at ${path}`);
+      refuseUpgrade(socket, 404, 'NOT_FOUND', `no WebSocket gateway at ${path}`);
+      return;
+    }
+    server.handleUpgrade(request, socket, head, (ws) => {
+      socket.off('error', ignoreSocketError);
+      server.emit('connection', ws, request);
+    });
+  }
+
+  private setUpConnection(socket: WebSocket, request: IncomingMessage, settings: GatewaySettings): void {
+    const connection = new Connection(socket, request, settings);
+    this.connections.set(socket, connection);
+    socket.on('error', (error: Error & { code?: string }) => {
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        connection.markCause('message-too-big');
+      }
+      // ws closes the connection itself with the fitting code (1002, 1007, 1009).
+      this.logger.debug(`connection at ${settings.path} failed: ${error.message}`);
+    });
+    socket.on('message', (data: Buffer, isBinary: boolean) => this.onFrame(connection, data, isBinary));
+  }
+
+  private onFrame(connection: Connection, data: Buffer, isBinary: boolean): void {
+    if (isBinary) {
+      this.refuseFrame(connection, undefined, ErrorCode.BAD_REQUEST, 'binary frames are not accepted on this gateway');
+      return;
+    }
+    const text = data.toString();
+    const parsed = parseFrame(text, connection.settings.maxDepth);
+    if (parsed.kind === 'invalid') {
+      this.refuseFrame(connection, parsed.id, ErrorCode.BAD_REQUEST, parsed.message);
+      return;
+    }
+    if (parsed.kind === 'raw') {
+      if (connection.rawHandler) {
+        this.dispatch(new MessageContext(connection, RAW_TEXT_MESSAGE, undefined, true), connection.rawHandler, text);
+      } else {
+        this.refuseFrame(connection, undefined, ErrorCode.BAD_REQUEST, 'frame must be a JSON object');
+      }
+      return;
+    }
+    const { event, id, data: payload } = parsed.frame;
+    if (event === PING_EVENT) {
+      connection.send(encodeReply(PONG_EVENT, id, { t: Date.now() }));
+      return;
+    }
+    const handler = connection.handlers.get(event);
+    if (!handler) {
+      this.refuseFrame(connection, id, ErrorCode.UNKNOWN_EVENT, `no handler for event "${event}"`);
+      return;
+    }
+    this.dispatch(new MessageContext(connection, event, id), handler, payload);
+  }
+
+  /** Answers a frame the protocol refuses, and closes connections that keep sending them. */
+  private refuseFrame(connection: Connection, id: MessageId | undefined, code: ErrorCode, message: string): void {
+    connection.send(encodeError(id, code, message));
+    if (connection.countInvalidFrame(Date.now())) {
+      this.logger.warn(`closing a connection at ${connection.settings.path}: too many invalid frames`);
+      connection.close(CloseCode.POLICY_VIOLATION, 'too many invalid frames', 'policy-violation');
+    }
+  }
+
+  private dispatch(context: MessageContext, handler: BoundHandler, payload: unknown): void {
+    let result: unknown;
+    try {
+      result = handler(payload, context);
+    } catch (error) {
+      this.failUnexpectedly(context, error);
+      return;
+    }
+    this.settle(context, result);
+  }
+
+  /** Sends the handler's result once it is known: a value, a promise or an observable. */
+  private settle(context: MessageContext, result: unknown): void {
+    if (context.isSettled) {
+      return;
+    }
+    if (isObservable(result)) {
+      lastValueFrom(result, { defaultValue: undefined }).then(
+        (value) => this.settle(context, value),
+        (error: unknown) => this.failUnexpectedly(context, error),
+      );
+      return;
+    }
+    if (isThenable(result)) {
+      result.then(
+        (value) => this.settle(context, value),
+        (error: unknown) => this.failUnexpectedly(context, error),
+      );
+      return;
+    }
+    if (isWsResponse(result)) {
+      context.reply(result.data, result.event, true);
+      return;
+    }
+    context.reply(result);
+  }
+
+  /** An error that escaped Nest's exception filters (a filter that rethrew, say). */
+  private failUnexpectedly(context: MessageContext, error: unknown): void {
+    const mapped = mapException(error);
+    if (mapped.unexpected) {
+      this.logger.error(
+        `handler of "${context.event}" failed: ${error instanceof Error ? error.stack : String(error)}`,
+      );
+    }
+    context.fail(mapped.code, mapped.message, mapped.details);
+  }
+
+  private closeGracefully(socket: WebSocket): Promise<void> {
+    if (socket.readyState === WebSocket.CLOSED) {
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const connection = this.connections.get(socket);
+      const timer = setTimeout(() => {
+        connection ? connection.terminate('shutdown') : socket.terminate();
+      }, this.shutdownTimeoutMs);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      if (connection) {
+        connection.close(CloseCode.GOING_AWAY, 'server shutting down', 'shutdown');
+      } else {
+        socket.close(CloseCode.GOING_AWAY, 'server shutting down');
+      }
+    });
+  }
+}
+
+function ignoreSocketError(): void {
+  // The socket is being refused or handed to ws; its own close path reports it.
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+}
+
+/** A Nest `WsResponse`: exactly `{event, data}` with a string event. */
+function isWsResponse(value: unknown): value is { event: string; data: unknown } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return false;
+  }
+  const keys = Object.keys(value);
+  return (
+    typeof (value as { event?: unknown }).event === 'string' &&
+    keys.length === 2 &&
+    keys.includes('event') &&
+    keys.includes('data')
+  );
+}

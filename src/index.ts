@@ -1,0 +1,31 @@
+// Server public API. Everything a NestJS application needs is exported here by name.
+export { RealtimeModule } from './realtime.module.js';
+export { REALTIME_MODULE_OPTIONS } from './realtime.module-definition.js';
+export type { RealtimeGatewayOptions, RealtimeModuleOptions } from './realtime-options.interface.js';
+export { RealtimeError } from './realtime.errors.js';
+export { RealtimeGateway, SubscribeRawText } from './gateway/realtime-gateway.decorator.js';
+export { RealtimeWsAdapter } from './gateway/realtime-ws.adapter.js';
+export type { GatewayServerOptions } from './gateway/realtime-ws.adapter.js';
+export { RealtimeExceptionFilter, mapException } from './gateway/realtime-exception.filter.js';
+export type { MappedError } from './gateway/realtime-exception.filter.js';
+export { MessageContext } from './gateway/message-context.js';
+export type { DisconnectCause, DisconnectReason, OnRealtimeDisconnect } from './gateway/disconnect-reason.js';
+export {
+  CloseCode,
+  ErrorCode,
+  PROTOCOL_V1,
+  AUTH_EVENT,
+  ERROR_EVENT,
+  PING_EVENT,
+  PONG_EVENT,
+  MAX_ID_LENGTH,
+  isErrorCode,
+} from './protocol/index.js';
+export type {
+  ErrorFrame,
+  ErrorPayload,
+  MessageId,
+  ReplyFrame,
+  RequestFrame,
+  ValidationErrorDetail,
+} from './protocol/index.js';

@@ -1,0 +1,183 @@
+import type { ErrorCode } from './error-codes.js';
+
+/** The subprotocol a client offers (and the server selects) for protocol v1. */
+export const PROTOCOL_V1 = 'realtime.v1';
+/** Prefix of the `Sec-WebSocket-Protocol` entry that carries a token from a browser. */
+export const BEARER_PROTOCOL_PREFIX = 'bearer.';
+/** Longest accepted request `id`, in characters. */
+export const MAX_ID_LENGTH = 64;
+/** Longest accepted `event` name, in characters. */
+export const MAX_EVENT_LENGTH = 128;
+/** Default limit of object/array nesting in one frame (the envelope is level 1). */
+export const DEFAULT_MAX_DEPTH = 32;
+
+/** Event of every error frame. */
+export const ERROR_EVENT = 'error';
+/** Reserved event: application-level ping, answered with {@link PONG_EVENT}. */
+export const PING_EVENT = 'ping';
+/** Event of the answer to {@link PING_EVENT}; `data.t` is the server's epoch time in ms. */
+export const PONG_EVENT = 'pong';
+/** Reserved event: in-band token refresh with `data: {"token": ...}`. */
+export const AUTH_EVENT = 'auth';
+
+/** A request id: a string of 1 to 64 characters or a finite number. */
+export type MessageId = string | number;
+
+/** A client-to-server request frame. */
+export interface RequestFrame<T = unknown> {
+  /** Name of the handler to run. */
+  event: string;
+  /** The handler's input. */
+  data?: T;
+  /** When present, exactly one reply (success or error) carries it back. */
+  id?: MessageId;
+}
+
+/** A server-to-client reply, or a push when it has no `id`. */
+export interface ReplyFrame<T = unknown> {
+  /** The request's event (or the event a handler chose with a `WsResponse`). */
+  event: string;
+  /** The request's id, when it had one. */
+  id?: MessageId;
+  /** The handler's result; `null` when it returned nothing. */
+  data: T;
+  /** The room a push was sent to. */
+  room?: string;
+}
+
+/** One failing property of a `VALIDATION_FAILED` error. */
+export interface ValidationErrorDetail {
+  /** The property's name. */
+  property: string;
+  /** Failed rules and their messages, e.g. `{"isString": "message must be a string"}`. */
+  constraints?: Record<string, string>;
+  /** Failures of nested properties. */
+  children?: ValidationErrorDetail[];
+}
+
+/** Payload of an error frame. */
+export interface ErrorPayload {
+  /** A protocol {@link ErrorCode}. */
+  code: ErrorCode;
+  /** A human-readable explanation, safe to show; never a stack trace. */
+  message: string;
+  /** Structured details, e.g. validation failures. */
+  details?: ValidationErrorDetail[] | unknown[];
+}
+
+/** An error frame. */
+export interface ErrorFrame {
+  /** Always `"error"`. */
+  event: typeof ERROR_EVENT;
+  /** The failed request's id, when it had a valid one. */
+  id?: MessageId;
+  /** What went wrong. */
+  data: ErrorPayload;
+}
+
+/** Result of {@link parseFrame}. */
+export type ParsedFrame =
+  | { kind: 'request'; frame: RequestFrame }
+  | { kind: 'raw'; text: string }
+  | { kind: 'invalid'; id?: MessageId; message: string };
+
+/** Whether `id` is a valid request id. */
+export function isMessageId(id: unknown): id is MessageId {
+  return (
+    (typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH) ||
+    (typeof id === 'number' && Number.isFinite(id))
+  );
+}
+
+/**
+ * Parses one text frame. Frames whose first non-blank character is not `{` are
+ * `raw`; JSON frames are checked against the v1 envelope, limited to `maxDepth`
+ * levels of nesting, and cleaned of `__proto__`, `constructor` and `prototype`
+ * keys so that no payload can reach an object's prototype downstream.
+ */
+export function parseFrame(text: string, maxDepth: number = DEFAULT_MAX_DEPTH): ParsedFrame {
+  if (firstNonBlank(text) !== 0x7b /* { */) {
+    return { kind: 'raw', text };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { kind: 'invalid', message: 'frame is not valid JSON' };
+  }
+  // A '{' start guarantees an object, so only the envelope's fields remain to check.
+  const frame = value as Record<string, unknown>;
+  const id = frame.id;
+  if (id !== undefined && !isMessageId(id)) {
+    return {
+      kind: 'invalid',
+      message: `"id" must be a string of 1 to ${MAX_ID_LENGTH} characters or a finite number`,
+    };
+  }
+  if (!sanitize(frame, 1, maxDepth)) {
+    return { kind: 'invalid', id, message: `frame is nested deeper than ${maxDepth} levels` };
+  }
+  const event = frame.event;
+  if (typeof event !== 'string' || event.length === 0 || event.length > MAX_EVENT_LENGTH) {
+    return {
+      kind: 'invalid',
+      id,
+      message: `"event" must be a string of 1 to ${MAX_EVENT_LENGTH} characters`,
+    };
+  }
+  return { kind: 'request', frame: frame as unknown as RequestFrame };
+}
+
+/** Serializes a reply (or, without `id`, a push). */
+export function encodeReply(event: string, id: MessageId | undefined, data: unknown): string {
+  return JSON.stringify(id === undefined ? { event, data: data ?? null } : { event, id, data: data ?? null });
+}
+
+/** Serializes an error frame. */
+export function encodeError(
+  id: MessageId | undefined,
+  code: ErrorCode,
+  message: string,
+  details?: readonly unknown[],
+): string {
+  const data: ErrorPayload = details === undefined ? { code, message } : { code, message, details: [...details] };
+  return JSON.stringify(id === undefined ? { event: ERROR_EVENT, data } : { event: ERROR_EVENT, id, data });
+}
+
+function firstNonBlank(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    // space, \t, \n, \r: JSON's own whitespace
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) {
+      return c;
+    }
+  }
+  return -1;
+}
+
+/** Walks a parsed JSON value: false when deeper than `max`; deletes prototype-polluting keys. */
+function sanitize(value: unknown, depth: number, max: number): boolean {
+  if (typeof value !== 'object' || value === null) {
+    return true;
+  }
+  if (depth > max) {
+    return false;
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (!sanitize(value[i], depth + 1, max)) {
+        return false;
+      }
+    }
+    return true;
+  }
+  const record = value as Record<string, unknown>;
+  for (const key in record) {
+    if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
+      delete record[key];
+    } else if (!sanitize(record[key], depth + 1, max)) {
+      return false;
+    }
+  }
+  return true;
+}

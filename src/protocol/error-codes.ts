@@ -1,0 +1,34 @@
+/**
+ * Codes carried in `data.code` of an error frame (`{"event": "error", ...}`).
+ * Protocol v1, see docs/protocol.md §2.
+ */
+export const ErrorCode = {
+  /** The frame is not a JSON object, has no string `event`, a bad `id`, is too deep, or is binary. */
+  BAD_REQUEST: 'BAD_REQUEST',
+  /** No handler for `event` on this gateway. */
+  UNKNOWN_EVENT: 'UNKNOWN_EVENT',
+  /** The message body failed DTO validation; `details` lists the failures. */
+  VALIDATION_FAILED: 'VALIDATION_FAILED',
+  /** Authentication failed or the token expired. */
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  /** A guard, a claims check or a room permission denied the message. */
+  FORBIDDEN: 'FORBIDDEN',
+  /** The handler reported that what the message refers to does not exist. */
+  NOT_FOUND: 'NOT_FOUND',
+  /** The handler reported a conflict with the current state. */
+  CONFLICT: 'CONFLICT',
+  /** The connection or its user sent too many messages. */
+  RATE_LIMITED: 'RATE_LIMITED',
+  /** The handler failed unexpectedly; nothing internal is disclosed. */
+  INTERNAL: 'INTERNAL',
+} as const;
+
+/** One of the {@link ErrorCode} values. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+
+/** Whether `value` is one of the protocol's error codes. */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && KNOWN_CODES.has(value);
+}

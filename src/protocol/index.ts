@@ -1,0 +1,26 @@
+export { CloseCode } from './close-codes.js';
+export { ErrorCode, isErrorCode } from './error-codes.js';
+export {
+  AUTH_EVENT,
+  BEARER_PROTOCOL_PREFIX,
+  DEFAULT_MAX_DEPTH,
+  ERROR_EVENT,
+  MAX_EVENT_LENGTH,
+  MAX_ID_LENGTH,
+  PING_EVENT,
+  PONG_EVENT,
+  PROTOCOL_V1,
+  encodeError,
+  encodeReply,
+  isMessageId,
+  parseFrame,
+} from './envelope.js';
+export type {
+  ErrorFrame,
+  ErrorPayload,
+  MessageId,
+  ParsedFrame,
+  ReplyFrame,
+  RequestFrame,
+  ValidationErrorDetail,
+} from './envelope.js';

@@ -1,0 +1,27 @@
+import { Inject, Module } from '@nestjs/common';
+import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
+import { RealtimeWsAdapter } from './gateway/realtime-ws.adapter.js';
+import { ConfigurableModuleClass, REALTIME_MODULE_OPTIONS } from './realtime.module-definition.js';
+import type { RealtimeModuleOptions } from './realtime-options.interface.js';
+
+/**
+ * The plugin's module. Importing it (`RealtimeModule.forRoot(options)` or
+ * `forRootAsync({ imports, inject, useFactory })`) installs {@link RealtimeWsAdapter}
+ * as the application's WebSocket adapter, unless `main.ts` set one with
+ * `app.useWebSocketAdapter()`. It is global unless `isGlobal: false` is given.
+ */
+@Module({})
+export class RealtimeModule extends ConfigurableModuleClass {
+  constructor(
+    @Inject(REALTIME_MODULE_OPTIONS) options: RealtimeModuleOptions,
+    config: ApplicationConfig,
+    adapterHost: HttpAdapterHost,
+  ) {
+    super();
+    // Runs while the app is being created, before gateways are connected in app.init(),
+    // and before main.ts could call app.useWebSocketAdapter() (which then replaces it).
+    if (!config.getIoAdapter()) {
+      config.setIoAdapter(new RealtimeWsAdapter(adapterHost, options));
+    }
+  }
+}

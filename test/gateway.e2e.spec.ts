@@ -1,0 +1,367 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import request from 'supertest';
+import { RealtimeModule } from '../src/index.js';
+import { startApp, type RunningApp } from './support/app.js';
+import { refusedUpgrade, TestClient } from './support/ws-client.js';
+import { LifecycleLog, OtherGateway, TestGateway } from './fixtures/test-gateways.js';
+
+describe('gateway adapter and protocol v1 envelope', () => {
+  let running: RunningApp;
+  let log: LifecycleLog;
+  const clients: TestClient[] = [];
+
+  async function connect(path = '/test'): Promise<TestClient> {
+    const client = await TestClient.connect(running.wsUrl(path));
+    clients.push(client);
+    return client;
+  }
+
+  beforeEach(async () => {
+    running = await startApp({
+      imports: [RealtimeModule.forRoot({})],
+      providers: [LifecycleLog, TestGateway, OtherGateway],
+    });
+    log = running.app.get(LifecycleLog);
+  });
+
+  afterEach(async () => {
+    clients.splice(0).forEach((client) => client.close());
+    await running.close();
+  });
+
+  describe('replies', () => {
+    it('answers a request with an id with the same event, id and the result', async () => {
+      const client = await connect();
+      assert.deepEqual(await client.request({ event: 'echo', id: 1, data: { message: 'hi' } }), {
+        event: 'echo',
+        id: 1,
+        data: { message: 'hi' },
+      });
+      assert.deepEqual(await client.request({ event: 'echo', id: 'req-7', data: 'x' }), {
+        event: 'echo',
+        id: 'req-7',
+        data: 'x',
+      });
+    });
+
+    it('answers a request without an id only with data, and without an id', async () => {
+      const client = await connect();
+      client.send({ event: 'nothing' });
+      client.send({ event: 'echo', data: { a: 1 } });
+      assert.deepEqual(await client.nextJson(), { event: 'echo', data: { a: 1 } });
+      assert.equal(client.pending, 0);
+    });
+
+    it('sends data: null when a handler returns nothing to a request with an id', async () => {
+      const client = await connect();
+      assert.deepEqual(await client.request({ event: 'nothing', id: 2 }), { event: 'nothing', id: 2, data: null });
+    });
+
+    it('replies under the event of a returned WsResponse', async () => {
+      const client = await connect();
+      assert.deepEqual(await client.request({ event: 'respond', id: 3, data: [1] }), {
+        event: 'custom',
+        id: 3,
+        data: [1],
+      });
+      assert.deepEqual(await client.request({ event: 'respond', data: 'no id' }), { event: 'custom', data: 'no id' });
+    });
+
+    it('awaits async handlers and takes the last value of an observable', async () => {
+      const client = await connect();
+      assert.deepEqual(await client.request({ event: 'async', id: 4, data: 'later' }), {
+        event: 'async',
+        id: 4,
+        data: 'later',
+      });
+      assert.deepEqual(await client.request({ event: 'observable', id: 5 }), { event: 'observable', id: 5, data: 3 });
+    });
+
+    it('gives @ConnectedSocket() the ws client', async () => {
+      const client = await connect();
+      assert.deepEqual(await client.request({ event: 'socket', id: 6 }), { event: 'socket', id: 6, data: true });
+    });
+
+    it('answers the reserved ping with pong and the server time', async () => {
+      const client = await connect();
+      const before = Date.now();
+      const reply = await client.request({ event: 'ping', id: 'p' });
+      assert.equal(reply.event, 'pong');
+      assert.equal(reply.id, 'p');
+      const t = (reply.data as { t: number }).t;
+      assert.ok(t >= before && t <= Date.now(), `pong time ${t} out of range`);
+      const noId = await client.request({ event: 'ping' });
+      assert.equal(noId.event, 'pong');
+      assert.equal('id' in noId, false);
+    });
+
+    it('sends each of many interleaved requests exactly one reply', async () => {
+      const client = await connect();
+      for (let i = 0; i < 200; i++) {
+        client.send(i % 2 === 0 ? { event: 'async', id: i, data: i } : { event: 'nope', id: i });
+      }
+      const seen = new Map<unknown, Record<string, unknown>>();
+      for (let i = 0; i < 200; i++) {
+        const reply = await client.nextJson();
+        assert.equal(seen.has(reply.id), false, `second reply for id ${String(reply.id)}`);
+        seen.set(reply.id, reply);
+      }
+      for (let i = 0; i < 200; i++) {
+        const reply = seen.get(i);
+        assert.ok(reply, `no reply for id ${i}`);
+        assert.equal(reply.event, i % 2 === 0 ? 'async' : 'error');
+      }
+    });
+  });
+
+  describe('raw text', () => {
+    it('routes a frame that does not start with { to the raw handler and replies with raw text', async () => {
+      const client = await connect();
+      client.send('hi');
+      assert.deepEqual(await client.next(), { json: undefined, text: 'raw: hi', isBinary: false });
+      client.send('  [1,2]');
+      assert.equal((await client.next()).text, 'raw:   [1,2]');
+    });
+
+    it('answers an error of the raw handler with an error frame', async () => {
+      const client = await connect();
+      client.send('fail');
+      assert.deepEqual(await client.nextJson(), {
+        event: 'error',
+        data: { code: 'BAD_REQUEST', message: 'raw failure' },
+      });
+    });
+
+    it('answers raw text with BAD_REQUEST on a gateway without a raw handler', async () => {
+      const client = await connect('/other');
+      for (const frame of ['hi', '[1,2]', '42', '"a string"', 'null', '']) {
+        client.send(frame);
+        assert.deepEqual(
+          await client.nextJson(),
+          { event: 'error', data: { code: 'BAD_REQUEST', message: 'frame must be a JSON object' } },
+          `frame ${JSON.stringify(frame)}`,
+        );
+      }
+    });
+  });
+
+  describe('bad frames', () => {
+    it('answers malformed JSON with BAD_REQUEST', async () => {
+      const client = await connect();
+      assert.deepEqual(await client.request('{"event": "echo", '), {
+        event: 'error',
+        data: { code: 'BAD_REQUEST', message: 'frame is not valid JSON' },
+      });
+    });
+
+    it('answers a missing or non-string event with BAD_REQUEST tied to the id', async () => {
+      const client = await connect();
+      for (const event of [undefined, 42, null, '', ['echo'], { name: 'echo' }, 'x'.repeat(129)]) {
+        const reply = await client.request({ event, id: 9, data: 1 });
+        assert.equal(reply.event, 'error');
+        assert.equal(reply.id, 9);
+        assert.equal((reply.data as { code: string }).code, 'BAD_REQUEST');
+        assert.match((reply.data as { message: string }).message, /"event" must be a string/);
+      }
+    });
+
+    it('answers a bad id with BAD_REQUEST and no id', async () => {
+      const client = await connect();
+      for (const id of [true, null, { a: 1 }, [1], '', 'x'.repeat(65)]) {
+        const reply = await client.request({ event: 'echo', id, data: 1 });
+        assert.deepEqual(reply.event, 'error');
+        assert.equal('id' in reply, false, `id ${JSON.stringify(id)} was echoed`);
+        assert.equal((reply.data as { code: string }).code, 'BAD_REQUEST');
+      }
+      const longest = 'x'.repeat(64);
+      assert.equal((await client.request({ event: 'echo', id: longest, data: 1 })).id, longest);
+    });
+
+    it('answers an unknown event with UNKNOWN_EVENT and the id', async () => {
+      const client = await connect();
+      assert.deepEqual(await client.request({ event: 'whoami', id: 10 }), {
+        event: 'error',
+        id: 10,
+        data: { code: 'UNKNOWN_EVENT', message: 'no handler for event "whoami"' },
+      });
+    });
+
+    it('answers a binary frame with BAD_REQUEST', async () => {
+      const client = await connect();
+      client.socket.send(Buffer.from('{"event":"echo"}'), { binary: true });
+      assert.deepEqual(await client.nextJson(), {
+        event: 'error',
+        data: { code: 'BAD_REQUEST', message: 'binary frames are not accepted on this gateway' },
+      });
+    });
+
+    it('answers nesting deeper than 32 levels with BAD_REQUEST, even 10,000 levels', async () => {
+      const client = await connect();
+      const nest = (levels: number): string => '['.repeat(levels) + ']'.repeat(levels);
+      // The envelope is level 1, `data` starts level 2: 31 levels of data is the limit.
+      assert.equal((await client.request(`{"event":"echo","id":1,"data":${nest(31)}}`)).event, 'echo');
+      const tooDeep = await client.request(`{"event":"echo","id":2,"data":${nest(32)}}`);
+      assert.deepEqual(tooDeep, {
+        event: 'error',
+        id: 2,
+        data: { code: 'BAD_REQUEST', message: 'frame is nested deeper than 32 levels' },
+      });
+      const hostile = await client.request(`{"event":"echo","id":3,"data":${nest(10_000)}}`);
+      assert.equal((hostile.data as { code: string }).code, 'BAD_REQUEST');
+      assert.deepEqual(await client.request({ event: 'echo', id: 4, data: 'still alive' }), {
+        event: 'echo',
+        id: 4,
+        data: 'still alive',
+      });
+    });
+
+    it('strips __proto__, constructor and prototype keys before a handler sees them', async () => {
+      const client = await connect();
+      const reply = await client.request(
+        '{"event":"proto","id":1,"data":{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},"ok":1,"nested":{"__proto__":{"polluted":true}}}}',
+      );
+      assert.deepEqual(reply.data, { keys: ['ok', 'nested'], polluted: null, merged: { ok: 1, nested: {} } });
+      assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    });
+
+    it('closes with 1009 a frame over 64 KiB, and reports it to handleDisconnect', async () => {
+      const client = await connect();
+      client.send({ event: 'echo', data: 'x'.repeat(64 * 1024) });
+      assert.equal((await client.waitClosed()).code, 1009);
+      const [reason] = await log.disconnects(1);
+      assert.equal(reason?.cause, 'message-too-big');
+      const other = await connect();
+      assert.equal((await other.request({ event: 'echo', id: 1, data: 'ok' })).data, 'ok');
+    });
+
+    it('accepts a frame just under 64 KiB', async () => {
+      const client = await connect();
+      const data = 'x'.repeat(60 * 1024);
+      assert.equal((await client.request({ event: 'echo', id: 1, data })).data, data);
+    });
+
+    it('answers bad frames one by one, then closes a flooding connection with 1008; the process stays healthy', async () => {
+      const client = await connect();
+      for (let i = 0; i < 1000; i++) {
+        client.send(i % 2 === 0 ? '{not json' : { event: 'nope' });
+      }
+      const closed = await client.waitClosed();
+      assert.equal(closed.code, 1008);
+      assert.equal(closed.reason, 'too many invalid frames');
+      let errors = 0;
+      while (client.pending > 0) {
+        const frame = await client.nextJson();
+        assert.equal(frame.event, 'error');
+        errors++;
+      }
+      assert.ok(errors >= 100, `only ${errors} error frames before the close`);
+      const [reason] = await log.disconnects(1);
+      assert.equal(reason?.cause, 'policy-violation');
+      const healthy = await connect();
+      assert.equal((await healthy.request({ event: 'echo', id: 1, data: 'alive' })).data, 'alive');
+    });
+
+    it('keeps a connection open below the invalid-frame limit, each bad frame answered', async () => {
+      const client = await connect();
+      for (let i = 0; i < 50; i++) {
+        client.send({ event: 'nope', id: i });
+      }
+      for (let i = 0; i < 50; i++) {
+        assert.equal((await client.nextJson()).id, i);
+      }
+      assert.equal((await client.request({ event: 'echo', id: 'ok', data: 1 })).id, 'ok');
+    });
+  });
+
+  describe('handler errors', () => {
+    const cases: [string, string, string][] = [
+      ['throw-error', 'INTERNAL', 'internal error'],
+      ['reject', 'INTERNAL', 'internal error'],
+      ['throw-ws', 'BAD_REQUEST', 'room name is taken'],
+      ['throw-ws-object', 'CONFLICT', 'already joined'],
+      ['throw-bad-request', 'BAD_REQUEST', 'limit must be positive'],
+      ['throw-not-found', 'NOT_FOUND', 'no such room'],
+      ['guarded', 'FORBIDDEN', 'Forbidden resource'],
+      ['circular', 'INTERNAL', 'the handler result could not be serialized'],
+    ];
+    for (const [event, code, message] of cases) {
+      it(`turns ${event} into ${code} tied to the id, and keeps the connection`, async () => {
+        const client = await connect();
+        assert.deepEqual(await client.request({ event, id: 11 }), { event: 'error', id: 11, data: { code, message } });
+        client.send({ event });
+        assert.deepEqual(await client.nextJson(), { event: 'error', data: { code, message } });
+        assert.equal((await client.request({ event: 'echo', id: 12, data: 'after' })).data, 'after');
+      });
+    }
+
+    it('passes RealtimeError code and details through', async () => {
+      const client = await connect();
+      assert.deepEqual(await client.request({ event: 'throw-realtime', id: 't' }), {
+        event: 'error',
+        id: 't',
+        data: { code: 'FORBIDDEN', message: 'not a member', details: [{ room: 'a' }] },
+      });
+    });
+  });
+
+  describe('paths and lifecycle', () => {
+    it('serves two gateways on two paths of the same server', async () => {
+      const test = await connect('/test');
+      const other = await connect('/other');
+      assert.equal((await other.request({ event: 'whoami', id: 1 })).data, 'other');
+      assert.equal((await test.request({ event: 'whoami', id: 1 })).event, 'error');
+      assert.equal((await test.request({ event: 'echo', id: 2, data: 'x' })).data, 'x');
+      const trailing = await connect('/other/?x=1');
+      assert.equal((await trailing.request({ event: 'whoami', id: 1 })).data, 'other');
+    });
+
+    it('answers an unknown path with HTTP 404 and a JSON body, before any WebSocket exists', async () => {
+      const refused = await refusedUpgrade(running.wsUrl('/nowhere?access_token=abc'));
+      assert.equal(refused.status, 404);
+      assert.match(String(refused.headers['content-type']), /application\/json/);
+      assert.deepEqual(JSON.parse(refused.body), { error: 'NOT_FOUND', message: 'no WebSocket gateway at /nowhere' });
+      assert.equal(log.connected.length, 0);
+    });
+
+    it('selects the realtime.v1 subprotocol when offered, never a bearer entry', async () => {
+      const client = await TestClient.connect(running.wsUrl('/test'), {}, ['bearer.abc', 'realtime.v1']);
+      clients.push(client);
+      assert.equal(client.socket.protocol, 'realtime.v1');
+    });
+
+    it('gives handleConnection the upgrade request', async () => {
+      await connect('/test?room=a');
+      assert.deepEqual(log.connected, [{ path: '/test', url: '/test?room=a' }]);
+    });
+
+    it('runs handleDisconnect for a client close and for a terminated client', async () => {
+      const closing = await connect();
+      closing.socket.close(1000, 'bye');
+      const [first] = await log.disconnects(1);
+      assert.deepEqual(first, { code: 1000, reason: 'bye', cause: 'client' });
+      const dying = await connect();
+      dying.socket.terminate();
+      const [, second] = await log.disconnects(2);
+      assert.equal(second?.code, 1006);
+      assert.equal(second?.cause, 'lost');
+    });
+
+    it('closes every client with 1001 on app.close() and runs handleDisconnect for each', async () => {
+      const all = await Promise.all(Array.from({ length: 20 }, () => connect()));
+      await running.close();
+      const codes = await Promise.all(all.map(async (client) => (await client.waitClosed()).code));
+      assert.deepEqual(new Set(codes), new Set([1001]));
+      const reasons = await log.disconnects(20);
+      assert.ok(reasons.every((reason) => reason.cause === 'shutdown'));
+      running = await startApp({
+        imports: [RealtimeModule.forRoot({})],
+        providers: [LifecycleLog, TestGateway],
+      });
+    });
+
+    it('keeps HTTP routes working beside gateways', async () => {
+      await request(running.app.getHttpServer()).get('/missing').expect(404);
+    });
+  });
+});

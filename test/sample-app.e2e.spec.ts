@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { TestClient } from './support/ws-client.js';
+
+const MAIN = fileURLToPath(new URL('../sample-app/src/main.js', import.meta.url));
+
+/** Starts the built sample app as `npm start` does, on a free port; resolves with its ready URL. */
+async function startSampleApp(env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; wsUrl: string; output: () => string }> {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const match = /ws:\/\/[\d.]+:\d+\/echo/.exec(output);
+    if (match) {
+      return { child, wsUrl: match[0], output: () => output };
+    }
+    if (child.exitCode !== null) {
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`the sample app did not log its ws:// URL:\n${output}`);
+}
+
+describe('sample app (protocol.md §6)', () => {
+  let app: Awaited<ReturnType<typeof startSampleApp>>;
+  let base: string;
+
+  before(async () => {
+    app = await startSampleApp();
+    base = app.wsUrl.replace(/^ws:/, 'http:').replace(/\/echo$/, '');
+  });
+
+  after(() => {
+    if (app.child.exitCode === null) {
+      app.child.kill('SIGKILL');
+    }
+  });
+
+  it('echoes a JSON echo request', async () => {
+    const client = await TestClient.connect(app.wsUrl);
+    assert.deepEqual(await client.request({ event: 'echo', data: { message: 'hi' }, id: 1 }), {
+      event: 'echo',
+      id: 1,
+      data: { message: 'Echo: hi' },
+    });
+    client.close();
+  });
+
+  it('echoes a raw text frame as raw text', async () => {
+    const client = await TestClient.connect(app.wsUrl);
+    client.send('hi');
+    assert.equal((await client.next()).text, 'Echo: hi');
+    client.close();
+  });
+
+  it('refuses an echo body that breaks its contract with VALIDATION_FAILED', async () => {
+    const client = await TestClient.connect(app.wsUrl);
+    for (const data of [{ message: '' }, { message: 'x'.repeat(1001) }, { message: 1 }, { message: 'hi', extra: true }, 'hi', null]) {
+      const reply = await client.request({ event: 'echo', data, id: 'v' });
+      assert.equal(reply.event, 'error', JSON.stringify(data));
+      assert.equal(reply.id, 'v');
+      assert.equal((reply.data as { code: string }).code, 'VALIDATION_FAILED');
+    }
+    assert.equal(((await client.request({ event: 'echo', data: { message: 'x'.repeat(1000) }, id: 2 })).data as { message: string }).message.length, 1006);
+    client.close();
+  });
+
+  it('answers GET /health with status ok and the broker', async () => {
+    const response = await fetch(`${base}/health`);
+    assert.equal(response.status, 200);
+    const body = (await response.json()) as { status: string; broker: { type: string } };
+    assert.equal(body.status, 'ok');
+    assert.equal(body.broker.type, 'memory');
+  });
+
+  it('closes clients with 1001 and exits 0 on SIGTERM', async () => {
+    const client = await TestClient.connect(app.wsUrl);
+    app.child.kill('SIGTERM');
+    assert.equal((await client.waitClosed()).code, 1001);
+    const [code] = (await once(app.child, 'exit')) as [number | null];
+    assert.equal(code, 0, app.output());
+  });
+});
