@@ -3,6 +3,18 @@ export { RealtimeModule } from './realtime.module.js';
 export { REALTIME_MODULE_OPTIONS } from './realtime.module-definition.js';
 export type { RealtimeGatewayOptions, RealtimeModuleOptions } from './realtime-options.interface.js';
 export { RealtimeError } from './realtime.errors.js';
+export type {
+  HandshakeInfo,
+  JwtAlgorithm,
+  JwtKey,
+  JwtTokenHeader,
+  RealtimeAuthOptions,
+} from './auth/auth-options.interface.js';
+export { Principal, principalOf } from './auth/principal.js';
+export type { RealtimePrincipal } from './auth/principal.js';
+export { RequireRoles, RolesGuard } from './auth/require-roles.decorator.js';
+export { extractToken, redactUrl } from './auth/token-extractor.js';
+export type { ExtractedToken, TokenSource } from './auth/token-extractor.js';
 export { RealtimeGateway, SubscribeRawText } from './gateway/realtime-gateway.decorator.js';
 export { RealtimeWsAdapter } from './gateway/realtime-ws.adapter.js';
 export type { GatewayServerOptions } from './gateway/realtime-ws.adapter.js';

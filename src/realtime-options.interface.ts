@@ -1,5 +1,18 @@
+import type { RealtimeAuthOptions } from './auth/auth-options.interface.js';
+
 /** Options of {@link RealtimeModule}: defaults for every gateway of the application. */
 export interface RealtimeModuleOptions {
+  /**
+   * JWT verification at the handshake. Required unless every gateway is public:
+   * gateways are authenticated by default.
+   */
+  auth?: RealtimeAuthOptions;
+  /**
+   * Exact origins (`https://app.example.com`) allowed to connect; others get 403 before
+   * the upgrade. Requests without an `Origin` header (non-browser clients) are allowed.
+   * Default: not checked.
+   */
+  allowedOrigins?: string[];
   /** Largest accepted frame in bytes; a bigger one closes the connection with 1009. Default 64 KiB. */
   maxPayload?: number;
   /** Deepest accepted object/array nesting of a JSON frame (the envelope is level 1). Default 32. */
@@ -18,6 +31,12 @@ export interface RealtimeModuleOptions {
 
 /** Per-gateway options, given to {@link RealtimeGateway}; they override the module's. */
 export interface RealtimeGatewayOptions {
+  /** Accept connections without a token (a token that is given must still be valid). Default false. */
+  public?: boolean;
+  /** Roles the token's `roles` claim must all contain, checked at the handshake (403). */
+  roles?: string[];
+  /** Origin allowlist for this gateway, replacing the module's. */
+  allowedOrigins?: string[];
   /** Largest accepted frame in bytes for this gateway. */
   maxPayload?: number;
   /** Deepest accepted JSON nesting for this gateway. */

@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { TestClient } from './support/ws-client.js';
+import { refusedUpgrade, TestClient } from './support/ws-client.js';
 
 const MAIN = fileURLToPath(new URL('../sample-app/src/main.js', import.meta.url));
 
@@ -34,10 +34,43 @@ async function startSampleApp(env: NodeJS.ProcessEnv = {}): Promise<{ child: Chi
 describe('sample app (protocol.md §6)', () => {
   let app: Awaited<ReturnType<typeof startSampleApp>>;
   let base: string;
+  let token: string;
 
   before(async () => {
-    app = await startSampleApp();
+    app = await startSampleApp({ JWT_SECRET: 'sample-app-test-secret-0123456789abcdef' });
     base = app.wsUrl.replace(/^ws:/, 'http:').replace(/\/echo$/, '');
+    const response = await fetch(`${base}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'alice' }),
+    });
+    assert.equal(response.status, 200);
+    const body = (await response.json()) as { access_token: string; token_type: string; expires_in: number };
+    assert.equal(body.token_type, 'Bearer');
+    assert.ok(body.expires_in > 0);
+    token = body.access_token;
+  });
+
+  const connect = (): Promise<TestClient> =>
+    TestClient.connect(app.wsUrl, { headers: { authorization: `Bearer ${token}` } });
+
+  it('refuses /echo without a token with 401, and logs no token', async () => {
+    const refused = await refusedUpgrade(app.wsUrl);
+    assert.equal(refused.status, 401);
+    assert.deepEqual(JSON.parse(refused.body), { error: 'UNAUTHORIZED', message: 'missing token' });
+    const viaQuery = await refusedUpgrade(`${app.wsUrl}?access_token=${token}x`);
+    assert.equal(viaQuery.status, 401);
+    assert.ok(!app.output().includes(token), 'a token was logged');
+    assert.match(app.output(), /access_token=\*\*\*/);
+  });
+
+  it('refuses a bad demo login with 400', async () => {
+    const response = await fetch(`${base}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: '' }),
+    });
+    assert.equal(response.status, 400);
   });
 
   after(() => {
@@ -47,7 +80,7 @@ describe('sample app (protocol.md §6)', () => {
   });
 
   it('echoes a JSON echo request', async () => {
-    const client = await TestClient.connect(app.wsUrl);
+    const client = await connect();
     assert.deepEqual(await client.request({ event: 'echo', data: { message: 'hi' }, id: 1 }), {
       event: 'echo',
       id: 1,
@@ -57,14 +90,14 @@ describe('sample app (protocol.md §6)', () => {
   });
 
   it('echoes a raw text frame as raw text', async () => {
-    const client = await TestClient.connect(app.wsUrl);
+    const client = await connect();
     client.send('hi');
     assert.equal((await client.next()).text, 'Echo: hi');
     client.close();
   });
 
   it('refuses an echo body that breaks its contract with VALIDATION_FAILED', async () => {
-    const client = await TestClient.connect(app.wsUrl);
+    const client = await connect();
     for (const data of [{ message: '' }, { message: 'x'.repeat(1001) }, { message: 1 }, { message: 'hi', extra: true }, 'hi', null]) {
       const reply = await client.request({ event: 'echo', data, id: 'v' });
       assert.equal(reply.event, 'error', JSON.stringify(data));
@@ -84,7 +117,7 @@ describe('sample app (protocol.md §6)', () => {
   });
 
   it('closes clients with 1001 and exits 0 on SIGTERM', async () => {
-    const client = await TestClient.connect(app.wsUrl);
+    const client = await connect();
     app.child.kill('SIGTERM');
     assert.equal((await client.waitClosed()).code, 1001);
     const [code] = (await once(app.child, 'exit')) as [number | null];

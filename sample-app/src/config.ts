@@ -1,13 +1,31 @@
+import { Logger } from '@nestjs/common';
+
 /** The sample app's settings, read from the environment (see the README). */
 export interface SampleConfig {
   port: number;
   host: string;
+  jwtSecret: string;
+  allowedOrigins: string[] | undefined;
 }
+
+/** Used when JWT_SECRET is unset: fine on a laptop, never in production. */
+export const DEVELOPMENT_JWT_SECRET = 'development-only-secret-change-me-0123456789';
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
   const port = env.PORT === undefined || env.PORT === '' ? 3000 : Number(env.PORT);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new Error(`PORT must be a port number (0 to 65535), got "${env.PORT}"`);
   }
-  return { port, host: env.HOST || '127.0.0.1' };
+  let jwtSecret = env.JWT_SECRET;
+  if (!jwtSecret) {
+    new Logger('SampleApp').warn(
+      '!!! JWT_SECRET is not set: using a well-known DEVELOPMENT secret. Anyone can forge tokens. ' +
+        'Set JWT_SECRET to a long random value outside development. !!!',
+    );
+    jwtSecret = DEVELOPMENT_JWT_SECRET;
+  }
+  const allowedOrigins = env.ALLOWED_ORIGINS
+    ? env.ALLOWED_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean)
+    : undefined;
+  return { port, host: env.HOST || '127.0.0.1', jwtSecret, allowedOrigins };
 }

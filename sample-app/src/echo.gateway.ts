@@ -6,7 +6,7 @@ export interface EchoBody {
   message: string;
 }
 
-/** `/echo`: JSON `echo` requests and raw text frames, both answered with `Echo: <text>`. */
+/** `/echo` (authenticated): JSON `echo` requests and raw text frames, both answered with `Echo: <text>`. */
 @RealtimeGateway('/echo')
 export class EchoGateway {
   @SubscribeMessage('echo')

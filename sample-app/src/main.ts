@@ -6,7 +6,7 @@ import { loadConfig } from './config.js';
 
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
-  const app = await NestFactory.create(AppModule);
+  const app = await NestFactory.create(AppModule.register(config));
   await app.listen(config.port, config.host);
   const logger = new Logger('SampleApp');
   // Nest's enableShutdownHooks() re-raises the signal after closing, so the process would

@@ -1,7 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
+import type { RealtimePrincipal } from '../auth/principal.js';
 import type { DisconnectCause, DisconnectReason } from './disconnect-reason.js';
 import type { GatewaySettings } from './gateway-settings.js';
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A bound Nest message handler: `(data, context) => Promise<result>`. */
 export type BoundHandler = (data: unknown, context: unknown) => unknown;
@@ -16,6 +19,9 @@ export class Connection {
   private invalidCount = 0;
   private invalidWindowStart = 0;
   private closeCause: DisconnectCause | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  /** The verified token's claims; undefined on a public gateway without a token. */
+  principal: RealtimePrincipal | undefined;
 
   constructor(
     readonly socket: WebSocket,
@@ -61,6 +67,29 @@ export class Connection {
       this.invalidCount = 0;
     }
     return ++this.invalidCount > limit;
+  }
+
+  /**
+   * Runs `onExpiry` at `deadlineMs` (epoch ms), replacing an earlier deadline. Long
+   * deadlines are re-armed in steps, since Node timers top out near 24.8 days.
+   */
+  setDeadline(deadlineMs: number, onExpiry: () => void): void {
+    clearTimeout(this.expiryTimer);
+    const wait = deadlineMs - Date.now();
+    const step = Math.min(Math.max(wait, 0), MAX_TIMER_MS);
+    this.expiryTimer = setTimeout(() => {
+      if (step === MAX_TIMER_MS && deadlineMs > Date.now()) {
+        this.setDeadline(deadlineMs, onExpiry);
+      } else {
+        onExpiry();
+      }
+    }, step);
+    this.expiryTimer.unref();
+  }
+
+  /** Releases what the connection holds; called once it has closed. */
+  release(): void {
+    clearTimeout(this.expiryTimer);
   }
 
   disconnectReason(code: number, reason: Buffer): DisconnectReason {

@@ -5,6 +5,7 @@
  * - `shutdown`: the server is shutting down;
  * - `policy-violation`: the server closed it for abuse (e.g. an invalid-frame flood);
  * - `message-too-big`: a frame exceeded `maxPayload`;
+ * - `token-expired`: the token expired (close 4001);
  * - `server`: the server closed it for another reason.
  */
 export type DisconnectCause =
@@ -13,6 +14,7 @@ export type DisconnectCause =
   | 'shutdown'
   | 'policy-violation'
   | 'message-too-big'
+  | 'token-expired'
   | 'server';
 
 /** Second argument of a gateway's `handleDisconnect(client, reason)`. */

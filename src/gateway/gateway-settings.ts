@@ -11,6 +11,9 @@ export interface GatewaySettings {
   readonly maxPayload: number;
   readonly maxDepth: number;
   readonly invalidFrames: { readonly limit: number; readonly windowMs: number };
+  readonly public: boolean;
+  readonly roles: readonly string[];
+  readonly allowedOrigins: ReadonlySet<string> | undefined;
 }
 
 export function resolveGatewaySettings(
@@ -23,6 +26,9 @@ export function resolveGatewaySettings(
     maxPayload: gateway.maxPayload ?? module.maxPayload ?? DEFAULT_MAX_PAYLOAD,
     maxDepth: gateway.maxDepth ?? module.maxDepth ?? DEFAULT_MAX_DEPTH,
     invalidFrames: gateway.invalidFrames ?? module.invalidFrames ?? DEFAULT_INVALID_FRAMES,
+    public: gateway.public ?? false,
+    roles: gateway.roles ?? [],
+    allowedOrigins: toOriginSet(gateway.allowedOrigins ?? module.allowedOrigins),
   };
   positiveInteger(`${path}: maxPayload`, settings.maxPayload);
   positiveInteger(`${path}: maxDepth`, settings.maxDepth);
@@ -44,4 +50,16 @@ export function normalizePath(path: string): string {
     p = p.slice(0, -1);
   }
   return p;
+}
+
+function toOriginSet(origins: string[] | undefined): ReadonlySet<string> | undefined {
+  if (origins === undefined) {
+    return undefined;
+  }
+  for (const origin of origins) {
+    if (typeof origin !== 'string' || !/^[a-z][a-z0-9+.-]*:\/\/[^/?#\s]+$/i.test(origin)) {
+      throw new TypeError(`Realtime allowedOrigins entries must be origins like "https://app.example.com", got ${String(origin)}`);
+    }
+  }
+  return new Set(origins);
 }

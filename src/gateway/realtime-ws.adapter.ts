@@ -7,7 +7,12 @@ import { isObservable, lastValueFrom } from 'rxjs';
 import WebSocket, { WebSocketServer } from 'ws';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import { HandshakeChecker } from '../auth/handshake.js';
+import { JwtVerifier, TokenRejectedError } from '../auth/jwt-verifier.js';
+import { type RealtimePrincipal, setPrincipal } from '../auth/principal.js';
+import { redactUrl } from '../auth/token-extractor.js';
 import {
+  AUTH_EVENT,
   encodeError,
   encodeReply,
   type MessageId,
@@ -68,6 +73,9 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   private readonly connections = new WeakMap<WebSocket, Connection>();
   private readonly adapterHost: HttpAdapterHost | undefined;
   private readonly shutdownTimeoutMs: number;
+  private readonly handshake: HandshakeChecker;
+  /** Principals verified at the upgrade, until the connection they belong to is set up. */
+  private readonly verified = new WeakMap<IncomingMessage, RealtimePrincipal>();
 
   constructor(
     appOrHttpServer?: HttpServerSource,
@@ -77,6 +85,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     this.adapterHost = appOrHttpServer instanceof HttpAdapterHost ? appOrHttpServer : undefined;
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     positiveInteger('shutdownTimeoutMs', this.shutdownTimeoutMs);
+    this.handshake = new HandshakeChecker(options.auth ? new JwtVerifier(options.auth) : undefined, options.auth);
   }
 
   create(port: number, options: GatewayServerOptions = {}): WebSocketServer {
@@ -92,6 +101,12 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       );
     }
     const settings = resolveGatewaySettings(path, this.options, gatewayOptions);
+    if (!settings.public && !this.handshake.verifier) {
+      throw new Error(
+        `The gateway at ${path} requires authentication, but RealtimeModule has no auth options: ` +
+          'set auth.secret, auth.publicKey or auth.keyResolver, or mark the gateway { public: true }',
+      );
+    }
     const router = this.routerFor(port);
     if (router.gateways.has(path)) {
       throw new Error(`Two WebSocket servers on port ${port} share the path ${path}`);
@@ -208,28 +223,59 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   private routeUpgrade(router: PortRouter, request: IncomingMessage, socket: Duplex, head: Buffer): void {
     // Until ws takes the socket over, a reset by the peer must not become an unhandled 'error'.
     socket.on('error', ignoreSocketError);
-    const url = request.url ?? '/';
-    const query = url.indexOf('?');
-    const path = normalizePath(query === -1 ? url : url.slice(0, query));
     if (router.draining) {
       refuseUpgrade(socket, 503, 'UNAVAILABLE', 'the server is shutting down');
       return;
     }
+    const url = request.url ?? '/';
+    const query = url.indexOf('?');
+    const path = normalizePath(query === -1 ? url : url.slice(0, query));
     const server = router.gateways.get(path);
     if (!server) {
       this.logger.debug(`upgrade refused (404): no gateway at ${path}`);
       refuseUpgrade(socket, 404, 'NOT_FOUND', `no WebSocket gateway at ${path}`);
       return;
     }
-    server.handleUpgrade(request, socket, head, (ws) => {
-      socket.off('error', ignoreSocketError);
-      server.emit('connection', ws, request);
-    });
+    const settings = this.settings.get(server)!;
+    this.handshake.check(request, settings).then(
+      (outcome) => {
+        if ('refusal' in outcome) {
+          const { status, code, message, detail, headers } = outcome.refusal;
+          this.logger.warn(
+            `upgrade refused (${status} ${code}) at ${path} from ${request.socket.remoteAddress}: ${detail} ` +
+              `[${redactUrl(request.url)}]`,
+          );
+          refuseUpgrade(socket, status, code, message, headers);
+          return;
+        }
+        if (socket.destroyed || router.draining) {
+          socket.destroy();
+          return;
+        }
+        if (outcome.principal) {
+          this.verified.set(request, outcome.principal);
+        }
+        server.handleUpgrade(request, socket, head, (ws) => {
+          socket.off('error', ignoreSocketError);
+          server.emit('connection', ws, request);
+        });
+      },
+      (error: unknown) => {
+        this.logger.error(`upgrade at ${path} failed: ${error instanceof Error ? error.stack : String(error)}`);
+        refuseUpgrade(socket, 503, 'UNAVAILABLE', 'try again later');
+      },
+    );
   }
 
   private setUpConnection(socket: WebSocket, request: IncomingMessage, settings: GatewaySettings): void {
     const connection = new Connection(socket, request, settings);
     this.connections.set(socket, connection);
+    const principal = this.verified.get(request);
+    if (principal) {
+      this.verified.delete(request);
+      this.authenticate(connection, principal);
+    }
+    socket.once('close', () => connection.release());
     socket.on('error', (error: Error & { code?: string }) => {
       if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
         connection.markCause('message-too-big');
@@ -264,12 +310,58 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       connection.send(encodeReply(PONG_EVENT, id, { t: Date.now() }));
       return;
     }
+    if (event === AUTH_EVENT) {
+      this.refreshToken(connection, id, payload);
+      return;
+    }
     const handler = connection.handlers.get(event);
     if (!handler) {
       this.refuseFrame(connection, id, ErrorCode.UNKNOWN_EVENT, `no handler for event "${event}"`);
       return;
     }
     this.dispatch(new MessageContext(connection, event, id), handler, payload);
+  }
+
+  /** Attaches a verified principal and closes the connection with 4001 when its token expires. */
+  private authenticate(connection: Connection, principal: RealtimePrincipal): void {
+    connection.principal = principal;
+    setPrincipal(connection.socket, principal);
+    const toleranceMs = (this.handshake.verifier?.clockToleranceSec ?? 0) * 1000;
+    connection.setDeadline(principal.exp * 1000 + toleranceMs, () => {
+      connection.send(encodeError(undefined, ErrorCode.UNAUTHORIZED, 'token expired'));
+      connection.close(CloseCode.TOKEN_EXPIRED, 'token expired', 'token-expired');
+    });
+  }
+
+  /** In-band refresh: a valid token for the same `sub` moves the connection's deadline. */
+  private refreshToken(connection: Connection, id: MessageId | undefined, payload: unknown): void {
+    const verifier = this.handshake.verifier;
+    const token = (payload as { token?: unknown } | null | undefined)?.token;
+    if (!verifier) {
+      connection.send(encodeError(id, ErrorCode.BAD_REQUEST, 'this server does not use tokens'));
+      return;
+    }
+    if (typeof token !== 'string') {
+      connection.send(encodeError(id, ErrorCode.UNAUTHORIZED, 'data.token must be a string'));
+      return;
+    }
+    verifier.verify(token).then(
+      (principal) => {
+        if (connection.principal && connection.principal.sub !== principal.sub) {
+          this.logger.warn(`in-band auth refused at ${connection.settings.path}: token for another sub`);
+          connection.send(encodeError(id, ErrorCode.UNAUTHORIZED, 'token is for another subject'));
+          return;
+        }
+        this.authenticate(connection, principal);
+        connection.send(encodeReply(AUTH_EVENT, id, { exp: principal.exp }));
+      },
+      (error: unknown) => {
+        const message = error instanceof TokenRejectedError ? error.message : 'invalid token';
+        const detail = error instanceof TokenRejectedError ? error.detail : String(error);
+        this.logger.warn(`in-band auth refused at ${connection.settings.path}: ${detail}`);
+        connection.send(encodeError(id, ErrorCode.UNAUTHORIZED, message));
+      },
+    );
   }
 
   /** Answers a frame the protocol refuses, and closes connections that keep sending them. */

@@ -1,0 +1,110 @@
+import type { IncomingMessage } from 'node:http';
+import type { GatewaySettings } from '../gateway/gateway-settings.js';
+import type { RealtimeAuthOptions } from './auth-options.interface.js';
+import { JwtVerifier, TokenRejectedError } from './jwt-verifier.js';
+import type { RealtimePrincipal } from './principal.js';
+import { extractToken } from './token-extractor.js';
+
+/** Default deadline of the application's `verifyConnection` hook, in ms. */
+export const DEFAULT_VERIFY_CONNECTION_TIMEOUT_MS = 3000;
+
+/** A handshake refused before the upgrade: the HTTP answer and what to log. */
+export interface HandshakeRefusal {
+  status: 401 | 403 | 503;
+  code: 'UNAUTHORIZED' | 'FORBIDDEN' | 'UNAVAILABLE';
+  /** Sent to the client. */
+  message: string;
+  /** Logged; never contains the token. */
+  detail: string;
+  headers?: Record<string, string>;
+}
+
+/** The outcome of {@link HandshakeChecker.check}. */
+export type HandshakeOutcome = { principal: RealtimePrincipal | undefined } | { refusal: HandshakeRefusal };
+
+/**
+ * Everything decided about a connection before `ws` upgrades it: Origin, token,
+ * gateway roles and the application's own hook, in that order.
+ */
+export class HandshakeChecker {
+  private readonly verifyTimeoutMs: number;
+
+  constructor(
+    readonly verifier: JwtVerifier | undefined,
+    private readonly auth: RealtimeAuthOptions = {},
+  ) {
+    this.verifyTimeoutMs = auth.verifyConnectionTimeoutMs ?? DEFAULT_VERIFY_CONNECTION_TIMEOUT_MS;
+  }
+
+  async check(request: IncomingMessage, gateway: GatewaySettings): Promise<HandshakeOutcome> {
+    const origin = request.headers.origin;
+    if (gateway.allowedOrigins && origin !== undefined && !gateway.allowedOrigins.has(origin)) {
+      return refuse(403, 'FORBIDDEN', 'origin not allowed', `origin ${JSON.stringify(origin)} is not in the allowlist`);
+    }
+    const extracted = extractToken(request);
+    if (!extracted && gateway.public) {
+      return { principal: undefined };
+    }
+    if (!extracted) {
+      return refuse(401, 'UNAUTHORIZED', 'missing token', 'no token in header, subprotocol or query', {
+        'WWW-Authenticate': 'Bearer',
+      });
+    }
+    if (!this.verifier) {
+      // Public gateway, server without auth: a token cannot be checked, so it is not trusted.
+      return { principal: undefined };
+    }
+    let principal: RealtimePrincipal;
+    try {
+      principal = await this.verifier.verify(extracted.token);
+    } catch (error) {
+      const rejected =
+        error instanceof TokenRejectedError ? error : new TokenRejectedError('invalid token', String(error));
+      return refuse(401, 'UNAUTHORIZED', rejected.message, `${rejected.detail} (token from ${extracted.source})`, {
+        'WWW-Authenticate': `Bearer error="invalid_token", error_description="${rejected.message}"`,
+      });
+    }
+    const missing = gateway.roles.filter((role) => !principal.roles?.includes(role));
+    if (missing.length > 0) {
+      return refuse(403, 'FORBIDDEN', 'missing role', `sub ${principal.sub} lacks role(s) ${missing.join(', ')}`);
+    }
+    const hook = this.auth.verifyConnection;
+    if (hook) {
+      const verdict = await withDeadline(
+        Promise.resolve().then(() => hook({ principal, request, path: gateway.path })),
+        this.verifyTimeoutMs,
+      );
+      if (verdict === 'timeout') {
+        return refuse(503, 'UNAVAILABLE', 'try again later', `verifyConnection took over ${this.verifyTimeoutMs} ms`);
+      }
+      if (verdict !== true) {
+        const why = verdict instanceof Error ? `verifyConnection threw: ${verdict.message}` : 'verifyConnection refused';
+        return refuse(403, 'FORBIDDEN', 'connection refused', `${why} (sub ${principal.sub})`);
+      }
+    }
+    return { principal };
+  }
+}
+
+function refuse(
+  status: HandshakeRefusal['status'],
+  code: HandshakeRefusal['code'],
+  message: string,
+  detail: string,
+  headers?: Record<string, string>,
+): { refusal: HandshakeRefusal } {
+  return { refusal: { status, code, message, detail, headers } };
+}
+
+/** Resolves with the hook's verdict, its error, or 'timeout'. */
+function withDeadline(verdict: Promise<boolean>, ms: number): Promise<boolean | Error | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
+  const settled = verdict.then(
+    (value) => value === true,
+    (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+  );
+  return Promise.race([settled, deadline]).finally(() => clearTimeout(timer));
+}

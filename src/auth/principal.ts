@@ -1,0 +1,35 @@
+import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
+
+/** The verified claims of a connection's token. */
+export interface RealtimePrincipal {
+  /** Subject: the user's id. */
+  sub: string;
+  /** Expiry, in seconds since the epoch. */
+  exp: number;
+  /** Roles, when the token carries a `roles` claim. */
+  roles?: string[];
+  /** Every other claim of the token. */
+  [claim: string]: unknown;
+}
+
+const principals = new WeakMap<object, RealtimePrincipal>();
+
+/** The principal of a connected client (the `ws` socket); undefined on public gateways without a token. */
+export function principalOf(client: object): RealtimePrincipal | undefined {
+  return principals.get(client);
+}
+
+/** @internal Attaches (or replaces, after an in-band refresh) a client's principal. */
+export function setPrincipal(client: object, principal: RealtimePrincipal): void {
+  principals.set(client, principal);
+}
+
+/**
+ * Parameter decorator: the verified token claims of the connection sending the message.
+ *
+ * @example handle(@Principal() user: RealtimePrincipal) { return user.sub; }
+ */
+export const Principal = createParamDecorator(
+  (_data: unknown, context: ExecutionContext): RealtimePrincipal | undefined =>
+    principalOf(context.switchToWs().getClient<object>()),
+);

@@ -1,0 +1,314 @@
+import { JwtService } from '@nestjs/jwt';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { RealtimeModule, type RealtimeAuthOptions } from '../src/index.js';
+import { startApp, type RunningApp } from './support/app.js';
+import { handMadeToken, now } from './support/tokens.js';
+import { refusedUpgrade, TestClient } from './support/ws-client.js';
+import { AdminGateway, AuthLog, CapturingLogger, OpenGateway, SecureGateway } from './fixtures/auth-gateways.js';
+
+const SECRET = 'auth-test-secret-with-enough-entropy-0123456789';
+const AUDIENCE = 'realtime-tests';
+const ISSUER = 'https://issuer.test';
+const ORIGIN = 'https://app.example.com';
+const jwt = new JwtService({ secret: SECRET });
+
+/** A valid HS256 token for the test app, with optional claim overrides. */
+function token(claims: Record<string, unknown> = {}, expiresInSec = 3600): string {
+  return jwt.sign({ sub: 'alice', aud: AUDIENCE, iss: ISSUER, exp: now() + expiresInSec, ...claims });
+}
+
+const bearer = (value: string) => ({ headers: { authorization: `Bearer ${value}` } });
+
+async function start(auth: RealtimeAuthOptions, logger = new CapturingLogger()): Promise<RunningApp & { logger: CapturingLogger }> {
+  const running = await startApp(
+    {
+      imports: [RealtimeModule.forRoot({ auth, allowedOrigins: [ORIGIN] })],
+      providers: [AuthLog, SecureGateway, AdminGateway, OpenGateway],
+    },
+    (app) => app.useLogger(logger),
+  );
+  return Object.assign(running, { logger });
+}
+
+describe('JWT authentication at the handshake (HS256)', () => {
+  let app: RunningApp & { logger: CapturingLogger };
+  const url = (path = '/secure') => app.wsUrl(path);
+
+  before(async () => {
+    app = await start({
+      secret: SECRET,
+      audience: AUDIENCE,
+      issuer: ISSUER,
+      verifyConnectionTimeoutMs: 200,
+      verifyConnection: async ({ principal }) => {
+        if (principal.sub === 'slow') {
+          await new Promise((resolve) => setTimeout(resolve, 5000).unref());
+        }
+        return principal.sub !== 'revoked';
+      },
+    });
+  });
+  after(() => app.close());
+
+  async function expectRefused(
+    status: number,
+    message: string | RegExp,
+    options: Parameters<typeof refusedUpgrade>[1] = {},
+    path = '/secure',
+  ): Promise<void> {
+    const before = app.app.get(AuthLog).connectedSubs.length;
+    const refused = await refusedUpgrade(url(path), options);
+    assert.equal(refused.status, status, refused.body);
+    const body = JSON.parse(refused.body) as { error: string; message: string };
+    assert.equal(body.error, status === 401 ? 'UNAUTHORIZED' : status === 403 ? 'FORBIDDEN' : 'UNAVAILABLE');
+    typeof message === 'string' ? assert.equal(body.message, message) : assert.match(body.message, message);
+    if (status === 401) {
+      assert.match(String(refused.headers['www-authenticate']), /^Bearer/);
+    }
+    assert.equal(app.app.get(AuthLog).connectedSubs.length, before, 'a WebSocket was opened');
+  }
+
+  it('accepts a valid token from the Authorization header and gives handlers its principal', async () => {
+    const client = await TestClient.connect(url(), bearer(token({ roles: ['reader'] })));
+    assert.deepEqual((await client.request({ event: 'whoami', id: 1 })).data, { sub: 'alice', roles: ['reader'] });
+    assert.equal(app.app.get(AuthLog).connectedSubs.at(-1), 'alice');
+    client.close();
+  });
+
+  it('accepts a token from the bearer.<jwt> subprotocol entry and selects only realtime.v1', async () => {
+    const client = await TestClient.connect(url(), {}, ['realtime.v1', `bearer.${token()}`]);
+    assert.equal(client.socket.protocol, 'realtime.v1');
+    assert.equal(((await client.request({ event: 'whoami', id: 1 })).data as { sub: string }).sub, 'alice');
+    client.close();
+  });
+
+  it('accepts a token from the access_token query parameter and never logs it', async () => {
+    const value = token();
+    const client = await TestClient.connect(`${url()}?access_token=${value}`);
+    assert.equal(((await client.request({ event: 'whoami', id: 1 })).data as { sub: string }).sub, 'alice');
+    client.close();
+    const bad = `${value}tampered`;
+    await expectRefused(401, 'invalid token', {}, `/secure?x=1&access_token=${bad}`);
+    assert.ok(!app.logger.text.includes(value), 'a token reached the log');
+    assert.match(app.logger.text, /upgrade refused \(401 UNAUTHORIZED\) at \/secure .*\[\/secure\?x=1&access_token=\*\*\*\]/);
+  });
+
+  it('prefers the header over the query parameter', async () => {
+    const client = await TestClient.connect(`${url()}?access_token=garbage`, bearer(token()));
+    client.close();
+    await expectRefused(401, 'invalid token', bearer('garbage'), `/secure?access_token=${token()}`);
+  });
+
+  describe('refuses with 401 before any WebSocket exists', () => {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const base = () => ({ sub: 'alice', aud: AUDIENCE, iss: ISSUER, exp: now() + 600 });
+    const cases: [string, () => Parameters<typeof refusedUpgrade>[1], string | RegExp][] = [
+      ['no token', () => ({}), 'missing token'],
+      ['an empty Bearer', () => ({ headers: { authorization: 'Bearer ' } }), 'missing token'],
+      ['a non-Bearer Authorization', () => ({ headers: { authorization: `Basic ${token()}` } }), 'missing token'],
+      ['garbage', () => bearer('garbage'), 'invalid token'],
+      ['a 2-segment token', () => bearer('eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0'), 'invalid token'],
+      ['a 4-segment token', () => bearer(`${token()}.extra`), 'invalid token'],
+      ['a token over maxTokenLength (10 KB)', () => bearer(token({ pad: 'x'.repeat(10_000) })), 'token too long'],
+      ['a wrong secret', () => bearer(new JwtService({ secret: 'another-secret-of-decent-length-xyz' }).sign(base())), 'invalid token'],
+      ['alg none', () => bearer(handMadeToken({ alg: 'none', typ: 'JWT' }, base())), 'invalid token'],
+      ['alg None', () => bearer(handMadeToken({ alg: 'None' }, base())), 'invalid token'],
+      ['alg NONE signed with the secret', () => bearer(handMadeToken({ alg: 'NONE' }, base(), { hmac: SECRET })), 'invalid token'],
+      ['an RS256 token', () => bearer(handMadeToken({ alg: 'RS256' }, base(), { rsa: rsa.privateKey })), 'invalid token'],
+      ['an expired token', () => bearer(token({ exp: now() - 10 })), 'token expired'],
+      ['nbf in the future', () => bearer(token({ nbf: now() + 600 })), 'token not yet valid'],
+      ['no exp', () => bearer(jwt.sign({ sub: 'alice', aud: AUDIENCE, iss: ISSUER })), 'invalid token'],
+      ['a string exp', () => bearer(handMadeToken({ alg: 'HS256' }, { ...base(), exp: String(now() + 600) }, { hmac: SECRET })), 'invalid token'],
+      ['no sub', () => bearer(jwt.sign({ aud: AUDIENCE, iss: ISSUER, exp: now() + 600 })), 'invalid token'],
+      ['a wrong aud', () => bearer(token({ aud: 'other-service' })), 'invalid token'],
+      ['a wrong iss', () => bearer(token({ iss: 'https://evil.test' })), 'invalid token'],
+      ['a jwk header with the attacker key', () => bearer(handMadeToken(
+        { alg: 'HS256', jwk: { kty: 'oct', k: Buffer.from('attacker').toString('base64url') } }, base(), { hmac: 'attacker' })), 'invalid token'],
+      ['jku and x5u headers', () => bearer(handMadeToken(
+        { alg: 'HS256', jku: 'https://evil.test/jwks', x5u: 'https://evil.test/cert' }, base(), { hmac: 'attacker' })), 'invalid token'],
+    ];
+    for (const [name, options, message] of cases) {
+      it(name, async () => {
+        await expectRefused(401, message, options());
+      });
+    }
+
+    it('a 100 KB token is refused by the HTTP server itself (431), no WebSocket', async () => {
+      const refused = await refusedUpgrade(`${url()}?access_token=${'x'.repeat(100_000)}`);
+      assert.equal(refused.status, 431);
+    });
+
+    it('logs each refusal with its reason and never a token', () => {
+      for (const reason of ['no token in header', 'invalid signature', 'jwt expired', 'jwt not active', 'token has no exp claim', 'jwt audience invalid', 'jwt issuer invalid', 'invalid algorithm', 'jwt malformed', 'token of']) {
+        assert.ok(app.logger.text.includes(reason), `no log line mentions "${reason}"`);
+      }
+      assert.ok(!app.logger.text.includes('eyJ'), 'something that looks like a token was logged');
+    });
+  });
+
+  it('refuses a token lacking the gateway role with 403, and accepts one that has it', async () => {
+    await expectRefused(403, 'missing role', bearer(token({ roles: ['reader'] })), '/admins');
+    const client = await TestClient.connect(url('/admins'), bearer(token({ sub: 'root', roles: ['admin'] })));
+    assert.equal((await client.request({ event: 'whoami', id: 1 })).data, 'root');
+    client.close();
+  });
+
+  it('answers a handler whose role is missing with FORBIDDEN, and the connection stays', async () => {
+    const client = await TestClient.connect(url(), bearer(token()));
+    assert.deepEqual(await client.request({ event: 'admin-only', id: 1, data: 'x' }), {
+      event: 'error',
+      id: 1,
+      data: { code: 'FORBIDDEN', message: 'Forbidden resource' },
+    });
+    assert.equal(((await client.request({ event: 'whoami', id: 2 })).data as { sub: string }).sub, 'alice');
+    client.close();
+    const admin = await TestClient.connect(url(), bearer(token({ roles: ['admin'] })));
+    assert.equal((await admin.request({ event: 'admin-only', id: 1, data: 'x' })).data, 'x');
+    admin.close();
+  });
+
+  it('checks Origin by exact match (403 for a lookalike), and lets clients without Origin in', async () => {
+    await expectRefused(403, 'origin not allowed', { ...bearer(token()), origin: 'https://app.example.com.evil.io' });
+    await expectRefused(403, 'origin not allowed', { ...bearer(token()), origin: 'http://app.example.com' });
+    const browser = await TestClient.connect(url(), { ...bearer(token()), origin: ORIGIN });
+    browser.close();
+    const server = await TestClient.connect(url(), bearer(token()));
+    server.close();
+  });
+
+  it('lets the application refuse (403) and bounds its hook with a deadline (503)', async () => {
+    await expectRefused(403, 'connection refused', bearer(token({ sub: 'revoked' })));
+    const started = Date.now();
+    await expectRefused(503, 'try again later', bearer(token({ sub: 'slow' })));
+    assert.ok(Date.now() - started < 3000);
+    assert.match(app.logger.text, /verifyConnection took over 200 ms/);
+  });
+
+  it('lets a public gateway in without a token, and still refuses a bad one there', async () => {
+    const anonymous = await TestClient.connect(url('/open'));
+    assert.equal((await anonymous.request({ event: 'whoami', id: 1 })).data, null);
+    anonymous.close();
+    const known = await TestClient.connect(url('/open'), bearer(token()));
+    assert.equal((await known.request({ event: 'whoami', id: 1 })).data, 'alice');
+    known.close();
+    await expectRefused(401, 'invalid token', bearer('garbage'), '/open');
+  });
+
+  it('closes with 4001 after an UNAUTHORIZED frame when the token expires; a refresh for another sub does not help', async () => {
+    const client = await TestClient.connect(url(), bearer(token({}, 2)));
+    assert.deepEqual(await client.request({ event: 'auth', id: 'r', data: { token: token({ sub: 'mallory' }) } }), {
+      event: 'error',
+      id: 'r',
+      data: { code: 'UNAUTHORIZED', message: 'token is for another subject' },
+    });
+    assert.deepEqual(await client.request({ event: 'auth', id: 's', data: { token: 'garbage' } }), {
+      event: 'error',
+      id: 's',
+      data: { code: 'UNAUTHORIZED', message: 'invalid token' },
+    });
+    assert.deepEqual(await client.nextJson(), {
+      event: 'error',
+      data: { code: 'UNAUTHORIZED', message: 'token expired' },
+    });
+    assert.deepEqual(await client.waitClosed(), { code: 4001, reason: 'token expired' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(app.app.get(AuthLog).disconnects.at(-1)?.cause, 'token-expired');
+  });
+
+  it('moves the deadline on an in-band refresh for the same sub', async () => {
+    const client = await TestClient.connect(url(), bearer(token({}, 1)));
+    const fresh = token({}, 3600);
+    const reply = await client.request({ event: 'auth', id: 1, data: { token: fresh } });
+    assert.equal(reply.event, 'auth');
+    assert.equal(reply.id, 1);
+    assert.ok((reply.data as { exp: number }).exp >= now() + 3500);
+    // Past the first token's expiry, the connection still works.
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    assert.equal((await client.request({ event: 'ping', id: 2 })).event, 'pong');
+    client.close();
+  });
+});
+
+describe('JWT authentication with public keys', () => {
+  const signing = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const publicPem = signing.publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  const claims = () => ({ sub: 'bob', exp: now() + 600 });
+  let app: RunningApp & { logger: CapturingLogger };
+  let resolverApp: RunningApp & { logger: CapturingLogger };
+  const kids: unknown[] = [];
+
+  before(async () => {
+    app = await start({ publicKey: publicPem });
+    resolverApp = await start({
+      algorithms: ['RS256'],
+      keyResolver: ({ kid }) => {
+        kids.push(kid);
+        const keys: Record<string, string> = { 'key-1': publicPem };
+        const key = typeof kid === 'string' ? keys[kid] : undefined;
+        if (!key) {
+          throw new Error('unknown kid');
+        }
+        return key;
+      },
+    });
+  });
+  after(async () => {
+    await app.close();
+    await resolverApp.close();
+  });
+
+  it('accepts an RS256 token signed with the private key', async () => {
+    const client = await TestClient.connect(app.wsUrl('/secure'), bearer(handMadeToken({ alg: 'RS256' }, claims(), { rsa: signing.privateKey })));
+    assert.equal(((await client.request({ event: 'whoami', id: 1 })).data as { sub: string }).sub, 'bob');
+    client.close();
+  });
+
+  it('refuses an RS256 token re-signed as HS256 with the public key', async () => {
+    const forged = handMadeToken({ alg: 'HS256' }, claims(), { hmac: publicPem });
+    assert.equal((await refusedUpgrade(app.wsUrl('/secure'), bearer(forged))).status, 401);
+    const viaResolver = handMadeToken({ alg: 'HS256', kid: 'key-1' }, claims(), { hmac: publicPem });
+    assert.equal((await refusedUpgrade(resolverApp.wsUrl('/secure'), bearer(viaResolver))).status, 401);
+  });
+
+  it('refuses a token signed by another key', async () => {
+    const forged = handMadeToken({ alg: 'RS256' }, claims(), { rsa: other.privateKey });
+    assert.equal((await refusedUpgrade(app.wsUrl('/secure'), bearer(forged))).status, 401);
+  });
+
+  it('finds keys by kid through the resolver, and treats a hostile kid as an unknown key', async () => {
+    const good = handMadeToken({ alg: 'RS256', kid: 'key-1' }, claims(), { rsa: signing.privateKey });
+    const client = await TestClient.connect(resolverApp.wsUrl('/secure'), bearer(good));
+    client.close();
+    const hostile = handMadeToken({ alg: 'RS256', kid: '../../etc/passwd' }, claims(), { rsa: signing.privateKey });
+    const refused = await refusedUpgrade(resolverApp.wsUrl('/secure'), bearer(hostile));
+    assert.equal(refused.status, 401);
+    assert.deepEqual(kids, ['key-1', '../../etc/passwd']);
+    assert.match(resolverApp.logger.text, /no key for the token: unknown kid/);
+  });
+});
+
+describe('authentication configuration', () => {
+  it('refuses to start an authenticated gateway without auth options', async () => {
+    await assert.rejects(
+      startApp({ imports: [RealtimeModule.forRoot({})], providers: [AuthLog, SecureGateway] }),
+      /The gateway at \/secure requires authentication, but RealtimeModule has no auth options/,
+    );
+  });
+
+  it('refuses "none" among the pinned algorithms, and keys used with the wrong kind of algorithm', async () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const attempts: [RealtimeAuthOptions, RegExp][] = [
+      [{ secret: SECRET, algorithms: ['none' as 'HS256'] }, /must not include "none"/],
+      [{ secret: SECRET, algorithms: ['RS256'] }, /auth.secret only works with HS\* algorithms/],
+      [{ publicKey, algorithms: ['HS256'] }, /auth.publicKey only works with asymmetric algorithms/],
+      [{ keyResolver: () => SECRET }, /keyResolver needs auth.algorithms/],
+      [{ secret: SECRET, publicKey }, /exactly one of/],
+    ];
+    for (const [auth, error] of attempts) {
+      await assert.rejects(startApp({ imports: [RealtimeModule.forRoot({ auth })], providers: [OpenGateway] }), error);
+    }
+  });
+});
