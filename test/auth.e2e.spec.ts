@@ -46,7 +46,7 @@ describe('JWT authentication at the handshake (HS256)', () => {
         if (principal.sub === 'slow') {
           await new Promise((resolve) => setTimeout(resolve, 5000).unref());
         }
-        return principal.sub !== 'revoked';
+        return principal.sub !== 'revoked' && principal.revoked !== true;
       },
     });
   });
@@ -93,6 +93,19 @@ describe('JWT authentication at the handshake (HS256)', () => {
     await expectRefused(401, 'invalid token', {}, `/secure?x=1&access_token=${bad}`);
     assert.ok(!app.logger.text.includes(value), 'a token reached the log');
     assert.match(app.logger.text, /upgrade refused \(401 UNAUTHORIZED\) at \/secure .*\[\/secure\?x=1&access_token=\*\*\*\]/);
+  });
+
+  it('redacts the token under an encoded parameter name too', async () => {
+    const expired = token({ exp: now() - 60 });
+    await expectRefused(401, 'token expired', {}, `/secure?access%5Ftoken=${expired}`);
+    assert.ok(!app.logger.text.includes(expired), 'a token reached the log');
+    assert.match(app.logger.text, /\[\/secure\?access%5Ftoken=\*\*\*\]/);
+  });
+
+  it('looks past an Authorization header of another scheme (a browser\'s Basic credentials)', async () => {
+    const client = await TestClient.connect(url(), { headers: { authorization: 'Basic dXNlcjpwYXNz' } }, ['realtime.v1', `bearer.${token()}`]);
+    assert.equal(((await client.request({ event: 'whoami', id: 1 })).data as { sub: string }).sub, 'alice');
+    client.close();
   });
 
   it('prefers the header over the query parameter', async () => {
@@ -150,6 +163,7 @@ describe('JWT authentication at the handshake (HS256)', () => {
 
   it('refuses a token lacking the gateway role with 403, and accepts one that has it', async () => {
     await expectRefused(403, 'missing role', bearer(token({ roles: ['reader'] })), '/admins');
+    await expectRefused(403, 'missing role', bearer(token({ roles: 'non-admin' })), '/admins');
     const client = await TestClient.connect(url('/admins'), bearer(token({ sub: 'root', roles: ['admin'] })));
     assert.equal((await client.request({ event: 'whoami', id: 1 })).data, 'root');
     client.close();
@@ -215,6 +229,23 @@ describe('JWT authentication at the handshake (HS256)', () => {
     assert.deepEqual(await client.waitClosed(), { code: 4001, reason: 'token expired' });
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(app.app.get(AuthLog).disconnects.at(-1)?.cause, 'token-expired');
+  });
+
+  it('runs the role and application checks again on an in-band refresh', async () => {
+    const client = await TestClient.connect(url('/admins'), bearer(token({ roles: ['admin'] })));
+    assert.deepEqual(await client.request({ event: 'auth', id: 1, data: { token: token({ roles: ['reader'] }) } }), {
+      event: 'error',
+      id: 1,
+      data: { code: 'UNAUTHORIZED', message: 'missing role' },
+    });
+    const revoked = token({ roles: ['admin'], revoked: true });
+    assert.deepEqual(await client.request({ event: 'auth', id: 2, data: { token: revoked } }), {
+      event: 'error',
+      id: 2,
+      data: { code: 'UNAUTHORIZED', message: 'connection refused' },
+    });
+    assert.equal((await client.request({ event: 'auth', id: 3, data: { token: token({ roles: ['admin'] }) } })).event, 'auth');
+    client.close();
   });
 
   it('moves the deadline on an in-band refresh for the same sub', async () => {

@@ -133,6 +133,17 @@ describe('gateway adapter and protocol v1 envelope', () => {
       });
     });
 
+    it('answers a raw result that cannot be serialized with INTERNAL, and the process lives on', async () => {
+      const client = await connect();
+      client.send('bigint');
+      assert.deepEqual(await client.nextJson(), {
+        event: 'error',
+        data: { code: 'INTERNAL', message: 'the handler result could not be serialized' },
+      });
+      client.send('again');
+      assert.equal((await client.next()).text, 'raw: again');
+    });
+
     it('answers raw text with BAD_REQUEST on a gateway without a raw handler', async () => {
       const client = await connect('/other');
       for (const frame of ['hi', '[1,2]', '42', '"a string"', 'null', '']) {

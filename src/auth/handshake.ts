@@ -39,16 +39,18 @@ export class HandshakeChecker {
   async check(request: IncomingMessage, gateway: GatewaySettings): Promise<HandshakeOutcome> {
     const origin = request.headers.origin;
     if (gateway.allowedOrigins && origin !== undefined && !gateway.allowedOrigins.has(origin)) {
-      return refuse(403, 'FORBIDDEN', 'origin not allowed', `origin ${JSON.stringify(origin)} is not in the allowlist`);
+      return { refusal: refuse(403, 'FORBIDDEN', 'origin not allowed', `origin ${JSON.stringify(origin)} is not in the allowlist`) };
     }
     const extracted = extractToken(request);
     if (!extracted && gateway.public) {
       return { principal: undefined };
     }
     if (!extracted) {
-      return refuse(401, 'UNAUTHORIZED', 'missing token', 'no token in header, subprotocol or query', {
-        'WWW-Authenticate': 'Bearer',
-      });
+      return {
+        refusal: refuse(401, 'UNAUTHORIZED', 'missing token', 'no token in header, subprotocol or query', {
+          'WWW-Authenticate': 'Bearer',
+        }),
+      };
     }
     if (!this.verifier) {
       // Public gateway, server without auth: a token cannot be checked, so it is not trusted.
@@ -60,11 +62,27 @@ export class HandshakeChecker {
     } catch (error) {
       const rejected =
         error instanceof TokenRejectedError ? error : new TokenRejectedError('invalid token', String(error));
-      return refuse(401, 'UNAUTHORIZED', rejected.message, `${rejected.detail} (token from ${extracted.source})`, {
-        'WWW-Authenticate': `Bearer error="invalid_token", error_description="${rejected.message}"`,
-      });
+      return {
+        refusal: refuse(401, 'UNAUTHORIZED', rejected.message, `${rejected.detail} (token from ${extracted.source})`, {
+          'WWW-Authenticate': `Bearer error="invalid_token", error_description="${rejected.message}"`,
+        }),
+      };
     }
-    const missing = gateway.roles.filter((role) => !principal.roles?.includes(role));
+    const refusal = await this.authorize(principal, request, gateway);
+    return refusal ? { refusal } : { principal };
+  }
+
+  /**
+   * The checks after the token: the gateway's roles and the application's hook. Run at
+   * the handshake and again on an in-band refresh, so a new token cannot skip them.
+   */
+  async authorize(
+    principal: RealtimePrincipal,
+    request: IncomingMessage,
+    gateway: GatewaySettings,
+  ): Promise<HandshakeRefusal | undefined> {
+    const roles = Array.isArray(principal.roles) ? principal.roles : [];
+    const missing = gateway.roles.filter((role) => !roles.includes(role));
     if (missing.length > 0) {
       return refuse(403, 'FORBIDDEN', 'missing role', `sub ${principal.sub} lacks role(s) ${missing.join(', ')}`);
     }
@@ -75,14 +93,15 @@ export class HandshakeChecker {
         this.verifyTimeoutMs,
       );
       if (verdict === 'timeout') {
-        return refuse(503, 'UNAVAILABLE', 'try again later', `verifyConnection took over ${this.verifyTimeoutMs} ms`);
+        return refuse(503, 'UNAVAILABLE', 'try again later', `verifyConnection took over ${this.verifyTimeoutMs} ms`)
+;
       }
       if (verdict !== true) {
         const why = verdict instanceof Error ? `verifyConnection threw: ${verdict.message}` : 'verifyConnection refused';
         return refuse(403, 'FORBIDDEN', 'connection refused', `${why} (sub ${principal.sub})`);
       }
     }
-    return { principal };
+    return undefined;
   }
 }
 
@@ -92,8 +111,8 @@ function refuse(
   message: string,
   detail: string,
   headers?: Record<string, string>,
-): { refusal: HandshakeRefusal } {
-  return { refusal: { status, code, message, detail, headers } };
+): HandshakeRefusal {
+  return { status, code, message, detail, headers };
 }
 
 /** Resolves with the hook's verdict, its error, or 'timeout'. */

@@ -11,7 +11,6 @@ export interface ExtractedToken {
 }
 
 const BEARER = /^Bearer[ \t]+(.*)$/i;
-const QUERY_TOKEN = /([?&]access_token=)[^&#]*/gi;
 
 /**
  * Finds a token: the `Authorization: Bearer` header, then a `bearer.<jwt>` entry of
@@ -20,9 +19,10 @@ const QUERY_TOKEN = /([?&]access_token=)[^&#]*/gi;
  */
 export function extractToken(request: IncomingMessage): ExtractedToken | undefined {
   const authorization = request.headers.authorization;
-  if (authorization !== undefined) {
-    const match = BEARER.exec(authorization);
-    return { token: match ? (match[1] ?? '').trim() : '', source: 'header' };
+  const bearer = authorization === undefined ? null : BEARER.exec(authorization);
+  // Another scheme (a browser's Basic credentials for the site, say) is not ours: look further.
+  if (bearer) {
+    return { token: (bearer[1] ?? '').trim(), source: 'header' };
   }
   const protocols = request.headers['sec-websocket-protocol'];
   if (protocols !== undefined) {
@@ -44,7 +44,31 @@ export function extractToken(request: IncomingMessage): ExtractedToken | undefin
   return undefined;
 }
 
-/** The URL with any `access_token` value replaced by `***`, fit for a log line. */
+/**
+ * The URL with the value of every parameter whose decoded name is `access_token`
+ * (so `access%5Ftoken` too) replaced by `***`, fit for a log line.
+ */
 export function redactUrl(url: string | undefined): string {
-  return (url ?? '').replace(QUERY_TOKEN, '$1***');
+  const text = url ?? '';
+  const query = text.indexOf('?');
+  if (query === -1) {
+    return text;
+  }
+  const pairs = text
+    .slice(query + 1)
+    .split('&')
+    .map((pair) => {
+      const equals = pair.indexOf('=');
+      const rawName = equals === -1 ? pair : pair.slice(0, equals);
+      return decodeName(rawName) === 'access_token' ? `${rawName}=***` : pair;
+    });
+  return `${text.slice(0, query)}?${pairs.join('&')}`;
+}
+
+function decodeName(name: string): string {
+  try {
+    return decodeURIComponent(name.replace(/\+/g, ' '));
+  } catch {
+    return name;
+  }
 }

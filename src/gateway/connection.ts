@@ -20,6 +20,8 @@ export class Connection {
   private invalidWindowStart = 0;
   private closeCause: DisconnectCause | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
+  /** In-band refreshes started, so that a slow one cannot overwrite a newer one. */
+  refreshAttempts = 0;
   /** The verified token's claims; undefined on a public gateway without a token. */
   principal: RealtimePrincipal | undefined;
 

@@ -42,24 +42,21 @@ export class MessageContext {
     if (this.settled) {
       return;
     }
-    this.settled = true;
-    if (this.raw) {
-      if (data !== undefined && data !== null) {
-        this.connection.send(typeof data === 'string' ? data : JSON.stringify(data));
-      }
-      return;
-    }
-    if (this.id === undefined && !explicit && (data === undefined || data === null)) {
+    const silent = this.raw
+      ? data === undefined || data === null
+      : this.id === undefined && !explicit && (data === undefined || data === null);
+    if (silent) {
+      this.settled = true;
       return;
     }
     let text: string;
     try {
-      text = encodeReply(event, this.id, data);
+      text = this.raw ? (typeof data === 'string' ? data : (JSON.stringify(data) ?? String(data))) : encodeReply(event, this.id, data);
     } catch {
-      this.settled = false;
       this.fail(ErrorCode.INTERNAL, 'the handler result could not be serialized');
       return;
     }
+    this.settled = true;
     this.connection.send(text);
   }
 
@@ -68,7 +65,13 @@ export class MessageContext {
     if (this.settled) {
       return;
     }
+    let text: string;
+    try {
+      text = encodeError(this.id, code, message, details);
+    } catch {
+      text = encodeError(this.id, code, message);
+    }
     this.settled = true;
-    this.connection.send(encodeError(this.id, code, message, details));
+    this.connection.send(text);
   }
 }

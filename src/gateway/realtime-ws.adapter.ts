@@ -248,8 +248,11 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
           refuseUpgrade(socket, status, code, message, headers);
           return;
         }
-        if (socket.destroyed || router.draining) {
-          socket.destroy();
+        if (socket.destroyed) {
+          return;
+        }
+        if (router.draining) {
+          refuseUpgrade(socket, 503, 'UNAVAILABLE', 'the server is shutting down');
           return;
         }
         if (outcome.principal) {
@@ -345,23 +348,35 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       connection.send(encodeError(id, ErrorCode.UNAUTHORIZED, 'data.token must be a string'));
       return;
     }
-    verifier.verify(token).then(
-      (principal) => {
+    // Refreshes can overlap; only the latest one may change the principal.
+    const attempt = ++connection.refreshAttempts;
+    const refuse = (message: string, detail: string): void => {
+      this.logger.warn(`in-band auth refused at ${connection.settings.path}: ${detail}`);
+      connection.send(encodeError(id, ErrorCode.UNAUTHORIZED, message));
+    };
+    verifier
+      .verify(token)
+      .then(async (principal) => {
         if (connection.principal && connection.principal.sub !== principal.sub) {
-          this.logger.warn(`in-band auth refused at ${connection.settings.path}: token for another sub`);
-          connection.send(encodeError(id, ErrorCode.UNAUTHORIZED, 'token is for another subject'));
-          return;
+          return refuse('token is for another subject', 'token for another sub');
+        }
+        const refusal = await this.handshake.authorize(principal, connection.request, connection.settings);
+        if (refusal) {
+          return refuse(refusal.message, refusal.detail);
+        }
+        if (!connection.isOpen || attempt !== connection.refreshAttempts) {
+          return refuse('superseded', 'connection closed or a newer refresh arrived');
         }
         this.authenticate(connection, principal);
         connection.send(encodeReply(AUTH_EVENT, id, { exp: principal.exp }));
-      },
-      (error: unknown) => {
-        const message = error instanceof TokenRejectedError ? error.message : 'invalid token';
-        const detail = error instanceof TokenRejectedError ? error.detail : String(error);
-        this.logger.warn(`in-band auth refused at ${connection.settings.path}: ${detail}`);
-        connection.send(encodeError(id, ErrorCode.UNAUTHORIZED, message));
-      },
-    );
+      })
+      .catch((error: unknown) => {
+        if (error instanceof TokenRejectedError) {
+          return refuse(error.message, error.detail);
+        }
+        this.logger.error(`in-band auth failed: ${error instanceof Error ? error.stack : String(error)}`);
+        refuse('invalid token', 'verification failed unexpectedly');
+      });
   }
 
   /** Answers a frame the protocol refuses, and closes connections that keep sending them. */
