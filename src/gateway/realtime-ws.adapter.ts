@@ -8,8 +8,9 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { HandshakeChecker } from '../auth/handshake.js';
-import { JwtVerifier, TokenRejectedError } from '../auth/jwt-verifier.js';
-import { type RealtimePrincipal, setPrincipal } from '../auth/principal.js';
+import { JwtVerifier } from '../auth/jwt-verifier.js';
+import type { RealtimePrincipal } from '../auth/principal.js';
+import { TokenLifetime } from '../auth/token-lifetime.js';
 import { redactUrl } from '../auth/token-extractor.js';
 import {
   AUTH_EVENT,
@@ -74,6 +75,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   private readonly adapterHost: HttpAdapterHost | undefined;
   private readonly shutdownTimeoutMs: number;
   private readonly handshake: HandshakeChecker;
+  private readonly tokens: TokenLifetime;
   /** Principals verified at the upgrade, until the connection they belong to is set up. */
   private readonly verified = new WeakMap<IncomingMessage, RealtimePrincipal>();
 
@@ -86,6 +88,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     positiveInteger('shutdownTimeoutMs', this.shutdownTimeoutMs);
     this.handshake = new HandshakeChecker(options.auth ? new JwtVerifier(options.auth) : undefined, options.auth);
+    this.tokens = new TokenLifetime(this.handshake, this.logger);
   }
 
   create(port: number, options: GatewayServerOptions = {}): WebSocketServer {
@@ -276,7 +279,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     const principal = this.verified.get(request);
     if (principal) {
       this.verified.delete(request);
-      this.authenticate(connection, principal);
+      this.tokens.attach(connection, principal);
     }
     socket.once('close', () => connection.release());
     socket.on('error', (error: Error & { code?: string }) => {
@@ -314,7 +317,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       return;
     }
     if (event === AUTH_EVENT) {
-      this.refreshToken(connection, id, payload);
+      this.tokens.refresh(connection, id, payload);
       return;
     }
     const handler = connection.handlers.get(event);
@@ -323,60 +326,6 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       return;
     }
     this.dispatch(new MessageContext(connection, event, id), handler, payload);
-  }
-
-  /** Attaches a verified principal and closes the connection with 4001 when its token expires. */
-  private authenticate(connection: Connection, principal: RealtimePrincipal): void {
-    connection.principal = principal;
-    setPrincipal(connection.socket, principal);
-    const toleranceMs = (this.handshake.verifier?.clockToleranceSec ?? 0) * 1000;
-    connection.setDeadline(principal.exp * 1000 + toleranceMs, () => {
-      connection.send(encodeError(undefined, ErrorCode.UNAUTHORIZED, 'token expired'));
-      connection.close(CloseCode.TOKEN_EXPIRED, 'token expired', 'token-expired');
-    });
-  }
-
-  /** In-band refresh: a valid token for the same `sub` moves the connection's deadline. */
-  private refreshToken(connection: Connection, id: MessageId | undefined, payload: unknown): void {
-    const verifier = this.handshake.verifier;
-    const token = (payload as { token?: unknown } | null | undefined)?.token;
-    if (!verifier) {
-      connection.send(encodeError(id, ErrorCode.BAD_REQUEST, 'this server does not use tokens'));
-      return;
-    }
-    if (typeof token !== 'string') {
-      connection.send(encodeError(id, ErrorCode.UNAUTHORIZED, 'data.token must be a string'));
-      return;
-    }
-    // Refreshes can overlap; only the latest one may change the principal.
-    const attempt = ++connection.refreshAttempts;
-    const refuse = (message: string, detail: string): void => {
-      this.logger.warn(`in-band auth refused at ${connection.settings.path}: ${detail}`);
-      connection.send(encodeError(id, ErrorCode.UNAUTHORIZED, message));
-    };
-    verifier
-      .verify(token)
-      .then(async (principal) => {
-        if (connection.principal && connection.principal.sub !== principal.sub) {
-          return refuse('token is for another subject', 'token for another sub');
-        }
-        const refusal = await this.handshake.authorize(principal, connection.request, connection.settings);
-        if (refusal) {
-          return refuse(refusal.message, refusal.detail);
-        }
-        if (!connection.isOpen || attempt !== connection.refreshAttempts) {
-          return refuse('superseded', 'connection closed or a newer refresh arrived');
-        }
-        this.authenticate(connection, principal);
-        connection.send(encodeReply(AUTH_EVENT, id, { exp: principal.exp }));
-      })
-      .catch((error: unknown) => {
-        if (error instanceof TokenRejectedError) {
-          return refuse(error.message, error.detail);
-        }
-        this.logger.error(`in-band auth failed: ${error instanceof Error ? error.stack : String(error)}`);
-        refuse('invalid token', 'verification failed unexpectedly');
-      });
   }
 
   /** Answers a frame the protocol refuses, and closes connections that keep sending them. */

@@ -1,0 +1,73 @@
+import type { Logger } from '@nestjs/common';
+import type { Connection } from '../gateway/connection.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { AUTH_EVENT, encodeError, encodeReply, type MessageId } from '../protocol/envelope.js';
+import type { HandshakeChecker } from './handshake.js';
+import { TokenRejectedError } from './jwt-verifier.js';
+import { type RealtimePrincipal, setPrincipal } from './principal.js';
+
+/**
+ * A connection's token after the handshake: the 4001 close at `exp` and the in-band
+ * `auth` refresh, which passes the same checks as the handshake.
+ */
+export class TokenLifetime {
+  constructor(
+    private readonly handshake: HandshakeChecker,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Attaches a verified principal and closes the connection with 4001 when its token expires. */
+  attach(connection: Connection, principal: RealtimePrincipal): void {
+    connection.principal = principal;
+    setPrincipal(connection.socket, principal);
+    const toleranceMs = (this.handshake.verifier?.clockToleranceSec ?? 0) * 1000;
+    connection.setDeadline(principal.exp * 1000 + toleranceMs, () => {
+      connection.send(encodeError(undefined, ErrorCode.UNAUTHORIZED, 'token expired'));
+      connection.close(CloseCode.TOKEN_EXPIRED, 'token expired', 'token-expired');
+    });
+  }
+
+  /** In-band refresh: a valid token for the same `sub` moves the connection's deadline. */
+  refresh(connection: Connection, id: MessageId | undefined, payload: unknown): void {
+    const verifier = this.handshake.verifier;
+    const token = (payload as { token?: unknown } | null | undefined)?.token;
+    if (!verifier) {
+      connection.send(encodeError(id, ErrorCode.BAD_REQUEST, 'this server does not use tokens'));
+      return;
+    }
+    if (typeof token !== 'string') {
+      connection.send(encodeError(id, ErrorCode.UNAUTHORIZED, 'data.token must be a string'));
+      return;
+    }
+    // Refreshes can overlap; only the latest one may change the principal.
+    const attempt = ++connection.refreshAttempts;
+    const refuse = (message: string, detail: string): void => {
+      this.logger.warn(`in-band auth refused at ${connection.settings.path}: ${detail}`);
+      connection.send(encodeError(id, ErrorCode.UNAUTHORIZED, message));
+    };
+    verifier
+      .verify(token)
+      .then(async (principal) => {
+        if (connection.principal && connection.principal.sub !== principal.sub) {
+          return refuse('token is for another subject', 'token for another sub');
+        }
+        const refusal = await this.handshake.authorize(principal, connection.request, connection.settings);
+        if (refusal) {
+          return refuse(refusal.message, refusal.detail);
+        }
+        if (!connection.isOpen || attempt !== connection.refreshAttempts) {
+          return refuse('superseded', 'connection closed or a newer refresh arrived');
+        }
+        this.attach(connection, principal);
+        connection.send(encodeReply(AUTH_EVENT, id, { exp: principal.exp }));
+      })
+      .catch((error: unknown) => {
+        if (error instanceof TokenRejectedError) {
+          return refuse(error.message, error.detail);
+        }
+        this.logger.error(`in-band auth failed: ${error instanceof Error ? error.stack : String(error)}`);
+        refuse('invalid token', 'verification failed unexpectedly');
+      });
+  }
+}
