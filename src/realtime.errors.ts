@@ -20,5 +20,3 @@ export class RealtimeError extends Error {
     this.details = details;
   }
 }
-
-export { ErrorCode };

@@ -99,8 +99,9 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     const gatewayOptions = options[REALTIME_GATEWAY_OPTIONS];
     if (!gatewayOptions) {
       this.logger.warn(
-        `The gateway at ${path} is not decorated with @RealtimeGateway: its handlers' errors ` +
-          `reach clients in Nest's own format, without request ids`,
+        `The gateway at ${path} is not decorated with @RealtimeGateway: Nest's own filter answers ` +
+          `its handlers' errors with an "exception" event without the request id, and a request ` +
+          `with an id then also gets an empty reply. Decorate it with @RealtimeGateway`,
       );
     }
     const settings = resolveGatewaySettings(path, this.options, gatewayOptions);
