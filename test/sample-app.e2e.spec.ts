@@ -60,8 +60,13 @@ describe('sample app (protocol.md §6)', () => {
     assert.deepEqual(JSON.parse(refused.body), { error: 'UNAUTHORIZED', message: 'missing token' });
     const viaQuery = await refusedUpgrade(`${app.wsUrl}?access_token=${token}x`);
     assert.equal(viaQuery.status, 401);
+    // The child's log line may arrive after the HTTP answer: wait for it.
+    const deadline = Date.now() + 5000;
+    while (!/access_token=\*\*\*/.test(app.output()) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.match(app.output(), /upgrade refused \(401 UNAUTHORIZED\) at \/echo .*\[\/echo\?access_token=\*\*\*\]/);
     assert.ok(!app.output().includes(token), 'a token was logged');
-    assert.match(app.output(), /access_token=\*\*\*/);
   });
 
   it('refuses a bad demo login with 400', async () => {
