@@ -337,6 +337,7 @@ describe('authentication configuration', () => {
       [{ publicKey, algorithms: ['HS256'] }, /auth.publicKey only works with asymmetric algorithms/],
       [{ keyResolver: () => SECRET }, /keyResolver needs auth.algorithms/],
       [{ secret: SECRET, publicKey }, /exactly one of/],
+      [{ secret: SECRET, verifyConnectionTimeoutMs: -5 }, /auth.verifyConnectionTimeoutMs must be a positive integer/],
     ];
     for (const [auth, error] of attempts) {
       await assert.rejects(startApp({ imports: [RealtimeModule.forRoot({ auth })], providers: [OpenGateway] }), error);

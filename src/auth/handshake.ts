@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { GatewaySettings } from '../gateway/gateway-settings.js';
+import { type GatewaySettings, positiveInteger } from '../gateway/gateway-settings.js';
 import type { RealtimeAuthOptions } from './auth-options.interface.js';
 import { JwtVerifier, TokenRejectedError } from './jwt-verifier.js';
 import type { RealtimePrincipal } from './principal.js';
@@ -34,6 +34,7 @@ export class HandshakeChecker {
     private readonly auth: RealtimeAuthOptions = {},
   ) {
     this.verifyTimeoutMs = auth.verifyConnectionTimeoutMs ?? DEFAULT_VERIFY_CONNECTION_TIMEOUT_MS;
+    positiveInteger('auth.verifyConnectionTimeoutMs', this.verifyTimeoutMs);
   }
 
   async check(request: IncomingMessage, gateway: GatewaySettings): Promise<HandshakeOutcome> {

@@ -1,5 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import type { Connection } from '../gateway/connection.js';
+import { describeError } from '../gateway/realtime-exception.filter.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { AUTH_EVENT, encodeError, encodeReply, type MessageId } from '../protocol/envelope.js';
@@ -66,7 +67,7 @@ export class TokenLifetime {
         if (error instanceof TokenRejectedError) {
           return refuse(error.message, error.detail);
         }
-        this.logger.error(`in-band auth failed: ${error instanceof Error ? error.stack : String(error)}`);
+        this.logger.error(`in-band auth failed: ${describeError(error)}`);
         refuse('invalid token', 'verification failed unexpectedly');
       });
   }

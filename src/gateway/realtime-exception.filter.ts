@@ -96,12 +96,20 @@ export class RealtimeExceptionFilter implements WsExceptionFilter {
       this.fallback.catch(exception, host);
       return;
     }
-    const mapped = mapException(exception);
-    if (mapped.unexpected) {
-      this.logger.error(
-        `handler of "${context.event}" failed: ${exception instanceof Error ? exception.stack : String(exception)}`,
-      );
-    }
-    context.fail(mapped.code, mapped.message, mapped.details);
+    failWithException(context, exception, this.logger);
   }
+}
+
+/** @internal Answers the request with the error frame `exception` maps to; logs what is the server's fault. */
+export function failWithException(context: MessageContext, exception: unknown, logger: Logger): void {
+  const mapped = mapException(exception);
+  if (mapped.unexpected) {
+    logger.error(`handler of "${context.event}" failed: ${describeError(exception)}`);
+  }
+  context.fail(mapped.code, mapped.message, mapped.details);
+}
+
+/** @internal The stack of an Error, or the value as text, for a log line. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
 }

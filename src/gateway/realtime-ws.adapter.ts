@@ -30,7 +30,7 @@ import {
 import type { RealtimeGatewayOptions, RealtimeModuleOptions } from '../realtime-options.interface.js';
 import { type BoundHandler, Connection } from './connection.js';
 import { type GatewaySettings, normalizePath, positiveInteger, resolveGatewaySettings } from './gateway-settings.js';
-import { mapException } from './realtime-exception.filter.js';
+import { describeError, failWithException } from './realtime-exception.filter.js';
 import { MessageContext } from './message-context.js';
 import { refuseUpgrade } from './upgrade-response.js';
 
@@ -268,7 +268,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
         });
       },
       (error: unknown) => {
-        this.logger.error(`upgrade at ${path} failed: ${error instanceof Error ? error.stack : String(error)}`);
+        this.logger.error(`upgrade at ${path} failed: ${describeError(error)}`);
         refuseUpgrade(socket, 503, 'UNAVAILABLE', 'try again later');
       },
     );
@@ -377,13 +377,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
 
   /** An error that escaped Nest's exception filters (a filter that rethrew, say). */
   private failUnexpectedly(context: MessageContext, error: unknown): void {
-    const mapped = mapException(error);
-    if (mapped.unexpected) {
-      this.logger.error(
-        `handler of "${context.event}" failed: ${error instanceof Error ? error.stack : String(error)}`,
-      );
-    }
-    context.fail(mapped.code, mapped.message, mapped.details);
+    failWithException(context, error, this.logger);
   }
 
   private closeGracefully(socket: WebSocket): Promise<void> {
