@@ -21,6 +21,10 @@ export type { GatewayServerOptions } from './gateway/realtime-ws.adapter.js';
 export { RealtimeExceptionFilter, mapException } from './gateway/realtime-exception.filter.js';
 export type { MappedError } from './gateway/realtime-exception.filter.js';
 export { MessageContext } from './gateway/message-context.js';
+export { MessageValidation } from './validation/message-validation.decorator.js';
+export { RealtimeValidationPipe } from './validation/realtime-validation.pipe.js';
+export { realtimeValidationExceptionFactory } from './validation/validation-details.js';
+export type { RealtimeValidationOptions, RealtimeValidationSetting } from './validation/validation-options.interface.js';
 export type { DisconnectCause, DisconnectReason, OnRealtimeDisconnect } from './gateway/disconnect-reason.js';
 export {
   CloseCode,

@@ -1,4 +1,5 @@
 import type { RealtimeAuthOptions } from './auth/auth-options.interface.js';
+import type { RealtimeValidationSetting } from './validation/validation-options.interface.js';
 
 /** Options of {@link RealtimeModule}: defaults for every gateway of the application. */
 export interface RealtimeModuleOptions {
@@ -27,6 +28,11 @@ export interface RealtimeModuleOptions {
    * it terminates them, in ms. Default 30000.
    */
   shutdownTimeoutMs?: number;
+  /**
+   * Validation of `@MessageBody()` DTOs in `@RealtimeGateway` handlers, or `false` to turn
+   * it off. Default `{ whitelist: true, forbidNonWhitelisted: true, transform: true }`.
+   */
+  validation?: RealtimeValidationSetting;
 }
 
 /** Per-gateway options, given to {@link RealtimeGateway}; they override the module's. */
@@ -43,4 +49,6 @@ export interface RealtimeGatewayOptions {
   maxDepth?: number;
   /** Invalid-frame limit for this gateway. */
   invalidFrames?: { limit: number; windowMs: number };
+  /** Validation settings for this gateway's handlers, over the module's; `false` turns it off. */
+  validation?: RealtimeValidationSetting;
 }

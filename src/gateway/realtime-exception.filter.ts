@@ -61,12 +61,12 @@ export function mapException(exception: unknown): MappedError {
     }
     const response = exception.getResponse();
     const body = typeof response === 'object' && response !== null ? (response as { message?: unknown }) : {};
-    // Nest's ValidationPipe puts its list of failures in `message`.
+    // Nest's ValidationPipe puts its failures in `message` as flat strings, which are not
+    // protocol details; `realtimeValidationExceptionFactory` gives that pipe real details.
     if (status === 400 && Array.isArray(body.message)) {
       return {
         code: ErrorCode.VALIDATION_FAILED,
-        message: 'validation failed',
-        details: body.message,
+        message: `validation failed: ${body.message.map(String).join('; ')}`,
         unexpected: false,
       };
     }

@@ -2,6 +2,7 @@ import { applyDecorators, UseFilters } from '@nestjs/common';
 import { SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import { RAW_TEXT_MESSAGE, REALTIME_GATEWAY_OPTIONS } from '../realtime.constants.js';
 import type { RealtimeGatewayOptions } from '../realtime-options.interface.js';
+import { applyValidationPipes } from '../validation/message-validation.decorator.js';
 import { RealtimeExceptionFilter } from './realtime-exception.filter.js';
 
 const exceptionFilter = new RealtimeExceptionFilter();
@@ -9,14 +10,16 @@ const exceptionFilter = new RealtimeExceptionFilter();
 /**
  * Declares a WebSocket gateway served at `path` of the application's HTTP server.
  * Handlers are Nest's `@SubscribeMessage()` methods; their errors become protocol
- * error frames tied to the request id. Options override the module's for this gateway.
+ * error frames tied to the request id, and a `@MessageBody()` typed with a class-validator
+ * DTO is validated (`VALIDATION_FAILED` with details on failure). Options override the
+ * module's for this gateway.
  *
  * @example
  * ```ts
  * @RealtimeGateway('/echo')
  * export class EchoGateway {
  *   @SubscribeMessage('echo')
- *   echo(@MessageBody() body: { message: string }) { return { message: `Echo: ${body.message}` }; }
+ *   echo(@MessageBody() body: EchoDto) { return { message: `Echo: ${body.message}` }; }
  * }
  * ```
  */
@@ -27,6 +30,7 @@ export function RealtimeGateway(path: string, options: RealtimeGatewayOptions = 
   return applyDecorators(
     WebSocketGateway({ path, [REALTIME_GATEWAY_OPTIONS]: options }),
     UseFilters(exceptionFilter),
+    (target: Function) => applyValidationPipes(target, options.validation),
   );
 }
 

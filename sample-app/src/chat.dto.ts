@@ -1,0 +1,18 @@
+import { IsString, Length, Matches } from 'class-validator';
+
+/** Room names: 1 to 128 characters of `[A-Za-z0-9_.:-]` (protocol §6). */
+export const ROOM_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** Body of `join` and `leave`. */
+export class RoomDto {
+  @IsString()
+  @Matches(ROOM_NAME_PATTERN, { message: 'room must be 1 to 128 characters of A-Z, a-z, 0-9, _ . : -' })
+  room!: string;
+}
+
+/** Body of `send`: a room and a text of 1 to 2000 characters. */
+export class SendDto extends RoomDto {
+  @IsString()
+  @Length(1, 2000)
+  text!: string;
+}

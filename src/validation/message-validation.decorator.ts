@@ -1,0 +1,84 @@
+import { SetMetadata, UsePipes, ValidationPipe } from '@nestjs/common';
+import { PIPES_METADATA } from '@nestjs/common/constants.js';
+import { MESSAGE_METADATA } from '@nestjs/websockets/constants.js';
+import { RealtimeValidationPipe } from './realtime-validation.pipe.js';
+import type { RealtimeValidationSetting } from './validation-options.interface.js';
+
+const MESSAGE_VALIDATION_METADATA = 'realtime:message-validation';
+
+/**
+ * Validation settings for one handler, over the gateway's and the module's; `false`
+ * turns validation off for it.
+ *
+ * @example
+ * ```ts
+ * @SubscribeMessage('rename')
+ * @MessageValidation({ groups: ['rename'] })
+ * rename(@MessageBody() body: ProfileDto) { ... }
+ * ```
+ */
+export function MessageValidation(setting: RealtimeValidationSetting): MethodDecorator {
+  return SetMetadata(MESSAGE_VALIDATION_METADATA, setting);
+}
+
+/**
+ * @internal Gives every message handler of `gateway` the validation pipe, with the
+ * gateway's and the handler's settings baked into a subclass when there are any.
+ * Handlers that already use Nest's `ValidationPipe` keep it alone.
+ */
+export function applyValidationPipes(gateway: Function, gatewaySetting: RealtimeValidationSetting | undefined): void {
+  if (usesNestValidation(gateway)) {
+    return;
+  }
+  for (const [name, handler, descriptor] of messageHandlers(gateway.prototype as object)) {
+    if (usesNestValidation(handler) || usesRealtimeValidation(handler)) {
+      continue;
+    }
+    const handlerSetting = Reflect.getMetadata(MESSAGE_VALIDATION_METADATA, handler) as RealtimeValidationSetting | undefined;
+    const layers = [gatewaySetting, handlerSetting].filter((layer) => layer !== undefined);
+    const pipe = layers.length === 0 ? RealtimeValidationPipe : configuredPipe(`${gateway.name}.${name}`, layers);
+    UsePipes(pipe)(gateway.prototype as object, name, descriptor);
+  }
+}
+
+function configuredPipe(name: string, layers: readonly RealtimeValidationSetting[]): typeof RealtimeValidationPipe {
+  // A class, not an instance, so that Nest's injector gives it the module options.
+  const pipe = class extends RealtimeValidationPipe {
+    static override readonly layers = layers;
+  };
+  Object.defineProperty(pipe, 'name', { value: `RealtimeValidationPipe(${name})` });
+  return pipe;
+}
+
+function* messageHandlers(prototype: object): Generator<[string, Function, PropertyDescriptor]> {
+  const seen = new Set<string>();
+  for (let proto = prototype; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object) {
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      if (name === 'constructor' || seen.has(name)) {
+        continue;
+      }
+      seen.add(name);
+      const descriptor = Object.getOwnPropertyDescriptor(proto, name);
+      const handler: unknown = descriptor?.value;
+      if (typeof handler === 'function' && Reflect.hasMetadata(MESSAGE_METADATA, handler)) {
+        yield [name, handler, descriptor!];
+      }
+    }
+  }
+}
+
+function pipesOf(target: Function): unknown[] {
+  return (Reflect.getMetadata(PIPES_METADATA, target) as unknown[] | undefined) ?? [];
+}
+
+function usesNestValidation(target: Function): boolean {
+  return pipesOf(target).some(
+    (pipe) => pipe instanceof ValidationPipe || (typeof pipe === 'function' && (pipe === ValidationPipe || pipe.prototype instanceof ValidationPipe)),
+  );
+}
+
+function usesRealtimeValidation(target: Function): boolean {
+  return pipesOf(target).some(
+    (pipe) => typeof pipe === 'function' && (pipe === RealtimeValidationPipe || pipe.prototype instanceof RealtimeValidationPipe),
+  );
+}
