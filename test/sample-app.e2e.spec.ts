@@ -109,7 +109,17 @@ describe('sample app (protocol.md §6)', () => {
       assert.equal(reply.id, 'v');
       assert.equal((reply.data as { code: string }).code, 'VALIDATION_FAILED');
     }
-    assert.equal(((await client.request({ event: 'echo', data: { message: 'x'.repeat(1000) }, id: 2 })).data as { message: string }).message.length, 1006);
+    // The exact frame the README's quick start shows.
+    assert.deepEqual(await client.request({ event: 'echo', data: { message: '' }, id: 2 }), {
+      event: 'error',
+      id: 2,
+      data: {
+        code: 'VALIDATION_FAILED',
+        message: 'validation failed: message: message must be longer than or equal to 1 characters',
+        details: [{ property: 'message', constraints: { isLength: 'message must be longer than or equal to 1 characters' } }],
+      },
+    });
+    assert.equal(((await client.request({ event: 'echo', data: { message: 'x'.repeat(1000) }, id: 3 })).data as { message: string }).message.length, 1006);
     client.close();
   });
 

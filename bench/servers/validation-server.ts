@@ -1,0 +1,50 @@
+// The server side of bench/validation: echo gateways that differ only in validation.
+// Prints {"port": N} once listening. Started by the benchmark, pinned to one core.
+import 'reflect-metadata';
+import { Module, UsePipes, ValidationPipe } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { MessageBody, SubscribeMessage } from '@nestjs/websockets';
+import { MessageValidation, RealtimeGateway, RealtimeModule, realtimeValidationExceptionFactory } from '../../src/index.js';
+import { EchoDto } from '../../sample-app/src/echo.dto.js';
+
+@RealtimeGateway('/validated', { public: true })
+class ValidatedEcho {
+  @SubscribeMessage('echo')
+  echo(@MessageBody() body: EchoDto): { message: string } {
+    return { message: `Echo: ${body.message}` };
+  }
+}
+
+@RealtimeGateway('/unvalidated', { public: true })
+class UnvalidatedEcho {
+  @SubscribeMessage('echo')
+  @MessageValidation(false)
+  echo(@MessageBody() body: EchoDto): { message: string } {
+    return { message: `Echo: ${body.message}` };
+  }
+}
+
+@RealtimeGateway('/nest-validation-pipe', { public: true })
+class NestPipeEcho {
+  @SubscribeMessage('echo')
+  @UsePipes(
+    new ValidationPipe({
+      transform: true,
+      whitelist: true,
+      forbidNonWhitelisted: true,
+      exceptionFactory: realtimeValidationExceptionFactory,
+    }),
+  )
+  echo(@MessageBody() body: EchoDto): { message: string } {
+    return { message: `Echo: ${body.message}` };
+  }
+}
+
+@Module({ imports: [RealtimeModule.forRoot({})], providers: [ValidatedEcho, UnvalidatedEcho, NestPipeEcho] })
+class BenchModule {}
+
+const app = await NestFactory.create(BenchModule, { logger: false });
+await app.listen(0, '127.0.0.1');
+const address = app.getHttpServer().address() as { port: number };
+process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
+process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));

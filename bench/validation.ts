@@ -1,0 +1,112 @@
+// Cost of DTO validation on the hot path, in the same run:
+//  1. per call: the plugin's RealtimeValidationPipe against Nest's ValidationPipe on the
+//     sample app's EchoDto (each call on a freshly parsed payload; parse cost subtracted);
+//  2. end to end: echo throughput of a validated gateway against the same gateway with
+//     validation off (and one using Nest's ValidationPipe), server pinned to core 0,
+//     this load generator on core 1, 100 connections with 16 messages in flight each.
+// Run: `npm run bench` (or, after `npm run build:bench`, `node dist/bench/validation.js`).
+import 'reflect-metadata';
+import { type ArgumentMetadata, ValidationPipe } from '@nestjs/common';
+import { RealtimeValidationPipe } from '../src/index.js';
+import { EchoDto } from '../sample-app/src/echo.dto.js';
+import { closeAll, closedLoop, maskedTextFrame, openConnections } from './support/ws-load.js';
+import { pinSelf, startServer } from './support/server-process.js';
+
+const CONNECTIONS = 100;
+const IN_FLIGHT = 16;
+const RUN_MS = 1500;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+
+const metadata: ArgumentMetadata = { type: 'body', metatype: EchoDto, data: undefined };
+const valid = JSON.stringify({ message: 'hello from the benchmark, 64 bytes or so!!' });
+const invalid = JSON.stringify({ message: '', extra: true });
+
+async function perCall(name: string, transform: (value: unknown) => unknown, text: string, iterations: number): Promise<number> {
+  const run = async (count: number): Promise<number> => {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < count; i++) {
+      try {
+        await transform(JSON.parse(text));
+      } catch {
+        // An invalid payload: the error is the result being measured.
+      }
+    }
+    return Number(process.hrtime.bigint() - start) / count;
+  };
+  await run(iterations / 10);
+  const ns = await run(iterations);
+  console.log(`  ${name.padEnd(52)} ${(ns / 1000).toFixed(2).padStart(7)} µs/call`);
+  return ns;
+}
+
+async function micro(): Promise<void> {
+  console.log('1. per call, EchoDto (parse included, then subtracted):');
+  const plugin = new RealtimeValidationPipe({});
+  const nest = new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true });
+  const parse = await perCall('JSON.parse only', (value) => value, valid, 200_000);
+  const pluginValid = await perCall('RealtimeValidationPipe, valid', (value) => plugin.transform(value, metadata), valid, 200_000);
+  const nestValid = await perCall("Nest ValidationPipe (transform), valid", (value) => nest.transform(value, metadata), valid, 50_000);
+  const pluginInvalid = await perCall('RealtimeValidationPipe, invalid', (value) => plugin.transform(value, metadata), invalid, 50_000);
+  const nestInvalid = await perCall("Nest ValidationPipe (transform), invalid", (value) => nest.transform(value, metadata), invalid, 20_000);
+  const cost = (ns: number): string => `${((ns - parse) / 1000).toFixed(2)} µs`;
+  console.log(
+    `  validation cost, valid: plugin ${cost(pluginValid)}, Nest ${cost(nestValid)} ` +
+      `(${((nestValid - parse) / (pluginValid - parse)).toFixed(1)}x); ` +
+      `invalid: plugin ${cost(pluginInvalid)}, Nest ${cost(nestInvalid)} ` +
+      `(${((nestInvalid - parse) / (pluginInvalid - parse)).toFixed(1)}x)`,
+  );
+}
+
+async function endToEnd(): Promise<void> {
+  console.log(`2. echo throughput, ${CONNECTIONS} connections x ${IN_FLIGHT} in flight, server on core 0:`);
+  pinSelf(1);
+  const server = await startServer(new URL('./servers/validation-server.js', import.meta.url).pathname, 0);
+  const frame = maskedTextFrame(JSON.stringify({ event: 'echo', id: 1, data: JSON.parse(valid) as unknown }));
+  const paths = (process.env.BENCH_PATHS ?? '/unvalidated,/validated,/nest-validation-pipe').split(',');
+  const results = new Map<string, number[]>(paths.map((path) => [path, []]));
+  try {
+    // Round 0 warms the server's JIT up on every path and is not counted.
+    for (let round = 0; round <= ROUNDS; round++) {
+      for (const path of round % 2 === 0 ? paths : [...paths].reverse()) {
+        const connections = await openConnections(`ws://127.0.0.1:${server.port}${path}`, CONNECTIONS);
+        const cpuBefore = server.cpuSeconds();
+        const startedAt = Date.now();
+        const rate = await closedLoop(connections, frame, IN_FLIGHT, RUN_MS);
+        const cpu = (server.cpuSeconds() - cpuBefore) / ((Date.now() - startedAt) / 1000);
+        closeAll(connections);
+        if (round > 0) {
+          results.get(path)!.push(rate);
+        }
+        const flag = cpu < 0.9 ? '  <- server not saturated: the load generator may be the bottleneck' : '';
+        console.log(`  ${round === 0 ? 'warm-up ' : `round ${round} `}${path.padEnd(24)} ${Math.round(rate).toString().padStart(8)} msg/s  server CPU ${(cpu * 100).toFixed(0)}%${flag}`);
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+  // The median of the rounds: runs on a shared VM swing by a third now and then.
+  const median = (path: string): number => {
+    const sorted = [...(results.get(path) ?? [NaN])].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)]!;
+  };
+  const unvalidated = median('/unvalidated');
+  const validated = median('/validated');
+  const nest = median('/nest-validation-pipe');
+  console.log(
+    `  median: unvalidated ${Math.round(unvalidated)}, validated ${Math.round(validated)}, ` +
+      `Nest ValidationPipe ${Math.round(nest)} msg/s`,
+  );
+  // Ratios paired within each round, whose runs are seconds apart, then their median:
+  // this cancels most of the machine's drift between rounds.
+  const pairedRatio = (a: string, b: string): number => {
+    const ratios = results.get(a)!.map((rate, round) => rate / results.get(b)![round]!).sort((x, y) => x - y);
+    return ratios[Math.floor(ratios.length / 2)]!;
+  };
+  console.log(
+    `  median of per-round ratios: validated/unvalidated ${pairedRatio('/validated', '/unvalidated').toFixed(2)}; ` +
+      `validated/Nest ValidationPipe ${pairedRatio('/validated', '/nest-validation-pipe').toFixed(2)}`,
+  );
+}
+
+await micro();
+await endToEnd();
