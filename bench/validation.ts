@@ -77,7 +77,7 @@ async function endToEnd(): Promise<void> {
         if (round > 0) {
           results.get(path)!.push(rate);
         }
-        const flag = cpu < 0.9 ? '  <- server not saturated: the load generator may be the bottleneck' : '';
+        const flag = cpu < 0.85 ? '  <- server not saturated: the load generator may be the bottleneck' : '';
         console.log(`  ${round === 0 ? 'warm-up ' : `round ${round} `}${path.padEnd(24)} ${Math.round(rate).toString().padStart(8)} msg/s  server CPU ${(cpu * 100).toFixed(0)}%${flag}`);
       }
     }
