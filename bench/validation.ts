@@ -2,7 +2,8 @@
 //  1. per call: the plugin's RealtimeValidationPipe against Nest's ValidationPipe on the
 //     sample app's EchoDto (each call on a freshly parsed payload; parse cost subtracted);
 //  2. end to end: echo throughput of a validated gateway against the same gateway with
-//     validation off (and one using Nest's ValidationPipe), server pinned to core 0,
+//     validation off, one using Nest's ValidationPipe, and one with a single trivial Nest
+//     interceptor (HeartbeatInterceptor) on top of validation, server pinned to core 0,
 //     this load generator on core 1, 100 connections with 16 messages in flight each.
 // Run: `npm run bench` (or, after `npm run build:bench`, `node dist/bench/validation.js`).
 import 'reflect-metadata';
@@ -62,7 +63,7 @@ async function endToEnd(): Promise<void> {
   pinSelf(1);
   const server = await startServer(new URL('./servers/validation-server.js', import.meta.url).pathname, 0);
   const frame = maskedTextFrame(JSON.stringify({ event: 'echo', id: 1, data: JSON.parse(valid) as unknown }));
-  const paths = (process.env.BENCH_PATHS ?? '/unvalidated,/validated,/nest-validation-pipe').split(',');
+  const paths = (process.env.BENCH_PATHS ?? '/unvalidated,/validated,/nest-validation-pipe,/intercepted').split(',');
   const results = new Map<string, number[]>(paths.map((path) => [path, []]));
   try {
     // Round 0 warms the server's JIT up on every path and is not counted.
@@ -85,27 +86,21 @@ async function endToEnd(): Promise<void> {
     await server.stop();
   }
   // The median of the rounds: runs on a shared VM swing by a third now and then.
-  const median = (path: string): number => {
-    const sorted = [...(results.get(path) ?? [NaN])].sort((a, b) => a - b);
-    return sorted[Math.floor(sorted.length / 2)]!;
-  };
-  const unvalidated = median('/unvalidated');
-  const validated = median('/validated');
-  const nest = median('/nest-validation-pipe');
-  console.log(
-    `  median: unvalidated ${Math.round(unvalidated)}, validated ${Math.round(validated)}, ` +
-      `Nest ValidationPipe ${Math.round(nest)} msg/s`,
-  );
+  const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  console.log(`  median: ${paths.map((path) => `${path} ${Math.round(median(results.get(path)!))}`).join(', ')} msg/s`);
   // Ratios paired within each round, whose runs are seconds apart, then their median:
   // this cancels most of the machine's drift between rounds.
-  const pairedRatio = (a: string, b: string): number => {
-    const ratios = results.get(a)!.map((rate, round) => rate / results.get(b)![round]!).sort((x, y) => x - y);
-    return ratios[Math.floor(ratios.length / 2)]!;
-  };
-  console.log(
-    `  median of per-round ratios: validated/unvalidated ${pairedRatio('/validated', '/unvalidated').toFixed(2)}; ` +
-      `validated/Nest ValidationPipe ${pairedRatio('/validated', '/nest-validation-pipe').toFixed(2)}`,
-  );
+  const ratios: [string, string, string][] = [
+    ['/validated', '/unvalidated', 'validated/unvalidated'],
+    ['/validated', '/nest-validation-pipe', "validated/Nest's ValidationPipe"],
+    ['/intercepted', '/validated', 'validated + one no-op Nest interceptor / validated'],
+  ];
+  for (const [a, b, label] of ratios) {
+    if (results.has(a) && results.has(b)) {
+      const paired = results.get(a)!.map((rate, round) => rate / results.get(b)![round]!);
+      console.log(`  ${label}: ${median(paired).toFixed(2)} (median of per-round ratios)`);
+    }
+  }
 }
 
 await micro();

@@ -1,7 +1,11 @@
 // Server public API. Everything a NestJS application needs is exported here by name.
 export { RealtimeModule } from './realtime.module.js';
 export { REALTIME_MODULE_OPTIONS } from './realtime.module-definition.js';
-export type { RealtimeGatewayOptions, RealtimeModuleOptions } from './realtime-options.interface.js';
+export type {
+  RealtimeGatewayOptions,
+  RealtimeHeartbeatOptions,
+  RealtimeModuleOptions,
+} from './realtime-options.interface.js';
 export { RealtimeError } from './realtime.errors.js';
 export type {
   HandshakeInfo,
@@ -21,6 +25,7 @@ export type { GatewayServerOptions } from './gateway/realtime-ws.adapter.js';
 export { RealtimeExceptionFilter, mapException } from './gateway/realtime-exception.filter.js';
 export type { MappedError } from './gateway/realtime-exception.filter.js';
 export { MessageContext } from './gateway/message-context.js';
+export { HeartbeatInterceptor } from './heartbeat/heartbeat.interceptor.js';
 export { MessageValidation } from './validation/message-validation.decorator.js';
 export { RealtimeValidationPipe } from './validation/realtime-validation.pipe.js';
 export { realtimeValidationExceptionFactory } from './validation/validation-details.js';

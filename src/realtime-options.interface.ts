@@ -1,6 +1,14 @@
 import type { RealtimeAuthOptions } from './auth/auth-options.interface.js';
 import type { RealtimeValidationSetting } from './validation/validation-options.interface.js';
 
+/** Heartbeat timing, in milliseconds; a field left out keeps its default (or the module's). */
+export interface RealtimeHeartbeatOptions {
+  /** Silence after which the server pings. Default 25000. */
+  intervalMs?: number;
+  /** Further silence after which the server terminates the connection. Default 10000. */
+  timeoutMs?: number;
+}
+
 /** Options of {@link RealtimeModule}: defaults for every gateway of the application. */
 export interface RealtimeModuleOptions {
   /**
@@ -29,6 +37,12 @@ export interface RealtimeModuleOptions {
    */
   shutdownTimeoutMs?: number;
   /**
+   * Heartbeat: a connection from which nothing arrived for `intervalMs` is pinged; one
+   * silent for `intervalMs + timeoutMs` is terminated. `false` turns it off.
+   * Default `{ intervalMs: 25000, timeoutMs: 10000 }`.
+   */
+  heartbeat?: RealtimeHeartbeatOptions | false;
+  /**
    * Validation of `@MessageBody()` DTOs in `@RealtimeGateway` handlers, or `false` to turn
    * it off. Default `{ whitelist: true, forbidNonWhitelisted: true, transform: true }`.
    */
@@ -49,6 +63,8 @@ export interface RealtimeGatewayOptions {
   maxDepth?: number;
   /** Invalid-frame limit for this gateway. */
   invalidFrames?: { limit: number; windowMs: number };
+  /** Heartbeat timing for this gateway, over the module's; `false` turns it off. */
+  heartbeat?: RealtimeHeartbeatOptions | false;
   /** Validation settings for this gateway's handlers, over the module's; `false` turns it off. */
   validation?: RealtimeValidationSetting;
 }

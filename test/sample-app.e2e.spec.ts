@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { refusedUpgrade, TestClient } from './support/ws-client.js';
+import { loadConfig } from '../sample-app/src/config.js';
 
 const MAIN = fileURLToPath(new URL('../sample-app/src/main.js', import.meta.url));
 
@@ -37,7 +38,11 @@ describe('sample app (protocol.md §6)', () => {
   let token: string;
 
   before(async () => {
-    app = await startSampleApp({ JWT_SECRET: 'sample-app-test-secret-0123456789abcdef' });
+    app = await startSampleApp({
+      JWT_SECRET: 'sample-app-test-secret-0123456789abcdef',
+      HEARTBEAT_INTERVAL_MS: '300',
+      HEARTBEAT_TIMEOUT_MS: '200',
+    });
     base = app.wsUrl.replace(/^ws:/, 'http:').replace(/\/echo$/, '');
     const response = await fetch(`${base}/auth/token`, {
       method: 'POST',
@@ -121,6 +126,17 @@ describe('sample app (protocol.md §6)', () => {
     });
     assert.equal(((await client.request({ event: 'echo', data: { message: 'x'.repeat(1000) }, id: 3 })).data as { message: string }).message.length, 1006);
     client.close();
+  });
+
+  it('takes its heartbeat from HEARTBEAT_INTERVAL_MS / HEARTBEAT_TIMEOUT_MS', async () => {
+    const client = await TestClient.connect(app.wsUrl, { headers: { authorization: `Bearer ${token}` }, autoPong: false });
+    const openedAt = performance.now();
+    assert.equal((await client.waitClosed()).code, 1006);
+    const elapsed = performance.now() - openedAt;
+    assert.ok(elapsed >= 495 && elapsed < 1000, `terminated after ${Math.round(elapsed)} ms, expected about 500`);
+    assert.deepEqual(loadConfig({ JWT_SECRET: 'x', HEARTBEAT_INTERVAL_MS: '1000' }).heartbeat, { intervalMs: 1000, timeoutMs: 10_000 });
+    assert.deepEqual(loadConfig({ JWT_SECRET: 'x' }).heartbeat, { intervalMs: 25_000, timeoutMs: 10_000 });
+    assert.throws(() => loadConfig({ JWT_SECRET: 'x', HEARTBEAT_TIMEOUT_MS: '-5' }), /HEARTBEAT_TIMEOUT_MS must be a positive/);
   });
 
   it('answers GET /health with status ok and the broker', async () => {

@@ -1,14 +1,24 @@
 // The server side of bench/validation: echo gateways that differ only in validation.
 // Prints {"port": N} once listening. Started by the benchmark, pinned to one core.
 import 'reflect-metadata';
-import { Module, UsePipes, ValidationPipe } from '@nestjs/common';
+import { Module, UseInterceptors, UsePipes, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { MessageBody, SubscribeMessage } from '@nestjs/websockets';
+import { HeartbeatInterceptor } from '../../src/heartbeat/heartbeat.interceptor.js';
 import { MessageValidation, RealtimeGateway, RealtimeModule, realtimeValidationExceptionFactory } from '../../src/index.js';
 import { EchoDto } from '../../sample-app/src/echo.dto.js';
 
 @RealtimeGateway('/validated', { public: true })
 class ValidatedEcho {
+  @SubscribeMessage('echo')
+  echo(@MessageBody() body: EchoDto): { message: string } {
+    return { message: `Echo: ${body.message}` };
+  }
+}
+
+@RealtimeGateway('/intercepted', { public: true })
+@UseInterceptors(HeartbeatInterceptor)
+class InterceptedEcho {
   @SubscribeMessage('echo')
   echo(@MessageBody() body: EchoDto): { message: string } {
     return { message: `Echo: ${body.message}` };
@@ -40,7 +50,7 @@ class NestPipeEcho {
   }
 }
 
-@Module({ imports: [RealtimeModule.forRoot({})], providers: [ValidatedEcho, UnvalidatedEcho, NestPipeEcho] })
+@Module({ imports: [RealtimeModule.forRoot({})], providers: [InterceptedEcho, ValidatedEcho, UnvalidatedEcho, NestPipeEcho] })
 class BenchModule {}
 
 const app = await NestFactory.create(BenchModule, { logger: false });

@@ -7,19 +7,25 @@ import { connect, type Socket } from 'node:net';
 /** One raw WebSocket connection: frames written as bytes, reply frames counted. */
 export interface LoadConnection {
   readonly socket: Socket;
-  /** Reply frames received so far. */
+  /** Reply frames (text or binary) received so far. */
   received: number;
+  /** Protocol pings received (each answered with a pong). */
+  pings: number;
   /** Called with how many complete frames one chunk of bytes held. */
   onFrames?: (count: number) => void;
 }
 
 /** A masked client text frame of `payload`, built once and written as often as needed. */
 export function maskedTextFrame(payload: string): Buffer {
-  const data = Buffer.from(payload);
+  return maskedFrame(0x81, Buffer.from(payload));
+}
+
+/** A masked client frame: `first` is the FIN bit and opcode byte (0x81 text, 0x8a pong). */
+function maskedFrame(first: number, data: Buffer): Buffer {
   const length = data.length;
   const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
   const frame = Buffer.alloc(header + 4 + length);
-  frame[0] = 0x81;
+  frame[0] = first;
   if (length < 126) {
     frame[1] = 0x80 | length;
   } else if (length < 65_536) {
@@ -65,7 +71,7 @@ export function openConnection(url: string, headers: Record<string, string> = {}
         reject(new Error(`handshake refused: ${status}`));
         return;
       }
-      const connection: LoadConnection = { socket, received: 0 };
+      const connection: LoadConnection = { socket, received: 0, pings: 0 };
       countFrames(connection, head.subarray(end + 4));
       resolve(connection);
     };
@@ -100,8 +106,15 @@ function countFrames(connection: LoadConnection, initial: Buffer): void {
       if (buffer.length - offset < header + length) {
         break;
       }
+      const opcode = buffer[offset]! & 0x0f;
+      if (opcode === 0x9) {
+        // A protocol ping: answer with a pong carrying the same payload, as browsers do.
+        connection.pings++;
+        connection.socket.write(maskedFrame(0x8a, buffer.subarray(offset + header, offset + header + length)));
+      } else if (opcode < 0x8) {
+        frames++;
+      }
       offset += header + length;
-      frames++;
     }
     pending = offset === buffer.length ? Buffer.alloc(0) : buffer.subarray(offset);
     if (frames > 0) {

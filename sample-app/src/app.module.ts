@@ -17,6 +17,7 @@ export class AppModule {
         RealtimeModule.forRoot({
           auth: { secret: config.jwtSecret, algorithms: ['HS256'] },
           allowedOrigins: config.allowedOrigins,
+          heartbeat: config.heartbeat,
         }),
       ],
       controllers: [HealthController, DemoAuthController],

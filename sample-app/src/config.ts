@@ -6,6 +6,7 @@ export interface SampleConfig {
   host: string;
   jwtSecret: string;
   allowedOrigins: string[] | undefined;
+  heartbeat: { intervalMs: number; timeoutMs: number };
 }
 
 /** Used when JWT_SECRET is unset: fine on a laptop, never in production. */
@@ -27,5 +28,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
   const allowedOrigins = env.ALLOWED_ORIGINS
     ? env.ALLOWED_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean)
     : undefined;
-  return { port, host: env.HOST || '127.0.0.1', jwtSecret, allowedOrigins };
+  const heartbeat = {
+    intervalMs: milliseconds(env, 'HEARTBEAT_INTERVAL_MS', 25_000),
+    timeoutMs: milliseconds(env, 'HEARTBEAT_TIMEOUT_MS', 10_000),
+  };
+  return { port, host: env.HOST || '127.0.0.1', jwtSecret, allowedOrigins, heartbeat };
+}
+
+function milliseconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') {
+    return fallback;
+  }
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new Error(`${name} must be a positive whole number of milliseconds, got "${raw}"`);
+  }
+  return value;
 }

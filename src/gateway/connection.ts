@@ -1,10 +1,18 @@
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import type { RealtimePrincipal } from '../auth/principal.js';
+import type { HeartbeatEntry, HeartbeatMonitor } from '../heartbeat/heartbeat-monitor.js';
 import type { DisconnectCause, DisconnectReason } from './disconnect-reason.js';
 import type { GatewaySettings } from './gateway-settings.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const connections = new WeakMap<object, Connection>();
+
+/** @internal The plugin's state of a connected client (the `ws` socket), if it has any. */
+export function connectionOf(client: object): Connection | undefined {
+  return connections.get(client);
+}
 
 /** A bound Nest message handler: `(data, context) => Promise<result>`. */
 export type BoundHandler = (data: unknown, context: unknown) => unknown;
@@ -24,12 +32,37 @@ export class Connection {
   refreshAttempts = 0;
   /** The verified token's claims; undefined on a public gateway without a token. */
   principal: RealtimePrincipal | undefined;
+  /** Its heartbeat entry, whose `active` flag any inbound traffic sets; none when heartbeats are off. */
+  heartbeat: HeartbeatEntry | undefined;
+  private heartbeatMonitor: HeartbeatMonitor | undefined;
 
   constructor(
     readonly socket: WebSocket,
     readonly request: IncomingMessage,
     readonly settings: GatewaySettings,
-  ) {}
+  ) {
+    connections.set(socket, this);
+  }
+
+  /** Puts the connection under a heartbeat monitor: pinged when silent, terminated when it stays so. */
+  watch(monitor: HeartbeatMonitor): void {
+    this.heartbeatMonitor = monitor;
+    this.heartbeat = monitor.add({
+      ping: () => {
+        if (this.socket.readyState === WebSocket.OPEN) {
+          this.socket.ping();
+        }
+      },
+      terminate: () => this.terminate('heartbeat-timeout'),
+    });
+  }
+
+  /** Records proof of life: called for every inbound frame, pong and ping. */
+  markAlive(): void {
+    if (this.heartbeat) {
+      this.heartbeat.active = true;
+    }
+  }
 
   get isOpen(): boolean {
     return this.socket.readyState === WebSocket.OPEN;
@@ -92,6 +125,10 @@ export class Connection {
   /** Releases what the connection holds; called once it has closed. */
   release(): void {
     clearTimeout(this.expiryTimer);
+    if (this.heartbeat) {
+      this.heartbeatMonitor!.remove(this.heartbeat);
+      this.heartbeat = undefined;
+    }
   }
 
   disconnectReason(code: number, reason: Buffer): DisconnectReason {

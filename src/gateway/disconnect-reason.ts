@@ -6,6 +6,8 @@
  * - `policy-violation`: the server closed it for abuse (e.g. an invalid-frame flood);
  * - `message-too-big`: a frame exceeded `maxPayload`;
  * - `token-expired`: the token expired (close 4001);
+ * - `heartbeat-timeout`: nothing arrived from the client within the heartbeat's interval
+ *   plus timeout, so the server terminated it (code 1006);
  * - `server`: the server closed it for another reason.
  */
 export type DisconnectCause =
@@ -15,6 +17,7 @@ export type DisconnectCause =
   | 'policy-violation'
   | 'message-too-big'
   | 'token-expired'
+  | 'heartbeat-timeout'
   | 'server';
 
 /** Second argument of a gateway's `handleDisconnect(client, reason)`. */

@@ -1,4 +1,6 @@
+import type { HeartbeatTiming } from '../heartbeat/heartbeat-monitor.js';
 import {
+  DEFAULT_HEARTBEAT,
   DEFAULT_INVALID_FRAMES,
   DEFAULT_MAX_DEPTH,
   DEFAULT_MAX_PAYLOAD,
@@ -14,6 +16,8 @@ export interface GatewaySettings {
   readonly public: boolean;
   readonly roles: readonly string[];
   readonly allowedOrigins: ReadonlySet<string> | undefined;
+  /** Heartbeat timing; undefined when heartbeats are off. */
+  readonly heartbeat: HeartbeatTiming | undefined;
 }
 
 export function resolveGatewaySettings(
@@ -29,12 +33,32 @@ export function resolveGatewaySettings(
     public: gateway.public ?? false,
     roles: gateway.roles ?? [],
     allowedOrigins: toOriginSet(gateway.allowedOrigins ?? module.allowedOrigins),
+    heartbeat: resolveHeartbeat(path, module.heartbeat, gateway.heartbeat),
   };
   positiveInteger(`${path}: maxPayload`, settings.maxPayload);
   positiveInteger(`${path}: maxDepth`, settings.maxDepth);
   positiveInteger(`${path}: invalidFrames.limit`, settings.invalidFrames.limit);
   positiveInteger(`${path}: invalidFrames.windowMs`, settings.invalidFrames.windowMs);
   return settings;
+}
+
+function resolveHeartbeat(
+  path: string,
+  module: RealtimeModuleOptions['heartbeat'],
+  gateway: RealtimeGatewayOptions['heartbeat'],
+): HeartbeatTiming | undefined {
+  const setting = gateway ?? module;
+  if (setting === false) {
+    return undefined;
+  }
+  const base = gateway !== undefined && module ? module : {};
+  const timing = {
+    intervalMs: setting?.intervalMs ?? base.intervalMs ?? DEFAULT_HEARTBEAT.intervalMs,
+    timeoutMs: setting?.timeoutMs ?? base.timeoutMs ?? DEFAULT_HEARTBEAT.timeoutMs,
+  };
+  positiveInteger(`${path}: heartbeat.intervalMs`, timing.intervalMs);
+  positiveInteger(`${path}: heartbeat.timeoutMs`, timing.timeoutMs);
+  return timing;
 }
 
 export function positiveInteger(name: string, value: unknown): void {

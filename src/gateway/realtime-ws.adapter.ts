@@ -28,7 +28,8 @@ import {
   REALTIME_GATEWAY_OPTIONS,
 } from '../realtime.constants.js';
 import type { RealtimeGatewayOptions, RealtimeModuleOptions } from '../realtime-options.interface.js';
-import { type BoundHandler, Connection } from './connection.js';
+import { type BoundHandler, Connection, connectionOf } from './connection.js';
+import { HeartbeatMonitor, type HeartbeatTiming } from '../heartbeat/heartbeat-monitor.js';
 import { type GatewaySettings, normalizePath, positiveInteger, resolveGatewaySettings } from './gateway-settings.js';
 import { describeError, failWithException } from './realtime-exception.filter.js';
 import { MessageContext } from './message-context.js';
@@ -71,7 +72,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   private readonly logger = new Logger('RealtimeWsAdapter');
   private readonly routers = new Map<number, PortRouter>();
   private readonly settings = new WeakMap<WebSocketServer, GatewaySettings>();
-  private readonly connections = new WeakMap<WebSocket, Connection>();
+  private readonly heartbeats = new Map<string, HeartbeatMonitor>();
   private readonly adapterHost: HttpAdapterHost | undefined;
   private readonly shutdownTimeoutMs: number;
   private readonly handshake: HandshakeChecker;
@@ -136,7 +137,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   }
 
   bindMessageHandlers(client: WebSocket, handlers: WsMessageHandler[]): void {
-    const connection = this.connections.get(client);
+    const connection = connectionOf(client);
     if (!connection) {
       return;
     }
@@ -155,7 +156,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
 
   override bindClientDisconnect(client: WebSocket, callback: (reason: unknown) => void): void {
     client.once('close', (code: number, reason: Buffer) => {
-      const connection = this.connections.get(client);
+      const connection = connectionOf(client);
       callback(connection ? connection.disconnectReason(code, reason) : { code, reason: reason.toString(), cause: 'client' });
     });
   }
@@ -173,7 +174,26 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  /**
+   * Heartbeat figures of this adapter: connections watched, connections terminated for
+   * silence, and sweep timers running (one per distinct timing, never one per connection).
+   */
+  heartbeatStats(): { watched: number; reaped: number; timers: number } {
+    let watched = 0;
+    let reaped = 0;
+    let timers = 0;
+    for (const monitor of this.heartbeats.values()) {
+      watched += monitor.size;
+      reaped += monitor.reaped;
+      timers += monitor.running ? 1 : 0;
+    }
+    return { watched, reaped, timers };
+  }
+
   override async dispose(): Promise<void> {
+    for (const monitor of this.heartbeats.values()) {
+      monitor.stop();
+    }
     const closing: Promise<void>[] = [];
     for (const router of this.routers.values()) {
       router.httpServer.off('upgrade', router.onUpgrade);
@@ -211,6 +231,17 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     }
     this.routers.set(port, created);
     return created;
+  }
+
+  /** The monitor of one heartbeat timing, shared by every gateway that uses it. */
+  private heartbeatMonitor(timing: HeartbeatTiming): HeartbeatMonitor {
+    const key = `${timing.intervalMs}:${timing.timeoutMs}`;
+    let monitor = this.heartbeats.get(key);
+    if (!monitor) {
+      monitor = new HeartbeatMonitor(timing);
+      this.heartbeats.set(key, monitor);
+    }
+    return monitor;
   }
 
   private appHttpServer(): HttpServer | undefined {
@@ -276,11 +307,16 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
 
   private setUpConnection(socket: WebSocket, request: IncomingMessage, settings: GatewaySettings): void {
     const connection = new Connection(socket, request, settings);
-    this.connections.set(socket, connection);
     const principal = this.verified.get(request);
     if (principal) {
       this.verified.delete(request);
       this.tokens.attach(connection, principal);
+    }
+    if (settings.heartbeat) {
+      connection.watch(this.heartbeatMonitor(settings.heartbeat));
+      const alive = (): void => connection.markAlive();
+      socket.on('pong', alive);
+      socket.on('ping', alive);
     }
     socket.once('close', () => connection.release());
     socket.on('error', (error: Error & { code?: string }) => {
@@ -294,6 +330,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   }
 
   private onFrame(connection: Connection, data: Buffer, isBinary: boolean): void {
+    connection.markAlive();
     if (isBinary) {
       this.refuseFrame(connection, undefined, ErrorCode.BAD_REQUEST, 'binary frames are not accepted on this gateway');
       return;
@@ -385,7 +422,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       return Promise.resolve();
     }
     return new Promise<void>((resolve) => {
-      const connection = this.connections.get(socket);
+      const connection = connectionOf(socket);
       const timer = setTimeout(() => {
         connection ? connection.terminate('shutdown') : socket.terminate();
       }, this.shutdownTimeoutMs);

@@ -1,0 +1,128 @@
+import { type HeartbeatClock, systemClock } from './heartbeat-clock.js';
+
+/** A connection as the heartbeat sees it: something to ping and something to cut. */
+export interface HeartbeatPeer {
+  /** Sends a protocol-level ping. */
+  ping(): void;
+  /** Ends the connection without a close handshake: the peer is presumed gone. */
+  terminate(): void;
+}
+
+/**
+ * A peer's entry in the monitor. The transport sets `active` on any inbound traffic (a
+ * frame, a pong, a ping): a single property store, the whole per-message cost.
+ */
+export class HeartbeatEntry {
+  /** Something arrived since the last sweep. */
+  active = true;
+  /** @internal When a sweep last saw activity. */
+  seenAt: number;
+  /** @internal When the last ping went out, or -Infinity. */
+  pingedAt = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    readonly peer: HeartbeatPeer,
+    now: number,
+  ) {
+    this.seenAt = now;
+  }
+}
+
+/** Heartbeat timing: ping after `intervalMs` of silence, cut after `intervalMs + timeoutMs`. */
+export interface HeartbeatTiming {
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+}
+
+/**
+ * Pings silent peers and terminates the ones that stay silent, with one repeating timer
+ * for all of them (a sweep), never one per connection.
+ *
+ * Every sweep, a peer that was active since the previous one is marked seen "now"; a peer
+ * silent for `intervalMs` or more is pinged (once per `intervalMs`); a peer silent for
+ * `intervalMs + timeoutMs` or more is terminated. Because activity is noticed at the
+ * sweep after it happened, a peer is never cut early and at most one sweep period late.
+ * The sweep period is a quarter of the shorter of the two durations.
+ */
+export class HeartbeatMonitor {
+  /** Sweep period in ms. */
+  readonly sweepMs: number;
+  private readonly entries = new Set<HeartbeatEntry>();
+  private timer: unknown;
+  private reapedCount = 0;
+
+  constructor(
+    readonly timing: HeartbeatTiming,
+    private readonly clock: HeartbeatClock = systemClock,
+  ) {
+    this.sweepMs = Math.max(1, Math.floor(Math.min(timing.intervalMs, timing.timeoutMs) / 4));
+  }
+
+  /** Peers being watched. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Peers terminated for silence since the monitor was made. */
+  get reaped(): number {
+    return this.reapedCount;
+  }
+
+  /** Whether the sweep timer runs: it does exactly while there are peers. */
+  get running(): boolean {
+    return this.timer !== undefined;
+  }
+
+  /** Starts watching a peer; keep the entry to mark activity and to remove it. */
+  add(peer: HeartbeatPeer): HeartbeatEntry {
+    const entry = new HeartbeatEntry(peer, this.clock.now());
+    this.entries.add(entry);
+    if (this.timer === undefined) {
+      this.timer = this.clock.setInterval(() => this.sweep(), this.sweepMs);
+    }
+    return entry;
+  }
+
+  /** Stops watching a peer (it closed); the timer stops with the last one. */
+  remove(entry: HeartbeatEntry): void {
+    this.entries.delete(entry);
+    if (this.entries.size === 0) {
+      this.stop();
+    }
+  }
+
+  /** Stops the timer and forgets every peer. */
+  stop(): void {
+    if (this.timer !== undefined) {
+      this.clock.clearInterval(this.timer);
+      this.timer = undefined;
+    }
+    this.entries.clear();
+  }
+
+  /** One pass over every peer; the timer calls it every `sweepMs`. */
+  sweep(): void {
+    const now = this.clock.now();
+    const { intervalMs, timeoutMs } = this.timing;
+    for (const entry of this.entries) {
+      if (entry.active) {
+        entry.active = false;
+        entry.seenAt = now;
+        continue;
+      }
+      const silence = now - entry.seenAt;
+      if (silence >= intervalMs + timeoutMs) {
+        // Removed at once: the peer's close event may come later, or not at all.
+        this.entries.delete(entry);
+        this.reapedCount++;
+        entry.peer.terminate();
+      } else if (silence >= intervalMs && now - entry.pingedAt >= intervalMs) {
+        entry.pingedAt = now;
+        entry.peer.ping();
+      }
+    }
+    if (this.entries.size === 0) {
+      this.stop();
+    }
+  }
+}

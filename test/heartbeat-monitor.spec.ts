@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { beforeEach, describe, it } from 'node:test';
+import { type HeartbeatEntry, HeartbeatMonitor, type HeartbeatPeer } from '../src/heartbeat/heartbeat-monitor.js';
+import { FakeClock } from './support/fake-clock.js';
+
+/** A peer that records what the monitor did to it, and when. */
+class RecordingPeer implements HeartbeatPeer {
+  readonly pings: number[] = [];
+  terminatedAt: number | undefined;
+  /** Set to answer pings: the pong arrives `pongDelayMs` later. */
+  answer: ((entry: HeartbeatEntry) => void) | undefined;
+  entry!: HeartbeatEntry;
+
+  constructor(private readonly clock: FakeClock) {}
+
+  ping(): void {
+    this.pings.push(this.clock.now());
+    this.answer?.(this.entry);
+  }
+
+  terminate(): void {
+    assert.equal(this.terminatedAt, undefined, 'terminated twice');
+    this.terminatedAt = this.clock.now();
+  }
+}
+
+describe('HeartbeatMonitor (fake clock, no sockets)', () => {
+  const timing = { intervalMs: 200, timeoutMs: 100 };
+  let clock: FakeClock;
+  let monitor: HeartbeatMonitor;
+
+  function watch(): RecordingPeer {
+    const peer = new RecordingPeer(clock);
+    peer.entry = monitor.add(peer);
+    return peer;
+  }
+
+  beforeEach(() => {
+    clock = new FakeClock();
+    monitor = new HeartbeatMonitor(timing, clock);
+  });
+
+  it('sweeps every quarter of the shorter duration', () => {
+    assert.equal(monitor.sweepMs, 25);
+    assert.equal(new HeartbeatMonitor({ intervalMs: 25_000, timeoutMs: 10_000 }, clock).sweepMs, 2_500);
+  });
+
+  it('pings a silent peer after the interval, and terminates it after interval + timeout, never early', () => {
+    const peer = watch();
+    clock.advance(199);
+    assert.deepEqual(peer.pings, []);
+    clock.advance(100);
+    assert.equal(peer.pings.length, 1);
+    assert.ok(peer.pings[0]! >= 200 && peer.pings[0]! <= 200 + monitor.sweepMs, `pinged at ${peer.pings[0]}`);
+    assert.equal(peer.terminatedAt, undefined);
+    clock.advance(100);
+    assert.ok(peer.terminatedAt !== undefined, 'not terminated');
+    assert.ok(peer.terminatedAt >= 300 && peer.terminatedAt <= 300 + monitor.sweepMs, `terminated at ${peer.terminatedAt}`);
+    assert.equal(monitor.reaped, 1);
+    assert.equal(monitor.size, 0);
+  });
+
+  it('keeps a silent peer that answers every ping, over many intervals', () => {
+    const peer = watch();
+    peer.answer = (entry) => (entry.active = true);
+    clock.advance(100 * timing.intervalMs);
+    assert.equal(peer.terminatedAt, undefined);
+    // A ping per interval of silence, counted from the sweep that saw the last pong.
+    assert.ok(peer.pings.length >= 85, `only ${peer.pings.length} pings`);
+    // Pinged once per interval of silence, not once per sweep.
+    for (let i = 1; i < peer.pings.length; i++) {
+      assert.ok(peer.pings[i]! - peer.pings[i - 1]! >= timing.intervalMs);
+    }
+    assert.equal(monitor.reaped, 0);
+  });
+
+  it('neither pings nor terminates a peer that keeps sending', () => {
+    const peer = watch();
+    for (let t = 0; t < 50 * timing.intervalMs; t += 150) {
+      peer.entry.active = true;
+      clock.advance(150);
+    }
+    assert.deepEqual(peer.pings, []);
+    assert.equal(peer.terminatedAt, undefined);
+  });
+
+  it('terminates a peer that went silent after being busy, counting from its last activity', () => {
+    const peer = watch();
+    for (let t = 0; t < 1000; t += 150) {
+      peer.entry.active = true;
+      clock.advance(150);
+    }
+    peer.entry.active = true;
+    const lastActivity = clock.now();
+    clock.advance(1000);
+    assert.ok(peer.terminatedAt !== undefined);
+    const silence = peer.terminatedAt - lastActivity;
+    assert.ok(silence >= 300 && silence <= 300 + monitor.sweepMs, `cut after ${silence} ms of silence`);
+  });
+
+  it('uses one timer for 5,000 peers, and none once they are gone', () => {
+    assert.equal(clock.timers, 0);
+    assert.equal(monitor.running, false);
+    const peers = Array.from({ length: 5000 }, () => watch());
+    assert.equal(clock.timers, 1);
+    assert.equal(monitor.running, true);
+    // Half answer their pings, half are dead.
+    peers.forEach((peer, index) => {
+      if (index % 2 === 0) {
+        peer.answer = (entry) => (entry.active = true);
+      }
+    });
+    clock.advance(1000);
+    assert.equal(peers.filter((peer) => peer.terminatedAt !== undefined).length, 2500);
+    assert.equal(monitor.reaped, 2500);
+    assert.equal(monitor.size, 2500);
+    assert.equal(clock.timers, 1);
+    for (const peer of peers) {
+      monitor.remove(peer.entry);
+    }
+    assert.equal(monitor.size, 0);
+    assert.equal(clock.timers, 0);
+    assert.equal(monitor.running, false);
+    watch();
+    assert.equal(clock.timers, 1);
+  });
+
+  it('stops its timer once the last peer is reaped', () => {
+    watch();
+    clock.advance(400);
+    assert.equal(monitor.size, 0);
+    assert.equal(clock.timers, 0);
+  });
+
+  it('ignores the removal of a peer it already reaped', () => {
+    const dead = watch();
+    const alive = watch();
+    alive.answer = (entry) => (entry.active = true);
+    clock.advance(400);
+    assert.notEqual(dead.terminatedAt, undefined);
+    monitor.remove(dead.entry);
+    assert.equal(monitor.size, 1);
+    assert.equal(monitor.reaped, 1);
+  });
+});
