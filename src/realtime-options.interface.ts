@@ -1,4 +1,5 @@
 import type { RealtimeAuthOptions } from './auth/auth-options.interface.js';
+import type { RealtimeBroker } from './broker/broker.interface.js';
 import type { RealtimeValidationSetting } from './validation/validation-options.interface.js';
 
 /** Heartbeat timing, in milliseconds; a field left out keeps its default (or the module's). */
@@ -36,6 +37,11 @@ export interface RealtimeModuleOptions {
    * it terminates them, in ms. Default 30000.
    */
   shutdownTimeoutMs?: number;
+  /**
+   * The broker rooms, user targeting and presence go through. Default: a `MemoryBroker`
+   * (one instance). `new RedisBroker({ url })` from `nestjs-realtime/redis` spans instances.
+   */
+  broker?: RealtimeBroker;
   /**
    * Heartbeat: a connection from which nothing arrived for `intervalMs` is pinged; one
    * silent for `intervalMs + timeoutMs` is terminated. `false` turns it off.

@@ -1,6 +1,7 @@
 import { Inject, Module } from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import { RealtimeWsAdapter } from './gateway/realtime-ws.adapter.js';
+import { RealtimeHub } from './rooms/realtime-hub.js';
 import { ConfigurableModuleClass, REALTIME_MODULE_OPTIONS } from './realtime.module-definition.js';
 import type { RealtimeModuleOptions } from './realtime-options.interface.js';
 
@@ -8,20 +9,22 @@ import type { RealtimeModuleOptions } from './realtime-options.interface.js';
  * The plugin's module. Importing it (`RealtimeModule.forRoot(options)` or
  * `forRootAsync({ imports, inject, useFactory })`) installs {@link RealtimeWsAdapter}
  * as the application's WebSocket adapter, unless `main.ts` set one with
- * `app.useWebSocketAdapter()`. It is global unless `isGlobal: false` is given.
+ * `app.useWebSocketAdapter()`, and provides {@link RealtimeHub} (rooms, user targeting,
+ * broadcast, presence). It is global unless `isGlobal: false` is given.
  */
-@Module({})
+@Module({ providers: [RealtimeHub], exports: [RealtimeHub] })
 export class RealtimeModule extends ConfigurableModuleClass {
   constructor(
     @Inject(REALTIME_MODULE_OPTIONS) options: RealtimeModuleOptions,
     config: ApplicationConfig,
     adapterHost: HttpAdapterHost,
+    hub: RealtimeHub,
   ) {
     super();
     // Runs while the app is being created, before gateways are connected in app.init(),
     // and before main.ts could call app.useWebSocketAdapter() (which then replaces it).
     if (!config.getIoAdapter()) {
-      config.setIoAdapter(new RealtimeWsAdapter(adapterHost, options));
+      config.setIoAdapter(new RealtimeWsAdapter(adapterHost, options, hub));
     }
   }
 }

@@ -1,12 +1,14 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { JwtModule } from '@nestjs/jwt';
 import { RealtimeModule } from '../../src/index.js';
+import { RedisBroker } from '../../src/redis.js';
+import { ChatGateway } from './chat.gateway.js';
 import { DemoAuthController } from './auth.controller.js';
 import type { SampleConfig } from './config.js';
 import { EchoGateway } from './echo.gateway.js';
 import { HealthController } from './health.controller.js';
 
-/** The sample application: the authenticated `/echo` gateway, a demo login and `GET /health`. */
+/** The sample application: the authenticated `/echo` and `/chat` gateways, a demo login and `GET /health`. */
 @Module({})
 export class AppModule {
   static register(config: SampleConfig): DynamicModule {
@@ -18,10 +20,11 @@ export class AppModule {
           auth: { secret: config.jwtSecret, algorithms: ['HS256'] },
           allowedOrigins: config.allowedOrigins,
           heartbeat: config.heartbeat,
+          broker: config.redisUrl ? new RedisBroker({ url: config.redisUrl, presenceTtlMs: config.presenceTtlMs }) : undefined,
         }),
       ],
       controllers: [HealthController, DemoAuthController],
-      providers: [EchoGateway],
+      providers: [EchoGateway, ChatGateway],
     };
   }
 }

@@ -7,6 +7,10 @@ export interface SampleConfig {
   jwtSecret: string;
   allowedOrigins: string[] | undefined;
   heartbeat: { intervalMs: number; timeoutMs: number };
+  /** Set: rooms span every instance sharing this Redis. Unset: in-memory broker. */
+  redisUrl: string | undefined;
+  /** How long a killed instance's users stay in presence (Redis only). */
+  presenceTtlMs: number;
 }
 
 /** Used when JWT_SECRET is unset: fine on a laptop, never in production. */
@@ -32,7 +36,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
     intervalMs: milliseconds(env, 'HEARTBEAT_INTERVAL_MS', 25_000),
     timeoutMs: milliseconds(env, 'HEARTBEAT_TIMEOUT_MS', 10_000),
   };
-  return { port, host: env.HOST || '127.0.0.1', jwtSecret, allowedOrigins, heartbeat };
+  const redisUrl = env.REDIS_URL || undefined;
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new Error(`REDIS_URL must be a redis:// or rediss:// URL, got "${redisUrl}"`);
+  }
+  const presenceTtlMs = milliseconds(env, 'PRESENCE_TTL_MS', 30_000);
+  return { port, host: env.HOST || '127.0.0.1', jwtSecret, allowedOrigins, heartbeat, redisUrl, presenceTtlMs };
 }
 
 function milliseconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

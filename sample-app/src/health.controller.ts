@@ -1,16 +1,28 @@
 import { Controller, Get } from '@nestjs/common';
+import { type BrokerHealth, RealtimeHub } from '../../src/index.js';
 
-/** `GET /health`: liveness, with the state of the broker. */
+/** Body of `GET /health`. */
+export interface HealthReport {
+  /** `ok`, or `degraded` while the broker is not (local delivery still works). */
+  status: 'ok' | 'degraded';
+  uptimeSeconds: number;
+  broker: BrokerHealth;
+}
+
+/** `GET /health`: liveness, with the state of the broker. Always 200 while the process serves. */
 @Controller('health')
 export class HealthController {
   private readonly startedAt = Date.now();
 
+  constructor(private readonly hub: RealtimeHub) {}
+
   @Get()
-  health(): { status: 'ok'; uptimeSeconds: number; broker: { type: string; status: string } } {
+  health(): HealthReport {
+    const broker = this.hub.health();
     return {
-      status: 'ok',
+      status: broker.status === 'ok' ? 'ok' : 'degraded',
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-      broker: { type: 'memory', status: 'ok' },
+      broker,
     };
   }
 }

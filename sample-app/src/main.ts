@@ -26,7 +26,10 @@ async function bootstrap(): Promise<void> {
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  logger.log(`Realtime sample app ready: ws://${host}:${port}/echo  (health: http://${host}:${port}/health)`);
+  logger.log(
+    `Realtime sample app ready: ws://${host}:${port}/echo and ws://${host}:${port}/chat  ` +
+      `(health: http://${host}:${port}/health, broker: ${config.redisUrl ? 'redis' : 'memory'})`,
+  );
 }
 
 bootstrap().catch((error: unknown) => {

@@ -23,6 +23,8 @@ export type BoundHandler = (data: unknown, context: unknown) => unknown;
  */
 export class Connection {
   readonly handlers = new Map<string, BoundHandler>();
+  /** The rooms it is in; kept by `RealtimeHub`. */
+  readonly rooms = new Set<string>();
   rawHandler: BoundHandler | undefined;
   private invalidCount = 0;
   private invalidWindowStart = 0;

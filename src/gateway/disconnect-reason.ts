@@ -8,6 +8,7 @@
  * - `token-expired`: the token expired (close 4001);
  * - `heartbeat-timeout`: nothing arrived from the client within the heartbeat's interval
  *   plus timeout, so the server terminated it (code 1006);
+ * - `kicked`: the application disconnected its user (`RealtimeHub.disconnectUser`, close 4003);
  * - `server`: the server closed it for another reason.
  */
 export type DisconnectCause =
@@ -18,6 +19,7 @@ export type DisconnectCause =
   | 'message-too-big'
   | 'token-expired'
   | 'heartbeat-timeout'
+  | 'kicked'
   | 'server';
 
 /** Second argument of a gateway's `handleDisconnect(client, reason)`. */

@@ -34,6 +34,7 @@ import { type GatewaySettings, normalizePath, positiveInteger, resolveGatewaySet
 import { describeError, failWithException } from './realtime-exception.filter.js';
 import { MessageContext } from './message-context.js';
 import { refuseUpgrade } from './upgrade-response.js';
+import { RealtimeHub } from '../rooms/realtime-hub.js';
 
 /** Options Nest hands to {@link RealtimeWsAdapter.create}: the gateway decorator's options. */
 export interface GatewayServerOptions {
@@ -80,11 +81,20 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   /** Principals verified at the upgrade, until the connection they belong to is set up. */
   private readonly verified = new WeakMap<IncomingMessage, RealtimePrincipal>();
 
+  private hub: RealtimeHub | undefined;
+
+  /**
+   * @param appOrHttpServer the application (or its HTTP server) whose server gateways share
+   * @param options the module's options
+   * @param hub the rooms hub; found in `appOrHttpServer` when it is the application
+   */
   constructor(
     appOrHttpServer?: HttpServerSource,
     private readonly options: RealtimeModuleOptions = {},
+    hub?: RealtimeHub,
   ) {
     super(appOrHttpServer instanceof HttpAdapterHost ? undefined : appOrHttpServer);
+    this.hub = hub ?? findHub(appOrHttpServer);
     this.adapterHost = appOrHttpServer instanceof HttpAdapterHost ? appOrHttpServer : undefined;
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     positiveInteger('shutdownTimeoutMs', this.shutdownTimeoutMs);
@@ -318,7 +328,13 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       socket.on('pong', alive);
       socket.on('ping', alive);
     }
-    socket.once('close', () => connection.release());
+    socket.once('close', () => {
+      connection.release();
+      // After the gateway's handleDisconnect (a later 'close' listener), which may still
+      // want to know the connection's rooms.
+      queueMicrotask(() => this.hub?.detach(connection));
+    });
+    this.hub?.attach(connection);
     socket.on('error', (error: Error & { code?: string }) => {
       if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
         connection.markCause('message-too-big');
@@ -436,6 +452,18 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
         socket.close(CloseCode.GOING_AWAY, 'server shutting down');
       }
     });
+  }
+}
+
+/** The hub of an application given as the adapter's first argument, if any. */
+function findHub(source: HttpServerSource): RealtimeHub | undefined {
+  if (!source || source instanceof HttpAdapterHost || !('get' in source) || typeof source.get !== 'function') {
+    return undefined;
+  }
+  try {
+    return source.get(RealtimeHub, { strict: false });
+  } catch {
+    return undefined; // No RealtimeModule in this application: no rooms.
   }
 }
 

@@ -1,0 +1,49 @@
+/** How a broker is doing: `ok`, still `connecting`, `degraded` (unreachable, retrying) or `closed`. */
+export type BrokerState = 'ok' | 'connecting' | 'degraded' | 'closed';
+
+/** A broker's health, as `GET /health` reports it. */
+export interface BrokerHealth {
+  /** The implementation: `memory`, `redis`, … */
+  readonly type: string;
+  /** Its state. */
+  readonly status: BrokerState;
+  /** Why it is not `ok`, when it is not. */
+  readonly detail?: string;
+}
+
+/**
+ * The transport between the instances of an application: pub/sub on named channels plus
+ * a presence store. `RealtimeHub` holds all room logic and talks to the broker only
+ * through this interface, so a broker is a thin adapter. Two ship with the plugin:
+ * `MemoryBroker` (the default: one process) and `RedisBroker` (`nestjs-realtime/redis`).
+ *
+ * Contract (checked by the shared suite in `test/support/broker-contract.ts`):
+ * - a payload published on a channel reaches, once, every instance subscribed to that
+ *   channel (the publisher included, if subscribed), in publish order per publisher;
+ * - an instance receives only the channels it subscribed to;
+ * - presence entries are per instance, and vanish when their instance closes the broker
+ *   or stops refreshing them for `presenceTtlMs` (a dead process);
+ * - no call throws or rejects because the transport is down: the broker reports
+ *   `degraded`, keeps what it must restore (subscriptions, presence) and restores it
+ *   when the transport is back.
+ */
+export interface RealtimeBroker {
+  /** Connects. `onMessage` gets every payload of the channels this instance subscribes to. */
+  start(instanceId: string, onMessage: (channel: string, payload: string) => void): Promise<void>;
+  /** Publishes without waiting; while the transport is down, payloads are kept up to a bound, then dropped and counted. */
+  publish(channel: string, payload: string): void;
+  /** Subscribes; resolves once messages published from now on will arrive (or at once when degraded). */
+  subscribe(channel: string): Promise<void>;
+  /** Unsubscribes. */
+  unsubscribe(channel: string): Promise<void>;
+  /** Records `member` as present in `room` on this instance; resolves once others can see it. */
+  addPresence(room: string, member: string): Promise<void>;
+  /** Removes this instance's entry of `member` in `room`. */
+  removePresence(room: string, member: string): Promise<void>;
+  /** The distinct members present in `room` on any live instance. */
+  presence(room: string): Promise<string[]>;
+  /** Current health. */
+  health(): BrokerHealth;
+  /** Removes this instance's presence and disconnects. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,138 @@
+import type { BrokerHealth, RealtimeBroker } from './broker.interface.js';
+
+/** Options of {@link MemoryBroker}. */
+export interface MemoryBrokerOptions {
+  /**
+   * The bus shared by the brokers that should see each other: several applications in
+   * one process (tests, mostly). Default: a bus of its own, i.e. a single instance.
+   */
+  bus?: MemoryBus;
+}
+
+type Listener = (channel: string, payload: string) => void;
+
+/** What instances of {@link MemoryBroker} share: subscriptions and presence, in memory. */
+export class MemoryBus {
+  /** @internal channel → subscribed instances' listeners */
+  readonly channels = new Map<string, Set<Listener>>();
+  /** @internal room → member → instances where it is present */
+  readonly presence = new Map<string, Map<string, Set<string>>>();
+}
+
+/**
+ * The default broker: rooms and presence within one process, no setup, no I/O. Delivery
+ * is synchronous. Instances given the same {@link MemoryBus} behave like instances of one
+ * application on a real broker, which is what the shared broker tests rely on.
+ */
+export class MemoryBroker implements RealtimeBroker {
+  private readonly bus: MemoryBus;
+  private instanceId = '';
+  private listener: Listener | undefined;
+  private readonly subscribed = new Set<string>();
+  private readonly present = new Map<string, Set<string>>();
+  private closed = false;
+
+  constructor(options: MemoryBrokerOptions = {}) {
+    this.bus = options.bus ?? new MemoryBus();
+  }
+
+  start(instanceId: string, onMessage: (channel: string, payload: string) => void): Promise<void> {
+    this.instanceId = instanceId;
+    this.listener = onMessage;
+    this.closed = false;
+    return Promise.resolve();
+  }
+
+  publish(channel: string, payload: string): void {
+    const listeners = this.bus.channels.get(channel);
+    if (!listeners) {
+      return;
+    }
+    for (const listener of [...listeners]) {
+      listener(channel, payload);
+    }
+  }
+
+  subscribe(channel: string): Promise<void> {
+    if (this.listener && !this.subscribed.has(channel)) {
+      this.subscribed.add(channel);
+      let listeners = this.bus.channels.get(channel);
+      if (!listeners) {
+        listeners = new Set();
+        this.bus.channels.set(channel, listeners);
+      }
+      listeners.add(this.listener);
+    }
+    return Promise.resolve();
+  }
+
+  unsubscribe(channel: string): Promise<void> {
+    if (this.listener && this.subscribed.delete(channel)) {
+      const listeners = this.bus.channels.get(channel);
+      listeners?.delete(this.listener);
+      if (listeners?.size === 0) {
+        this.bus.channels.delete(channel);
+      }
+    }
+    return Promise.resolve();
+  }
+
+  addPresence(room: string, member: string): Promise<void> {
+    let members = this.present.get(room);
+    if (!members) {
+      members = new Set();
+      this.present.set(room, members);
+    }
+    members.add(member);
+    let shared = this.bus.presence.get(room);
+    if (!shared) {
+      shared = new Map();
+      this.bus.presence.set(room, shared);
+    }
+    let instances = shared.get(member);
+    if (!instances) {
+      instances = new Set();
+      shared.set(member, instances);
+    }
+    instances.add(this.instanceId);
+    return Promise.resolve();
+  }
+
+  removePresence(room: string, member: string): Promise<void> {
+    const members = this.present.get(room);
+    members?.delete(member);
+    if (members?.size === 0) {
+      this.present.delete(room);
+    }
+    const shared = this.bus.presence.get(room);
+    const instances = shared?.get(member);
+    instances?.delete(this.instanceId);
+    if (instances?.size === 0) {
+      shared!.delete(member);
+      if (shared!.size === 0) {
+        this.bus.presence.delete(room);
+      }
+    }
+    return Promise.resolve();
+  }
+
+  presence(room: string): Promise<string[]> {
+    return Promise.resolve([...(this.bus.presence.get(room)?.keys() ?? [])]);
+  }
+
+  health(): BrokerHealth {
+    return { type: 'memory', status: this.closed ? 'closed' : 'ok' };
+  }
+
+  async close(): Promise<void> {
+    for (const channel of [...this.subscribed]) {
+      await this.unsubscribe(channel);
+    }
+    for (const [room, members] of [...this.present]) {
+      for (const member of [...members]) {
+        await this.removePresence(room, member);
+      }
+    }
+    this.closed = true;
+  }
+}

@@ -1,0 +1,282 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit, Optional } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { BrokerHealth, RealtimeBroker } from '../broker/broker.interface.js';
+import { MemoryBroker } from '../broker/memory-broker.js';
+import { type Connection, connectionOf } from '../gateway/connection.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { RealtimeError } from '../realtime.errors.js';
+import { REALTIME_MODULE_OPTIONS } from '../realtime.module-definition.js';
+import type { RealtimeModuleOptions } from '../realtime-options.interface.js';
+
+/** Longest room name, in characters. */
+export const MAX_ROOM_LENGTH = 256;
+
+const ALL_CHANNEL = 'a';
+const ROOM_CHANNEL = 'r:';
+const USER_CHANNEL = 'u:';
+/** Broker payloads: `<instance id (36 chars)><kind><body>`. */
+const ORIGIN_LENGTH = 36;
+const MESSAGE = 'm';
+const KICK = 'k';
+const TEXT_FRAME = { binary: false } as const;
+
+/** Options of {@link RealtimeHub.emitToRoom}. */
+export interface EmitToRoomOptions {
+  /** A client (the `ws` socket) that should not receive it, typically the sender. */
+  except?: object;
+}
+
+/**
+ * Rooms, user targeting, broadcast and presence, the same on one instance (in memory)
+ * and on many (through the module's `broker`). Inject it in gateways and services.
+ *
+ * Clients are the `ws` sockets handlers receive (`@ConnectedSocket()`); users are the
+ * `sub` of their tokens. A connection leaves every room when it closes, however it
+ * closes, right after its gateway's `handleDisconnect` has run. Every push is serialized
+ * once, whatever the number of recipients, and reaches each recipient once.
+ *
+ * @example
+ * ```ts
+ * @SubscribeMessage('join')
+ * async join(@ConnectedSocket() client: WebSocket, @MessageBody() { room }: RoomDto) {
+ *   await this.hub.join(client, room);
+ *   return { room, members: await this.hub.presence(room) };
+ * }
+ * ```
+ */
+@Injectable()
+export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
+  /** This instance's id on the broker. */
+  readonly instanceId = randomUUID();
+  private readonly logger = new Logger('RealtimeHub');
+  private readonly broker: RealtimeBroker;
+  private readonly rooms = new Map<string, Set<Connection>>();
+  private readonly users = new Map<string, Set<Connection>>();
+  private readonly everyone = new Set<Connection>();
+  /** room → user → local connections of that user in the room */
+  private readonly presentLocally = new Map<string, Map<string, number>>();
+
+  constructor(@Optional() @Inject(REALTIME_MODULE_OPTIONS) options?: RealtimeModuleOptions) {
+    this.broker = options?.broker ?? new MemoryBroker();
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.broker.start(this.instanceId, (channel, payload) => this.onBrokerMessage(channel, payload));
+    await this.broker.subscribe(ALL_CHANNEL);
+  }
+
+  /** Runs after the gateways have closed their connections (and left their rooms). */
+  async onApplicationShutdown(): Promise<void> {
+    await this.broker.close();
+  }
+
+  /** The broker's health, for a health endpoint. */
+  health(): BrokerHealth {
+    return this.broker.health();
+  }
+
+  /**
+   * Adds a client to a room. Resolves once messages published to the room on any
+   * instance will reach it, and its user shows in the room's presence.
+   */
+  async join(client: object, room: string): Promise<void> {
+    checkRoom(room);
+    const connection = this.connection(client);
+    if (connection.rooms.has(room) || !this.everyone.has(connection)) {
+      return;
+    }
+    connection.rooms.add(room);
+    const waits: Promise<void>[] = [];
+    let members = this.rooms.get(room);
+    if (!members) {
+      members = new Set();
+      this.rooms.set(room, members);
+      waits.push(this.broker.subscribe(ROOM_CHANNEL + room));
+    }
+    members.add(connection);
+    const sub = connection.principal?.sub;
+    if (sub !== undefined) {
+      let present = this.presentLocally.get(room);
+      if (!present) {
+        present = new Map();
+        this.presentLocally.set(room, present);
+      }
+      const count = present.get(sub) ?? 0;
+      present.set(sub, count + 1);
+      if (count === 0) {
+        waits.push(this.broker.addPresence(room, sub));
+      }
+    }
+    await Promise.all(waits);
+  }
+
+  /** Removes a client from a room; a no-op when it is not in it. */
+  async leave(client: object, room: string): Promise<void> {
+    const connection = this.connection(client);
+    await this.leaveRoom(connection, room);
+  }
+
+  /** The rooms a client is in. */
+  roomsOf(client: object): string[] {
+    return [...(connectionOf(client)?.rooms ?? [])];
+  }
+
+  /** Whether a client is in a room. */
+  isInRoom(client: object, room: string): boolean {
+    return connectionOf(client)?.rooms.has(room) ?? false;
+  }
+
+  /** The clients of this instance in a room. */
+  localClients(room: string): object[] {
+    return [...(this.rooms.get(room) ?? [])].map((connection) => connection.socket);
+  }
+
+  /** The distinct users (`sub`) present in a room on any instance, sorted. */
+  async presence(room: string): Promise<string[]> {
+    return (await this.broker.presence(room)).sort();
+  }
+
+  /** Sends `{event, room, data}` to every member of a room on every instance, except `options.except`. */
+  emitToRoom(room: string, event: string, data: unknown, options: EmitToRoomOptions = {}): void {
+    const frame = JSON.stringify({ event, room, data });
+    const except = options.except === undefined ? undefined : connectionOf(options.except);
+    this.deliver(this.rooms.get(room), frame, except);
+    this.broker.publish(ROOM_CHANNEL + room, this.instanceId + MESSAGE + frame);
+  }
+
+  /** Sends `{event, data}` to every connection of a user (`sub`) on every instance. */
+  emitToUser(sub: string, event: string, data: unknown): void {
+    const frame = JSON.stringify({ event, data });
+    this.deliver(this.users.get(sub), frame, undefined);
+    this.broker.publish(USER_CHANNEL + sub, this.instanceId + MESSAGE + frame);
+  }
+
+  /** Sends `{event, data}` to every connection of every gateway on every instance. */
+  emitToAll(event: string, data: unknown): void {
+    const frame = JSON.stringify({ event, data });
+    this.deliver(this.everyone, frame, undefined);
+    this.broker.publish(ALL_CHANNEL, this.instanceId + MESSAGE + frame);
+  }
+
+  /** Closes every connection of a user on every instance with 4003 (forbidden): logout, ban, revoked token. */
+  disconnectUser(sub: string, reason = 'forbidden'): void {
+    this.kickLocally(sub, reason);
+    this.broker.publish(USER_CHANNEL + sub, this.instanceId + KICK + reason);
+  }
+
+  /** @internal The adapter registers every connection once it is set up. */
+  attach(connection: Connection): void {
+    this.everyone.add(connection);
+    const sub = connection.principal?.sub;
+    if (sub === undefined) {
+      return;
+    }
+    let connections = this.users.get(sub);
+    if (!connections) {
+      connections = new Set();
+      this.users.set(sub, connections);
+      void this.broker.subscribe(USER_CHANNEL + sub);
+    }
+    connections.add(connection);
+  }
+
+  /** @internal The adapter unregisters a connection once it has closed and its disconnect hook ran. */
+  detach(connection: Connection): void {
+    if (!this.everyone.delete(connection)) {
+      return;
+    }
+    for (const room of [...connection.rooms]) {
+      void this.leaveRoom(connection, room);
+    }
+    const sub = connection.principal?.sub;
+    const connections = sub === undefined ? undefined : this.users.get(sub);
+    if (connections?.delete(connection) && connections.size === 0) {
+      this.users.delete(sub!);
+      void this.broker.unsubscribe(USER_CHANNEL + sub);
+    }
+  }
+
+  private async leaveRoom(connection: Connection, room: string): Promise<void> {
+    if (!connection.rooms.delete(room)) {
+      return;
+    }
+    const waits: Promise<void>[] = [];
+    const members = this.rooms.get(room);
+    if (members?.delete(connection) && members.size === 0) {
+      this.rooms.delete(room);
+      waits.push(this.broker.unsubscribe(ROOM_CHANNEL + room));
+    }
+    const sub = connection.principal?.sub;
+    const present = sub === undefined ? undefined : this.presentLocally.get(room);
+    if (present) {
+      const count = (present.get(sub!) ?? 1) - 1;
+      if (count > 0) {
+        present.set(sub!, count);
+      } else {
+        present.delete(sub!);
+        if (present.size === 0) {
+          this.presentLocally.delete(room);
+        }
+        waits.push(this.broker.removePresence(room, sub!));
+      }
+    }
+    await Promise.all(waits);
+  }
+
+  private deliver(connections: Iterable<Connection> | undefined, frame: string, except: Connection | undefined): void {
+    if (!connections) {
+      return;
+    }
+    // Encoded once; ws frames the same bytes for every recipient.
+    const bytes = Buffer.from(frame);
+    for (const connection of connections) {
+      if (connection !== except && connection.isOpen) {
+        connection.socket.send(bytes, TEXT_FRAME);
+      }
+    }
+  }
+
+  private onBrokerMessage(channel: string, payload: string): void {
+    if (payload.startsWith(this.instanceId)) {
+      return; // Delivered locally when it was published.
+    }
+    const kind = payload.charAt(ORIGIN_LENGTH);
+    const body = payload.slice(ORIGIN_LENGTH + 1);
+    if (channel.startsWith(USER_CHANNEL)) {
+      const sub = channel.slice(USER_CHANNEL.length);
+      if (kind === KICK) {
+        this.kickLocally(sub, body);
+      } else {
+        this.deliver(this.users.get(sub), body, undefined);
+      }
+    } else if (channel.startsWith(ROOM_CHANNEL)) {
+      this.deliver(this.rooms.get(channel.slice(ROOM_CHANNEL.length)), body, undefined);
+    } else if (channel === ALL_CHANNEL) {
+      this.deliver(this.everyone, body, undefined);
+    } else {
+      this.logger.debug(`message on unknown channel ${channel} ignored`);
+    }
+  }
+
+  private kickLocally(sub: string, reason: string): void {
+    for (const connection of [...(this.users.get(sub) ?? [])]) {
+      connection.close(CloseCode.FORBIDDEN, reason, 'kicked');
+    }
+  }
+
+  private connection(client: object): Connection {
+    const connection = connectionOf(client);
+    if (!connection) {
+      throw new TypeError('RealtimeHub: not a client of a realtime gateway (pass the socket from @ConnectedSocket())');
+    }
+    return connection;
+  }
+}
+
+/** Room names come from clients more often than not: a bad one is their error, told plainly. */
+function checkRoom(room: unknown): asserts room is string {
+  if (typeof room !== 'string' || room.length === 0 || room.length > MAX_ROOM_LENGTH) {
+    throw new RealtimeError(ErrorCode.BAD_REQUEST, `a room name is a string of 1 to ${MAX_ROOM_LENGTH} characters`);
+  }
+}

@@ -1,0 +1,7 @@
+import { MemoryBroker, MemoryBus } from '../src/index.js';
+import { brokerContract } from './support/broker-contract.js';
+
+brokerContract('MemoryBroker', async () => {
+  const bus = new MemoryBus();
+  return { make: () => new MemoryBroker({ bus }) };
+});

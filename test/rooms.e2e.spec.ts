@@ -1,0 +1,186 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { MemoryBroker, MemoryBus } from '../src/index.js';
+import { startRoomsApp, type RoomsApp } from './support/rooms-app.js';
+import { until } from './support/until.js';
+import type { TestClient } from './support/ws-client.js';
+
+describe('rooms, user targeting and presence (in-memory broker)', () => {
+  let app: RoomsApp;
+  const clients: TestClient[] = [];
+
+  async function connect(sub: string, on: RoomsApp = app): Promise<TestClient> {
+    const client = await on.connect(sub);
+    clients.push(client);
+    return client;
+  }
+
+  async function joined(sub: string, room: string, on: RoomsApp = app): Promise<TestClient> {
+    const client = await connect(sub, on);
+    const reply = await client.request({ event: 'join', id: 'j', data: { room } });
+    assert.equal(reply.event, 'join', JSON.stringify(reply));
+    return client;
+  }
+
+  beforeEach(async () => {
+    app = await startRoomsApp();
+  });
+
+  afterEach(async () => {
+    clients.splice(0).forEach((client) => client.close());
+    await app.close();
+  });
+
+  it('joins, lists rooms and presence, and leaves', async () => {
+    const alice = await connect('alice');
+    assert.deepEqual((await alice.request({ event: 'join', id: 1, data: { room: 'lobby' } })).data, {
+      room: 'lobby',
+      members: ['alice'],
+    });
+    await joined('bob', 'lobby');
+    await alice.request({ event: 'join', id: 2, data: { room: 'games' } });
+    assert.deepEqual((await alice.request({ event: 'rooms', id: 3 })).data, ['lobby', 'games']);
+    assert.deepEqual((await alice.request({ event: 'presence', id: 4, data: { room: 'lobby' } })).data, ['alice', 'bob']);
+    assert.deepEqual((await alice.request({ event: 'leave', id: 5, data: { room: 'lobby' } })).data, { room: 'lobby' });
+    assert.deepEqual((await alice.request({ event: 'rooms', id: 6 })).data, ['games']);
+    assert.deepEqual(await app.hub.presence('lobby'), ['bob']);
+  });
+
+  it('delivers a room message once to each member, the sender included, and to no one else', async () => {
+    const alice = await joined('alice', 'lobby');
+    const bob = await joined('bob', 'lobby');
+    const carol = await joined('carol', 'elsewhere');
+    alice.send({ event: 'send', data: { room: 'lobby', text: 'hi' } });
+    const expected = { event: 'message', room: 'lobby', data: { from: 'alice', text: 'hi' } };
+    assert.deepEqual(await alice.nextJson(), expected);
+    assert.deepEqual(await bob.nextJson(), expected);
+    // carol's next frame is the reply to her own request: nothing came before it.
+    assert.equal((await carol.request({ event: 'rooms', id: 'c' })).id, 'c');
+    assert.equal(alice.pending + bob.pending, 0);
+  });
+
+  it('leaves out the sender with except', async () => {
+    const alice = await joined('alice', 'lobby');
+    const bob = await joined('bob', 'lobby');
+    alice.send({ event: 'send-others', data: { room: 'lobby', text: 'psst' } });
+    assert.deepEqual((await bob.nextJson()).data, { from: 'alice', text: 'psst' });
+    assert.equal((await alice.request({ event: 'rooms', id: 'a' })).id, 'a');
+  });
+
+  it('reaches every connection of a user, and every connection with emitToAll', async () => {
+    const alice1 = await connect('alice');
+    const alice2 = await connect('alice');
+    const bob = await connect('bob');
+    bob.send({ event: 'whisper', data: { to: 'alice', text: 'secret' } });
+    for (const client of [alice1, alice2]) {
+      assert.deepEqual(await client.nextJson(), { event: 'whisper', data: { from: 'bob', text: 'secret' } });
+    }
+    assert.equal((await bob.request({ event: 'rooms', id: 'b' })).id, 'b');
+    alice1.send({ event: 'shout', data: { text: 'all' } });
+    for (const client of [alice1, alice2, bob]) {
+      assert.deepEqual(await client.nextJson(), { event: 'shout', data: { text: 'all' } });
+    }
+  });
+
+  it('disconnects every connection of a user with 4003', async () => {
+    const alice1 = await joined('alice', 'lobby');
+    const alice2 = await connect('alice');
+    const bob = await connect('bob');
+    bob.send({ event: 'kick', data: { user: 'alice' } });
+    assert.deepEqual(await alice1.waitClosed(), { code: 4003, reason: 'banned' });
+    assert.deepEqual(await alice2.waitClosed(), { code: 4003, reason: 'banned' });
+    assert.equal(bob.socket.readyState, WebSocket.OPEN);
+    await until(() => app.log.disconnects.length === 2, 'two disconnect hooks');
+    assert.deepEqual(app.log.disconnects.map((entry) => entry.reason.cause), ['kicked', 'kicked']);
+    await until(async () => (await app.hub.presence('lobby')).length === 0, 'alice out of presence');
+  });
+
+  it('takes a closed connection out of its rooms however it closed; handleDisconnect still sees them', async () => {
+    const alice = await joined('alice', 'lobby');
+    await alice.request({ event: 'join', id: 2, data: { room: 'games' } });
+    const bob = await joined('bob', 'lobby');
+    const carol = await joined('carol', 'lobby');
+    alice.close();
+    bob.socket.terminate();
+    await until(() => app.log.disconnects.length === 2, 'two disconnect hooks');
+    const byCause = Object.fromEntries(app.log.disconnects.map((entry) => [entry.reason.cause, entry.rooms]));
+    assert.deepEqual(byCause, { client: ['lobby', 'games'], lost: ['lobby'] });
+    await until(async () => (await app.hub.presence('lobby')).join() === 'carol', 'presence without alice and bob');
+    assert.deepEqual(await app.hub.presence('games'), []);
+    assert.deepEqual(app.hub.localClients('lobby').length, 1);
+    carol.send({ event: 'send', data: { room: 'lobby', text: 'anyone?' } });
+    assert.equal((await carol.nextJson()).event, 'message');
+  });
+
+  it('leaves rooms when the heartbeat reaps a connection', async () => {
+    await app.close();
+    app = await startRoomsApp(undefined, { intervalMs: 100, timeoutMs: 100 });
+    const silent = await app.connect('mute', { autoPong: false });
+    clients.push(silent);
+    await silent.request({ event: 'join', id: 1, data: { room: 'lobby' } });
+    await silent.waitClosed();
+    await until(() => app.log.disconnects.length === 1, 'the disconnect hook');
+    assert.deepEqual(app.log.disconnects[0], { reason: { code: 1006, reason: '', cause: 'heartbeat-timeout' }, rooms: ['lobby'] });
+    await until(async () => (await app.hub.presence('lobby')).length === 0, 'presence emptied');
+  });
+
+  it('counts a user once in presence, until their last connection leaves', async () => {
+    const first = await joined('alice', 'lobby');
+    const second = await joined('alice', 'lobby');
+    assert.deepEqual(await app.hub.presence('lobby'), ['alice']);
+    first.close();
+    await until(() => app.log.disconnects.length === 1, 'first disconnect');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(await app.hub.presence('lobby'), ['alice']);
+    await second.request({ event: 'leave', id: 1, data: { room: 'lobby' } });
+    assert.deepEqual(await app.hub.presence('lobby'), []);
+  });
+
+  it('refuses a bad room name with a clear error', async () => {
+    const alice = await connect('alice');
+    for (const room of ['', 'x'.repeat(257), 42]) {
+      const reply = await alice.request({ event: 'join', id: 1, data: { room } });
+      assert.deepEqual(reply.data, { code: 'BAD_REQUEST', message: 'a room name is a string of 1 to 256 characters' });
+    }
+    assert.deepEqual((await alice.request({ event: 'rooms', id: 2 })).data, []);
+  });
+
+  it('serializes a broadcast once, whatever the number of recipients', async () => {
+    const members = await Promise.all(Array.from({ length: 50 }, (_, i) => joined(`user${i}`, 'big')));
+    const stringify = JSON.stringify;
+    let calls = 0;
+    JSON.stringify = ((...args: Parameters<typeof stringify>) => {
+      calls++;
+      return stringify(...args);
+    }) as typeof JSON.stringify;
+    try {
+      app.hub.emitToRoom('big', 'news', { n: 1 });
+    } finally {
+      JSON.stringify = stringify;
+    }
+    assert.equal(calls, 1);
+    for (const member of members) {
+      assert.deepEqual(await member.nextJson(), { event: 'news', room: 'big', data: { n: 1 } });
+    }
+  });
+
+  it('spans applications that share a bus, exactly once each', async () => {
+    const bus = new MemoryBus();
+    const one = await startRoomsApp(new MemoryBroker({ bus }));
+    const two = await startRoomsApp(new MemoryBroker({ bus }));
+    try {
+      const alice = await joined('alice', 'lobby', one);
+      const bob = await joined('bob', 'lobby', two);
+      assert.deepEqual(await two.hub.presence('lobby'), ['alice', 'bob']);
+      bob.send({ event: 'send', data: { room: 'lobby', text: 'across' } });
+      for (const client of [alice, bob]) {
+        assert.deepEqual((await client.nextJson()).data, { from: 'bob', text: 'across' });
+      }
+      assert.equal((await alice.request({ event: 'rooms', id: 'a' })).id, 'a');
+    } finally {
+      clients.splice(0).forEach((client) => client.close());
+      await Promise.all([one.close(), two.close()]);
+    }
+  });
+});

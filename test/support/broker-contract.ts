@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, it } from 'node:test';
+import type { RealtimeBroker } from '../../src/index.js';
+
+/** Makes brokers that act as instances of one application (they see each other). */
+export interface BrokerFactory {
+  /** A new broker of the same application as the others of this test. */
+  make(): RealtimeBroker;
+}
+
+/** A started broker and what it has received. */
+interface Instance {
+  broker: RealtimeBroker;
+  received: [string, string][];
+  /** Resolves once `count` payloads have arrived in all. */
+  receivedCount(count: number): Promise<[string, string][]>;
+}
+
+/**
+ * The broker contract (see `RealtimeBroker`), run against every implementation. `factory`
+ * is called before each test, so that each test gets an isolated application.
+ */
+export function brokerContract(name: string, factory: () => Promise<BrokerFactory>): void {
+  describe(`broker contract: ${name}`, () => {
+    const started: RealtimeBroker[] = [];
+
+    async function instance(brokers: BrokerFactory): Promise<Instance> {
+      const broker = brokers.make();
+      const received: [string, string][] = [];
+      const waiters: (() => void)[] = [];
+      await broker.start(randomUUID(), (channel, payload) => {
+        received.push([channel, payload]);
+        waiters.splice(0).forEach((wake) => wake());
+      });
+      started.push(broker);
+      return {
+        broker,
+        received,
+        async receivedCount(count) {
+          const deadline = Date.now() + 5000;
+          while (received.length < count) {
+            if (Date.now() > deadline) {
+              throw new Error(`expected ${count} payloads, got ${received.length}`);
+            }
+            await new Promise<void>((resolve) => {
+              waiters.push(resolve);
+              setTimeout(resolve, 50);
+            });
+          }
+          return received;
+        },
+      };
+    }
+
+    afterEach(async () => {
+      await Promise.all(started.splice(0).map((broker) => broker.close()));
+    });
+
+    it('delivers a payload once to every subscribed instance, the publisher included', async () => {
+      const brokers = await factory();
+      const [a, b, c] = [await instance(brokers), await instance(brokers), await instance(brokers)];
+      await a.broker.subscribe('r:lobby');
+      await b.broker.subscribe('r:lobby');
+      a.broker.publish('r:lobby', 'hello');
+      assert.deepEqual(await b.receivedCount(1), [['r:lobby', 'hello']]);
+      assert.deepEqual(await a.receivedCount(1), [['r:lobby', 'hello']]);
+      // A marker on a channel c listens to proves c had time to receive, and got nothing else.
+      await c.broker.subscribe('r:marker');
+      a.broker.publish('r:marker', 'marker');
+      assert.deepEqual(await c.receivedCount(1), [['r:marker', 'marker']]);
+      assert.equal(a.received.length, 1);
+      assert.equal(b.received.length, 1);
+    });
+
+    it('stops delivering after unsubscribe', async () => {
+      const brokers = await factory();
+      const [a, b] = [await instance(brokers), await instance(brokers)];
+      await b.broker.subscribe('r:x');
+      await b.broker.subscribe('r:y');
+      a.broker.publish('r:x', '1');
+      await b.receivedCount(1);
+      await b.broker.unsubscribe('r:x');
+      a.broker.publish('r:x', '2');
+      a.broker.publish('r:y', '3');
+      assert.deepEqual(await b.receivedCount(2), [
+        ['r:x', '1'],
+        ['r:y', '3'],
+      ]);
+    });
+
+    it('keeps publish order, exactly once, over 1,000 payloads', async () => {
+      const brokers = await factory();
+      const [a, b] = [await instance(brokers), await instance(brokers)];
+      await b.broker.subscribe('r:ordered');
+      for (let i = 0; i < 1000; i++) {
+        a.broker.publish('r:ordered', String(i));
+      }
+      const received = await b.receivedCount(1000);
+      assert.deepEqual(
+        received.map(([, payload]) => Number(payload)),
+        Array.from({ length: 1000 }, (_, i) => i),
+      );
+    });
+
+    it('carries any text payload unchanged', async () => {
+      const brokers = await factory();
+      const [a, b] = [await instance(brokers), await instance(brokers)];
+      await b.broker.subscribe('u:ünïcødé user');
+      const payload = `{"event":"message","data":"émoji 🎉, newline\\n, quote \\"", "x": "${'z'.repeat(10_000)}"}`;
+      a.broker.publish('u:ünïcødé user', payload);
+      assert.deepEqual(await b.receivedCount(1), [['u:ünïcødé user', payload]]);
+    });
+
+    it('shares presence across instances, per instance', async () => {
+      const brokers = await factory();
+      const [a, b] = [await instance(brokers), await instance(brokers)];
+      await a.broker.addPresence('room', 'alice');
+      await b.broker.addPresence('room', 'bob');
+      await b.broker.addPresence('room', 'alice');
+      assert.deepEqual((await a.broker.presence('room')).sort(), ['alice', 'bob']);
+      assert.deepEqual((await b.broker.presence('room')).sort(), ['alice', 'bob']);
+      await a.broker.removePresence('room', 'alice');
+      // b still has alice.
+      assert.deepEqual((await a.broker.presence('room')).sort(), ['alice', 'bob']);
+      await b.broker.removePresence('room', 'alice');
+      assert.deepEqual(await a.broker.presence('room'), ['bob']);
+      assert.deepEqual(await a.broker.presence('empty'), []);
+    });
+
+    it("drops an instance's presence when it closes", async () => {
+      const brokers = await factory();
+      const [a, b] = [await instance(brokers), await instance(brokers)];
+      await a.broker.addPresence('room', 'alice');
+      await b.broker.addPresence('room', 'bob');
+      await a.broker.close();
+      assert.deepEqual(await b.broker.presence('room'), ['bob']);
+    });
+
+    it('reports ok, then closed', async () => {
+      const brokers = await factory();
+      const a = await instance(brokers);
+      assert.equal(a.broker.health().status, 'ok');
+      await a.broker.close();
+      assert.equal(a.broker.health().status, 'closed');
+    });
+  });
+}

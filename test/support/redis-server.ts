@@ -1,0 +1,119 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+
+/** Where to find `redis-server`: `REDIS_SERVER`, else the Debian path, else the PATH. */
+function redisServerBinary(): string {
+  const candidates = [process.env.REDIS_SERVER, '/usr/bin/redis-server'].filter((path): path is string => !!path);
+  const found = candidates.find((path) => existsSync(path));
+  if (found) {
+    return found;
+  }
+  const which = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
+  if (which.status === 0 && which.stdout.trim()) {
+    return which.stdout.trim();
+  }
+  throw new Error(
+    'redis-server is not installed, and the Redis broker tests start their own. Install it: ' +
+      '`sudo apt-get install -y redis-server` (Debian/Ubuntu; .ci/run does this when it is missing), ' +
+      '`brew install redis` (macOS), or set REDIS_SERVER to its path.',
+  );
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('error', () => resolve(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => {
+      socket.destroy();
+      resolve(data.toString().startsWith('+PONG'));
+    });
+  });
+}
+
+/**
+ * A throw-away `redis-server` for tests: on a free port of 127.0.0.1, keeping nothing on
+ * disk. Tests kill and restart it to play broker failures.
+ */
+export class RedisServer {
+  private child: ChildProcess | undefined;
+
+  private constructor(readonly port: number) {}
+
+  /** `redis://127.0.0.1:<port>` */
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** A server on a free port, not started yet (`run()` starts it). */
+  static async reserve(): Promise<RedisServer> {
+    return new RedisServer(await freePort());
+  }
+
+  static async start(): Promise<RedisServer> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const server = new RedisServer(await freePort());
+      try {
+        await server.run();
+        return server;
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw lastError;
+  }
+
+  /** Starts (or restarts, on the same port) the server and waits until it answers PING. */
+  async run(): Promise<void> {
+    const binary = redisServerBinary();
+    const child = spawn(
+      binary,
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    this.child = child;
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) {
+        throw new Error(`redis-server exited with ${child.exitCode}: ${stderr}`);
+      }
+      if (await ping(this.port)) {
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    child.kill('SIGKILL');
+    throw new Error(`redis-server did not answer on port ${this.port} within 10 s: ${stderr}`);
+  }
+
+  /** Kills the server at once (SIGKILL), as a crash would, and waits for it to be gone. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }
+
+  /** Stops the server for good. */
+  stop(): Promise<void> {
+    return this.kill();
+  }
+}
