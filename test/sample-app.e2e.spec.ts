@@ -1,36 +1,9 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { refusedUpgrade, TestClient } from './support/ws-client.js';
 import { loadConfig } from '../sample-app/src/config.js';
-
-const MAIN = fileURLToPath(new URL('../sample-app/src/main.js', import.meta.url));
-
-/** Starts the built sample app as `npm start` does, on a free port; resolves with its ready URL. */
-async function startSampleApp(env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; wsUrl: string; output: () => string }> {
-  const child = spawn(process.execPath, [MAIN], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    const match = /ws:\/\/[\d.]+:\d+\/echo/.exec(output);
-    if (match) {
-      return { child, wsUrl: match[0], output: () => output };
-    }
-    if (child.exitCode !== null) {
-      break;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`the sample app did not log its ws:// URL:\n${output}`);
-}
+import { startSampleApp } from './support/sample-app.js';
 
 describe('sample app (protocol.md §6)', () => {
   let app: Awaited<ReturnType<typeof startSampleApp>>;
@@ -137,6 +110,57 @@ describe('sample app (protocol.md §6)', () => {
     assert.deepEqual(loadConfig({ JWT_SECRET: 'x', HEARTBEAT_INTERVAL_MS: '1000' }).heartbeat, { intervalMs: 1000, timeoutMs: 10_000 });
     assert.deepEqual(loadConfig({ JWT_SECRET: 'x' }).heartbeat, { intervalMs: 25_000, timeoutMs: 10_000 });
     assert.throws(() => loadConfig({ JWT_SECRET: 'x', HEARTBEAT_TIMEOUT_MS: '-5' }), /HEARTBEAT_TIMEOUT_MS must be a positive/);
+  });
+
+  it('runs the /chat contract: join with members, send to every member once, leave', async () => {
+    const chatUrl = app.wsUrl.replace(/\/echo$/, '/chat');
+    const tokenOf = async (username: string): Promise<string> => {
+      const response = await fetch(`${base}/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username }),
+      });
+      return ((await response.json()) as { access_token: string }).access_token;
+    };
+    const alice = await TestClient.connect(chatUrl, { headers: { authorization: `Bearer ${token}` } });
+    const bob = await TestClient.connect(chatUrl, { headers: { authorization: `Bearer ${await tokenOf('bob')}` } });
+    try {
+      assert.deepEqual(await alice.request({ event: 'join', id: 1, data: { room: 'general' } }), {
+        event: 'join',
+        id: 1,
+        data: { room: 'general', members: ['alice'] },
+      });
+      assert.deepEqual((await bob.request({ event: 'join', id: 2, data: { room: 'general' } })).data, {
+        room: 'general',
+        members: ['alice', 'bob'],
+      });
+      alice.send({ event: 'send', id: 3, data: { room: 'general', text: 'hello' } });
+      const received = await alice.nextJson();
+      assert.deepEqual(Object.keys(received), ['event', 'room', 'data']);
+      assert.equal(received.event, 'message');
+      assert.equal(received.room, 'general');
+      const message = received.data as { room: string; from: string; text: string; at: string };
+      assert.deepEqual({ ...message, at: undefined }, { room: 'general', from: 'alice', text: 'hello', at: undefined });
+      assert.equal(new Date(message.at).toISOString(), message.at);
+      assert.deepEqual(await alice.nextJson(), { event: 'send', id: 3, data: { room: 'general', at: message.at } });
+      assert.deepEqual(await bob.nextJson(), received);
+
+      const forbidden = await bob.request({ event: 'send', id: 4, data: { room: 'elsewhere', text: 'hi' } });
+      assert.deepEqual(forbidden.data, { code: 'FORBIDDEN', message: 'join the room "elsewhere" before sending to it' });
+      for (const data of [{ room: 'bad room!' }, { room: 'x'.repeat(129) }, { room: 'general', text: '' }, { room: 'general', text: 'x'.repeat(2001) }]) {
+        const event = 'text' in data ? 'send' : 'join';
+        const refused = await bob.request({ event, id: 5, data });
+        assert.equal((refused.data as { code: string }).code, 'VALIDATION_FAILED', JSON.stringify(data));
+      }
+      assert.deepEqual((await alice.request({ event: 'leave', id: 6, data: { room: 'general' } })).data, { room: 'general' });
+      assert.deepEqual((await bob.request({ event: 'join', id: 7, data: { room: 'general' } })).data, {
+        room: 'general',
+        members: ['bob'],
+      });
+    } finally {
+      alice.close();
+      bob.close();
+    }
   });
 
   it('answers GET /health with status ok and the broker', async () => {

@@ -282,37 +282,59 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       return;
     }
     const settings = this.settings.get(server)!;
-    this.handshake.check(request, settings).then(
-      (outcome) => {
-        if ('refusal' in outcome) {
-          const { status, code, message, detail, headers } = outcome.refusal;
-          this.logger.warn(
-            `upgrade refused (${status} ${code}) at ${path} from ${request.socket.remoteAddress}: ${detail} ` +
-              `[${redactUrl(request.url)}]`,
-          );
-          refuseUpgrade(socket, status, code, message, headers);
-          return;
-        }
-        if (socket.destroyed) {
-          return;
-        }
-        if (router.draining) {
-          refuseUpgrade(socket, 503, 'UNAVAILABLE', 'the server is shutting down');
-          return;
-        }
-        if (outcome.principal) {
-          this.verified.set(request, outcome.principal);
-        }
-        server.handleUpgrade(request, socket, head, (ws) => {
-          socket.off('error', ignoreSocketError);
-          server.emit('connection', ws, request);
-        });
-      },
-      (error: unknown) => {
-        this.logger.error(`upgrade at ${path} failed: ${describeError(error)}`);
-        refuseUpgrade(socket, 503, 'UNAVAILABLE', 'try again later');
-      },
-    );
+    const fail = (error: unknown): void => {
+      this.logger.error(`upgrade at ${path} failed: ${describeError(error)}`);
+      refuseUpgrade(socket, 503, 'UNAVAILABLE', 'try again later');
+    };
+    this.handshake.check(request, settings).then(async (outcome) => {
+      if ('refusal' in outcome) {
+        const { status, code, message, detail, headers } = outcome.refusal;
+        this.logger.warn(
+          `upgrade refused (${status} ${code}) at ${path} from ${request.socket.remoteAddress}: ${detail} ` +
+            `[${redactUrl(request.url)}]`,
+        );
+        refuseUpgrade(socket, status, code, message, headers);
+        return;
+      }
+      const sub = outcome.principal?.sub;
+      if (sub !== undefined && this.hub) {
+        // Messages to the user must reach the connection from its first frame on, so the
+        // user's broker subscription is in place before the upgrade completes.
+        await this.hub.holdUser(sub);
+      }
+      if (!this.completeUpgrade(router, server, request, socket, head, outcome.principal) && sub !== undefined) {
+        this.hub?.releaseUser(sub);
+      }
+    }, fail).catch(fail);
+  }
+
+  /** Hands an accepted request to ws; false when the socket went away or the server is draining. */
+  private completeUpgrade(
+    router: PortRouter,
+    server: WebSocketServer,
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    principal: RealtimePrincipal | undefined,
+  ): boolean {
+    if (socket.destroyed) {
+      return false;
+    }
+    if (router.draining) {
+      refuseUpgrade(socket, 503, 'UNAVAILABLE', 'the server is shutting down');
+      return false;
+    }
+    if (principal) {
+      this.verified.set(request, principal);
+    }
+    let upgraded = false;
+    server.handleUpgrade(request, socket, head, (ws) => {
+      upgraded = true;
+      socket.off('error', ignoreSocketError);
+      server.emit('connection', ws, request);
+    });
+    // Without verifyClient, ws completes or refuses a handshake synchronously.
+    return upgraded;
   }
 
   private setUpConnection(socket: WebSocket, request: IncomingMessage, settings: GatewaySettings): void {

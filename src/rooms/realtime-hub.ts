@@ -54,6 +54,10 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   private readonly rooms = new Map<string, Set<Connection>>();
   private readonly users = new Map<string, Set<Connection>>();
   private readonly everyone = new Set<Connection>();
+  /** user → connections of the user, plus upgrades under way; the user channel is subscribed while > 0 */
+  private readonly userHolds = new Map<string, number>();
+  /** user → the subscription to the user channel, while it is being made */
+  private readonly userSubscriptions = new Map<string, Promise<void>>();
   /** room → user → local connections of that user in the room */
   private readonly presentLocally = new Map<string, Map<string, number>>();
 
@@ -165,7 +169,39 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     this.broker.publish(USER_CHANNEL + sub, this.instanceId + KICK + reason);
   }
 
-  /** @internal The adapter registers every connection once it is set up. */
+  /**
+   * @internal The adapter holds a user before completing an upgrade, so that messages to
+   * the user reach the connection from the start; the connection's close (or a failed
+   * upgrade) releases the hold.
+   */
+  async holdUser(sub: string): Promise<void> {
+    const holds = (this.userHolds.get(sub) ?? 0) + 1;
+    this.userHolds.set(sub, holds);
+    if (holds === 1) {
+      const subscription = this.broker.subscribe(USER_CHANNEL + sub);
+      this.userSubscriptions.set(sub, subscription);
+      await subscription;
+      if (this.userSubscriptions.get(sub) === subscription) {
+        this.userSubscriptions.delete(sub);
+      }
+    } else {
+      await this.userSubscriptions.get(sub);
+    }
+  }
+
+  /** @internal Releases a hold taken by {@link holdUser}. */
+  releaseUser(sub: string): void {
+    const holds = (this.userHolds.get(sub) ?? 0) - 1;
+    if (holds > 0) {
+      this.userHolds.set(sub, holds);
+      return;
+    }
+    this.userHolds.delete(sub);
+    this.userSubscriptions.delete(sub);
+    void this.broker.unsubscribe(USER_CHANNEL + sub);
+  }
+
+  /** @internal The adapter registers every connection once it is set up (its user already held). */
   attach(connection: Connection): void {
     this.everyone.add(connection);
     const sub = connection.principal?.sub;
@@ -176,7 +212,6 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     if (!connections) {
       connections = new Set();
       this.users.set(sub, connections);
-      void this.broker.subscribe(USER_CHANNEL + sub);
     }
     connections.add(connection);
   }
@@ -190,11 +225,14 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
       void this.leaveRoom(connection, room);
     }
     const sub = connection.principal?.sub;
-    const connections = sub === undefined ? undefined : this.users.get(sub);
-    if (connections?.delete(connection) && connections.size === 0) {
-      this.users.delete(sub!);
-      void this.broker.unsubscribe(USER_CHANNEL + sub);
+    if (sub === undefined) {
+      return;
     }
+    const connections = this.users.get(sub);
+    if (connections?.delete(connection) && connections.size === 0) {
+      this.users.delete(sub);
+    }
+    this.releaseUser(sub);
   }
 
   private async leaveRoom(connection: Connection, room: string): Promise<void> {

@@ -1,0 +1,36 @@
+// The server side of bench/redis-latency: a public gateway whose `send` broadcasts to a
+// room through RealtimeHub, on the Redis broker at REDIS_URL. Prints {"port": N} once listening.
+import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ConnectedSocket, MessageBody, SubscribeMessage } from '@nestjs/websockets';
+import type WebSocket from 'ws';
+import { RealtimeGateway, RealtimeHub, RealtimeModule } from '../../src/index.js';
+import { RedisBroker } from '../../src/redis.js';
+
+@RealtimeGateway('/rooms', { public: true })
+class RoomsBench {
+  constructor(private readonly hub: RealtimeHub) {}
+
+  @SubscribeMessage('join')
+  async join(@ConnectedSocket() client: WebSocket, @MessageBody() room: string): Promise<string> {
+    await this.hub.join(client, room);
+    return room;
+  }
+
+  @SubscribeMessage('send')
+  send(@MessageBody() body: { room: string; t: number }): void {
+    this.hub.emitToRoom(body.room, 'message', body.t);
+  }
+}
+
+const broker = process.env.REDIS_URL ? new RedisBroker({ url: process.env.REDIS_URL }) : undefined;
+
+@Module({ imports: [RealtimeModule.forRoot({ broker })], providers: [RoomsBench] })
+class BenchModule {}
+
+const app = await NestFactory.create(BenchModule, { logger: false });
+await app.listen(0, '127.0.0.1');
+const address = app.getHttpServer().address() as { port: number };
+process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
+process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
