@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { RedisBroker } from '../src/redis.js';
 import { RedisServer } from './support/redis-server.js';
 import { startRoomsApp, type RoomsApp, ROOMS_SECRET, tokenFor } from './support/rooms-app.js';
@@ -113,6 +114,45 @@ describe('rooms across instances (Redis broker, throw-away redis-server)', () =>
     assert.deepEqual(await three!.hub.presence('lobby'), ['alice']);
   });
 
+  it('subscribes an instance only to the rooms it has members in, and unsubscribes after the last', async () => {
+    const keyPrefix = `t${randomUUID().slice(0, 8)}:`;
+    const [one, two] = await instances(2, keyPrefix);
+    const inspector = new Redis(redis.url);
+    const subscribers = async (room: string): Promise<number> =>
+      Number(((await inspector.pubsub('NUMSUB', `${keyPrefix}r:${room}`)) as [string, number])[1]);
+    try {
+      const alice = await joined(one!, 'alice', 'lobby');
+      assert.equal(await subscribers('lobby'), 1);
+      const bob = await joined(two!, 'bob', 'lobby');
+      const bob2 = await joined(two!, 'bob', 'lobby');
+      assert.equal(await subscribers('lobby'), 2);
+      assert.equal(await subscribers('games'), 0);
+      await bob.request({ event: 'leave', id: 1, data: { room: 'lobby' } });
+      assert.equal(await subscribers('lobby'), 2);
+      bob2.close();
+      await until(async () => (await subscribers('lobby')) === 1, 'instance two to unsubscribe');
+      await alice.request({ event: 'leave', id: 2, data: { room: 'lobby' } });
+      assert.equal(await subscribers('lobby'), 0);
+    } finally {
+      inspector.disconnect();
+    }
+  });
+
+  it('takes its connection settings from an existing ioredis client', async () => {
+    const existing = new Redis(redis.url, { lazyConnect: true });
+    const keyPrefix = `t${randomUUID().slice(0, 8)}:`;
+    const [one, two] = await Promise.all([
+      startRoomsApp(new RedisBroker({ client: existing, keyPrefix })),
+      startRoomsApp(new RedisBroker({ client: existing, keyPrefix })),
+    ]);
+    apps.push(one, two);
+    assert.equal(existing.status, 'wait', 'the given client itself is left alone');
+    const alice = await joined(one, 'alice', 'lobby');
+    const bob = await joined(two, 'bob', 'lobby');
+    bob.send({ event: 'send', data: { room: 'lobby', text: 'via copied settings' } });
+    assert.deepEqual((await alice.nextJson()).data, { from: 'bob', text: 'via copied settings' });
+  });
+
   it("expires a killed instance's presence", async () => {
     // The sample app uses the default key prefix, so these instances do too.
     const [one] = await instances(1, 'rt:');
@@ -148,9 +188,8 @@ describe('rooms across instances (Redis broker, throw-away redis-server)', () =>
 
       await redis.kill();
       await until(() => one!.hub.health().status === 'degraded' && two!.hub.health().status === 'degraded', 'degraded brokers');
-      const degraded = await health();
-      assert.equal(degraded.status, 'degraded');
-      assert.equal(degraded.broker.status, 'degraded');
+      await until(async () => (await health()).status === 'degraded', 'the sample app to report degraded');
+      assert.equal((await health()).broker.status, 'degraded');
       alice.send({ event: 'send', data: { room: 'lobby', text: 'local only' } });
       for (const client of [alice, carol]) {
         assert.deepEqual((await client.nextJson()).data, { from: 'alice', text: 'local only' });
