@@ -4,7 +4,20 @@ import WebSocket from 'ws';
 import { MemoryBroker, MemoryBus } from '../src/index.js';
 import { startRoomsApp, type RoomsApp } from './support/rooms-app.js';
 import { until } from './support/until.js';
-import type { TestClient } from './support/ws-client.js';
+import { TestClient } from './support/ws-client.js';
+import { tokenFor } from './support/rooms-app.js';
+
+/** A memory broker whose subscriptions take `delayMs` to be in place. */
+class SlowBroker extends MemoryBroker {
+  delayMs = 0;
+  readonly done = new Set<string>();
+
+  override async subscribe(channel: string): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+    await super.subscribe(channel);
+    this.done.add(channel);
+  }
+}
 
 describe('rooms, user targeting and presence (in-memory broker)', () => {
   let app: RoomsApp;
@@ -162,6 +175,77 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
     assert.equal(calls, 1);
     for (const member of members) {
       assert.deepEqual(await member.nextJson(), { event: 'news', room: 'big', data: { n: 1 } });
+    }
+  });
+
+  it('counts a client of a public gateway under its user once it signs in with auth', async () => {
+    const bus = new MemoryBus();
+    const one = await startRoomsApp(new MemoryBroker({ bus }));
+    const two = await startRoomsApp(new MemoryBroker({ bus }));
+    try {
+      const alice = await joined('alice', 'lobby', one);
+      const anonymous = await TestClient.connect(one.wsUrl('/public-rooms'));
+      clients.push(anonymous);
+      await anonymous.request({ event: 'join', id: 1, data: { room: 'games' } });
+      assert.deepEqual(await two.hub.presence('games'), []);
+      assert.deepEqual((await anonymous.request({ event: 'auth', id: 2, data: { token: tokenFor('alice') } })).event, 'auth');
+      assert.deepEqual(await two.hub.presence('games'), ['alice']);
+      const bob = await connect('bob', two);
+      bob.send({ event: 'whisper', data: { to: 'alice', text: 'to both' } });
+      for (const client of [alice, anonymous]) {
+        assert.deepEqual((await client.nextJson()).data, { from: 'bob', text: 'to both' });
+      }
+      // Closing the signed-in connection leaves alice's other connection her user's.
+      anonymous.close();
+      await until(async () => (await two.hub.presence('games')).length === 0, 'games emptied');
+      bob.send({ event: 'whisper', data: { to: 'alice', text: 'still there?' } });
+      assert.deepEqual((await alice.nextJson()).data, { from: 'bob', text: 'still there?' });
+      assert.deepEqual(await two.hub.presence('lobby'), ['alice']);
+    } finally {
+      clients.splice(0).forEach((client) => client.close());
+      await Promise.all([one.close(), two.close()]);
+    }
+  });
+
+  it('cuts a kick reason to what a close frame carries, on every instance', async () => {
+    const bus = new MemoryBus();
+    const one = await startRoomsApp(new MemoryBroker({ bus }));
+    const two = await startRoomsApp(new MemoryBroker({ bus }));
+    try {
+      const local = await connect('mallory', one);
+      const remote = await connect('mallory', two);
+      const reason = 'é'.repeat(100);
+      one.hub.disconnectUser('mallory', reason);
+      for (const client of [local, remote]) {
+        const closed = await client.waitClosed();
+        assert.equal(closed.code, 4003);
+        assert.equal(closed.reason, 'é'.repeat(61));
+      }
+    } finally {
+      clients.splice(0).forEach((client) => client.close());
+      await Promise.all([one.close(), two.close()]);
+    }
+  });
+
+  it('makes every joiner wait for the room subscription, not only the first', async () => {
+    const bus = new MemoryBus();
+    const slow = new SlowBroker({ bus });
+    const one = await startRoomsApp(slow);
+    const two = await startRoomsApp(new MemoryBroker({ bus }));
+    try {
+      const [alice, bob] = [await connect('alice', one), await connect('bob', one)];
+      slow.delayMs = 200;
+      const joins = [alice.request({ event: 'join', id: 1, data: { room: 'lobby' } }), bob.request({ event: 'join', id: 2, data: { room: 'lobby' } })];
+      const first = await Promise.race(joins.map((join, index) => join.then(() => index)));
+      assert.ok(slow.done.has('r:lobby'), `join ${first + 1} was answered before the room's subscription existed`);
+      await Promise.all(joins);
+      two.hub.emitToRoom('lobby', 'news', 1);
+      for (const client of [alice, bob]) {
+        assert.deepEqual(await client.nextJson(), { event: 'news', room: 'lobby', data: 1 });
+      }
+    } finally {
+      clients.splice(0).forEach((client) => client.close());
+      await Promise.all([one.close(), two.close()]);
     }
   });
 

@@ -1,12 +1,18 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { fileURLToPath } from 'node:url';
 import { AppModule } from './app.module.js';
 import { loadConfig } from './config.js';
 
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
-  const app = await NestFactory.create(AppModule.register(config));
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config));
+  // The demo page at `/`, and the client SDK it imports, as the ES modules tsc built.
+  app.useStaticAssets(fileURLToPath(new URL('../../../sample-app/public/', import.meta.url)));
+  app.useStaticAssets(fileURLToPath(new URL('../../src/client/', import.meta.url)), { prefix: '/sdk/client/' });
+  app.useStaticAssets(fileURLToPath(new URL('../../src/protocol/', import.meta.url)), { prefix: '/sdk/protocol/' });
   await app.listen(config.port, config.host);
   const logger = new Logger('SampleApp');
   // Nest's enableShutdownHooks() re-raises the signal after closing, so the process would
@@ -28,7 +34,7 @@ async function bootstrap(): Promise<void> {
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   logger.log(
     `Realtime sample app ready: ws://${host}:${port}/echo and ws://${host}:${port}/chat  ` +
-      `(health: http://${host}:${port}/health, broker: ${config.redisUrl ? 'redis' : 'memory'})`,
+      `(demo page: http://${host}:${port}/, health: http://${host}:${port}/health, broker: ${config.redisUrl ? 'redis' : 'memory'})`,
   );
 }
 

@@ -13,9 +13,14 @@ import { type RealtimePrincipal, setPrincipal } from './principal.js';
  * `auth` refresh, which passes the same checks as the handshake.
  */
 export class TokenLifetime {
+  /**
+   * @param onSignIn runs when an in-band `auth` gives an identity to a connection that had
+   * none (a public gateway's), before the success reply: the rooms hub then counts it.
+   */
   constructor(
     private readonly handshake: HandshakeChecker,
     private readonly logger: Logger,
+    private readonly onSignIn: (connection: Connection) => Promise<void> = () => Promise.resolve(),
   ) {}
 
   /** Attaches a verified principal and closes the connection with 4001 when its token expires. */
@@ -60,7 +65,11 @@ export class TokenLifetime {
         if (!connection.isOpen || attempt !== connection.refreshAttempts) {
           return refuse('superseded', 'connection closed or a newer refresh arrived');
         }
+        const signingIn = connection.principal === undefined;
         this.attach(connection, principal);
+        if (signingIn) {
+          await this.onSignIn(connection);
+        }
         connection.send(encodeReply(AUTH_EVENT, id, { exp: principal.exp }));
       })
       .catch((error: unknown) => {

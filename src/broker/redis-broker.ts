@@ -12,14 +12,24 @@ export interface RedisBrokerOptions {
   keyPrefix?: string;
   /**
    * How long presence entries live without a refresh; an instance refreshes its own every
-   * third of it, so a killed instance's users leave presence at most this long after. Default 30000.
+   * third of it, so a killed instance's users leave presence at most this long after.
+   * Instances' clocks must agree to well within it. Default 30000.
    */
   presenceTtlMs?: number;
-  /** Publishes kept while Redis is unreachable, sent in order once it is back; more are dropped and counted. Default 1000. */
+  /**
+   * Publishes kept while Redis is unreachable (sent in order once it is back), and
+   * publishes awaiting Redis's answer while it is slow; beyond it, publishes are dropped
+   * and counted in `droppedPublishes`. Default 1000.
+   */
   maxPendingPublishes?: number;
+  /** A command without an answer for this long fails, and the broker reports `degraded`. Default 5000. */
+  commandTimeoutMs?: number;
+  /** How often an idle broker checks that Redis still answers, in ms. Default 5000. */
+  healthCheckMs?: number;
 }
 
 const RETRY_CAP_MS = 2000;
+const RESTORE_RETRY_MS = 1000;
 
 /**
  * Redis pub/sub broker: rooms, user targeting and presence across every instance that
@@ -27,39 +37,55 @@ const RETRY_CAP_MS = 2000;
  * Presence lives in one sorted set per room (`<prefix>presence:<room>`) whose entries
  * (`<instance>|<member>`) carry their expiry as score and are refreshed by their instance.
  *
- * While Redis is unreachable nothing throws: local delivery goes on, publishes wait in a
- * bounded queue, health is `degraded`; once it is back, subscriptions and presence are
- * restored and the queue is flushed in order. Commands are never queued blindly by
- * ioredis (`enableOfflineQueue: false`), so memory stays bounded however long it is down.
+ * While Redis is unreachable or stalled nothing throws and memory stays bounded: local
+ * delivery goes on, publishes wait in a bounded queue, health is `degraded`. Once it is
+ * back, subscriptions are restored first, then presence (removals made meanwhile
+ * included), then the queue is flushed in order, and only then is health `ok` again.
+ * ioredis never queues commands blindly (`enableOfflineQueue: false`), and every
+ * command has a timeout.
  */
 export class RedisBroker implements RealtimeBroker {
   private readonly logger = new Logger('RedisBroker');
   private readonly prefix: string;
   private readonly presenceTtlMs: number;
   private readonly maxPending: number;
-  private readonly connectionOptions: RedisOptions & { url?: string };
+  private readonly healthCheckMs: number;
+  private readonly connectionOptions: RedisOptions;
   private pub: Redis | undefined;
   private sub: Redis | undefined;
   private instanceId = '';
   private readonly channels = new Set<string>();
   private readonly present = new Map<string, Set<string>>();
+  /** Presence entries removed while Redis could not be told: `[room, member]`. */
+  private readonly removals: [string, string][] = [];
   private readonly pending: [string, string][] = [];
-  private refreshTimer: NodeJS.Timeout | undefined;
+  private inFlight = 0;
+  private timers: NodeJS.Timeout[] = [];
   private state: BrokerState = 'connecting';
   private detail: string | undefined;
+  /** Subscriptions are in place on the current subscriber connection. */
+  private restored = false;
+  /** The last health check or command timed out. */
+  private stalled = false;
   private everReady = false;
-  /** Publishes dropped because Redis was unreachable and the pending queue was full. */
+  /** Publishes dropped because Redis was unreachable or slow and the queue was full. */
   droppedPublishes = 0;
 
   constructor(private readonly options: RedisBrokerOptions = {}) {
     this.prefix = options.keyPrefix ?? 'rt:';
     this.presenceTtlMs = options.presenceTtlMs ?? 30_000;
     this.maxPending = options.maxPendingPublishes ?? 1000;
-    if (!Number.isSafeInteger(this.presenceTtlMs) || this.presenceTtlMs < 30) {
-      throw new TypeError(`RedisBroker presenceTtlMs must be an integer of at least 30 ms, got ${String(options.presenceTtlMs)}`);
-    }
-    if (!Number.isSafeInteger(this.maxPending) || this.maxPending < 0) {
-      throw new TypeError(`RedisBroker maxPendingPublishes must be a whole number, got ${String(options.maxPendingPublishes)}`);
+    this.healthCheckMs = options.healthCheckMs ?? 5000;
+    const commandTimeout = options.commandTimeoutMs ?? 5000;
+    for (const [name, value, min] of [
+      ['presenceTtlMs', this.presenceTtlMs, 30],
+      ['maxPendingPublishes', this.maxPending, 0],
+      ['commandTimeoutMs', commandTimeout, 1],
+      ['healthCheckMs', this.healthCheckMs, 1],
+    ] as const) {
+      if (!Number.isSafeInteger(value) || value < min) {
+        throw new TypeError(`RedisBroker ${name} must be an integer of at least ${min}, got ${String(value)}`);
+      }
     }
     this.connectionOptions = {
       ...(options.client ? options.client.options : {}),
@@ -68,6 +94,8 @@ export class RedisBroker implements RealtimeBroker {
       maxRetriesPerRequest: 1,
       autoResubscribe: false,
       lazyConnect: true,
+      commandTimeout,
+      keepAlive: 10_000,
       retryStrategy: (attempt: number) => Math.min(100 * attempt, RETRY_CAP_MS),
     };
   }
@@ -80,43 +108,46 @@ export class RedisBroker implements RealtimeBroker {
     const prefixLength = this.prefix.length;
     this.sub.on('message', (channel: string, payload: string) => onMessage(channel.slice(prefixLength), payload));
     for (const [name, connection] of [['publisher', this.pub], ['subscriber', this.sub]] as const) {
-      connection.on('ready', () => this.onReady(connection));
+      connection.on('ready', () => void this.onReady(connection));
       connection.on('error', (error: Error) => this.onTrouble(`${name}: ${error.message}`));
-      connection.on('close', () => this.onTrouble(`${name} connection closed`));
+      connection.on('close', () => {
+        if (connection === this.sub) {
+          this.restored = false;
+        }
+        this.onTrouble(`${name} connection closed`);
+      });
     }
-    this.refreshTimer = setInterval(() => void this.refreshPresence(), Math.floor(this.presenceTtlMs / 3));
-    this.refreshTimer.unref();
+    this.every(Math.floor(this.presenceTtlMs / 3), () => this.refreshPresence());
+    this.every(this.healthCheckMs, () => this.checkHealth());
     // Connecting may fail now and succeed later: the retry strategy keeps trying, and the
     // application starts degraded rather than not at all.
     await Promise.all([this.pub.connect(), this.sub.connect()]).catch((error: unknown) => {
-      this.onTrouble(`cannot reach Redis yet: ${error instanceof Error ? error.message : String(error)}`);
+      this.onTrouble(`cannot reach Redis yet: ${message(error)}`);
     });
   }
 
   publish(channel: string, payload: string): void {
-    if (this.pub?.status === 'ready' && this.pending.length === 0) {
-      this.pub.publish(this.prefix + channel, payload).catch((error: unknown) => this.onCommandFailed('publish', error));
-      return;
-    }
-    if (this.pending.length < this.maxPending) {
+    if (this.state === 'ok' && this.pending.length === 0 && this.inFlight < this.maxPending) {
+      this.send(channel, payload);
+    } else if (this.state !== 'ok' && this.pending.length < this.maxPending) {
       this.pending.push([channel, payload]);
     } else {
       this.droppedPublishes++;
       if (this.droppedPublishes === 1 || this.droppedPublishes % 1000 === 0) {
-        this.logger.warn(`Redis unreachable: ${this.droppedPublishes} publishes dropped so far`);
+        this.logger.warn(`Redis unreachable or slow: ${this.droppedPublishes} publishes dropped so far`);
       }
     }
   }
 
   async subscribe(channel: string): Promise<void> {
     this.channels.add(channel);
-    if (this.sub?.status === 'ready') {
+    if (this.sub?.status === 'ready' && this.restored) {
       await this.sub.subscribe(this.prefix + channel).catch((error: unknown) => this.onCommandFailed('subscribe', error));
     }
   }
 
   async unsubscribe(channel: string): Promise<void> {
-    if (this.channels.delete(channel) && this.sub?.status === 'ready') {
+    if (this.channels.delete(channel) && this.sub?.status === 'ready' && this.restored) {
       await this.sub.unsubscribe(this.prefix + channel).catch((error: unknown) => this.onCommandFailed('unsubscribe', error));
     }
   }
@@ -145,9 +176,14 @@ export class RedisBroker implements RealtimeBroker {
     if (members?.size === 0) {
       this.present.delete(room);
     }
-    if (this.pub?.status === 'ready') {
-      await this.pub.zrem(this.presenceKey(room), this.entry(member)).catch((error: unknown) => this.onCommandFailed('presence', error));
+    if (this.pub?.status !== 'ready') {
+      this.removals.push([room, member]); // told to Redis once it is back
+      return;
     }
+    await this.pub.zrem(this.presenceKey(room), this.entry(member)).catch((error: unknown) => {
+      this.removals.push([room, member]);
+      this.onCommandFailed('presence', error);
+    });
   }
 
   async presence(room: string): Promise<string[]> {
@@ -175,7 +211,7 @@ export class RedisBroker implements RealtimeBroker {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.refreshTimer);
+    this.timers.forEach((timer) => clearInterval(timer));
     this.state = 'closed';
     const pub = this.pub;
     if (pub?.status === 'ready') {
@@ -205,33 +241,83 @@ export class RedisBroker implements RealtimeBroker {
     );
   }
 
-  private onReady(connection: Redis): void {
+  private send(channel: string, payload: string): void {
+    this.inFlight++;
+    this.pub!.publish(this.prefix + channel, payload)
+      .catch((error: unknown) => this.onCommandFailed('publish', error))
+      .finally(() => this.inFlight--);
+  }
+
+  private async onReady(connection: Redis): Promise<void> {
     if (this.state === 'closed') {
       return;
     }
-    if (connection === this.sub && this.channels.size > 0) {
-      this.sub.subscribe(...[...this.channels].map((channel) => this.prefix + channel)).catch((error: unknown) =>
-        this.onCommandFailed('subscribe', error),
-      );
+    if (connection === this.sub) {
+      await this.restoreSubscriptions();
+    } else {
+      await this.restorePresence();
     }
-    if (connection === this.pub) {
-      void this.refreshPresence();
-      this.flushPending();
-    }
-    if (this.pub?.status === 'ready' && this.sub?.status === 'ready') {
-      if (this.everReady && this.state !== 'ok') {
-        this.logger.log('Redis is back: subscriptions and presence restored');
+    this.updateState();
+  }
+
+  /** Subscribes the new subscriber connection to every channel; retried until it works. */
+  private async restoreSubscriptions(): Promise<void> {
+    const sub = this.sub!;
+    try {
+      // Channels added or dropped while a SUBSCRIBE is in flight are caught up by the next round.
+      let subscribed = new Set<string>();
+      while (!sameSet(subscribed, this.channels)) {
+        const wanted = new Set(this.channels);
+        const added = [...wanted].filter((channel) => !subscribed.has(channel));
+        const dropped = [...subscribed].filter((channel) => !wanted.has(channel));
+        if (added.length > 0) {
+          await sub.subscribe(...added.map((channel) => this.prefix + channel));
+        }
+        if (dropped.length > 0) {
+          await sub.unsubscribe(...dropped.map((channel) => this.prefix + channel));
+        }
+        subscribed = wanted;
       }
-      this.everReady = true;
-      this.state = 'ok';
-      this.detail = undefined;
+      this.restored = true;
+    } catch (error) {
+      this.onTrouble(`restoring subscriptions failed: ${message(error)}`);
+      setTimeout(() => {
+        if (this.sub === sub && sub.status === 'ready' && !this.restored && this.state !== 'closed') {
+          void this.restoreSubscriptions().then(() => this.updateState());
+        }
+      }, RESTORE_RETRY_MS).unref();
     }
   }
 
-  private flushPending(): void {
-    const pending = this.pending.splice(0);
-    for (const [channel, payload] of pending) {
-      this.pub!.publish(this.prefix + channel, payload).catch((error: unknown) => this.onCommandFailed('publish', error));
+  /** Tells Redis what it lost or missed: removals made while away, then this instance's entries. */
+  private async restorePresence(): Promise<void> {
+    const removals = this.removals.splice(0);
+    if (removals.length > 0) {
+      const batch = this.pub!.multi();
+      for (const [room, member] of removals) {
+        batch.zrem(this.presenceKey(room), this.entry(member));
+      }
+      await batch.exec().catch((error: unknown) => {
+        this.removals.unshift(...removals);
+        this.onCommandFailed('presence', error);
+      });
+    }
+    await this.refreshPresence();
+  }
+
+  private updateState(): void {
+    if (this.state === 'closed' || this.pub?.status !== 'ready' || this.sub?.status !== 'ready' || !this.restored || this.stalled) {
+      return;
+    }
+    if (this.everReady && this.state !== 'ok') {
+      this.logger.log('Redis is back: subscriptions and presence restored');
+    }
+    this.everReady = true;
+    this.state = 'ok';
+    this.detail = undefined;
+    // Own subscriptions are back: what was kept can go now, in order.
+    for (const [channel, payload] of this.pending.splice(0)) {
+      this.send(channel, payload);
     }
   }
 
@@ -251,6 +337,29 @@ export class RedisBroker implements RealtimeBroker {
     await refresh.exec().catch((error: unknown) => this.onCommandFailed('presence refresh', error));
   }
 
+  /** A connection can stay "ready" while Redis no longer answers (stopped, network gone): ask it. */
+  private async checkHealth(): Promise<void> {
+    if (this.pub?.status !== 'ready') {
+      return;
+    }
+    try {
+      await this.pub.ping();
+      if (this.stalled) {
+        this.stalled = false;
+        await this.restorePresence();
+        this.updateState();
+      }
+    } catch (error) {
+      this.onCommandFailed('health check', error);
+    }
+  }
+
+  private every(ms: number, task: () => Promise<void>): void {
+    const timer = setInterval(() => void task(), ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
   private onTrouble(detail: string): void {
     if (this.state === 'closed') {
       return;
@@ -263,13 +372,16 @@ export class RedisBroker implements RealtimeBroker {
   }
 
   private onCommandFailed(command: string, error: unknown): void {
-    const message = `${command} failed: ${error instanceof Error ? error.message : String(error)}`;
-    if (this.pub?.status === 'ready' && this.sub?.status === 'ready') {
+    const text = `${command} failed: ${message(error)}`;
+    if (/timed out/i.test(text)) {
+      this.stalled = true; // answered by nothing: an outage even though the socket is open
+      this.onTrouble(text);
+    } else if (this.pub?.status === 'ready' && this.sub?.status === 'ready') {
       // Redis answered with an error, but both connections are up: not an outage.
-      this.logger.warn(message);
-      return;
+      this.logger.warn(text);
+    } else {
+      this.onTrouble(text);
     }
-    this.onTrouble(message);
   }
 
   private presenceKey(room: string): string {
@@ -279,4 +391,12 @@ export class RedisBroker implements RealtimeBroker {
   private entry(member: string): string {
     return `${this.instanceId}|${member}`;
   }
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  return a.size === b.size && [...a].every((item) => b.has(item));
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -25,6 +25,8 @@ export class Connection {
   readonly handlers = new Map<string, BoundHandler>();
   /** The rooms it is in; kept by `RealtimeHub`. */
   readonly rooms = new Set<string>();
+  /** The user `RealtimeHub` counts it under: its `sub` when it was registered or signed in. */
+  user: string | undefined;
   rawHandler: BoundHandler | undefined;
   private invalidCount = 0;
   private invalidWindowStart = 0;

@@ -99,7 +99,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     positiveInteger('shutdownTimeoutMs', this.shutdownTimeoutMs);
     this.handshake = new HandshakeChecker(options.auth ? new JwtVerifier(options.auth) : undefined, options.auth);
-    this.tokens = new TokenLifetime(this.handshake, this.logger);
+    this.tokens = new TokenLifetime(this.handshake, this.logger, (connection) => this.hub?.identify(connection) ?? Promise.resolve());
   }
 
   create(port: number, options: GatewayServerOptions = {}): WebSocketServer {

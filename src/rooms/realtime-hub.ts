@@ -33,8 +33,9 @@ export interface EmitToRoomOptions {
  *
  * Clients are the `ws` sockets handlers receive (`@ConnectedSocket()`); users are the
  * `sub` of their tokens. A connection leaves every room when it closes, however it
- * closes, right after its gateway's `handleDisconnect` has run. Every push is serialized
- * once, whatever the number of recipients, and reaches each recipient once.
+ * closes, right after the synchronous part of its gateway's `handleDisconnect` has run.
+ * Every push is serialized once, whatever the number of recipients, and reaches each
+ * recipient once.
  *
  * @example
  * ```ts
@@ -58,6 +59,8 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   private readonly userHolds = new Map<string, number>();
   /** user → the subscription to the user channel, while it is being made */
   private readonly userSubscriptions = new Map<string, Promise<void>>();
+  /** Broker work in flight that later callers must wait for too: room subscriptions, presence adds. */
+  private readonly pendingWork = new Map<string, Promise<void>>();
   /** room → user → local connections of that user in the room */
   private readonly presentLocally = new Map<string, Map<string, number>>();
 
@@ -91,26 +94,17 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
       return;
     }
     connection.rooms.add(room);
-    const waits: Promise<void>[] = [];
     let members = this.rooms.get(room);
     if (!members) {
       members = new Set();
       this.rooms.set(room, members);
-      waits.push(this.broker.subscribe(ROOM_CHANNEL + room));
+      this.pendingWork.set(ROOM_CHANNEL + room, this.settle(this.broker.subscribe(ROOM_CHANNEL + room), 'subscribe'));
     }
     members.add(connection);
-    const sub = connection.principal?.sub;
-    if (sub !== undefined) {
-      let present = this.presentLocally.get(room);
-      if (!present) {
-        present = new Map();
-        this.presentLocally.set(room, present);
-      }
-      const count = present.get(sub) ?? 0;
-      present.set(sub, count + 1);
-      if (count === 0) {
-        waits.push(this.broker.addPresence(room, sub));
-      }
+    // Joiners who arrive while the room's subscription is being made wait for it too.
+    const waits = [this.pendingWork.get(ROOM_CHANNEL + room)];
+    if (connection.user !== undefined) {
+      waits.push(this.addPresence(room, connection.user));
     }
     await Promise.all(waits);
   }
@@ -163,10 +157,16 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     this.broker.publish(ALL_CHANNEL, this.instanceId + MESSAGE + frame);
   }
 
-  /** Closes every connection of a user on every instance with 4003 (forbidden): logout, ban, revoked token. */
+  /**
+   * Closes every connection of a user on every instance with 4003 (forbidden): logout,
+   * ban, revoked token. It does not keep the user from connecting again: refuse their
+   * tokens (`auth.verifyConnection`) for that. The reason is cut to the 123 bytes a close
+   * frame can carry.
+   */
   disconnectUser(sub: string, reason = 'forbidden'): void {
-    this.kickLocally(sub, reason);
-    this.broker.publish(USER_CHANNEL + sub, this.instanceId + KICK + reason);
+    const fitting = closeReason(reason);
+    this.kickLocally(sub, fitting);
+    this.broker.publish(USER_CHANNEL + sub, this.instanceId + KICK + fitting);
   }
 
   /**
@@ -178,7 +178,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     const holds = (this.userHolds.get(sub) ?? 0) + 1;
     this.userHolds.set(sub, holds);
     if (holds === 1) {
-      const subscription = this.broker.subscribe(USER_CHANNEL + sub);
+      const subscription = this.settle(this.broker.subscribe(USER_CHANNEL + sub), 'subscribe');
       this.userSubscriptions.set(sub, subscription);
       await subscription;
       if (this.userSubscriptions.get(sub) === subscription) {
@@ -198,16 +198,38 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     }
     this.userHolds.delete(sub);
     this.userSubscriptions.delete(sub);
-    void this.broker.unsubscribe(USER_CHANNEL + sub);
+    void this.settle(this.broker.unsubscribe(USER_CHANNEL + sub), 'unsubscribe');
   }
 
   /** @internal The adapter registers every connection once it is set up (its user already held). */
   attach(connection: Connection): void {
     this.everyone.add(connection);
     const sub = connection.principal?.sub;
-    if (sub === undefined) {
+    if (sub !== undefined) {
+      this.addUser(connection, sub);
+    }
+  }
+
+  /**
+   * @internal A connection opened without a token signed in with an in-band `auth`: from
+   * now on it is its user's, in user targeting and in the presence of its rooms.
+   */
+  async identify(connection: Connection): Promise<void> {
+    const sub = connection.principal?.sub;
+    if (sub === undefined || connection.user !== undefined) {
       return;
     }
+    await this.holdUser(sub);
+    if (!this.everyone.has(connection) || connection.user !== undefined) {
+      this.releaseUser(sub); // closed meanwhile, or identified by an overlapping call
+      return;
+    }
+    this.addUser(connection, sub);
+    await Promise.all([...connection.rooms].map((room) => this.addPresence(room, sub)));
+  }
+
+  private addUser(connection: Connection, sub: string): void {
+    connection.user = sub;
     let connections = this.users.get(sub);
     if (!connections) {
       connections = new Set();
@@ -224,7 +246,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     for (const room of [...connection.rooms]) {
       void this.leaveRoom(connection, room);
     }
-    const sub = connection.principal?.sub;
+    const sub = connection.user;
     if (sub === undefined) {
       return;
     }
@@ -243,23 +265,48 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     const members = this.rooms.get(room);
     if (members?.delete(connection) && members.size === 0) {
       this.rooms.delete(room);
-      waits.push(this.broker.unsubscribe(ROOM_CHANNEL + room));
+      this.pendingWork.delete(ROOM_CHANNEL + room);
+      waits.push(this.settle(this.broker.unsubscribe(ROOM_CHANNEL + room), 'unsubscribe'));
     }
-    const sub = connection.principal?.sub;
+    const sub = connection.user;
     const present = sub === undefined ? undefined : this.presentLocally.get(room);
-    if (present) {
-      const count = (present.get(sub!) ?? 1) - 1;
+    if (present && sub !== undefined) {
+      const count = (present.get(sub) ?? 1) - 1;
       if (count > 0) {
-        present.set(sub!, count);
+        present.set(sub, count);
       } else {
-        present.delete(sub!);
+        present.delete(sub);
         if (present.size === 0) {
           this.presentLocally.delete(room);
         }
-        waits.push(this.broker.removePresence(room, sub!));
+        this.pendingWork.delete(presenceKey(room, sub));
+        waits.push(this.settle(this.broker.removePresence(room, sub), 'presence'));
       }
     }
     await Promise.all(waits);
+  }
+
+  /** Counts one more local connection of `sub` in `room`; the first one is announced to the broker. */
+  private addPresence(room: string, sub: string): Promise<void> {
+    let present = this.presentLocally.get(room);
+    if (!present) {
+      present = new Map();
+      this.presentLocally.set(room, present);
+    }
+    const count = present.get(sub) ?? 0;
+    present.set(sub, count + 1);
+    const key = presenceKey(room, sub);
+    if (count === 0) {
+      this.pendingWork.set(key, this.settle(this.broker.addPresence(room, sub), 'presence'));
+    }
+    return this.pendingWork.get(key) ?? Promise.resolve();
+  }
+
+  /** A broker call that cannot reject: a broker breaking its contract is logged, never fatal. */
+  private settle(work: Promise<void>, what: string): Promise<void> {
+    return work.catch((error: unknown) => {
+      this.logger.error(`broker ${what} failed: ${error instanceof Error ? error.message : String(error)}`);
+    });
   }
 
   private deliver(connections: Iterable<Connection> | undefined, frame: string, except: Connection | undefined): void {
@@ -276,6 +323,15 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   }
 
   private onBrokerMessage(channel: string, payload: string): void {
+    try {
+      this.handleBrokerMessage(channel, payload);
+    } catch (error) {
+      // This runs inside the broker client's event handler, where a throw would be fatal.
+      this.logger.error(`broker message on ${channel} failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  private handleBrokerMessage(channel: string, payload: string): void {
     if (payload.startsWith(this.instanceId)) {
       return; // Delivered locally when it was published.
     }
@@ -310,6 +366,19 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     }
     return connection;
   }
+}
+
+function presenceKey(room: string, sub: string): string {
+  return `p\u0000${room}\u0000${sub}`;
+}
+
+/** A close frame carries at most 123 bytes of reason: cut longer ones on a character boundary. */
+function closeReason(reason: string): string {
+  let fitting = String(reason);
+  while (Buffer.byteLength(fitting) > 123) {
+    fitting = [...fitting].slice(0, -1).join('');
+  }
+  return fitting;
 }
 
 /** Room names come from clients more often than not: a bad one is their error, told plainly. */

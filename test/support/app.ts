@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 /** A Nest application listening on a free port of 127.0.0.1. */
 export interface RunningApp {
   app: INestApplication;
+  /** The port it listens on. */
+  port: number;
   /** `ws://127.0.0.1:<port><path>` */
   wsUrl(path: string): string;
   /** `http://127.0.0.1:<port>` */
@@ -17,16 +19,18 @@ export interface RunningApp {
 export async function startApp(
   metadata: ModuleMetadata,
   configure?: (app: INestApplication) => void,
+  port = 0,
 ): Promise<RunningApp> {
   const moduleRef = await Test.createTestingModule(metadata).compile();
   const app = moduleRef.createNestApplication({ logger: process.env.TEST_LOGS ? undefined : false });
   configure?.(app);
-  await app.listen(0, '127.0.0.1');
-  const { port } = app.getHttpServer().address() as AddressInfo;
+  await app.listen(port, '127.0.0.1');
+  const address = app.getHttpServer().address() as AddressInfo;
   return {
     app,
-    wsUrl: (path) => `ws://127.0.0.1:${port}${path}`,
-    httpUrl: `http://127.0.0.1:${port}`,
+    port: address.port,
+    wsUrl: (path) => `ws://127.0.0.1:${address.port}${path}`,
+    httpUrl: `http://127.0.0.1:${address.port}`,
     close: () => app.close(),
   };
 }

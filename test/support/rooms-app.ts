@@ -1,5 +1,5 @@
 import { RealtimeModule, type RealtimeBroker, RealtimeHub } from '../../src/index.js';
-import { RoomsGateway, RoomsLog } from '../fixtures/rooms-gateways.js';
+import { PublicRoomsGateway, RoomsGateway, RoomsLog } from '../fixtures/rooms-gateways.js';
 import { startApp, type RunningApp } from './app.js';
 import { handMadeToken, now } from './tokens.js';
 import type { ClientOptions } from 'ws';
@@ -15,11 +15,19 @@ export interface RoomsApp extends RunningApp {
   connect(sub: string, options?: ClientOptions): Promise<TestClient>;
 }
 
-export async function startRoomsApp(broker?: RealtimeBroker, heartbeat?: { intervalMs: number; timeoutMs: number }): Promise<RoomsApp> {
-  const running = await startApp({
-    imports: [RealtimeModule.forRoot({ auth: { secret: ROOMS_SECRET }, broker, heartbeat })],
-    providers: [RoomsLog, RoomsGateway],
-  });
+export async function startRoomsApp(
+  broker?: RealtimeBroker,
+  heartbeat?: { intervalMs: number; timeoutMs: number },
+  port = 0,
+): Promise<RoomsApp> {
+  const running = await startApp(
+    {
+      imports: [RealtimeModule.forRoot({ auth: { secret: ROOMS_SECRET }, broker, heartbeat })],
+      providers: [RoomsLog, RoomsGateway, PublicRoomsGateway],
+    },
+    undefined,
+    port,
+  );
   return {
     ...running,
     hub: running.app.get(RealtimeHub),
@@ -32,6 +40,6 @@ export async function startRoomsApp(broker?: RealtimeBroker, heartbeat?: { inter
   };
 }
 
-export function tokenFor(sub: string): string {
-  return handMadeToken({ alg: 'HS256', typ: 'JWT' }, { sub, exp: now() + 3600 }, { hmac: ROOMS_SECRET });
+export function tokenFor(sub: string, lifetimeSeconds = 3600): string {
+  return handMadeToken({ alg: 'HS256', typ: 'JWT' }, { sub, exp: now() + lifetimeSeconds }, { hmac: ROOMS_SECRET });
 }

@@ -1,0 +1,33 @@
+/** Reconnection delays: exponential growth with full jitter. */
+export interface BackoffOptions {
+  /** Upper bound of the first delay, in ms. Default 500. */
+  initialMs?: number;
+  /** Upper bound of any delay, in ms. Default 20000. */
+  maxMs?: number;
+  /** Factor applied to the bounds after a 1013 (try again later) close. Default 4. */
+  overloadFactor?: number;
+}
+
+/** Backoff options with every default applied. */
+export type ResolvedBackoff = Required<BackoffOptions>;
+
+/** Fills in the defaults and checks the values. */
+export function resolveBackoff(options: BackoffOptions = {}): ResolvedBackoff {
+  const resolved = { initialMs: 500, maxMs: 20_000, overloadFactor: 4, ...options };
+  if (!(resolved.initialMs > 0) || !(resolved.maxMs >= resolved.initialMs) || !(resolved.overloadFactor >= 1)) {
+    throw new RangeError('backoff needs 0 < initialMs <= maxMs and overloadFactor >= 1');
+  }
+  return resolved;
+}
+
+/**
+ * The delay before reconnection attempt `attempt` (0 for the first): a uniformly random
+ * value in `[0, min(maxMs, initialMs * 2^attempt))` ("full jitter"), so that clients cut
+ * off together do not come back together. After an overload close both bounds grow by
+ * `overloadFactor`.
+ */
+export function backoffDelay(attempt: number, options: ResolvedBackoff, overloaded = false, random: () => number = Math.random): number {
+  const factor = overloaded ? options.overloadFactor : 1;
+  const ceiling = Math.min(options.maxMs * factor, options.initialMs * factor * 2 ** Math.min(attempt, 30));
+  return Math.floor(random() * ceiling);
+}

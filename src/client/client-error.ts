@@ -1,0 +1,35 @@
+import type { ErrorCode } from '../protocol/error-codes.js';
+import type { ValidationErrorDetail } from '../protocol/envelope.js';
+
+/** Failures the client itself reports, besides the server's error codes. */
+export const ClientErrorCode = {
+  /** No reply within the request's timeout. */
+  TIMEOUT: 'TIMEOUT',
+  /** The connection dropped after the request was sent and before its reply. */
+  DISCONNECTED: 'DISCONNECTED',
+  /** The client was closed (by `close()`, or for good by the server). */
+  CLOSED: 'CLOSED',
+  /** The outbound queue is full while the client is not connected. */
+  QUEUE_FULL: 'QUEUE_FULL',
+} as const;
+
+/** One of the {@link ClientErrorCode} values. */
+export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];
+
+/**
+ * A failed request or send: `code` is the server's error code (`VALIDATION_FAILED`, …)
+ * or one of the client's own ({@link ClientErrorCode}), `details` the server's details.
+ */
+export class RealtimeClientError extends Error {
+  /** What went wrong. */
+  readonly code: ErrorCode | ClientErrorCode;
+  /** The server's structured details, e.g. the properties that failed validation. */
+  readonly details?: readonly (ValidationErrorDetail | unknown)[];
+
+  constructor(code: ErrorCode | ClientErrorCode, message: string, details?: readonly (ValidationErrorDetail | unknown)[]) {
+    super(message);
+    this.name = 'RealtimeClientError';
+    this.code = code;
+    this.details = details;
+  }
+}

@@ -1,0 +1,17 @@
+// Client SDK public API (`nestjs-realtime/client`): no Nest, no Node built-ins; runs in
+// browsers with their WebSocket and in Node with the `ws` package's.
+export { RealtimeClient } from './realtime-client.js';
+export type {
+  ConnectionState,
+  IncomingFrame,
+  RealtimeClientOptions,
+  StateChange,
+  TokenProvider,
+  TokenReason,
+} from './realtime-client.js';
+export { RealtimeClientError, ClientErrorCode } from './client-error.js';
+export { backoffDelay, resolveBackoff } from './backoff.js';
+export type { BackoffOptions, ResolvedBackoff } from './backoff.js';
+export type { WebSocketConstructor, WebSocketLike } from './websocket-like.js';
+export { CloseCode } from '../protocol/close-codes.js';
+export { ErrorCode } from '../protocol/error-codes.js';
