@@ -15,7 +15,7 @@ import { startRoomsApp, type RoomsApp, tokenFor } from './support/rooms-app.js';
 import { until } from './support/until.js';
 
 /** Fast reconnection for tests. */
-const FAST: RealtimeClientOptions = { WebSocket: WebSocket as never, backoff: { initialMs: 20, maxMs: 100 }, pingIntervalMs: false };
+const FAST: RealtimeClientOptions = { WebSocket, backoff: { initialMs: 20, maxMs: 100 }, pingIntervalMs: false };
 
 describe('client SDK: backoff', () => {
   it('draws each delay in [0, min(max, initial * 2^attempt)), full jitter', () => {

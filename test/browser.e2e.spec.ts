@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { startSampleApp } from './support/sample-app.js';
+import { TestClient } from './support/ws-client.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SECRET = 'browser-test-secret-0123456789abcdef0123';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function login(base: string, username: string): Promise<string> {
+  const response = await fetch(`${base}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username }),
+  });
+  return ((await response.json()) as { access_token: string }).access_token;
+}
+
+/** Waits until the element's text contains `text`. */
+async function textIn(page: Page, selector: string, text: string): Promise<void> {
+  await page.waitForFunction(
+    ([sel, expected]) => document.querySelector(sel!)?.textContent?.includes(expected!) ?? false,
+    [selector, text],
+    { timeout: 10_000 },
+  );
+}
+
+async function state(page: Page, gateway: 'echo' | 'chat', expected: string): Promise<void> {
+  await page.waitForFunction(
+    ([id, value]) => (document.getElementById(id!) as HTMLElement | null)?.dataset.state === value,
+    [`state-${gateway}`, expected],
+    { timeout: 15_000 },
+  );
+}
+
+describe('demo page in headless Chromium (client SDK in a browser)', () => {
+  let browser: Browser;
+
+  before(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(
+        `Chromium is not installed at ${CHROMIUM}: install Debian's package (\`sudo apt-get install -y chromium\`; ` +
+          '.ci/run does this when it is missing) or set CHROMIUM_PATH to a Chromium binary.',
+      );
+    }
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+  });
+
+  it('logs in, echoes, sees a chat message from a Node client, and reconnects after a server restart', async () => {
+    const port = await freePort();
+    const env = { PORT: String(port), JWT_SECRET: SECRET };
+    let app = await startSampleApp(env);
+    const base = `http://127.0.0.1:${port}`;
+    const page = await browser.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    const node: TestClient[] = [];
+    try {
+      await page.goto(`${base}/`);
+      await page.fill('#username', 'carol');
+      await page.click('#login');
+      await state(page, 'echo', 'open');
+      await state(page, 'chat', 'open');
+
+      await page.fill('#echo-input', 'hello from Chromium');
+      await page.click('#echo-send');
+      await textIn(page, '#echo-output', 'Echo: hello from Chromium');
+
+      await page.fill('#room', 'general');
+      await page.click('#join');
+      await textIn(page, '#members', 'carol');
+      const dave = await TestClient.connect(`ws://127.0.0.1:${port}/chat`, {
+        headers: { authorization: `Bearer ${await login(base, 'dave')}` },
+      });
+      node.push(dave);
+      assert.deepEqual((await dave.request({ event: 'join', id: 1, data: { room: 'general' } })).data, {
+        room: 'general',
+        members: ['carol', 'dave'],
+      });
+      dave.send({ event: 'send', id: 2, data: { room: 'general', text: 'hi from Node' } });
+      await textIn(page, '#chat-log', '[general] dave: hi from Node');
+
+      // Restart the server on the same port: the page reconnects and re-joins its room.
+      app.child.kill('SIGTERM');
+      await dave.waitClosed();
+      await new Promise((resolve) => app.child.once('exit', resolve));
+      await textIn(page, '#state-history', 'chat:reconnecting');
+      app = await startSampleApp(env);
+      await state(page, 'chat', 'open');
+      await state(page, 'echo', 'open');
+      const erin = await TestClient.connect(`ws://127.0.0.1:${port}/chat`, {
+        headers: { authorization: `Bearer ${await login(base, 'erin')}` },
+      });
+      node.push(erin);
+      const deadline = Date.now() + 10_000;
+      // The page re-joins right after it reconnects; wait until it shows in presence.
+      for (;;) {
+        const members = (await erin.request({ event: 'join', id: 3, data: { room: 'general' } })).data as { members: string[] };
+        if (members.members.includes('carol')) {
+          break;
+        }
+        assert.ok(Date.now() < deadline, 'the page did not re-join its room');
+        await erin.request({ event: 'leave', id: 4, data: { room: 'general' } });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      erin.send({ event: 'send', id: 5, data: { room: 'general', text: 'welcome back' } });
+      await textIn(page, '#chat-log', '[general] erin: welcome back');
+      await page.fill('#echo-input', 'still here');
+      await page.click('#echo-send');
+      await textIn(page, '#echo-output', 'Echo: still here');
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      node.forEach((client) => client.close());
+      await page.close();
+      app.child.kill('SIGKILL');
+    }
+  });
+});
