@@ -1,5 +1,6 @@
 import type { RealtimeAuthOptions } from './auth/auth-options.interface.js';
 import type { RealtimeBroker } from './broker/broker.interface.js';
+import type { RealtimeLimits } from './limits/limits.js';
 import type { RealtimeValidationSetting } from './validation/validation-options.interface.js';
 
 /** Heartbeat timing, in milliseconds; a field left out keeps its default (or the module's). */
@@ -37,6 +38,12 @@ export interface RealtimeModuleOptions {
    * it terminates them, in ms. Default 30000.
    */
   shutdownTimeoutMs?: number;
+  /** Close code sent to every client on shutdown: 1001 (going away) or 1012 (restart: come back soon). Default 1001. */
+  shutdownCloseCode?: 1001 | 1012;
+  /** Connections closed per event-loop turn on shutdown, so that a large drain does not stall the process. Default 500. */
+  shutdownBatchSize?: number;
+  /** Connection, room, rate and buffer limits, each with a safe default. */
+  limits?: RealtimeLimits;
   /**
    * The broker rooms, user targeting and presence go through. Default: a `MemoryBroker`
    * (one instance). `new RedisBroker({ url })` from `nestjs-realtime/redis` spans instances.

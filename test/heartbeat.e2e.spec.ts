@@ -124,7 +124,13 @@ describe('heartbeat (protocol §3)', () => {
     // loop for longer than the 100 ms timeout above, so this app gets roomier timing.
     await running.close();
     running = await startApp({
-      imports: [RealtimeModule.forRoot({ heartbeat: { intervalMs: 1000, timeoutMs: 500 } })],
+      imports: [
+        RealtimeModule.forRoot({
+          heartbeat: { intervalMs: 1000, timeoutMs: 500 },
+          // All 5,000 come from 127.0.0.1, ten times the default per-address limit.
+          limits: { maxConnectionsPerIp: 10_000 },
+        }),
+      ],
       providers: [LifecycleLog, HeartbeatGateway],
     });
     log = running.app.get(LifecycleLog);

@@ -2,10 +2,15 @@ import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import type { RealtimePrincipal } from '../auth/principal.js';
 import type { HeartbeatEntry, HeartbeatMonitor } from '../heartbeat/heartbeat-monitor.js';
+import type { TokenBucket } from '../limits/token-bucket.js';
+import { CloseCode } from '../protocol/close-codes.js';
 import type { DisconnectCause, DisconnectReason } from './disconnect-reason.js';
 import type { GatewaySettings } from './gateway-settings.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+const SLOW_CONSUMER_GRACE_MS = 1000;
+/** Text frames, also when the data is a Buffer (a broadcast encoded once). */
+const TEXT_FRAME = { binary: false } as const;
 
 const connections = new WeakMap<object, Connection>();
 
@@ -27,6 +32,11 @@ export class Connection {
   readonly rooms = new Set<string>();
   /** The user `RealtimeHub` counts it under: its `sub` when it was registered or signed in. */
   user: string | undefined;
+  /** Its inbound rate, and its user's (shared with the user's other connections). */
+  rate: TokenBucket | undefined;
+  userRate: TokenBucket | undefined;
+  /** Promises of its gateways' async `handleDisconnect`, which a shutdown waits for. */
+  readonly disconnectWork: Promise<unknown>[] = [];
   rawHandler: BoundHandler | undefined;
   private invalidCount = 0;
   private invalidWindowStart = 0;
@@ -73,12 +83,29 @@ export class Connection {
   }
 
   /** Sends a text frame if the connection is still open; false when it was not sent. */
-  send(text: string): boolean {
+  send(text: string | Buffer): boolean {
     if (this.socket.readyState !== WebSocket.OPEN) {
       return false;
     }
-    this.socket.send(text);
+    this.socket.send(text, TEXT_FRAME);
+    if (this.socket.bufferedAmount > this.settings.maxBufferedBytes) {
+      this.cutSlowConsumer();
+    }
     return true;
+  }
+
+  /**
+   * A client that does not read while the server writes would make its buffer grow
+   * without bound: close it with 4008, and cut it if it does not answer within a second
+   * (it is not reading, after all).
+   */
+  private cutSlowConsumer(): void {
+    this.close(CloseCode.SLOW_CONSUMER, 'slow consumer', 'slow-consumer');
+    setTimeout(() => {
+      if (this.socket.readyState !== WebSocket.CLOSED) {
+        this.socket.terminate();
+      }
+    }, SLOW_CONSUMER_GRACE_MS).unref();
   }
 
   /** Closes with a close frame, remembering why, so `handleDisconnect` can tell. */

@@ -8,6 +8,7 @@
  * - `token-expired`: the token expired (close 4001);
  * - `heartbeat-timeout`: nothing arrived from the client within the heartbeat's interval
  *   plus timeout, so the server terminated it (code 1006);
+ * - `slow-consumer`: the client did not read while the server wrote (close 4008);
  * - `kicked`: the application disconnected its user (`RealtimeHub.disconnectUser`, close 4003);
  * - `server`: the server closed it for another reason.
  */
@@ -20,6 +21,7 @@ export type DisconnectCause =
   | 'token-expired'
   | 'heartbeat-timeout'
   | 'kicked'
+  | 'slow-consumer'
   | 'server';
 
 /** Second argument of a gateway's `handleDisconnect(client, reason)`. */

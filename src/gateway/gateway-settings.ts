@@ -1,4 +1,5 @@
 import type { HeartbeatTiming } from '../heartbeat/heartbeat-monitor.js';
+import { type LimitSettings, resolveLimits } from '../limits/limits.js';
 import {
   DEFAULT_HEARTBEAT,
   DEFAULT_INVALID_FRAMES,
@@ -18,12 +19,17 @@ export interface GatewaySettings {
   readonly allowedOrigins: ReadonlySet<string> | undefined;
   /** Heartbeat timing; undefined when heartbeats are off. */
   readonly heartbeat: HeartbeatTiming | undefined;
+  /** Outbound bytes buffered for a connection before it is cut as a slow consumer (4008). */
+  readonly maxBufferedBytes: number;
+  /** Rooms a connection may be in. */
+  readonly maxRoomsPerConnection: number;
 }
 
 export function resolveGatewaySettings(
   path: string,
   module: RealtimeModuleOptions,
   gateway: RealtimeGatewayOptions = {},
+  limits: LimitSettings = resolveLimits(module.limits),
 ): GatewaySettings {
   const settings: GatewaySettings = {
     path,
@@ -34,6 +40,8 @@ export function resolveGatewaySettings(
     roles: gateway.roles ?? [],
     allowedOrigins: toOriginSet(gateway.allowedOrigins ?? module.allowedOrigins),
     heartbeat: resolveHeartbeat(path, module.heartbeat, gateway.heartbeat),
+    maxBufferedBytes: limits.maxBufferedBytes,
+    maxRoomsPerConnection: limits.maxRoomsPerConnection,
   };
   positiveInteger(`${path}: maxPayload`, settings.maxPayload);
   positiveInteger(`${path}: maxDepth`, settings.maxDepth);

@@ -1,9 +1,10 @@
-import { applyDecorators, UseFilters } from '@nestjs/common';
+import { applyDecorators, Logger, UseFilters } from '@nestjs/common';
 import { SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import { RAW_TEXT_MESSAGE, REALTIME_GATEWAY_OPTIONS } from '../realtime.constants.js';
 import type { RealtimeGatewayOptions } from '../realtime-options.interface.js';
 import { applyValidationPipes } from '../validation/message-validation.decorator.js';
-import { RealtimeExceptionFilter } from './realtime-exception.filter.js';
+import { connectionOf } from './connection.js';
+import { describeError, RealtimeExceptionFilter } from './realtime-exception.filter.js';
 
 const exceptionFilter = new RealtimeExceptionFilter();
 
@@ -31,7 +32,36 @@ export function RealtimeGateway(path: string, options: RealtimeGatewayOptions = 
     WebSocketGateway({ path, [REALTIME_GATEWAY_OPTIONS]: options }),
     UseFilters(exceptionFilter),
     (target: Function) => applyValidationPipes(target, options.validation),
+    (target: Function) => trackDisconnectWork(target),
   );
+}
+
+const TRACKED = Symbol('realtime:tracked-disconnect');
+const logger = new Logger('RealtimeGateway');
+
+/**
+ * Nest drops what `handleDisconnect` returns. Wrapped, an async one's promise is kept on
+ * its connection, so that a shutdown waits for it, and its failure is logged instead of
+ * becoming an unhandled rejection.
+ */
+function trackDisconnectWork(target: Function): void {
+  const prototype = target.prototype as { handleDisconnect?: (client: object, ...rest: unknown[]) => unknown };
+  const original = prototype.handleDisconnect;
+  if (typeof original !== 'function' || (original as { [TRACKED]?: boolean })[TRACKED]) {
+    return;
+  }
+  const tracked = function (this: unknown, client: object, ...rest: unknown[]): unknown {
+    const result = original.call(this, client, ...rest);
+    if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+      const settled = Promise.resolve(result).catch((error: unknown) => {
+        logger.error(`handleDisconnect of ${target.name} failed: ${describeError(error)}`);
+      });
+      connectionOf(client)?.disconnectWork.push(settled);
+    }
+    return result;
+  };
+  Object.defineProperty(tracked, TRACKED, { value: true });
+  prototype.handleDisconnect = tracked;
 }
 
 /**

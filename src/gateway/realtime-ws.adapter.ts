@@ -33,7 +33,9 @@ import { HeartbeatMonitor, type HeartbeatTiming } from '../heartbeat/heartbeat-m
 import { type GatewaySettings, normalizePath, positiveInteger, resolveGatewaySettings } from './gateway-settings.js';
 import { describeError, failWithException } from './realtime-exception.filter.js';
 import { MessageContext } from './message-context.js';
-import { refuseUpgrade } from './upgrade-response.js';
+import { type GatewayRoutes, UpgradeGate } from './upgrade-gate.js';
+import { ConnectionCounter, type LimitSettings, resolveLimits } from '../limits/limits.js';
+import { TokenBucket } from '../limits/token-bucket.js';
 import { RealtimeHub } from '../rooms/realtime-hub.js';
 
 /** Options Nest hands to {@link RealtimeWsAdapter.create}: the gateway decorator's options. */
@@ -50,12 +52,10 @@ export interface GatewayServerOptions {
 type HttpServerSource = INestApplicationContext | HttpServer | HttpAdapterHost | undefined;
 
 /** The HTTP server of one port and the gateways served on it, by path. */
-interface PortRouter {
+interface PortRouter extends GatewayRoutes {
   readonly httpServer: HttpServer;
   readonly ownsServer: boolean;
-  readonly gateways: Map<string, WebSocketServer>;
   readonly onUpgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
-  draining: boolean;
 }
 
 const APP_PORT = 0;
@@ -76,10 +76,15 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   private readonly heartbeats = new Map<string, HeartbeatMonitor>();
   private readonly adapterHost: HttpAdapterHost | undefined;
   private readonly shutdownTimeoutMs: number;
+  private readonly shutdownCloseCode: number;
+  private readonly shutdownBatchSize: number;
   private readonly handshake: HandshakeChecker;
   private readonly tokens: TokenLifetime;
-  /** Principals verified at the upgrade, until the connection they belong to is set up. */
-  private readonly verified = new WeakMap<IncomingMessage, RealtimePrincipal>();
+  private readonly limits: LimitSettings;
+  private readonly counter: ConnectionCounter;
+  private readonly gate: UpgradeGate;
+  /** Per-user inbound rate on this instance, shared by the user's connections. */
+  private readonly userRates = new Map<string, { bucket: TokenBucket; connections: number }>();
 
   private hub: RealtimeHub | undefined;
 
@@ -100,6 +105,22 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     positiveInteger('shutdownTimeoutMs', this.shutdownTimeoutMs);
     this.handshake = new HandshakeChecker(options.auth ? new JwtVerifier(options.auth) : undefined, options.auth);
     this.tokens = new TokenLifetime(this.handshake, this.logger, (connection) => this.hub?.identify(connection) ?? Promise.resolve());
+    this.limits = resolveLimits(options.limits);
+    this.counter = new ConnectionCounter(this.limits);
+    this.shutdownCloseCode = options.shutdownCloseCode ?? CloseCode.GOING_AWAY;
+    if (this.shutdownCloseCode !== CloseCode.GOING_AWAY && this.shutdownCloseCode !== CloseCode.SERVICE_RESTART) {
+      throw new TypeError(`Realtime option shutdownCloseCode must be 1001 or 1012, got ${String(options.shutdownCloseCode)}`);
+    }
+    this.shutdownBatchSize = options.shutdownBatchSize ?? 500;
+    positiveInteger('shutdownBatchSize', this.shutdownBatchSize);
+    this.gate = new UpgradeGate(
+      this.logger,
+      this.handshake,
+      this.counter,
+      this.limits,
+      (server) => this.settings.get(server)!,
+      () => this.hub,
+    );
   }
 
   create(port: number, options: GatewayServerOptions = {}): WebSocketServer {
@@ -115,7 +136,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
           `with an id then also gets an empty reply. Decorate it with @RealtimeGateway`,
       );
     }
-    const settings = resolveGatewaySettings(path, this.options, gatewayOptions);
+    const settings = resolveGatewaySettings(path, this.options, gatewayOptions, this.limits);
     if (!settings.public && !this.handshake.verifier) {
       throw new Error(
         `The gateway at ${path} requires authentication, but RealtimeModule has no auth options: ` +
@@ -171,7 +192,12 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     });
   }
 
-  /** Stops accepting upgrades on the gateway's path, closes its clients with 1001, waits for them. */
+  /**
+   * Drains a gateway: upgrades are refused with 503 from now on; open connections are
+   * closed with 1001 (or `shutdownCloseCode`) in batches; it waits for their close
+   * handshakes and their gateways' async `handleDisconnect` work, and terminates what is
+   * left at `shutdownTimeoutMs`.
+   */
   override async close(server: WebSocketServer): Promise<void> {
     const settings = this.settings.get(server);
     for (const router of this.routers.values()) {
@@ -179,8 +205,26 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
         router.draining = true;
       }
     }
-    const closing = [...server.clients].map((socket) => this.closeGracefully(socket));
+    const deadline = Date.now() + this.shutdownTimeoutMs;
+    const sockets = [...server.clients];
+    const closing: Promise<void>[] = [];
+    for (let start = 0; start < sockets.length; start += this.shutdownBatchSize) {
+      for (const socket of sockets.slice(start, start + this.shutdownBatchSize)) {
+        closing.push(this.closeGracefully(socket, deadline));
+      }
+      // Let the batch's close frames go out (and other work run) before the next batch.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     await Promise.all(closing);
+    const work = sockets.flatMap((socket) => connectionOf(socket)?.disconnectWork ?? []);
+    if (work.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+      });
+      await Promise.race([Promise.allSettled(work), timeout]);
+      clearTimeout(timer);
+    }
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
@@ -232,8 +276,12 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       ownsServer: !shared,
       gateways,
       draining: false,
-      onUpgrade: (request, socket, head) => this.routeUpgrade(created, request, socket, head),
+      onUpgrade: (request, socket, head) => this.gate.route(created, request, socket, head),
     };
+    // A client that sends its upgrade headers slowly must not hold a socket for long.
+    if (httpServer.headersTimeout === 0 || httpServer.headersTimeout > this.limits.handshakeTimeoutMs) {
+      httpServer.headersTimeout = this.limits.handshakeTimeoutMs;
+    }
     httpServer.on('upgrade', created.onUpgrade);
     if (!shared) {
       httpServer.on('error', (error) => this.logger.error(`WebSocket port ${port}: ${error.message}`));
@@ -265,85 +313,18 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     return server as HttpServer;
   }
 
-  private routeUpgrade(router: PortRouter, request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    // Until ws takes the socket over, a reset by the peer must not become an unhandled 'error'.
-    socket.on('error', ignoreSocketError);
-    if (router.draining) {
-      refuseUpgrade(socket, 503, 'UNAVAILABLE', 'the server is shutting down');
-      return;
-    }
-    const url = request.url ?? '/';
-    const query = url.indexOf('?');
-    const path = normalizePath(query === -1 ? url : url.slice(0, query));
-    const server = router.gateways.get(path);
-    if (!server) {
-      this.logger.debug(`upgrade refused (404): no gateway at ${path}`);
-      refuseUpgrade(socket, 404, 'NOT_FOUND', `no WebSocket gateway at ${path}`);
-      return;
-    }
-    const settings = this.settings.get(server)!;
-    const fail = (error: unknown): void => {
-      this.logger.error(`upgrade at ${path} failed: ${describeError(error)}`);
-      refuseUpgrade(socket, 503, 'UNAVAILABLE', 'try again later');
-    };
-    this.handshake.check(request, settings).then(async (outcome) => {
-      if ('refusal' in outcome) {
-        const { status, code, message, detail, headers } = outcome.refusal;
-        this.logger.warn(
-          `upgrade refused (${status} ${code}) at ${path} from ${request.socket.remoteAddress}: ${detail} ` +
-            `[${redactUrl(request.url)}]`,
-        );
-        refuseUpgrade(socket, status, code, message, headers);
-        return;
-      }
-      const sub = outcome.principal?.sub;
-      if (sub !== undefined && this.hub) {
-        // Messages to the user must reach the connection from its first frame on, so the
-        // user's broker subscription is in place before the upgrade completes.
-        await this.hub.holdUser(sub);
-      }
-      if (!this.completeUpgrade(router, server, request, socket, head, outcome.principal) && sub !== undefined) {
-        this.hub?.releaseUser(sub);
-      }
-    }, fail).catch(fail);
-  }
-
-  /** Hands an accepted request to ws; false when the socket went away or the server is draining. */
-  private completeUpgrade(
-    router: PortRouter,
-    server: WebSocketServer,
-    request: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    principal: RealtimePrincipal | undefined,
-  ): boolean {
-    if (socket.destroyed) {
-      return false;
-    }
-    if (router.draining) {
-      refuseUpgrade(socket, 503, 'UNAVAILABLE', 'the server is shutting down');
-      return false;
-    }
-    if (principal) {
-      this.verified.set(request, principal);
-    }
-    let upgraded = false;
-    server.handleUpgrade(request, socket, head, (ws) => {
-      upgraded = true;
-      socket.off('error', ignoreSocketError);
-      server.emit('connection', ws, request);
-    });
-    // Without verifyClient, ws completes or refuses a handshake synchronously.
-    return upgraded;
-  }
-
   private setUpConnection(socket: WebSocket, request: IncomingMessage, settings: GatewaySettings): void {
     const connection = new Connection(socket, request, settings);
-    const principal = this.verified.get(request);
+    const accepted = this.gate.take(request);
+    const principal = accepted?.principal;
     if (principal) {
-      this.verified.delete(request);
       this.tokens.attach(connection, principal);
     }
+    if (this.limits.messageRate) {
+      connection.rate = new TokenBucket(this.limits.messageRate, Date.now());
+    }
+    const userRate = principal ? this.userRate(principal.sub) : undefined;
+    connection.userRate = userRate;
     if (settings.heartbeat) {
       connection.watch(this.heartbeatMonitor(settings.heartbeat));
       const alive = (): void => connection.markAlive();
@@ -352,6 +333,12 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     }
     socket.once('close', () => {
       connection.release();
+      if (accepted) {
+        this.counter.release(accepted.admission);
+      }
+      if (userRate) {
+        this.releaseUserRate(principal!.sub);
+      }
       // After the gateway's handleDisconnect (a later 'close' listener), which may still
       // want to know the connection's rooms.
       queueMicrotask(() => this.hub?.detach(connection));
@@ -369,6 +356,11 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
 
   private onFrame(connection: Connection, data: Buffer, isBinary: boolean): void {
     connection.markAlive();
+    if (!this.withinRate(connection)) {
+      // Refused unread: parsing a flood would be the work it is meant to spare. No id then.
+      this.refuseFrame(connection, undefined, ErrorCode.RATE_LIMITED, 'too many messages: slow down', 'rate limit exceeded');
+      return;
+    }
     if (isBinary) {
       this.refuseFrame(connection, undefined, ErrorCode.BAD_REQUEST, 'binary frames are not accepted on this gateway');
       return;
@@ -405,11 +397,46 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   }
 
   /** Answers a frame the protocol refuses, and closes connections that keep sending them. */
-  private refuseFrame(connection: Connection, id: MessageId | undefined, code: ErrorCode, message: string): void {
+  private refuseFrame(
+    connection: Connection,
+    id: MessageId | undefined,
+    code: ErrorCode,
+    message: string,
+    closeReason = 'too many invalid frames',
+  ): void {
     connection.send(encodeError(id, code, message));
     if (connection.countInvalidFrame(Date.now())) {
-      this.logger.warn(`closing a connection at ${connection.settings.path}: too many invalid frames`);
-      connection.close(CloseCode.POLICY_VIOLATION, 'too many invalid frames', 'policy-violation');
+      this.logger.warn(`closing a connection at ${connection.settings.path}: ${closeReason}`);
+      connection.close(CloseCode.POLICY_VIOLATION, closeReason, 'policy-violation');
+    }
+  }
+
+  /** Takes a token from the connection's bucket and its user's; false when either is empty. */
+  private withinRate(connection: Connection): boolean {
+    if (!connection.rate && !connection.userRate) {
+      return true;
+    }
+    const now = Date.now();
+    return (connection.rate?.take(now) ?? true) && (connection.userRate?.take(now) ?? true);
+  }
+
+  private userRate(sub: string): TokenBucket | undefined {
+    if (!this.limits.userMessageRate) {
+      return undefined;
+    }
+    let entry = this.userRates.get(sub);
+    if (!entry) {
+      entry = { bucket: new TokenBucket(this.limits.userMessageRate, Date.now()), connections: 0 };
+      this.userRates.set(sub, entry);
+    }
+    entry.connections++;
+    return entry.bucket;
+  }
+
+  private releaseUserRate(sub: string): void {
+    const entry = this.userRates.get(sub);
+    if (entry && --entry.connections <= 0) {
+      this.userRates.delete(sub);
     }
   }
 
@@ -455,7 +482,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     failWithException(context, error, this.logger);
   }
 
-  private closeGracefully(socket: WebSocket): Promise<void> {
+  private closeGracefully(socket: WebSocket, deadline: number): Promise<void> {
     if (socket.readyState === WebSocket.CLOSED) {
       return Promise.resolve();
     }
@@ -463,15 +490,16 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       const connection = connectionOf(socket);
       const timer = setTimeout(() => {
         connection ? connection.terminate('shutdown') : socket.terminate();
-      }, this.shutdownTimeoutMs);
+      }, Math.max(0, deadline - Date.now()));
       socket.once('close', () => {
         clearTimeout(timer);
         resolve();
       });
+      const reason = this.shutdownCloseCode === CloseCode.SERVICE_RESTART ? 'server restarting' : 'server shutting down';
       if (connection) {
-        connection.close(CloseCode.GOING_AWAY, 'server shutting down', 'shutdown');
+        connection.close(this.shutdownCloseCode, reason, 'shutdown');
       } else {
-        socket.close(CloseCode.GOING_AWAY, 'server shutting down');
+        socket.close(this.shutdownCloseCode, reason);
       }
     });
   }

@@ -19,7 +19,6 @@ const USER_CHANNEL = 'u:';
 const ORIGIN_LENGTH = 36;
 const MESSAGE = 'm';
 const KICK = 'k';
-const TEXT_FRAME = { binary: false } as const;
 
 /** Options of {@link RealtimeHub.emitToRoom}. */
 export interface EmitToRoomOptions {
@@ -92,6 +91,10 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     const connection = this.connection(client);
     if (connection.rooms.has(room) || !this.everyone.has(connection)) {
       return;
+    }
+    const limit = connection.settings.maxRoomsPerConnection;
+    if (connection.rooms.size >= limit) {
+      throw new RealtimeError(ErrorCode.FORBIDDEN, `too many rooms: a connection may be in ${limit}`);
     }
     connection.rooms.add(room);
     let members = this.rooms.get(room);
@@ -316,8 +319,8 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     // Encoded once; ws frames the same bytes for every recipient.
     const bytes = Buffer.from(frame);
     for (const connection of connections) {
-      if (connection !== except && connection.isOpen) {
-        connection.socket.send(bytes, TEXT_FRAME);
+      if (connection !== except) {
+        connection.send(bytes);
       }
     }
   }

@@ -1,4 +1,4 @@
-import { RealtimeModule, type RealtimeBroker, RealtimeHub } from '../../src/index.js';
+import { RealtimeModule, type RealtimeBroker, RealtimeHub, type RealtimeModuleOptions } from '../../src/index.js';
 import { PublicRoomsGateway, RoomsGateway, RoomsLog } from '../fixtures/rooms-gateways.js';
 import { startApp, type RunningApp } from './app.js';
 import { handMadeToken, now } from './tokens.js';
@@ -19,10 +19,11 @@ export async function startRoomsApp(
   broker?: RealtimeBroker,
   heartbeat?: { intervalMs: number; timeoutMs: number },
   port = 0,
+  options: RealtimeModuleOptions = {},
 ): Promise<RoomsApp> {
   const running = await startApp(
     {
-      imports: [RealtimeModule.forRoot({ auth: { secret: ROOMS_SECRET }, broker, heartbeat })],
+      imports: [RealtimeModule.forRoot({ auth: { secret: ROOMS_SECRET }, broker, heartbeat, ...options })],
       providers: [RoomsLog, RoomsGateway, PublicRoomsGateway],
     },
     undefined,

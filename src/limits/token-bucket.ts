@@ -1,0 +1,42 @@
+/** A rate as a token bucket: `perSecond` tokens refill continuously, up to `burst`. */
+export interface RateLimit {
+  /** Sustained rate, per second. */
+  perSecond: number;
+  /** Tokens available at once. */
+  burst: number;
+}
+
+/** A token bucket: `take()` succeeds while tokens remain. Refills lazily, no timer. */
+export class TokenBucket {
+  private tokens: number;
+  private updatedAt: number;
+
+  constructor(
+    private readonly rate: RateLimit,
+    now: number,
+  ) {
+    this.tokens = rate.burst;
+    this.updatedAt = now;
+  }
+
+  /** Takes one token at time `now` (ms); false when there is none. */
+  take(now: number): boolean {
+    const elapsed = now - this.updatedAt;
+    if (elapsed > 0) {
+      this.tokens = Math.min(this.rate.burst, this.tokens + (elapsed * this.rate.perSecond) / 1000);
+      this.updatedAt = now;
+    }
+    if (this.tokens < 1) {
+      return false;
+    }
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+/** Throws a clear error unless `rate` is a usable rate. */
+export function checkRate(name: string, rate: RateLimit): void {
+  if (!(rate.perSecond > 0) || !Number.isFinite(rate.perSecond) || !Number.isSafeInteger(rate.burst) || rate.burst < 1) {
+    throw new TypeError(`Realtime option ${name} needs perSecond > 0 and a whole burst >= 1, got ${JSON.stringify(rate)}`);
+  }
+}
