@@ -14,6 +14,12 @@ import { FakeServer, offeredToken } from './support/fake-server.js';
 import { startRoomsApp, type RoomsApp, tokenFor } from './support/rooms-app.js';
 import { until } from './support/until.js';
 
+/** An unsigned token with an `exp` that far in seconds: the client only reads it. */
+function tokenWithExp(seconds: number): string {
+  const part = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${part({ alg: 'HS256' })}.${part({ sub: 'x', exp: Math.floor(Date.now() / 1000) + seconds })}.sig`;
+}
+
 /** Fast reconnection for tests. */
 const FAST: RealtimeClientOptions = { WebSocket, backoff: { initialMs: 20, maxMs: 100 }, pingIntervalMs: false };
 
@@ -92,19 +98,171 @@ describe('client SDK against a scripted fake server', () => {
           code === 1006 ? socket.terminate() : socket.close(code, 'bye');
         }
       };
-      const made = client();
+      // Jitter pinned near its top: the first delay is just under initialMs (20), 4x that after 1013.
+      const made = client({ random: () => 0.99 });
       const changes: { state: ConnectionState; retryInMs?: number }[] = [];
       made.onState((change) => changes.push(change));
       await server.connectionCount(2);
       await until(() => made.state === 'open', 'the client to reopen');
       const retry = changes.find((change) => change.state === 'reconnecting');
-      assert.ok(retry && retry.retryInMs !== undefined && retry.retryInMs < (code === 1013 ? 400 : 100), JSON.stringify(retry));
+      assert.equal(retry?.retryInMs, code === 1013 ? 79 : 19);
       assert.deepEqual(
         changes.map((change) => change.state),
         ['open', 'reconnecting', 'connecting', 'open'],
       );
     });
   }
+
+  it('keeps the longer backoff after 1013 until a connection opens again', async () => {
+    server = await FakeServer.start();
+    server.onConnection = ({ socket }) => {
+      if (server.connections.length === 1) {
+        // The next attempt is refused at the handshake: a 1006 for the client.
+        server.refusals.push(503);
+        socket.close(1013, 'overloaded');
+      }
+    };
+    const made = client({ random: () => 0.99 });
+    const delays: number[] = [];
+    made.onState((change) => change.retryInMs !== undefined && delays.push(change.retryInMs));
+    await server.connectionCount(2);
+    assert.deepEqual(delays.slice(0, 2), [79, 158]);
+    await until(() => made.state === 'open', 'open');
+  });
+
+  it('stops on 4001 when it has only a fixed token, since retrying cannot help', async () => {
+    server = await FakeServer.start();
+    server.onConnection = ({ socket }) => socket.close(4001, 'token expired');
+    const made = client({ token: 'fixed' });
+    const errors: string[] = [];
+    made.onError((error) => errors.push(error.message));
+    await until(() => made.state === 'closed', 'closed');
+    assert.equal(server.connections.length, 1);
+    assert.match(errors.join(), /no token provider/);
+  });
+
+  it('never reconnects once closed: not while fetching a token, not after a provider failure', async () => {
+    server = await FakeServer.start();
+    let release!: (token: string) => void;
+    let calls = 0;
+    const made = client({
+      token: () => {
+        calls++;
+        return calls === 1 ? 'first' : new Promise<string>((resolve) => (release = resolve));
+      },
+    });
+    await until(() => made.state === 'open', 'open');
+    server.connections[0]!.socket.close(1012, 'restart');
+    await until(() => calls === 2, 'the second token request');
+    made.close();
+    release('second');
+    const failing = client({
+      token: () => {
+        throw new Error('identity provider down');
+      },
+    });
+    failing.close();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(server.connections.length, 1);
+    assert.equal(made.state, 'closed');
+    assert.equal(failing.state, 'closed');
+  });
+
+  it('leaves no timer behind after close, so a Node process can exit', async () => {
+    server = await FakeServer.start();
+    const baseline = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const made = client({ pingIntervalMs: 50, token: () => tokenWithExp(3600) });
+    made.onState(({ state }) => {
+      if (state === 'open') {
+        made.close(); // from inside a listener, right when the timers were set
+      }
+    });
+    await until(() => made.state === 'closed', 'closed');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length, baseline);
+  });
+
+  it('treats a failing or hanging token provider as a failed attempt, and recovers', async () => {
+    server = await FakeServer.start();
+    let calls = 0;
+    const errors: string[] = [];
+    const made = client({
+      tokenTimeoutMs: 50,
+      token: () => {
+        calls++;
+        if (calls === 1) throw new Error('provider down');
+        if (calls === 2) return new Promise<string>(() => undefined); // hangs
+        return 'good';
+      },
+    });
+    made.onError((error) => errors.push(error.message));
+    const connection = await server.connectionCount(1);
+    assert.equal(offeredToken(connection), 'good');
+    assert.match(errors[0]!, /provider down/);
+    assert.match(errors[1]!, /no token within 50 ms/);
+    await until(() => made.state === 'open', 'open');
+  });
+
+  it('does not flood the server when the token expires months from now', async () => {
+    server = await FakeServer.start();
+    const made = client({ token: () => tokenWithExp(60 * 86_400) });
+    await until(() => made.state === 'open', 'open');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(server.connections[0]!.frames.filter((frame) => frame.event === 'auth'), []);
+  });
+
+  it('survives listeners that throw; their exceptions are reported, not swallowed', async () => {
+    server = await FakeServer.start();
+    server.onConnection = ({ socket }) => {
+      if (server.connections.length === 1) {
+        socket.close(1012, 'restart');
+      }
+    };
+    const reported: unknown[] = [];
+    const made = client({ reportListenerError: (error) => reported.push(error) });
+    made.onState(({ state }) => {
+      if (state === 'reconnecting') {
+        throw new Error('listener bug');
+      }
+    });
+    made.on('news', () => {
+      throw new Error('push listener bug');
+    });
+    await server.connectionCount(2);
+    await until(() => made.state === 'open', 'reopened despite the listener');
+    server.connections[1]!.socket.send(JSON.stringify({ event: 'news', data: 1 }));
+    await until(() => reported.length === 2, 'both errors reported');
+    assert.deepEqual(reported.map(String), ['Error: listener bug', 'Error: push listener bug']);
+  });
+
+  it('does not send late a request that timed out in the queue, even during onReconnect', async () => {
+    server = await FakeServer.start();
+    server.onConnection = ({ socket }) => {
+      if (server.connections.length === 1) {
+        socket.close(1012, 'restart');
+      }
+    };
+    server.onFrame = ({ socket }, frame) => {
+      if (frame.event === 'join') {
+        setTimeout(() => socket.send(JSON.stringify({ event: 'join', id: frame.id, data: 'joined' })), 150);
+      }
+    };
+    let hookDone = false;
+    const made = client({
+      onReconnect: async (context) => {
+        await context.request('join', { room: 'a' });
+        hookDone = true;
+      },
+    });
+    await until(() => made.state === 'reconnecting' || server.connections.length === 2, 'the reconnection');
+    await server.connectionCount(2);
+    const charge = made.request('charge-card', undefined, { timeoutMs: 50 });
+    made.send('after-hook');
+    await assert.rejects(charge, { code: 'TIMEOUT' });
+    await until(() => made.state === 'open', 'open');
+    assert.ok(hookDone);
+    assert.deepEqual(server.connections[1]!.frames.map((frame) => frame.event), ['join', 'after-hook']);
+  });
 
   it('asks for a fresh token on 4001 and reconnects with it at once', async () => {
     server = await FakeServer.start();
@@ -114,8 +272,11 @@ describe('client SDK against a scripted fake server', () => {
       }
     };
     const reasons: TokenReason[] = [];
-    client({ token: (reason) => (reasons.push(reason), `token-${reasons.length}`) });
+    const made = client({ token: (reason) => (reasons.push(reason), `token-${reasons.length}`), backoff: { initialMs: 5000, maxMs: 5000 } });
+    const delays: number[] = [];
+    made.onState((change) => change.retryInMs !== undefined && delays.push(change.retryInMs));
     const second = await server.connectionCount(2);
+    assert.deepEqual(delays, [0]);
     assert.equal(offeredToken(server.connections[0]!), 'token-1');
     assert.equal(offeredToken(second), 'token-2');
     assert.deepEqual(second.protocols, ['realtime.v1', 'bearer.token-2']);

@@ -50,8 +50,8 @@ $('login').addEventListener('click', async () => {
 
   chat = new RealtimeClient(`${base}/chat`, {
     token: tokens,
-    onReconnect: async (client) => {
-      for (const room of joined) await client.request('join', { room });
+    onReconnect: async (context) => {
+      for (const room of joined) await context.request('join', { room });
     },
   });
   chat.onState(showState('chat', $('state-chat'), [$('join'), $('chat-send')]));

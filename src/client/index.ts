@@ -4,6 +4,7 @@ export { RealtimeClient } from './realtime-client.js';
 export type {
   ConnectionState,
   IncomingFrame,
+  ReconnectContext,
   RealtimeClientOptions,
   StateChange,
   TokenProvider,
