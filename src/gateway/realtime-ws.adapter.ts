@@ -2,6 +2,7 @@ import { type INestApplicationContext, Logger, type WsMessageHandler } from '@ne
 import { HttpAdapterHost } from '@nestjs/core';
 import { AbstractWsAdapter } from '@nestjs/websockets';
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isObservable, lastValueFrom } from 'rxjs';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -56,6 +57,8 @@ interface PortRouter extends GatewayRoutes {
   readonly httpServer: HttpServer;
   readonly ownsServer: boolean;
   readonly onUpgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  onConnection?: (socket: Socket) => void;
+  onRequest?: (request: IncomingMessage) => void;
 }
 
 const APP_PORT = 0;
@@ -251,6 +254,12 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     const closing: Promise<void>[] = [];
     for (const router of this.routers.values()) {
       router.httpServer.off('upgrade', router.onUpgrade);
+      if (router.onConnection) {
+        router.httpServer.off('connection', router.onConnection);
+      }
+      if (router.onRequest) {
+        router.httpServer.off('request', router.onRequest);
+      }
       if (router.ownsServer) {
         closing.push(new Promise((resolve) => router.httpServer.close(() => resolve())));
       }
@@ -278,10 +287,16 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       draining: false,
       onUpgrade: (request, socket, head) => this.gate.route(created, request, socket, head),
     };
-    // A client that sends its upgrade headers slowly must not hold a socket for long.
-    if (httpServer.headersTimeout === 0 || httpServer.headersTimeout > this.limits.handshakeTimeoutMs) {
-      httpServer.headersTimeout = this.limits.handshakeTimeoutMs;
-    }
+    // A client that sends its request headers slowly must not hold a socket for long. Node's
+    // own headersTimeout is only checked every 30 s, so each new socket gets a deadline for
+    // its first request (HTTP or upgrade), lifted as soon as that request has arrived.
+    const headersDeadline = this.limits.handshakeTimeoutMs;
+    created.onConnection = (socket: Socket) => {
+      socket.setTimeout(headersDeadline, () => socket.destroy());
+    };
+    created.onRequest = (request: IncomingMessage) => request.socket.setTimeout(0);
+    httpServer.on('connection', created.onConnection);
+    httpServer.on('request', created.onRequest);
     httpServer.on('upgrade', created.onUpgrade);
     if (!shared) {
       httpServer.on('error', (error) => this.logger.error(`WebSocket port ${port}: ${error.message}`));

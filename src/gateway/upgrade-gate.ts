@@ -56,6 +56,8 @@ export class UpgradeGate {
   route(routes: GatewayRoutes, request: IncomingMessage, socket: Duplex, head: Buffer): void {
     // Until ws takes the socket over, a reset by the peer must not become an unhandled 'error'.
     socket.on('error', ignoreSocketError);
+    // The request's headers are in: the headers deadline is lifted, the handshake's own applies.
+    (socket as Duplex & { setTimeout?: (ms: number) => void }).setTimeout?.(0);
     if (routes.draining) {
       this.refuse(socket, 503, 'UNAVAILABLE', 'the server is shutting down');
       return;

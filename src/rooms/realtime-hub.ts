@@ -133,6 +133,11 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     return [...(this.rooms.get(room) ?? [])].map((connection) => connection.socket);
   }
 
+  /** The clients of this instance that belong to a user. */
+  localClientsOf(sub: string): object[] {
+    return [...(this.users.get(sub) ?? [])].map((connection) => connection.socket);
+  }
+
   /** The distinct users (`sub`) present in a room on any instance, sorted. */
   async presence(room: string): Promise<string[]> {
     return (await this.broker.presence(room)).sort();

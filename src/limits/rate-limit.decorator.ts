@@ -1,0 +1,59 @@
+import { applyDecorators, type CanActivate, type ExecutionContext, Injectable, SetMetadata, UseGuards } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { connectionOf } from '../gateway/connection.js';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { RealtimeError } from '../realtime.errors.js';
+import { checkRate, type RateLimit, TokenBucket } from './token-bucket.js';
+
+const RATE_LIMIT_METADATA = 'realtime:rate-limit';
+
+/** Per connection and handler: the handler's bucket. */
+const buckets = new WeakMap<object, Map<Function, TokenBucket>>();
+
+/**
+ * Limits how often one connection may call a handler, on top of the module's overall
+ * message rate. Over it, the request is answered with `RATE_LIMITED` (tied to its id) and
+ * the handler does not run.
+ *
+ * @example
+ * ```ts
+ * @SubscribeMessage('send')
+ * @RateLimit({ perSecond: 5, burst: 10 })
+ * send(@MessageBody() body: SendDto) { ... }
+ * ```
+ */
+export function RateLimit(rate: RateLimit): MethodDecorator {
+  checkRate('@RateLimit()', rate);
+  return applyDecorators(SetMetadata(RATE_LIMIT_METADATA, rate), UseGuards(RateLimitGuard));
+}
+
+/** The guard behind {@link RateLimit}: one token bucket per connection and handler. */
+@Injectable()
+export class RateLimitGuard implements CanActivate {
+  constructor(private readonly reflector: Reflector) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const handler = context.getHandler();
+    const rate = this.reflector.get<RateLimit | undefined>(RATE_LIMIT_METADATA, handler);
+    const client = context.switchToWs().getClient<object>();
+    const connection = connectionOf(client);
+    if (!rate || !connection) {
+      return true;
+    }
+    let perHandler = buckets.get(connection);
+    if (!perHandler) {
+      perHandler = new Map();
+      buckets.set(connection, perHandler);
+    }
+    let bucket = perHandler.get(handler);
+    const now = Date.now();
+    if (!bucket) {
+      bucket = new TokenBucket(rate, now);
+      perHandler.set(handler, bucket);
+    }
+    if (!bucket.take(now)) {
+      throw new RealtimeError(ErrorCode.RATE_LIMITED, `too many "${String(context.switchToWs().getPattern())}" requests: slow down`);
+    }
+    return true;
+  }
+}

@@ -1,0 +1,235 @@
+import assert from 'node:assert/strict';
+import { connect as tcpConnect } from 'node:net';
+import { afterEach, describe, it } from 'node:test';
+import { RealtimeModule, type RealtimeModuleOptions } from '../src/index.js';
+import { startApp, type RunningApp } from './support/app.js';
+import { startRoomsApp, type RoomsApp, tokenFor } from './support/rooms-app.js';
+import { until } from './support/until.js';
+import { refusedUpgrade, TestClient } from './support/ws-client.js';
+import { GoodbyeGateway, GoodbyeLog } from './fixtures/rooms-gateways.js';
+
+describe('limits (protocol §1, §2, §5)', () => {
+  let app: RoomsApp;
+  const clients: TestClient[] = [];
+
+  async function start(options: RealtimeModuleOptions): Promise<void> {
+    app = await startRoomsApp(undefined, undefined, 0, options);
+  }
+
+  async function connect(sub: string): Promise<TestClient> {
+    const client = await app.connect(sub);
+    clients.push(client);
+    return client;
+  }
+
+  afterEach(async () => {
+    clients.splice(0).forEach((client) => client.close());
+    await app?.close();
+  });
+
+  it('refuses connections over the global limit with 503, and takes them again once one closes', async () => {
+    await start({ limits: { maxConnections: 2 } });
+    const first = await connect('a');
+    await connect('b');
+    const refused = await refusedUpgrade(app.wsUrl('/rooms'), { headers: { authorization: `Bearer ${tokenFor('c')}` } });
+    assert.equal(refused.status, 503);
+    assert.deepEqual(JSON.parse(refused.body), { error: 'UNAVAILABLE', message: 'the server is at its connection limit' });
+    first.close();
+    await first.waitClosed();
+    await until(async () => {
+      const attempt = await app.connect('c').catch(() => undefined);
+      attempt && clients.push(attempt);
+      return attempt !== undefined;
+    }, 'a free place');
+  });
+
+  it('refuses a user over their connection limit with 429, other users not', async () => {
+    await start({ limits: { maxConnectionsPerUser: 2 } });
+    await connect('alice');
+    const second = await connect('alice');
+    const refused = await refusedUpgrade(app.wsUrl('/rooms'), { headers: { authorization: `Bearer ${tokenFor('alice')}` } });
+    assert.equal(refused.status, 429);
+    assert.deepEqual(JSON.parse(refused.body), { error: 'TOO_MANY_CONNECTIONS', message: 'too many connections for this user' });
+    await connect('bob');
+    second.close();
+    await second.waitClosed();
+    await until(async () => {
+      const attempt = await app.connect('alice').catch(() => undefined);
+      attempt && clients.push(attempt);
+      return attempt !== undefined;
+    }, 'alice let in again');
+  });
+
+  it('refuses an address over its limit with 429, reading X-Forwarded-For only when told to trust it', async () => {
+    await start({ limits: { maxConnectionsPerIp: 2 } });
+    await connect('a');
+    await connect('b');
+    const refused = await refusedUpgrade(app.wsUrl('/rooms'), {
+      headers: { authorization: `Bearer ${tokenFor('c')}`, 'x-forwarded-for': '203.0.113.9' },
+    });
+    assert.equal(refused.status, 429);
+    assert.equal(JSON.parse(refused.body).message, 'too many connections from this address');
+    await app.close();
+    await start({ limits: { maxConnectionsPerIp: 1, trustProxy: true } });
+    for (const address of ['203.0.113.1', '203.0.113.2']) {
+      clients.push(
+        await TestClient.connect(app.wsUrl('/rooms'), {
+          headers: { authorization: `Bearer ${tokenFor('x')}`, 'x-forwarded-for': `${address}, 10.0.0.1` },
+        }),
+      );
+    }
+    const again = await refusedUpgrade(app.wsUrl('/rooms'), {
+      headers: { authorization: `Bearer ${tokenFor('x')}`, 'x-forwarded-for': '203.0.113.1' },
+    });
+    assert.equal(again.status, 429);
+  });
+
+  it('refuses a join over the rooms limit with FORBIDDEN', async () => {
+    await start({ limits: { maxRoomsPerConnection: 2 } });
+    const alice = await connect('alice');
+    for (const room of ['a', 'b']) {
+      assert.equal((await alice.request({ event: 'join', id: room, data: { room } })).event, 'join');
+    }
+    assert.deepEqual((await alice.request({ event: 'join', id: 'c', data: { room: 'c' } })).data, {
+      code: 'FORBIDDEN',
+      message: 'too many rooms: a connection may be in 2',
+    });
+    await alice.request({ event: 'leave', id: 'l', data: { room: 'a' } });
+    assert.equal((await alice.request({ event: 'join', id: 'c2', data: { room: 'c' } })).event, 'join');
+  });
+
+  it('answers frames over the rate with RATE_LIMITED, and closes sustained abuse with 1008', async () => {
+    await start({ limits: { messageRate: { perSecond: 1, burst: 5 }, userMessageRate: false }, invalidFrames: { limit: 10, windowMs: 10_000 } });
+    const alice = await connect('alice');
+    for (let i = 0; i < 5; i++) {
+      alice.send({ event: 'rooms', id: i });
+    }
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await alice.nextJson()).event, 'rooms');
+    }
+    alice.send({ event: 'rooms', id: 'over' });
+    assert.deepEqual(await alice.nextJson(), {
+      event: 'error',
+      data: { code: 'RATE_LIMITED', message: 'too many messages: slow down' },
+    });
+    for (let i = 0; i < 20; i++) {
+      alice.send({ event: 'rooms', id: `flood${i}` });
+    }
+    assert.deepEqual(await alice.waitClosed(), { code: 1008, reason: 'rate limit exceeded' });
+    await until(() => app.log.disconnects.length === 1, 'the disconnect hook');
+    assert.equal(app.log.disconnects[0]!.reason.cause, 'policy-violation');
+  });
+
+  it("shares a user's rate across their connections", async () => {
+    await start({ limits: { messageRate: false, userMessageRate: { perSecond: 1, burst: 4 } } });
+    const [one, two] = [await connect('alice'), await connect('alice')];
+    for (const client of [one, two, one, two]) {
+      assert.equal((await client.request({ event: 'rooms', id: 1 })).event, 'rooms');
+    }
+    assert.equal(((await two.request({ event: 'rooms', id: 2 })).data as { code: string }).code, 'RATE_LIMITED');
+    const bob = await connect('bob');
+    assert.equal((await bob.request({ event: 'rooms', id: 3 })).event, 'rooms');
+  });
+
+  it('limits one handler by decorator, answering RATE_LIMITED with the request id', async () => {
+    await start({});
+    const alice = await connect('alice');
+    assert.equal((await alice.request({ event: 'limited', id: 1 })).data, 'ok');
+    assert.equal((await alice.request({ event: 'limited', id: 2 })).data, 'ok');
+    assert.deepEqual(await alice.request({ event: 'limited', id: 3 }), {
+      event: 'error',
+      id: 3,
+      data: { code: 'RATE_LIMITED', message: 'too many "limited" requests: slow down' },
+    });
+    assert.equal((await alice.request({ event: 'rooms', id: 4 })).event, 'rooms');
+    const bob = await connect('bob');
+    assert.equal((await bob.request({ event: 'limited', id: 5 })).data, 'ok');
+  });
+
+  it('cuts a client that does not read with 4008, with the buffer bounded', async () => {
+    const maxBufferedBytes = 256 * 1024;
+    await start({ limits: { maxBufferedBytes } });
+    const reader = await connect('reader');
+    const sleeper = await connect('sleeper');
+    const [serverSide] = app.hub.localClientsOf('sleeper') as { readyState: number; bufferedAmount: number }[];
+    // The client stops reading: the kernel's buffers fill, then the server's.
+    const transport = (sleeper.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    transport.pause();
+    const chunk = 'x'.repeat(16 * 1024);
+    let peak = 0;
+    let pushes = 0;
+    while (serverSide!.readyState === 1 && pushes < 10_000) {
+      app.hub.emitToUser('sleeper', 'bulk', chunk);
+      pushes++;
+      peak = Math.max(peak, serverSide!.bufferedAmount);
+      if (pushes % 16 === 0) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    assert.equal(serverSide!.readyState, 2, `still open after ${pushes} pushes of 16 KiB`);
+    assert.ok(peak <= maxBufferedBytes + chunk.length + 1024, `the buffer reached ${peak} bytes`);
+    // Reading again at once, the client gets what was buffered, then the 4008.
+    transport.resume();
+    assert.deepEqual(await sleeper.waitClosed(), { code: 4008, reason: 'slow consumer' });
+    await until(() => app.log.disconnects.length === 1, 'the disconnect hook');
+    assert.equal(app.log.disconnects[0]!.reason.cause, 'slow-consumer');
+    // Others are unaffected.
+    assert.equal((await reader.request({ event: 'rooms', id: 1 })).event, 'rooms');
+  });
+
+  it('gives a handshake a deadline: a hook that hangs gets 503', async () => {
+    await start({
+      limits: { handshakeTimeoutMs: 200 },
+      auth: { secret: 'rooms-test-secret-0123456789abcdef0123', verifyConnection: () => new Promise(() => undefined), verifyConnectionTimeoutMs: 60_000 },
+    });
+    const started = Date.now();
+    const refused = await refusedUpgrade(app.wsUrl('/rooms'), { headers: { authorization: `Bearer ${tokenFor('a')}` } });
+    assert.equal(refused.status, 503);
+    assert.deepEqual(JSON.parse(refused.body), { error: 'UNAVAILABLE', message: 'the handshake took too long' });
+    assert.ok(Date.now() - started < 2000);
+  });
+
+  it('drops a socket whose request headers never finish', async () => {
+    await start({ limits: { handshakeTimeoutMs: 300 } });
+    const socket = tcpConnect({ host: '127.0.0.1', port: app.port });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const started = Date.now();
+    socket.write('GET /rooms HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n');
+    await new Promise((resolve) => socket.once('close', resolve));
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 250 && elapsed < 3000, `closed after ${elapsed} ms`);
+  });
+});
+
+describe('graceful shutdown', () => {
+  let running: RunningApp | undefined;
+
+  afterEach(async () => {
+    await running?.close().catch(() => undefined);
+    running = undefined;
+  });
+
+  for (const [code, options] of [
+    [1001, {}],
+    [1012, { shutdownCloseCode: 1012 }],
+  ] as const) {
+    it(`closes 200 clients with ${code} in batches, waits for async handleDisconnect, and finishes before the deadline`, async () => {
+      running = await startApp({
+        imports: [RealtimeModule.forRoot({ ...options, shutdownBatchSize: 50, shutdownTimeoutMs: 5000 })],
+        providers: [GoodbyeLog, GoodbyeGateway],
+      });
+      const log = running.app.get(GoodbyeLog);
+      const clients = await Promise.all(Array.from({ length: 200 }, () => TestClient.connect(running!.wsUrl('/goodbye'))));
+      const started = Date.now();
+      await running.close();
+      const elapsed = Date.now() - started;
+      running = undefined;
+      const closes = await Promise.all(clients.map((client) => client.closed));
+      assert.equal(closes.filter((close) => close.code === code).length, 200, JSON.stringify(closes.slice(0, 3)));
+      // Every async handleDisconnect (100 ms each) had finished when close() resolved.
+      assert.equal(log.finished.length, 200);
+      assert.ok(log.finished.every((reason) => reason.cause === 'shutdown' && reason.code === code));
+      assert.ok(elapsed >= 100 && elapsed < 5000, `close took ${elapsed} ms`);
+    });
+  }
+});
