@@ -120,7 +120,8 @@ function refuse(
 function withDeadline(verdict: Promise<boolean>, ms: number): Promise<boolean | Error | 'timeout'> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), ms);
+    // Unref'd: a hook that never settles must not keep a closing process alive.
+    timer = setTimeout(() => resolve('timeout'), ms).unref();
   });
   const settled = verdict.then(
     (value) => value === true,

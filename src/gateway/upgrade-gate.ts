@@ -86,6 +86,7 @@ export class UpgradeGate {
         this.refuse(socket, 503, 'UNAVAILABLE', 'the handshake took too long');
       }
     }, this.limits.handshakeTimeoutMs);
+    deadline.unref();
     const fail = (error: unknown): void => {
       if (!finished) {
         finished = true;
