@@ -33,6 +33,7 @@ export type { BrokerHealth, BrokerState, RealtimeBroker } from './broker/broker.
 export { RateLimit, RateLimitGuard } from './limits/rate-limit.decorator.js';
 export type { RateLimit as RateLimitOptions } from './limits/token-bucket.js';
 export type { RealtimeLimits } from './limits/limits.js';
+export { RealtimeMetrics } from './metrics/realtime-metrics.js';
 export { HeartbeatInterceptor } from './heartbeat/heartbeat.interceptor.js';
 export { MessageValidation } from './validation/message-validation.decorator.js';
 export { RealtimeValidationPipe } from './validation/realtime-validation.pipe.js';

@@ -2,6 +2,7 @@ import { Inject, Module } from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import { RealtimeWsAdapter } from './gateway/realtime-ws.adapter.js';
 import { RealtimeHub } from './rooms/realtime-hub.js';
+import { RealtimeMetrics } from './metrics/realtime-metrics.js';
 import { ConfigurableModuleClass, REALTIME_MODULE_OPTIONS } from './realtime.module-definition.js';
 import type { RealtimeModuleOptions } from './realtime-options.interface.js';
 
@@ -12,19 +13,20 @@ import type { RealtimeModuleOptions } from './realtime-options.interface.js';
  * `app.useWebSocketAdapter()`, and provides {@link RealtimeHub} (rooms, user targeting,
  * broadcast, presence). It is global unless `isGlobal: false` is given.
  */
-@Module({ providers: [RealtimeHub], exports: [RealtimeHub] })
+@Module({ providers: [RealtimeHub, RealtimeMetrics], exports: [RealtimeHub, RealtimeMetrics] })
 export class RealtimeModule extends ConfigurableModuleClass {
   constructor(
     @Inject(REALTIME_MODULE_OPTIONS) options: RealtimeModuleOptions,
     config: ApplicationConfig,
     adapterHost: HttpAdapterHost,
     hub: RealtimeHub,
+    metrics: RealtimeMetrics,
   ) {
     super();
     // Runs while the app is being created, before gateways are connected in app.init(),
     // and before main.ts could call app.useWebSocketAdapter() (which then replaces it).
     if (!config.getIoAdapter()) {
-      config.setIoAdapter(new RealtimeWsAdapter(adapterHost, options, hub));
+      config.setIoAdapter(new RealtimeWsAdapter(adapterHost, options, hub, metrics));
     }
   }
 }

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { refusedUpgrade, TestClient } from './support/ws-client.js';
 import { loadConfig } from '../sample-app/src/config.js';
 import { startSampleApp } from './support/sample-app.js';
+import { until } from './support/until.js';
 
 describe('sample app (protocol.md §6)', () => {
   let app: Awaited<ReturnType<typeof startSampleApp>>;
@@ -161,6 +162,40 @@ describe('sample app (protocol.md §6)', () => {
       alice.close();
       bob.close();
     }
+  });
+
+  it('exposes Prometheus metrics at /metrics that follow connections, messages and refusals', async () => {
+    const scrape = async (): Promise<string> => {
+      const response = await fetch(`${base}/metrics`);
+      assert.equal(response.status, 200);
+      assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
+      return response.text();
+    };
+    const value = (text: string, series: string): number => {
+      const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
+      return line ? Number(line.slice(series.length + 1)) : 0;
+    };
+    const open = 'realtime_connections{gateway="/echo"}';
+    const echoes = 'realtime_messages_in_total{gateway="/echo",event="echo"}';
+    const clientCloses = 'realtime_disconnects_total{gateway="/echo",cause="client"}';
+    const refusals = 'realtime_upgrades_refused_total{status="401"}';
+    const failures = 'realtime_errors_total{gateway="/echo",code="VALIDATION_FAILED"}';
+    const before = await scrape();
+    const client = await connect();
+    await until(async () => value(await scrape(), open) === value(before, open) + 1, 'the open connection to show');
+    await client.request({ event: 'echo', id: 1, data: { message: 'metrics' } });
+    await client.request({ event: 'echo', id: 2, data: { message: '' } });
+    await refusedUpgrade(app.wsUrl);
+    client.close();
+    await client.waitClosed();
+    await until(async () => value(await scrape(), open) === value(before, open), 'the close to show');
+    const after = await scrape();
+    assert.equal(value(after, echoes) - value(before, echoes), 2);
+    assert.equal(value(after, failures) - value(before, failures), 1);
+    assert.equal(value(after, clientCloses) - value(before, clientCloses), 1);
+    assert.equal(value(after, refusals) - value(before, refusals), 1);
+    assert.ok(value(after, 'realtime_handler_duration_seconds_count{gateway="/echo",event="echo"}') >= 2);
+    assert.match(after, /realtime_broker_up\{type="memory",status="ok"\} 1/);
   });
 
   it('answers GET /health with status ok and the broker', async () => {

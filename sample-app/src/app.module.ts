@@ -7,6 +7,7 @@ import { DemoAuthController } from './auth.controller.js';
 import type { SampleConfig } from './config.js';
 import { EchoGateway } from './echo.gateway.js';
 import { HealthController } from './health.controller.js';
+import { MetricsController } from './metrics.controller.js';
 
 /** The sample application: the authenticated `/echo` and `/chat` gateways, a demo login and `GET /health`. */
 @Module({})
@@ -23,7 +24,7 @@ export class AppModule {
           broker: config.redisUrl ? new RedisBroker({ url: config.redisUrl, presenceTtlMs: config.presenceTtlMs }) : undefined,
         }),
       ],
-      controllers: [HealthController, DemoAuthController],
+      controllers: [HealthController, MetricsController, DemoAuthController],
       providers: [EchoGateway, ChatGateway],
     };
   }

@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import type { RealtimePrincipal } from '../auth/principal.js';
 import type { HeartbeatEntry, HeartbeatMonitor } from '../heartbeat/heartbeat-monitor.js';
 import type { TokenBucket } from '../limits/token-bucket.js';
+import type { GatewayMetrics } from '../metrics/realtime-metrics.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { DisconnectCause, DisconnectReason } from './disconnect-reason.js';
 import type { GatewaySettings } from './gateway-settings.js';
@@ -35,6 +36,8 @@ export class Connection {
   /** Its inbound rate, and its user's (shared with the user's other connections). */
   rate: TokenBucket | undefined;
   userRate: TokenBucket | undefined;
+  /** Its gateway's metrics, when the application has them. */
+  metrics: GatewayMetrics | undefined;
   /** Promises of its gateways' async `handleDisconnect`, which a shutdown waits for. */
   readonly disconnectWork: Promise<unknown>[] = [];
   rawHandler: BoundHandler | undefined;
@@ -67,7 +70,10 @@ export class Connection {
           this.socket.ping();
         }
       },
-      terminate: () => this.terminate('heartbeat-timeout'),
+      terminate: () => {
+        this.metrics?.reaped.inc();
+        this.terminate('heartbeat-timeout');
+      },
     });
   }
 

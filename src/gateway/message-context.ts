@@ -10,6 +10,7 @@ import type { Connection } from './connection.js';
  */
 export class MessageContext {
   private settled = false;
+  private readonly startedAt = performance.now();
 
   /** @internal */
   constructor(
@@ -47,6 +48,7 @@ export class MessageContext {
       : this.id === undefined && !explicit && (data === undefined || data === null);
     if (silent) {
       this.settled = true;
+      this.measure();
       return;
     }
     let text: string;
@@ -58,6 +60,8 @@ export class MessageContext {
     }
     this.settled = true;
     this.connection.send(text);
+    this.connection.metrics?.reply.inc();
+    this.measure();
   }
 
   /** Answers with an error frame. Only the first reply or failure counts. */
@@ -73,5 +77,11 @@ export class MessageContext {
     }
     this.settled = true;
     this.connection.send(text);
+    this.connection.metrics?.error(code);
+    this.measure();
+  }
+
+  private measure(): void {
+    this.connection.metrics?.duration(this.event, (performance.now() - this.startedAt) / 1000);
   }
 }

@@ -37,6 +37,10 @@ import { MessageContext } from './message-context.js';
 import { type GatewayRoutes, UpgradeGate } from './upgrade-gate.js';
 import { ConnectionCounter, type LimitSettings, resolveLimits } from '../limits/limits.js';
 import { TokenBucket } from '../limits/token-bucket.js';
+import { type GatewayMetrics, RealtimeMetrics } from '../metrics/realtime-metrics.js';
+
+/** Metrics label of raw-text frames. */
+const RAW_METRIC_LABEL = '(raw)';
 import { RealtimeHub } from '../rooms/realtime-hub.js';
 
 /** Options Nest hands to {@link RealtimeWsAdapter.create}: the gateway decorator's options. */
@@ -90,19 +94,23 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   private readonly userRates = new Map<string, { bucket: TokenBucket; connections: number }>();
 
   private hub: RealtimeHub | undefined;
+  private readonly metrics: RealtimeMetrics | undefined;
 
   /**
    * @param appOrHttpServer the application (or its HTTP server) whose server gateways share
    * @param options the module's options
    * @param hub the rooms hub; found in `appOrHttpServer` when it is the application
+   * @param metrics where to count; found in `appOrHttpServer` when it is the application
    */
   constructor(
     appOrHttpServer?: HttpServerSource,
     private readonly options: RealtimeModuleOptions = {},
     hub?: RealtimeHub,
+    metrics?: RealtimeMetrics,
   ) {
     super(appOrHttpServer instanceof HttpAdapterHost ? undefined : appOrHttpServer);
-    this.hub = hub ?? findHub(appOrHttpServer);
+    this.hub = hub ?? findProvider(appOrHttpServer, RealtimeHub);
+    this.metrics = metrics ?? findProvider(appOrHttpServer, RealtimeMetrics);
     this.adapterHost = appOrHttpServer instanceof HttpAdapterHost ? appOrHttpServer : undefined;
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     positiveInteger('shutdownTimeoutMs', this.shutdownTimeoutMs);
@@ -123,6 +131,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       this.limits,
       (server) => this.settings.get(server)!,
       () => this.hub,
+      (status) => this.metrics?.refused.labels(String(status)).inc(),
     );
   }
 
@@ -158,8 +167,9 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       handleProtocols: (protocols) => (protocols.has(PROTOCOL_V1) ? PROTOCOL_V1 : false),
     });
     server.on('error', (error) => this.logger.error(`WebSocket server at ${path}: ${error.message}`));
+    const gatewayMetrics = this.metrics?.forGateway(path);
     server.on('connection', (socket: WebSocket, request: IncomingMessage) =>
-      this.setUpConnection(socket, request, settings),
+      this.setUpConnection(socket, request, settings, gatewayMetrics),
     );
     this.settings.set(server, settings);
     router.gateways.set(path, server);
@@ -328,8 +338,11 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     return server as HttpServer;
   }
 
-  private setUpConnection(socket: WebSocket, request: IncomingMessage, settings: GatewaySettings): void {
+  private setUpConnection(socket: WebSocket, request: IncomingMessage, settings: GatewaySettings, metrics?: GatewayMetrics): void {
     const connection = new Connection(socket, request, settings);
+    connection.metrics = metrics;
+    metrics?.connects.inc();
+    metrics?.connections.inc();
     const accepted = this.gate.take(request);
     const principal = accepted?.principal;
     if (principal) {
@@ -346,7 +359,8 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       socket.on('pong', alive);
       socket.on('ping', alive);
     }
-    socket.once('close', () => {
+    socket.once('close', (code: number, reason: Buffer) => {
+      metrics?.disconnected(connection.disconnectReason(code, reason).cause);
       connection.release();
       if (accepted) {
         this.counter.release(accepted.admission);
@@ -383,10 +397,12 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     const text = data.toString();
     const parsed = parseFrame(text, connection.settings.maxDepth);
     if (parsed.kind === 'invalid') {
+      connection.metrics?.messageIn(undefined);
       this.refuseFrame(connection, parsed.id, ErrorCode.BAD_REQUEST, parsed.message);
       return;
     }
     if (parsed.kind === 'raw') {
+      connection.metrics?.messageIn(RAW_METRIC_LABEL);
       if (connection.rawHandler) {
         this.dispatch(new MessageContext(connection, RAW_TEXT_MESSAGE, undefined, true), connection.rawHandler, text);
       } else {
@@ -395,6 +411,8 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       return;
     }
     const { event, id, data: payload } = parsed.frame;
+    const handler = connection.handlers.get(event);
+    connection.metrics?.messageIn(handler || event === PING_EVENT || event === AUTH_EVENT ? event : undefined);
     if (event === PING_EVENT) {
       connection.send(encodeReply(PONG_EVENT, id, { t: Date.now() }));
       return;
@@ -403,7 +421,6 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       this.tokens.refresh(connection, id, payload);
       return;
     }
-    const handler = connection.handlers.get(event);
     if (!handler) {
       this.refuseFrame(connection, id, ErrorCode.UNKNOWN_EVENT, `no handler for event "${event}"`);
       return;
@@ -420,6 +437,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     closeReason = 'too many invalid frames',
   ): void {
     connection.send(encodeError(id, code, message));
+    connection.metrics?.error(code);
     if (connection.countInvalidFrame(Date.now())) {
       this.logger.warn(`closing a connection at ${connection.settings.path}: ${closeReason}`);
       connection.close(CloseCode.POLICY_VIOLATION, closeReason, 'policy-violation');
@@ -520,15 +538,15 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   }
 }
 
-/** The hub of an application given as the adapter's first argument, if any. */
-function findHub(source: HttpServerSource): RealtimeHub | undefined {
+/** A provider of the application given as the adapter's first argument, if it has one. */
+function findProvider<T>(source: HttpServerSource, type: new (...args: never[]) => T): T | undefined {
   if (!source || source instanceof HttpAdapterHost || !('get' in source) || typeof source.get !== 'function') {
     return undefined;
   }
   try {
-    return source.get(RealtimeHub, { strict: false });
+    return source.get(type, { strict: false });
   } catch {
-    return undefined; // No RealtimeModule in this application: no rooms.
+    return undefined; // No RealtimeModule in this application: no rooms, no metrics.
   }
 }
 

@@ -7,6 +7,7 @@ import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { RealtimeError } from '../realtime.errors.js';
 import { REALTIME_MODULE_OPTIONS } from '../realtime.module-definition.js';
+import { RealtimeMetrics } from '../metrics/realtime-metrics.js';
 import type { RealtimeModuleOptions } from '../realtime-options.interface.js';
 
 /** Longest room name, in characters. */
@@ -63,8 +64,15 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   /** room → user → local connections of that user in the room */
   private readonly presentLocally = new Map<string, Map<string, number>>();
 
-  constructor(@Optional() @Inject(REALTIME_MODULE_OPTIONS) options?: RealtimeModuleOptions) {
+  private readonly pushes;
+
+  constructor(
+    @Optional() @Inject(REALTIME_MODULE_OPTIONS) options?: RealtimeModuleOptions,
+    @Optional() private readonly metrics?: RealtimeMetrics,
+  ) {
     this.broker = options?.broker ?? new MemoryBroker();
+    this.pushes = metrics?.messagesOut.labels('push');
+    metrics?.watchBroker(() => this.broker.health());
   }
 
   async onModuleInit(): Promise<void> {
@@ -148,21 +156,21 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     const frame = JSON.stringify({ event, room, data });
     const except = options.except === undefined ? undefined : connectionOf(options.except);
     this.deliver(this.rooms.get(room), frame, except);
-    this.broker.publish(ROOM_CHANNEL + room, this.instanceId + MESSAGE + frame);
+    this.publish(ROOM_CHANNEL + room, this.instanceId + MESSAGE + frame);
   }
 
   /** Sends `{event, data}` to every connection of a user (`sub`) on every instance. */
   emitToUser(sub: string, event: string, data: unknown): void {
     const frame = JSON.stringify({ event, data });
     this.deliver(this.users.get(sub), frame, undefined);
-    this.broker.publish(USER_CHANNEL + sub, this.instanceId + MESSAGE + frame);
+    this.publish(USER_CHANNEL + sub, this.instanceId + MESSAGE + frame);
   }
 
   /** Sends `{event, data}` to every connection of every gateway on every instance. */
   emitToAll(event: string, data: unknown): void {
     const frame = JSON.stringify({ event, data });
     this.deliver(this.everyone, frame, undefined);
-    this.broker.publish(ALL_CHANNEL, this.instanceId + MESSAGE + frame);
+    this.publish(ALL_CHANNEL, this.instanceId + MESSAGE + frame);
   }
 
   /**
@@ -174,7 +182,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   disconnectUser(sub: string, reason = 'forbidden'): void {
     const fitting = closeReason(reason);
     this.kickLocally(sub, fitting);
-    this.broker.publish(USER_CHANNEL + sub, this.instanceId + KICK + fitting);
+    this.publish(USER_CHANNEL + sub, this.instanceId + KICK + fitting);
   }
 
   /**
@@ -323,11 +331,13 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     }
     // Encoded once; ws frames the same bytes for every recipient.
     const bytes = Buffer.from(frame);
+    let sent = 0;
     for (const connection of connections) {
-      if (connection !== except) {
-        connection.send(bytes);
+      if (connection !== except && connection.send(bytes)) {
+        sent++;
       }
     }
+    this.pushes?.inc(sent);
   }
 
   private onBrokerMessage(channel: string, payload: string): void {
@@ -343,6 +353,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     if (payload.startsWith(this.instanceId)) {
       return; // Delivered locally when it was published.
     }
+    this.metrics?.received.inc();
     const kind = payload.charAt(ORIGIN_LENGTH);
     const body = payload.slice(ORIGIN_LENGTH + 1);
     if (channel.startsWith(USER_CHANNEL)) {
@@ -359,6 +370,11 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     } else {
       this.logger.debug(`message on unknown channel ${channel} ignored`);
     }
+  }
+
+  private publish(channel: string, payload: string): void {
+    this.metrics?.published.inc();
+    this.broker.publish(channel, payload);
   }
 
   private kickLocally(sub: string, reason: string): void {
