@@ -261,7 +261,10 @@ describe('client SDK against a scripted fake server', () => {
     await assert.rejects(charge, { code: 'TIMEOUT' });
     await until(() => made.state === 'open', 'open');
     assert.ok(hookDone);
-    assert.deepEqual(server.connections[1]!.frames.map((frame) => frame.event), ['join', 'after-hook']);
+    // A marker sent now arrives after anything the client could still have sent before it.
+    made.send('marker');
+    await until(() => server.connections[1]!.frames.some((frame) => frame.event === 'marker'), 'the marker');
+    assert.deepEqual(server.connections[1]!.frames.map((frame) => frame.event), ['join', 'after-hook', 'marker']);
   });
 
   it('asks for a fresh token on 4001 and reconnects with it at once', async () => {
