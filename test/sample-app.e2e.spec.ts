@@ -206,11 +206,27 @@ describe('sample app (protocol.md §6)', () => {
     assert.equal(body.broker.type, 'memory');
   });
 
-  it('closes clients with 1001 and exits 0 on SIGTERM', async () => {
-    const client = await connect();
+  it('closes 200 clients with 1001 (none 1006) and exits 0 on SIGTERM, well before the 30 s deadline', async () => {
+    // 10 users with 20 connections each: the default per-user limit is 20.
+    const tokens = await Promise.all(
+      Array.from({ length: 10 }, async (_, i) => {
+        const response = await fetch(`${base}/auth/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ username: `drain${i}` }),
+        });
+        return ((await response.json()) as { access_token: string }).access_token;
+      }),
+    );
+    const clients = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => TestClient.connect(app.wsUrl, { headers: { authorization: `Bearer ${tokens[i % 10]}` } })),
+    );
+    const started = Date.now();
     app.child.kill('SIGTERM');
-    assert.equal((await client.waitClosed()).code, 1001);
+    const closes = await Promise.all(clients.map((client) => client.waitClosed()));
+    assert.deepEqual([...new Set(closes.map((close) => close.code))], [1001]);
     const [code] = (await once(app.child, 'exit')) as [number | null];
     assert.equal(code, 0, app.output());
+    assert.ok(Date.now() - started < 10_000, `exit took ${Date.now() - started} ms`);
   });
 });

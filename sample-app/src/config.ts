@@ -11,6 +11,8 @@ export interface SampleConfig {
   redisUrl: string | undefined;
   /** How long a killed instance's users stay in presence (Redis only). */
   presenceTtlMs: number;
+  /** PEM files to serve https and wss with; unset: plain http and ws. */
+  tls: { certFile: string; keyFile: string } | undefined;
 }
 
 /** Used when JWT_SECRET is unset: fine on a laptop, never in production. */
@@ -41,7 +43,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
     throw new Error(`REDIS_URL must be a redis:// or rediss:// URL, got "${redisUrl}"`);
   }
   const presenceTtlMs = milliseconds(env, 'PRESENCE_TTL_MS', 30_000);
-  return { port, host: env.HOST || '127.0.0.1', jwtSecret, allowedOrigins, heartbeat, redisUrl, presenceTtlMs };
+  if (!env.TLS_CERT !== !env.TLS_KEY) {
+    throw new Error('TLS_CERT and TLS_KEY go together: set both (PEM files) for https/wss, or neither');
+  }
+  const tls = env.TLS_CERT && env.TLS_KEY ? { certFile: env.TLS_CERT, keyFile: env.TLS_KEY } : undefined;
+  return { port, host: env.HOST || '127.0.0.1', jwtSecret, allowedOrigins, heartbeat, redisUrl, presenceTtlMs, tls };
 }
 
 function milliseconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

@@ -2,13 +2,16 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { AppModule } from './app.module.js';
 import { loadConfig } from './config.js';
 
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config));
+  // TLS_CERT and TLS_KEY set: https and wss on the same port, nothing else changes.
+  const httpsOptions = config.tls ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } : undefined;
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config), { httpsOptions });
   // The demo page at `/`, and the client SDK it imports, as the ES modules tsc built.
   app.useStaticAssets(fileURLToPath(new URL('../../../sample-app/public/', import.meta.url)));
   app.useStaticAssets(fileURLToPath(new URL('../../src/client/', import.meta.url)), { prefix: '/sdk/client/' });
@@ -32,9 +35,11 @@ async function bootstrap(): Promise<void> {
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const [ws, http] = config.tls ? ['wss', 'https'] : ['ws', 'http'];
   logger.log(
-    `Realtime sample app ready: ws://${host}:${port}/echo and ws://${host}:${port}/chat  ` +
-      `(demo page: http://${host}:${port}/, health: http://${host}:${port}/health, broker: ${config.redisUrl ? 'redis' : 'memory'})`,
+    `Realtime sample app ready: ${ws}://${host}:${port}/echo and ${ws}://${host}:${port}/chat  ` +
+      `(demo page: ${http}://${host}:${port}/, health: ${http}://${host}:${port}/health, ` +
+      `broker: ${config.redisUrl ? 'redis' : 'memory'})`,
   );
 }
 

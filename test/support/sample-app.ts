@@ -14,7 +14,7 @@ export async function startSampleApp(env: NodeJS.ProcessEnv = {}): Promise<{ chi
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
-    const match = /ws:\/\/[\d.]+:\d+\/echo/.exec(output);
+    const match = /wss?:\/\/[\d.]+:\d+\/echo/.exec(output);
     if (match) {
       return { child, wsUrl: match[0], output: () => output };
     }

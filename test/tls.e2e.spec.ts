@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { request } from 'node:https';
+import { startSampleApp } from './support/sample-app.js';
+import { TestClient } from './support/ws-client.js';
+
+/** A self-signed certificate for 127.0.0.1 made for this run (no private key in the repository). */
+function selfSignedCertificate(directory: string): { cert: string; key: string } {
+  const cert = join(directory, 'cert.pem');
+  const key = join(directory, 'key.pem');
+  try {
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+      '-keyout', key, '-out', cert,
+      '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ], { stdio: 'pipe' });
+  } catch (error) {
+    throw new Error(`could not make a test certificate with openssl (Debian: apt-get install openssl): ${String(error)}`);
+  }
+  return { cert, key };
+}
+
+function httpsGet(url: string, ca: Buffer): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    request(url, { ca }, (response) => {
+      let body = '';
+      response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+describe('TLS: the sample app on https and wss (TLS_CERT / TLS_KEY)', () => {
+  let directory: string;
+  let app: Awaited<ReturnType<typeof startSampleApp>>;
+  let ca: Buffer;
+
+  before(async () => {
+    directory = mkdtempSync(join(tmpdir(), 'realtime-tls-'));
+    const files = selfSignedCertificate(directory);
+    ca = readFileSync(files.cert);
+    app = await startSampleApp({ TLS_CERT: files.cert, TLS_KEY: files.key, JWT_SECRET: 'tls-test-secret-0123456789abcdef0123456' });
+  });
+
+  after(() => {
+    app?.child.kill('SIGKILL');
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  it('logs a wss:// URL and echoes over wss with a client that trusts the certificate', async () => {
+    assert.match(app.wsUrl, /^wss:\/\/127\.0\.0\.1:\d+\/echo$/);
+    const base = app.wsUrl.replace(/^wss:/, 'https:').replace(/\/echo$/, '');
+    const health = await httpsGet(`${base}/health`, ca);
+    assert.equal(health.status, 200);
+    const login = await new Promise<string>((resolve, reject) => {
+      const req = request(`${base}/auth/token`, { method: 'POST', ca, headers: { 'content-type': 'application/json' } }, (response) => {
+        let body = '';
+        response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => resolve((JSON.parse(body) as { access_token: string }).access_token));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ username: 'tls' }));
+    });
+    const client = await TestClient.connect(app.wsUrl, { ca, headers: { authorization: `Bearer ${login}` } });
+    try {
+      assert.deepEqual(await client.request({ event: 'echo', id: 1, data: { message: 'over TLS' } }), {
+        event: 'echo',
+        id: 1,
+        data: { message: 'Echo: over TLS' },
+      });
+    } finally {
+      client.close();
+    }
+  });
+
+  it('refuses a client that does not trust the certificate', async () => {
+    await assert.rejects(TestClient.connect(app.wsUrl, {}), /self[- ]signed|certificate/i);
+  });
+});
