@@ -13,6 +13,8 @@ export interface SampleConfig {
   presenceTtlMs: number;
   /** PEM files to serve https and wss with; unset: plain http and ws. */
   tls: { certFile: string; keyFile: string } | undefined;
+  /** LOG_FORMAT=json: structured log lines. */
+  jsonLogs: boolean;
 }
 
 /** Used when JWT_SECRET is unset: fine on a laptop, never in production. */
@@ -47,7 +49,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
     throw new Error('TLS_CERT and TLS_KEY go together: set both (PEM files) for https/wss, or neither');
   }
   const tls = env.TLS_CERT && env.TLS_KEY ? { certFile: env.TLS_CERT, keyFile: env.TLS_KEY } : undefined;
-  return { port, host: env.HOST || '127.0.0.1', jwtSecret, allowedOrigins, heartbeat, redisUrl, presenceTtlMs, tls };
+  if (env.LOG_FORMAT && env.LOG_FORMAT !== 'json' && env.LOG_FORMAT !== 'text') {
+    throw new Error(`LOG_FORMAT must be "text" or "json", got "${env.LOG_FORMAT}"`);
+  }
+  const jsonLogs = env.LOG_FORMAT === 'json';
+  return { port, host: env.HOST || '127.0.0.1', jwtSecret, allowedOrigins, heartbeat, redisUrl, presenceTtlMs, tls, jsonLogs };
 }
 
 function milliseconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

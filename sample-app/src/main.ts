@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Logger } from '@nestjs/common';
+import { ConsoleLogger, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { readFileSync } from 'node:fs';
@@ -11,22 +11,24 @@ async function bootstrap(): Promise<void> {
   const config = loadConfig();
   // TLS_CERT and TLS_KEY set: https and wss on the same port, nothing else changes.
   const httpsOptions = config.tls ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } : undefined;
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config), { httpsOptions });
+  // LOG_FORMAT=json: one JSON object per line (level, context, message), for log pipelines.
+  const logger = config.jsonLogs ? new ConsoleLogger({ json: true }) : undefined;
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config), { httpsOptions, logger });
   // The demo page at `/`, and the client SDK it imports, as the ES modules tsc built.
   app.useStaticAssets(fileURLToPath(new URL('../../../sample-app/public/', import.meta.url)));
   app.useStaticAssets(fileURLToPath(new URL('../../src/client/', import.meta.url)), { prefix: '/sdk/client/' });
   app.useStaticAssets(fileURLToPath(new URL('../../src/protocol/', import.meta.url)), { prefix: '/sdk/protocol/' });
   await app.listen(config.port, config.host);
-  const logger = new Logger('SampleApp');
+  const log = new Logger('SampleApp');
   // Nest's enableShutdownHooks() re-raises the signal after closing, so the process would
   // end "killed by SIGTERM"; closing here lets a drained shutdown exit with status 0.
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
-      logger.log(`${signal} received: closing connections and shutting down`);
+      log.log(`${signal} received: closing connections and shutting down`);
       app.close().then(
         () => process.exit(0),
         (error: unknown) => {
-          logger.error(`shutdown failed: ${String(error)}`);
+          log.error(`shutdown failed: ${String(error)}`);
           process.exit(1);
         },
       );
@@ -36,7 +38,7 @@ async function bootstrap(): Promise<void> {
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const [ws, http] = config.tls ? ['wss', 'https'] : ['ws', 'http'];
-  logger.log(
+  log.log(
     `Realtime sample app ready: ${ws}://${host}:${port}/echo and ${ws}://${host}:${port}/chat  ` +
       `(demo page: ${http}://${host}:${port}/, health: ${http}://${host}:${port}/health, ` +
       `broker: ${config.redisUrl ? 'redis' : 'memory'})`,
