@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
+import { freePort } from './free-port.js';
 
 /** Where to find `redis-server`: `REDIS_SERVER`, else the Debian path, else the PATH. */
 function redisServerBinary(): string {
@@ -18,17 +19,6 @@ function redisServerBinary(): string {
       '`sudo apt-get install -y redis-server` (Debian/Ubuntu; .ci/run does this when it is missing), ' +
       '`brew install redis` (macOS), or set REDIS_SERVER to its path.',
   );
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function ping(port: number): Promise<boolean> {
