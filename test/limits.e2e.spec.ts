@@ -7,6 +7,10 @@ import { startRoomsApp, type RoomsApp, tokenFor } from './support/rooms-app.js';
 import { until } from './support/until.js';
 import { refusedUpgrade, TestClient } from './support/ws-client.js';
 import { GoodbyeGateway, GoodbyeLog } from './fixtures/rooms-gateways.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { selfSignedCertificate } from './support/certificate.js';
 
 describe('limits (protocol §1, §2, §5)', () => {
   let app: RoomsApp;
@@ -70,18 +74,41 @@ describe('limits (protocol §1, §2, §5)', () => {
     assert.equal(refused.status, 429);
     assert.equal(JSON.parse(refused.body).message, 'too many connections from this address');
     await app.close();
+    // Behind one trusted proxy: the address it appended (the last entry) counts; what the
+    // client itself put in front of it does not.
     await start({ limits: { maxConnectionsPerIp: 1, trustProxy: true } });
     for (const address of ['203.0.113.1', '203.0.113.2']) {
       clients.push(
         await TestClient.connect(app.wsUrl('/rooms'), {
-          headers: { authorization: `Bearer ${tokenFor('x')}`, 'x-forwarded-for': `${address}, 10.0.0.1` },
+          headers: { authorization: `Bearer ${tokenFor('x')}`, 'x-forwarded-for': `10.9.9.9, ${address}` },
         }),
       );
     }
-    const again = await refusedUpgrade(app.wsUrl('/rooms'), {
-      headers: { authorization: `Bearer ${tokenFor('x')}`, 'x-forwarded-for': '203.0.113.1' },
+    const spoofed = await refusedUpgrade(app.wsUrl('/rooms'), {
+      headers: { authorization: `Bearer ${tokenFor('x')}`, 'x-forwarded-for': `198.51.100.7, 203.0.113.1` },
     });
-    assert.equal(again.status, 429);
+    assert.equal(spoofed.status, 429);
+  });
+
+  it('counts a public-gateway connection that signs in against its user\'s limits', async () => {
+    await start({ limits: { maxConnectionsPerUser: 1, messageRate: false, userMessageRate: { perSecond: 1, burst: 3 } } });
+    await connect('alice');
+    const anonymous = await TestClient.connect(app.wsUrl('/public-rooms'));
+    clients.push(anonymous);
+    assert.deepEqual((await anonymous.request({ event: 'auth', id: 1, data: { token: tokenFor('alice') } })).data, {
+      code: 'UNAUTHORIZED',
+      message: 'too many connections for this user',
+    });
+    assert.equal(app.hub.localClientsOf('alice').length, 1);
+    // As someone else it may sign in, and then shares that user's rate.
+    assert.equal((await anonymous.request({ event: 'auth', id: 2, data: { token: tokenFor('carol') } })).event, 'auth');
+    const carol = await connect('carol').catch((error: Error) => error);
+    assert.match(String(carol), /429/);
+    // From the sign-in on, carol's bucket (burst 3) counts this connection's frames.
+    for (const id of [3, 4, 5]) {
+      assert.equal((await anonymous.request({ event: 'rooms', id })).event, 'rooms');
+    }
+    assert.equal(((await anonymous.request({ event: 'rooms', id: 6 })).data as { code: string }).code, 'RATE_LIMITED');
   });
 
   it('refuses a join over the rooms limit with FORBIDDEN', async () => {
@@ -189,6 +216,31 @@ describe('limits (protocol §1, §2, §5)', () => {
     assert.ok(Date.now() - started < 2000);
   });
 
+  it('keeps an idle wss connection past the headers deadline (TLS sockets included)', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'realtime-limits-tls-'));
+    try {
+      const { cert, key } = selfSignedCertificate(directory);
+      const tls = { cert: readFileSync(cert), key: readFileSync(key) };
+      const running = await startApp(
+        { imports: [RealtimeModule.forRoot({ limits: { handshakeTimeoutMs: 200 } })], providers: [GoodbyeLog, GoodbyeGateway] },
+        undefined,
+        0,
+        tls,
+      );
+      try {
+        const client = await TestClient.connect(running.wsUrl('/goodbye'), { ca: tls.cert });
+        await new Promise((resolve) => setTimeout(resolve, 600));
+        assert.equal(client.socket.readyState, 1, 'the idle wss connection was cut');
+        assert.equal(((await client.request({ event: 'ping', id: 1 })) as { event: string }).event, 'pong');
+        client.close();
+      } finally {
+        await running.close();
+      }
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
   it('drops a socket whose request headers never finish', async () => {
     await start({ limits: { handshakeTimeoutMs: 300 } });
     const socket = tcpConnect({ host: '127.0.0.1', port: app.port });
@@ -232,4 +284,30 @@ describe('graceful shutdown', () => {
       assert.ok(elapsed >= 100 && elapsed < 5000, `close took ${elapsed} ms`);
     });
   }
+
+  it('waits for the async handleDisconnect of a connection that closed just before, and refuses upgrades in flight', async () => {
+    running = await startApp({
+      imports: [
+        RealtimeModule.forRoot({
+          shutdownTimeoutMs: 1000,
+          auth: { secret: 'rooms-test-secret-0123456789abcdef0123', verifyConnection: () => new Promise(() => undefined), verifyConnectionTimeoutMs: 60_000 },
+          limits: { handshakeTimeoutMs: 60_000 },
+        }),
+      ],
+      providers: [GoodbyeLog, GoodbyeGateway],
+    });
+    const log = running.app.get(GoodbyeLog);
+    const early = await TestClient.connect(running.wsUrl('/goodbye'));
+    const pending = refusedUpgrade(running.wsUrl('/goodbye'), { headers: { authorization: `Bearer ${tokenFor('late')}` } });
+    early.close();
+    await early.waitClosed();
+    const started = Date.now();
+    await running.close();
+    running = undefined;
+    assert.equal(log.finished.length, 1, 'close() resolved before the earlier handleDisconnect finished');
+    const refused = await pending;
+    assert.equal(refused.status, 503);
+    assert.deepEqual(JSON.parse(refused.body), { error: 'UNAVAILABLE', message: 'the server is shutting down' });
+    assert.ok(Date.now() - started < 1000, `close took ${Date.now() - started} ms`);
+  });
 });

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,23 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'node:https';
 import { startSampleApp } from './support/sample-app.js';
 import { TestClient } from './support/ws-client.js';
-
-/** A self-signed certificate for 127.0.0.1 made for this run (no private key in the repository). */
-function selfSignedCertificate(directory: string): { cert: string; key: string } {
-  const cert = join(directory, 'cert.pem');
-  const key = join(directory, 'key.pem');
-  try {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
-      '-keyout', key, '-out', cert,
-      '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    ], { stdio: 'pipe' });
-  } catch (error) {
-    throw new Error(`could not make a test certificate with openssl (Debian: apt-get install openssl): ${String(error)}`);
-  }
-  return { cert, key };
-}
+import { selfSignedCertificate } from './support/certificate.js';
 
 function httpsGet(url: string, ca: Buffer): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

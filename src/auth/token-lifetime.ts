@@ -8,19 +8,28 @@ import type { HandshakeChecker } from './handshake.js';
 import { TokenRejectedError } from './jwt-verifier.js';
 import { type RealtimePrincipal, setPrincipal } from './principal.js';
 
+/** What {@link TokenLifetime} calls when a connection without a token signs in. */
+export interface SignInHooks {
+  /** Counts the connection under `sub`; returns why not (it is then refused). */
+  admit(connection: Connection, sub: string): string | undefined;
+  /** The connection now has its principal. */
+  signedIn(connection: Connection): Promise<void>;
+}
+
 /**
  * A connection's token after the handshake: the 4001 close at `exp` and the in-band
  * `auth` refresh, which passes the same checks as the handshake.
  */
 export class TokenLifetime {
   /**
-   * @param onSignIn runs when an in-band `auth` gives an identity to a connection that had
-   * none (a public gateway's), before the success reply: the rooms hub then counts it.
+   * @param signIn what happens when an in-band `auth` gives an identity to a connection that
+   * had none (a public gateway's): `admit` counts it against its user's limits (a refusal
+   * refuses the sign-in), `signedIn` lets the rooms hub count it, before the success reply.
    */
   constructor(
     private readonly handshake: HandshakeChecker,
     private readonly logger: Logger,
-    private readonly onSignIn: (connection: Connection) => Promise<void> = () => Promise.resolve(),
+    private readonly signIn: SignInHooks = { admit: () => undefined, signedIn: () => Promise.resolve() },
   ) {}
 
   /** Attaches a verified principal and closes the connection with 4001 when its token expires. */
@@ -66,9 +75,15 @@ export class TokenLifetime {
           return refuse('superseded', 'connection closed or a newer refresh arrived');
         }
         const signingIn = connection.principal === undefined;
+        if (signingIn) {
+          const refusal = this.signIn.admit(connection, principal.sub);
+          if (refusal) {
+            return refuse(refusal, `sign-in refused: ${refusal}`);
+          }
+        }
         this.attach(connection, principal);
         if (signingIn) {
-          await this.onSignIn(connection);
+          await this.signIn.signedIn(connection);
         }
         connection.send(encodeReply(AUTH_EVENT, id, { exp: principal.exp }));
       })

@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import type { RealtimePrincipal } from '../auth/principal.js';
 import type { HeartbeatEntry, HeartbeatMonitor } from '../heartbeat/heartbeat-monitor.js';
 import type { TokenBucket } from '../limits/token-bucket.js';
+import type { Admission } from '../limits/limits.js';
 import type { GatewayMetrics } from '../metrics/realtime-metrics.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { DisconnectCause, DisconnectReason } from './disconnect-reason.js';
@@ -14,6 +15,9 @@ const SLOW_CONSUMER_GRACE_MS = 1000;
 const TEXT_FRAME = { binary: false } as const;
 
 const connections = new WeakMap<object, Connection>();
+
+/** @internal Async `handleDisconnect` work still running, of every gateway: a shutdown waits for it. */
+export const pendingDisconnectWork = new Set<Promise<unknown>>();
 
 /** @internal The plugin's state of a connected client (the `ws` socket), if it has any. */
 export function connectionOf(client: object): Connection | undefined {
@@ -33,13 +37,14 @@ export class Connection {
   readonly rooms = new Set<string>();
   /** The user `RealtimeHub` counts it under: its `sub` when it was registered or signed in. */
   user: string | undefined;
-  /** Its inbound rate, and its user's (shared with the user's other connections). */
+  /** Its inbound rate, and its user's (shared with the user's other connections), and that user. */
   rate: TokenBucket | undefined;
   userRate: TokenBucket | undefined;
+  rateUser: string | undefined;
+  /** Its place under the connection limits, given back when it closes. */
+  admission: Admission | undefined;
   /** Its gateway's metrics, when the application has them. */
   metrics: GatewayMetrics | undefined;
-  /** Promises of its gateways' async `handleDisconnect`, which a shutdown waits for. */
-  readonly disconnectWork: Promise<unknown>[] = [];
   rawHandler: BoundHandler | undefined;
   private invalidCount = 0;
   private invalidWindowStart = 0;
@@ -93,10 +98,13 @@ export class Connection {
     if (this.socket.readyState !== WebSocket.OPEN) {
       return false;
     }
-    this.socket.send(text, TEXT_FRAME);
+    // Checked before queueing more: a client that reads may get one frame larger than the
+    // limit; one that does not read is cut once what waits for it passes the limit.
     if (this.socket.bufferedAmount > this.settings.maxBufferedBytes) {
       this.cutSlowConsumer();
+      return false;
     }
+    this.socket.send(text, TEXT_FRAME);
     return true;
   }
 

@@ -59,8 +59,9 @@ export class MessageContext {
       return;
     }
     this.settled = true;
-    this.connection.send(text);
-    this.connection.metrics?.reply.inc();
+    if (this.connection.send(text)) {
+      this.connection.metrics?.reply.inc();
+    }
     this.measure();
   }
 

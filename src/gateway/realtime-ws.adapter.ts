@@ -2,7 +2,6 @@ import { type INestApplicationContext, Logger, type WsMessageHandler } from '@ne
 import { HttpAdapterHost } from '@nestjs/core';
 import { AbstractWsAdapter } from '@nestjs/websockets';
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isObservable, lastValueFrom } from 'rxjs';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -29,7 +28,9 @@ import {
   REALTIME_GATEWAY_OPTIONS,
 } from '../realtime.constants.js';
 import type { RealtimeGatewayOptions, RealtimeModuleOptions } from '../realtime-options.interface.js';
-import { type BoundHandler, Connection, connectionOf } from './connection.js';
+import { type BoundHandler, Connection, connectionOf, pendingDisconnectWork } from './connection.js';
+import { armHeadersDeadline } from './headers-deadline.js';
+import { UserRates } from '../limits/user-rates.js';
 import { HeartbeatMonitor, type HeartbeatTiming } from '../heartbeat/heartbeat-monitor.js';
 import { type GatewaySettings, normalizePath, positiveInteger, resolveGatewaySettings } from './gateway-settings.js';
 import { describeError, failWithException } from './realtime-exception.filter.js';
@@ -61,8 +62,7 @@ interface PortRouter extends GatewayRoutes {
   readonly httpServer: HttpServer;
   readonly ownsServer: boolean;
   readonly onUpgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
-  onConnection?: (socket: Socket) => void;
-  onRequest?: (request: IncomingMessage) => void;
+  disarm?: () => void;
 }
 
 const APP_PORT = 0;
@@ -91,7 +91,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   private readonly counter: ConnectionCounter;
   private readonly gate: UpgradeGate;
   /** Per-user inbound rate on this instance, shared by the user's connections. */
-  private readonly userRates = new Map<string, { bucket: TokenBucket; connections: number }>();
+  private readonly userRates: UserRates | undefined;
 
   private hub: RealtimeHub | undefined;
   private readonly metrics: RealtimeMetrics | undefined;
@@ -115,9 +115,13 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     positiveInteger('shutdownTimeoutMs', this.shutdownTimeoutMs);
     this.handshake = new HandshakeChecker(options.auth ? new JwtVerifier(options.auth) : undefined, options.auth);
-    this.tokens = new TokenLifetime(this.handshake, this.logger, (connection) => this.hub?.identify(connection) ?? Promise.resolve());
+    this.tokens = new TokenLifetime(this.handshake, this.logger, {
+      admit: (connection, sub) => this.admitSignIn(connection, sub),
+      signedIn: (connection) => this.hub?.identify(connection) ?? Promise.resolve(),
+    });
     this.limits = resolveLimits(options.limits);
     this.counter = new ConnectionCounter(this.limits);
+    this.userRates = this.limits.userMessageRate ? new UserRates(this.limits.userMessageRate) : undefined;
     this.shutdownCloseCode = options.shutdownCloseCode ?? CloseCode.GOING_AWAY;
     if (this.shutdownCloseCode !== CloseCode.GOING_AWAY && this.shutdownCloseCode !== CloseCode.SERVICE_RESTART) {
       throw new TypeError(`Realtime option shutdownCloseCode must be 1001 or 1012, got ${String(options.shutdownCloseCode)}`);
@@ -219,6 +223,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       }
     }
     const deadline = Date.now() + this.shutdownTimeoutMs;
+    this.gate.drain();
     const sockets = [...server.clients];
     const closing: Promise<void>[] = [];
     for (let start = 0; start < sockets.length; start += this.shutdownBatchSize) {
@@ -229,7 +234,9 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       await new Promise((resolve) => setImmediate(resolve));
     }
     await Promise.all(closing);
-    const work = sockets.flatMap((socket) => connectionOf(socket)?.disconnectWork ?? []);
+    // Every gateway's async handleDisconnect still running, including those of connections
+    // that closed just before the drain began.
+    const work = [...pendingDisconnectWork];
     if (work.length > 0) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<void>((resolve) => {
@@ -264,12 +271,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     const closing: Promise<void>[] = [];
     for (const router of this.routers.values()) {
       router.httpServer.off('upgrade', router.onUpgrade);
-      if (router.onConnection) {
-        router.httpServer.off('connection', router.onConnection);
-      }
-      if (router.onRequest) {
-        router.httpServer.off('request', router.onRequest);
-      }
+      router.disarm?.();
       if (router.ownsServer) {
         closing.push(new Promise((resolve) => router.httpServer.close(() => resolve())));
       }
@@ -297,16 +299,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       draining: false,
       onUpgrade: (request, socket, head) => this.gate.route(created, request, socket, head),
     };
-    // A client that sends its request headers slowly must not hold a socket for long. Node's
-    // own headersTimeout is only checked every 30 s, so each new socket gets a deadline for
-    // its first request (HTTP or upgrade), lifted as soon as that request has arrived.
-    const headersDeadline = this.limits.handshakeTimeoutMs;
-    created.onConnection = (socket: Socket) => {
-      socket.setTimeout(headersDeadline, () => socket.destroy());
-    };
-    created.onRequest = (request: IncomingMessage) => request.socket.setTimeout(0);
-    httpServer.on('connection', created.onConnection);
-    httpServer.on('request', created.onRequest);
+    created.disarm = armHeadersDeadline(httpServer, this.limits.handshakeTimeoutMs);
     httpServer.on('upgrade', created.onUpgrade);
     if (!shared) {
       httpServer.on('error', (error) => this.logger.error(`WebSocket port ${port}: ${error.message}`));
@@ -348,11 +341,13 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     if (principal) {
       this.tokens.attach(connection, principal);
     }
+    connection.admission = accepted?.admission;
     if (this.limits.messageRate) {
-      connection.rate = new TokenBucket(this.limits.messageRate, Date.now());
+      connection.rate = new TokenBucket(this.limits.messageRate, performance.now());
     }
-    const userRate = principal ? this.userRate(principal.sub) : undefined;
-    connection.userRate = userRate;
+    if (principal) {
+      this.attachUserRate(connection, principal.sub);
+    }
     if (settings.heartbeat) {
       connection.watch(this.heartbeatMonitor(settings.heartbeat));
       const alive = (): void => connection.markAlive();
@@ -362,11 +357,11 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     socket.once('close', (code: number, reason: Buffer) => {
       metrics?.disconnected(connection.disconnectReason(code, reason).cause);
       connection.release();
-      if (accepted) {
-        this.counter.release(accepted.admission);
+      if (connection.admission) {
+        this.counter.release(connection.admission);
       }
-      if (userRate) {
-        this.releaseUserRate(principal!.sub);
+      if (connection.rateUser !== undefined) {
+        this.userRates?.release(connection.rateUser, performance.now());
       }
       // After the gateway's handleDisconnect (a later 'close' listener), which may still
       // want to know the connection's rooms.
@@ -386,11 +381,13 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   private onFrame(connection: Connection, data: Buffer, isBinary: boolean): void {
     connection.markAlive();
     if (!this.withinRate(connection)) {
+      connection.metrics?.messageIn(undefined);
       // Refused unread: parsing a flood would be the work it is meant to spare. No id then.
       this.refuseFrame(connection, undefined, ErrorCode.RATE_LIMITED, 'too many messages: slow down', 'rate limit exceeded');
       return;
     }
     if (isBinary) {
+      connection.metrics?.messageIn(undefined);
       this.refuseFrame(connection, undefined, ErrorCode.BAD_REQUEST, 'binary frames are not accepted on this gateway');
       return;
     }
@@ -449,28 +446,31 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     if (!connection.rate && !connection.userRate) {
       return true;
     }
-    const now = Date.now();
+    const now = performance.now();
     return (connection.rate?.take(now) ?? true) && (connection.userRate?.take(now) ?? true);
   }
 
-  private userRate(sub: string): TokenBucket | undefined {
-    if (!this.limits.userMessageRate) {
-      return undefined;
+  private attachUserRate(connection: Connection, sub: string): void {
+    if (this.userRates) {
+      connection.userRate = this.userRates.acquire(sub, performance.now());
+      connection.rateUser = sub;
     }
-    let entry = this.userRates.get(sub);
-    if (!entry) {
-      entry = { bucket: new TokenBucket(this.limits.userMessageRate, Date.now()), connections: 0 };
-      this.userRates.set(sub, entry);
-    }
-    entry.connections++;
-    return entry.bucket;
   }
 
-  private releaseUserRate(sub: string): void {
-    const entry = this.userRates.get(sub);
-    if (entry && --entry.connections <= 0) {
-      this.userRates.delete(sub);
+  /**
+   * A public gateway's connection signs in with an in-band `auth`: it now counts against
+   * its user's connection limit and rate, as if it had come with the token. Returns why
+   * not, when the user is at the limit.
+   */
+  private admitSignIn(connection: Connection, sub: string): string | undefined {
+    if (connection.admission) {
+      const refusal = this.counter.admitUser(connection.admission, sub, false);
+      if (refusal) {
+        return refusal.message;
+      }
     }
+    this.attachUserRate(connection, sub);
+    return undefined;
   }
 
   private dispatch(context: MessageContext, handler: BoundHandler, payload: unknown): void {

@@ -35,6 +35,8 @@ export type RefusalListener = (status: number) => void;
  */
 export class UpgradeGate {
   private readonly accepted = new WeakMap<IncomingMessage, Accepted>();
+  /** Upgrades still being checked: refused at once when a drain begins. */
+  private readonly inFlight = new Set<() => void>();
 
   constructor(
     private readonly logger: Logger,
@@ -46,6 +48,13 @@ export class UpgradeGate {
     private readonly onRefused: RefusalListener = () => undefined,
   ) {}
 
+  /** Refuses every upgrade still being checked with 503 (the server is shutting down). */
+  drain(): void {
+    for (const cancel of [...this.inFlight]) {
+      cancel();
+    }
+  }
+
   /** Takes what the upgrade of `request` accepted; called once by the new connection. */
   take(request: IncomingMessage): Accepted | undefined {
     const accepted = this.accepted.get(request);
@@ -56,8 +65,6 @@ export class UpgradeGate {
   route(routes: GatewayRoutes, request: IncomingMessage, socket: Duplex, head: Buffer): void {
     // Until ws takes the socket over, a reset by the peer must not become an unhandled 'error'.
     socket.on('error', ignoreSocketError);
-    // The request's headers are in: the headers deadline is lifted, the handshake's own applies.
-    (socket as Duplex & { setTimeout?: (ms: number) => void }).setTimeout?.(0);
     if (routes.draining) {
       this.refuse(socket, 503, 'UNAVAILABLE', 'the server is shutting down');
       return;
@@ -78,22 +85,27 @@ export class UpgradeGate {
       return;
     }
     let finished = false;
-    const deadline = setTimeout(() => {
+    /** Ends the upgrade here with a refusal, unless it has already ended. */
+    const abandon = (message: string): void => {
       if (!finished) {
         finished = true;
+        clearTimeout(deadline);
+        this.inFlight.delete(cancel);
         this.counter.release(admission);
-        this.logger.warn(`upgrade at ${path} from ${request.socket.remoteAddress} took over ${this.limits.handshakeTimeoutMs} ms`);
-        this.refuse(socket, 503, 'UNAVAILABLE', 'the handshake took too long');
+        this.refuse(socket, 503, 'UNAVAILABLE', message);
       }
+    };
+    const cancel = (): void => abandon('the server is shutting down');
+    this.inFlight.add(cancel);
+    const deadline = setTimeout(() => {
+      this.logger.warn(`upgrade at ${path} from ${request.socket.remoteAddress} took over ${this.limits.handshakeTimeoutMs} ms`);
+      abandon('the handshake took too long');
     }, this.limits.handshakeTimeoutMs);
     deadline.unref();
     const fail = (error: unknown): void => {
       if (!finished) {
-        finished = true;
-        clearTimeout(deadline);
-        this.counter.release(admission);
         this.logger.error(`upgrade at ${path} failed: ${describeError(error)}`);
-        this.refuse(socket, 503, 'UNAVAILABLE', 'try again later');
+        abandon('try again later');
       }
     };
     this.handshake
@@ -105,6 +117,7 @@ export class UpgradeGate {
         if ('refusal' in outcome) {
           finished = true;
           clearTimeout(deadline);
+          this.inFlight.delete(cancel);
           this.counter.release(admission);
           const { status, code, message, detail, headers } = outcome.refusal;
           this.logger.warn(
@@ -120,6 +133,7 @@ export class UpgradeGate {
           if (refusal) {
             finished = true;
             clearTimeout(deadline);
+            this.inFlight.delete(cancel);
             this.logger.warn(`upgrade refused (${refusal.status} ${refusal.code}) at ${path}: ${refusal.message}`);
             this.refuse(socket, refusal.status, refusal.code, refusal.message);
             return;
@@ -139,10 +153,17 @@ export class UpgradeGate {
         }
         finished = true;
         clearTimeout(deadline);
-        if (!this.complete(routes, server, request, socket, head, { principal: outcome.principal, admission })) {
-          this.counter.release(admission);
-          if (sub !== undefined) {
-            hub?.releaseUser(sub);
+        this.inFlight.delete(cancel);
+        let completed = false;
+        try {
+          completed = this.complete(routes, server, request, socket, head, { principal: outcome.principal, admission });
+        } finally {
+          // Not upgraded (or setting the connection up threw): give back what it held.
+          if (!completed) {
+            this.counter.release(admission);
+            if (sub !== undefined) {
+              hub?.releaseUser(sub);
+            }
           }
         }
       }, fail)

@@ -22,8 +22,12 @@ export interface RealtimeLimits {
   maxBufferedBytes?: number;
   /** Time from the upgrade request to the accepted WebSocket (headers, token, hook); over it: 503, or the socket is dropped. Default 10000. */
   handshakeTimeoutMs?: number;
-  /** Take the client's address from the first `X-Forwarded-For` entry (behind a proxy you trust). Default false. */
-  trustProxy?: boolean;
+  /**
+   * Behind proxies you run, which append the address they saw to `X-Forwarded-For`: `true`
+   * (one proxy) or the number of proxies. The client's address is then that header's entry
+   * added by the outermost one. Default false: the peer's address.
+   */
+  trustProxy?: boolean | number;
 }
 
 /** {@link RealtimeLimits} with every default applied. */
@@ -36,7 +40,7 @@ export interface LimitSettings {
   readonly userMessageRate: RateLimit | false;
   readonly maxBufferedBytes: number;
   readonly handshakeTimeoutMs: number;
-  readonly trustProxy: boolean;
+  readonly trustProxy: boolean | number;
 }
 
 /** Fills in the defaults and checks the values, with a clear error at startup. */
@@ -108,10 +112,19 @@ export class ConnectionCounter {
     return { ip, released: false };
   }
 
-  /** Counts the admission under its user once the token is known, or says why not (and releases it). */
-  admitUser(admission: Admission, sub: string): LimitRefusal | undefined {
+  /**
+   * Counts the admission under its user once the token is known, or says why not. An
+   * upgrade refused here gives its place back (`releaseOnRefusal`); a connection that
+   * tried to sign in keeps it.
+   */
+  admitUser(admission: Admission, sub: string, releaseOnRefusal = true): LimitRefusal | undefined {
+    if (admission.user !== undefined) {
+      return undefined;
+    }
     if ((this.perUser.get(sub) ?? 0) >= this.limits.maxConnectionsPerUser) {
-      this.release(admission);
+      if (releaseOnRefusal) {
+        this.release(admission);
+      }
       return { status: 429, code: 'TOO_MANY_CONNECTIONS', message: 'too many connections for this user' };
     }
     admission.user = sub;
@@ -132,12 +145,19 @@ export class ConnectionCounter {
     }
   }
 
+  /**
+   * The client's address: the peer's, or behind `trustProxy` proxies, the entry of
+   * `X-Forwarded-For` the outermost trusted proxy added. Proxies append to the header, so
+   * entries before it are whatever the client sent and are never trusted.
+   */
   private clientIp(request: IncomingMessage): string {
-    if (this.limits.trustProxy) {
-      const forwarded = request.headers['x-forwarded-for'];
-      const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
-      if (first) {
-        return first;
+    const hops = this.limits.trustProxy === true ? 1 : this.limits.trustProxy || 0;
+    if (hops > 0) {
+      const header = request.headers['x-forwarded-for'];
+      const entries = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',').map((entry) => entry.trim()).filter(Boolean);
+      const trusted = entries[entries.length - hops];
+      if (trusted) {
+        return trusted;
       }
     }
     return request.socket.remoteAddress ?? 'unknown';

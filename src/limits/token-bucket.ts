@@ -19,7 +19,13 @@ export class TokenBucket {
     this.updatedAt = now;
   }
 
-  /** Takes one token at time `now` (ms); false when there is none. */
+  /** How long until the bucket is full again, from `now` (ms). */
+  msUntilFull(now: number): number {
+    const tokens = Math.min(this.rate.burst, this.tokens + (Math.max(0, now - this.updatedAt) * this.rate.perSecond) / 1000);
+    return ((this.rate.burst - tokens) * 1000) / this.rate.perSecond;
+  }
+
+  /** Takes one token at time `now` (ms, monotonic); false when there is none. */
   take(now: number): boolean {
     const elapsed = now - this.updatedAt;
     if (elapsed > 0) {

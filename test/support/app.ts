@@ -20,17 +20,18 @@ export async function startApp(
   metadata: ModuleMetadata,
   configure?: (app: INestApplication) => void,
   port = 0,
+  httpsOptions?: { cert: Buffer; key: Buffer },
 ): Promise<RunningApp> {
   const moduleRef = await Test.createTestingModule(metadata).compile();
-  const app = moduleRef.createNestApplication({ logger: process.env.TEST_LOGS ? undefined : false });
+  const app = moduleRef.createNestApplication({ logger: process.env.TEST_LOGS ? undefined : false, httpsOptions });
   configure?.(app);
   await app.listen(port, '127.0.0.1');
   const address = app.getHttpServer().address() as AddressInfo;
   return {
     app,
     port: address.port,
-    wsUrl: (path) => `ws://127.0.0.1:${address.port}${path}`,
-    httpUrl: `http://127.0.0.1:${address.port}`,
+    wsUrl: (path) => `${httpsOptions ? 'wss' : 'ws'}://127.0.0.1:${address.port}${path}`,
+    httpUrl: `${httpsOptions ? 'https' : 'http'}://127.0.0.1:${address.port}`,
     close: () => app.close(),
   };
 }
