@@ -16,7 +16,9 @@ const CLOCK_TICKS = 100;
 
 /** Runs `node script` on core `core` (via taskset) and waits for its `{"port"}` line. */
 export async function startServer(script: string, core = 0, env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
-  const child = spawn('taskset', ['-c', String(core), process.execPath, script], {
+  // BENCH_PROFILE=<dir>: the server writes a V8 CPU profile there (node --cpu-prof) when it stops.
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const child = spawn('taskset', ['-c', String(core), process.execPath, ...profile, script], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   });

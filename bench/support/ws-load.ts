@@ -11,6 +11,10 @@ export interface LoadConnection {
   received: number;
   /** Protocol pings received (each answered with a pong). */
   pings: number;
+  /** Send times of requests not answered yet, oldest first (closed-loop latency). */
+  sentAt: number[];
+  /** Frames the contender's protocol handles itself (Socket.IO's open, connect, ping): true = not a reply. */
+  intercept?: (payload: Buffer, connection: LoadConnection) => boolean;
   /** Called with how many complete frames one chunk of bytes held. */
   onFrames?: (count: number) => void;
 }
@@ -21,7 +25,7 @@ export function maskedTextFrame(payload: string): Buffer {
 }
 
 /** A masked client frame: `first` is the FIN bit and opcode byte (0x81 text, 0x8a pong). */
-function maskedFrame(first: number, data: Buffer): Buffer {
+export function maskedFrame(first: number, data: Buffer): Buffer {
   const length = data.length;
   const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
   const frame = Buffer.alloc(header + 4 + length);
@@ -44,7 +48,11 @@ function maskedFrame(first: number, data: Buffer): Buffer {
 }
 
 /** Opens one connection and completes the handshake; refuses anything but 101. */
-export function openConnection(url: string, headers: Record<string, string> = {}): Promise<LoadConnection> {
+export function openConnection(
+  url: string,
+  headers: Record<string, string> = {},
+  init?: (connection: LoadConnection) => void,
+): Promise<LoadConnection> {
   const { hostname, port, pathname, search } = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = connect({ host: hostname, port: Number(port), noDelay: true });
@@ -71,7 +79,9 @@ export function openConnection(url: string, headers: Record<string, string> = {}
         reject(new Error(`handshake refused: ${status}`));
         return;
       }
-      const connection: LoadConnection = { socket, received: 0, pings: 0 };
+      const connection: LoadConnection = { socket, received: 0, pings: 0, sentAt: [] };
+      // Set up before the first frames, which may have come with the 101 response.
+      init?.(connection);
       countFrames(connection, head.subarray(end + 4));
       resolve(connection);
     };
@@ -107,7 +117,11 @@ function countFrames(connection: LoadConnection, initial: Buffer): void {
         break;
       }
       const opcode = buffer[offset]! & 0x0f;
-      if (opcode === 0x9) {
+      const intercepted =
+        opcode < 0x8 && connection.intercept?.(buffer.subarray(offset + header, offset + header + length), connection);
+      if (intercepted) {
+        // handled by the protocol's own logic: not a reply
+      } else if (opcode === 0x9) {
         // A protocol ping: answer with a pong carrying the same payload, as browsers do.
         connection.pings++;
         connection.socket.write(maskedFrame(0x8a, buffer.subarray(offset + header, offset + header + length)));
@@ -129,11 +143,16 @@ function countFrames(connection: LoadConnection, initial: Buffer): void {
 }
 
 /** Opens `count` connections, a few at a time. */
-export async function openConnections(url: string, count: number, headers?: Record<string, string>): Promise<LoadConnection[]> {
+export async function openConnections(
+  url: string,
+  count: number,
+  headers?: Record<string, string>,
+  init?: (connection: LoadConnection) => void,
+): Promise<LoadConnection[]> {
   const connections: LoadConnection[] = [];
   while (connections.length < count) {
     const batch = Math.min(50, count - connections.length);
-    connections.push(...(await Promise.all(Array.from({ length: batch }, () => openConnection(url, headers)))));
+    connections.push(...(await Promise.all(Array.from({ length: batch }, () => openConnection(url, headers, init)))));
   }
   return connections;
 }
@@ -192,4 +211,75 @@ export function closeAll(connections: readonly LoadConnection[]): void {
   for (const connection of connections) {
     connection.socket.destroy();
   }
+}
+
+/** Throughput and latency of one closed-loop run. */
+export interface LoopResult {
+  /** Replies per second. */
+  rate: number;
+  /** Latency percentiles in ms: p50, p99, p99.9. */
+  p50: number;
+  p99: number;
+  p999: number;
+}
+
+/**
+ * Closed loop with latency: like {@link closedLoop}, and each reply is matched with the
+ * oldest unanswered request of its connection (every contender answers in order).
+ */
+export async function timedLoop(
+  connections: readonly LoadConnection[],
+  frame: Buffer,
+  inFlight: number,
+  durationMs: number,
+  warmUpMs = 500,
+): Promise<LoopResult> {
+  let recording = false;
+  let running = true;
+  const samples: number[] = [];
+  const batches = new Map<number, Buffer>();
+  const batch = (count: number): Buffer => {
+    let buffer = batches.get(count);
+    if (!buffer) {
+      buffer = Buffer.concat(Array.from({ length: count }, () => frame));
+      batches.set(count, buffer);
+    }
+    return buffer;
+  };
+  const send = (connection: LoadConnection, count: number): void => {
+    const now = performance.now();
+    for (let i = 0; i < count; i++) {
+      connection.sentAt.push(now);
+    }
+    connection.socket.write(batch(count));
+  };
+  for (const connection of connections) {
+    connection.sentAt.length = 0;
+    connection.onFrames = (count) => {
+      const now = performance.now();
+      for (let i = 0; i < count; i++) {
+        const sent = connection.sentAt.shift();
+        if (recording && sent !== undefined) {
+          samples.push(now - sent);
+        }
+      }
+      if (running) {
+        send(connection, count);
+      }
+    };
+    send(connection, inFlight);
+  }
+  await sleep(warmUpMs);
+  recording = true;
+  const start = total(connections);
+  const startedAt = performance.now();
+  await sleep(durationMs);
+  const replies = total(connections) - start;
+  const seconds = (performance.now() - startedAt) / 1000;
+  recording = false;
+  running = false;
+  await sleep(200);
+  samples.sort((a, b) => a - b);
+  const at = (p: number): number => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))] ?? NaN;
+  return { rate: replies / seconds, p50: at(0.5), p99: at(0.99), p999: at(0.999) };
 }
