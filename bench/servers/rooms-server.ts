@@ -2,9 +2,9 @@
 // room through RealtimeHub, on the Redis broker at REDIS_URL. Prints {"port": N} once listening.
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { ConnectedSocket, MessageBody, SubscribeMessage } from '@nestjs/websockets';
 import type WebSocket from 'ws';
+import { serveNest } from './serve.js';
 import { RealtimeGateway, RealtimeHub, RealtimeModule } from '../../src/index.js';
 import { RedisBroker } from '../../src/redis.js';
 
@@ -29,8 +29,4 @@ const broker = process.env.REDIS_URL ? new RedisBroker({ url: process.env.REDIS_
 @Module({ imports: [RealtimeModule.forRoot({ broker })], providers: [RoomsBench] })
 class BenchModule {}
 
-const app = await NestFactory.create(BenchModule, { logger: false });
-await app.listen(0, '127.0.0.1');
-const address = app.getHttpServer().address() as { port: number };
-process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
-process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
+await serveNest(BenchModule);

@@ -2,8 +2,8 @@
 // Prints {"port": N} once listening. Started by the benchmark, pinned to one core.
 import 'reflect-metadata';
 import { Module, UseInterceptors, UsePipes, ValidationPipe } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { MessageBody, SubscribeMessage } from '@nestjs/websockets';
+import { serveNest } from './serve.js';
 import { HeartbeatInterceptor } from '../../src/heartbeat/heartbeat.interceptor.js';
 import { MessageValidation, RealtimeGateway, RealtimeModule, realtimeValidationExceptionFactory } from '../../src/index.js';
 import { EchoDto } from '../../sample-app/src/echo.dto.js';
@@ -53,8 +53,4 @@ class NestPipeEcho {
 @Module({ imports: [RealtimeModule.forRoot({})], providers: [InterceptedEcho, ValidatedEcho, UnvalidatedEcho, NestPipeEcho] })
 class BenchModule {}
 
-const app = await NestFactory.create(BenchModule, { logger: false });
-await app.listen(0, '127.0.0.1');
-const address = app.getHttpServer().address() as { port: number };
-process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
-process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
+await serveNest(BenchModule);

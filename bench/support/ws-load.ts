@@ -168,15 +168,7 @@ export async function closedLoop(
   durationMs: number,
   warmUpMs = 500,
 ): Promise<number> {
-  const batches = new Map<number, Buffer>();
-  const batch = (count: number): Buffer => {
-    let buffer = batches.get(count);
-    if (!buffer) {
-      buffer = Buffer.concat(Array.from({ length: count }, () => frame));
-      batches.set(count, buffer);
-    }
-    return buffer;
-  };
+  const batch = batcher(frame);
   let running = true;
   for (const connection of connections) {
     connection.onFrames = (count) => {
@@ -196,6 +188,19 @@ export async function closedLoop(
   // Let what is in flight drain before the next run uses the connections.
   await sleep(200);
   return replies / seconds;
+}
+
+/** `count` copies of `frame` in one buffer, built once per count. */
+function batcher(frame: Buffer): (count: number) => Buffer {
+  const batches = new Map<number, Buffer>();
+  return (count) => {
+    let buffer = batches.get(count);
+    if (!buffer) {
+      buffer = Buffer.concat(Array.from({ length: count }, () => frame));
+      batches.set(count, buffer);
+    }
+    return buffer;
+  };
 }
 
 function total(connections: readonly LoadConnection[]): number {
@@ -237,15 +242,7 @@ export async function timedLoop(
   let recording = false;
   let running = true;
   const samples: number[] = [];
-  const batches = new Map<number, Buffer>();
-  const batch = (count: number): Buffer => {
-    let buffer = batches.get(count);
-    if (!buffer) {
-      buffer = Buffer.concat(Array.from({ length: count }, () => frame));
-      batches.set(count, buffer);
-    }
-    return buffer;
-  };
+  const batch = batcher(frame);
   const send = (connection: LoadConnection, count: number): void => {
     const now = performance.now();
     for (let i = 0; i < count; i++) {
