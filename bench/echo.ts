@@ -22,6 +22,8 @@ interface Contender {
   readonly frame: string;
   /** Headers of connection `i`. */
   headers?(i: number): Record<string, string>;
+  /** Environment of its server process (CONTENDER defaults to `key`). */
+  readonly env?: Record<string, string>;
   /** Protocol set-up, installed before the first frame is read; resolves when it is done. */
   prepare?(connection: LoadConnection): Promise<void>;
 }
@@ -70,6 +72,31 @@ const contenders: Contender[] = [
     frame: envelope,
     headers: (i) => ({ authorization: `Bearer ${jwt.sign({ sub: `user${i}` }, { expiresIn: '1h' })}` }),
   },
+  {
+    // The same server again: an A/A check of the bench's own bias.
+    name: 'this plugin (again, A/A check)',
+    key: 'plugin-again',
+    path: '/echo',
+    frame: envelope,
+    env: { CONTENDER: 'plugin' },
+    headers: (i) => ({ authorization: `Bearer ${jwt.sign({ sub: `user${i}` }, { expiresIn: '1h' })}` }),
+  },
+  {
+    name: 'this plugin, metrics off',
+    key: 'plugin-no-metrics',
+    path: '/echo',
+    frame: envelope,
+    env: { CONTENDER: 'plugin', PLUGIN_VARIANT: 'no-metrics' },
+    headers: (i) => ({ authorization: `Bearer ${jwt.sign({ sub: `user${i}` }, { expiresIn: '1h' })}` }),
+  },
+  {
+    name: 'this plugin, validation and metrics off',
+    key: 'plugin-bare',
+    path: '/echo',
+    frame: envelope,
+    env: { CONTENDER: 'plugin', PLUGIN_VARIANT: 'bare' },
+    headers: (i) => ({ authorization: `Bearer ${jwt.sign({ sub: `user${i}` }, { expiresIn: '1h' })}` }),
+  },
 ];
 
 type Running = { contender: Contender; server: Awaited<ReturnType<typeof startServer>> };
@@ -103,7 +130,7 @@ const chosen = contenders.filter((contender) => !only || only.includes(contender
 // runs of one round are seconds apart, and ratios within a round cancel the VM's drift.
 const servers: Running[] = [];
 for (const contender of chosen) {
-  servers.push({ contender, server: await startServer(new URL('./servers/echo-contenders.js', import.meta.url).pathname, 0, { CONTENDER: contender.key }) });
+  servers.push({ contender, server: await startServer(new URL('./servers/echo-contenders.js', import.meta.url).pathname, 0, { CONTENDER: contender.key, ...contender.env }) });
 }
 try {
   for (const inFlight of [1, 16]) {
@@ -126,7 +153,15 @@ try {
     }
     const plugin = rounds.get('plugin');
     if (plugin) {
-      for (const [key, label] of [['ws-json', 'ws + JSON routing'], ['nest-ws-validation', 'stock Nest + ValidationPipe'], ['nest-ws', 'stock Nest'], ['socket.io', 'Socket.IO']] as const) {
+      for (const [key, label] of [
+        ['ws-json', 'ws + JSON routing'],
+        ['nest-ws-validation', 'stock Nest + ValidationPipe'],
+        ['nest-ws', 'stock Nest'],
+        ['socket.io', 'Socket.IO'],
+        ['plugin-again', 'itself (A/A)'],
+        ['plugin-no-metrics', 'itself without metrics'],
+        ['plugin-bare', 'itself without validation and metrics'],
+      ] as const) {
         const other = rounds.get(key);
         if (other) {
           const ratios = plugin.map((result, round) => result.rate / other[round]!.rate);

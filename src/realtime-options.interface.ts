@@ -45,6 +45,11 @@ export interface RealtimeModuleOptions {
   /** Connection, room, rate and buffer limits, each with a safe default. */
   limits?: RealtimeLimits;
   /**
+   * Count connections, messages, errors and handler durations in `RealtimeMetrics`.
+   * `false` leaves the registry empty and spares the hot path the counting. Default true.
+   */
+  metrics?: boolean;
+  /**
    * The broker rooms, user targeting and presence go through. Default: a `MemoryBroker`
    * (one instance). `new RedisBroker({ url })` from `nestjs-realtime/redis` spans instances.
    */

@@ -26,7 +26,7 @@ export class RealtimeModule extends ConfigurableModuleClass {
     // Runs while the app is being created, before gateways are connected in app.init(),
     // and before main.ts could call app.useWebSocketAdapter() (which then replaces it).
     if (!config.getIoAdapter()) {
-      config.setIoAdapter(new RealtimeWsAdapter(adapterHost, options, hub, metrics));
+      config.setIoAdapter(new RealtimeWsAdapter(adapterHost, options, hub, options.metrics === false ? null : metrics));
     }
   }
 }

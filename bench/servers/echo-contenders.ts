@@ -96,11 +96,16 @@ class PluginGateway {
 }
 
 async function plugin(): Promise<number> {
+  // PLUGIN_VARIANT=bare: validation and metrics off; =no-metrics: metrics off. To tell their cost from the rest's.
+  const bare = process.env.PLUGIN_VARIANT === 'bare';
+  const noMetrics = process.env.PLUGIN_VARIANT === 'no-metrics';
   @Module({
     imports: [
       RealtimeModule.forRoot({
         auth: { secret: BENCH_SECRET, algorithms: ['HS256'] },
         limits: { messageRate: false, userMessageRate: false, maxConnectionsPerIp: 100_000, maxConnections: 100_000 },
+        ...(bare ? { validation: false as const, metrics: false } : {}),
+        ...(noMetrics ? { metrics: false } : {}),
       }),
     ],
     providers: [PluginGateway],

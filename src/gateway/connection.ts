@@ -76,7 +76,7 @@ export class Connection {
         }
       },
       terminate: () => {
-        this.metrics?.reaped.inc();
+        this.metrics?.reapedOne();
         this.terminate('heartbeat-timeout');
       },
     });

@@ -60,7 +60,7 @@ export class MessageContext {
     }
     this.settled = true;
     if (this.connection.send(text)) {
-      this.connection.metrics?.reply.inc();
+      this.connection.metrics?.replied();
     }
     this.measure();
   }

@@ -100,17 +100,17 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
    * @param appOrHttpServer the application (or its HTTP server) whose server gateways share
    * @param options the module's options
    * @param hub the rooms hub; found in `appOrHttpServer` when it is the application
-   * @param metrics where to count; found in `appOrHttpServer` when it is the application
+   * @param metrics where to count; found in `appOrHttpServer` when it is the application; `null`: nowhere
    */
   constructor(
     appOrHttpServer?: HttpServerSource,
     private readonly options: RealtimeModuleOptions = {},
     hub?: RealtimeHub,
-    metrics?: RealtimeMetrics,
+    metrics?: RealtimeMetrics | null,
   ) {
     super(appOrHttpServer instanceof HttpAdapterHost ? undefined : appOrHttpServer);
     this.hub = hub ?? findProvider(appOrHttpServer, RealtimeHub);
-    this.metrics = metrics ?? findProvider(appOrHttpServer, RealtimeMetrics);
+    this.metrics = metrics === null ? undefined : (metrics ?? findProvider(appOrHttpServer, RealtimeMetrics));
     this.adapterHost = appOrHttpServer instanceof HttpAdapterHost ? appOrHttpServer : undefined;
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     positiveInteger('shutdownTimeoutMs', this.shutdownTimeoutMs);
@@ -135,7 +135,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       this.limits,
       (server) => this.settings.get(server)!,
       () => this.hub,
-      (status) => this.metrics?.refused.labels(String(status)).inc(),
+      (status) => this.metrics?.refusedUpgrade(status),
     );
   }
 
@@ -334,8 +334,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   private setUpConnection(socket: WebSocket, request: IncomingMessage, settings: GatewaySettings, metrics?: GatewayMetrics): void {
     const connection = new Connection(socket, request, settings);
     connection.metrics = metrics;
-    metrics?.connects.inc();
-    metrics?.connections.inc();
+    metrics?.connected();
     const accepted = this.gate.take(request);
     const principal = accepted?.principal;
     if (principal) {

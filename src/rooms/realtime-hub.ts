@@ -64,15 +64,13 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   /** room → user → local connections of that user in the room */
   private readonly presentLocally = new Map<string, Map<string, number>>();
 
-  private readonly pushes;
 
-  constructor(
-    @Optional() @Inject(REALTIME_MODULE_OPTIONS) options?: RealtimeModuleOptions,
-    @Optional() private readonly metrics?: RealtimeMetrics,
-  ) {
+  private readonly metrics: RealtimeMetrics | undefined;
+
+  constructor(@Optional() @Inject(REALTIME_MODULE_OPTIONS) options?: RealtimeModuleOptions, @Optional() metrics?: RealtimeMetrics) {
     this.broker = options?.broker ?? new MemoryBroker();
-    this.pushes = metrics?.messagesOut.labels('push');
-    metrics?.watchBroker(() => this.broker.health());
+    this.metrics = options?.metrics === false ? undefined : metrics;
+    this.metrics?.watchBroker(() => this.broker.health());
   }
 
   async onModuleInit(): Promise<void> {
@@ -337,7 +335,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
         sent++;
       }
     }
-    this.pushes?.inc(sent);
+    this.metrics?.pushed(sent);
   }
 
   private onBrokerMessage(channel: string, payload: string): void {
@@ -353,7 +351,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     if (payload.startsWith(this.instanceId)) {
       return; // Delivered locally when it was published.
     }
-    this.metrics?.received.inc();
+    this.metrics?.receivedOne();
     const kind = payload.charAt(ORIGIN_LENGTH);
     const body = payload.slice(ORIGIN_LENGTH + 1);
     if (channel.startsWith(USER_CHANNEL)) {
@@ -373,7 +371,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   }
 
   private publish(channel: string, payload: string): void {
-    this.metrics?.published.inc();
+    this.metrics?.publishedOne();
     this.broker.publish(channel, payload);
   }
 
