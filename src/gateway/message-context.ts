@@ -10,7 +10,8 @@ import type { Connection } from './connection.js';
  */
 export class MessageContext {
   private settled = false;
-  private readonly startedAt = performance.now();
+  /** When the frame arrived, for the duration metric; not read when metrics are off. */
+  private readonly startedAt = this.connection.metrics ? performance.now() : 0;
 
   /** @internal */
   constructor(
