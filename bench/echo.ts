@@ -53,6 +53,18 @@ function socketIoPrepare(connection: LoadConnection): Promise<void> {
   });
 }
 
+/** The plugin's server (CONTENDER=plugin), optionally a PLUGIN_VARIANT of it, one token per connection. */
+function pluginContender(name: string, key: string, variant?: string): Contender {
+  return {
+    name,
+    key,
+    path: '/echo',
+    frame: envelope,
+    env: { CONTENDER: 'plugin', ...(variant ? { PLUGIN_VARIANT: variant } : {}) },
+    headers: (i) => ({ authorization: `Bearer ${jwt.sign({ sub: `user${i}` }, { expiresIn: '1h' })}` }),
+  };
+}
+
 const contenders: Contender[] = [
   { name: 'raw ws (plain echo)', key: 'ws', path: '/', frame: envelope },
   { name: 'ws + JSON routing', key: 'ws-json', path: '/', frame: envelope },
@@ -65,38 +77,11 @@ const contenders: Contender[] = [
     frame: `421${JSON.stringify(['echo', MESSAGE])}`,
     prepare: socketIoPrepare,
   },
-  {
-    name: 'this plugin (auth+validation+heartbeat)',
-    key: 'plugin',
-    path: '/echo',
-    frame: envelope,
-    headers: (i) => ({ authorization: `Bearer ${jwt.sign({ sub: `user${i}` }, { expiresIn: '1h' })}` }),
-  },
-  {
-    // The same server again: an A/A check of the bench's own bias.
-    name: 'this plugin (again, A/A check)',
-    key: 'plugin-again',
-    path: '/echo',
-    frame: envelope,
-    env: { CONTENDER: 'plugin' },
-    headers: (i) => ({ authorization: `Bearer ${jwt.sign({ sub: `user${i}` }, { expiresIn: '1h' })}` }),
-  },
-  {
-    name: 'this plugin, metrics off',
-    key: 'plugin-no-metrics',
-    path: '/echo',
-    frame: envelope,
-    env: { CONTENDER: 'plugin', PLUGIN_VARIANT: 'no-metrics' },
-    headers: (i) => ({ authorization: `Bearer ${jwt.sign({ sub: `user${i}` }, { expiresIn: '1h' })}` }),
-  },
-  {
-    name: 'this plugin, validation and metrics off',
-    key: 'plugin-bare',
-    path: '/echo',
-    frame: envelope,
-    env: { CONTENDER: 'plugin', PLUGIN_VARIANT: 'bare' },
-    headers: (i) => ({ authorization: `Bearer ${jwt.sign({ sub: `user${i}` }, { expiresIn: '1h' })}` }),
-  },
+  pluginContender('this plugin (auth+validation+heartbeat)', 'plugin'),
+  // The same server again: an A/A check of the bench's own bias.
+  pluginContender('this plugin (again, A/A check)', 'plugin-again'),
+  pluginContender('this plugin, metrics off', 'plugin-no-metrics', 'no-metrics'),
+  pluginContender('this plugin, validation and metrics off', 'plugin-bare', 'bare'),
 ];
 
 type Running = { contender: Contender; server: Awaited<ReturnType<typeof startServer>> };

@@ -26,6 +26,15 @@ describe('limits (protocol §1, §2, §5)', () => {
     return client;
   }
 
+  /** Resolves once `sub` can connect again (the place a closed connection held is given back). */
+  async function admittedAgain(sub: string, what: string): Promise<void> {
+    await until(async () => {
+      const attempt = await app.connect(sub).catch(() => undefined);
+      attempt && clients.push(attempt);
+      return attempt !== undefined;
+    }, what);
+  }
+
   afterEach(async () => {
     clients.splice(0).forEach((client) => client.close());
     await app?.close();
@@ -40,11 +49,7 @@ describe('limits (protocol §1, §2, §5)', () => {
     assert.deepEqual(JSON.parse(refused.body), { error: 'UNAVAILABLE', message: 'the server is at its connection limit' });
     first.close();
     await first.waitClosed();
-    await until(async () => {
-      const attempt = await app.connect('c').catch(() => undefined);
-      attempt && clients.push(attempt);
-      return attempt !== undefined;
-    }, 'a free place');
+    await admittedAgain('c', 'a free place');
   });
 
   it('refuses a user over their connection limit with 429, other users not', async () => {
@@ -57,11 +62,7 @@ describe('limits (protocol §1, §2, §5)', () => {
     await connect('bob');
     second.close();
     await second.waitClosed();
-    await until(async () => {
-      const attempt = await app.connect('alice').catch(() => undefined);
-      attempt && clients.push(attempt);
-      return attempt !== undefined;
-    }, 'alice let in again');
+    await admittedAgain('alice', 'alice let in again');
   });
 
   it('refuses an address over its limit with 429, reading X-Forwarded-For only when told to trust it', async () => {

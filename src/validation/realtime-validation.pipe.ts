@@ -25,6 +25,8 @@ export function resolveValidation(layers: readonly (RealtimeValidationSetting | 
     }
     if (layer === false) {
       resolved = false;
+    } else if (typeof layer !== 'object' || layer === null || Array.isArray(layer)) {
+      throw new TypeError(`Realtime validation settings are an options object or false, got ${JSON.stringify(layer)}`);
     } else {
       resolved = { ...(resolved === false ? DEFAULTS : resolved), ...withoutUndefined(layer) };
     }
