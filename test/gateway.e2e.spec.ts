@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { Socket } from 'node:net';
 import request from 'supertest';
 import { RealtimeModule } from '../src/index.js';
 import { startApp, type RunningApp } from './support/app.js';
@@ -112,6 +113,39 @@ describe('gateway adapter and protocol v1 envelope', () => {
         assert.ok(reply, `no reply for id ${i}`);
         assert.equal(reply.event, i % 2 === 0 ? 'async' : 'error');
       }
+    });
+
+    it('answers frames that arrive together in one write, and a slow reply in a write of its own', async () => {
+      // Counts the writes of the server's end of each TCP connection (the real socket's own methods, called through).
+      const writes: { count: number }[] = [];
+      running.app.getHttpServer().on('connection', (socket: Socket & { _writev: Function; _write: Function }) => {
+        const counter = { count: 0 };
+        writes.push(counter);
+        for (const method of ['_writev', '_write'] as const) {
+          const original = socket[method];
+          socket[method] = function (this: Socket, ...args: unknown[]) {
+            counter.count++;
+            return original.apply(this, args);
+          };
+        }
+      });
+      const client = await connect();
+      const counter = writes.at(-1)!;
+      await client.request({ event: 'echo', id: 'warm', data: 0 });
+      const before = counter.count;
+      const raw = (client.socket as unknown as { _socket: Socket })._socket;
+      raw.cork();
+      for (let i = 0; i < 10; i++) {
+        client.send({ event: 'echo', id: i, data: i });
+      }
+      client.send({ event: 'async', id: 'slow', data: 'later' });
+      raw.uncork();
+      for (let i = 0; i < 10; i++) {
+        assert.deepEqual(await client.nextJson(), { event: 'echo', id: i, data: i });
+      }
+      assert.equal(counter.count - before, 1, 'ten replies in one write');
+      assert.deepEqual(await client.nextJson(), { event: 'async', id: 'slow', data: 'later' });
+      assert.equal(counter.count - before, 2, 'the reply 5 ms later in a write of its own');
     });
   });
 

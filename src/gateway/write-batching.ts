@@ -1,0 +1,41 @@
+import type { Writable } from 'node:stream';
+
+/**
+ * Reply batching ("corking", as uWebSockets calls it). A client that pipelines requests
+ * sends several frames in one TCP segment; `ws` parses them in one go, and each reply
+ * would otherwise be its own `writev` system call. A connection's socket is corked when
+ * bytes arrive, and every socket corked during one turn of the event loop is uncorked in
+ * one `setImmediate`: after that turn's I/O callbacks and the promise chains they
+ * started, so replies of synchronous and promise-based handlers leave together. Replies
+ * that take longer (a database call, say) are written as they come, uncorked.
+ */
+const corked = new Set<Writable>();
+let flushScheduled = false;
+
+/** Corks `stream` until the end of this turn of the event loop (once per turn). */
+export function corkForThisTurn(stream: Writable): void {
+  if (corked.has(stream)) {
+    return;
+  }
+  stream.cork();
+  corked.add(stream);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flush);
+  }
+}
+
+function flush(): void {
+  flushScheduled = false;
+  for (const stream of corked) {
+    // Harmless on a destroyed stream; `end()` itself uncorks first.
+    stream.uncork();
+  }
+  corked.clear();
+}
+
+/** The TCP (or TLS) socket under a `ws` WebSocket; `ws` keeps it as `_socket`. */
+export function underlyingSocket(socket: object): Writable | undefined {
+  const raw = (socket as { _socket?: unknown })._socket;
+  return raw !== null && typeof raw === 'object' && typeof (raw as Writable).cork === 'function' ? (raw as Writable) : undefined;
+}
