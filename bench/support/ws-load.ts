@@ -3,6 +3,7 @@
 // parsing them, so a client core can drive far more messages than the `ws` client can.
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { LatencyRecorder } from './latency.js';
 
 /** One raw WebSocket connection: frames written as bytes, reply frames counted. */
 export interface LoadConnection {
@@ -241,7 +242,7 @@ export async function timedLoop(
 ): Promise<LoopResult> {
   let recording = false;
   let running = true;
-  const samples: number[] = [];
+  const latency = new LatencyRecorder();
   const batch = batcher(frame);
   const send = (connection: LoadConnection, count: number): void => {
     const now = performance.now();
@@ -257,7 +258,7 @@ export async function timedLoop(
       for (let i = 0; i < count; i++) {
         const sent = connection.sentAt.shift();
         if (recording && sent !== undefined) {
-          samples.push(now - sent);
+          latency.record(now - sent);
         }
       }
       if (running) {
@@ -276,7 +277,6 @@ export async function timedLoop(
   recording = false;
   running = false;
   await sleep(200);
-  samples.sort((a, b) => a - b);
-  const at = (p: number): number => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))] ?? NaN;
-  return { rate: replies / seconds, p50: at(0.5), p99: at(0.99), p999: at(0.999) };
+  const { p50, p99, p999 } = latency.percentiles();
+  return { rate: replies / seconds, p50, p99, p999 };
 }

@@ -1,0 +1,57 @@
+// Latency percentiles with an HDR histogram (hdr-histogram-js): constant memory whatever
+// the sample count, 3 significant digits, values recorded in microseconds.
+import * as hdr from 'hdr-histogram-js';
+
+/** Percentiles of one run, in milliseconds. */
+export interface Percentiles {
+  readonly count: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly max: number;
+}
+
+/** Records latencies given in milliseconds; reads percentiles in milliseconds. */
+export class LatencyRecorder {
+  private readonly histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 120_000_000, // two minutes, in µs
+    numberOfSignificantValueDigits: 3,
+    useWebAssembly: false,
+  });
+
+  /** Records one latency of `ms` milliseconds (clamped to the trackable range). */
+  record(ms: number): void {
+    this.histogram.recordValue(Math.min(120_000_000, Math.max(1, Math.round(ms * 1000))));
+  }
+
+  get count(): number {
+    return this.histogram.totalCount;
+  }
+
+  /** p50, p99, p99.9 and max, in ms; NaN when nothing was recorded. */
+  percentiles(): Percentiles {
+    const count = this.histogram.totalCount;
+    const at = (p: number): number => (count === 0 ? NaN : this.histogram.getValueAtPercentile(p) / 1000);
+    return { count, p50: at(50), p99: at(99), p999: at(99.9), max: count === 0 ? NaN : this.histogram.maxValue / 1000 };
+  }
+
+  reset(): void {
+    this.histogram.reset();
+  }
+}
+
+/** The median of `values` (the upper one of an even count). */
+export function median(values: readonly number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+}
+
+/** Fisher–Yates shuffle into a new array: each round runs contenders in a fresh order. */
+export function shuffled<T>(values: readonly T[]): T[] {
+  const copy = [...values];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+  }
+  return copy;
+}
