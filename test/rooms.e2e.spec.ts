@@ -178,6 +178,28 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
     }
   });
 
+  it('frames a broadcast once, right for every payload length and for multi-byte text', async () => {
+    const alice = await joined('alice', 'sizes');
+    const bob = await joined('bob', 'sizes');
+    // Payloads around the 126 and 65,536-byte boundaries of a frame's length field, in UTF-8 bytes.
+    const texts = ['', 'é', 'x'.repeat(100), '€'.repeat(40), 'y'.repeat(65_500), '😀'.repeat(20_000)];
+    for (const text of texts) {
+      app.hub.emitToRoom('sizes', 'big', { text });
+    }
+    for (const member of [alice, bob]) {
+      for (const text of texts) {
+        const frame = await member.next();
+        assert.equal(frame.isBinary, false);
+        assert.deepEqual(frame.json, { event: 'big', room: 'sizes', data: { text } });
+      }
+    }
+    // Frames ws builds itself (a reply) and prebuilt ones (a push) keep their order.
+    app.hub.emitToRoom('sizes', 'before', 1);
+    alice.send({ event: 'rooms', id: 'r' });
+    assert.equal((await alice.nextJson()).event, 'before');
+    assert.deepEqual(await alice.nextJson(), { event: 'rooms', id: 'r', data: ['sizes'] });
+  });
+
   it('counts a client of a public gateway under its user once it signs in with auth', async () => {
     const bus = new MemoryBus();
     const one = await startRoomsApp(new MemoryBroker({ bus }));

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Writable } from 'node:stream';
 import WebSocket from 'ws';
 import type { RealtimePrincipal } from '../auth/principal.js';
 import type { HeartbeatEntry, HeartbeatMonitor } from '../heartbeat/heartbeat-monitor.js';
@@ -8,6 +9,8 @@ import type { GatewayMetrics } from '../metrics/realtime-metrics.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { DisconnectCause, DisconnectReason } from './disconnect-reason.js';
 import type { GatewaySettings } from './gateway-settings.js';
+import type { PrebuiltFrame } from './prebuilt-frame.js';
+import { underlyingSocket } from './write-batching.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const SLOW_CONSUMER_GRACE_MS = 1000;
@@ -57,6 +60,8 @@ export class Connection {
   /** Its heartbeat entry, whose `active` flag any inbound traffic sets; none when heartbeats are off. */
   heartbeat: HeartbeatEntry | undefined;
   private heartbeatMonitor: HeartbeatMonitor | undefined;
+  /** The TCP (or TLS) socket under the WebSocket: corked per turn, written prebuilt frames. */
+  readonly raw: Writable | undefined;
 
   constructor(
     readonly socket: WebSocket,
@@ -64,6 +69,7 @@ export class Connection {
     readonly settings: GatewaySettings,
   ) {
     connections.set(socket, this);
+    this.raw = underlyingSocket(socket);
   }
 
   /** Puts the connection under a heartbeat monitor: pinged when silent, terminated when it stays so. */
@@ -95,6 +101,32 @@ export class Connection {
 
   /** Sends a text frame if the connection is still open; false when it was not sent. */
   send(text: string | Buffer): boolean {
+    if (!this.mayWrite()) {
+      return false;
+    }
+    this.socket.send(text, TEXT_FRAME);
+    return true;
+  }
+
+  /**
+   * Sends a frame built once for many recipients (a broadcast) straight to the socket,
+   * as `ws` itself would write it; false when it was not sent.
+   */
+  sendPrebuilt(frame: PrebuiltFrame): boolean {
+    if (!this.mayWrite()) {
+      return false;
+    }
+    // ws queues nothing of its own here (no permessage-deflate), so the order of frames holds.
+    if (this.raw) {
+      this.raw.write(frame.bytes);
+    } else {
+      this.socket.send(frame.payload, TEXT_FRAME);
+    }
+    return true;
+  }
+
+  /** Open, and not holding more unsent bytes than allowed (else cut as a slow consumer). */
+  private mayWrite(): boolean {
     if (this.socket.readyState !== WebSocket.OPEN) {
       return false;
     }
@@ -104,7 +136,6 @@ export class Connection {
       this.cutSlowConsumer();
       return false;
     }
-    this.socket.send(text, TEXT_FRAME);
     return true;
   }
 

@@ -30,7 +30,7 @@ import {
 import type { RealtimeGatewayOptions, RealtimeModuleOptions } from '../realtime-options.interface.js';
 import { type BoundHandler, Connection, connectionOf, pendingDisconnectWork } from './connection.js';
 import { armHeadersDeadline } from './headers-deadline.js';
-import { corkForThisTurn, underlyingSocket } from './write-batching.js';
+import { corkForThisTurn } from './write-batching.js';
 import { UserRates } from '../limits/user-rates.js';
 import { HeartbeatMonitor, type HeartbeatTiming } from '../heartbeat/heartbeat-monitor.js';
 import { type GatewaySettings, normalizePath, positiveInteger, resolveGatewaySettings } from './gateway-settings.js';
@@ -377,7 +377,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     });
     socket.on('message', (data: Buffer, isBinary: boolean) => this.onFrame(connection, data, isBinary));
     // Before ws's own 'data' listener: the replies to the frames of one chunk leave in one write.
-    const raw = underlyingSocket(socket);
+    const raw = connection.raw;
     raw?.prependListener('data', () => corkForThisTurn(raw));
   }
 

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { BrokerHealth, RealtimeBroker } from '../broker/broker.interface.js';
 import { MemoryBroker } from '../broker/memory-broker.js';
 import { type Connection, connectionOf } from '../gateway/connection.js';
+import { prebuildTextFrame } from '../gateway/prebuilt-frame.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { RealtimeError } from '../realtime.errors.js';
@@ -327,11 +328,11 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     if (!connections) {
       return;
     }
-    // Encoded once; ws frames the same bytes for every recipient.
-    const bytes = Buffer.from(frame);
+    // Encoded and framed once: the same bytes for every recipient.
+    const prebuilt = prebuildTextFrame(frame);
     let sent = 0;
     for (const connection of connections) {
-      if (connection !== except && connection.send(bytes)) {
+      if (connection !== except && connection.sendPrebuilt(prebuilt)) {
         sent++;
       }
     }
