@@ -2,10 +2,13 @@
 // in flight per connection, 100 connections, a ~64-byte message, for every contender in
 // the same run: raw ws, ws with JSON routing (the ceiling for a JSON protocol), stock Nest
 // WsAdapter, stock Nest + ValidationPipe, Socket.IO 4 (websocket only, acks) and this
-// plugin with authentication, validation and heartbeat on. Each server runs alone, pinned
-// to core 0 (all up at once, interleaved in rounds, medians reported); this raw-TCP load
-// generator runs on core 1. Run: `npm run bench`.
+// plugin with authentication, validation and heartbeat on; plus the same plugin server
+// twice (an A/A check of the method's own bias). Every server is up at once, each pinned
+// to core 0, and loaded one at a time: a warm-up run each, then rounds in a fresh random
+// order, medians reported and ratios as medians of per-round ratios. This raw-TCP load
+// generator runs on core 1 and flags runs it may have limited. Run: `npm run bench`.
 import { JwtService } from '@nestjs/jwt';
+import { median, shuffled } from './support/latency.js';
 import { closeAll, type LoadConnection, type LoopResult, maskedTextFrame, openConnections, timedLoop } from './support/ws-load.js';
 import { pinSelf, startServer } from './support/server-process.js';
 
@@ -80,14 +83,19 @@ const contenders: Contender[] = [
   pluginContender('this plugin (auth+validation+heartbeat)', 'plugin'),
   // The same server again: an A/A check of the bench's own bias.
   pluginContender('this plugin (again, A/A check)', 'plugin-again'),
+  // Not run by default (BENCH_CONTENDERS picks them): what metrics and validation cost.
   pluginContender('this plugin, metrics off', 'plugin-no-metrics', 'no-metrics'),
   pluginContender('this plugin, validation and metrics off', 'plugin-bare', 'bare'),
 ];
+const DEFAULT_CONTENDERS = ['ws', 'ws-json', 'nest-ws', 'nest-ws-validation', 'socket.io', 'plugin', 'plugin-again'];
 
 type Running = { contender: Contender; server: Awaited<ReturnType<typeof startServer>> };
 
+/** One run's figures: the loop's, the server's CPU share, and the generator's. */
+type RunResult = LoopResult & { cpu: number; generatorCpu: number };
+
 /** One closed-loop run against a server that is already up: fresh connections each time. */
-async function run({ contender, server }: Running, inFlight: number): Promise<LoopResult & { cpu: number }> {
+async function run({ contender, server }: Running, inFlight: number, durationMs = RUN_MS): Promise<RunResult> {
   const url = `ws://127.0.0.1:${server.port}${contender.path}`;
   const connections: LoadConnection[] = [];
   for (let i = 0; i < CONNECTIONS; i++) {
@@ -98,19 +106,53 @@ async function run({ contender, server }: Running, inFlight: number): Promise<Lo
     await prepared;
     connections.push(connection!);
   }
-  const cpuBefore = server.cpuSeconds();
-  const startedAt = performance.now();
-  const result = await timedLoop(connections, maskedTextFrame(contender.frame), inFlight, RUN_MS);
-  const cpu = (server.cpuSeconds() - cpuBefore) / ((performance.now() - startedAt) / 1000);
+  // CPU shares over the measured window only (not the warm-up, not the drain).
+  let cpu = 0;
+  let generatorCpu = 0;
+  let cpuBefore = 0;
+  let generatorBefore = process.cpuUsage();
+  let startedAt = 0;
+  const result = await timedLoop(connections, maskedTextFrame(contender.frame), inFlight, durationMs, 500, {
+    start: () => {
+      cpuBefore = server.cpuSeconds();
+      generatorBefore = process.cpuUsage();
+      startedAt = performance.now();
+    },
+    end: () => {
+      const seconds = (performance.now() - startedAt) / 1000;
+      const generator = process.cpuUsage(generatorBefore);
+      cpu = (server.cpuSeconds() - cpuBefore) / seconds;
+      generatorCpu = (generator.user + generator.system) / 1e6 / seconds;
+    },
+  });
   closeAll(connections);
-  return { ...result, cpu };
+  return { ...result, cpu, generatorCpu };
 }
 
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+/** Why a contender's figures may understate it: its server was not the bottleneck in some run. */
+function bottleneckFlag(results: readonly RunResult[]): string {
+  const serverCpu = Math.min(...results.map((result) => result.cpu));
+  const generatorCpu = Math.max(...results.map((result) => result.generatorCpu));
+  if (serverCpu >= 0.85) {
+    return '';
+  }
+  return generatorCpu >= 0.85
+    ? `  <- server at ${Math.round(serverCpu * 100)}% CPU, generator at ${Math.round(generatorCpu * 100)}%: the generator was the bottleneck`
+    : `  <- a run with the server at ${Math.round(serverCpu * 100)}% CPU`;
+}
+
+/** The plugin against another contender, as the median of per-round ratios, with the issue's target when it has one. */
+function compare(plugin: readonly RunResult[], other: readonly RunResult[], label: string, target?: number): string {
+  const ratio = median(plugin.map((result, round) => result.rate / other[round]!.rate));
+  // Throughput per second of server CPU: what each would do on a full core.
+  const capacity = median(plugin.map((result, round) => result.rate / result.cpu / (other[round]!.rate / other[round]!.cpu)));
+  const verdict = target === undefined ? '' : `  (target >= ${target}x: ${ratio >= target ? 'met' : 'NOT met'})`;
+  return `  plugin / ${label}: ${ratio.toFixed(2)}x throughput, ${capacity.toFixed(2)}x per server CPU-second${verdict}`;
+}
 
 pinSelf(1);
-const only = process.env.BENCH_CONTENDERS?.split(',');
-const chosen = contenders.filter((contender) => !only || only.includes(contender.key));
+const only = process.env.BENCH_CONTENDERS?.split(',') ?? DEFAULT_CONTENDERS;
+const chosen = contenders.filter((contender) => only.includes(contender.key));
 // Every server is up at once (idle ones cost nothing), so that rounds can interleave them:
 // runs of one round are seconds apart, and ratios within a round cancel the VM's drift.
 const servers: Running[] = [];
@@ -118,39 +160,44 @@ for (const contender of chosen) {
   servers.push({ contender, server: await startServer(new URL('./servers/echo-contenders.js', import.meta.url).pathname, 0, { CONTENDER: contender.key, ...contender.env }) });
 }
 try {
+  // A warm-up run of each server, so that the first round does not measure cold JITs.
+  for (const running of servers) {
+    await run(running, 16, 1000);
+  }
   for (const inFlight of [1, 16]) {
     console.log(`echo, ${CONNECTIONS} connections x ${inFlight} in flight, ${ROUNDS} rounds of ${RUN_MS / 1000} s, server on core 0:`);
-    const rounds = new Map<string, (LoopResult & { cpu: number })[]>(chosen.map((contender) => [contender.key, []]));
+    const rounds = new Map<string, RunResult[]>(chosen.map((contender) => [contender.key, []]));
     for (let round = 0; round < ROUNDS; round++) {
-      for (const running of round % 2 === 0 ? servers : [...servers].reverse()) {
+      for (const running of shuffled(servers)) {
         rounds.get(running.contender.key)!.push(await run(running, inFlight));
       }
     }
     for (const { contender } of servers) {
       const results = rounds.get(contender.key)!;
-      const cpu = Math.min(...results.map((result) => result.cpu));
-      const flag = cpu < 0.85 ? '  <- a run below 85% server CPU: the generator may have been the bottleneck' : '';
+      const rate = median(results.map((r) => r.rate));
+      const cpuPerMessage = median(results.map((r) => (r.cpu / r.rate) * 1e6));
       console.log(
-        `  ${contender.name.padEnd(40)} ${Math.round(median(results.map((r) => r.rate))).toString().padStart(7)} msg/s  ` +
+        `  ${contender.name.padEnd(40)} ${Math.round(rate).toString().padStart(7)} msg/s  ` +
           `p50 ${median(results.map((r) => r.p50)).toFixed(2)}  p99 ${median(results.map((r) => r.p99)).toFixed(2)}  ` +
-          `p99.9 ${median(results.map((r) => r.p999)).toFixed(2)} ms${flag}`,
+          `p99.9 ${median(results.map((r) => r.p999)).toFixed(2)} ms  ${cpuPerMessage.toFixed(1).padStart(5)} µs CPU/msg` +
+          bottleneckFlag(results),
       );
     }
     const plugin = rounds.get('plugin');
     if (plugin) {
-      for (const [key, label] of [
-        ['ws-json', 'ws + JSON routing'],
-        ['nest-ws-validation', 'stock Nest + ValidationPipe'],
-        ['nest-ws', 'stock Nest'],
-        ['socket.io', 'Socket.IO'],
-        ['plugin-again', 'itself (A/A)'],
-        ['plugin-no-metrics', 'itself without metrics'],
-        ['plugin-bare', 'itself without validation and metrics'],
+      for (const [key, label, target] of [
+        ['ws-json', 'ws + JSON routing', inFlight === 16 ? 0.8 : undefined],
+        ['nest-ws-validation', 'stock Nest + ValidationPipe', inFlight === 16 ? 3 : undefined],
+        ['nest-ws', 'stock Nest', undefined],
+        ['socket.io', 'Socket.IO', undefined],
+        ['ws', 'raw ws', undefined],
+        ['plugin-again', 'itself (A/A check: 1.00x is no bias)', undefined],
+        ['plugin-no-metrics', 'itself without metrics', undefined],
+        ['plugin-bare', 'itself without validation and metrics', undefined],
       ] as const) {
         const other = rounds.get(key);
         if (other) {
-          const ratios = plugin.map((result, round) => result.rate / other[round]!.rate);
-          console.log(`  plugin / ${label}: ${median(ratios).toFixed(2)}x (median of per-round ratios)`);
+          console.log(compare(plugin, other, label, target));
         }
       }
     }

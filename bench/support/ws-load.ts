@@ -232,6 +232,7 @@ export interface LoopResult {
 /**
  * Closed loop with latency: like {@link closedLoop}, and each reply is matched with the
  * oldest unanswered request of its connection (every contender answers in order).
+ * `window` is told when the measured window (after the warm-up) starts and ends.
  */
 export async function timedLoop(
   connections: readonly LoadConnection[],
@@ -239,6 +240,7 @@ export async function timedLoop(
   inFlight: number,
   durationMs: number,
   warmUpMs = 500,
+  window?: { start(): void; end(): void },
 ): Promise<LoopResult> {
   let recording = false;
   let running = true;
@@ -269,11 +271,13 @@ export async function timedLoop(
   }
   await sleep(warmUpMs);
   recording = true;
+  window?.start();
   const start = total(connections);
   const startedAt = performance.now();
   await sleep(durationMs);
   const replies = total(connections) - start;
   const seconds = (performance.now() - startedAt) / 1000;
+  window?.end();
   recording = false;
   running = false;
   await sleep(200);
