@@ -1,5 +1,5 @@
 import { Inject, Module } from '@nestjs/common';
-import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
+import { ApplicationConfig, HttpAdapterHost, ModuleRef } from '@nestjs/core';
 import { RealtimeWsAdapter } from './gateway/realtime-ws.adapter.js';
 import { RealtimeHub } from './rooms/realtime-hub.js';
 import { RealtimeMetrics } from './metrics/realtime-metrics.js';
@@ -21,12 +21,13 @@ export class RealtimeModule extends ConfigurableModuleClass {
     adapterHost: HttpAdapterHost,
     hub: RealtimeHub,
     metrics: RealtimeMetrics,
+    moduleRef: ModuleRef,
   ) {
     super();
     // Runs while the app is being created, before gateways are connected in app.init(),
     // and before main.ts could call app.useWebSocketAdapter() (which then replaces it).
     if (!config.getIoAdapter()) {
-      config.setIoAdapter(new RealtimeWsAdapter(adapterHost, options, hub, options.metrics === false ? null : metrics));
+      config.setIoAdapter(new RealtimeWsAdapter(adapterHost, options, hub, options.metrics === false ? null : metrics, moduleRef));
     }
   }
 }

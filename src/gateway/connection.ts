@@ -10,6 +10,7 @@ import { CloseCode } from '../protocol/close-codes.js';
 import type { DisconnectCause, DisconnectReason } from './disconnect-reason.js';
 import type { GatewaySettings } from './gateway-settings.js';
 import type { PrebuiltFrame } from './prebuilt-frame.js';
+import type { DirectHandler } from './direct-dispatch.js';
 import { underlyingSocket } from './write-batching.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -21,6 +22,23 @@ const connections = new WeakMap<object, Connection>();
 
 /** @internal Async `handleDisconnect` work still running, of every gateway: a shutdown waits for it. */
 export const pendingDisconnectWork = new Set<Promise<unknown>>();
+
+const connectingGateways = new WeakMap<object, object>();
+
+/**
+ * @internal Noted by a {@link RealtimeGateway}'s `handleConnection`, which Nest calls just
+ * before it binds that gateway's handlers to the client: which instance they belong to.
+ */
+export function noteConnectingGateway(client: object, instance: object): void {
+  connectingGateways.set(client, instance);
+}
+
+/** @internal The gateway instance noted for `client`, forgotten as it is read. */
+export function takeConnectingGateway(client: object): object | undefined {
+  const instance = connectingGateways.get(client);
+  connectingGateways.delete(client);
+  return instance;
+}
 
 /** @internal The plugin's state of a connected client (the `ws` socket), if it has any. */
 export function connectionOf(client: object): Connection | undefined {
@@ -49,6 +67,10 @@ export class Connection {
   /** Its gateway's metrics, when the application has them. */
   metrics: GatewayMetrics | undefined;
   rawHandler: BoundHandler | undefined;
+  /** Handlers the adapter calls itself, shared by every connection of their gateway instance. */
+  direct: ReadonlyMap<string, DirectHandler> | undefined;
+  /** How many gateways bound their handlers to it (more than one: Nest's path for all). */
+  bindings = 0;
   private invalidCount = 0;
   private invalidWindowStart = 0;
   private closeCause: DisconnectCause | undefined;

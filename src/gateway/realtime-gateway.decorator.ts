@@ -3,7 +3,7 @@ import { SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import { RAW_TEXT_MESSAGE, REALTIME_GATEWAY_OPTIONS } from '../realtime.constants.js';
 import type { RealtimeGatewayOptions } from '../realtime-options.interface.js';
 import { applyValidationPipes } from '../validation/message-validation.decorator.js';
-import { pendingDisconnectWork } from './connection.js';
+import { noteConnectingGateway, pendingDisconnectWork } from './connection.js';
 import { describeError, RealtimeExceptionFilter } from './realtime-exception.filter.js';
 
 const exceptionFilter = new RealtimeExceptionFilter();
@@ -33,7 +33,29 @@ export function RealtimeGateway(path: string, options: RealtimeGatewayOptions = 
     UseFilters(exceptionFilter),
     (target: Function) => applyValidationPipes(target, options.validation),
     (target: Function) => trackDisconnectWork(target),
+    (target: Function) => noteConnections(target),
   );
+}
+
+const NOTING = Symbol('realtime:noting-connections');
+
+/**
+ * Gives the gateway a `handleConnection` (wrapping its own, if any) that notes which
+ * instance is about to bind its handlers to the client, so that the adapter can call
+ * them directly (see `direct-dispatch.ts`).
+ */
+function noteConnections(target: Function): void {
+  const prototype = target.prototype as { handleConnection?: (client: object, ...rest: unknown[]) => unknown };
+  const original = prototype.handleConnection;
+  if ((original as { [NOTING]?: boolean } | undefined)?.[NOTING]) {
+    return;
+  }
+  const noting = function (this: object, client: object, ...rest: unknown[]): unknown {
+    noteConnectingGateway(client, this);
+    return original?.call(this, client, ...rest);
+  };
+  Object.defineProperty(noting, NOTING, { value: true });
+  prototype.handleConnection = noting;
 }
 
 const TRACKED = Symbol('realtime:tracked-disconnect');

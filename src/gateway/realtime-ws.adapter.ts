@@ -1,5 +1,5 @@
 import { type INestApplicationContext, Logger, type WsMessageHandler } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
+import { ApplicationConfig, HttpAdapterHost, type ModuleRef } from '@nestjs/core';
 import { AbstractWsAdapter } from '@nestjs/websockets';
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -28,7 +28,8 @@ import {
   REALTIME_GATEWAY_OPTIONS,
 } from '../realtime.constants.js';
 import type { RealtimeGatewayOptions, RealtimeModuleOptions } from '../realtime-options.interface.js';
-import { type BoundHandler, Connection, connectionOf, pendingDisconnectWork } from './connection.js';
+import { type BoundHandler, Connection, connectionOf, pendingDisconnectWork, takeConnectingGateway } from './connection.js';
+import { type DirectHandler, directHandlersOf } from './direct-dispatch.js';
 import { armHeadersDeadline } from './headers-deadline.js';
 import { corkForThisTurn } from './write-batching.js';
 import { UserRates } from '../limits/user-rates.js';
@@ -96,20 +97,27 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
 
   private hub: RealtimeHub | undefined;
   private readonly metrics: RealtimeMetrics | undefined;
+  private readonly providers: HttpServerSource | ModuleRef;
+  /** Errors of direct handlers are logged under the name the exception filter's have. */
+  private readonly filterLogger = new Logger('RealtimeExceptionFilter');
 
   /**
    * @param appOrHttpServer the application (or its HTTP server) whose server gateways share
    * @param options the module's options
    * @param hub the rooms hub; found in `appOrHttpServer` when it is the application
    * @param metrics where to count; found in `appOrHttpServer` when it is the application; `null`: nowhere
+   * @param providers where gateway instances and the application's configuration are
+   * found (for the direct dispatch path); defaults to `appOrHttpServer` when it is the application
    */
   constructor(
     appOrHttpServer?: HttpServerSource,
     private readonly options: RealtimeModuleOptions = {},
     hub?: RealtimeHub,
     metrics?: RealtimeMetrics | null,
+    providers?: ModuleRef,
   ) {
     super(appOrHttpServer instanceof HttpAdapterHost ? undefined : appOrHttpServer);
+    this.providers = providers ?? appOrHttpServer;
     this.hub = hub ?? findProvider(appOrHttpServer, RealtimeHub);
     this.metrics = metrics === null ? undefined : (metrics ?? findProvider(appOrHttpServer, RealtimeMetrics));
     this.adapterHost = appOrHttpServer instanceof HttpAdapterHost ? appOrHttpServer : undefined;
@@ -190,6 +198,9 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     if (!connection) {
       return;
     }
+    // One gateway on the path: its plain handlers skip Nest's async pipeline. Several: Nest's path for all.
+    const gateway = takeConnectingGateway(client);
+    connection.direct = ++connection.bindings === 1 && gateway ? this.directHandlers(gateway) : undefined;
     for (const { message, callback } of handlers) {
       const event = String(message);
       if (event === RAW_TEXT_MESSAGE) {
@@ -479,7 +490,8 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   private dispatch(context: MessageContext, handler: BoundHandler, payload: unknown): void {
     let result: unknown;
     try {
-      result = handler(payload, context);
+      const direct = context.raw ? undefined : context.connection.direct?.get(context.event);
+      result = direct ? direct(context.connection.socket, payload) : handler(payload, context);
     } catch (error) {
       this.failUnexpectedly(context, error);
       return;
@@ -513,9 +525,29 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     context.reply(result);
   }
 
-  /** An error that escaped Nest's exception filters (a filter that rethrew, say). */
+  /**
+   * An error of a direct handler (answered as `@RealtimeGateway`'s filter would), or one
+   * that escaped Nest's exception filters (a filter that rethrew, say).
+   */
   private failUnexpectedly(context: MessageContext, error: unknown): void {
-    failWithException(context, error, this.logger);
+    failWithException(context, error, this.filterLogger);
+  }
+
+  /**
+   * The handlers of `gateway` the adapter may call itself; none when the application's
+   * providers cannot be reached or the gateway is not a static singleton (request-scoped,
+   * say), which only Nest's own path handles.
+   */
+  private directHandlers(gateway: object): ReadonlyMap<string, DirectHandler> | undefined {
+    const config = this.provider(ApplicationConfig);
+    if (!config || this.provider(gateway.constructor as new () => object) !== gateway) {
+      return undefined;
+    }
+    return directHandlersOf(gateway, config, this.options);
+  }
+
+  private provider<T>(type: new (...args: never[]) => T): T | undefined {
+    return findProvider(this.providers, type);
   }
 
   private closeGracefully(socket: WebSocket, deadline: number): Promise<void> {
@@ -542,7 +574,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
 }
 
 /** A provider of the application given as the adapter's first argument, if it has one. */
-function findProvider<T>(source: HttpServerSource, type: new (...args: never[]) => T): T | undefined {
+function findProvider<T>(source: HttpServerSource | ModuleRef, type: new (...args: never[]) => T): T | undefined {
   if (!source || source instanceof HttpAdapterHost || !('get' in source) || typeof source.get !== 'function') {
     return undefined;
   }

@@ -50,7 +50,8 @@ function configuredPipe(name: string, layers: readonly RealtimeValidationSetting
   return pipe;
 }
 
-function* messageHandlers(prototype: object): Generator<[string, Function, PropertyDescriptor]> {
+/** @internal The message handlers of a gateway prototype, its own and inherited: name, method, descriptor. */
+export function* messageHandlers(prototype: object): Generator<[string, Function, PropertyDescriptor]> {
   const seen = new Set<string>();
   for (let proto = prototype; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object) {
     for (const name of Object.getOwnPropertyNames(proto)) {

@@ -1,0 +1,254 @@
+import {
+  type ArgumentMetadata,
+  type CallHandler,
+  type CanActivate,
+  createParamDecorator,
+  type ExecutionContext,
+  Injectable,
+  type NestInterceptor,
+  type PipeTransform,
+  Scope,
+  UseGuards,
+} from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { ConnectedSocket, MessageBody, SubscribeMessage } from '@nestjs/websockets';
+import { IsString, MaxLength } from 'class-validator';
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { map, type Observable } from 'rxjs';
+import type WebSocket from 'ws';
+import { RealtimeGateway, RealtimeModule } from '../src/index.js';
+import { startApp, type RunningApp } from './support/app.js';
+import { TestClient } from './support/ws-client.js';
+
+/** Whether the caller runs inside the adapter's own frame handling: no await between them. */
+function calledFromAdapter(): boolean {
+  return /RealtimeWsAdapter\.onFrame/.test(new Error().stack ?? '');
+}
+
+class NoteDto {
+  @IsString()
+  @MaxLength(10)
+  text!: string;
+}
+
+const sockets = new Set<WebSocket>();
+
+@RealtimeGateway('/plain', { public: true })
+class PlainGateway {
+  @SubscribeMessage('how')
+  how(): { direct: boolean } {
+    return { direct: calledFromAdapter() };
+  }
+
+  @SubscribeMessage('note')
+  note(@MessageBody() body: NoteDto, @ConnectedSocket() socket: WebSocket): { text: string; dto: boolean; socket: boolean } {
+    return { text: body.text, dto: body instanceof NoteDto, socket: sockets.has(socket) };
+  }
+
+  @SubscribeMessage('field')
+  field(@MessageBody('text') text: unknown): { text: unknown; direct: boolean } {
+    return { text, direct: calledFromAdapter() };
+  }
+
+  @SubscribeMessage('undecorated')
+  undecorated(socket: unknown, payload: unknown, third: unknown): { payload: unknown; socket: boolean; third: string } {
+    return { payload, socket: sockets.has(socket as WebSocket), third: typeof third };
+  }
+
+  @SubscribeMessage('later')
+  async later(@MessageBody() body: NoteDto): Promise<string> {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    return body.text.toUpperCase();
+  }
+
+  @SubscribeMessage('throws')
+  throws(): never {
+    throw new Error('secret detail');
+  }
+
+  handleConnection(socket: WebSocket): void {
+    sockets.add(socket);
+  }
+}
+
+class DenyGuard implements CanActivate {
+  canActivate(): boolean {
+    return false;
+  }
+}
+
+class WrapInterceptor implements NestInterceptor {
+  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    return next.handle().pipe(map((value) => ({ wrapped: value })));
+  }
+}
+
+class ShoutPipe implements PipeTransform {
+  transform(value: unknown, metadata: ArgumentMetadata): unknown {
+    return metadata.type === 'body' && typeof value === 'object' && value !== null
+      ? { ...value, text: String((value as { text: unknown }).text).toUpperCase() }
+      : value;
+  }
+}
+
+const Shouted = createParamDecorator((_data: unknown, context: ExecutionContext) =>
+  String(context.switchToWs().getData<{ text: string }>().text).toUpperCase(),
+);
+
+@RealtimeGateway('/enhanced', { public: true })
+@UseGuards(DenyGuard)
+class GuardedGateway {
+  @SubscribeMessage('how')
+  how(): { direct: boolean } {
+    return { direct: calledFromAdapter() };
+  }
+}
+
+@RealtimeGateway('/custom', { public: true })
+class CustomParamGateway {
+  @SubscribeMessage('shout')
+  shout(@Shouted() text: string): { text: string; direct: boolean } {
+    return { text, direct: calledFromAdapter() };
+  }
+}
+
+@Injectable({ scope: Scope.REQUEST })
+class PerMessage {
+  static made = 0;
+  readonly n = ++PerMessage.made;
+}
+
+@RealtimeGateway('/scoped', { public: true })
+class ScopedGateway {
+  constructor(private readonly perMessage: PerMessage) {}
+
+  @SubscribeMessage('n')
+  n(): { n: number; direct: boolean } {
+    return { n: this.perMessage.n, direct: calledFromAdapter() };
+  }
+}
+
+@RealtimeGateway('/shared', { public: true })
+class SharedA {
+  @SubscribeMessage('a')
+  a(): string {
+    return 'A';
+  }
+
+  @SubscribeMessage('how')
+  how(): { from: string; direct: boolean } {
+    return { from: 'A', direct: calledFromAdapter() };
+  }
+}
+
+@RealtimeGateway('/shared', { public: true })
+class SharedB {
+  @SubscribeMessage('b')
+  b(): string {
+    return 'B';
+  }
+
+  @SubscribeMessage('how')
+  how(): { from: string; direct: boolean } {
+    return { from: 'B', direct: calledFromAdapter() };
+  }
+}
+
+describe("the adapter's direct dispatch path", () => {
+  let running: RunningApp | undefined;
+  const clients: TestClient[] = [];
+
+  async function connect(path: string): Promise<TestClient> {
+    const client = await TestClient.connect(running!.wsUrl(path));
+    clients.push(client);
+    return client;
+  }
+
+  afterEach(async () => {
+    clients.splice(0).forEach((client) => client.close());
+    await running?.close();
+    running = undefined;
+  });
+
+  it('calls a handler that has only what @RealtimeGateway gives it without Nest’s async pipeline, with Nest’s arguments', async () => {
+    running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [PlainGateway] });
+    const client = await connect('/plain');
+    assert.deepEqual((await client.request({ event: 'how', id: 1 })).data, { direct: true });
+    assert.deepEqual((await client.request({ event: 'note', id: 2, data: { text: 'hi' } })).data, {
+      text: 'hi',
+      dto: true,
+      socket: true,
+    });
+    assert.deepEqual((await client.request({ event: 'field', id: 3, data: { text: 'x' } })).data, { text: 'x', direct: true });
+    assert.deepEqual((await client.request({ event: 'field', id: 4, data: 'not an object' })).data, { direct: true });
+    assert.deepEqual((await client.request({ event: 'undecorated', id: 5, data: [1] })).data, {
+      payload: [1],
+      socket: true,
+      third: 'undefined',
+    });
+    assert.deepEqual(await client.request({ event: 'later', id: 6, data: { text: 'abc' } }), { event: 'later', id: 6, data: 'ABC' });
+  });
+
+  it('answers validation failures and thrown errors with error frames tied to the id, as the filter does', async () => {
+    running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [PlainGateway] });
+    const client = await connect('/plain');
+    const invalid = await client.request({ event: 'note', id: 'v', data: { text: 'far too long text', extra: 1 } });
+    assert.equal(invalid.id, 'v');
+    assert.equal((invalid.data as { code: string }).code, 'VALIDATION_FAILED');
+    const properties = ((invalid.data as { details: { property: string }[] }).details ?? []).map((detail) => detail.property).sort();
+    assert.deepEqual(properties, ['extra', 'text']);
+    const thrown = await client.request({ event: 'throws', id: 't' });
+    assert.deepEqual(thrown, { event: 'error', id: 't', data: { code: 'INTERNAL', message: 'internal error' } });
+  });
+
+  it('leaves a handler to Nest when the application has a global guard, interceptor or pipe', async () => {
+    for (const [configure, expected] of [
+      [(app: RunningApp['app']) => app.useGlobalGuards(new DenyGuard()), { event: 'error', id: 1, data: { code: 'FORBIDDEN', message: 'Forbidden resource' } }],
+      [(app: RunningApp['app']) => app.useGlobalInterceptors(new WrapInterceptor()), { event: 'how', id: 1, data: { wrapped: { direct: false } } }],
+    ] as const) {
+      running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [PlainGateway] }, configure);
+      const client = await connect('/plain');
+      assert.deepEqual(await client.request({ event: 'how', id: 1 }), expected);
+      client.close();
+      await running.close();
+      running = undefined;
+    }
+    running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [PlainGateway] }, (app) => app.useGlobalPipes(new ShoutPipe()));
+    const client = await connect('/plain');
+    assert.deepEqual((await client.request({ event: 'note', id: 2, data: { text: 'hi' } })).data, { text: 'HI', dto: true, socket: true });
+  });
+
+  it('leaves every handler to Nest when two gateways share a path, each answering its own events', async () => {
+    running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [SharedA, SharedB] });
+    const client = await connect('/shared');
+    assert.equal((await client.request({ event: 'a', id: 1 })).data, 'A');
+    assert.equal((await client.request({ event: 'b', id: 2 })).data, 'B');
+    // Which gateway's `how` wins is Nest's order of gateways; neither is called directly.
+    const how = (await client.request({ event: 'how', id: 3 })).data as { from: string; direct: boolean };
+    assert.equal(how.direct, false);
+    assert.ok(['A', 'B'].includes(how.from));
+  });
+
+  it('leaves a handler to Nest under an APP_GUARD provider, a class guard, a custom parameter decorator or a request scope', async () => {
+    running = await startApp({
+      imports: [RealtimeModule.forRoot({})],
+      providers: [GuardedGateway, CustomParamGateway, ScopedGateway, PerMessage],
+    });
+    const guarded = await connect('/enhanced');
+    assert.equal(((await guarded.request({ event: 'how', id: 1 })).data as { code: string }).code, 'FORBIDDEN');
+    const custom = await connect('/custom');
+    assert.deepEqual((await custom.request({ event: 'shout', id: 2, data: { text: 'hey' } })).data, { text: 'HEY', direct: false });
+    const first = (await (await connect('/scoped')).request({ event: 'n', id: 3 })).data as { n: number; direct: boolean };
+    const second = (await (await connect('/scoped')).request({ event: 'n', id: 4 })).data as { n: number; direct: boolean };
+    assert.equal(first.direct, false);
+    assert.notEqual(first.n, second.n, 'request-scoped instances of their own, as Nest makes them');
+    await running.close();
+    running = await startApp({
+      imports: [RealtimeModule.forRoot({})],
+      providers: [PlainGateway, { provide: APP_GUARD, useClass: DenyGuard }],
+    });
+    const plain = await connect('/plain');
+    assert.equal(((await plain.request({ event: 'how', id: 5 })).data as { code: string }).code, 'FORBIDDEN');
+  });
+});
