@@ -5,6 +5,7 @@ import request from 'supertest';
 import { RealtimeModule } from '../src/index.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { refusedUpgrade, TestClient } from './support/ws-client.js';
+import { countServerWrites } from './support/socket-writes.js';
 import { LifecycleLog, OtherGateway, TestGateway } from './fixtures/test-gateways.js';
 
 describe('gateway adapter and protocol v1 envelope', () => {
@@ -116,19 +117,7 @@ describe('gateway adapter and protocol v1 envelope', () => {
     });
 
     it('answers frames that arrive together in one write, and a slow reply in a write of its own', async () => {
-      // Counts the writes of the server's end of each TCP connection (the real socket's own methods, called through).
-      const writes: { count: number }[] = [];
-      running.app.getHttpServer().on('connection', (socket: Socket & { _writev: Function; _write: Function }) => {
-        const counter = { count: 0 };
-        writes.push(counter);
-        for (const method of ['_writev', '_write'] as const) {
-          const original = socket[method];
-          socket[method] = function (this: Socket, ...args: unknown[]) {
-            counter.count++;
-            return original.apply(this, args);
-          };
-        }
-      });
+      const writes = countServerWrites(running.app);
       const client = await connect();
       const counter = writes.at(-1)!;
       await client.request({ event: 'echo', id: 'warm', data: 0 });

@@ -5,6 +5,7 @@ import { MemoryBroker, MemoryBus } from '../src/index.js';
 import { startRoomsApp, type RoomsApp } from './support/rooms-app.js';
 import { until } from './support/until.js';
 import { TestClient } from './support/ws-client.js';
+import { countServerWrites } from './support/socket-writes.js';
 import { tokenFor } from './support/rooms-app.js';
 
 /** A memory broker whose subscriptions take `delayMs` to be in place. */
@@ -198,6 +199,20 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
     alice.send({ event: 'rooms', id: 'r' });
     assert.equal((await alice.nextJson()).event, 'before');
     assert.deepEqual(await alice.nextJson(), { event: 'rooms', id: 'r', data: ['sizes'] });
+  });
+
+  it('sends the pushes of several broadcasts in one turn to a member in one write', async () => {
+    const writes = countServerWrites(app.app);
+    const member = await joined('alice', 'busy');
+    const counter = writes.at(-1)!;
+    const before = counter.count;
+    for (let i = 0; i < 5; i++) {
+      app.hub.emitToRoom('busy', 'tick', i);
+    }
+    for (let i = 0; i < 5; i++) {
+      assert.deepEqual(await member.nextJson(), { event: 'tick', room: 'busy', data: i });
+    }
+    assert.equal(counter.count - before, 1);
   });
 
   it('counts a client of a public gateway under its user once it signs in with auth', async () => {

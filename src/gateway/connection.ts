@@ -11,7 +11,7 @@ import type { DisconnectCause, DisconnectReason } from './disconnect-reason.js';
 import type { GatewaySettings } from './gateway-settings.js';
 import type { PrebuiltFrame } from './prebuilt-frame.js';
 import type { DirectHandler } from './direct-dispatch.js';
-import { underlyingSocket } from './write-batching.js';
+import { corkForThisTurn, underlyingSocket } from './write-batching.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const SLOW_CONSUMER_GRACE_MS = 1000;
@@ -140,6 +140,8 @@ export class Connection {
     }
     // ws queues nothing of its own here (no permessage-deflate), so the order of frames holds.
     if (this.raw) {
+      // Corked for this turn: the pushes of several broadcasts in one turn leave in one write.
+      corkForThisTurn(this.raw);
       this.raw.write(frame.bytes);
     } else {
       this.socket.send(frame.payload, TEXT_FRAME);

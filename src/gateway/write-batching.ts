@@ -8,6 +8,9 @@ import type { Writable } from 'node:stream';
  * one `setImmediate`: after that turn's I/O callbacks and the promise chains they
  * started, so replies of synchronous and promise-based handlers leave together. Replies
  * that take longer (a database call, say) are written as they come, uncorked.
+ *
+ * Broadcasts cork their recipients the same way, so a member of a busy room gets the
+ * pushes of all the broadcasts of one turn in one write, not one system call each.
  */
 const corked = new Set<Writable>();
 let flushScheduled = false;
