@@ -79,7 +79,7 @@ export class HandshakeChecker {
    */
   async authorize(
     principal: RealtimePrincipal,
-    request: IncomingMessage,
+    request: IncomingMessage | undefined,
     gateway: GatewaySettings,
   ): Promise<HandshakeRefusal | undefined> {
     const roles = Array.isArray(principal.roles) ? principal.roles : [];
@@ -89,6 +89,9 @@ export class HandshakeChecker {
     }
     const hook = this.auth.verifyConnection;
     if (hook) {
+      if (!request) {
+        throw new Error('the upgrade request was not kept for verifyConnection');
+      }
       const verdict = await withDeadline(
         Promise.resolve().then(() => hook({ principal, request, path: gateway.path })),
         this.verifyTimeoutMs,

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Writable } from 'node:stream';
 import WebSocket from 'ws';
 import type { RealtimePrincipal } from '../auth/principal.js';
-import type { HeartbeatEntry, HeartbeatMonitor } from '../heartbeat/heartbeat-monitor.js';
+import type { HeartbeatEntry, HeartbeatMonitor, HeartbeatPeer } from '../heartbeat/heartbeat-monitor.js';
 import type { TokenBucket } from '../limits/token-bucket.js';
 import type { Admission } from '../limits/limits.js';
 import type { GatewayMetrics } from '../metrics/realtime-metrics.js';
@@ -19,6 +19,25 @@ const SLOW_CONSUMER_GRACE_MS = 1000;
 const TEXT_FRAME = { binary: false } as const;
 
 const connections = new WeakMap<object, Connection>();
+
+/** The rooms of a connection in none: shared, never added to (see {@link Connection.joinRoom}). */
+const NO_ROOMS: Set<string> = new Set();
+
+/** A connection as its heartbeat monitor sees it: one small object, not two closures per connection. */
+class HeartbeatOf implements HeartbeatPeer {
+  constructor(private readonly connection: Connection) {}
+
+  ping(): void {
+    if (this.connection.socket.readyState === WebSocket.OPEN) {
+      this.connection.socket.ping();
+    }
+  }
+
+  terminate(): void {
+    this.connection.metrics?.reapedOne();
+    this.connection.terminate('heartbeat-timeout');
+  }
+}
 
 /** @internal Async `handleDisconnect` work still running, of every gateway: a shutdown waits for it. */
 export const pendingDisconnectWork = new Set<Promise<unknown>>();
@@ -54,8 +73,8 @@ export type BoundHandler = (data: unknown, context: unknown) => unknown;
  */
 export class Connection {
   readonly handlers = new Map<string, BoundHandler>();
-  /** The rooms it is in; kept by `RealtimeHub`. */
-  readonly rooms = new Set<string>();
+  /** The rooms it is in; kept by `RealtimeHub` with {@link joinRoom} and `rooms.delete`. */
+  rooms: Set<string> = NO_ROOMS;
   /** The user `RealtimeHub` counts it under: its `sub` when it was registered or signed in. */
   user: string | undefined;
   /** Its inbound rate, and its user's (shared with the user's other connections), and that user. */
@@ -87,7 +106,11 @@ export class Connection {
 
   constructor(
     readonly socket: WebSocket,
-    readonly request: IncomingMessage,
+    /**
+     * The upgrade request, kept only for the application's `verifyConnection` hook, which
+     * an in-band `auth` runs again; without a hook it is not held (about 1.3 KB a connection).
+     */
+    readonly request: IncomingMessage | undefined,
     readonly settings: GatewaySettings,
   ) {
     connections.set(socket, this);
@@ -97,17 +120,15 @@ export class Connection {
   /** Puts the connection under a heartbeat monitor: pinged when silent, terminated when it stays so. */
   watch(monitor: HeartbeatMonitor): void {
     this.heartbeatMonitor = monitor;
-    this.heartbeat = monitor.add({
-      ping: () => {
-        if (this.socket.readyState === WebSocket.OPEN) {
-          this.socket.ping();
-        }
-      },
-      terminate: () => {
-        this.metrics?.reapedOne();
-        this.terminate('heartbeat-timeout');
-      },
-    });
+    this.heartbeat = monitor.add(new HeartbeatOf(this));
+  }
+
+  /** Adds a room to {@link rooms}; the set is made on the first join (most connections join none). */
+  joinRoom(room: string): void {
+    if (this.rooms === NO_ROOMS) {
+      this.rooms = new Set();
+    }
+    this.rooms.add(room);
   }
 
   /** Records proof of life: called for every inbound frame, pong and ping. */

@@ -12,15 +12,21 @@ import { Server as TlsServer } from 'node:tls';
 export function armHeadersDeadline(server: HttpServer, ms: number): () => void {
   const deadlines = new WeakMap<Socket, NodeJS.Timeout>();
   const event = server instanceof TlsServer ? 'secureConnection' : 'connection';
+  // Shared listeners, removed once the deadline is lifted: a long-lived WebSocket keeps
+  // neither a timer nor a closure of its handshake.
+  const onClose = function (this: Socket): void {
+    clearTimeout(deadlines.get(this));
+  };
   const onSocket = (socket: Socket): void => {
     const timer = setTimeout(() => socket.destroy(), ms);
     timer.unref();
     deadlines.set(socket, timer);
-    socket.once('close', () => clearTimeout(timer));
+    socket.once('close', onClose);
   };
   const lift = (request: IncomingMessage): void => {
     clearTimeout(deadlines.get(request.socket));
     deadlines.delete(request.socket);
+    request.socket.off('close', onClose);
   };
   server.on(event, onSocket);
   server.on('request', lift);

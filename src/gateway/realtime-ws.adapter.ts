@@ -344,7 +344,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   }
 
   private setUpConnection(socket: WebSocket, request: IncomingMessage, settings: GatewaySettings, metrics?: GatewayMetrics): void {
-    const connection = new Connection(socket, request, settings);
+    const connection = new Connection(socket, this.options.auth?.verifyConnection ? request : undefined, settings);
     connection.metrics = metrics;
     metrics?.connected();
     const accepted = this.gate.take(request);
@@ -361,9 +361,8 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     }
     if (settings.heartbeat) {
       connection.watch(this.heartbeatMonitor(settings.heartbeat));
-      const alive = (): void => connection.markAlive();
-      socket.on('pong', alive);
-      socket.on('ping', alive);
+      socket.on('pong', markAlive);
+      socket.on('ping', markAlive);
     }
     socket.once('close', (code: number, reason: Buffer) => {
       metrics?.disconnected(connection.disconnectReason(code, reason).cause);
@@ -388,8 +387,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     });
     socket.on('message', (data: Buffer, isBinary: boolean) => this.onFrame(connection, data, isBinary));
     // Before ws's own 'data' listener: the replies to the frames of one chunk leave in one write.
-    const raw = connection.raw;
-    raw?.prependListener('data', () => corkForThisTurn(raw));
+    connection.raw?.prependListener('data', corkOnData);
   }
 
   private onFrame(connection: Connection, data: Buffer, isBinary: boolean): void {
@@ -583,6 +581,16 @@ function findProvider<T>(source: HttpServerSource | ModuleRef, type: new (...arg
   } catch {
     return undefined; // No RealtimeModule in this application: no rooms, no metrics.
   }
+}
+
+/** A pong or ping from a client (shared by every connection: `this` is the `ws` socket). */
+function markAlive(this: WebSocket): void {
+  connectionOf(this)?.markAlive();
+}
+
+/** Bytes arrived on a connection's TCP socket (shared: `this` is that socket). */
+function corkOnData(this: Duplex): void {
+  corkForThisTurn(this);
 }
 
 function ignoreSocketError(): void {

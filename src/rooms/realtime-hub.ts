@@ -103,7 +103,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     if (connection.rooms.size >= limit) {
       throw new RealtimeError(ErrorCode.FORBIDDEN, `too many rooms: a connection may be in ${limit}`);
     }
-    connection.rooms.add(room);
+    connection.joinRoom(room);
     let members = this.rooms.get(room);
     if (!members) {
       members = new Set();
