@@ -98,6 +98,8 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   private hub: RealtimeHub | undefined;
   private readonly metrics: RealtimeMetrics | undefined;
   private readonly providers: HttpServerSource | ModuleRef;
+  /** Direct handlers by gateway instance; null: the instance takes Nest's path (not a singleton). */
+  private readonly directTables = new WeakMap<object, ReadonlyMap<string, DirectHandler> | null>();
   /** Errors of direct handlers are logged under the name the exception filter's have. */
   private readonly filterLogger = new Logger('RealtimeExceptionFilter');
 
@@ -364,30 +366,53 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       socket.on('pong', markAlive);
       socket.on('ping', markAlive);
     }
-    socket.once('close', (code: number, reason: Buffer) => {
-      metrics?.disconnected(connection.disconnectReason(code, reason).cause);
-      connection.release();
-      if (connection.admission) {
-        this.counter.release(connection.admission);
-      }
-      if (connection.rateUser !== undefined) {
-        this.userRates?.release(connection.rateUser, performance.now());
-      }
-      // After the gateway's handleDisconnect (a later 'close' listener), which may still
-      // want to know the connection's rooms.
-      queueMicrotask(() => this.hub?.detach(connection));
-    });
+    socket.once('close', this.socketListeners.close);
     this.hub?.attach(connection);
-    socket.on('error', (error: Error & { code?: string }) => {
-      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-        connection.markCause('message-too-big');
-      }
-      // ws closes the connection itself with the fitting code (1002, 1007, 1009).
-      this.logger.debug(`connection at ${settings.path} failed: ${error.message}`);
-    });
-    socket.on('message', (data: Buffer, isBinary: boolean) => this.onFrame(connection, data, isBinary));
+    socket.on('error', this.socketListeners.error);
+    socket.on('message', this.socketListeners.message);
     // Before ws's own 'data' listener: the replies to the frames of one chunk leave in one write.
     connection.raw?.prependListener('data', corkOnData);
+  }
+
+  /**
+   * The listeners of every connection's socket, made once per adapter: `this` is the
+   * socket, whose {@link Connection} is looked up. No closures per connection.
+   */
+  private readonly socketListeners = ((adapter: RealtimeWsAdapter) => ({
+    message(this: WebSocket, data: Buffer, isBinary: boolean): void {
+      const connection = connectionOf(this);
+      if (connection) {
+        adapter.onFrame(connection, data, isBinary);
+      }
+    },
+    close(this: WebSocket, code: number, reason: Buffer): void {
+      const connection = connectionOf(this);
+      if (connection) {
+        adapter.onClose(connection, code, reason);
+      }
+    },
+    error(this: WebSocket, error: Error & { code?: string }): void {
+      const connection = connectionOf(this);
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        connection?.markCause('message-too-big');
+      }
+      // ws closes the connection itself with the fitting code (1002, 1007, 1009).
+      adapter.logger.debug(`connection at ${connection?.settings.path ?? '?'} failed: ${error.message}`);
+    },
+  }))(this);
+
+  private onClose(connection: Connection, code: number, reason: Buffer): void {
+    connection.metrics?.disconnected(connection.disconnectReason(code, reason).cause);
+    connection.release();
+    if (connection.admission) {
+      this.counter.release(connection.admission);
+    }
+    if (connection.rateUser !== undefined) {
+      this.userRates?.release(connection.rateUser, performance.now());
+    }
+    // After the gateway's handleDisconnect (a later 'close' listener), which may still
+    // want to know the connection's rooms.
+    queueMicrotask(() => this.hub?.detach(connection));
   }
 
   private onFrame(connection: Connection, data: Buffer, isBinary: boolean): void {
@@ -537,11 +562,15 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
    * say), which only Nest's own path handles.
    */
   private directHandlers(gateway: object): ReadonlyMap<string, DirectHandler> | undefined {
-    const config = this.provider(ApplicationConfig);
-    if (!config || this.provider(gateway.constructor as new () => object) !== gateway) {
-      return undefined;
+    // Worked out at a gateway instance's first connection: provider lookups cost a handshake 2%.
+    let table = this.directTables.get(gateway);
+    if (table === undefined) {
+      const config = this.provider(ApplicationConfig);
+      const singleton = config !== undefined && this.provider(gateway.constructor as new () => object) === gateway;
+      table = singleton ? directHandlersOf(gateway, config, this.options) : null;
+      this.directTables.set(gateway, table);
     }
-    return directHandlersOf(gateway, config, this.options);
+    return table ?? undefined;
   }
 
   private provider<T>(type: new (...args: never[]) => T): T | undefined {
