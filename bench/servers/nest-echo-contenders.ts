@@ -1,0 +1,69 @@
+// The Nest-based contenders of echo-contenders.ts: stock Nest WsAdapter (optionally with
+// ValidationPipe) and this plugin. In a module of their own so that only the servers that
+// use Nest load it.
+import 'reflect-metadata';
+import { Module, UsePipes, ValidationPipe } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { WsAdapter } from '@nestjs/platform-ws';
+import { MessageBody, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
+import { RealtimeGateway, RealtimeModule } from '../../src/index.js';
+import { EchoDto } from '../../sample-app/src/echo.dto.js';
+import { BENCH_SECRET } from './bench-secret.js';
+
+@WebSocketGateway({ path: '/echo' })
+class StockGateway {
+  @SubscribeMessage('echo')
+  echo(@MessageBody() data: unknown): { event: string; data: unknown } {
+    return { event: 'echo', data };
+  }
+}
+
+@WebSocketGateway({ path: '/echo' })
+class StockValidatedGateway {
+  @SubscribeMessage('echo')
+  @UsePipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }))
+  echo(@MessageBody() data: EchoDto): { event: string; data: unknown } {
+    return { event: 'echo', data: { message: data.message } };
+  }
+}
+
+/** Stock Nest with its WsAdapter, the gateway with ValidationPipe or without; resolves with the port. */
+export async function stockNest(validated: boolean): Promise<number> {
+  const gateway = validated ? StockValidatedGateway : StockGateway;
+  @Module({ providers: [gateway] })
+  class StockModule {}
+  const app = await NestFactory.create(StockModule, { logger: false });
+  app.useWebSocketAdapter(new WsAdapter(app));
+  await app.listen(0, '127.0.0.1');
+  return (app.getHttpServer().address() as { port: number }).port;
+}
+
+/** This plugin: authenticated, validated (EchoDto), heartbeat on; rate limits off (a benchmark floods on purpose). */
+@RealtimeGateway('/echo')
+class PluginGateway {
+  @SubscribeMessage('echo')
+  echo(@MessageBody() body: EchoDto): { message: string } {
+    return { message: body.message };
+  }
+}
+
+export async function plugin(): Promise<number> {
+  // PLUGIN_VARIANT=bare: validation and metrics off; =no-metrics: metrics off. To tell their cost from the rest's.
+  const bare = process.env.PLUGIN_VARIANT === 'bare';
+  const noMetrics = process.env.PLUGIN_VARIANT === 'no-metrics';
+  @Module({
+    imports: [
+      RealtimeModule.forRoot({
+        auth: { secret: BENCH_SECRET, algorithms: ['HS256'] },
+        limits: { messageRate: false, userMessageRate: false, maxConnectionsPerIp: 100_000, maxConnections: 100_000 },
+        ...(bare ? { validation: false as const, metrics: false } : {}),
+        ...(noMetrics ? { metrics: false } : {}),
+      }),
+    ],
+    providers: [PluginGateway],
+  })
+  class PluginModule {}
+  const app = await NestFactory.create(PluginModule, { logger: false });
+  await app.listen(0, '127.0.0.1');
+  return (app.getHttpServer().address() as { port: number }).port;
+}
