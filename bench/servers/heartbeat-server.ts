@@ -24,7 +24,11 @@ class WithoutHeartbeat {
 
 const heartbeat = { intervalMs: Number(process.env.HB_INTERVAL_MS ?? 25_000), timeoutMs: Number(process.env.HB_TIMEOUT_MS ?? 10_000) };
 
-@Module({ imports: [RealtimeModule.forRoot({ heartbeat })], providers: [WithHeartbeat, WithoutHeartbeat] })
+// 10,000 connections from one address: the per-address limit (500 by default) raised.
+@Module({
+  imports: [RealtimeModule.forRoot({ heartbeat, limits: { maxConnectionsPerIp: 100_000, maxConnections: 100_000 } })],
+  providers: [WithHeartbeat, WithoutHeartbeat],
+})
 class BenchModule {}
 
 await serveNest(BenchModule);

@@ -50,7 +50,11 @@ class NestPipeEcho {
   }
 }
 
-@Module({ imports: [RealtimeModule.forRoot({})], providers: [InterceptedEcho, ValidatedEcho, UnvalidatedEcho, NestPipeEcho] })
+// Rate limits off: the benchmark floods on purpose.
+@Module({
+  imports: [RealtimeModule.forRoot({ limits: { messageRate: false, userMessageRate: false } })],
+  providers: [InterceptedEcho, ValidatedEcho, UnvalidatedEcho, NestPipeEcho],
+})
 class BenchModule {}
 
 await serveNest(BenchModule);
