@@ -19,7 +19,7 @@
 // drift of the machine's speed cancels out of the ratio, and their difference shows how
 // large that drift was. Run: `npm run bench`.
 import { type BroadcastResult, broadcastRun, joinRooms, openMany, resetAll } from './support/broadcast-load.js';
-import { median } from './support/latency.js';
+import { median, notServerBound } from './support/latency.js';
 import { pinSelf, type ServerProcess, startServer } from './support/server-process.js';
 import { type LoadConnection, maskedTextFrame, openConnection, sleep } from './support/ws-load.js';
 
@@ -113,12 +113,7 @@ const rate = (result: BroadcastResult): number => result.deliveriesPerSecond;
 const mean = (values: readonly number[]): number => values.reduce((sum, value) => sum + value, 0) / values.length;
 
 function formatRow(name: string, results: readonly BroadcastResult[]): string {
-  const cpu = Math.min(...results.map((result) => result.cpu));
-  const generator = Math.max(...results.map((result) => result.generatorCpu));
-  const flag =
-    cpu < 0.85
-      ? `  <- a run at ${Math.round(cpu * 100)}% server CPU (generator up to ${Math.round(generator * 100)}%): not server-bound`
-      : '';
+  const flag = notServerBound(results);
   return (
     `    ${name.padEnd(38)} ${Math.round(median(results.map(rate))).toString().padStart(8)} deliveries/s  ` +
     `last recipient p50 ${median(results.map((r) => r.p50)).toFixed(2)}  p99 ${median(results.map((r) => r.p99)).toFixed(2)} ms${flag}`

@@ -11,6 +11,7 @@ import { JwtService } from '@nestjs/jwt';
 import { median, shuffled } from './support/latency.js';
 import { closeAll, type LoadConnection, type LoopResult, maskedTextFrame, openConnections, timedLoop } from './support/ws-load.js';
 import { pinSelf, startServer } from './support/server-process.js';
+import { socketIoPrepare } from './support/socket-io.js';
 
 const CONNECTIONS = 100;
 const RUN_MS = Number(process.env.BENCH_RUN_MS ?? 1000);
@@ -33,28 +34,6 @@ interface Contender {
 
 const envelope = JSON.stringify({ event: 'echo', id: 1, data: MESSAGE });
 const jwt = new JwtService({ secret: BENCH_SECRET });
-
-/** Socket.IO's own handshake over the open WebSocket: engine.io open, then a namespace connect. */
-function socketIoPrepare(connection: LoadConnection): Promise<void> {
-  return new Promise((resolve) => {
-    connection.intercept = (payload, self) => {
-      const text = payload.toString();
-      if (text.startsWith('0{')) {
-        self.socket.write(maskedTextFrame('40'));
-        return true;
-      }
-      if (text.startsWith('40')) {
-        resolve();
-        return true;
-      }
-      if (text === '2') {
-        self.socket.write(maskedTextFrame('3'));
-        return true;
-      }
-      return false;
-    };
-  });
-}
 
 /** The plugin's server (CONTENDER=plugin), optionally a PLUGIN_VARIANT of it, one token per connection. */
 function pluginContender(name: string, key: string, variant?: string): Contender {

@@ -17,7 +17,7 @@
 // `BENCH_CONTENDERS=plugin` leaves it out. Each server is pinned to core 0, this raw-TCP
 // load generator to core 1. Run: `npm run bench`.
 import { JwtService } from '@nestjs/jwt';
-import { median } from './support/latency.js';
+import { median, notServerBound } from './support/latency.js';
 import { type MixedFrame, type MixedResult, type ReplyPrefixes, mixedLoop } from './support/mixed-load.js';
 import { pinSelf, type ServerProcess, startServer } from './support/server-process.js';
 import { type LoadConnection, closeAll, maskedTextFrame, openConnections } from './support/ws-load.js';
@@ -102,12 +102,7 @@ const sum = (results: readonly MixedResult[], field: 'sent' | 'sentInvalid' | 'o
   results.reduce((total, result) => total + result[field], 0);
 
 function rateRow(label: string, results: readonly MixedResult[]): string {
-  const cpu = Math.min(...results.map((result) => result.cpu));
-  const generator = Math.max(...results.map((result) => result.generatorCpu));
-  const flag =
-    cpu < 0.85
-      ? `  <- a run at ${Math.round(cpu * 100)}% server CPU (generator up to ${Math.round(generator * 100)}%): not server-bound`
-      : '';
+  const flag = notServerBound(results);
   return `    ${label.padEnd(28)} ${Math.round(median(results.map((r) => r.rate))).toString().padStart(7)} msg/s${flag}`;
 }
 

@@ -12,9 +12,10 @@
 // Run: `npm run bench` (or, after a build, `node dist/bench/memory.js`).
 import { JwtService } from '@nestjs/jwt';
 import { createSecretKey } from 'node:crypto';
-import { closeAll, type LoadConnection, maskedTextFrame, openConnection, sleep } from './support/ws-load.js';
+import { closeAll, type LoadConnection, openConnection, sleep } from './support/ws-load.js';
 import { memoryOf, pinSelf, type ServerMemory, type ServerProcess, startServer } from './support/server-process.js';
 import { BENCH_SECRET } from './servers/bench-secret.js';
+import { socketIoPrepare } from './support/socket-io.js';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10_000);
 const OUTSTANDING = 64;
@@ -45,23 +46,6 @@ interface PerConnection {
 // Signed before anything is measured; a KeyObject secret makes @nestjs/jwt sign in ~25 µs, not ~1 ms.
 const jwt = new JwtService({ secret: createSecretKey(Buffer.from(BENCH_SECRET)) });
 const tokens = Array.from({ length: CONNECTIONS }, (_, i) => jwt.sign({ sub: `user${i}` }, { expiresIn: '1h' }));
-
-/** Socket.IO's own handshake: engine.io open packet, then a connect to the main namespace. */
-function socketIoPrepare(connection: LoadConnection): Promise<void> {
-  return new Promise((resolve) => {
-    connection.intercept = (payload, self) => {
-      const text = payload.toString();
-      if (text.startsWith('0{')) {
-        self.socket.write(maskedTextFrame('40'));
-      } else if (text.startsWith('40')) {
-        resolve();
-      } else if (text === '2') {
-        self.socket.write(maskedTextFrame('3'));
-      }
-      return true;
-    };
-  });
-}
 
 const contenders: readonly Contender[] = [
   { name: 'raw ws (no auth)', key: 'ws', path: '/' },

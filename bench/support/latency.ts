@@ -55,3 +55,15 @@ export function shuffled<T>(values: readonly T[]): T[] {
   }
   return copy;
 }
+
+/**
+ * The flag of a contender with a run in which the server used less than 85% of its core:
+ * empty when every run was server-bound.
+ */
+export function notServerBound(results: readonly { cpu: number; generatorCpu: number }[]): string {
+  const cpu = Math.min(...results.map((result) => result.cpu));
+  const generator = Math.max(...results.map((result) => result.generatorCpu));
+  return cpu < 0.85
+    ? `  <- a run at ${Math.round(cpu * 100)}% server CPU (generator up to ${Math.round(generator * 100)}%): not server-bound`
+    : '';
+}
