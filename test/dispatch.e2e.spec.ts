@@ -9,15 +9,17 @@ import {
   type PipeTransform,
   Scope,
   UseGuards,
+  UseInterceptors,
+  UsePipes,
 } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ConnectedSocket, MessageBody, SubscribeMessage } from '@nestjs/websockets';
-import { IsString, MaxLength } from 'class-validator';
+import { IsString, MaxLength, Validate, ValidatorConstraint, type ValidatorConstraintInterface } from 'class-validator';
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { map, type Observable } from 'rxjs';
+import { map, type Observable, of } from 'rxjs';
 import type WebSocket from 'ws';
-import { RealtimeGateway, RealtimeModule } from '../src/index.js';
+import { RealtimeGateway, RealtimeModule, RealtimeValidationPipe } from '../src/index.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { TestClient } from './support/ws-client.js';
 
@@ -32,6 +34,34 @@ class NoteDto {
   text!: string;
 }
 
+@ValidatorConstraint({ name: 'eventually', async: true })
+class Eventually implements ValidatorConstraintInterface {
+  async validate(value: unknown): Promise<boolean> {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    return value === 'ok';
+  }
+
+  defaultMessage(): string {
+    return '$property must turn out to be ok';
+  }
+}
+
+/** A DTO with an asynchronous rule: its validation is a promise. */
+class LaterDto {
+  @Validate(Eventually)
+  word!: string;
+}
+
+/** The application's own subclass of the validation pipe: Nest builds it, with its injections. */
+@Injectable()
+class OwnValidationPipe extends RealtimeValidationPipe {}
+
+class WrapInterceptor implements NestInterceptor {
+  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    return next.handle().pipe(map((value) => ({ wrapped: value })));
+  }
+}
+
 const sockets = new Set<WebSocket>();
 
 @RealtimeGateway('/plain', { public: true })
@@ -42,8 +72,31 @@ class PlainGateway {
   }
 
   @SubscribeMessage('note')
-  note(@MessageBody() body: NoteDto, @ConnectedSocket() socket: WebSocket): { text: string; dto: boolean; socket: boolean } {
-    return { text: body.text, dto: body instanceof NoteDto, socket: sockets.has(socket) };
+  note(@MessageBody() body: NoteDto, @ConnectedSocket() socket: WebSocket): { text: string; dto: boolean; socket: boolean; direct: boolean } {
+    return { text: body.text, dto: body instanceof NoteDto, socket: sockets.has(socket), direct: calledFromAdapter() };
+  }
+
+  // Nest records parameter decorators last to first: `a`'s async validation starts before `b`'s.
+  @SubscribeMessage('pair')
+  pair(@MessageBody('b') b: NoteDto, @MessageBody('a') a: LaterDto): string {
+    return `${a.word} ${b.text}`;
+  }
+
+  @SubscribeMessage('stream')
+  stream(): Observable<{ direct: boolean }> {
+    return of({ direct: false }, { direct: calledFromAdapter() });
+  }
+
+  @SubscribeMessage('intercepted')
+  @UseInterceptors(WrapInterceptor)
+  intercepted(): { direct: boolean } {
+    return { direct: calledFromAdapter() };
+  }
+
+  @SubscribeMessage('own-pipe')
+  @UsePipes(OwnValidationPipe)
+  ownPipe(@MessageBody() body: NoteDto): { text: string; direct: boolean } {
+    return { text: body.text, direct: calledFromAdapter() };
   }
 
   @SubscribeMessage('field')
@@ -52,14 +105,15 @@ class PlainGateway {
   }
 
   @SubscribeMessage('undecorated')
-  undecorated(socket: unknown, payload: unknown, third: unknown): { payload: unknown; socket: boolean; third: string } {
-    return { payload, socket: sockets.has(socket as WebSocket), third: typeof third };
+  undecorated(socket: unknown, payload: unknown, third: unknown): { payload: unknown; socket: boolean; third: string; direct: boolean } {
+    return { payload, socket: sockets.has(socket as WebSocket), third: typeof third, direct: calledFromAdapter() };
   }
 
   @SubscribeMessage('later')
-  async later(@MessageBody() body: NoteDto): Promise<string> {
+  async later(@MessageBody() body: NoteDto): Promise<{ text: string; direct: boolean }> {
+    const direct = calledFromAdapter();
     await new Promise((resolve) => setTimeout(resolve, 1));
-    return body.text.toUpperCase();
+    return { text: body.text.toUpperCase(), direct };
   }
 
   @SubscribeMessage('throws')
@@ -75,12 +129,6 @@ class PlainGateway {
 class DenyGuard implements CanActivate {
   canActivate(): boolean {
     return false;
-  }
-}
-
-class WrapInterceptor implements NestInterceptor {
-  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    return next.handle().pipe(map((value) => ({ wrapped: value })));
   }
 }
 
@@ -179,6 +227,7 @@ describe("the adapter's direct dispatch path", () => {
       text: 'hi',
       dto: true,
       socket: true,
+      direct: true,
     });
     assert.deepEqual((await client.request({ event: 'field', id: 3, data: { text: 'x' } })).data, { text: 'x', direct: true });
     assert.deepEqual((await client.request({ event: 'field', id: 4, data: 'not an object' })).data, { direct: true });
@@ -186,8 +235,41 @@ describe("the adapter's direct dispatch path", () => {
       payload: [1],
       socket: true,
       third: 'undefined',
+      direct: true,
     });
-    assert.deepEqual(await client.request({ event: 'later', id: 6, data: { text: 'abc' } }), { event: 'later', id: 6, data: 'ABC' });
+    assert.deepEqual(await client.request({ event: 'later', id: 6, data: { text: 'abc' } }), {
+      event: 'later',
+      id: 6,
+      data: { text: 'ABC', direct: true },
+    });
+    assert.deepEqual((await client.request({ event: 'stream', id: 7 })).data, { direct: true });
+    assert.equal((await client.request({ event: 'pair', id: 8, data: { a: { word: 'ok' }, b: { text: 'fine' } } })).data, 'ok fine');
+  });
+
+  it('answers a handler whose asynchronous and synchronous validations both fail once, without an unhandled rejection', async () => {
+    running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [PlainGateway] });
+    const client = await connect('/plain');
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown): void => void rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      const reply = await client.request({ event: 'pair', id: 'p', data: { a: { word: 'no' }, b: { text: 42 } } });
+      assert.equal(reply.id, 'p');
+      assert.equal((reply.data as { code: string }).code, 'VALIDATION_FAILED');
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the async rule settles after 5 ms
+      assert.deepEqual(rejections, []);
+      assert.equal((await client.request({ event: 'how', id: 'after' })).id, 'after');
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+  });
+
+  it('leaves to Nest a handler with an interceptor of its own, or a validation pipe subclass of the application', async () => {
+    running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [PlainGateway, OwnValidationPipe] });
+    const client = await connect('/plain');
+    assert.deepEqual((await client.request({ event: 'intercepted', id: 1 })).data, { wrapped: { direct: false } });
+    assert.deepEqual((await client.request({ event: 'own-pipe', id: 2, data: { text: 'x' } })).data, { text: 'x', direct: false });
+    assert.equal(((await client.request({ event: 'own-pipe', id: 3, data: { text: 1 } })).data as { code: string }).code, 'VALIDATION_FAILED');
   });
 
   it('answers validation failures and thrown errors with error frames tied to the id, as the filter does', async () => {
@@ -216,7 +298,12 @@ describe("the adapter's direct dispatch path", () => {
     }
     running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [PlainGateway] }, (app) => app.useGlobalPipes(new ShoutPipe()));
     const client = await connect('/plain');
-    assert.deepEqual((await client.request({ event: 'note', id: 2, data: { text: 'hi' } })).data, { text: 'HI', dto: true, socket: true });
+    assert.deepEqual((await client.request({ event: 'note', id: 2, data: { text: 'hi' } })).data, {
+      text: 'HI',
+      dto: true,
+      socket: true,
+      direct: false,
+    });
   });
 
   it('leaves every handler to Nest when two gateways share a path, each answering its own events', async () => {

@@ -174,6 +174,20 @@ describe('limits (protocol §1, §2, §5)', () => {
     assert.equal((await bob.request({ event: 'limited', id: 5 })).data, 'ok');
   });
 
+  it('does not take a reading client for a slow consumer because of what one turn held back', async () => {
+    await start({ limits: { maxBufferedBytes: 64 * 1024 } });
+    const reader = await connect('reader');
+    const chunk = 'y'.repeat(16 * 1024);
+    // 320 KiB in one turn, five times the limit: corked, it would all wait in the server's buffer.
+    for (let i = 0; i < 20; i++) {
+      app.hub.emitToUser('reader', 'bulk', chunk);
+    }
+    for (let i = 0; i < 20; i++) {
+      assert.equal((await reader.nextJson()).event, 'bulk');
+    }
+    assert.equal((await reader.request({ event: 'rooms', id: 1 })).event, 'rooms');
+  });
+
   it('cuts a client that does not read with 4008, with the buffer bounded', async () => {
     const maxBufferedBytes = 256 * 1024;
     await start({ limits: { maxBufferedBytes } });

@@ -194,11 +194,11 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
         assert.deepEqual(frame.json, { event: 'big', room: 'sizes', data: { text } });
       }
     }
-    // Frames ws builds itself (a reply) and prebuilt ones (a push) keep their order.
-    app.hub.emitToRoom('sizes', 'before', 1);
-    alice.send({ event: 'rooms', id: 'r' });
-    assert.equal((await alice.nextJson()).event, 'before');
-    assert.deepEqual(await alice.nextJson(), { event: 'rooms', id: 'r', data: ['sizes'] });
+    // A handler that broadcasts to its own room, then replies: the prebuilt push and the
+    // reply ws frames itself reach the sender in that order.
+    alice.send({ event: 'send', id: 's', data: { room: 'sizes', text: 'both' } });
+    assert.deepEqual(await alice.nextJson(), { event: 'message', room: 'sizes', data: { from: 'alice', text: 'both' } });
+    assert.deepEqual(await alice.nextJson(), { event: 'send', id: 's', data: null });
   });
 
   it('sends the pushes of several broadcasts in one turn to a member in one write', async () => {

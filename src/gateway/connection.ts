@@ -11,7 +11,7 @@ import type { DisconnectCause, DisconnectReason } from './disconnect-reason.js';
 import type { GatewaySettings } from './gateway-settings.js';
 import type { PrebuiltFrame } from './prebuilt-frame.js';
 import type { DirectHandler } from './direct-dispatch.js';
-import { corkForThisTurn, underlyingSocket } from './write-batching.js';
+import { corkForThisTurn, uncorkNow, underlyingSocket } from './write-batching.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const SLOW_CONSUMER_GRACE_MS = 1000;
@@ -176,8 +176,12 @@ export class Connection {
       return false;
     }
     // Checked before queueing more: a client that reads may get one frame larger than the
-    // limit; one that does not read is cut once what waits for it passes the limit.
+    // limit; one that does not read is cut once what waits for it passes the limit. What
+    // this turn's cork holds back is written out first: only what the kernel refuses counts.
     if (this.socket.bufferedAmount > this.settings.maxBufferedBytes) {
+      if (this.raw && uncorkNow(this.raw) && this.socket.bufferedAmount <= this.settings.maxBufferedBytes) {
+        return true;
+      }
       this.cutSlowConsumer();
       return false;
     }

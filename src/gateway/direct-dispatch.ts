@@ -10,7 +10,7 @@ import {
 import type { ApplicationConfig } from '@nestjs/core';
 import { MESSAGE_METADATA } from '@nestjs/websockets/constants.js';
 import type { RealtimeModuleOptions } from '../realtime-options.interface.js';
-import { messageHandlers } from '../validation/message-validation.decorator.js';
+import { isConfiguredPipe, messageHandlers } from '../validation/message-validation.decorator.js';
 import { RealtimeValidationPipe } from '../validation/realtime-validation.pipe.js';
 import { RealtimeExceptionFilter } from './realtime-exception.filter.js';
 
@@ -66,7 +66,7 @@ const tables = new WeakMap<object, ReadonlyMap<string, DirectHandler>>();
 export function directHandlersOf(
   instance: object,
   config: ApplicationConfig,
-  options: RealtimeModuleOptions,
+  options: RealtimeModuleOptions | undefined,
 ): ReadonlyMap<string, DirectHandler> {
   let table = tables.get(instance);
   if (!table) {
@@ -89,7 +89,7 @@ function hasGlobalEnhancers(config: ApplicationConfig): boolean {
   ].some((enhancers) => enhancers.length > 0);
 }
 
-function buildTable(instance: object, options: RealtimeModuleOptions): Map<string, DirectHandler> {
+function buildTable(instance: object, options: RealtimeModuleOptions | undefined): Map<string, DirectHandler> {
   const table = new Map<string, DirectHandler>();
   const type = instance.constructor;
   if (!onlyRealtimeFilter(type) || has(GUARDS_METADATA, type) || has(INTERCEPTORS_METADATA, type) || has(PIPES_METADATA, type)) {
@@ -108,7 +108,12 @@ function buildTable(instance: object, options: RealtimeModuleOptions): Map<strin
   return table;
 }
 
-function directHandler(instance: object, name: string, method: Function, options: RealtimeModuleOptions): DirectHandler | undefined {
+function directHandler(
+  instance: object,
+  name: string,
+  method: Function,
+  options: RealtimeModuleOptions | undefined,
+): DirectHandler | undefined {
   if (has(GUARDS_METADATA, method) || has(INTERCEPTORS_METADATA, method) || has(EXCEPTION_FILTERS_METADATA, method)) {
     return undefined;
   }
@@ -121,24 +126,31 @@ function directHandler(instance: object, name: string, method: Function, options
   return (client, payload) => {
     const args: unknown[] = new Array<unknown>(length).fill(undefined);
     let pending: Promise<unknown>[] | undefined;
-    for (const param of params) {
-      let value: unknown =
-        param.type === SOCKET
-          ? client
-          : param.type === PAYLOAD
-            ? param.data === undefined
-              ? payload
-              : (payload as Record<string | number, unknown> | null | undefined)?.[param.data]
-            : undefined; // ACK: the protocol has no ack callbacks; Nest finds none either.
-      if (param.metadata) {
-        value = pipe.transform(value, param.metadata);
-        if (isThenable(value)) {
-          const index = param.index;
-          (pending ??= []).push(Promise.resolve(value).then((resolved) => (args[index] = resolved)));
-          continue;
+    try {
+      for (const param of params) {
+        let value: unknown =
+          param.type === SOCKET
+            ? client
+            : param.type === PAYLOAD
+              ? param.data
+                ? (payload as Record<string | number, unknown> | null | undefined)?.[param.data]
+                : payload
+              : undefined; // ACK: the protocol has no ack callbacks; Nest finds none either.
+        if (param.metadata) {
+          value = pipe.transform(value, param.metadata);
+          if (isThenable(value)) {
+            const index = param.index;
+            (pending ??= []).push(Promise.resolve(value).then((resolved) => (args[index] = resolved)));
+            continue;
+          }
         }
+        args[param.index] = value;
       }
-      args[param.index] = value;
+    } catch (error) {
+      // A later parameter failed at once: an earlier one's validation still running must not
+      // become an unhandled rejection.
+      pending?.forEach((work) => work.catch(ignore));
+      throw error;
     }
     if (pending) {
       return Promise.all(pending).then(() => method.apply(instance, args) as unknown);
@@ -171,11 +183,14 @@ function paramsOf(instance: object, name: string): Param[] | undefined {
   return params;
 }
 
-/** The handler's one pipe, when it is `@RealtimeGateway`'s validation pipe; else undefined. */
-function validationPipe(method: Function, options: RealtimeModuleOptions): PipeTransform | undefined {
+/**
+ * The handler's one pipe, when it is the validation pipe `@RealtimeGateway` gave it (not a
+ * subclass of the application's own, which may want injected dependencies); else undefined.
+ */
+function validationPipe(method: Function, options: RealtimeModuleOptions | undefined): PipeTransform | undefined {
   const pipes = (Reflect.getMetadata(PIPES_METADATA, method) as unknown[] | undefined) ?? [];
   const [pipe] = pipes;
-  if (pipes.length !== 1 || typeof pipe !== 'function' || !(pipe === RealtimeValidationPipe || pipe.prototype instanceof RealtimeValidationPipe)) {
+  if (pipes.length !== 1 || typeof pipe !== 'function' || !(pipe === RealtimeValidationPipe || isConfiguredPipe(pipe))) {
     return undefined;
   }
   // What Nest's injector would build: the pipe class with the module's options.
@@ -189,6 +204,10 @@ function onlyRealtimeFilter(type: Function): boolean {
 
 function has(key: string, target: Function): boolean {
   return ((Reflect.getMetadata(key, target) as unknown[] | undefined)?.length ?? 0) > 0;
+}
+
+function ignore(): void {
+  // Its failure is answered through the first error instead.
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -45,6 +45,7 @@ import { type GatewayMetrics, RealtimeMetrics } from '../metrics/realtime-metric
 /** Metrics label of raw-text frames. */
 const RAW_METRIC_LABEL = '(raw)';
 import { RealtimeHub } from '../rooms/realtime-hub.js';
+import { REALTIME_MODULE_OPTIONS } from '../realtime.module-definition.js';
 
 /** Options Nest hands to {@link RealtimeWsAdapter.create}: the gateway decorator's options. */
 export interface GatewayServerOptions {
@@ -511,33 +512,36 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   }
 
   private dispatch(context: MessageContext, handler: BoundHandler, payload: unknown): void {
+    const direct = context.raw ? undefined : context.connection.direct?.get(context.event);
+    // Errors of a direct handler are answered (and logged) as the gateway's filter would;
+    // on Nest's path, an error that gets here escaped the filters (one rethrew, say).
+    const logger = direct ? this.filterLogger : this.logger;
     let result: unknown;
     try {
-      const direct = context.raw ? undefined : context.connection.direct?.get(context.event);
       result = direct ? direct(context.connection.socket, payload) : handler(payload, context);
     } catch (error) {
-      this.failUnexpectedly(context, error);
+      failWithException(context, error, logger);
       return;
     }
-    this.settle(context, result);
+    this.settle(context, result, logger);
   }
 
   /** Sends the handler's result once it is known: a value, a promise or an observable. */
-  private settle(context: MessageContext, result: unknown): void {
+  private settle(context: MessageContext, result: unknown, logger: Logger): void {
     if (context.isSettled) {
       return;
     }
     if (isObservable(result)) {
       lastValueFrom(result, { defaultValue: undefined }).then(
-        (value) => this.settle(context, value),
-        (error: unknown) => this.failUnexpectedly(context, error),
+        (value) => this.settle(context, value, logger),
+        (error: unknown) => failWithException(context, error, logger),
       );
       return;
     }
     if (isThenable(result)) {
       result.then(
-        (value) => this.settle(context, value),
-        (error: unknown) => this.failUnexpectedly(context, error),
+        (value) => this.settle(context, value, logger),
+        (error: unknown) => failWithException(context, error, logger),
       );
       return;
     }
@@ -546,14 +550,6 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       return;
     }
     context.reply(result);
-  }
-
-  /**
-   * An error of a direct handler (answered as `@RealtimeGateway`'s filter would), or one
-   * that escaped Nest's exception filters (a filter that rethrew, say).
-   */
-  private failUnexpectedly(context: MessageContext, error: unknown): void {
-    failWithException(context, error, this.filterLogger);
   }
 
   /**
@@ -567,7 +563,9 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     if (table === undefined) {
       const config = this.provider(ApplicationConfig);
       const singleton = config !== undefined && this.provider(gateway.constructor as new () => object) === gateway;
-      table = singleton ? directHandlersOf(gateway, config, this.options) : null;
+      // The validation pipe gets the options Nest's injector would give it: the module's.
+      const moduleOptions = findProvider<RealtimeModuleOptions>(this.providers, REALTIME_MODULE_OPTIONS);
+      table = singleton ? directHandlersOf(gateway, config, moduleOptions) : null;
       this.directTables.set(gateway, table);
     }
     return table ?? undefined;
@@ -601,7 +599,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
 }
 
 /** A provider of the application given as the adapter's first argument, if it has one. */
-function findProvider<T>(source: HttpServerSource | ModuleRef, type: new (...args: never[]) => T): T | undefined {
+function findProvider<T>(source: HttpServerSource | ModuleRef, type: (new (...args: never[]) => T) | symbol): T | undefined {
   if (!source || source instanceof HttpAdapterHost || !('get' in source) || typeof source.get !== 'function') {
     return undefined;
   }

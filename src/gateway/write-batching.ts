@@ -28,13 +28,25 @@ export function corkForThisTurn(stream: Writable): void {
   }
 }
 
+/**
+ * Uncorks `stream` now if this turn corked it; true when it did. For a connection about
+ * to be judged a slow consumer: bytes held back by the cork are not the client's fault.
+ */
+export function uncorkNow(stream: Writable): boolean {
+  if (!corked.delete(stream)) {
+    return false;
+  }
+  stream.uncork();
+  return true;
+}
+
 function flush(): void {
   flushScheduled = false;
   for (const stream of corked) {
+    corked.delete(stream);
     // Harmless on a destroyed stream; `end()` itself uncorks first.
     stream.uncork();
   }
-  corked.clear();
 }
 
 /** The TCP (or TLS) socket under a `ws` WebSocket; `ws` keeps it as `_socket`. */

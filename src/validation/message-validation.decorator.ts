@@ -41,12 +41,20 @@ export function applyValidationPipes(gateway: Function, gatewaySetting: Realtime
   }
 }
 
+const configuredPipes = new WeakSet<Function>();
+
+/** @internal Whether `pipe` is a validation pipe class `@RealtimeGateway` made for a handler. */
+export function isConfiguredPipe(pipe: Function): boolean {
+  return configuredPipes.has(pipe);
+}
+
 function configuredPipe(name: string, layers: readonly RealtimeValidationSetting[]): typeof RealtimeValidationPipe {
   // A class, not an instance, so that Nest's injector gives it the module options.
   const pipe = class extends RealtimeValidationPipe {
     static override readonly layers = layers;
   };
   Object.defineProperty(pipe, 'name', { value: `RealtimeValidationPipe(${name})` });
+  configuredPipes.add(pipe);
   return pipe;
 }
 
