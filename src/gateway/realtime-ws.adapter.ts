@@ -42,10 +42,11 @@ import { ConnectionCounter, type LimitSettings, resolveLimits } from '../limits/
 import { TokenBucket } from '../limits/token-bucket.js';
 import { type GatewayMetrics, RealtimeMetrics } from '../metrics/realtime-metrics.js';
 
-/** Metrics label of raw-text frames. */
-const RAW_METRIC_LABEL = '(raw)';
 import { RealtimeHub } from '../rooms/realtime-hub.js';
 import { REALTIME_MODULE_OPTIONS } from '../realtime.module-definition.js';
+
+/** Metrics label of raw-text frames. */
+const RAW_METRIC_LABEL = '(raw)';
 
 /** Options Nest hands to {@link RealtimeWsAdapter.create}: the gateway decorator's options. */
 export interface GatewayServerOptions {
