@@ -1,5 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import type { Connection } from '../gateway/connection.js';
+import { DeadlineQueue } from '../gateway/deadline-queue.js';
 import { describeError } from '../gateway/realtime-exception.filter.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
@@ -26,6 +27,12 @@ export class TokenLifetime {
    * had none (a public gateway's): `admit` counts it against its user's limits (a refusal
    * refuses the sign-in), `signedIn` lets the rooms hub count it, before the success reply.
    */
+  /** Every connection's token expiry, under one timer. */
+  private readonly deadlines = new DeadlineQueue<Connection>((connection) => {
+    connection.send(encodeError(undefined, ErrorCode.UNAUTHORIZED, 'token expired'));
+    connection.close(CloseCode.TOKEN_EXPIRED, 'token expired', 'token-expired');
+  });
+
   constructor(
     private readonly handshake: HandshakeChecker,
     private readonly logger: Logger,
@@ -37,10 +44,19 @@ export class TokenLifetime {
     connection.principal = principal;
     setPrincipal(connection.socket, principal);
     const toleranceMs = (this.handshake.verifier?.clockToleranceSec ?? 0) * 1000;
-    connection.setDeadline(principal.exp * 1000 + toleranceMs, () => {
-      connection.send(encodeError(undefined, ErrorCode.UNAUTHORIZED, 'token expired'));
-      connection.close(CloseCode.TOKEN_EXPIRED, 'token expired', 'token-expired');
-    });
+    connection.expiry = this.deadlines.set(connection, principal.exp * 1000 + toleranceMs, connection.expiry);
+  }
+
+  /** Forgets a closed connection's deadline. */
+  detach(connection: Connection): void {
+    if (connection.expiry) {
+      this.deadlines.remove(connection.expiry);
+    }
+  }
+
+  /** Stops the expiry timer (the adapter is being disposed). */
+  stop(): void {
+    this.deadlines.stop();
   }
 
   /** In-band refresh: a valid token for the same `sub` moves the connection's deadline. */

@@ -11,9 +11,9 @@ import type { DisconnectCause, DisconnectReason } from './disconnect-reason.js';
 import type { GatewaySettings } from './gateway-settings.js';
 import type { PrebuiltFrame } from './prebuilt-frame.js';
 import type { DirectHandler } from './direct-dispatch.js';
+import type { Deadline } from './deadline-queue.js';
 import { corkForThisTurn, uncorkNow, underlyingSocket } from './write-batching.js';
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const SLOW_CONSUMER_GRACE_MS = 1000;
 /** Text frames, also when the data is a Buffer (a broadcast encoded once). */
 const TEXT_FRAME = { binary: false } as const;
@@ -93,7 +93,8 @@ export class Connection {
   private invalidCount = 0;
   private invalidWindowStart = 0;
   private closeCause: DisconnectCause | undefined;
-  private expiryTimer: NodeJS.Timeout | undefined;
+  /** Its token's expiry, kept by `TokenLifetime`. */
+  expiry: Deadline<Connection> | undefined;
   /** In-band refreshes started, so that a slow one cannot overwrite a newer one. */
   refreshAttempts = 0;
   /** The verified token's claims; undefined on a public gateway without a token. */
@@ -229,27 +230,8 @@ export class Connection {
     return ++this.invalidCount > limit;
   }
 
-  /**
-   * Runs `onExpiry` at `deadlineMs` (epoch ms), replacing an earlier deadline. Long
-   * deadlines are re-armed in steps, since Node timers top out near 24.8 days.
-   */
-  setDeadline(deadlineMs: number, onExpiry: () => void): void {
-    clearTimeout(this.expiryTimer);
-    const wait = deadlineMs - Date.now();
-    const step = Math.min(Math.max(wait, 0), MAX_TIMER_MS);
-    this.expiryTimer = setTimeout(() => {
-      if (step === MAX_TIMER_MS && deadlineMs > Date.now()) {
-        this.setDeadline(deadlineMs, onExpiry);
-      } else {
-        onExpiry();
-      }
-    }, step);
-    this.expiryTimer.unref();
-  }
-
   /** Releases what the connection holds; called once it has closed. */
   release(): void {
-    clearTimeout(this.expiryTimer);
     if (this.heartbeat) {
       this.heartbeatMonitor!.remove(this.heartbeat);
       this.heartbeat = undefined;

@@ -284,6 +284,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     for (const monitor of this.heartbeats.values()) {
       monitor.stop();
     }
+    this.tokens.stop();
     const closing: Promise<void>[] = [];
     for (const router of this.routers.values()) {
       router.httpServer.off('upgrade', router.onUpgrade);
@@ -406,6 +407,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   private onClose(connection: Connection, code: number, reason: Buffer): void {
     connection.metrics?.disconnected(connection.disconnectReason(code, reason).cause);
     connection.release();
+    this.tokens.detach(connection);
     if (connection.admission) {
       this.counter.release(connection.admission);
     }
