@@ -1,4 +1,5 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import { connectionOf } from '../gateway/connection.js';
 
 /** The verified claims of a connection's token. */
 export interface RealtimePrincipal {
@@ -12,16 +13,9 @@ export interface RealtimePrincipal {
   [claim: string]: unknown;
 }
 
-const principals = new WeakMap<object, RealtimePrincipal>();
-
 /** The principal of a connected client (the `ws` socket); undefined on public gateways without a token. */
 export function principalOf(client: object): RealtimePrincipal | undefined {
-  return principals.get(client);
-}
-
-/** @internal Attaches (or replaces, after an in-band refresh) a client's principal. */
-export function setPrincipal(client: object, principal: RealtimePrincipal): void {
-  principals.set(client, principal);
+  return connectionOf(client)?.principal;
 }
 
 /**

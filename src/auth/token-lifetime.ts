@@ -7,7 +7,7 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import { AUTH_EVENT, encodeError, encodeReply, type MessageId } from '../protocol/envelope.js';
 import type { HandshakeChecker } from './handshake.js';
 import { TokenRejectedError } from './jwt-verifier.js';
-import { type RealtimePrincipal, setPrincipal } from './principal.js';
+import type { RealtimePrincipal } from './principal.js';
 
 /** What {@link TokenLifetime} calls when a connection without a token signs in. */
 export interface SignInHooks {
@@ -42,7 +42,6 @@ export class TokenLifetime {
   /** Attaches a verified principal and closes the connection with 4001 when its token expires. */
   attach(connection: Connection, principal: RealtimePrincipal): void {
     connection.principal = principal;
-    setPrincipal(connection.socket, principal);
     const toleranceMs = (this.handshake.verifier?.clockToleranceSec ?? 0) * 1000;
     connection.expiry = this.deadlines.set(connection, principal.exp * 1000 + toleranceMs, connection.expiry);
   }

@@ -219,7 +219,8 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   }
 
   override bindClientDisconnect(client: WebSocket, callback: (reason: unknown) => void): void {
-    client.once('close', (code: number, reason: Buffer) => {
+    // 'on', not 'once': ws emits 'close' once, and once() would add a wrapper per connection.
+    client.on('close', (code: number, reason: Buffer) => {
       const connection = connectionOf(client);
       callback(connection ? connection.disconnectReason(code, reason) : { code, reason: reason.toString(), cause: 'client' });
     });
@@ -369,7 +370,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       socket.on('pong', markAlive);
       socket.on('ping', markAlive);
     }
-    socket.once('close', this.socketListeners.close);
+    socket.on('close', this.socketListeners.close);
     this.hub?.attach(connection);
     socket.on('error', this.socketListeners.error);
     socket.on('message', this.socketListeners.message);
