@@ -8,7 +8,7 @@
 // order, medians reported and ratios as medians of per-round ratios. This raw-TCP load
 // generator runs on core 1 and flags runs it may have limited. Run: `npm run bench`.
 import { JwtService } from '@nestjs/jwt';
-import { median, shuffled } from './support/latency.js';
+import { median, pickContenders, shuffled } from './support/latency.js';
 import { closeAll, type LoadConnection, type LoopResult, maskedTextFrame, openConnections, timedLoop } from './support/ws-load.js';
 import { pinSelf, startServer } from './support/server-process.js';
 import { socketIoPrepare } from './support/socket-io.js';
@@ -130,8 +130,7 @@ function compare(plugin: readonly RunResult[], other: readonly RunResult[], labe
 }
 
 pinSelf(1);
-const only = process.env.BENCH_CONTENDERS?.split(',') ?? DEFAULT_CONTENDERS;
-const chosen = contenders.filter((contender) => only.includes(contender.key));
+const chosen = pickContenders(contenders, DEFAULT_CONTENDERS);
 // Every server is up at once (idle ones cost nothing), so that rounds can interleave them:
 // runs of one round are seconds apart, and ratios within a round cancel the VM's drift.
 const servers: Running[] = [];

@@ -16,7 +16,7 @@
 import { JwtService } from '@nestjs/jwt';
 import { createSecretKey } from 'node:crypto';
 import { type HandshakeResult, type HandshakeTarget, handshakeLoop, timeWaitSockets, twReuse } from './support/handshake-load.js';
-import { median, shuffled } from './support/latency.js';
+import { median, pickContenders, shuffled } from './support/latency.js';
 import { pinSelf, type ServerProcess, startServer } from './support/server-process.js';
 import { BENCH_SECRET } from './servers/bench-secret.js';
 
@@ -163,8 +163,7 @@ function report(runnings: readonly Running[]): void {
 }
 
 pinSelf(GENERATOR_CORE);
-const only = process.env.BENCH_CONTENDERS?.split(',');
-const chosen = contenders.filter((contender) => !only || only.includes(contender.key));
+const chosen = pickContenders(contenders);
 const script = new URL('./servers/echo-contenders.js', import.meta.url).pathname;
 const servers = await Promise.all(chosen.map((contender) => startServer(script, SERVER_CORE, { CONTENDER: contender.key })));
 const runnings: Running[] = chosen.map((contender, i) => {

@@ -17,7 +17,7 @@
 // `BENCH_CONTENDERS=plugin` leaves it out. Each server is pinned to core 0, this raw-TCP
 // load generator to core 1. Run: `npm run bench`.
 import { JwtService } from '@nestjs/jwt';
-import { median, notServerBound } from './support/latency.js';
+import { median, notServerBound, pickContenders } from './support/latency.js';
 import { type MixedFrame, type MixedResult, type ReplyPrefixes, mixedLoop } from './support/mixed-load.js';
 import { pinSelf, type ServerProcess, startServer } from './support/server-process.js';
 import { type LoadConnection, closeAll, maskedTextFrame, openConnections } from './support/ws-load.js';
@@ -139,8 +139,7 @@ function report({ contender, runs }: Running): void {
 }
 
 pinSelf(1);
-const only = process.env.BENCH_CONTENDERS?.split(',');
-const running = await Promise.all(contenders.filter((candidate) => !only || only.includes(candidate.key)).map(setUp));
+const running = await Promise.all(pickContenders(contenders).map(setUp));
 try {
   for (let round = 0; round < ROUNDS; round++) {
     // Alternate both the servers' order and the mixes' order from round to round.

@@ -16,6 +16,7 @@ import { closeAll, type LoadConnection, openConnection, sleep } from './support/
 import { memoryOf, pinSelf, type ServerMemory, type ServerProcess, startServer } from './support/server-process.js';
 import { BENCH_SECRET } from './servers/bench-secret.js';
 import { socketIoPrepare } from './support/socket-io.js';
+import { pickContenders } from './support/latency.js';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10_000);
 const OUTSTANDING = 64;
@@ -169,8 +170,7 @@ function report(runs: ReadonlyMap<string, PerConnection[]>): void {
 }
 
 pinSelf(1);
-const only = process.env.BENCH_CONTENDERS?.split(',');
-const chosen = contenders.filter((contender) => !only || only.includes(contender.key));
+const chosen = pickContenders(contenders);
 console.log(
   `memory per idle connection, ${CONNECTIONS} connections, after GC, one server at a time on core 0 ` +
     `(raw ws and the plugin run twice, the others once):`,

@@ -67,3 +67,16 @@ export function notServerBound(results: readonly { cpu: number; generatorCpu: nu
     ? `  <- a run at ${Math.round(cpu * 100)}% server CPU (generator up to ${Math.round(generator * 100)}%): not server-bound`
     : '';
 }
+
+/**
+ * The contenders `BENCH_CONTENDERS` (comma-separated keys) names, or `defaults` (every
+ * one when not given); an unknown key is an error that lists the known ones.
+ */
+export function pickContenders<T extends { readonly key: string }>(all: readonly T[], defaults?: readonly string[]): T[] {
+  const keys = process.env.BENCH_CONTENDERS?.split(',') ?? defaults ?? all.map((contender) => contender.key);
+  const unknown = keys.filter((key) => !all.some((contender) => contender.key === key));
+  if (unknown.length > 0) {
+    throw new Error(`BENCH_CONTENDERS: unknown ${unknown.join(', ')}; known: ${all.map((contender) => contender.key).join(', ')}`);
+  }
+  return all.filter((contender) => keys.includes(contender.key));
+}

@@ -31,7 +31,7 @@ import type { RealtimeGatewayOptions, RealtimeModuleOptions } from '../realtime-
 import { type BoundHandler, Connection, connectionOf, pendingDisconnectWork, takeConnectingGateway } from './connection.js';
 import { type DirectHandler, directHandlersOf } from './direct-dispatch.js';
 import { armHeadersDeadline } from './headers-deadline.js';
-import { corkForThisTurn } from './write-batching.js';
+import { corkOnData } from './write-batching.js';
 import { UserRates } from '../limits/user-rates.js';
 import { HeartbeatMonitor, type HeartbeatTiming } from '../heartbeat/heartbeat-monitor.js';
 import { type GatewaySettings, normalizePath, positiveInteger, resolveGatewaySettings } from './gateway-settings.js';
@@ -617,11 +617,6 @@ function findProvider<T>(source: HttpServerSource | ModuleRef, type: (new (...ar
 /** A pong or ping from a client (shared by every connection: `this` is the `ws` socket). */
 function markAlive(this: WebSocket): void {
   connectionOf(this)?.markAlive();
-}
-
-/** Bytes arrived on a connection's TCP socket (shared: `this` is that socket). */
-function corkOnData(this: Duplex): void {
-  corkForThisTurn(this);
 }
 
 function ignoreSocketError(): void {

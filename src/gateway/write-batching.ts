@@ -40,6 +40,11 @@ export function uncorkNow(stream: Writable): boolean {
   return true;
 }
 
+/** A `'data'` listener that corks the socket the bytes arrived on (shared: `this` is that socket). */
+export function corkOnData(this: Writable): void {
+  corkForThisTurn(this);
+}
+
 function flush(): void {
   flushScheduled = false;
   for (const stream of corked) {

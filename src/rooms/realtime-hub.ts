@@ -65,7 +65,6 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   /** room → user → local connections of that user in the room */
   private readonly presentLocally = new Map<string, Map<string, number>>();
 
-
   private readonly metrics: RealtimeMetrics | undefined;
 
   constructor(@Optional() @Inject(REALTIME_MODULE_OPTIONS) options?: RealtimeModuleOptions, @Optional() metrics?: RealtimeMetrics) {
