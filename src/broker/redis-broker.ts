@@ -22,9 +22,14 @@ export interface RedisBrokerOptions {
    * and counted in `droppedPublishes`. Default 1000.
    */
   maxPendingPublishes?: number;
-  /** A command without an answer for this long fails, and the broker reports `degraded`. Default 5000. */
+  /**
+   * A command without an answer for this long fails, and the broker reports `degraded`
+   * from then on; until Redis answers again, joins, presence and handshakes go on with what
+   * this instance knows instead of waiting for it. So no handshake or join waits on a
+   * stalled Redis longer than this. Default 1000.
+   */
   commandTimeoutMs?: number;
-  /** How often an idle broker checks that Redis still answers, in ms. Default 5000. */
+  /** How often the broker checks that Redis still answers, in ms (a `PING`). Default 1000. */
   healthCheckMs?: number;
 }
 
@@ -54,7 +59,11 @@ export class RedisBroker implements RealtimeBroker {
   private pub: Redis | undefined;
   private sub: Redis | undefined;
   private instanceId = '';
+  /** Channels wanted, and those the current subscriber connection is subscribed to. */
   private readonly channels = new Set<string>();
+  private readonly subscribed = new Set<string>();
+  /** Counts the subscriber connection's drops: a reply from before one says nothing of now. */
+  private subscriberGeneration = 0;
   private readonly present = new Map<string, Set<string>>();
   /** Presence entries removed while Redis could not be told: `[room, member]`. */
   private readonly removals: [string, string][] = [];
@@ -75,8 +84,8 @@ export class RedisBroker implements RealtimeBroker {
     this.prefix = options.keyPrefix ?? 'rt:';
     this.presenceTtlMs = options.presenceTtlMs ?? 30_000;
     this.maxPending = options.maxPendingPublishes ?? 1000;
-    this.healthCheckMs = options.healthCheckMs ?? 5000;
-    const commandTimeout = options.commandTimeoutMs ?? 5000;
+    this.healthCheckMs = options.healthCheckMs ?? 1000;
+    const commandTimeout = options.commandTimeoutMs ?? 1000;
     for (const [name, value, min] of [
       ['presenceTtlMs', this.presenceTtlMs, 30],
       ['maxPendingPublishes', this.maxPending, 0],
@@ -113,6 +122,8 @@ export class RedisBroker implements RealtimeBroker {
       connection.on('close', () => {
         if (connection === this.sub) {
           this.restored = false;
+          this.subscribed.clear();
+          this.subscriberGeneration++;
         }
         this.onTrouble(`${name} connection closed`);
       });
@@ -141,14 +152,23 @@ export class RedisBroker implements RealtimeBroker {
 
   async subscribe(channel: string): Promise<void> {
     this.channels.add(channel);
-    if (this.sub?.status === 'ready' && this.restored) {
-      await this.sub.subscribe(this.prefix + channel).catch((error: unknown) => this.onCommandFailed('subscribe', error));
+    // Otherwise the channel is subscribed when Redis is back (restoreSubscriptions).
+    if (this.sub?.status === 'ready' && this.restored && !this.stalled) {
+      const generation = this.subscriberGeneration;
+      await this.sub.subscribe(this.prefix + channel).then(
+        () => generation === this.subscriberGeneration && this.channels.has(channel) && this.subscribed.add(channel),
+        (error: unknown) => this.onCommandFailed('subscribe', error),
+      );
     }
   }
 
   async unsubscribe(channel: string): Promise<void> {
-    if (this.channels.delete(channel) && this.sub?.status === 'ready' && this.restored) {
-      await this.sub.unsubscribe(this.prefix + channel).catch((error: unknown) => this.onCommandFailed('unsubscribe', error));
+    if (this.channels.delete(channel) && this.sub?.status === 'ready' && this.restored && !this.stalled) {
+      const generation = this.subscriberGeneration;
+      await this.sub.unsubscribe(this.prefix + channel).then(
+        () => generation === this.subscriberGeneration && !this.channels.has(channel) && this.subscribed.delete(channel),
+        (error: unknown) => this.onCommandFailed('unsubscribe', error),
+      );
     }
   }
 
@@ -159,7 +179,8 @@ export class RedisBroker implements RealtimeBroker {
       this.present.set(room, members);
     }
     members.add(member);
-    if (this.pub?.status === 'ready') {
+    // Otherwise the entry reaches Redis with the refresh once it is back.
+    if (this.pub?.status === 'ready' && !this.stalled) {
       const key = this.presenceKey(room);
       await this.pub
         .multi()
@@ -176,7 +197,7 @@ export class RedisBroker implements RealtimeBroker {
     if (members?.size === 0) {
       this.present.delete(room);
     }
-    if (this.pub?.status !== 'ready') {
+    if (this.pub?.status !== 'ready' || this.stalled) {
       this.removals.push([room, member]); // told to Redis once it is back
       return;
     }
@@ -188,7 +209,7 @@ export class RedisBroker implements RealtimeBroker {
 
   async presence(room: string): Promise<string[]> {
     const local = [...(this.present.get(room) ?? [])];
-    if (this.pub?.status !== 'ready') {
+    if (this.pub?.status !== 'ready' || this.stalled) {
       // Degraded: what this instance knows is all there is to tell.
       return local;
     }
@@ -260,23 +281,33 @@ export class RedisBroker implements RealtimeBroker {
     this.updateState();
   }
 
-  /** Subscribes the new subscriber connection to every channel; retried until it works. */
+  /**
+   * Brings the subscriber connection's channels in line with the wanted ones: all of them
+   * on a new connection, what changed meanwhile after a stall. Retried until it works.
+   */
   private async restoreSubscriptions(): Promise<void> {
     const sub = this.sub!;
+    const generation = this.subscriberGeneration;
     try {
       // Channels added or dropped while a SUBSCRIBE is in flight are caught up by the next round.
-      let subscribed = new Set<string>();
-      while (!sameSet(subscribed, this.channels)) {
+      while (!sameSet(this.subscribed, this.channels)) {
         const wanted = new Set(this.channels);
-        const added = [...wanted].filter((channel) => !subscribed.has(channel));
-        const dropped = [...subscribed].filter((channel) => !wanted.has(channel));
+        const added = [...wanted].filter((channel) => !this.subscribed.has(channel));
+        const dropped = [...this.subscribed].filter((channel) => !wanted.has(channel));
         if (added.length > 0) {
           await sub.subscribe(...added.map((channel) => this.prefix + channel));
+          if (generation !== this.subscriberGeneration) {
+            return; // the connection dropped meanwhile: its next 'ready' restores everything
+          }
+          added.forEach((channel) => this.subscribed.add(channel));
         }
         if (dropped.length > 0) {
           await sub.unsubscribe(...dropped.map((channel) => this.prefix + channel));
+          if (generation !== this.subscriberGeneration) {
+            return;
+          }
+          dropped.forEach((channel) => this.subscribed.delete(channel));
         }
-        subscribed = wanted;
       }
       this.restored = true;
     } catch (error) {
@@ -347,6 +378,9 @@ export class RedisBroker implements RealtimeBroker {
       if (this.stalled) {
         this.stalled = false;
         await this.restorePresence();
+        if (this.sub?.status === 'ready' && this.restored) {
+          await this.restoreSubscriptions(); // what joins and leaves changed while it stalled
+        }
         this.updateState();
       }
     } catch (error) {
