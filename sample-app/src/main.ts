@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { ConsoleLogger, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import helmet from 'helmet';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { AppModule } from './app.module.js';
@@ -14,6 +15,22 @@ async function bootstrap(): Promise<void> {
   // LOG_FORMAT=json: one JSON object per line (level, context, message), for log pipelines.
   const logger = config.jsonLogs ? new ConsoleLogger({ json: true }) : undefined;
   const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config), { httpsOptions, logger });
+  // Security headers (and no X-Powered-By). The demo page loads only its own script,
+  // stylesheet and modules, and opens WebSockets to its own origin ('self' covers ws: and
+  // wss: there). Over plain http there is nothing to upgrade to, so neither HSTS nor
+  // upgrade-insecure-requests is sent.
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          'style-src': ["'self'"],
+          'connect-src': ["'self'"],
+          'upgrade-insecure-requests': config.tls ? [] : null,
+        },
+      },
+      strictTransportSecurity: config.tls !== undefined,
+    }),
+  );
   // The demo page at `/`, and the client SDK it imports, as the ES modules tsc built.
   app.useStaticAssets(fileURLToPath(new URL('../../../sample-app/public/', import.meta.url)));
   app.useStaticAssets(fileURLToPath(new URL('../../src/client/', import.meta.url)), { prefix: '/sdk/client/' });
