@@ -17,7 +17,7 @@ export type {
 export { Principal, principalOf } from './auth/principal.js';
 export type { RealtimePrincipal } from './auth/principal.js';
 export { RequireRoles, RolesGuard } from './auth/require-roles.decorator.js';
-export { extractToken, redactUrl } from './auth/token-extractor.js';
+export { extractToken } from './auth/token-extractor.js';
 export type { ExtractedToken, TokenSource } from './auth/token-extractor.js';
 export { RealtimeGateway, SubscribeRawText } from './gateway/realtime-gateway.decorator.js';
 export { RealtimeWsAdapter } from './gateway/realtime-ws.adapter.js';
@@ -33,6 +33,8 @@ export type { BrokerHealth, BrokerState, RealtimeBroker } from './broker/broker.
 export { RateLimit, RateLimitGuard } from './limits/rate-limit.decorator.js';
 export type { RateLimit as RateLimitOptions } from './limits/token-bucket.js';
 export type { RealtimeLimits } from './limits/limits.js';
+export type { LogThrottleSettings } from './limits/log-throttle.js';
+export type { UpgradeRefusalCause } from './gateway/upgrade-response.js';
 export { RealtimeMetrics } from './metrics/realtime-metrics.js';
 export { HeartbeatInterceptor } from './heartbeat/heartbeat.interceptor.js';
 export { MessageValidation } from './validation/message-validation.decorator.js';

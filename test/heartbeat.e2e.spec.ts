@@ -127,8 +127,9 @@ describe('heartbeat (protocol §3)', () => {
       imports: [
         RealtimeModule.forRoot({
           heartbeat: { intervalMs: 1000, timeoutMs: 500 },
-          // All 5,000 come from 127.0.0.1, ten times the default per-address limit.
-          limits: { maxConnectionsPerIp: 10_000 },
+          // All 5,000 come from 127.0.0.1, ten times the default per-address limit, and
+          // far faster than its default handshake rate.
+          limits: { maxConnectionsPerIp: 10_000, handshakeRate: false },
         }),
       ],
       providers: [LifecycleLog, HeartbeatGateway],

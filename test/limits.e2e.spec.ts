@@ -138,6 +138,7 @@ describe('limits (protocol §1, §2, §5)', () => {
     alice.send({ event: 'rooms', id: 'over' });
     assert.deepEqual(await alice.nextJson(), {
       event: 'error',
+      id: 'over',
       data: { code: 'RATE_LIMITED', message: 'too many messages: slow down' },
     });
     for (let i = 0; i < 20; i++) {

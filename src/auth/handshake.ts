@@ -17,6 +17,8 @@ export interface HandshakeRefusal {
   /** Logged; never contains the token. */
   detail: string;
   headers?: Record<string, string>;
+  /** What metrics count it as. */
+  cause: 'unauthorized' | 'origin' | 'forbidden' | 'timeout';
 }
 
 /** The outcome of {@link HandshakeChecker.check}. */
@@ -40,7 +42,7 @@ export class HandshakeChecker {
   async check(request: IncomingMessage, gateway: GatewaySettings): Promise<HandshakeOutcome> {
     const origin = request.headers.origin;
     if (gateway.allowedOrigins && origin !== undefined && !gateway.allowedOrigins.has(origin)) {
-      return { refusal: refuse(403, 'FORBIDDEN', 'origin not allowed', `origin ${JSON.stringify(origin)} is not in the allowlist`) };
+      return { refusal: refuse('origin', 'origin not allowed', `origin ${JSON.stringify(origin.slice(0, 200))} is not in the allowlist`) };
     }
     const extracted = extractToken(request);
     if (!extracted && gateway.public) {
@@ -48,7 +50,7 @@ export class HandshakeChecker {
     }
     if (!extracted) {
       return {
-        refusal: refuse(401, 'UNAUTHORIZED', 'missing token', 'no token in header, subprotocol or query', {
+        refusal: refuse('unauthorized', 'missing token', 'no token in header, subprotocol or query', {
           'WWW-Authenticate': 'Bearer',
         }),
       };
@@ -64,7 +66,7 @@ export class HandshakeChecker {
       const rejected =
         error instanceof TokenRejectedError ? error : new TokenRejectedError('invalid token', String(error));
       return {
-        refusal: refuse(401, 'UNAUTHORIZED', rejected.message, `${rejected.detail} (token from ${extracted.source})`, {
+        refusal: refuse('unauthorized', rejected.message, `${rejected.detail} (token from ${extracted.source})`, {
           'WWW-Authenticate': `Bearer error="invalid_token", error_description="${rejected.message}"`,
         }),
       };
@@ -85,7 +87,7 @@ export class HandshakeChecker {
     const roles = Array.isArray(principal.roles) ? principal.roles : [];
     const missing = gateway.roles.filter((role) => !roles.includes(role));
     if (missing.length > 0) {
-      return refuse(403, 'FORBIDDEN', 'missing role', `sub ${principal.sub} lacks role(s) ${missing.join(', ')}`);
+      return refuse('forbidden', 'missing role', `sub ${principal.sub} lacks role(s) ${missing.join(', ')}`);
     }
     const hook = this.auth.verifyConnection;
     if (hook) {
@@ -97,26 +99,29 @@ export class HandshakeChecker {
         this.verifyTimeoutMs,
       );
       if (verdict === 'timeout') {
-        return refuse(503, 'UNAVAILABLE', 'try again later', `verifyConnection took over ${this.verifyTimeoutMs} ms`)
+        return refuse('timeout', 'try again later', `verifyConnection took over ${this.verifyTimeoutMs} ms`)
 ;
       }
       if (verdict !== true) {
         const why = verdict instanceof Error ? `verifyConnection threw: ${verdict.message}` : 'verifyConnection refused';
-        return refuse(403, 'FORBIDDEN', 'connection refused', `${why} (sub ${principal.sub})`);
+        return refuse('forbidden', 'connection refused', `${why} (sub ${principal.sub})`);
       }
     }
     return undefined;
   }
 }
 
-function refuse(
-  status: HandshakeRefusal['status'],
-  code: HandshakeRefusal['code'],
-  message: string,
-  detail: string,
-  headers?: Record<string, string>,
-): HandshakeRefusal {
-  return { status, code, message, detail, headers };
+/** The HTTP answer of each cause of refusal. */
+const REFUSALS = {
+  unauthorized: [401, 'UNAUTHORIZED'],
+  origin: [403, 'FORBIDDEN'],
+  forbidden: [403, 'FORBIDDEN'],
+  timeout: [503, 'UNAVAILABLE'],
+} as const satisfies Record<HandshakeRefusal['cause'], readonly [HandshakeRefusal['status'], HandshakeRefusal['code']]>;
+
+function refuse(cause: HandshakeRefusal['cause'], message: string, detail: string, headers?: Record<string, string>): HandshakeRefusal {
+  const [status, code] = REFUSALS[cause];
+  return { status, code, message, detail, headers, cause };
 }
 
 /** Resolves with the hook's verdict, its error, or 'timeout'. */

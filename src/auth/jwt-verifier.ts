@@ -106,7 +106,7 @@ export class JwtVerifier {
       throw new TokenRejectedError('invalid token', 'jwt malformed');
     }
     if (!this.algorithms.includes(decoded.header.alg as JwtAlgorithm)) {
-      throw new TokenRejectedError('invalid token', `algorithm ${decoded.header.alg} is not accepted`);
+      throw new TokenRejectedError('invalid token', `algorithm ${JSON.stringify(decoded.header.alg.slice(0, 32))} is not accepted`);
     }
     let key: JwtKey;
     try {

@@ -43,32 +43,3 @@ export function extractToken(request: IncomingMessage): ExtractedToken | undefin
   }
   return undefined;
 }
-
-/**
- * The URL with the value of every parameter whose decoded name is `access_token`
- * (so `access%5Ftoken` too) replaced by `***`, fit for a log line.
- */
-export function redactUrl(url: string | undefined): string {
-  const text = url ?? '';
-  const query = text.indexOf('?');
-  if (query === -1) {
-    return text;
-  }
-  const pairs = text
-    .slice(query + 1)
-    .split('&')
-    .map((pair) => {
-      const equals = pair.indexOf('=');
-      const rawName = equals === -1 ? pair : pair.slice(0, equals);
-      return decodeName(rawName) === 'access_token' ? `${rawName}=***` : pair;
-    });
-  return `${text.slice(0, query)}?${pairs.join('&')}`;
-}
-
-function decodeName(name: string): string {
-  try {
-    return decodeURIComponent(name.replace(/\+/g, ' '));
-  } catch {
-    return name;
-  }
-}

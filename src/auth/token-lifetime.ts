@@ -1,6 +1,6 @@
-import type { Logger } from '@nestjs/common';
 import type { Connection } from '../gateway/connection.js';
 import { DeadlineQueue } from '../gateway/deadline-queue.js';
+import type { LogThrottle } from '../limits/log-throttle.js';
 import { describeError } from '../gateway/realtime-exception.filter.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
@@ -35,7 +35,7 @@ export class TokenLifetime {
 
   constructor(
     private readonly handshake: HandshakeChecker,
-    private readonly logger: Logger,
+    private readonly log: LogThrottle,
     private readonly signIn: SignInHooks = { admit: () => undefined, signedIn: () => Promise.resolve() },
   ) {}
 
@@ -73,7 +73,7 @@ export class TokenLifetime {
     // Refreshes can overlap; only the latest one may change the principal.
     const attempt = ++connection.refreshAttempts;
     const refuse = (message: string, detail: string): void => {
-      this.logger.warn(`in-band auth refused at ${connection.settings.path}: ${detail}`);
+      this.log.log('warn', 'in-band auth refused', () => `in-band auth refused at ${connection.settings.path}: ${detail}`);
       connection.send(encodeError(id, ErrorCode.UNAUTHORIZED, message));
     };
     verifier
@@ -106,7 +106,7 @@ export class TokenLifetime {
         if (error instanceof TokenRejectedError) {
           return refuse(error.message, error.detail);
         }
-        this.logger.error(`in-band auth failed: ${describeError(error)}`);
+        this.log.log('error', 'in-band auth failed', () => `in-band auth failed: ${describeError(error)}`);
         refuse('invalid token', 'verification failed unexpectedly');
       });
   }

@@ -12,8 +12,9 @@ import type { GatewaySettings } from './gateway-settings.js';
 import type { PrebuiltFrame } from './prebuilt-frame.js';
 import type { DirectHandler } from './direct-dispatch.js';
 import type { Deadline } from './deadline-queue.js';
-import { corkForThisTurn, uncorkNow, underlyingSocket } from './write-batching.js';
+import { corkForThisTurn, resetConnection, uncorkNow, underlyingSocket } from './write-batching.js';
 
+/** A client that does not read gets this long to answer its 4008 close: it is not reading, after all. */
 const SLOW_CONSUMER_GRACE_MS = 1000;
 /** Text frames, also when the data is a Buffer (a broadcast encoded once). */
 const TEXT_FRAME = { binary: false } as const;
@@ -102,6 +103,16 @@ export class Connection {
   /** Its heartbeat entry, whose `active` flag any inbound traffic sets; none when heartbeats are off. */
   heartbeat: HeartbeatEntry | undefined;
   private heartbeatMonitor: HeartbeatMonitor | undefined;
+  /** Cuts the socket when the client does not answer the server's close frame in time. */
+  private closeTimer: NodeJS.Timeout | undefined;
+  /**
+   * Delivery accounting (see {@link mayWrite}): bytes sent, bytes the client has proven it
+   * read (a pong to a probe ping sent after them), and the outstanding probe.
+   */
+  private sentBytes = 0;
+  private readBytes = 0;
+  private probeMark: string | undefined;
+  private probeSentAt = 0;
   /** The TCP (or TLS) socket under the WebSocket: corked per turn, written prebuilt frames. */
   readonly raw: Writable | undefined;
 
@@ -139,13 +150,15 @@ export class Connection {
     }
   }
 
+  /** Open and not closing: once the server (or the client) starts closing, its frames are discarded. */
   get isOpen(): boolean {
     return this.socket.readyState === WebSocket.OPEN;
   }
 
   /** Sends a text frame if the connection is still open; false when it was not sent. */
   send(text: string | Buffer): boolean {
-    if (!this.mayWrite()) {
+    // Characters, not bytes: a lower bound of the frame's size that costs nothing to read.
+    if (!this.mayWrite(text.length)) {
       return false;
     }
     this.socket.send(text, TEXT_FRAME);
@@ -157,7 +170,7 @@ export class Connection {
    * as `ws` itself would write it; false when it was not sent.
    */
   sendPrebuilt(frame: PrebuiltFrame): boolean {
-    if (!this.mayWrite()) {
+    if (!this.mayWrite(frame.bytes.length)) {
       return false;
     }
     // ws queues nothing of its own here (no permessage-deflate), so the order of frames holds.
@@ -171,18 +184,33 @@ export class Connection {
     return true;
   }
 
-  /** Open, and not holding more unsent bytes than allowed (else cut as a slow consumer). */
-  private mayWrite(): boolean {
+  /**
+   * Whether `bytes` more may be sent: the connection is open and its client keeps up;
+   * a client that does not is cut as a slow consumer. Two bounds, both `maxBufferedBytes`:
+   *
+   * - What waits in this process (ws's `bufferedAmount`), checked before queueing more: a
+   *   reading client may get one frame past the limit; one that does not read is cut once
+   *   what waits for it passes it. What this turn's cork holds back is written out first:
+   *   only what the kernel refuses counts.
+   * - What the kernel has taken but the client has not read. The kernel's buffers take
+   *   megabytes before anything waits here, so bytes count as unread until the client
+   *   answers a ping sent after them (TCP keeps order: the pong proves it read them). Past
+   *   the limit a probe ping goes out; a client that has not answered it within a second
+   *   while more than the limit stays unread is cut.
+   */
+  private mayWrite(bytes: number): boolean {
     if (this.socket.readyState !== WebSocket.OPEN) {
       return false;
     }
-    // Checked before queueing more: a client that reads may get one frame larger than the
-    // limit; one that does not read is cut once what waits for it passes the limit. What
-    // this turn's cork holds back is written out first: only what the kernel refuses counts.
-    if (this.socket.bufferedAmount > this.settings.maxBufferedBytes) {
-      if (this.raw && uncorkNow(this.raw) && this.socket.bufferedAmount <= this.settings.maxBufferedBytes) {
-        return true;
+    const limit = this.settings.maxBufferedBytes;
+    if (this.socket.bufferedAmount > limit) {
+      if (!(this.raw && uncorkNow(this.raw) && this.socket.bufferedAmount <= limit)) {
+        this.cutSlowConsumer();
+        return false;
       }
+    }
+    this.sentBytes += bytes;
+    if (this.sentBytes - this.readBytes > limit && !this.probe(this.sentBytes - bytes)) {
       this.cutSlowConsumer();
       return false;
     }
@@ -190,29 +218,59 @@ export class Connection {
   }
 
   /**
+   * Asks the client to prove it read the first `mark` bytes sent, unless it is already asked;
+   * false when it was asked over a second ago and has not answered.
+   */
+  private probe(mark: number): boolean {
+    const now = performance.now();
+    if (this.probeMark === undefined) {
+      // Written before the frame about to be sent: its answer proves what came before.
+      this.probeMark = String(mark);
+      this.probeSentAt = now;
+      this.socket.ping(this.probeMark);
+      return true;
+    }
+    return now - this.probeSentAt <= SLOW_CONSUMER_GRACE_MS;
+  }
+
+  /** A pong arrived: when it answers the outstanding probe, what was sent before it has been read. */
+  acknowledge(payload: Buffer): void {
+    if (this.probeMark !== undefined && payload.length === this.probeMark.length && payload.toString('latin1') === this.probeMark) {
+      this.readBytes = Number(this.probeMark);
+      this.probeMark = undefined;
+    }
+  }
+
+  /**
    * A client that does not read while the server writes would make its buffer grow
-   * without bound: close it with 4008, and cut it if it does not answer within a second
-   * (it is not reading, after all).
+   * without bound: close it with 4008, and cut it if it does not answer within a second.
    */
   private cutSlowConsumer(): void {
-    this.close(CloseCode.SLOW_CONSUMER, 'slow consumer', 'slow-consumer');
-    setTimeout(() => {
-      if (this.socket.readyState !== WebSocket.CLOSED) {
-        this.socket.terminate();
-      }
-    }, SLOW_CONSUMER_GRACE_MS).unref();
+    this.close(CloseCode.SLOW_CONSUMER, 'slow consumer', 'slow-consumer', SLOW_CONSUMER_GRACE_MS);
   }
 
-  /** Closes with a close frame, remembering why, so `handleDisconnect` can tell. */
-  close(code: number, reason: string, cause: DisconnectCause): void {
+  /**
+   * Starts the close handshake with a close frame, remembering why, so `handleDisconnect`
+   * can tell; false when the connection was already closing. From then on nothing the
+   * client sends is dispatched (see {@link isOpen}), and a client that does not answer
+   * the close frame within `graceMs` (the gateway's `closeTimeoutMs` by default) has its
+   * socket cut, instead of holding it for `ws`'s 30 s.
+   */
+  close(code: number, reason: string, cause: DisconnectCause, graceMs = this.settings.closeTimeoutMs): boolean {
+    if (this.socket.readyState !== WebSocket.OPEN) {
+      return false;
+    }
     this.closeCause ??= cause;
     this.socket.close(code, reason);
+    this.closeTimer = setTimeout(cutUnanswered, graceMs, this.socket);
+    this.closeTimer.unref();
+    return true;
   }
 
-  /** Drops the connection without a close handshake. */
+  /** Drops the connection without a close handshake (and without what the kernel still holds for it). */
   terminate(cause: DisconnectCause): void {
     this.closeCause ??= cause;
-    this.socket.terminate();
+    resetConnection(this.socket);
   }
 
   /** Marks why the connection is about to end when `ws` itself closes it (e.g. 1009). */
@@ -232,6 +290,7 @@ export class Connection {
 
   /** Releases what the connection holds; called once it has closed. */
   release(): void {
+    clearTimeout(this.closeTimer);
     if (this.heartbeat) {
       this.heartbeatMonitor!.remove(this.heartbeat);
       this.heartbeat = undefined;
@@ -241,5 +300,12 @@ export class Connection {
   disconnectReason(code: number, reason: Buffer): DisconnectReason {
     const cause = this.closeCause ?? (code === 1006 ? 'lost' : 'client');
     return { code, reason: reason.toString(), cause };
+  }
+}
+
+/** Cuts a socket whose client did not answer the close frame in time (a timer callback). */
+function cutUnanswered(socket: WebSocket): void {
+  if (socket.readyState !== WebSocket.CLOSED) {
+    resetConnection(socket);
   }
 }

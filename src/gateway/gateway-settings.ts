@@ -23,6 +23,8 @@ export interface GatewaySettings {
   readonly maxBufferedBytes: number;
   /** Rooms a connection may be in. */
   readonly maxRoomsPerConnection: number;
+  /** How long a client has to answer the server's close frame before its socket is cut. */
+  readonly closeTimeoutMs: number;
 }
 
 export function resolveGatewaySettings(
@@ -42,6 +44,7 @@ export function resolveGatewaySettings(
     heartbeat: resolveHeartbeat(path, module.heartbeat, gateway.heartbeat),
     maxBufferedBytes: limits.maxBufferedBytes,
     maxRoomsPerConnection: limits.maxRoomsPerConnection,
+    closeTimeoutMs: limits.closeTimeoutMs,
   };
   positiveInteger(`${path}: maxPayload`, settings.maxPayload);
   positiveInteger(`${path}: maxDepth`, settings.maxDepth);

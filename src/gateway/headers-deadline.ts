@@ -1,40 +1,83 @@
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 
+/** What {@link armHeadersDeadline} returns. */
+export interface HeadersDeadline {
+  /** Destroys every socket waiting for a request: idle keep-alive ones and ones whose headers are unfinished. */
+  dropWaiting(): void;
+  /** Removes the deadline from the server. */
+  disarm(): void;
+}
+
 /**
- * Drops a socket whose first request (HTTP or upgrade) has not arrived within `ms`: a
- * client that sends its headers slowly must not hold a socket. Node's own
- * `headersTimeout` is only checked every 30 s. The deadline is a timer of its own, so
- * the application's socket timeouts are left alone; on TLS servers it is armed on the
- * TLS socket, the one requests arrive on. Returns a function that removes it.
+ * Drops a socket on which no request (HTTP or upgrade) has arrived in full within `ms`:
+ * its first request, and each next one on a keep-alive socket, counted from the end of
+ * the previous response. A client that sends its headers slowly must not hold a socket;
+ * Node's own `headersTimeout` is only checked every 30 s. The deadline is a timer of its
+ * own, so the application's socket timeouts are left alone; on TLS servers it is armed
+ * on the TLS socket, the one requests arrive on.
+ *
+ * The sockets waiting for a request are known, so a shutdown can end them at once
+ * ({@link HeadersDeadline.dropWaiting}) instead of waiting for their deadline.
  */
-export function armHeadersDeadline(server: HttpServer, ms: number): () => void {
-  const deadlines = new WeakMap<Socket, NodeJS.Timeout>();
+export function armHeadersDeadline(server: HttpServer, ms: number): HeadersDeadline {
+  /** Sockets waiting for a request, with their deadline. */
+  const waiting = new Map<Socket, NodeJS.Timeout>();
+  /** Requests under way per socket (pipelined ones included): the deadline waits for the last. */
+  const active = new WeakMap<Socket, number>();
   const event = server instanceof TlsServer ? 'secureConnection' : 'connection';
-  // Shared listeners, removed once the deadline is lifted: a long-lived WebSocket keeps
-  // neither a timer nor a closure of its handshake.
+  // Shared listeners: a long-lived WebSocket keeps neither a timer nor a closure of its handshake.
   const onClose = function (this: Socket): void {
-    clearTimeout(deadlines.get(this));
+    clearTimeout(waiting.get(this));
+    waiting.delete(this);
   };
-  const onSocket = (socket: Socket): void => {
+  const arm = (socket: Socket): void => {
+    if (socket.destroyed) {
+      return;
+    }
     const timer = setTimeout(() => socket.destroy(), ms);
     timer.unref();
-    deadlines.set(socket, timer);
-    socket.once('close', onClose);
+    waiting.set(socket, timer);
   };
-  const lift = (request: IncomingMessage): void => {
-    clearTimeout(deadlines.get(request.socket));
-    deadlines.delete(request.socket);
+  const onSocket = (socket: Socket): void => {
+    socket.on('close', onClose);
+    arm(socket);
+  };
+  const lift = (socket: Socket): void => {
+    clearTimeout(waiting.get(socket));
+    waiting.delete(socket);
+  };
+  const onRequest = (request: IncomingMessage, response: ServerResponse): void => {
+    const socket = request.socket;
+    lift(socket);
+    active.set(socket, (active.get(socket) ?? 0) + 1);
+    response.once('finish', () => {
+      const left = (active.get(socket) ?? 1) - 1;
+      active.set(socket, left);
+      if (left === 0) {
+        arm(socket); // keep-alive: the next request gets the same deadline
+      }
+    });
+  };
+  const onUpgrade = (request: IncomingMessage): void => {
+    // The handshake then has its own deadline; the socket leaves HTTP for good.
+    lift(request.socket);
     request.socket.off('close', onClose);
   };
   server.on(event, onSocket);
-  server.on('request', lift);
-  // Upgrades (WebSocket handshakes) lift it too; the handshake then has its own deadline.
-  server.prependListener('upgrade', lift);
-  return () => {
-    server.off(event, onSocket);
-    server.off('request', lift);
-    server.off('upgrade', lift);
+  server.on('request', onRequest);
+  server.prependListener('upgrade', onUpgrade);
+  return {
+    dropWaiting(): void {
+      for (const socket of [...waiting.keys()]) {
+        socket.destroy();
+      }
+    },
+    disarm(): void {
+      server.off(event, onSocket);
+      server.off('request', onRequest);
+      server.off('upgrade', onUpgrade);
+    },
   };
 }

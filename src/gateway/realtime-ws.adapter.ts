@@ -9,9 +9,7 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { HandshakeChecker } from '../auth/handshake.js';
 import { JwtVerifier } from '../auth/jwt-verifier.js';
-import type { RealtimePrincipal } from '../auth/principal.js';
 import { TokenLifetime } from '../auth/token-lifetime.js';
-import { redactUrl } from '../auth/token-extractor.js';
 import {
   AUTH_EVENT,
   encodeError,
@@ -19,6 +17,7 @@ import {
   type MessageId,
   parseFrame,
   PING_EVENT,
+  requestIdOf,
   PONG_EVENT,
   PROTOCOL_V1,
 } from '../protocol/envelope.js';
@@ -30,8 +29,9 @@ import {
 import type { RealtimeGatewayOptions, RealtimeModuleOptions } from '../realtime-options.interface.js';
 import { type BoundHandler, Connection, connectionOf, pendingDisconnectWork, takeConnectingGateway } from './connection.js';
 import { type DirectHandler, directHandlersOf } from './direct-dispatch.js';
-import { armHeadersDeadline } from './headers-deadline.js';
+import { armHeadersDeadline, type HeadersDeadline } from './headers-deadline.js';
 import { corkOnData } from './write-batching.js';
+import { LogThrottle } from '../limits/log-throttle.js';
 import { UserRates } from '../limits/user-rates.js';
 import { HeartbeatMonitor, type HeartbeatTiming } from '../heartbeat/heartbeat-monitor.js';
 import { type GatewaySettings, normalizePath, positiveInteger, resolveGatewaySettings } from './gateway-settings.js';
@@ -66,7 +66,7 @@ interface PortRouter extends GatewayRoutes {
   readonly httpServer: HttpServer;
   readonly ownsServer: boolean;
   readonly onUpgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
-  disarm?: () => void;
+  headers?: HeadersDeadline;
 }
 
 const APP_PORT = 0;
@@ -82,6 +82,8 @@ const APP_PORT = 0;
  */
 export class RealtimeWsAdapter extends AbstractWsAdapter {
   private readonly logger = new Logger('RealtimeWsAdapter');
+  /** Lines clients can cause (refusals, policy closes) go through it: a flood cannot flood the log. */
+  private readonly log: LogThrottle;
   private readonly routers = new Map<number, PortRouter>();
   private readonly settings = new WeakMap<WebSocketServer, GatewaySettings>();
   private readonly heartbeats = new Map<string, HeartbeatMonitor>();
@@ -127,12 +129,13 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     this.adapterHost = appOrHttpServer instanceof HttpAdapterHost ? appOrHttpServer : undefined;
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     positiveInteger('shutdownTimeoutMs', this.shutdownTimeoutMs);
+    this.limits = resolveLimits(options.limits);
+    this.log = new LogThrottle(this.logger, this.limits.logThrottle);
     this.handshake = new HandshakeChecker(options.auth ? new JwtVerifier(options.auth) : undefined, options.auth);
-    this.tokens = new TokenLifetime(this.handshake, this.logger, {
+    this.tokens = new TokenLifetime(this.handshake, this.log, {
       admit: (connection, sub) => this.admitSignIn(connection, sub),
       signedIn: (connection) => this.hub?.identify(connection) ?? Promise.resolve(),
     });
-    this.limits = resolveLimits(options.limits);
     this.counter = new ConnectionCounter(this.limits);
     this.userRates = this.limits.userMessageRate ? new UserRates(this.limits.userMessageRate) : undefined;
     this.shutdownCloseCode = options.shutdownCloseCode ?? CloseCode.GOING_AWAY;
@@ -142,13 +145,13 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     this.shutdownBatchSize = options.shutdownBatchSize ?? 500;
     positiveInteger('shutdownBatchSize', this.shutdownBatchSize);
     this.gate = new UpgradeGate(
-      this.logger,
+      this.log,
       this.handshake,
       this.counter,
       this.limits,
       (server) => this.settings.get(server)!,
       () => this.hub,
-      (status) => this.metrics?.refusedUpgrade(status),
+      (status, cause) => this.metrics?.refusedUpgrade(status, cause),
     );
   }
 
@@ -241,6 +244,11 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     }
     const deadline = Date.now() + this.shutdownTimeoutMs;
     this.gate.drain();
+    // Idle keep-alive sockets and half-sent requests would hold the HTTP server's close
+    // (and the process) until their deadline: nothing is under way on them, end them now.
+    for (const router of this.routers.values()) {
+      router.headers?.dropWaiting();
+    }
     const sockets = [...server.clients];
     const closing: Promise<void>[] = [];
     for (let start = 0; start < sockets.length; start += this.shutdownBatchSize) {
@@ -286,11 +294,16 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       monitor.stop();
     }
     this.tokens.stop();
+    this.log.flush();
     const closing: Promise<void>[] = [];
     for (const router of this.routers.values()) {
-      router.httpServer.off('upgrade', router.onUpgrade);
-      router.disarm?.();
+      // A shared server still listens until the application closes it: upgrades that
+      // arrive meanwhile keep getting 503 from the draining router, not the HTTP stack's 404.
+      router.draining = true;
+      router.headers?.dropWaiting();
       if (router.ownsServer) {
+        router.httpServer.off('upgrade', router.onUpgrade);
+        router.headers?.disarm();
         closing.push(new Promise((resolve) => router.httpServer.close(() => resolve())));
       }
     }
@@ -317,7 +330,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       draining: false,
       onUpgrade: (request, socket, head) => this.gate.route(created, request, socket, head),
     };
-    created.disarm = armHeadersDeadline(httpServer, this.limits.handshakeTimeoutMs);
+    created.headers = armHeadersDeadline(httpServer, this.limits.handshakeTimeoutMs);
     httpServer.on('upgrade', created.onUpgrade);
     if (!shared) {
       httpServer.on('error', (error) => this.logger.error(`WebSocket port ${port}: ${error.message}`));
@@ -367,9 +380,10 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     }
     if (settings.heartbeat) {
       connection.watch(this.heartbeatMonitor(settings.heartbeat));
-      socket.on('pong', markAlive);
       socket.on('ping', markAlive);
     }
+    // Also without heartbeats: a pong is how a client proves it reads (Connection.mayWrite).
+    socket.on('pong', onPong);
     socket.on('close', this.socketListeners.close);
     this.hub?.attach(connection);
     socket.on('error', this.socketListeners.error);
@@ -401,7 +415,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
         connection?.markCause('message-too-big');
       }
       // ws closes the connection itself with the fitting code (1002, 1007, 1009).
-      adapter.logger.debug(`connection at ${connection?.settings.path ?? '?'} failed: ${error.message}`);
+      adapter.log.log('debug', 'connection error', () => `connection at ${connection?.settings.path ?? '?'} failed: ${error.message}`);
     },
   }))(this);
 
@@ -421,11 +435,18 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   }
 
   private onFrame(connection: Connection, data: Buffer, isBinary: boolean): void {
+    if (!connection.isOpen) {
+      // Closing (by the server or the client): discarded at the socket, not dispatched,
+      // counted, answered or logged. The close handshake or its timeout ends the socket.
+      return;
+    }
     connection.markAlive();
     if (!this.withinRate(connection)) {
       connection.metrics?.messageIn(undefined);
-      // Refused unread: parsing a flood would be the work it is meant to spare. No id then.
-      this.refuseFrame(connection, undefined, ErrorCode.RATE_LIMITED, 'too many messages: slow down', 'rate limit exceeded');
+      // Only the id is read: exactly one reply per id holds under a flood too, and the
+      // invalid-frame budget bounds how many frames are read that far.
+      const id = isBinary ? undefined : requestIdOf(data.toString());
+      this.refuseFrame(connection, id, ErrorCode.RATE_LIMITED, 'too many messages: slow down', 'rate limit exceeded');
       return;
     }
     if (isBinary) {
@@ -467,7 +488,11 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     this.dispatch(new MessageContext(connection, event, id), handler, payload);
   }
 
-  /** Answers a frame the protocol refuses, and closes connections that keep sending them. */
+  /**
+   * Answers a frame the protocol refuses, and closes connections that keep sending them
+   * with 1008: one log line for the close (at a bounded rate across connections), none
+   * per frame.
+   */
   private refuseFrame(
     connection: Connection,
     id: MessageId | undefined,
@@ -477,9 +502,8 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   ): void {
     connection.send(encodeError(id, code, message));
     connection.metrics?.error(code);
-    if (connection.countInvalidFrame(Date.now())) {
-      this.logger.warn(`closing a connection at ${connection.settings.path}: ${closeReason}`);
-      connection.close(CloseCode.POLICY_VIOLATION, closeReason, 'policy-violation');
+    if (connection.countInvalidFrame(Date.now()) && connection.close(CloseCode.POLICY_VIOLATION, closeReason, 'policy-violation')) {
+      this.log.log('warn', 'policy close', () => `closing a connection at ${connection.settings.path} with 1008: ${closeReason}`);
     }
   }
 
@@ -614,13 +638,16 @@ function findProvider<T>(source: HttpServerSource | ModuleRef, type: (new (...ar
   }
 }
 
-/** A pong or ping from a client (shared by every connection: `this` is the `ws` socket). */
+/** A ping from a client (shared by every connection: `this` is the `ws` socket). */
 function markAlive(this: WebSocket): void {
   connectionOf(this)?.markAlive();
 }
 
-function ignoreSocketError(): void {
-  // The socket is being refused or handed to ws; its own close path reports it.
+/** A pong from a client: proof of life, and perhaps of reading (shared: `this` is the `ws` socket). */
+function onPong(this: WebSocket, payload: Buffer): void {
+  const connection = connectionOf(this);
+  connection?.markAlive();
+  connection?.acknowledge(payload);
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

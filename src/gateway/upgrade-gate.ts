@@ -1,16 +1,16 @@
-import type { Logger } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
 import type { HandshakeChecker } from '../auth/handshake.js';
 import type { RealtimePrincipal } from '../auth/principal.js';
-import { redactUrl } from '../auth/token-extractor.js';
-import { type Admission, type ConnectionCounter, type LimitSettings } from '../limits/limits.js';
+import { HandshakeRates } from '../limits/handshake-rates.js';
+import { type Admission, clientAddress, type ConnectionCounter, type LimitSettings } from '../limits/limits.js';
+import type { LogThrottle, ThrottledLevel } from '../limits/log-throttle.js';
 import type { RealtimeHub } from '../rooms/realtime-hub.js';
 import type { GatewaySettings } from './gateway-settings.js';
 import { normalizePath } from './gateway-settings.js';
 import { describeError } from './realtime-exception.filter.js';
-import { refuseUpgrade } from './upgrade-response.js';
+import { refuseUpgrade, type UpgradeRefusalCause } from './upgrade-response.js';
 
 /** The gateways served on one port, by path, and whether the port is draining. */
 export interface GatewayRoutes {
@@ -24,29 +24,50 @@ export interface Accepted {
   readonly admission: Admission;
 }
 
-/** Counts of refused upgrades by HTTP status, for metrics. */
-export type RefusalListener = (status: number) => void;
+/** Counts refused upgrades by HTTP status and cause, for metrics. */
+export type RefusalListener = (status: number, cause: UpgradeRefusalCause) => void;
+
+/** How an upgrade is refused: the HTTP answer, and what metrics count it as. */
+interface Refusal {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+  readonly cause: UpgradeRefusalCause;
+  readonly headers?: Record<string, string>;
+}
+
+const DRAINING: Refusal = { status: 503, code: 'UNAVAILABLE', message: 'the server is shutting down', cause: 'draining' };
+const TOO_SLOW: Refusal = { status: 503, code: 'UNAVAILABLE', message: 'the handshake took too long', cause: 'timeout' };
+const FAILED: Refusal = { status: 503, code: 'UNAVAILABLE', message: 'try again later', cause: 'error' };
+/** Longest part of a client-chosen path written to a log line. */
+const LOGGED_PATH_LENGTH = 64;
 
 /**
  * Everything between an HTTP upgrade request and an accepted WebSocket: routing by path
- * (404), draining (503), the connection limits (503/429), the token and the hooks
- * (401/403), a deadline for all of it (503), and the user's broker subscription. Every
- * refusal is a plain HTTP response with a JSON body; no WebSocket is ever opened for it.
+ * (404), draining (503), the address's handshake rate (429), the connection limits
+ * (503/429), the token and the hooks (401/403), a deadline for all of it (503), and the
+ * user's broker subscription. Every refusal is a plain HTTP response with a JSON body; no
+ * WebSocket is ever opened for it. Refusals are logged through a {@link LogThrottle}
+ * (a flood of bad handshakes cannot flood the log), and never with the query string,
+ * where a token may be.
  */
 export class UpgradeGate {
   private readonly accepted = new WeakMap<IncomingMessage, Accepted>();
   /** Upgrades still being checked: refused at once when a drain begins. */
   private readonly inFlight = new Set<() => void>();
+  private readonly rates: HandshakeRates | undefined;
 
   constructor(
-    private readonly logger: Logger,
+    private readonly log: LogThrottle,
     private readonly handshake: HandshakeChecker,
     private readonly counter: ConnectionCounter,
     private readonly limits: LimitSettings,
     private readonly settingsOf: (server: WebSocketServer) => GatewaySettings,
     private readonly hub: () => RealtimeHub | undefined,
     private readonly onRefused: RefusalListener = () => undefined,
-  ) {}
+  ) {
+    this.rates = limits.handshakeRate ? new HandshakeRates(limits.handshakeRate, performance.now()) : undefined;
+  }
 
   /** Refuses every upgrade still being checked with 503 (the server is shutting down). */
   drain(): void {
@@ -66,7 +87,7 @@ export class UpgradeGate {
     // Until ws takes the socket over, a reset by the peer must not become an unhandled 'error'.
     socket.on('error', ignoreSocketError);
     if (routes.draining) {
-      this.refuse(socket, 503, 'UNAVAILABLE', 'the server is shutting down');
+      this.refuse(socket, DRAINING);
       return;
     }
     const url = request.url ?? '/';
@@ -74,39 +95,51 @@ export class UpgradeGate {
     const path = normalizePath(query === -1 ? url : url.slice(0, query));
     const server = routes.gateways.get(path);
     if (!server) {
-      this.logger.debug(`upgrade refused (404): no gateway at ${path}`);
-      this.refuse(socket, 404, 'NOT_FOUND', `no WebSocket gateway at ${path}`);
+      const refusal = { status: 404, code: 'NOT_FOUND', message: `no WebSocket gateway at ${path}`, cause: 'not-found' } as const;
+      this.refuse(socket, refusal, 'debug', () => `no gateway at ${JSON.stringify(path.slice(0, LOGGED_PATH_LENGTH))}`);
       return;
     }
-    const admission = this.counter.admit(request);
+    const address = clientAddress(request, this.limits.trustProxy);
+    const wait = this.rates?.take(address, performance.now()) ?? true;
+    if (wait !== true) {
+      const refusal: Refusal = {
+        status: 429,
+        code: 'TOO_MANY_CONNECTIONS',
+        message: 'too many handshakes from this address: slow down',
+        cause: 'handshake-rate',
+        headers: { 'Retry-After': String(Math.max(1, Math.ceil(wait / 1000))) },
+      };
+      this.refuse(socket, refusal, 'warn', () => `at ${path} from ${address}`);
+      return;
+    }
+    const admission = this.counter.admit(address);
     if ('status' in admission) {
-      this.logger.warn(`upgrade refused (${admission.status} ${admission.code}) at ${path}: ${admission.message}`);
-      this.refuse(socket, admission.status, admission.code, admission.message);
+      this.refuse(socket, admission, 'warn', () => `at ${path} from ${address}: ${admission.message}`);
       return;
     }
     let finished = false;
-    /** Ends the upgrade here with a refusal, unless it has already ended. */
-    const abandon = (message: string): void => {
-      if (!finished) {
-        finished = true;
-        clearTimeout(deadline);
-        this.inFlight.delete(cancel);
-        this.counter.release(admission);
-        this.refuse(socket, 503, 'UNAVAILABLE', message);
+    /** Ends the upgrade here, refused, unless it has already ended; gives its place back. */
+    const finish = (refusal?: Refusal, level?: ThrottledLevel, line?: () => string): boolean => {
+      if (finished) {
+        return false;
       }
+      finished = true;
+      clearTimeout(deadline);
+      this.inFlight.delete(cancel);
+      if (refusal) {
+        this.counter.release(admission);
+        this.refuse(socket, refusal, level, line);
+      }
+      return true;
     };
-    const cancel = (): void => abandon('the server is shutting down');
+    const cancel = (): void => void finish(DRAINING);
     this.inFlight.add(cancel);
     const deadline = setTimeout(() => {
-      this.logger.warn(`upgrade at ${path} from ${request.socket.remoteAddress} took over ${this.limits.handshakeTimeoutMs} ms`);
-      abandon('the handshake took too long');
+      finish(TOO_SLOW, 'warn', () => `at ${path} from ${address}: took over ${this.limits.handshakeTimeoutMs} ms`);
     }, this.limits.handshakeTimeoutMs);
     deadline.unref();
     const fail = (error: unknown): void => {
-      if (!finished) {
-        this.logger.error(`upgrade at ${path} failed: ${describeError(error)}`);
-        abandon('try again later');
-      }
+      finish(FAILED, 'error', () => `at ${path}: ${describeError(error)}`);
     };
     this.handshake
       .check(request, this.settingsOf(server))
@@ -115,27 +148,15 @@ export class UpgradeGate {
           return;
         }
         if ('refusal' in outcome) {
-          finished = true;
-          clearTimeout(deadline);
-          this.inFlight.delete(cancel);
-          this.counter.release(admission);
-          const { status, code, message, detail, headers } = outcome.refusal;
-          this.logger.warn(
-            `upgrade refused (${status} ${code}) at ${path} from ${request.socket.remoteAddress}: ${detail} ` +
-              `[${redactUrl(request.url)}]`,
-          );
-          this.refuse(socket, status, code, message, headers);
+          const refusal = outcome.refusal;
+          finish(refusal, 'warn', () => `at ${path} from ${address}: ${refusal.detail}`);
           return;
         }
         const sub = outcome.principal?.sub;
         if (sub !== undefined) {
           const refusal = this.counter.admitUser(admission, sub);
           if (refusal) {
-            finished = true;
-            clearTimeout(deadline);
-            this.inFlight.delete(cancel);
-            this.logger.warn(`upgrade refused (${refusal.status} ${refusal.code}) at ${path}: ${refusal.message}`);
-            this.refuse(socket, refusal.status, refusal.code, refusal.message);
+            finish(refusal, 'warn', () => `at ${path} from ${address}: ${refusal.message}`);
             return;
           }
         }
@@ -145,15 +166,12 @@ export class UpgradeGate {
           // user's broker subscription is in place before the upgrade completes.
           await hub.holdUser(sub);
         }
-        if (finished) {
+        if (!finish()) {
           if (sub !== undefined) {
             hub?.releaseUser(sub);
           }
           return;
         }
-        finished = true;
-        clearTimeout(deadline);
-        this.inFlight.delete(cancel);
         let completed = false;
         try {
           completed = this.complete(routes, server, request, socket, head, { principal: outcome.principal, admission });
@@ -183,7 +201,7 @@ export class UpgradeGate {
       return false;
     }
     if (routes.draining) {
-      this.refuse(socket, 503, 'UNAVAILABLE', 'the server is shutting down');
+      this.refuse(socket, DRAINING);
       return false;
     }
     this.accepted.set(request, accepted);
@@ -200,9 +218,16 @@ export class UpgradeGate {
     return upgraded;
   }
 
-  private refuse(socket: Duplex, status: number, code: string, message: string, headers?: Record<string, string>): void {
-    this.onRefused(status);
-    refuseUpgrade(socket, status, code, message, headers);
+  /**
+   * Answers with `refusal`, counts it, and logs it (at a bounded rate per cause) when a
+   * level is given: `line` says where and why, without the query string.
+   */
+  private refuse(socket: Duplex, refusal: Refusal, level?: ThrottledLevel, line?: () => string): void {
+    this.onRefused(refusal.status, refusal.cause);
+    if (level && line) {
+      this.log.log(level, `upgrade refused: ${refusal.cause}`, () => `upgrade refused (${refusal.status} ${refusal.code}) ${line()}`);
+    }
+    refuseUpgrade(socket, refusal.status, refusal.code, refusal.message, refusal.headers);
   }
 }
 

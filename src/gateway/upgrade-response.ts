@@ -2,6 +2,32 @@ import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 /**
+ * Why an upgrade was refused, as counted in metrics (`realtime_upgrades_refused_total`):
+ * - `not-found`: no gateway at the path (404);
+ * - `draining`: the server is shutting down (503);
+ * - `server-full`: the instance is at `maxConnections` (503);
+ * - `address-connections`, `user-connections`: a per-address or per-user connection limit (429);
+ * - `handshake-rate`: the address's handshake rate (429);
+ * - `unauthorized`: no valid token (401);
+ * - `origin`: an `Origin` outside the allowlist (403);
+ * - `forbidden`: the gateway's roles or the application's `verifyConnection` hook (403);
+ * - `timeout`: the handshake or the hook took too long (503);
+ * - `error`: the handshake failed unexpectedly (503).
+ */
+export type UpgradeRefusalCause =
+  | 'not-found'
+  | 'draining'
+  | 'server-full'
+  | 'address-connections'
+  | 'user-connections'
+  | 'handshake-rate'
+  | 'unauthorized'
+  | 'origin'
+  | 'forbidden'
+  | 'timeout'
+  | 'error';
+
+/**
  * Answers an HTTP upgrade request with a plain HTTP error response and a JSON body
  * `{"error": code, "message": ...}`, then closes the socket. No WebSocket is created.
  */

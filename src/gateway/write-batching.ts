@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream';
+import WebSocket from 'ws';
 
 /**
  * Reply batching ("corking", as uWebSockets calls it). A client that pipelines requests
@@ -58,4 +59,22 @@ function flush(): void {
 export function underlyingSocket(socket: object): Writable | undefined {
   const raw = (socket as { _socket?: unknown })._socket;
   return raw !== null && typeof raw === 'object' && typeof (raw as Writable).cork === 'function' ? (raw as Writable) : undefined;
+}
+
+/**
+ * Drops a `ws` connection at once, with a TCP reset where the socket is plain TCP: a
+ * plain close would leave what the kernel still holds for a client that does not read
+ * (megabytes) to be retried for minutes after the socket is gone.
+ */
+export function resetConnection(socket: WebSocket): void {
+  if (socket.readyState === WebSocket.CLOSED) {
+    return;
+  }
+  const raw = underlyingSocket(socket) as (Writable & { resetAndDestroy?: () => void }) | undefined;
+  try {
+    raw?.resetAndDestroy?.();
+  } catch {
+    // Not a TCP handle (a TLS socket, say): the plain close below does it.
+  }
+  socket.terminate();
 }

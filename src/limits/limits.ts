@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { DEFAULT_LOG_THROTTLE, type LogThrottleSettings } from './log-throttle.js';
 import { checkRate, type RateLimit } from './token-bucket.js';
 
 /** Limits of {@link RealtimeModuleOptions.limits}; each has a safe default. */
@@ -20,8 +21,29 @@ export interface RealtimeLimits {
    * connection is closed with 4008 and cut a second later. Default 1 MiB.
    */
   maxBufferedBytes?: number;
-  /** Time from the upgrade request to the accepted WebSocket (headers, token, hook); over it: 503, or the socket is dropped. Default 10000. */
+  /**
+   * Time for each HTTP request on a socket, an upgrade's included, to arrive in full, and
+   * from an upgrade request to the accepted WebSocket (token, hook); over it: 503, or the
+   * socket is dropped. Default 10000.
+   */
   handshakeTimeoutMs?: number;
+  /**
+   * Upgrade requests per client address (an IPv6 address counts by its /64); over it: HTTP
+   * 429 with `Retry-After`, before the token is even looked at. Default 50/s, bursts of 200.
+   * `false`: none.
+   */
+  handshakeRate?: RateLimit | false;
+  /**
+   * How long a client has to answer the server's close frame (token expired, kicked,
+   * policy violation, shutdown) before its socket is cut. Default 2000.
+   */
+  closeTimeoutMs?: number;
+  /**
+   * Log lines that clients can cause (refused handshakes, policy closes, refused token
+   * refreshes): per kind, at most `lines` every `intervalMs`, then one line with the count
+   * of those left out. Default 20 lines per 10000 ms.
+   */
+  logThrottle?: LogThrottleSettings;
   /**
    * Behind proxies you run, which append the address they saw to `X-Forwarded-For`: `true`
    * (one proxy) or the number of proxies. The client's address is then that header's entry
@@ -40,6 +62,9 @@ export interface LimitSettings {
   readonly userMessageRate: RateLimit | false;
   readonly maxBufferedBytes: number;
   readonly handshakeTimeoutMs: number;
+  readonly handshakeRate: RateLimit | false;
+  readonly closeTimeoutMs: number;
+  readonly logThrottle: LogThrottleSettings;
   readonly trustProxy: boolean | number;
 }
 
@@ -54,15 +79,24 @@ export function resolveLimits(limits: RealtimeLimits = {}): LimitSettings {
     userMessageRate: limits.userMessageRate ?? { perSecond: 300, burst: 600 },
     maxBufferedBytes: limits.maxBufferedBytes ?? 1024 * 1024,
     handshakeTimeoutMs: limits.handshakeTimeoutMs ?? 10_000,
+    handshakeRate: limits.handshakeRate ?? { perSecond: 50, burst: 200 },
+    closeTimeoutMs: limits.closeTimeoutMs ?? 2000,
+    logThrottle: limits.logThrottle ?? DEFAULT_LOG_THROTTLE,
     trustProxy: limits.trustProxy ?? false,
   };
-  for (const name of ['maxConnections', 'maxConnectionsPerUser', 'maxConnectionsPerIp', 'maxRoomsPerConnection', 'maxBufferedBytes', 'handshakeTimeoutMs'] as const) {
+  for (const name of ['maxConnections', 'maxConnectionsPerUser', 'maxConnectionsPerIp', 'maxRoomsPerConnection', 'maxBufferedBytes', 'handshakeTimeoutMs', 'closeTimeoutMs'] as const) {
     const value = settings[name];
     if (!Number.isSafeInteger(value) || value <= 0) {
       throw new TypeError(`Realtime option limits.${name} must be a positive integer, got ${String(value)}`);
     }
   }
-  for (const name of ['messageRate', 'userMessageRate'] as const) {
+  for (const name of ['lines', 'intervalMs'] as const) {
+    const value = settings.logThrottle[name];
+    if (!Number.isSafeInteger(value) || value <= 0) {
+      throw new TypeError(`Realtime option limits.logThrottle.${name} must be a positive integer, got ${String(value)}`);
+    }
+  }
+  for (const name of ['messageRate', 'userMessageRate', 'handshakeRate'] as const) {
     const rate = settings[name];
     if (rate !== false) {
       checkRate(`limits.${name}`, rate);
@@ -76,6 +110,7 @@ export interface LimitRefusal {
   readonly status: 429 | 503;
   readonly code: 'TOO_MANY_CONNECTIONS' | 'UNAVAILABLE';
   readonly message: string;
+  readonly cause: 'server-full' | 'address-connections' | 'user-connections';
 }
 
 /** A connection's place under the limits, from the upgrade request until it closes. */
@@ -98,14 +133,13 @@ export class ConnectionCounter {
     return this.total;
   }
 
-  /** Takes a place for an upgrade request, or says why not. */
-  admit(request: IncomingMessage): Admission | LimitRefusal {
+  /** Takes a place for an upgrade request from the client address `ip`, or says why not. */
+  admit(ip: string): Admission | LimitRefusal {
     if (this.total >= this.limits.maxConnections) {
-      return { status: 503, code: 'UNAVAILABLE', message: 'the server is at its connection limit' };
+      return { status: 503, code: 'UNAVAILABLE', message: 'the server is at its connection limit', cause: 'server-full' };
     }
-    const ip = this.clientIp(request);
     if ((this.perIp.get(ip) ?? 0) >= this.limits.maxConnectionsPerIp) {
-      return { status: 429, code: 'TOO_MANY_CONNECTIONS', message: 'too many connections from this address' };
+      return { status: 429, code: 'TOO_MANY_CONNECTIONS', message: 'too many connections from this address', cause: 'address-connections' };
     }
     this.total++;
     this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
@@ -125,7 +159,7 @@ export class ConnectionCounter {
       if (releaseOnRefusal) {
         this.release(admission);
       }
-      return { status: 429, code: 'TOO_MANY_CONNECTIONS', message: 'too many connections for this user' };
+      return { status: 429, code: 'TOO_MANY_CONNECTIONS', message: 'too many connections for this user', cause: 'user-connections' };
     }
     admission.user = sub;
     this.perUser.set(sub, (this.perUser.get(sub) ?? 0) + 1);
@@ -144,24 +178,24 @@ export class ConnectionCounter {
       decrement(this.perUser, admission.user);
     }
   }
+}
 
-  /**
-   * The client's address: the peer's, or behind `trustProxy` proxies, the entry of
-   * `X-Forwarded-For` the outermost trusted proxy added. Proxies append to the header, so
-   * entries before it are whatever the client sent and are never trusted.
-   */
-  private clientIp(request: IncomingMessage): string {
-    const hops = this.limits.trustProxy === true ? 1 : this.limits.trustProxy || 0;
-    if (hops > 0) {
-      const header = request.headers['x-forwarded-for'];
-      const entries = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',').map((entry) => entry.trim()).filter(Boolean);
-      const trusted = entries[entries.length - hops];
-      if (trusted) {
-        return trusted;
-      }
+/**
+ * The client's address: the peer's, or behind `trustProxy` proxies, the entry of
+ * `X-Forwarded-For` the outermost trusted proxy added. Proxies append to the header, so
+ * entries before it are whatever the client sent and are never trusted.
+ */
+export function clientAddress(request: IncomingMessage, trustProxy: boolean | number): string {
+  const hops = trustProxy === true ? 1 : trustProxy || 0;
+  if (hops > 0) {
+    const header = request.headers['x-forwarded-for'];
+    const entries = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',').map((entry) => entry.trim()).filter(Boolean);
+    const trusted = entries[entries.length - hops];
+    if (trusted) {
+      return trusted;
     }
-    return request.socket.remoteAddress ?? 'unknown';
   }
+  return request.socket.remoteAddress ?? 'unknown';
 }
 
 function decrement(counts: Map<string, number>, key: string): void {

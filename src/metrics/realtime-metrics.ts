@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { BrokerHealth } from '../broker/broker.interface.js';
+import type { UpgradeRefusalCause } from '../gateway/upgrade-response.js';
 
 /** Label for frames whose event has no handler (bounded label values: never the client's text). */
 const UNKNOWN_EVENT_LABEL = '(unknown)';
@@ -49,7 +50,7 @@ class Durations {
  * | `realtime_connections` | gauge | `gateway` |
  * | `realtime_connects_total` | counter | `gateway` |
  * | `realtime_disconnects_total` | counter | `gateway`, `cause` |
- * | `realtime_upgrades_refused_total` | counter | `status` |
+ * | `realtime_upgrades_refused_total` | counter | `status`, `cause` |
  * | `realtime_messages_in_total` | counter | `gateway`, `event` |
  * | `realtime_messages_out_total` | counter | `kind` (`reply`, `error`, `push`) |
  * | `realtime_errors_total` | counter | `gateway`, `code` |
@@ -127,7 +128,20 @@ export class RealtimeMetrics {
         },
       });
     };
-    global('realtime_upgrades_refused_total', 'Upgrade requests refused before any WebSocket, by HTTP status', 'status', this.refusals);
+    const refusals = this.refusals;
+    new Counter({
+      name: 'realtime_upgrades_refused_total',
+      help: 'Upgrade requests refused before any WebSocket, by HTTP status and cause',
+      labelNames: ['status', 'cause'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [key, value] of refusals.counts) {
+          const [status, cause] = key.split(' ');
+          this.inc({ status, cause }, value);
+        }
+      },
+    });
     global('realtime_messages_out_total', 'Outbound frames, by kind', 'kind', this.out);
     new Counter({ name: 'realtime_broker_published_total', help: 'Payloads handed to the broker', registers, collect() { this.reset(); this.inc(metrics.published); } });
     new Counter({ name: 'realtime_broker_received_total', help: 'Payloads received from the broker from other instances', registers, collect() { this.reset(); this.inc(metrics.received); } });
@@ -162,9 +176,9 @@ export class RealtimeMetrics {
     return metrics;
   }
 
-  /** @internal */
-  refusedUpgrade(status: number): void {
-    this.refusals.add(String(status));
+  /** @internal An upgrade refused with HTTP `status` for `cause` (a fixed word, never client text). */
+  refusedUpgrade(status: number, cause: UpgradeRefusalCause): void {
+    this.refusals.add(`${status} ${cause}`);
   }
 
   /** @internal Pushes sent to `count` recipients. */

@@ -128,6 +128,22 @@ export function parseFrame(text: string, maxDepth: number = DEFAULT_MAX_DEPTH): 
   return { kind: 'request', frame: frame as unknown as RequestFrame };
 }
 
+/**
+ * The valid request id of a text frame, if it has one, and nothing else of it: for a
+ * refusal that must carry the id but spares the frame the rest (a rate limit).
+ */
+export function requestIdOf(text: string): MessageId | undefined {
+  if (firstNonBlank(text) !== 0x7b /* { */) {
+    return undefined;
+  }
+  try {
+    const id = (JSON.parse(text) as { id?: unknown }).id;
+    return isMessageId(id) ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Serializes a reply (or, without `id`, a push). */
 export function encodeReply(event: string, id: MessageId | undefined, data: unknown): string {
   return JSON.stringify(id === undefined ? { event, data: data ?? null } : { event, id, data: data ?? null });
