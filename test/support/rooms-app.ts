@@ -2,6 +2,7 @@ import { RealtimeModule, type RealtimeBroker, RealtimeHub, type RealtimeModuleOp
 import { PublicRoomsGateway, RoomsGateway, RoomsLog } from '../fixtures/rooms-gateways.js';
 import { startApp, type RunningApp } from './app.js';
 import { handMadeToken, now } from './tokens.js';
+import type { INestApplication } from '@nestjs/common';
 import type { ClientOptions } from 'ws';
 import { TestClient } from './ws-client.js';
 
@@ -20,13 +21,14 @@ export async function startRoomsApp(
   heartbeat?: { intervalMs: number; timeoutMs: number },
   port = 0,
   options: RealtimeModuleOptions = {},
+  configure?: (app: INestApplication) => void,
 ): Promise<RoomsApp> {
   const running = await startApp(
     {
       imports: [RealtimeModule.forRoot({ auth: { secret: ROOMS_SECRET }, broker, heartbeat, ...options })],
       providers: [RoomsLog, RoomsGateway, PublicRoomsGateway],
     },
-    undefined,
+    configure,
     port,
   );
   return {
