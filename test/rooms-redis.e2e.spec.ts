@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { RedisBroker } from '../src/redis.js';
+import { RedisBroker, type RedisBrokerOptions } from '../src/redis.js';
 import { RedisServer } from './support/redis-server.js';
 import { startRoomsApp, type RoomsApp, ROOMS_SECRET, tokenFor } from './support/rooms-app.js';
 import { startSampleApp } from './support/sample-app.js';
@@ -33,11 +33,16 @@ describe('rooms across instances (Redis broker, throw-away redis-server)', () =>
   });
 
   /** `count` instances of one application sharing the Redis (a key prefix per test isolates it). */
-  async function instances(count: number, keyPrefix = `t${randomUUID().slice(0, 8)}:`, presenceTtlMs?: number): Promise<RoomsApp[]> {
+  async function instances(
+    count: number,
+    keyPrefix = `t${randomUUID().slice(0, 8)}:`,
+    presenceTtlMs?: number,
+    broker: RedisBrokerOptions = {},
+  ): Promise<RoomsApp[]> {
     const started = await Promise.all(
       Array.from({ length: count }, () =>
         // The ordering test sends 1,000 messages at once: over the default rate limit.
-        startRoomsApp(new RedisBroker({ url: redis.url, keyPrefix, presenceTtlMs }), undefined, 0, {
+        startRoomsApp(new RedisBroker({ url: redis.url, keyPrefix, presenceTtlMs, ...broker }), undefined, 0, {
           limits: { messageRate: false, userMessageRate: false },
         }),
       ),
@@ -238,5 +243,55 @@ describe('rooms across instances (Redis broker, throw-away redis-server)', () =>
     } finally {
       child.child.kill('SIGKILL');
     }
+  });
+  it('waits on a frozen Redis for one command timeout at most: handshakes, joins and health; subscriptions made meanwhile catch up', async () => {
+    const commandTimeoutMs = 400;
+    const [one, two] = await instances(2, undefined, undefined, { commandTimeoutMs, healthCheckMs: 200 });
+    const bob = await joined(two!, 'bob', 'lobby');
+    // Idle: the health check finds the stall within its interval plus the timeout.
+    redis.pause();
+    try {
+      let started = performance.now();
+      await until(() => one!.hub.health().status === 'degraded', 'the idle instance to report degraded', 2000);
+      assert.ok(performance.now() - started < 200 + commandTimeoutMs + 300, `degraded after ${Math.round(performance.now() - started)} ms`);
+      // Once it knows, a new user's handshake and first join do not wait on Redis at all.
+      started = performance.now();
+      const carol = await joined(one!, 'carol', 'lobby');
+      const took = performance.now() - started;
+      assert.ok(took < commandTimeoutMs, `handshake and join took ${Math.round(took)} ms`);
+      assert.deepEqual((await carol.request({ event: 'presence', id: 'p', data: { room: 'lobby' } })).data, ['carol']);
+      redis.resume();
+      await until(() => one!.hub.health().status === 'ok' && two!.hub.health().status === 'ok', 'recovery', 5000);
+      // carol's room and user subscriptions, made while Redis was frozen, are in place now.
+      bob.send({ event: 'send', data: { room: 'lobby', text: 'after the stall' } });
+      assert.deepEqual((await carol.nextJson()).data, { from: 'bob', text: 'after the stall' });
+      bob.send({ event: 'whisper', data: { to: 'carol', text: 'psst' } });
+      assert.deepEqual((await carol.nextJson()).data, { from: 'bob', text: 'psst' });
+      assert.deepEqual(await two!.hub.presence('lobby'), ['bob', 'carol']);
+    } finally {
+      redis.resume();
+    }
+  });
+
+  it('bounds a handshake and a join by the command timeout when they are the first to meet a frozen Redis', async () => {
+    const commandTimeoutMs = 400;
+    // A health check too rare to notice the stall first.
+    const [one] = await instances(1, undefined, undefined, { commandTimeoutMs, healthCheckMs: 60_000 });
+    redis.pause();
+    try {
+      let started = performance.now();
+      const dave = await one!.connect('dave');
+      clients.push(dave);
+      const handshake = performance.now() - started;
+      assert.ok(handshake < commandTimeoutMs + 300, `the handshake took ${Math.round(handshake)} ms`);
+      assert.equal(one!.hub.health().status, 'degraded');
+      started = performance.now();
+      assert.equal((await dave.request({ event: 'join', id: 'j', data: { room: 'frozen' } })).event, 'join');
+      const join = performance.now() - started;
+      assert.ok(join < commandTimeoutMs + 300, `the join took ${Math.round(join)} ms`);
+    } finally {
+      redis.resume();
+    }
+    await until(() => one!.hub.health().status === 'ok', 'recovery', 5000);
   });
 });

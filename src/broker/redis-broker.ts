@@ -35,6 +35,8 @@ export interface RedisBrokerOptions {
 
 const RETRY_CAP_MS = 2000;
 const RESTORE_RETRY_MS = 1000;
+/** Pause between the pings that watch a stalled Redis for its return. */
+const STALL_PROBE_PAUSE_MS = 100;
 
 /**
  * Redis pub/sub broker: rooms, user targeting and presence across every instance that
@@ -77,6 +79,8 @@ export class RedisBroker implements RealtimeBroker {
   /** The last health check or command timed out. */
   private stalled = false;
   private everReady = false;
+  /** The next ping of a stalled Redis (see watchStall). */
+  private stallWatch: NodeJS.Timeout | undefined;
   /** Publishes dropped because Redis was unreachable or slow and the queue was full. */
   droppedPublishes = 0;
 
@@ -233,6 +237,7 @@ export class RedisBroker implements RealtimeBroker {
 
   async close(): Promise<void> {
     this.timers.forEach((timer) => clearInterval(timer));
+    clearTimeout(this.stallWatch);
     this.state = 'closed';
     const pub = this.pub;
     if (pub?.status === 'ready') {
@@ -388,6 +393,25 @@ export class RedisBroker implements RealtimeBroker {
     }
   }
 
+  /**
+   * While Redis is stalled, asks it again and again (a ping, bounded by the command
+   * timeout, then a short pause) so that recovery does not wait for the next health check.
+   */
+  private watchStall(): void {
+    if (this.stallWatch || this.state === 'closed') {
+      return;
+    }
+    this.stallWatch = setTimeout(() => {
+      void this.checkHealth().finally(() => {
+        this.stallWatch = undefined;
+        if (this.stalled) {
+          this.watchStall();
+        }
+      });
+    }, STALL_PROBE_PAUSE_MS);
+    this.stallWatch.unref();
+  }
+
   private every(ms: number, task: () => Promise<void>): void {
     const timer = setInterval(() => void task(), ms);
     timer.unref();
@@ -410,6 +434,7 @@ export class RedisBroker implements RealtimeBroker {
     if (/timed out/i.test(text)) {
       this.stalled = true; // answered by nothing: an outage even though the socket is open
       this.onTrouble(text);
+      this.watchStall();
     } else if (this.pub?.status === 'ready' && this.sub?.status === 'ready') {
       // Redis answered with an error, but both connections are up: not an outage.
       this.logger.warn(text);

@@ -1,0 +1,152 @@
+import { ApplicationConfig } from '@nestjs/core';
+import type { AbstractWsAdapter } from '@nestjs/websockets';
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { startRoomsApp, type RoomsApp } from './support/rooms-app.js';
+import { refusedUpgrade, TestClient } from './support/ws-client.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** A TCP socket to `port` that has sent one whole keep-alive request and read its answer. */
+async function keptAlive(port: number): Promise<Socket> {
+  const socket = tcpConnect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await once(socket, 'connect');
+  socket.write('GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+  const [answer] = (await once(socket, 'data')) as [Buffer];
+  assert.match(answer.toString(), /^HTTP\/1\.1 404/);
+  return socket;
+}
+
+/** A TCP socket to `port` that has sent half of its request headers, and stops there. */
+async function halfSent(port: number): Promise<Socket> {
+  const socket = tcpConnect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await once(socket, 'connect');
+  socket.write('GET /rooms HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+  return socket;
+}
+
+/** Milliseconds until `socket` is closed by the other side; fails after `ms`. */
+async function closedWithin(socket: Socket, ms: number): Promise<number> {
+  const started = performance.now();
+  if (socket.destroyed) {
+    return 0;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      new Promise((resolve) => socket.once('close', resolve)),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the socket was still open after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return performance.now() - started;
+}
+
+describe('shutdown and slow sockets', () => {
+  let app: RoomsApp | undefined;
+  const sockets: Socket[] = [];
+
+  afterEach(async () => {
+    sockets.splice(0).forEach((socket) => socket.destroy());
+    await app?.close();
+    app = undefined;
+  });
+
+  it('gives every request on a keep-alive socket the handshake deadline, not only the first', async () => {
+    app = await startRoomsApp(undefined, undefined, 0, { limits: { handshakeTimeoutMs: 300 } });
+    const socket = await keptAlive(app.port);
+    sockets.push(socket);
+    // The next request's headers start, and never finish.
+    socket.write('GET /rooms HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    await closedWithin(socket, 2000);
+  });
+
+  it('ends idle keep-alive sockets and half-sent requests at once on app.close()', async () => {
+    app = await startRoomsApp();
+    const idle = await keptAlive(app.port);
+    const half = await halfSent(app.port);
+    const member = await app.connect('alice');
+    sockets.push(idle, half);
+    const started = performance.now();
+    await app.close();
+    const took = performance.now() - started;
+    app = undefined;
+    assert.ok(took < 1500, `app.close() took ${Math.round(took)} ms`);
+    assert.deepEqual(await member.waitClosed(), { code: 1001, reason: 'server shutting down' });
+    await closedWithin(idle, 500);
+    await closedWithin(half, 500);
+  });
+
+  it('answers upgrades that arrive after the adapter is disposed with 503, not the HTTP stack\'s 404', async () => {
+    app = await startRoomsApp();
+    const adapter = app.app.get(ApplicationConfig).getIoAdapter() as AbstractWsAdapter;
+    await adapter.dispose();
+    const refused = await refusedUpgrade(app.wsUrl('/rooms'));
+    assert.equal(refused.status, 503);
+    assert.deepEqual(JSON.parse(refused.body), { error: 'UNAVAILABLE', message: 'the server is shutting down' });
+  });
+
+  it('drains with 1001 and exits 0 within about 2 s when SIGTERM reaches the process `npm start` runs', async () => {
+    // `npm start` builds into dist/: a copy of the project, so the build never touches the
+    // dist/ these tests run from.
+    const copy = mkdtempSync(join(tmpdir(), 'realtime-npm-start-'));
+    let npm: ChildProcess | undefined;
+    try {
+      for (const entry of ['package.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'sample-app']) {
+        cpSync(join(ROOT, entry), join(copy, entry), { recursive: true });
+      }
+      symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'), 'dir');
+      npm = spawn('npm', ['start'], {
+        cwd: copy,
+        env: { ...process.env, PORT: '0', HOST: '127.0.0.1', JWT_SECRET: 'npm-start-test-secret-0123456789abcdef' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      npm.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+      npm.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+      const deadline = Date.now() + 60_000;
+      let port = 0;
+      while (!port) {
+        assert.ok(Date.now() < deadline && npm.exitCode === null, `npm start did not get ready:\n${output}`);
+        port = Number(/ws:\/\/127\.0\.0\.1:(\d+)\/echo/.exec(output)?.[1] ?? 0);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const response = await fetch(`http://127.0.0.1:${port}/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'alice' }),
+      });
+      const { access_token: token } = (await response.json()) as { access_token: string };
+      const client = await TestClient.connect(`ws://127.0.0.1:${port}/echo`, { headers: { authorization: `Bearer ${token}` } });
+      sockets.push(await keptAlive(port), await halfSent(port));
+      const started = performance.now();
+      npm.kill('SIGTERM');
+      assert.deepEqual(await client.waitClosed(), { code: 1001, reason: 'server shutting down' });
+      const [code] = (await once(npm, 'exit')) as [number | null];
+      const took = performance.now() - started;
+      assert.equal(code, 0, output);
+      assert.ok(took < 2500, `the exit took ${Math.round(took)} ms`);
+      // The server itself is gone, not orphaned: nothing listens on its port any more.
+      const probe = tcpConnect(port, '127.0.0.1');
+      const [error] = (await once(probe, 'error')) as [NodeJS.ErrnoException];
+      assert.equal(error.code, 'ECONNREFUSED');
+    } finally {
+      if (npm && npm.exitCode === null) {
+        npm.kill('SIGKILL');
+      }
+      rmSync(copy, { recursive: true, force: true });
+    }
+  });
+});
