@@ -63,9 +63,30 @@ describe('demo page in headless Chromium (client SDK in a browser)', () => {
     const page = await browser.newPage();
     const pageErrors: string[] = [];
     page.on('pageerror', (error) => pageErrors.push(error.message));
+    const consoleErrors: string[] = [];
+    page.on('console', (message) => message.type() === 'error' && consoleErrors.push(message.text()));
     const node: TestClient[] = [];
     try {
-      await page.goto(`${base}/`);
+      const response = await page.goto(`${base}/`);
+      const headers = response!.headers();
+      assert.equal(headers['x-powered-by'], undefined);
+      assert.match(headers['content-security-policy'] ?? '', /default-src 'self'.*script-src 'self'.*style-src 'self'/);
+      assert.doesNotMatch(headers['content-security-policy'] ?? '', /unsafe-inline|upgrade-insecure-requests/);
+      assert.equal(headers['x-content-type-options'], 'nosniff');
+      // The policy is in force: an injected inline script does not run, and is reported.
+      const injected = await page.evaluate(
+        () =>
+          new Promise<{ ran: boolean; violated: string }>((resolve) => {
+            document.addEventListener('securitypolicyviolation', (event) =>
+              resolve({ ran: (window as unknown as { injected?: boolean }).injected === true, violated: event.violatedDirective }),
+            );
+            const script = document.createElement('script');
+            script.textContent = 'window.injected = true';
+            document.body.append(script);
+          }),
+      );
+      assert.deepEqual(injected, { ran: false, violated: 'script-src-elem' });
+      consoleErrors.length = 0; // that violation was the point
       await page.fill('#username', 'carol');
       await page.click('#login');
       await state(page, 'echo', 'open');
@@ -118,6 +139,8 @@ describe('demo page in headless Chromium (client SDK in a browser)', () => {
       await page.click('#echo-send');
       await textIn(page, '#echo-output', 'Echo: still here');
       assert.deepEqual(pageErrors, []);
+      // The demo page itself (its script, stylesheet, modules and WebSockets) breaks no rule.
+      assert.deepEqual(consoleErrors.filter((text) => /Content Security Policy/i.test(text)), []);
     } finally {
       node.forEach((client) => client.close());
       await page.close();

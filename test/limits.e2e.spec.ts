@@ -220,6 +220,29 @@ describe('limits (protocol §1, §2, §5)', () => {
     assert.equal((await reader.request({ event: 'rooms', id: 1 })).event, 'rooms');
   });
 
+  it('counts what the kernel took but the client has not read: a paced non-reader is cut soon after the limit', async () => {
+    const maxBufferedBytes = 256 * 1024;
+    await start({ limits: { maxBufferedBytes } });
+    const sleeper = await connect('sleeper');
+    const [serverSide] = app.hub.localClientsOf('sleeper') as { readyState: number; _socket: { bytesWritten: number } }[];
+    (sleeper.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+    // 800 KB/s: the kernel's buffers (megabytes) would take this for seconds before any of
+    // it waited in the server, so only counting unread bytes finds the client out early.
+    const chunk = 'x'.repeat(16 * 1024);
+    const started = performance.now();
+    while (serverSide!.readyState === 1 && performance.now() - started < 8000) {
+      app.hub.emitToUser('sleeper', 'bulk', chunk);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const took = performance.now() - started;
+    const written = serverSide!._socket.bytesWritten;
+    assert.equal(serverSide!.readyState, 2, 'still open');
+    assert.ok(took < 3000, `cut after ${Math.round(took)} ms`);
+    assert.ok(written < 2 * 1024 * 1024, `${written} bytes were written before the cut`);
+    await until(() => app.log.disconnects.length === 1, 'the disconnect hook');
+    assert.equal(app.log.disconnects[0]!.reason.cause, 'slow-consumer');
+  });
+
   it('gives a handshake a deadline: a hook that hangs gets 503', async () => {
     await start({
       limits: { handshakeTimeoutMs: 200 },
