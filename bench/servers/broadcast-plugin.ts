@@ -8,6 +8,7 @@ import type WebSocket from 'ws';
 import type { PublishBody } from './broadcast-contenders.js';
 import { serveNest } from './serve.js';
 import { RealtimeGateway, RealtimeHub, RealtimeModule } from '../../src/index.js';
+import { LOOPBACK_HANDSHAKE_RATE } from '../support/loopback.js';
 
 /**
  * This plugin: a public gateway (members connect without a token, so no per-user presence
@@ -37,7 +38,7 @@ class BroadcastGateway {
 @Module({
   imports: [
     RealtimeModule.forRoot({
-      limits: { messageRate: false, userMessageRate: false, maxConnections: 100_000, maxConnectionsPerIp: 100_000 },
+      limits: { messageRate: false, userMessageRate: false, maxConnections: 100_000, handshakeRate: LOOPBACK_HANDSHAKE_RATE, maxConnectionsPerIp: 100_000 },
     }),
   ],
   providers: [BroadcastGateway],

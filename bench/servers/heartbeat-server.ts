@@ -5,6 +5,7 @@ import { Module } from '@nestjs/common';
 import { SubscribeMessage } from '@nestjs/websockets';
 import { serveNest } from './serve.js';
 import { RealtimeGateway, RealtimeModule } from '../../src/index.js';
+import { LOOPBACK_HANDSHAKE_RATE } from '../support/loopback.js';
 
 @RealtimeGateway('/heartbeat', { public: true })
 class WithHeartbeat {
@@ -26,7 +27,7 @@ const heartbeat = { intervalMs: Number(process.env.HB_INTERVAL_MS ?? 25_000), ti
 
 // 10,000 connections from one address: the per-address limit (500 by default) raised.
 @Module({
-  imports: [RealtimeModule.forRoot({ heartbeat, limits: { maxConnectionsPerIp: 100_000, maxConnections: 100_000 } })],
+  imports: [RealtimeModule.forRoot({ heartbeat, limits: { maxConnectionsPerIp: 100_000, maxConnections: 100_000, handshakeRate: LOOPBACK_HANDSHAKE_RATE } })],
   providers: [WithHeartbeat, WithoutHeartbeat],
 })
 class BenchModule {}

@@ -9,6 +9,7 @@ import { MessageBody, SubscribeMessage, WebSocketGateway } from '@nestjs/websock
 import { RealtimeGateway, RealtimeModule } from '../../src/index.js';
 import { EchoDto } from '../../sample-app/src/echo.dto.js';
 import { BENCH_SECRET } from './bench-secret.js';
+import { LOOPBACK_HANDSHAKE_RATE } from '../support/loopback.js';
 
 @WebSocketGateway({ path: '/echo' })
 class StockGateway {
@@ -55,7 +56,7 @@ export async function plugin(): Promise<number> {
     imports: [
       RealtimeModule.forRoot({
         auth: { secret: BENCH_SECRET, algorithms: ['HS256'] },
-        limits: { messageRate: false, userMessageRate: false, maxConnectionsPerIp: 100_000, maxConnections: 100_000 },
+        limits: { messageRate: false, userMessageRate: false, maxConnectionsPerIp: 100_000, maxConnections: 100_000, handshakeRate: LOOPBACK_HANDSHAKE_RATE },
         ...(bare ? { validation: false as const, metrics: false } : {}),
         ...(noMetrics ? { metrics: false } : {}),
       }),
