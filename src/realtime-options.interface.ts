@@ -34,8 +34,10 @@ export interface RealtimeModuleOptions {
    */
   invalidFrames?: { limit: number; windowMs: number };
   /**
-   * How long `app.close()` waits for clients to answer the 1001 close frame before
-   * it terminates them, in ms. Default 30000.
+   * The longest `app.close()` drains, in ms: what is still open then (connections, and
+   * gateways' async `handleDisconnect` work) is terminated or no longer waited for. A
+   * client that does not answer its 1001 close frame is cut sooner, after
+   * `limits.closeTimeoutMs`. Default 30000.
    */
   shutdownTimeoutMs?: number;
   /** Close code sent to every client on shutdown: 1001 (going away) or 1012 (restart: come back soon). Default 1001. */

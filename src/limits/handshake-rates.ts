@@ -59,6 +59,9 @@ export class HandshakeRates {
 
 /** The key an address is counted under: itself, its IPv4 form, or its IPv6 /64. */
 export function addressKey(address: string): string {
+  if (!address.includes(':')) {
+    return address; // IPv4, the common case, without a parse
+  }
   if (address.startsWith('::ffff:') && address.includes('.')) {
     return address.slice(7);
   }
