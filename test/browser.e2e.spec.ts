@@ -3,20 +3,11 @@ import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { freePort } from './support/free-port.js';
-import { startSampleApp } from './support/sample-app.js';
+import { demoToken, startSampleApp } from './support/sample-app.js';
 import { TestClient } from './support/ws-client.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SECRET = 'browser-test-secret-0123456789abcdef0123';
-
-async function login(base: string, username: string): Promise<string> {
-  const response = await fetch(`${base}/auth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username }),
-  });
-  return ((await response.json()) as { access_token: string }).access_token;
-}
 
 /** Waits until the element's text contains `text`. */
 async function textIn(page: Page, selector: string, text: string): Promise<void> {
@@ -100,7 +91,7 @@ describe('demo page in headless Chromium (client SDK in a browser)', () => {
       await page.click('#join');
       await textIn(page, '#members', 'carol');
       const dave = await TestClient.connect(`ws://127.0.0.1:${port}/chat`, {
-        headers: { authorization: `Bearer ${await login(base, 'dave')}` },
+        headers: { authorization: `Bearer ${await demoToken(base, 'dave')}` },
       });
       node.push(dave);
       assert.deepEqual((await dave.request({ event: 'join', id: 1, data: { room: 'general' } })).data, {
@@ -119,7 +110,7 @@ describe('demo page in headless Chromium (client SDK in a browser)', () => {
       await state(page, 'chat', 'open');
       await state(page, 'echo', 'open');
       const erin = await TestClient.connect(`ws://127.0.0.1:${port}/chat`, {
-        headers: { authorization: `Bearer ${await login(base, 'erin')}` },
+        headers: { authorization: `Bearer ${await demoToken(base, 'erin')}` },
       });
       node.push(erin);
       const deadline = Date.now() + 10_000;

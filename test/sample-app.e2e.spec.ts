@@ -3,21 +3,10 @@ import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { refusedUpgrade, TestClient } from './support/ws-client.js';
 import { loadConfig } from '../sample-app/src/config.js';
-import { startSampleApp } from './support/sample-app.js';
+import { demoToken, startSampleApp } from './support/sample-app.js';
 import { until } from './support/until.js';
 
 const SECRET = 'sample-app-test-secret-0123456789abcdef';
-
-/** A token from the sample app's demo login. */
-async function demoToken(base: string, username: string): Promise<string> {
-  const response = await fetch(`${base}/auth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username }),
-  });
-  assert.equal(response.status, 200);
-  return ((await response.json()) as { access_token: string }).access_token;
-}
 
 describe('sample app (protocol.md §6)', () => {
   let app: Awaited<ReturnType<typeof startSampleApp>>;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startRoomsApp, type RoomsApp } from './support/rooms-app.js';
+import { demoToken } from './support/sample-app.js';
 import { refusedUpgrade, TestClient } from './support/ws-client.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -123,12 +124,7 @@ describe('shutdown and slow sockets', () => {
         port = Number(/ws:\/\/127\.0\.0\.1:(\d+)\/echo/.exec(output)?.[1] ?? 0);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      const response = await fetch(`http://127.0.0.1:${port}/auth/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ username: 'alice' }),
-      });
-      const { access_token: token } = (await response.json()) as { access_token: string };
+      const token = await demoToken(`http://127.0.0.1:${port}`, 'alice');
       const client = await TestClient.connect(`ws://127.0.0.1:${port}/echo`, { headers: { authorization: `Bearer ${token}` } });
       sockets.push(await keptAlive(port), await halfSent(port));
       const started = performance.now();

@@ -18,6 +18,8 @@ export interface LoadConnection {
   intercept?: (payload: Buffer, connection: LoadConnection) => boolean;
   /** Called with how many complete frames one chunk of bytes held. */
   onFrames?: (count: number) => void;
+  /** Called with the code of a close frame from the server (which is never answered). */
+  onClose?: (code: number) => void;
 }
 
 /** A masked client text frame of `payload`, built once and written as often as needed. */
@@ -128,6 +130,8 @@ function countFrames(connection: LoadConnection, initial: Buffer): void {
         connection.socket.write(maskedFrame(0x8a, buffer.subarray(offset + header, offset + header + length)));
       } else if (opcode < 0x8) {
         frames++;
+      } else if (opcode === 0x8 && length >= 2) {
+        connection.onClose?.(buffer.readUInt16BE(offset + header));
       }
       offset += header + length;
     }

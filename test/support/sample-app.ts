@@ -27,3 +27,16 @@ export async function startSampleApp(env: NodeJS.ProcessEnv = {}): Promise<{ chi
   throw new Error(`the sample app did not log its ws:// URL:\n${output}`);
 }
 
+
+/** A token from the sample app's demo login at `base` (`http://host:port`). */
+export async function demoToken(base: string, username: string): Promise<string> {
+  const response = await fetch(`${base}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username }),
+  });
+  if (response.status !== 200) {
+    throw new Error(`the demo login answered ${response.status}`);
+  }
+  return ((await response.json()) as { access_token: string }).access_token;
+}
