@@ -98,7 +98,7 @@ export function openConnection(
 function countFrames(connection: LoadConnection, initial: Buffer): void {
   let pending: Buffer = initial;
   const consume = (chunk: Buffer): void => {
-    let buffer = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
+    const buffer = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
     let offset = 0;
     let frames = 0;
     for (;;) {

@@ -35,7 +35,7 @@ import { LogThrottle } from '../limits/log-throttle.js';
 import { UserRates } from '../limits/user-rates.js';
 import { HeartbeatMonitor, type HeartbeatTiming } from '../heartbeat/heartbeat-monitor.js';
 import { type GatewaySettings, normalizePath, positiveInteger, resolveGatewaySettings } from './gateway-settings.js';
-import { describeError, failWithException } from './realtime-exception.filter.js';
+import { failWithException } from './realtime-exception.filter.js';
 import { MessageContext } from './message-context.js';
 import { type GatewayRoutes, UpgradeGate } from './upgrade-gate.js';
 import { ConnectionCounter, type LimitSettings, resolveLimits } from '../limits/limits.js';
@@ -312,7 +312,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   }
 
   private routerFor(port: number): PortRouter {
-    let router = this.routers.get(port);
+    const router = this.routers.get(port);
     if (router) {
       return router;
     }

@@ -73,6 +73,7 @@ export class RealtimeMetrics {
   constructor() {
     const registers = [this.registry];
     // The collect callbacks get the prom-client metric as `this`: the counts are read through `metrics`.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- `this` inside them is prom-client's metric
     const metrics = this;
     const each = (read: (gateway: GatewayMetrics) => Tally, name: string) =>
       function (this: Counter<string>) {

@@ -12,7 +12,7 @@ export function selfSignedCertificate(directory: string): { cert: string; key: s
       { stdio: 'pipe' },
     );
   } catch (error) {
-    throw new Error(`could not make a test certificate with openssl (Debian: apt-get install openssl): ${String(error)}`);
+    throw new Error(`could not make a test certificate with openssl (Debian: apt-get install openssl): ${String(error)}`, { cause: error });
   }
   return { cert, key };
 }
