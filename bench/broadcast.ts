@@ -115,7 +115,9 @@ const mean = (values: readonly number[]): number => values.reduce((sum, value) =
 function formatRow(name: string, results: readonly BroadcastResult[]): string {
   const flag = notServerBound(results);
   return (
-    `    ${name.padEnd(38)} ${Math.round(median(results.map(rate))).toString().padStart(8)} deliveries/s  ` +
+    `    ${name.padEnd(38)} ${Math.round(median(results.map(rate)))
+      .toString()
+      .padStart(8)} deliveries/s  ` +
     `last recipient p50 ${median(results.map((r) => r.p50)).toFixed(2)}  p99 ${median(results.map((r) => r.p99)).toFixed(2)} ms${flag}`
   );
 }
@@ -205,14 +207,19 @@ function report(results: Results): void {
 pinSelf(1);
 const sides: Side[] = await Promise.all(
   contenders.map(async (contender) => {
-    const server = await startServer(new URL('./servers/broadcast-contenders.js', import.meta.url).pathname, 0, { CONTENDER: contender.key });
+    const server = await startServer(new URL('./servers/broadcast-contenders.js', import.meta.url).pathname, 0, {
+      CONTENDER: contender.key,
+    });
     return { contender, server, url: `ws://127.0.0.1:${server.port}${contender.path}`, members: [] };
   }),
 );
 const sideOf = (key: Contender['key']): Side => sides.find((side) => side.contender.key === key)!;
 const results: Results = new Map(contenders.map((contender) => [contender.key, new Map(SIZES.map((size) => [size, []]))]));
 const record = async (side: Side, size: RoomSize, visit = 0): Promise<void> => {
-  results.get(side.contender.key)!.get(size)!.push({ ...(await run(side, size)), visit });
+  results
+    .get(side.contender.key)!
+    .get(size)!
+    .push({ ...(await run(side, size)), visit });
 };
 try {
   // Rooms of 10 and 1,000: both servers' members fit at once, so rounds interleave them.

@@ -135,7 +135,13 @@ const chosen = pickContenders(contenders, DEFAULT_CONTENDERS);
 // runs of one round are seconds apart, and ratios within a round cancel the VM's drift.
 const servers: Running[] = [];
 for (const contender of chosen) {
-  servers.push({ contender, server: await startServer(new URL('./servers/echo-contenders.js', import.meta.url).pathname, 0, { CONTENDER: contender.key, ...contender.env }) });
+  servers.push({
+    contender,
+    server: await startServer(new URL('./servers/echo-contenders.js', import.meta.url).pathname, 0, {
+      CONTENDER: contender.key,
+      ...contender.env,
+    }),
+  });
 }
 try {
   // A warm-up run of each server, so that the first round does not measure cold JITs.

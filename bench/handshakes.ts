@@ -41,7 +41,12 @@ interface Contender {
 const contenders: readonly Contender[] = [
   { name: 'raw ws (no auth)', key: 'ws', path: '/' },
   { name: 'stock Nest WsAdapter (no auth)', key: 'nest-ws', path: '/echo' },
-  { name: 'Socket.IO 4 (websocket, to open packet)', key: 'socket.io', path: '/socket.io/?EIO=4&transport=websocket', untilFirstFrame: true },
+  {
+    name: 'Socket.IO 4 (websocket, to open packet)',
+    key: 'socket.io',
+    path: '/socket.io/?EIO=4&transport=websocket',
+    untilFirstFrame: true,
+  },
   { name: 'this plugin (JWT in Authorization)', key: 'plugin', path: '/echo', authenticated: true },
 ];
 
@@ -146,8 +151,14 @@ function report(runnings: readonly Running[]): void {
     const failures = failed > 0 ? `  (${failed} failed: ${firstError})` : '';
     const core = (index: number): string => percent(median(results.map((r) => r.cores[index]?.busy ?? NaN)));
     console.log(
-      `  ${contender.name.padEnd(42)} ${Math.round(median(results.map((r) => r.rate))).toString().padStart(12)}  ` +
-        `${median(results.map((r) => r.p50)).toFixed(2).padStart(7)}  ${median(results.map((r) => r.p99)).toFixed(2).padStart(7)}  ` +
+      `  ${contender.name.padEnd(42)} ${Math.round(median(results.map((r) => r.rate)))
+        .toString()
+        .padStart(12)}  ` +
+        `${median(results.map((r) => r.p50))
+          .toFixed(2)
+          .padStart(7)}  ${median(results.map((r) => r.p99))
+          .toFixed(2)
+          .padStart(7)}  ` +
         `${percent(median(results.map((r) => r.serverCpu)))} (min ${percent(lowest.serverCpu).trim()})  ${core(SERVER_CORE)} / ${core(GENERATOR_CORE).trim()}` +
         `${flag}${failures}`,
     );

@@ -98,12 +98,16 @@ function run(running: Running, mix: Mix): Promise<MixedResult> {
   });
 }
 
-const sum = (results: readonly MixedResult[], field: 'sent' | 'sentInvalid' | 'ok' | 'errors' | 'other' | 'unanswered' | 'closed'): number =>
-  results.reduce((total, result) => total + result[field], 0);
+const sum = (
+  results: readonly MixedResult[],
+  field: 'sent' | 'sentInvalid' | 'ok' | 'errors' | 'other' | 'unanswered' | 'closed',
+): number => results.reduce((total, result) => total + result[field], 0);
 
 function rateRow(label: string, results: readonly MixedResult[]): string {
   const flag = notServerBound(results);
-  return `    ${label.padEnd(28)} ${Math.round(median(results.map((r) => r.rate))).toString().padStart(7)} msg/s${flag}`;
+  return `    ${label.padEnd(28)} ${Math.round(median(results.map((r) => r.rate)))
+    .toString()
+    .padStart(7)} msg/s${flag}`;
 }
 
 function report({ contender, runs }: Running): void {

@@ -51,7 +51,12 @@ const tokens = Array.from({ length: CONNECTIONS }, (_, i) => jwt.sign({ sub: `us
 const contenders: readonly Contender[] = [
   { name: 'raw ws (no auth)', key: 'ws', path: '/' },
   { name: 'stock Nest WsAdapter (no auth)', key: 'nest-ws', path: '/echo' },
-  { name: 'Socket.IO 4 (websocket, namespace joined)', key: 'socket.io', path: '/socket.io/?EIO=4&transport=websocket', prepare: socketIoPrepare },
+  {
+    name: 'Socket.IO 4 (websocket, namespace joined)',
+    key: 'socket.io',
+    path: '/socket.io/?EIO=4&transport=websocket',
+    prepare: socketIoPrepare,
+  },
   {
     name: 'this plugin (JWT auth, heartbeat on)',
     key: 'plugin',
@@ -100,7 +105,12 @@ async function closeAndWait(connections: readonly LoadConnection[]): Promise<voi
  */
 function boot(contender: Contender): Promise<ServerProcess> {
   const script = new URL('./servers/echo-contenders.js', import.meta.url).pathname;
-  return startServer(script, 0, { CONTENDER: contender.key }, { nodeFlags: ['--expose-gc', `--max-semi-space-size=${SEMI_SPACE_MB}`], ipc: true });
+  return startServer(
+    script,
+    0,
+    { CONTENDER: contender.key },
+    { nodeFlags: ['--expose-gc', `--max-semi-space-size=${SEMI_SPACE_MB}`], ipc: true },
+  );
 }
 
 /** The previous run's connections, closing. */
@@ -153,9 +163,12 @@ function report(runs: ReadonlyMap<string, PerConnection[]>): void {
     );
   }
   const all = [...runs.values()].filter((results) => results.length > 1);
-  const widest = (metric: keyof PerConnection): string => `${Math.round(Math.max(...all.map((r) => spread(r.map((x) => x[metric])))) * 100)}%`;
+  const widest = (metric: keyof PerConnection): string =>
+    `${Math.round(Math.max(...all.map((r) => spread(r.map((x) => x[metric])))) * 100)}%`;
   if (all.length > 0) {
-    console.log(`  noise: runs of one contender differ by up to ${widest('rss')} in RSS, ${widest('heapUsed')} in heapUsed ((max - min) / mean)`);
+    console.log(
+      `  noise: runs of one contender differ by up to ${widest('rss')} in RSS, ${widest('heapUsed')} in heapUsed ((max - min) / mean)`,
+    );
   }
   const plugin = runs.get('plugin');
   const ws = runs.get('ws');

@@ -92,10 +92,10 @@ try {
   console.log(line('member on the other instance (through Redis)', remoteLatency));
   const added = hop.percentiles();
   const met = added.p50 < 1 && added.p99 < 5;
+  console.log(`${line('added by the Redis hop, per message', hop)}  (target < 1 ms p50 and < 5 ms p99: ${met ? 'met' : 'NOT met'})`);
   console.log(
-    `${line('added by the Redis hop, per message', hop)}  (target < 1 ms p50 and < 5 ms p99: ${met ? 'met' : 'NOT met'})`,
+    lost === 0 ? '  every message reached both members' : `  <- ${lost} of ${measured.length} messages did not reach both members`,
   );
-  console.log(lost === 0 ? '  every message reached both members' : `  <- ${lost} of ${measured.length} messages did not reach both members`);
   for (const socket of [publisher, local, remote]) {
     socket.close();
   }

@@ -46,9 +46,14 @@ async function micro(): Promise<void> {
   const nest = new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true });
   const parse = await perCall('JSON.parse only', (value) => value, valid, 200_000);
   const pluginValid = await perCall('RealtimeValidationPipe, valid', (value) => plugin.transform(value, metadata), valid, 200_000);
-  const nestValid = await perCall("Nest ValidationPipe (transform), valid", (value) => nest.transform(value, metadata), valid, 50_000);
+  const nestValid = await perCall('Nest ValidationPipe (transform), valid', (value) => nest.transform(value, metadata), valid, 50_000);
   const pluginInvalid = await perCall('RealtimeValidationPipe, invalid', (value) => plugin.transform(value, metadata), invalid, 50_000);
-  const nestInvalid = await perCall("Nest ValidationPipe (transform), invalid", (value) => nest.transform(value, metadata), invalid, 20_000);
+  const nestInvalid = await perCall(
+    'Nest ValidationPipe (transform), invalid',
+    (value) => nest.transform(value, metadata),
+    invalid,
+    20_000,
+  );
   const cost = (ns: number): string => `${((ns - parse) / 1000).toFixed(2)} µs`;
   console.log(
     `  validation cost, valid: plugin ${cost(pluginValid)}, Nest ${cost(nestValid)} ` +
@@ -79,7 +84,9 @@ async function endToEnd(): Promise<void> {
           results.get(path)!.push(rate);
         }
         const flag = cpu < 0.85 ? '  <- server not saturated: the load generator may be the bottleneck' : '';
-        console.log(`  ${round === 0 ? 'warm-up ' : `round ${round} `}${path.padEnd(24)} ${Math.round(rate).toString().padStart(8)} msg/s  server CPU ${(cpu * 100).toFixed(0)}%${flag}`);
+        console.log(
+          `  ${round === 0 ? 'warm-up ' : `round ${round} `}${path.padEnd(24)} ${Math.round(rate).toString().padStart(8)} msg/s  server CPU ${(cpu * 100).toFixed(0)}%${flag}`,
+        );
       }
     }
   } finally {

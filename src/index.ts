@@ -1,19 +1,9 @@
 // Server public API. Everything a NestJS application needs is exported here by name.
 export { RealtimeModule } from './realtime.module.js';
 export { REALTIME_MODULE_OPTIONS } from './realtime.module-definition.js';
-export type {
-  RealtimeGatewayOptions,
-  RealtimeHeartbeatOptions,
-  RealtimeModuleOptions,
-} from './realtime-options.interface.js';
+export type { RealtimeGatewayOptions, RealtimeHeartbeatOptions, RealtimeModuleOptions } from './realtime-options.interface.js';
 export { RealtimeError } from './realtime.errors.js';
-export type {
-  HandshakeInfo,
-  JwtAlgorithm,
-  JwtKey,
-  JwtTokenHeader,
-  RealtimeAuthOptions,
-} from './auth/auth-options.interface.js';
+export type { HandshakeInfo, JwtAlgorithm, JwtKey, JwtTokenHeader, RealtimeAuthOptions } from './auth/auth-options.interface.js';
 export { Principal, principalOf } from './auth/principal.js';
 export type { RealtimePrincipal } from './auth/principal.js';
 export { RequireRoles, RolesGuard } from './auth/require-roles.decorator.js';
@@ -53,11 +43,4 @@ export {
   MAX_ID_LENGTH,
   isErrorCode,
 } from './protocol/index.js';
-export type {
-  ErrorFrame,
-  ErrorPayload,
-  MessageId,
-  ReplyFrame,
-  RequestFrame,
-  ValidationErrorDetail,
-} from './protocol/index.js';
+export type { ErrorFrame, ErrorPayload, MessageId, ReplyFrame, RequestFrame, ValidationErrorDetail } from './protocol/index.js';

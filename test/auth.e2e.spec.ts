@@ -115,19 +115,38 @@ describe('JWT authentication at the handshake (HS256)', () => {
       await expectRefused(401, 'invalid token', {}, `/secure${form(forged)}`);
       logged.push(valid, forged);
     }
-    await until(() => app.logger.text.split('\n').filter((line) => line.includes('(401 UNAUTHORIZED)')).length >= forms.length, 'the 401 lines');
+    await until(
+      () => app.logger.text.split('\n').filter((line) => line.includes('(401 UNAUTHORIZED)')).length >= forms.length,
+      'the 401 lines',
+    );
     for (const value of logged) {
       // Neither the token nor its signature alone.
       assert.ok(!app.logger.text.includes(value.split('.')[2]!), `a token reached the log: ${value}`);
     }
-    assert.ok(!/access_token|access%5Ftoken|\?/.test(app.logger.text.split('\n').filter((line) => line.includes('upgrade refused')).join('\n')),
-      'a query string reached the log');
-    assert.match(app.logger.text, /upgrade refused \(403 FORBIDDEN\) at \/secure from 127\.0\.0\.1: origin "https:\/\/evil\.example\.com" is not in the allowlist/);
-    assert.match(app.logger.text, /upgrade refused \(401 UNAUTHORIZED\) at \/secure from 127\.0\.0\.1: invalid signature \(token from query\)/);
+    assert.ok(
+      !/access_token|access%5Ftoken|\?/.test(
+        app.logger.text
+          .split('\n')
+          .filter((line) => line.includes('upgrade refused'))
+          .join('\n'),
+      ),
+      'a query string reached the log',
+    );
+    assert.match(
+      app.logger.text,
+      /upgrade refused \(403 FORBIDDEN\) at \/secure from 127\.0\.0\.1: origin "https:\/\/evil\.example\.com" is not in the allowlist/,
+    );
+    assert.match(
+      app.logger.text,
+      /upgrade refused \(401 UNAUTHORIZED\) at \/secure from 127\.0\.0\.1: invalid signature \(token from query\)/,
+    );
   });
 
-  it('looks past an Authorization header of another scheme (a browser\'s Basic credentials)', async () => {
-    const client = await TestClient.connect(url(), { headers: { authorization: 'Basic dXNlcjpwYXNz' } }, ['realtime.v1', `bearer.${token()}`]);
+  it("looks past an Authorization header of another scheme (a browser's Basic credentials)", async () => {
+    const client = await TestClient.connect(url(), { headers: { authorization: 'Basic dXNlcjpwYXNz' } }, [
+      'realtime.v1',
+      `bearer.${token()}`,
+    ]);
     assert.equal(((await client.request({ event: 'whoami', id: 1 })).data as { sub: string }).sub, 'alice');
     client.close();
   });
@@ -157,14 +176,32 @@ describe('JWT authentication at the handshake (HS256)', () => {
       ['an expired token', () => bearer(token({ exp: now() - 10 })), 'token expired'],
       ['nbf in the future', () => bearer(token({ nbf: now() + 600 })), 'token not yet valid'],
       ['no exp', () => bearer(jwt.sign({ sub: 'alice', aud: AUDIENCE, iss: ISSUER })), 'invalid token'],
-      ['a string exp', () => bearer(handMadeToken({ alg: 'HS256' }, { ...base(), exp: String(now() + 600) }, { hmac: SECRET })), 'invalid token'],
+      [
+        'a string exp',
+        () => bearer(handMadeToken({ alg: 'HS256' }, { ...base(), exp: String(now() + 600) }, { hmac: SECRET })),
+        'invalid token',
+      ],
       ['no sub', () => bearer(jwt.sign({ aud: AUDIENCE, iss: ISSUER, exp: now() + 600 })), 'invalid token'],
       ['a wrong aud', () => bearer(token({ aud: 'other-service' })), 'invalid token'],
       ['a wrong iss', () => bearer(token({ iss: 'https://evil.test' })), 'invalid token'],
-      ['a jwk header with the attacker key', () => bearer(handMadeToken(
-        { alg: 'HS256', jwk: { kty: 'oct', k: Buffer.from('attacker').toString('base64url') } }, base(), { hmac: 'attacker' })), 'invalid token'],
-      ['jku and x5u headers', () => bearer(handMadeToken(
-        { alg: 'HS256', jku: 'https://evil.test/jwks', x5u: 'https://evil.test/cert' }, base(), { hmac: 'attacker' })), 'invalid token'],
+      [
+        'a jwk header with the attacker key',
+        () =>
+          bearer(
+            handMadeToken({ alg: 'HS256', jwk: { kty: 'oct', k: Buffer.from('attacker').toString('base64url') } }, base(), {
+              hmac: 'attacker',
+            }),
+          ),
+        'invalid token',
+      ],
+      [
+        'jku and x5u headers',
+        () =>
+          bearer(
+            handMadeToken({ alg: 'HS256', jku: 'https://evil.test/jwks', x5u: 'https://evil.test/cert' }, base(), { hmac: 'attacker' }),
+          ),
+        'invalid token',
+      ],
     ];
     for (const [name, options, message] of cases) {
       it(name, async () => {
@@ -178,7 +215,18 @@ describe('JWT authentication at the handshake (HS256)', () => {
     });
 
     it('logs each refusal with its reason and never a token', () => {
-      for (const reason of ['no token in header', 'invalid signature', 'jwt expired', 'jwt not active', 'token has no exp claim', 'jwt audience invalid', 'jwt issuer invalid', 'invalid algorithm', 'jwt malformed', 'token of']) {
+      for (const reason of [
+        'no token in header',
+        'invalid signature',
+        'jwt expired',
+        'jwt not active',
+        'token has no exp claim',
+        'jwt audience invalid',
+        'jwt issuer invalid',
+        'invalid algorithm',
+        'jwt malformed',
+        'token of',
+      ]) {
         assert.ok(app.logger.text.includes(reason), `no log line mentions "${reason}"`);
       }
       assert.ok(!app.logger.text.includes('eyJ'), 'something that looks like a token was logged');
@@ -316,7 +364,10 @@ describe('JWT authentication with public keys', () => {
   });
 
   it('accepts an RS256 token signed with the private key', async () => {
-    const client = await TestClient.connect(app.wsUrl('/secure'), bearer(handMadeToken({ alg: 'RS256' }, claims(), { rsa: signing.privateKey })));
+    const client = await TestClient.connect(
+      app.wsUrl('/secure'),
+      bearer(handMadeToken({ alg: 'RS256' }, claims(), { rsa: signing.privateKey })),
+    );
     assert.equal(((await client.request({ event: 'whoami', id: 1 })).data as { sub: string }).sub, 'bob');
     client.close();
   });

@@ -131,7 +131,10 @@ describe('demo page in headless Chromium (client SDK in a browser)', () => {
       await textIn(page, '#echo-output', 'Echo: still here');
       assert.deepEqual(pageErrors, []);
       // The demo page itself (its script, stylesheet, modules and WebSockets) breaks no rule.
-      assert.deepEqual(consoleErrors.filter((text) => /Content Security Policy/i.test(text)), []);
+      assert.deepEqual(
+        consoleErrors.filter((text) => /Content Security Policy/i.test(text)),
+        [],
+      );
     } finally {
       node.forEach((client) => client.close());
       await page.close();

@@ -29,20 +29,35 @@ describe('client SDK: backoff', () => {
     assert.deepEqual(options, { initialMs: 500, maxMs: 20_000, overloadFactor: 4 });
     for (let attempt = 0; attempt < 12; attempt++) {
       const ceiling = Math.min(20_000, 500 * 2 ** attempt);
-      assert.equal(backoffDelay(attempt, options, false, () => 0), 0);
-      assert.equal(backoffDelay(attempt, options, false, () => 0.999999), Math.floor(0.999999 * ceiling));
+      assert.equal(
+        backoffDelay(attempt, options, false, () => 0),
+        0,
+      );
+      assert.equal(
+        backoffDelay(attempt, options, false, () => 0.999999),
+        Math.floor(0.999999 * ceiling),
+      );
       for (let i = 0; i < 50; i++) {
         const delay = backoffDelay(attempt, options);
         assert.ok(delay >= 0 && delay < ceiling, `attempt ${attempt}: ${delay}`);
       }
     }
-    assert.equal(backoffDelay(1000, options, false, () => 0.5), 10_000);
+    assert.equal(
+      backoffDelay(1000, options, false, () => 0.5),
+      10_000,
+    );
   });
 
   it('backs off longer after an overload (1013)', () => {
     const options = resolveBackoff();
-    assert.equal(backoffDelay(0, options, true, () => 0.5), 1000);
-    assert.equal(backoffDelay(20, options, true, () => 0.5), 40_000);
+    assert.equal(
+      backoffDelay(0, options, true, () => 0.5),
+      1000,
+    );
+    assert.equal(
+      backoffDelay(20, options, true, () => 0.5),
+      40_000,
+    );
   });
 
   it('refuses nonsensical settings', () => {
@@ -208,7 +223,10 @@ describe('client SDK against a scripted fake server', () => {
     const made = client({ token: () => tokenWithExp(60 * 86_400) });
     await until(() => made.state === 'open', 'open');
     await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.deepEqual(server.connections[0]!.frames.filter((frame) => frame.event === 'auth'), []);
+    assert.deepEqual(
+      server.connections[0]!.frames.filter((frame) => frame.event === 'auth'),
+      [],
+    );
   });
 
   it('survives listeners that throw; their exceptions are reported, not swallowed', async () => {
@@ -264,7 +282,10 @@ describe('client SDK against a scripted fake server', () => {
     // A marker sent now arrives after anything the client could still have sent before it.
     made.send('marker');
     await until(() => server.connections[1]!.frames.some((frame) => frame.event === 'marker'), 'the marker');
-    assert.deepEqual(server.connections[1]!.frames.map((frame) => frame.event), ['join', 'after-hook', 'marker']);
+    assert.deepEqual(
+      server.connections[1]!.frames.map((frame) => frame.event),
+      ['join', 'after-hook', 'marker'],
+    );
   });
 
   it('asks for a fresh token on 4001 and reconnects with it at once', async () => {
@@ -275,7 +296,10 @@ describe('client SDK against a scripted fake server', () => {
       }
     };
     const reasons: TokenReason[] = [];
-    const made = client({ token: (reason) => (reasons.push(reason), `token-${reasons.length}`), backoff: { initialMs: 5000, maxMs: 5000 } });
+    const made = client({
+      token: (reason) => (reasons.push(reason), `token-${reasons.length}`),
+      backoff: { initialMs: 5000, maxMs: 5000 },
+    });
     const delays: number[] = [];
     made.onState((change) => change.retryInMs !== undefined && delays.push(change.retryInMs));
     const second = await server.connectionCount(2);
@@ -356,7 +380,10 @@ describe('client SDK against a scripted fake server', () => {
     made.send('one');
     made.send('two');
     const reply = made.request('three');
-    assert.throws(() => made.send('four'), (error: RealtimeClientError) => error.code === 'QUEUE_FULL');
+    assert.throws(
+      () => made.send('four'),
+      (error: RealtimeClientError) => error.code === 'QUEUE_FULL',
+    );
     await assert.rejects(made.request('five'), { code: 'QUEUE_FULL' });
     server = await FakeServer.startOn(url);
     server.onFrame = ({ socket }, frame) => {
@@ -365,7 +392,10 @@ describe('client SDK against a scripted fake server', () => {
       }
     };
     assert.equal(await reply, 'answered');
-    assert.deepEqual(server.connections[0]!.frames.map((frame) => frame.event), ['one', 'two', 'three']);
+    assert.deepEqual(
+      server.connections[0]!.frames.map((frame) => frame.event),
+      ['one', 'two', 'three'],
+    );
   });
 
   it('treats a missing pong as a dead link and reconnects', async () => {

@@ -47,7 +47,11 @@ describe('DeadlineQueue (token expiry under one timer)', () => {
     assert.equal(expired.length, 500 - 167 + 1);
     assert.ok(expired.includes(6));
     const deadlines = expired.map((item) => entries[item]!.at);
-    assert.deepEqual(deadlines, [...deadlines].sort((x, y) => x - y), 'expired in deadline order');
+    assert.deepEqual(
+      deadlines,
+      [...deadlines].sort((x, y) => x - y),
+      'expired in deadline order',
+    );
     assert.equal(queue.size, 0);
   });
 });

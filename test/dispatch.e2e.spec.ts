@@ -72,7 +72,10 @@ class PlainGateway {
   }
 
   @SubscribeMessage('note')
-  note(@MessageBody() body: NoteDto, @ConnectedSocket() socket: WebSocket): { text: string; dto: boolean; socket: boolean; direct: boolean } {
+  note(
+    @MessageBody() body: NoteDto,
+    @ConnectedSocket() socket: WebSocket,
+  ): { text: string; dto: boolean; socket: boolean; direct: boolean } {
     return { text: body.text, dto: body instanceof NoteDto, socket: sockets.has(socket), direct: calledFromAdapter() };
   }
 
@@ -269,7 +272,10 @@ describe("the adapter's direct dispatch path", () => {
     const client = await connect('/plain');
     assert.deepEqual((await client.request({ event: 'intercepted', id: 1 })).data, { wrapped: { direct: false } });
     assert.deepEqual((await client.request({ event: 'own-pipe', id: 2, data: { text: 'x' } })).data, { text: 'x', direct: false });
-    assert.equal(((await client.request({ event: 'own-pipe', id: 3, data: { text: 1 } })).data as { code: string }).code, 'VALIDATION_FAILED');
+    assert.equal(
+      ((await client.request({ event: 'own-pipe', id: 3, data: { text: 1 } })).data as { code: string }).code,
+      'VALIDATION_FAILED',
+    );
   });
 
   it('answers validation failures and thrown errors with error frames tied to the id, as the filter does', async () => {
@@ -286,8 +292,14 @@ describe("the adapter's direct dispatch path", () => {
 
   it('leaves a handler to Nest when the application has a global guard, interceptor or pipe', async () => {
     for (const [configure, expected] of [
-      [(app: RunningApp['app']) => app.useGlobalGuards(new DenyGuard()), { event: 'error', id: 1, data: { code: 'FORBIDDEN', message: 'Forbidden resource' } }],
-      [(app: RunningApp['app']) => app.useGlobalInterceptors(new WrapInterceptor()), { event: 'how', id: 1, data: { wrapped: { direct: false } } }],
+      [
+        (app: RunningApp['app']) => app.useGlobalGuards(new DenyGuard()),
+        { event: 'error', id: 1, data: { code: 'FORBIDDEN', message: 'Forbidden resource' } },
+      ],
+      [
+        (app: RunningApp['app']) => app.useGlobalInterceptors(new WrapInterceptor()),
+        { event: 'how', id: 1, data: { wrapped: { direct: false } } },
+      ],
     ] as const) {
       running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [PlainGateway] }, configure);
       const client = await connect('/plain');
@@ -296,7 +308,9 @@ describe("the adapter's direct dispatch path", () => {
       await running.close();
       running = undefined;
     }
-    running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [PlainGateway] }, (app) => app.useGlobalPipes(new ShoutPipe()));
+    running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [PlainGateway] }, (app) =>
+      app.useGlobalPipes(new ShoutPipe()),
+    );
     const client = await connect('/plain');
     assert.deepEqual((await client.request({ event: 'note', id: 2, data: { text: 'hi' } })).data, {
       text: 'HI',

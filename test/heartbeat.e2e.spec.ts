@@ -139,9 +139,7 @@ describe('heartbeat (protocol §3)', () => {
     const timersBefore = activeTimeouts();
     let answering = true;
     for (let opened = 0; opened < count; opened += 250) {
-      const batch = await Promise.all(
-        Array.from({ length: 250 }, () => connect('/hb', { autoPong: false })),
-      );
+      const batch = await Promise.all(Array.from({ length: 250 }, () => connect('/hb', { autoPong: false })));
       for (const client of batch) {
         client.socket.on('ping', (data: Buffer) => answering && client.socket.pong(data));
       }

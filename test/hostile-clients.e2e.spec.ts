@@ -57,7 +57,10 @@ describe('hostile clients', () => {
   /** Joins a raw client to `room` and waits until the room's presence shows it. */
   async function rawMember(client: RawWsClient, sub: string, room: string, observer: TestClient): Promise<void> {
     client.sendText(JSON.stringify({ event: 'join', id: 'j', data: { room } }));
-    await until(async () => ((await observer.request({ event: 'presence', id: 'p', data: { room } })).data as string[]).includes(sub), `${sub} in ${room}`);
+    await until(
+      async () => ((await observer.request({ event: 'presence', id: 'p', data: { room } })).data as string[]).includes(sub),
+      `${sub} in ${room}`,
+    );
   }
 
   /** The next room message bob gets must be his own marker: nothing else reached the room before it. */
@@ -128,7 +131,10 @@ describe('hostile clients', () => {
     await until(() => logger.text.includes('suppressed'), 'the summary line');
     const refusals = logger.lines.filter((line) => line.includes('upgrade refused (401'));
     assert.equal(refusals.length, 3, logger.text);
-    assert.ok(logger.lines.some((line) => /^warn 17 more "upgrade refused: unauthorized" lines suppressed in the last \d+ s$/.test(line)), logger.text);
+    assert.ok(
+      logger.lines.some((line) => /^warn 17 more "upgrade refused: unauthorized" lines suppressed in the last \d+ s$/.test(line)),
+      logger.text,
+    );
     // The next interval writes again.
     assert.equal((await refusedUpgrade(app.wsUrl('/rooms'))).status, 401);
     await until(() => logger.lines.filter((line) => line.includes('upgrade refused (401')).length === 4, 'a line in the next interval');
@@ -146,7 +152,10 @@ describe('hostile clients', () => {
     const limited = await refusedUpgrade(app.wsUrl('/rooms'), from('203.0.113.7', 'alice'));
     assert.equal(limited.status, 429);
     assert.equal(limited.headers['retry-after'], '2');
-    assert.deepEqual(JSON.parse(limited.body), { error: 'TOO_MANY_CONNECTIONS', message: 'too many handshakes from this address: slow down' });
+    assert.deepEqual(JSON.parse(limited.body), {
+      error: 'TOO_MANY_CONNECTIONS',
+      message: 'too many handshakes from this address: slow down',
+    });
     // Another address, and another /64 of IPv6, have buckets of their own; the same /64 does not.
     const other = await TestClient.connect(app.wsUrl('/rooms'), from('198.51.100.1', 'alice'));
     clients.push(other);
@@ -195,7 +204,12 @@ describe('hostile clients', () => {
 
   it("rejects the SDK's request over the rate with RATE_LIMITED at once, not at its timeout", async () => {
     await start({ limits: { messageRate: { perSecond: 1, burst: 2 } } });
-    const client = new RealtimeClient(app.wsUrl('/rooms'), { WebSocket, token: () => tokenFor('alice'), pingIntervalMs: false, requestTimeoutMs: 30_000 });
+    const client = new RealtimeClient(app.wsUrl('/rooms'), {
+      WebSocket,
+      token: () => tokenFor('alice'),
+      pingIntervalMs: false,
+      requestTimeoutMs: 30_000,
+    });
     try {
       await client.whenOpen();
       let outcomes: PromiseSettledResult<unknown>[] = [];

@@ -91,7 +91,7 @@ describe('limits (protocol §1, §2, §5)', () => {
     assert.equal(spoofed.status, 429);
   });
 
-  it('counts a public-gateway connection that signs in against its user\'s limits', async () => {
+  it("counts a public-gateway connection that signs in against its user's limits", async () => {
     await start({ limits: { maxConnectionsPerUser: 1, messageRate: false, userMessageRate: { perSecond: 1, burst: 3 } } });
     await connect('alice');
     const anonymous = await TestClient.connect(app.wsUrl('/public-rooms'));
@@ -127,7 +127,10 @@ describe('limits (protocol §1, §2, §5)', () => {
   });
 
   it('answers frames over the rate with RATE_LIMITED, and closes sustained abuse with 1008', async () => {
-    await start({ limits: { messageRate: { perSecond: 1, burst: 5 }, userMessageRate: false }, invalidFrames: { limit: 10, windowMs: 10_000 } });
+    await start({
+      limits: { messageRate: { perSecond: 1, burst: 5 }, userMessageRate: false },
+      invalidFrames: { limit: 10, windowMs: 10_000 },
+    });
     const alice = await connect('alice');
     for (let i = 0; i < 5; i++) {
       alice.send({ event: 'rooms', id: i });
@@ -246,7 +249,11 @@ describe('limits (protocol §1, §2, §5)', () => {
   it('gives a handshake a deadline: a hook that hangs gets 503', async () => {
     await start({
       limits: { handshakeTimeoutMs: 200 },
-      auth: { secret: 'rooms-test-secret-0123456789abcdef0123', verifyConnection: () => new Promise(() => undefined), verifyConnectionTimeoutMs: 60_000 },
+      auth: {
+        secret: 'rooms-test-secret-0123456789abcdef0123',
+        verifyConnection: () => new Promise(() => undefined),
+        verifyConnectionTimeoutMs: 60_000,
+      },
     });
     const started = Date.now();
     const refused = await refusedUpgrade(app.wsUrl('/rooms'), { headers: { authorization: `Bearer ${tokenFor('a')}` } });
@@ -329,7 +336,11 @@ describe('graceful shutdown', () => {
       imports: [
         RealtimeModule.forRoot({
           shutdownTimeoutMs: 1000,
-          auth: { secret: 'rooms-test-secret-0123456789abcdef0123', verifyConnection: () => new Promise(() => undefined), verifyConnectionTimeoutMs: 60_000 },
+          auth: {
+            secret: 'rooms-test-secret-0123456789abcdef0123',
+            verifyConnection: () => new Promise(() => undefined),
+            verifyConnectionTimeoutMs: 60_000,
+          },
           limits: { handshakeTimeoutMs: 60_000 },
         }),
       ],

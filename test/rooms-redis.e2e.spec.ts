@@ -82,7 +82,10 @@ describe('rooms across instances (Redis broker, throw-away redis-server)', () =>
         assert.equal(frame.room, 'lobby');
         texts.push(Number((frame.data as { text: string }).text));
       }
-      assert.deepEqual(texts, Array.from({ length: 1000 }, (_, i) => i));
+      assert.deepEqual(
+        texts,
+        Array.from({ length: 1000 }, (_, i) => i),
+      );
       await nothingMore(client);
     }
     await nothingMore(outsider);
@@ -237,7 +240,10 @@ describe('rooms across instances (Redis broker, throw-away redis-server)', () =>
       assert.ok(texts.indexOf('local only') <= 0, 'the kept message came after newer ones');
       const probeNumbers = texts.filter((text) => text.startsWith('probe')).map((text) => Number(text.slice(6)));
       assert.ok(probeNumbers.length >= 1);
-      assert.deepEqual(probeNumbers, [...new Set(probeNumbers)].sort((x, y) => x - y));
+      assert.deepEqual(
+        probeNumbers,
+        [...new Set(probeNumbers)].sort((x, y) => x - y),
+      );
       assert.deepEqual(await two!.hub.presence('lobby'), ['alice', 'bob', 'carol', 'erin']);
       assert.ok(child.child.exitCode === null, 'the sample app died');
     } finally {

@@ -106,7 +106,10 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
     assert.deepEqual(await alice2.waitClosed(), { code: 4003, reason: 'banned' });
     assert.equal(bob.socket.readyState, WebSocket.OPEN);
     await until(() => app.log.disconnects.length === 2, 'two disconnect hooks');
-    assert.deepEqual(app.log.disconnects.map((entry) => entry.reason.cause), ['kicked', 'kicked']);
+    assert.deepEqual(
+      app.log.disconnects.map((entry) => entry.reason.cause),
+      ['kicked', 'kicked'],
+    );
     await until(async () => (await app.hub.presence('lobby')).length === 0, 'alice out of presence');
   });
 
@@ -272,7 +275,10 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
     try {
       const [alice, bob] = [await connect('alice', one), await connect('bob', one)];
       slow.delayMs = 200;
-      const joins = [alice.request({ event: 'join', id: 1, data: { room: 'lobby' } }), bob.request({ event: 'join', id: 2, data: { room: 'lobby' } })];
+      const joins = [
+        alice.request({ event: 'join', id: 1, data: { room: 'lobby' } }),
+        bob.request({ event: 'join', id: 2, data: { room: 'lobby' } }),
+      ];
       const first = await Promise.race(joins.map((join, index) => join.then(() => index)));
       assert.ok(slow.done.has('r:lobby'), `join ${first + 1} was answered before the room's subscription existed`);
       await Promise.all(joins);

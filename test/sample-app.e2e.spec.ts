@@ -32,8 +32,7 @@ describe('sample app (protocol.md §6)', () => {
     token = body.access_token;
   });
 
-  const connect = (): Promise<TestClient> =>
-    TestClient.connect(app.wsUrl, { headers: { authorization: `Bearer ${token}` } });
+  const connect = (): Promise<TestClient> => TestClient.connect(app.wsUrl, { headers: { authorization: `Bearer ${token}` } });
 
   it('refuses /echo without a token with 401', async () => {
     const refused = await refusedUpgrade(app.wsUrl);
@@ -58,7 +57,10 @@ describe('sample app (protocol.md §6)', () => {
         }
         await until(() => (logging.output().match(/upgrade refused \(401 UNAUTHORIZED\)/g) ?? []).length === forms.length, 'the 401 lines');
         await until(() => (logging.output().match(/upgrade refused \(403 FORBIDDEN\)/g) ?? []).length === forms.length, 'the 403 lines');
-        const refusals = logging.output().split('\n').filter((line) => line.includes('upgrade refused'));
+        const refusals = logging
+          .output()
+          .split('\n')
+          .filter((line) => line.includes('upgrade refused'));
         if (format === 'json') {
           for (const line of refusals) {
             assert.equal((JSON.parse(line) as { context: string }).context, 'RealtimeWsAdapter');
@@ -124,7 +126,10 @@ describe('sample app (protocol.md §6)', () => {
         details: [{ property: 'message', constraints: { isLength: 'message must be longer than or equal to 1 characters' } }],
       },
     });
-    assert.equal(((await client.request({ event: 'echo', data: { message: 'x'.repeat(1000) }, id: 3 })).data as { message: string }).message.length, 1006);
+    assert.equal(
+      ((await client.request({ event: 'echo', data: { message: 'x'.repeat(1000) }, id: 3 })).data as { message: string }).message.length,
+      1006,
+    );
     client.close();
   });
 
@@ -174,7 +179,12 @@ describe('sample app (protocol.md §6)', () => {
 
       const forbidden = await bob.request({ event: 'send', id: 4, data: { room: 'elsewhere', text: 'hi' } });
       assert.deepEqual(forbidden.data, { code: 'FORBIDDEN', message: 'join the room "elsewhere" before sending to it' });
-      for (const data of [{ room: 'bad room!' }, { room: 'x'.repeat(129) }, { room: 'general', text: '' }, { room: 'general', text: 'x'.repeat(2001) }]) {
+      for (const data of [
+        { room: 'bad room!' },
+        { room: 'x'.repeat(129) },
+        { room: 'general', text: '' },
+        { room: 'general', text: 'x'.repeat(2001) },
+      ]) {
         const event = 'text' in data ? 'send' : 'join';
         const refused = await bob.request({ event, id: 5, data });
         assert.equal((refused.data as { code: string }).code, 'VALIDATION_FAILED', JSON.stringify(data));

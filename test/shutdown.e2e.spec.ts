@@ -90,7 +90,7 @@ describe('shutdown and slow sockets', () => {
     await closedWithin(half, 500);
   });
 
-  it('answers upgrades that arrive after the adapter is disposed with 503, not the HTTP stack\'s 404', async () => {
+  it("answers upgrades that arrive after the adapter is disposed with 503, not the HTTP stack's 404", async () => {
     app = await startRoomsApp();
     const adapter = app.app.get(ApplicationConfig).getIoAdapter() as AbstractWsAdapter;
     await adapter.dispose();

@@ -96,29 +96,31 @@ describe('DTO validation of message handlers', () => {
       const client = await connect();
       const error = errorOf(await client.request({ event: 'profile', id: 1, data: { age: 3 } }));
       assert.equal(error.code, 'VALIDATION_FAILED');
-      assert.deepEqual(error.details?.map((detail) => detail.property), ['name']);
+      assert.deepEqual(
+        error.details?.map((detail) => detail.property),
+        ['name'],
+      );
       assert.ok(error.details?.[0]?.constraints?.isString);
     });
 
     it('refuses an extra property, naming it', async () => {
       const client = await connect();
       const error = errorOf(await client.request({ event: 'profile', id: 1, data: { ...validProfile, admin: true } }));
-      assert.deepEqual(error.details, [
-        { property: 'admin', constraints: { whitelistValidation: 'property admin should not exist' } },
-      ]);
+      assert.deepEqual(error.details, [{ property: 'admin', constraints: { whitelistValidation: 'property admin should not exist' } }]);
     });
 
     it('reports errors of a nested DTO as children', async () => {
       const client = await connect();
-      const error = errorOf(
-        await client.request({ event: 'profile', id: 1, data: { ...validProfile, address: { city: '', zip: 5 } } }),
-      );
+      const error = errorOf(await client.request({ event: 'profile', id: 1, data: { ...validProfile, address: { city: '', zip: 5 } } }));
       assert.equal(error.code, 'VALIDATION_FAILED');
       assert.equal(error.details?.length, 1);
       const address = error.details![0]!;
       assert.equal(address.property, 'address');
       assert.equal(address.constraints, undefined);
-      assert.deepEqual(address.children?.map((child) => child.property), ['city', 'zip']);
+      assert.deepEqual(
+        address.children?.map((child) => child.property),
+        ['city', 'zip'],
+      );
       assert.deepEqual(Object.keys(address.children![1]!.constraints!).sort(), ['isLength', 'isString']);
       assert.match(error.message, /address\.city: /);
     });
@@ -129,7 +131,13 @@ describe('DTO validation of message handlers', () => {
         await client.request({
           event: 'order',
           id: 1,
-          data: { items: [{ sku: 'a', quantity: 1 }, { sku: 'b', quantity: 0 }, { sku: 'c', quantity: 2, extra: 1 }] },
+          data: {
+            items: [
+              { sku: 'a', quantity: 1 },
+              { sku: 'b', quantity: 0 },
+              { sku: 'c', quantity: 2, extra: 1 },
+            ],
+          },
         }),
       );
       assert.deepEqual(error.details, [
@@ -141,7 +149,16 @@ describe('DTO validation of message handlers', () => {
           ],
         },
       ]);
-      const ok = await client.request({ event: 'order', id: 2, data: { items: [{ sku: 'a', quantity: 1 }, { sku: 'b', quantity: 2 }] } });
+      const ok = await client.request({
+        event: 'order',
+        id: 2,
+        data: {
+          items: [
+            { sku: 'a', quantity: 1 },
+            { sku: 'b', quantity: 2 },
+          ],
+        },
+      });
       assert.deepEqual(ok.data, { count: 2, itemClasses: ['ItemDto'] });
     });
 
@@ -159,7 +176,13 @@ describe('DTO validation of message handlers', () => {
 
     it('refuses data that is not an object for a DTO', async () => {
       const client = await connect();
-      for (const [id, data] of [[1, 'text'], [2, 12], [3, null], [4, [validProfile]], [5, undefined]] as const) {
+      for (const [id, data] of [
+        [1, 'text'],
+        [2, 12],
+        [3, null],
+        [4, [validProfile]],
+        [5, undefined],
+      ] as const) {
         const frame = await client.request({ event: 'profile', id, data });
         assert.equal(frame.id, id);
         const error = errorOf(frame);
@@ -194,7 +217,10 @@ describe('DTO validation of message handlers', () => {
       const depth = 10_000;
       const arrays = `{"event":"profile","id":"deep","data":${'['.repeat(depth)}${']'.repeat(depth)}}`;
       const objects = `{"event":"profile","id":"deeper","data":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}`;
-      for (const [frame, id] of [[arrays, 'deep'], [objects, 'deeper']] as const) {
+      for (const [frame, id] of [
+        [arrays, 'deep'],
+        [objects, 'deeper'],
+      ] as const) {
         const reply = await client.request(frame);
         assert.equal(reply.id, id);
         const error = errorOf(reply);
@@ -232,9 +258,18 @@ describe('DTO validation of message handlers', () => {
       }
       // Each id got exactly one reply. Replies are not promised in request order across
       // handlers of different speeds (docs/protocol.md §7), but each kind keeps its order.
-      assert.deepEqual([...seen].sort((a, b) => a - b), Array.from({ length: total }, (_, i) => i));
-      assert.deepEqual(seen.filter((id) => id % 2 === 0), Array.from({ length: total / 2 }, (_, i) => 2 * i));
-      assert.deepEqual(seen.filter((id) => id % 2 === 1), Array.from({ length: total / 2 }, (_, i) => 2 * i + 1));
+      assert.deepEqual(
+        [...seen].sort((a, b) => a - b),
+        Array.from({ length: total }, (_, i) => i),
+      );
+      assert.deepEqual(
+        seen.filter((id) => id % 2 === 0),
+        Array.from({ length: total / 2 }, (_, i) => 2 * i),
+      );
+      assert.deepEqual(
+        seen.filter((id) => id % 2 === 1),
+        Array.from({ length: total / 2 }, (_, i) => 2 * i + 1),
+      );
       await assertAlive(client);
       assert.equal(client.pending, 0);
     });

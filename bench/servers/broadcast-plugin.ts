@@ -38,7 +38,13 @@ class BroadcastGateway {
 @Module({
   imports: [
     RealtimeModule.forRoot({
-      limits: { messageRate: false, userMessageRate: false, maxConnections: 100_000, handshakeRate: LOOPBACK_HANDSHAKE_RATE, maxConnectionsPerIp: 100_000 },
+      limits: {
+        messageRate: false,
+        userMessageRate: false,
+        maxConnections: 100_000,
+        handshakeRate: LOOPBACK_HANDSHAKE_RATE,
+        maxConnectionsPerIp: 100_000,
+      },
     }),
   ],
   providers: [BroadcastGateway],

@@ -27,7 +27,12 @@ const heartbeat = { intervalMs: Number(process.env.HB_INTERVAL_MS ?? 25_000), ti
 
 // 10,000 connections from one address: the per-address limit (500 by default) raised.
 @Module({
-  imports: [RealtimeModule.forRoot({ heartbeat, limits: { maxConnectionsPerIp: 100_000, maxConnections: 100_000, handshakeRate: LOOPBACK_HANDSHAKE_RATE } })],
+  imports: [
+    RealtimeModule.forRoot({
+      heartbeat,
+      limits: { maxConnectionsPerIp: 100_000, maxConnections: 100_000, handshakeRate: LOOPBACK_HANDSHAKE_RATE },
+    }),
+  ],
   providers: [WithHeartbeat, WithoutHeartbeat],
 })
 class BenchModule {}

@@ -56,7 +56,13 @@ export async function plugin(): Promise<number> {
     imports: [
       RealtimeModule.forRoot({
         auth: { secret: BENCH_SECRET, algorithms: ['HS256'] },
-        limits: { messageRate: false, userMessageRate: false, maxConnectionsPerIp: 100_000, maxConnections: 100_000, handshakeRate: LOOPBACK_HANDSHAKE_RATE },
+        limits: {
+          messageRate: false,
+          userMessageRate: false,
+          maxConnectionsPerIp: 100_000,
+          maxConnections: 100_000,
+          handshakeRate: LOOPBACK_HANDSHAKE_RATE,
+        },
         ...(bare ? { validation: false as const, metrics: false } : {}),
         ...(noMetrics ? { metrics: false } : {}),
       }),

@@ -108,7 +108,7 @@ export async function mixedLoop(
     let position = index % cycle.length;
     /** Writes the next `count` frames of the cycle, in one write when count ≤ inFlight. */
     const send = (count: number): void => {
-      for (let left = count; left > 0; ) {
+      for (let left = count; left > 0;) {
         const now = Math.min(left, options.inFlight);
         connection.socket.write(bytes.subarray(offsets[position]!, offsets[position + now]!));
         sent += now;

@@ -120,8 +120,7 @@ function countFrames(connection: LoadConnection, initial: Buffer): void {
         break;
       }
       const opcode = buffer[offset]! & 0x0f;
-      const intercepted =
-        opcode < 0x8 && connection.intercept?.(buffer.subarray(offset + header, offset + header + length), connection);
+      const intercepted = opcode < 0x8 && connection.intercept?.(buffer.subarray(offset + header, offset + header + length), connection);
       if (intercepted) {
         // handled by the protocol's own logic: not a reply
       } else if (opcode === 0x9) {

@@ -34,7 +34,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
     jwtSecret = DEVELOPMENT_JWT_SECRET;
   }
   const allowedOrigins = env.ALLOWED_ORIGINS
-    ? env.ALLOWED_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean)
+    ? env.ALLOWED_ORIGINS.split(',')
+        .map((origin) => origin.trim())
+        .filter(Boolean)
     : undefined;
   const heartbeat = {
     intervalMs: milliseconds(env, 'HEARTBEAT_INTERVAL_MS', 25_000),

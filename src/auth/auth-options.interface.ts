@@ -4,18 +4,7 @@ import type { RealtimePrincipal } from './principal.js';
 
 /** JWT signature algorithms that may be pinned. `none` is never accepted. */
 export type JwtAlgorithm =
-  | 'HS256'
-  | 'HS384'
-  | 'HS512'
-  | 'RS256'
-  | 'RS384'
-  | 'RS512'
-  | 'ES256'
-  | 'ES384'
-  | 'ES512'
-  | 'PS256'
-  | 'PS384'
-  | 'PS512';
+  'HS256' | 'HS384' | 'HS512' | 'RS256' | 'RS384' | 'RS512' | 'ES256' | 'ES384' | 'ES512' | 'PS256' | 'PS384' | 'PS512';
 
 /** A verification key: a secret or a PEM public key, as text, bytes or a `KeyObject`. */
 export type JwtKey = string | Buffer | KeyObject;

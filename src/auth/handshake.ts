@@ -63,8 +63,7 @@ export class HandshakeChecker {
     try {
       principal = await this.verifier.verify(extracted.token);
     } catch (error) {
-      const rejected =
-        error instanceof TokenRejectedError ? error : new TokenRejectedError('invalid token', String(error));
+      const rejected = error instanceof TokenRejectedError ? error : new TokenRejectedError('invalid token', String(error));
       return {
         refusal: refuse('unauthorized', rejected.message, `${rejected.detail} (token from ${extracted.source})`, {
           'WWW-Authenticate': `Bearer error="invalid_token", error_description="${rejected.message}"`,
@@ -99,8 +98,7 @@ export class HandshakeChecker {
         this.verifyTimeoutMs,
       );
       if (verdict === 'timeout') {
-        return refuse('timeout', 'try again later', `verifyConnection took over ${this.verifyTimeoutMs} ms`)
-;
+        return refuse('timeout', 'try again later', `verifyConnection took over ${this.verifyTimeoutMs} ms`);
       }
       if (verdict !== true) {
         const why = verdict instanceof Error ? `verifyConnection threw: ${verdict.message}` : 'verifyConnection refused';

@@ -40,11 +40,7 @@ export class JwtVerifier {
     if (options.keyResolver && !options.algorithms?.length) {
       throw new TypeError('Realtime auth.keyResolver needs auth.algorithms to be pinned');
     }
-    this.algorithms = options.algorithms?.length
-      ? [...options.algorithms]
-      : options.secret !== undefined
-        ? ['HS256']
-        : ['RS256'];
+    this.algorithms = options.algorithms?.length ? [...options.algorithms] : options.secret !== undefined ? ['HS256'] : ['RS256'];
     for (const algorithm of this.algorithms) {
       if (String(algorithm).toLowerCase() === 'none') {
         throw new TypeError('Realtime auth.algorithms must not include "none"');

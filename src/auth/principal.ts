@@ -23,7 +23,6 @@ export function principalOf(client: object): RealtimePrincipal | undefined {
  *
  * @example handle(@Principal() user: RealtimePrincipal) { return user.sub; }
  */
-export const Principal = createParamDecorator(
-  (_data: unknown, context: ExecutionContext): RealtimePrincipal | undefined =>
-    principalOf(context.switchToWs().getClient<object>()),
+export const Principal = createParamDecorator((_data: unknown, context: ExecutionContext): RealtimePrincipal | undefined =>
+  principalOf(context.switchToWs().getClient<object>()),
 );

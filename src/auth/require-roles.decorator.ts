@@ -11,8 +11,7 @@ export class RolesGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     const required =
-      this.reflector.getAllAndOverride<string[] | undefined>(REQUIRED_ROLES, [context.getHandler(), context.getClass()]) ??
-      [];
+      this.reflector.getAllAndOverride<string[] | undefined>(REQUIRED_ROLES, [context.getHandler(), context.getClass()]) ?? [];
     const roles = principalOf(context.switchToWs().getClient<object>())?.roles;
     return required.every((role) => Array.isArray(roles) && roles.includes(role));
   }

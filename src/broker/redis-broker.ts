@@ -120,7 +120,10 @@ export class RedisBroker implements RealtimeBroker {
     this.sub = url ? new Redis(url, this.connectionOptions) : new Redis(this.connectionOptions);
     const prefixLength = this.prefix.length;
     this.sub.on('message', (channel: string, payload: string) => onMessage(channel.slice(prefixLength), payload));
-    for (const [name, connection] of [['publisher', this.pub], ['subscriber', this.sub]] as const) {
+    for (const [name, connection] of [
+      ['publisher', this.pub],
+      ['subscriber', this.sub],
+    ] as const) {
       connection.on('ready', () => void this.onReady(connection));
       connection.on('error', (error: Error) => this.onTrouble(`${name}: ${error.message}`));
       connection.on('close', () => {

@@ -73,7 +73,12 @@ export interface RealtimeClientOptions {
 }
 
 /** Close codes after which the client stops for good (protocol §5). */
-const FINAL_CLOSES: ReadonlySet<number> = new Set([CloseCode.NORMAL, CloseCode.POLICY_VIOLATION, CloseCode.MESSAGE_TOO_BIG, CloseCode.FORBIDDEN]);
+const FINAL_CLOSES: ReadonlySet<number> = new Set([
+  CloseCode.NORMAL,
+  CloseCode.POLICY_VIOLATION,
+  CloseCode.MESSAGE_TOO_BIG,
+  CloseCode.FORBIDDEN,
+]);
 /** The close code the client uses when its heartbeat finds the link dead (4000-4999 are free for applications). */
 const DEAD_LINK_CLOSE = 4000;
 /** Longest delay a timer takes everywhere (setTimeout fires at once beyond it). */
@@ -495,7 +500,9 @@ export class RealtimeClient {
     } catch (error) {
       if (this.stateValue !== 'closed') {
         // The server will close with 4001 at expiry; the reconnection then asks for a token again.
-        this.emitError(error instanceof RealtimeClientError ? error : new RealtimeClientError(ClientErrorCode.DISCONNECTED, describe(error)));
+        this.emitError(
+          error instanceof RealtimeClientError ? error : new RealtimeClientError(ClientErrorCode.DISCONNECTED, describe(error)),
+        );
       }
     }
   }

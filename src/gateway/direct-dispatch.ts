@@ -162,8 +162,7 @@ function directHandler(
 /** The parameters Nest would extract, or undefined when one of them needs Nest itself. */
 function paramsOf(instance: object, name: string): Param[] | undefined {
   const metadata =
-    (Reflect.getMetadata(ROUTE_ARGS_METADATA, instance.constructor, name) as Record<string, ParamMetadata> | undefined) ??
-    DEFAULT_PARAMS;
+    (Reflect.getMetadata(ROUTE_ARGS_METADATA, instance.constructor, name) as Record<string, ParamMetadata> | undefined) ?? DEFAULT_PARAMS;
   const paramtypes = (Reflect.getMetadata('design:paramtypes', instance, name) as unknown[] | undefined) ?? [];
   const params: Param[] = [];
   for (const [key, { index, data, pipes }] of Object.entries(metadata)) {

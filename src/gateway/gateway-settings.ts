@@ -1,11 +1,6 @@
 import type { HeartbeatTiming } from '../heartbeat/heartbeat-monitor.js';
 import { type LimitSettings, resolveLimits } from '../limits/limits.js';
-import {
-  DEFAULT_HEARTBEAT,
-  DEFAULT_INVALID_FRAMES,
-  DEFAULT_MAX_DEPTH,
-  DEFAULT_MAX_PAYLOAD,
-} from '../realtime.constants.js';
+import { DEFAULT_HEARTBEAT, DEFAULT_INVALID_FRAMES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAYLOAD } from '../realtime.constants.js';
 import type { RealtimeGatewayOptions, RealtimeModuleOptions } from '../realtime-options.interface.js';
 
 /** The effective, validated settings of one gateway (module options overridden by the gateway's). */

@@ -21,11 +21,7 @@ import {
   PONG_EVENT,
   PROTOCOL_V1,
 } from '../protocol/envelope.js';
-import {
-  DEFAULT_SHUTDOWN_TIMEOUT_MS,
-  RAW_TEXT_MESSAGE,
-  REALTIME_GATEWAY_OPTIONS,
-} from '../realtime.constants.js';
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS, RAW_TEXT_MESSAGE, REALTIME_GATEWAY_OPTIONS } from '../realtime.constants.js';
 import type { RealtimeGatewayOptions, RealtimeModuleOptions } from '../realtime-options.interface.js';
 import { type BoundHandler, Connection, connectionOf, pendingDisconnectWork, takeConnectingGateway } from './connection.js';
 import { type DirectHandler, directHandlersOf } from './direct-dispatch.js';
@@ -317,11 +313,13 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       return router;
     }
     const shared = port === APP_PORT ? this.appHttpServer() : undefined;
-    const httpServer = shared ?? createServer((_request, response) => {
-      response.writeHead(426, { 'Content-Type': 'application/json' }).end(
-        JSON.stringify({ error: 'UPGRADE_REQUIRED', message: 'this port serves WebSocket connections only' }),
-      );
-    });
+    const httpServer =
+      shared ??
+      createServer((_request, response) => {
+        response
+          .writeHead(426, { 'Content-Type': 'application/json' })
+          .end(JSON.stringify({ error: 'UPGRADE_REQUIRED', message: 'this port serves WebSocket connections only' }));
+      });
     const gateways = new Map<string, WebSocketServer>();
     const created: PortRouter = {
       httpServer,
@@ -609,9 +607,12 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     }
     return new Promise<void>((resolve) => {
       const connection = connectionOf(socket);
-      const timer = setTimeout(() => {
-        connection ? connection.terminate('shutdown') : socket.terminate();
-      }, Math.max(0, deadline - Date.now()));
+      const timer = setTimeout(
+        () => {
+          connection ? connection.terminate('shutdown') : socket.terminate();
+        },
+        Math.max(0, deadline - Date.now()),
+      );
       socket.once('close', () => {
         clearTimeout(timer);
         resolve();
@@ -660,10 +661,5 @@ function isWsResponse(value: unknown): value is { event: string; data: unknown }
     return false;
   }
   const keys = Object.keys(value);
-  return (
-    typeof (value as { event?: unknown }).event === 'string' &&
-    keys.length === 2 &&
-    keys.includes('event') &&
-    keys.includes('data')
-  );
+  return typeof (value as { event?: unknown }).event === 'string' && keys.length === 2 && keys.includes('event') && keys.includes('data');
 }

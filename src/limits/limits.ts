@@ -84,7 +84,15 @@ export function resolveLimits(limits: RealtimeLimits = {}): LimitSettings {
     logThrottle: limits.logThrottle ?? DEFAULT_LOG_THROTTLE,
     trustProxy: limits.trustProxy ?? false,
   };
-  for (const name of ['maxConnections', 'maxConnectionsPerUser', 'maxConnectionsPerIp', 'maxRoomsPerConnection', 'maxBufferedBytes', 'handshakeTimeoutMs', 'closeTimeoutMs'] as const) {
+  for (const name of [
+    'maxConnections',
+    'maxConnectionsPerUser',
+    'maxConnectionsPerIp',
+    'maxRoomsPerConnection',
+    'maxBufferedBytes',
+    'handshakeTimeoutMs',
+    'closeTimeoutMs',
+  ] as const) {
     const value = settings[name];
     if (!Number.isSafeInteger(value) || value <= 0) {
       throw new TypeError(`Realtime option limits.${name} must be a positive integer, got ${String(value)}`);
@@ -189,7 +197,10 @@ export function clientAddress(request: IncomingMessage, trustProxy: boolean | nu
   const hops = trustProxy === true ? 1 : trustProxy || 0;
   if (hops > 0) {
     const header = request.headers['x-forwarded-for'];
-    const entries = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',').map((entry) => entry.trim()).filter(Boolean);
+    const entries = (Array.isArray(header) ? header.join(',') : (header ?? ''))
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter(Boolean);
     const trusted = entries[entries.length - hops];
     if (trusted) {
       return trusted;

@@ -112,9 +112,27 @@ export class RealtimeMetrics {
     });
     perGateway('realtime_connects_total', 'Accepted WebSocket connections', (gateway) => gateway.connects);
     perGateway('realtime_heartbeat_reaped_total', 'Connections terminated by the heartbeat', (gateway) => gateway.reaped);
-    new Counter({ name: 'realtime_disconnects_total', help: 'Closed WebSocket connections, by cause', labelNames: ['gateway', 'cause'], registers, collect: each((gateway) => gateway.disconnects, 'cause') });
-    new Counter({ name: 'realtime_messages_in_total', help: 'Inbound frames, by event', labelNames: ['gateway', 'event'], registers, collect: each((gateway) => gateway.messagesIn, 'event') });
-    new Counter({ name: 'realtime_errors_total', help: 'Error frames sent, by code', labelNames: ['gateway', 'code'], registers, collect: each((gateway) => gateway.errors, 'code') });
+    new Counter({
+      name: 'realtime_disconnects_total',
+      help: 'Closed WebSocket connections, by cause',
+      labelNames: ['gateway', 'cause'],
+      registers,
+      collect: each((gateway) => gateway.disconnects, 'cause'),
+    });
+    new Counter({
+      name: 'realtime_messages_in_total',
+      help: 'Inbound frames, by event',
+      labelNames: ['gateway', 'event'],
+      registers,
+      collect: each((gateway) => gateway.messagesIn, 'event'),
+    });
+    new Counter({
+      name: 'realtime_errors_total',
+      help: 'Error frames sent, by code',
+      labelNames: ['gateway', 'code'],
+      registers,
+      collect: each((gateway) => gateway.errors, 'code'),
+    });
     const global = (name: string, help: string, label: string, tally: Tally): void => {
       new Counter({
         name,
@@ -144,8 +162,24 @@ export class RealtimeMetrics {
       },
     });
     global('realtime_messages_out_total', 'Outbound frames, by kind', 'kind', this.out);
-    new Counter({ name: 'realtime_broker_published_total', help: 'Payloads handed to the broker', registers, collect() { this.reset(); this.inc(metrics.published); } });
-    new Counter({ name: 'realtime_broker_received_total', help: 'Payloads received from the broker from other instances', registers, collect() { this.reset(); this.inc(metrics.received); } });
+    new Counter({
+      name: 'realtime_broker_published_total',
+      help: 'Payloads handed to the broker',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(metrics.published);
+      },
+    });
+    new Counter({
+      name: 'realtime_broker_received_total',
+      help: 'Payloads received from the broker from other instances',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(metrics.received);
+      },
+    });
     new Gauge({
       name: 'realtime_broker_up',
       help: '1 when the broker is ok, else 0',
@@ -222,7 +256,13 @@ export class RealtimeMetrics {
             values.push({ labels, value: series.count, metricName: `${DURATION_METRIC}_count` });
           }
         }
-        return { name: DURATION_METRIC, help: 'Time from a frame to its reply (or the end of its handler), by event', type: 'histogram', values, aggregator: 'sum' };
+        return {
+          name: DURATION_METRIC,
+          help: 'Time from a frame to its reply (or the end of its handler), by event',
+          type: 'histogram',
+          values,
+          aggregator: 'sum',
+        };
       },
       reset: () => undefined,
     };

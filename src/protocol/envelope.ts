@@ -77,16 +77,11 @@ export interface ErrorFrame {
 
 /** Result of {@link parseFrame}. */
 export type ParsedFrame =
-  | { kind: 'request'; frame: RequestFrame }
-  | { kind: 'raw'; text: string }
-  | { kind: 'invalid'; id?: MessageId; message: string };
+  { kind: 'request'; frame: RequestFrame } | { kind: 'raw'; text: string } | { kind: 'invalid'; id?: MessageId; message: string };
 
 /** Whether `id` is a valid request id. */
 export function isMessageId(id: unknown): id is MessageId {
-  return (
-    (typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH) ||
-    (typeof id === 'number' && Number.isFinite(id))
-  );
+  return (typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH) || (typeof id === 'number' && Number.isFinite(id));
 }
 
 /**
@@ -150,12 +145,7 @@ export function encodeReply(event: string, id: MessageId | undefined, data: unkn
 }
 
 /** Serializes an error frame. */
-export function encodeError(
-  id: MessageId | undefined,
-  code: ErrorCode,
-  message: string,
-  details?: readonly unknown[],
-): string {
+export function encodeError(id: MessageId | undefined, code: ErrorCode, message: string, details?: readonly unknown[]): string {
   const data: ErrorPayload = details === undefined ? { code, message } : { code, message, details: [...details] };
   return JSON.stringify(id === undefined ? { event: ERROR_EVENT, data } : { event: ERROR_EVENT, id, data });
 }

@@ -15,12 +15,4 @@ export {
   isMessageId,
   parseFrame,
 } from './envelope.js';
-export type {
-  ErrorFrame,
-  ErrorPayload,
-  MessageId,
-  ParsedFrame,
-  ReplyFrame,
-  RequestFrame,
-  ValidationErrorDetail,
-} from './envelope.js';
+export type { ErrorFrame, ErrorPayload, MessageId, ParsedFrame, ReplyFrame, RequestFrame, ValidationErrorDetail } from './envelope.js';

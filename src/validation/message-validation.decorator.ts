@@ -82,7 +82,9 @@ function pipesOf(target: Function): unknown[] {
 
 function usesNestValidation(target: Function): boolean {
   return pipesOf(target).some(
-    (pipe) => pipe instanceof ValidationPipe || (typeof pipe === 'function' && (pipe === ValidationPipe || pipe.prototype instanceof ValidationPipe)),
+    (pipe) =>
+      pipe instanceof ValidationPipe ||
+      (typeof pipe === 'function' && (pipe === ValidationPipe || pipe.prototype instanceof ValidationPipe)),
   );
 }
 

@@ -82,7 +82,10 @@ export class FakeServer {
   }
 
   private accept(socket: WebSocket, request: IncomingMessage): void {
-    const protocols = (request.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+    const protocols = (request.headers['sec-websocket-protocol'] ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean);
     const connection: FakeConnection = { socket, protocols, frames: [] };
     this.connections.push(connection);
     socket.on('message', (data: Buffer) => {

@@ -27,7 +27,6 @@ export async function startSampleApp(env: NodeJS.ProcessEnv = {}): Promise<{ chi
   throw new Error(`the sample app did not log its ws:// URL:\n${output}`);
 }
 
-
 /** A token from the sample app's demo login at `base` (`http://host:port`). */
 export async function demoToken(base: string, username: string): Promise<string> {
   const response = await fetch(`${base}/auth/token`, {

@@ -38,9 +38,7 @@ export class TestClient {
     const client = new TestClient(socket);
     return new Promise((resolve, reject) => {
       socket.once('open', () => resolve(client));
-      socket.once('unexpected-response', (_req, res) =>
-        reject(new Error(`upgrade refused with HTTP ${res.statusCode}`)),
-      );
+      socket.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused with HTTP ${res.statusCode}`)));
       socket.once('error', reject);
     });
   }
