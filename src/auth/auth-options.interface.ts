@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { KeyObject } from 'node:crypto';
-import type { RealtimePrincipal } from './principal.js';
+import type { RealtimePrincipal } from './principal.interface.js';
 
 /** JWT signature algorithms that may be pinned. `none` is never accepted. */
 export type JwtAlgorithm =

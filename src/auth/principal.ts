@@ -1,17 +1,8 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import { connectionOf } from '../gateway/connection.js';
+import type { RealtimePrincipal } from './principal.interface.js';
 
-/** The verified claims of a connection's token. */
-export interface RealtimePrincipal {
-  /** Subject: the user's id. */
-  sub: string;
-  /** Expiry, in seconds since the epoch. */
-  exp: number;
-  /** Roles, when the token carries a `roles` claim. */
-  roles?: string[];
-  /** Every other claim of the token. */
-  [claim: string]: unknown;
-}
+export type { RealtimePrincipal } from './principal.interface.js';
 
 /** The principal of a connected client (the `ws` socket); undefined on public gateways without a token. */
 export function principalOf(client: object): RealtimePrincipal | undefined {

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Writable } from 'node:stream';
 import WebSocket from 'ws';
-import type { RealtimePrincipal } from '../auth/principal.js';
+import type { RealtimePrincipal } from '../auth/principal.interface.js';
 import type { HeartbeatEntry, HeartbeatMonitor, HeartbeatPeer } from '../heartbeat/heartbeat-monitor.js';
 import type { TokenBucket } from '../limits/token-bucket.js';
 import type { Admission } from '../limits/limits.js';
@@ -10,7 +10,7 @@ import { CloseCode } from '../protocol/close-codes.js';
 import type { DisconnectCause, DisconnectReason } from './disconnect-reason.js';
 import type { GatewaySettings } from './gateway-settings.js';
 import type { PrebuiltFrame } from './prebuilt-frame.js';
-import type { DirectHandler } from './direct-dispatch.js';
+import type { BoundHandler, DirectHandler } from './handler-types.js';
 import type { Deadline } from './deadline-queue.js';
 import { corkForThisTurn, resetConnection, uncorkNow, underlyingSocket } from './write-batching.js';
 
@@ -64,9 +64,6 @@ export function takeConnectingGateway(client: object): object | undefined {
 export function connectionOf(client: object): Connection | undefined {
   return connections.get(client);
 }
-
-/** A bound Nest message handler: `(data, context) => Promise<result>`. */
-export type BoundHandler = (data: unknown, context: unknown) => unknown;
 
 /**
  * Server-side state of one WebSocket connection: its handlers (several gateways may

@@ -12,6 +12,7 @@ import { MESSAGE_METADATA } from '@nestjs/websockets/constants.js';
 import type { RealtimeModuleOptions } from '../realtime-options.interface.js';
 import { isConfiguredPipe, messageHandlers } from '../validation/message-validation.decorator.js';
 import { RealtimeValidationPipe } from '../validation/realtime-validation.pipe.js';
+import type { DirectHandler } from './handler-types.js';
 import { RealtimeExceptionFilter } from './realtime-exception.filter.js';
 
 /**
@@ -28,9 +29,6 @@ import { RealtimeExceptionFilter } from './realtime-exception.filter.js';
  * request-scoped), a custom parameter decorator, a pipe on a parameter, or a gateway
  * that is not a static singleton.
  */
-
-/** Calls a handler the way Nest would: `(client, payload)` in, the method's result (or throw) out. */
-export type DirectHandler = (client: object, payload: unknown) => unknown;
 
 const SOCKET = 0;
 const PAYLOAD = 3;

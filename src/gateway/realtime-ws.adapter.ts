@@ -23,8 +23,9 @@ import {
 } from '../protocol/envelope.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, RAW_TEXT_MESSAGE, REALTIME_GATEWAY_OPTIONS } from '../realtime.constants.js';
 import type { RealtimeGatewayOptions, RealtimeModuleOptions } from '../realtime-options.interface.js';
-import { type BoundHandler, Connection, connectionOf, pendingDisconnectWork, takeConnectingGateway } from './connection.js';
-import { type DirectHandler, directHandlersOf } from './direct-dispatch.js';
+import { Connection, connectionOf, pendingDisconnectWork, takeConnectingGateway } from './connection.js';
+import { directHandlersOf } from './direct-dispatch.js';
+import type { BoundHandler, DirectHandler } from './handler-types.js';
 import { armHeadersDeadline, type HeadersDeadline } from './headers-deadline.js';
 import { corkOnData } from './write-batching.js';
 import { LogThrottle } from '../limits/log-throttle.js';
