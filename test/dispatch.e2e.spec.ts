@@ -25,7 +25,7 @@ import { TestClient } from './support/ws-client.js';
 
 /** Whether the caller runs inside the adapter's own frame handling: no await between them. */
 function calledFromAdapter(): boolean {
-  return /RealtimeWsAdapter\.onFrame/.test(new Error().stack ?? '');
+  return /FrameDispatcher\.onFrame/.test(new Error().stack ?? '');
 }
 
 class NoteDto {

@@ -40,9 +40,6 @@ class HeartbeatOf implements HeartbeatPeer {
   }
 }
 
-/** @internal Async `handleDisconnect` work still running, of every gateway: a shutdown waits for it. */
-export const pendingDisconnectWork = new Set<Promise<unknown>>();
-
 const connectingGateways = new WeakMap<object, object>();
 
 /**
@@ -121,6 +118,8 @@ export class Connection {
      */
     readonly request: IncomingMessage | undefined,
     readonly settings: GatewaySettings,
+    /** Its adapter's async `handleDisconnect` work still running, which a shutdown waits for. */
+    readonly disconnectWork: Set<Promise<unknown>>,
   ) {
     connections.set(socket, this);
     this.raw = underlyingSocket(socket);

@@ -3,7 +3,7 @@ import { SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import { RAW_TEXT_MESSAGE, REALTIME_GATEWAY_OPTIONS } from '../realtime.constants.js';
 import type { RealtimeGatewayOptions } from '../realtime-options.interface.js';
 import { applyValidationPipes } from '../validation/message-validation.decorator.js';
-import { noteConnectingGateway, pendingDisconnectWork } from './connection.js';
+import { connectionOf, noteConnectingGateway } from './connection.js';
 import { describeError, RealtimeExceptionFilter } from './realtime-exception.filter.js';
 
 const exceptionFilter = new RealtimeExceptionFilter();
@@ -75,12 +75,14 @@ function trackDisconnectWork(target: Function): void {
   const tracked = function (this: unknown, client: object, ...rest: unknown[]): unknown {
     const result = original.call(this, client, ...rest);
     if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+      // The adapter's own registry: one application's shutdown never waits on another's.
+      const work = connectionOf(client)?.disconnectWork;
       const settled = Promise.resolve(result)
         .catch((error: unknown) => {
           logger.error(`handleDisconnect of ${target.name} failed: ${describeError(error)}`);
         })
-        .finally(() => pendingDisconnectWork.delete(settled));
-      pendingDisconnectWork.add(settled);
+        .finally(() => work?.delete(settled));
+      work?.add(settled);
     }
     return result;
   };

@@ -1,0 +1,79 @@
+import WebSocket from 'ws';
+import { CloseCode } from '../protocol/close-codes.js';
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from '../realtime.constants.js';
+import type { RealtimeModuleOptions } from '../realtime-options.interface.js';
+import { connectionOf } from './connection.js';
+import { positiveInteger } from './gateway-settings.js';
+
+/**
+ * Closing connections on shutdown: in batches, with 1001 (or 1012), waiting for their
+ * close handshakes and for the gateways' async `handleDisconnect` work, all within
+ * `shutdownTimeoutMs`. The disconnect work is this adapter's own: one application's
+ * shutdown never waits on another's.
+ */
+export class Drain {
+  /** Async `handleDisconnect` work still running, of this adapter's connections. */
+  readonly disconnectWork = new Set<Promise<unknown>>();
+  private readonly timeoutMs: number;
+  private readonly closeCode: number;
+  private readonly batchSize: number;
+
+  constructor(options: RealtimeModuleOptions) {
+    this.timeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    positiveInteger('shutdownTimeoutMs', this.timeoutMs);
+    this.closeCode = options.shutdownCloseCode ?? CloseCode.GOING_AWAY;
+    if (this.closeCode !== CloseCode.GOING_AWAY && this.closeCode !== CloseCode.SERVICE_RESTART) {
+      throw new TypeError(`Realtime option shutdownCloseCode must be 1001 or 1012, got ${String(options.shutdownCloseCode)}`);
+    }
+    this.batchSize = options.shutdownBatchSize ?? 500;
+    positiveInteger('shutdownBatchSize', this.batchSize);
+  }
+
+  /** Closes `sockets` and waits for them and for the disconnect work, at most `shutdownTimeoutMs`. */
+  async run(sockets: readonly WebSocket[]): Promise<void> {
+    const deadline = Date.now() + this.timeoutMs;
+    const closing: Promise<void>[] = [];
+    for (let start = 0; start < sockets.length; start += this.batchSize) {
+      for (const socket of sockets.slice(start, start + this.batchSize)) {
+        closing.push(this.closeGracefully(socket, deadline));
+      }
+      // Let the batch's close frames go out (and other work run) before the next batch.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(closing);
+    // Every gateway's async handleDisconnect still running, including those of connections
+    // that closed just before the drain began.
+    const work = [...this.disconnectWork];
+    if (work.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+      });
+      await Promise.race([Promise.allSettled(work), timeout]);
+      clearTimeout(timer);
+    }
+  }
+
+  private closeGracefully(socket: WebSocket, deadline: number): Promise<void> {
+    if (socket.readyState === WebSocket.CLOSED) {
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const connection = connectionOf(socket);
+      const timer = setTimeout(
+        () => (connection ? connection.terminate('shutdown') : socket.terminate()),
+        Math.max(0, deadline - Date.now()),
+      );
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      const reason = this.closeCode === CloseCode.SERVICE_RESTART ? 'server restarting' : 'server shutting down';
+      if (connection) {
+        connection.close(this.closeCode, reason, 'shutdown');
+      } else {
+        socket.close(this.closeCode, reason);
+      }
+    });
+  }
+}

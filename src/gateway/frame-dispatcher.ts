@@ -1,0 +1,139 @@
+import { Logger } from '@nestjs/common';
+import { isObservable, lastValueFrom } from 'rxjs';
+import type { TokenLifetime } from '../auth/token-lifetime.js';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { AUTH_EVENT, encodeReply, parseFrame, PING_EVENT, PONG_EVENT, requestIdOf } from '../protocol/envelope.js';
+import { RAW_TEXT_MESSAGE } from '../realtime.constants.js';
+import type { Connection } from './connection.js';
+import type { FramePolicy } from './frame-policy.js';
+import type { BoundHandler } from './handler-types.js';
+import { MessageContext } from './message-context.js';
+import { failWithException } from './realtime-exception.filter.js';
+
+/** Metrics label of raw-text frames. */
+const RAW_METRIC_LABEL = '(raw)';
+
+/**
+ * One inbound frame, from the socket to its one reply: the frame policy (rate, invalid
+ * frames), parsing, the reserved events (`ping`, `auth`), the handler (called directly
+ * when it may be, else through Nest's pipeline), and settling its result, whether a
+ * value, a promise or an observable.
+ */
+export class FrameDispatcher {
+  /** Errors of direct handlers are logged under the name the exception filter's have. */
+  private readonly filterLogger = new Logger('RealtimeExceptionFilter');
+
+  constructor(
+    private readonly policy: FramePolicy,
+    private readonly tokens: TokenLifetime,
+    private readonly logger: Logger,
+  ) {}
+
+  onFrame(connection: Connection, data: Buffer, isBinary: boolean): void {
+    if (!connection.isOpen) {
+      // Closing (by the server or the client): discarded at the socket, not dispatched,
+      // counted, answered or logged. The close handshake or its timeout ends the socket.
+      return;
+    }
+    connection.markAlive();
+    if (!this.policy.withinRate(connection)) {
+      connection.metrics?.messageIn(undefined);
+      // Only the id is read: exactly one reply per id holds under a flood too, and the
+      // invalid-frame budget bounds how many frames are read that far.
+      const id = isBinary ? undefined : requestIdOf(data.toString());
+      this.policy.refuse(connection, id, ErrorCode.RATE_LIMITED, 'too many messages: slow down', 'rate limit exceeded');
+      return;
+    }
+    if (isBinary) {
+      connection.metrics?.messageIn(undefined);
+      this.policy.refuse(connection, undefined, ErrorCode.BAD_REQUEST, 'binary frames are not accepted on this gateway');
+      return;
+    }
+    const text = data.toString();
+    const parsed = parseFrame(text, connection.settings.maxDepth);
+    if (parsed.kind === 'invalid') {
+      connection.metrics?.messageIn(undefined);
+      this.policy.refuse(connection, parsed.id, ErrorCode.BAD_REQUEST, parsed.message);
+      return;
+    }
+    if (parsed.kind === 'raw') {
+      connection.metrics?.messageIn(RAW_METRIC_LABEL);
+      if (connection.rawHandler) {
+        this.dispatch(new MessageContext(connection, RAW_TEXT_MESSAGE, undefined, true), connection.rawHandler, text);
+      } else {
+        this.policy.refuse(connection, undefined, ErrorCode.BAD_REQUEST, 'frame must be a JSON object');
+      }
+      return;
+    }
+    const { event, id, data: payload } = parsed.frame;
+    const handler = connection.handlers.get(event);
+    connection.metrics?.messageIn(handler || event === PING_EVENT || event === AUTH_EVENT ? event : undefined);
+    if (event === PING_EVENT) {
+      connection.send(encodeReply(PONG_EVENT, id, { t: Date.now() }));
+      return;
+    }
+    if (event === AUTH_EVENT) {
+      this.tokens.refresh(connection, id, payload);
+      return;
+    }
+    if (!handler) {
+      this.policy.refuse(connection, id, ErrorCode.UNKNOWN_EVENT, `no handler for event "${event}"`);
+      return;
+    }
+    this.dispatch(new MessageContext(connection, event, id), handler, payload);
+  }
+
+  private dispatch(context: MessageContext, handler: BoundHandler, payload: unknown): void {
+    const direct = context.raw ? undefined : context.connection.direct?.get(context.event);
+    // Errors of a direct handler are answered (and logged) as the gateway's filter would;
+    // on Nest's path, an error that gets here escaped the filters (one rethrew, say).
+    const logger = direct ? this.filterLogger : this.logger;
+    let result: unknown;
+    try {
+      result = direct ? direct(context.connection.socket, payload) : handler(payload, context);
+    } catch (error) {
+      failWithException(context, error, logger);
+      return;
+    }
+    this.settle(context, result, logger);
+  }
+
+  /** Sends the handler's result once it is known: a value, a promise or an observable. */
+  private settle(context: MessageContext, result: unknown, logger: Logger): void {
+    if (context.isSettled) {
+      return;
+    }
+    if (isObservable(result)) {
+      lastValueFrom(result, { defaultValue: undefined }).then(
+        (value) => this.settle(context, value, logger),
+        (error: unknown) => failWithException(context, error, logger),
+      );
+      return;
+    }
+    if (isThenable(result)) {
+      result.then(
+        (value) => this.settle(context, value, logger),
+        (error: unknown) => failWithException(context, error, logger),
+      );
+      return;
+    }
+    if (isWsResponse(result)) {
+      context.reply(result.data, result.event, true);
+      return;
+    }
+    context.reply(result);
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+}
+
+/** A Nest `WsResponse`: exactly `{event, data}` with a string event. */
+function isWsResponse(value: unknown): value is { event: string; data: unknown } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return false;
+  }
+  const keys = Object.keys(value);
+  return typeof (value as { event?: unknown }).event === 'string' && keys.length === 2 && keys.includes('event') && keys.includes('data');
+}
