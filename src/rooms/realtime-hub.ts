@@ -10,17 +10,20 @@ import { RealtimeError } from '../realtime.errors.js';
 import { REALTIME_MODULE_OPTIONS } from '../realtime.module-definition.js';
 import { RealtimeMetrics } from '../metrics/realtime-metrics.js';
 import type { RealtimeModuleOptions } from '../realtime-options.interface.js';
+import { trimCloseReason } from '../protocol/close-reason.js';
+import {
+  ALL_CHANNEL,
+  type ClusterMessage,
+  decodeClusterMessage,
+  encodeClusterMessage,
+  isFrom,
+  roomChannel,
+  targetOf,
+  userChannel,
+} from './cluster-envelope.js';
+import { checkRoom } from './room-name.js';
 
-/** Longest room name, in characters. */
-export const MAX_ROOM_LENGTH = 256;
-
-const ALL_CHANNEL = 'a';
-const ROOM_CHANNEL = 'r:';
-const USER_CHANNEL = 'u:';
 /** Broker payloads: `<instance id (36 chars)><kind><body>`. */
-const ORIGIN_LENGTH = 36;
-const MESSAGE = 'm';
-const KICK = 'k';
 
 /** Options of {@link RealtimeHub.emitToRoom}. */
 export interface EmitToRoomOptions {
@@ -107,11 +110,11 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     if (!members) {
       members = new Set();
       this.rooms.set(room, members);
-      this.pendingWork.set(ROOM_CHANNEL + room, this.settle(this.broker.subscribe(ROOM_CHANNEL + room), 'subscribe'));
+      this.pendingWork.set(roomChannel(room), this.settle(this.broker.subscribe(roomChannel(room)), 'subscribe'));
     }
     members.add(connection);
     // Joiners who arrive while the room's subscription is being made wait for it too.
-    const waits = [this.pendingWork.get(ROOM_CHANNEL + room)];
+    const waits = [this.pendingWork.get(roomChannel(room))];
     if (connection.user !== undefined) {
       waits.push(this.addPresence(room, connection.user));
     }
@@ -154,21 +157,21 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     const frame = JSON.stringify({ event, room, data });
     const except = options.except === undefined ? undefined : connectionOf(options.except);
     this.deliver(this.rooms.get(room), frame, except);
-    this.publish(ROOM_CHANNEL + room, this.instanceId + MESSAGE + frame);
+    this.publish(roomChannel(room), { type: 'message', origin: this.instanceId, frame });
   }
 
   /** Sends `{event, data}` to every connection of a user (`sub`) on every instance. */
   emitToUser(sub: string, event: string, data: unknown): void {
     const frame = JSON.stringify({ event, data });
     this.deliver(this.users.get(sub), frame, undefined);
-    this.publish(USER_CHANNEL + sub, this.instanceId + MESSAGE + frame);
+    this.publish(userChannel(sub), { type: 'message', origin: this.instanceId, frame });
   }
 
   /** Sends `{event, data}` to every connection of every gateway on every instance. */
   emitToAll(event: string, data: unknown): void {
     const frame = JSON.stringify({ event, data });
     this.deliver(this.everyone, frame, undefined);
-    this.publish(ALL_CHANNEL, this.instanceId + MESSAGE + frame);
+    this.publish(ALL_CHANNEL, { type: 'message', origin: this.instanceId, frame });
   }
 
   /**
@@ -178,9 +181,9 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
    * frame can carry.
    */
   disconnectUser(sub: string, reason = 'forbidden'): void {
-    const fitting = closeReason(reason);
+    const fitting = trimCloseReason(String(reason));
     this.kickLocally(sub, fitting);
-    this.publish(USER_CHANNEL + sub, this.instanceId + KICK + fitting);
+    this.publish(userChannel(sub), { type: 'kick', origin: this.instanceId, reason: fitting });
   }
 
   /**
@@ -192,7 +195,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     const holds = (this.userHolds.get(sub) ?? 0) + 1;
     this.userHolds.set(sub, holds);
     if (holds === 1) {
-      const subscription = this.settle(this.broker.subscribe(USER_CHANNEL + sub), 'subscribe');
+      const subscription = this.settle(this.broker.subscribe(userChannel(sub)), 'subscribe');
       this.userSubscriptions.set(sub, subscription);
       await subscription;
       if (this.userSubscriptions.get(sub) === subscription) {
@@ -212,7 +215,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     }
     this.userHolds.delete(sub);
     this.userSubscriptions.delete(sub);
-    void this.settle(this.broker.unsubscribe(USER_CHANNEL + sub), 'unsubscribe');
+    void this.settle(this.broker.unsubscribe(userChannel(sub)), 'unsubscribe');
   }
 
   /** @internal The adapter registers every connection once it is set up (its user already held). */
@@ -279,8 +282,8 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     const members = this.rooms.get(room);
     if (members?.delete(connection) && members.size === 0) {
       this.rooms.delete(room);
-      this.pendingWork.delete(ROOM_CHANNEL + room);
-      waits.push(this.settle(this.broker.unsubscribe(ROOM_CHANNEL + room), 'unsubscribe'));
+      this.pendingWork.delete(roomChannel(room));
+      waits.push(this.settle(this.broker.unsubscribe(roomChannel(room)), 'unsubscribe'));
     }
     const sub = connection.user;
     const present = sub === undefined ? undefined : this.presentLocally.get(room);
@@ -348,31 +351,28 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   }
 
   private handleBrokerMessage(channel: string, payload: string): void {
-    if (payload.startsWith(this.instanceId)) {
+    if (isFrom(payload, this.instanceId)) {
       return; // Delivered locally when it was published.
     }
     this.metrics?.receivedOne();
-    const kind = payload.charAt(ORIGIN_LENGTH);
-    const body = payload.slice(ORIGIN_LENGTH + 1);
-    if (channel.startsWith(USER_CHANNEL)) {
-      const sub = channel.slice(USER_CHANNEL.length);
-      if (kind === KICK) {
-        this.kickLocally(sub, body);
-      } else {
-        this.deliver(this.users.get(sub), body, undefined);
+    const target = targetOf(channel);
+    const message = decodeClusterMessage(payload);
+    if (!target || !message) {
+      this.logger.debug(`message on channel ${channel} ignored: not a cluster message`);
+    } else if (message.type === 'kick') {
+      if (target.to === 'user') {
+        this.kickLocally(target.sub, message.reason);
       }
-    } else if (channel.startsWith(ROOM_CHANNEL)) {
-      this.deliver(this.rooms.get(channel.slice(ROOM_CHANNEL.length)), body, undefined);
-    } else if (channel === ALL_CHANNEL) {
-      this.deliver(this.everyone, body, undefined);
     } else {
-      this.logger.debug(`message on unknown channel ${channel} ignored`);
+      const connections =
+        target.to === 'all' ? this.everyone : target.to === 'room' ? this.rooms.get(target.room) : this.users.get(target.sub);
+      this.deliver(connections, message.frame, undefined);
     }
   }
 
-  private publish(channel: string, payload: string): void {
+  private publish(channel: string, message: ClusterMessage): void {
     this.metrics?.publishedOne();
-    this.broker.publish(channel, payload);
+    this.broker.publish(channel, encodeClusterMessage(message));
   }
 
   private kickLocally(sub: string, reason: string): void {
@@ -392,20 +392,4 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
 
 function presenceKey(room: string, sub: string): string {
   return `p\u0000${room}\u0000${sub}`;
-}
-
-/** A close frame carries at most 123 bytes of reason: cut longer ones on a character boundary. */
-function closeReason(reason: string): string {
-  let fitting = String(reason);
-  while (Buffer.byteLength(fitting) > 123) {
-    fitting = [...fitting].slice(0, -1).join('');
-  }
-  return fitting;
-}
-
-/** Room names come from clients more often than not: a bad one is their error, told plainly. */
-function checkRoom(room: unknown): asserts room is string {
-  if (typeof room !== 'string' || room.length === 0 || room.length > MAX_ROOM_LENGTH) {
-    throw new RealtimeError(ErrorCode.BAD_REQUEST, `a room name is a string of 1 to ${MAX_ROOM_LENGTH} characters`);
-  }
 }
