@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { BrokerHealth, BrokerState, RealtimeBroker } from './broker.interface.js';
+import { RedisPresence } from './redis-presence.js';
 
 /** Options of {@link RedisBroker}: a URL, or an ioredis client to copy the settings of. */
 export interface RedisBrokerOptions {
@@ -41,8 +42,7 @@ const STALL_PROBE_PAUSE_MS = 100;
 /**
  * Redis pub/sub broker: rooms, user targeting and presence across every instance that
  * shares the Redis. An instance subscribes only to the channels it has local members for.
- * Presence lives in one sorted set per room (`<prefix>presence:<room>`) whose entries
- * (`<instance>|<member>`) carry their expiry as score and are refreshed by their instance.
+ * Presence is kept by a {@link RedisPresence}.
  *
  * While Redis is unreachable or stalled nothing throws and memory stays bounded: local
  * delivery goes on, publishes wait in a bounded queue, health is `degraded`. Once it is
@@ -60,15 +60,12 @@ export class RedisBroker implements RealtimeBroker {
   private readonly connectionOptions: RedisOptions;
   private pub: Redis | undefined;
   private sub: Redis | undefined;
-  private instanceId = '';
   /** Channels wanted, and those the current subscriber connection is subscribed to. */
   private readonly channels = new Set<string>();
   private readonly subscribed = new Set<string>();
   /** Counts the subscriber connection's drops: a reply from before one says nothing of now. */
   private subscriberGeneration = 0;
-  private readonly present = new Map<string, Set<string>>();
-  /** Presence entries removed while Redis could not be told: `[room, member]`. */
-  private readonly removals: [string, string][] = [];
+  private readonly presenceStore: RedisPresence;
   private readonly pending: [string, string][] = [];
   private inFlight = 0;
   private timers: NodeJS.Timeout[] = [];
@@ -100,6 +97,7 @@ export class RedisBroker implements RealtimeBroker {
         throw new TypeError(`RedisBroker ${name} must be an integer of at least ${min}, got ${String(value)}`);
       }
     }
+    this.presenceStore = new RedisPresence(this.prefix, this.presenceTtlMs, (command, error) => this.onCommandFailed(command, error));
     this.connectionOptions = {
       ...(options.client ? options.client.options : {}),
       // Never buffer commands while disconnected: that queue has no bound.
@@ -114,7 +112,7 @@ export class RedisBroker implements RealtimeBroker {
   }
 
   async start(instanceId: string, onMessage: (channel: string, payload: string) => void): Promise<void> {
-    this.instanceId = instanceId;
+    this.presenceStore.start(instanceId);
     const url = this.options.client ? undefined : (this.options.url ?? 'redis://127.0.0.1:6379');
     this.pub = url ? new Redis(url, this.connectionOptions) : new Redis(this.connectionOptions);
     this.sub = url ? new Redis(url, this.connectionOptions) : new Redis(this.connectionOptions);
@@ -135,7 +133,7 @@ export class RedisBroker implements RealtimeBroker {
         this.onTrouble(`${name} connection closed`);
       });
     }
-    this.every(Math.floor(this.presenceTtlMs / 3), () => this.refreshPresence());
+    this.every(Math.floor(this.presenceTtlMs / 3), () => this.presenceStore.refresh(this.pub?.status === 'ready' ? this.pub : undefined));
     this.every(this.healthCheckMs, () => this.checkHealth());
     // Connecting may fail now and succeed later: the retry strategy keeps trying, and the
     // application starts degraded rather than not at all.
@@ -179,57 +177,16 @@ export class RedisBroker implements RealtimeBroker {
     }
   }
 
-  async addPresence(room: string, member: string): Promise<void> {
-    let members = this.present.get(room);
-    if (!members) {
-      members = new Set();
-      this.present.set(room, members);
-    }
-    members.add(member);
-    // Otherwise the entry reaches Redis with the refresh once it is back.
-    if (this.pub?.status === 'ready' && !this.stalled) {
-      const key = this.presenceKey(room);
-      await this.pub
-        .multi()
-        .zadd(key, Date.now() + this.presenceTtlMs, this.entry(member))
-        .pexpire(key, 2 * this.presenceTtlMs)
-        .exec()
-        .catch((error: unknown) => this.onCommandFailed('presence', error));
-    }
+  addPresence(room: string, member: string): Promise<void> {
+    return this.presenceStore.add(this.usable(), room, member);
   }
 
-  async removePresence(room: string, member: string): Promise<void> {
-    const members = this.present.get(room);
-    members?.delete(member);
-    if (members?.size === 0) {
-      this.present.delete(room);
-    }
-    if (this.pub?.status !== 'ready' || this.stalled) {
-      this.removals.push([room, member]); // told to Redis once it is back
-      return;
-    }
-    await this.pub.zrem(this.presenceKey(room), this.entry(member)).catch((error: unknown) => {
-      this.removals.push([room, member]);
-      this.onCommandFailed('presence', error);
-    });
+  removePresence(room: string, member: string): Promise<void> {
+    return this.presenceStore.remove(this.usable(), room, member);
   }
 
-  async presence(room: string): Promise<string[]> {
-    const local = [...(this.present.get(room) ?? [])];
-    if (this.pub?.status !== 'ready' || this.stalled) {
-      // Degraded: what this instance knows is all there is to tell.
-      return local;
-    }
-    const key = this.presenceKey(room);
-    const now = Date.now();
-    try {
-      const results = await this.pub.multi().zremrangebyscore(key, '-inf', now).zrangebyscore(key, now, '+inf').exec();
-      const entries = (results?.[1]?.[1] ?? []) as string[];
-      return [...new Set(entries.map((entry) => entry.slice(entry.indexOf('|') + 1)))];
-    } catch (error) {
-      this.onCommandFailed('presence', error);
-      return local;
-    }
+  presence(room: string): Promise<string[]> {
+    return this.presenceStore.members(this.usable(), room);
   }
 
   health(): BrokerHealth {
@@ -243,16 +200,7 @@ export class RedisBroker implements RealtimeBroker {
     clearTimeout(this.stallWatch);
     this.state = 'closed';
     const pub = this.pub;
-    if (pub?.status === 'ready') {
-      const removal = pub.multi();
-      for (const [room, members] of this.present) {
-        for (const member of members) {
-          removal.zrem(this.presenceKey(room), this.entry(member));
-        }
-      }
-      await removal.exec().catch(() => undefined);
-    }
-    this.present.clear();
+    await this.presenceStore.clear(pub?.status === 'ready' ? pub : undefined);
     this.channels.clear();
     await Promise.all(
       [pub, this.sub].map(async (connection) => {
@@ -284,7 +232,7 @@ export class RedisBroker implements RealtimeBroker {
     if (connection === this.sub) {
       await this.restoreSubscriptions();
     } else {
-      await this.restorePresence();
+      await this.presenceStore.restore(this.pub!);
     }
     this.updateState();
   }
@@ -328,22 +276,6 @@ export class RedisBroker implements RealtimeBroker {
     }
   }
 
-  /** Tells Redis what it lost or missed: removals made while away, then this instance's entries. */
-  private async restorePresence(): Promise<void> {
-    const removals = this.removals.splice(0);
-    if (removals.length > 0) {
-      const batch = this.pub!.multi();
-      for (const [room, member] of removals) {
-        batch.zrem(this.presenceKey(room), this.entry(member));
-      }
-      await batch.exec().catch((error: unknown) => {
-        this.removals.unshift(...removals);
-        this.onCommandFailed('presence', error);
-      });
-    }
-    await this.refreshPresence();
-  }
-
   private updateState(): void {
     if (this.state === 'closed' || this.pub?.status !== 'ready' || this.sub?.status !== 'ready' || !this.restored || this.stalled) {
       return;
@@ -360,22 +292,6 @@ export class RedisBroker implements RealtimeBroker {
     }
   }
 
-  private async refreshPresence(): Promise<void> {
-    if (this.pub?.status !== 'ready' || this.present.size === 0) {
-      return;
-    }
-    const expiry = Date.now() + this.presenceTtlMs;
-    const refresh = this.pub.multi();
-    for (const [room, members] of this.present) {
-      const key = this.presenceKey(room);
-      for (const member of members) {
-        refresh.zadd(key, expiry, this.entry(member));
-      }
-      refresh.pexpire(key, 2 * this.presenceTtlMs);
-    }
-    await refresh.exec().catch((error: unknown) => this.onCommandFailed('presence refresh', error));
-  }
-
   /** A connection can stay "ready" while Redis no longer answers (stopped, network gone): ask it. */
   private async checkHealth(): Promise<void> {
     if (this.pub?.status !== 'ready') {
@@ -385,7 +301,7 @@ export class RedisBroker implements RealtimeBroker {
       await this.pub.ping();
       if (this.stalled) {
         this.stalled = false;
-        await this.restorePresence();
+        await this.presenceStore.restore(this.pub!);
         if (this.sub?.status === 'ready' && this.restored) {
           await this.restoreSubscriptions(); // what joins and leaves changed while it stalled
         }
@@ -446,12 +362,9 @@ export class RedisBroker implements RealtimeBroker {
     }
   }
 
-  private presenceKey(room: string): string {
-    return `${this.prefix}presence:${room}`;
-  }
-
-  private entry(member: string): string {
-    return `${this.instanceId}|${member}`;
+  /** The publisher connection when Redis answers (ready and not stalled), else undefined. */
+  private usable(): Redis | undefined {
+    return this.pub?.status === 'ready' && !this.stalled ? this.pub : undefined;
   }
 }
 
