@@ -4,15 +4,29 @@ import WebSocket from 'ws';
 import {
   backoffDelay,
   type ConnectionState,
+  type StateChange,
   RealtimeClient,
   type RealtimeClientOptions,
   RealtimeClientError,
   resolveBackoff,
   type TokenReason,
 } from '../src/client/index.js';
+import { FakeClock } from './support/fake-clock.js';
 import { FakeServer, offeredToken } from './support/fake-server.js';
 import { startRoomsApp, type RoomsApp, tokenFor } from './support/rooms-app.js';
 import { until } from './support/until.js';
+
+/** Resolves at the client's next change to `closed` (its state starts `closed` until it connects). */
+function nextClosed(made: RealtimeClient): Promise<StateChange> {
+  return new Promise((resolve) => {
+    const stop = made.onState((change) => {
+      if (change.state === 'closed') {
+        stop();
+        resolve(change);
+      }
+    });
+  });
+}
 
 /** An unsigned token with an `exp` that far in seconds: the client only reads it. */
 function tokenWithExp(seconds: number): string {
@@ -83,8 +97,67 @@ describe('client SDK against a scripted fake server', () => {
   }
 
   afterEach(async () => {
-    clients.splice(0).forEach((made) => made.close());
+    clients.splice(0).forEach((made) => made.disconnect());
     await server?.close();
+  });
+
+  it('moves only along its transition table, with a reason for every change', async () => {
+    server = await FakeServer.start();
+    server.onConnection = ({ socket }) => {
+      if (server.connections.length === 1) {
+        socket.close(1012, 'restart');
+      }
+    };
+    const made = client({ random: () => 0 });
+    // Added right after the constructor: the first `connecting` is seen too.
+    const changes: string[] = [];
+    made.onState(({ previous, state, reason }) => changes.push(`${previous}>${state}:${reason}`));
+    await server.connectionCount(2);
+    await until(() => made.state === 'open', 'the client to reopen');
+    made.disconnect();
+    assert.deepEqual(changes, [
+      'closed>connecting:connect',
+      'connecting>open:opened',
+      'open>reconnecting:connection-lost',
+      'reconnecting>connecting:retry',
+      'connecting>open:opened',
+      'open>closed:disconnect',
+    ]);
+  });
+
+  it('waits for connect() with autoConnect: false, and connects again after disconnect()', async () => {
+    server = await FakeServer.start();
+    const made = client({ autoConnect: false });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(made.state, 'closed');
+    assert.equal(server.connections.length, 0);
+    await assert.rejects(made.request('x'), { code: 'CLOSED' });
+    made.connect();
+    await made.whenOpen();
+    made.disconnect();
+    assert.equal(made.state, 'closed');
+    made.connect();
+    await made.whenOpen();
+    assert.equal(server.connections.length, 2);
+  });
+
+  it('runs its timeouts on the injected clock: a request fails when the clock says so, and never sleeps', async () => {
+    server = await FakeServer.start();
+    const clock = new FakeClock(Date.now());
+    const made = client({ clock, requestTimeoutMs: 5000 });
+    await made.whenOpen();
+    let outcome: unknown;
+    made.request('never-answered').then(
+      () => (outcome = 'resolved'),
+      (error: RealtimeClientError) => (outcome = error.code),
+    );
+    await until(() => server.connections[0]!.frames.some((frame) => frame.event === 'never-answered'), 'the request to arrive');
+    clock.advance(4999);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(outcome, undefined);
+    clock.advance(1);
+    await until(() => outcome !== undefined, 'the timeout');
+    assert.equal(outcome, 'TIMEOUT');
   });
 
   for (const code of [1000, 1008, 1009, 4003]) {
@@ -93,13 +166,14 @@ describe('client SDK against a scripted fake server', () => {
       server.onConnection = ({ socket }) => socket.close(code, 'go away');
       const made = client();
       const seen = states(made);
+      const closed = nextClosed(made);
       const errors: RealtimeClientError[] = [];
       made.onError((error) => errors.push(error));
-      await until(() => made.state === 'closed', 'the client to close');
+      await closed;
       // A reconnection would come within 100 ms with these settings: leave it twice that.
       await new Promise((resolve) => setTimeout(resolve, 200));
       assert.equal(server.connections.length, 1);
-      assert.deepEqual(seen, ['open', 'closed']);
+      assert.deepEqual(seen, ['connecting', 'open', 'closed']);
       assert.match(errors[0]?.message ?? '', new RegExp(`${code}`));
       await assert.rejects(made.request('x'), { code: 'CLOSED' });
     });
@@ -123,7 +197,7 @@ describe('client SDK against a scripted fake server', () => {
       assert.equal(retry?.retryInMs, code === 1013 ? 79 : 19);
       assert.deepEqual(
         changes.map((change) => change.state),
-        ['open', 'reconnecting', 'connecting', 'open'],
+        ['connecting', 'open', 'reconnecting', 'connecting', 'open'],
       );
     });
   }
@@ -149,9 +223,10 @@ describe('client SDK against a scripted fake server', () => {
     server = await FakeServer.start();
     server.onConnection = ({ socket }) => socket.close(4001, 'token expired');
     const made = client({ token: 'fixed' });
+    const closed = nextClosed(made);
     const errors: string[] = [];
     made.onError((error) => errors.push(error.message));
-    await until(() => made.state === 'closed', 'closed');
+    await closed;
     assert.equal(server.connections.length, 1);
     assert.match(errors.join(), /no token provider/);
   });
@@ -169,14 +244,14 @@ describe('client SDK against a scripted fake server', () => {
     await until(() => made.state === 'open', 'open');
     server.connections[0]!.socket.close(1012, 'restart');
     await until(() => calls === 2, 'the second token request');
-    made.close();
+    made.disconnect();
     release('second');
     const failing = client({
       token: () => {
         throw new Error('identity provider down');
       },
     });
-    failing.close();
+    failing.disconnect();
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(server.connections.length, 1);
     assert.equal(made.state, 'closed');
@@ -187,12 +262,13 @@ describe('client SDK against a scripted fake server', () => {
     server = await FakeServer.start();
     const baseline = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const made = client({ pingIntervalMs: 50, token: () => tokenWithExp(3600) });
+    const closed = nextClosed(made);
     made.onState(({ state }) => {
       if (state === 'open') {
-        made.close(); // from inside a listener, right when the timers were set
+        made.disconnect(); // from inside a listener, right when the timers were set
       }
     });
-    await until(() => made.state === 'closed', 'closed');
+    await closed;
     await new Promise((resolve) => setTimeout(resolve, 20));
     assert.equal(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length, baseline);
   });
@@ -430,7 +506,7 @@ describe('client SDK against the real server', () => {
   const clients: RealtimeClient[] = [];
 
   afterEach(async () => {
-    clients.splice(0).forEach((made) => made.close());
+    clients.splice(0).forEach((made) => made.disconnect());
     await app.close();
   });
 

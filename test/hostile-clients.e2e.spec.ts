@@ -225,7 +225,7 @@ describe('hostile clients', () => {
         assert.equal(outcome.reason.code, 'RATE_LIMITED');
       }
     } finally {
-      client.close();
+      client.disconnect();
     }
   });
 });

@@ -37,8 +37,8 @@ async function login(username) {
 
 $('login').addEventListener('click', async () => {
   const username = $('username').value.trim();
-  echo?.close();
-  chat?.close();
+  echo?.disconnect();
+  chat?.disconnect();
   let token = await login(username);
   $('whoami').textContent = `logged in as ${username}`;
   // The SDK asks again on 4001, after a refused handshake and before expiry: log in again then.

@@ -1,76 +1,16 @@
 import { CloseCode } from '../protocol/close-codes.js';
+import { trimCloseReason } from '../protocol/close-reason.js';
 import { AUTH_EVENT, BEARER_PROTOCOL_PREFIX, ERROR_EVENT, type ErrorPayload, PING_EVENT, PROTOCOL_V1 } from '../protocol/envelope.js';
-import { backoffDelay, type BackoffOptions, resolveBackoff } from './backoff.js';
+import { backoffDelay, resolveBackoff } from './backoff.js';
+import { ClientStateMachine, type ConnectionState, type StateChange } from './client-state.js';
+import { type ClientClock, systemClock } from './clock.js';
+import { ClientEvents } from './client-events.js';
+import { ClientHeartbeat } from './client-heartbeat.js';
+import type { EventMap, IncomingFrame, ReconnectContext, RealtimeClientOptions, TokenReason } from './client-options.js';
 import { ClientErrorCode, RealtimeClientError } from './client-error.js';
-import { tokenExpiry } from './jwt-expiry.js';
+import { Outbox } from './outbox.js';
+import { TokenKeeper } from './token-keeper.js';
 import { OPEN, type WebSocketConstructor, type WebSocketLike } from './websocket-like.js';
-
-/** The client's connection state. `open` means connected, hook done and queue sent. */
-export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
-
-/** Why the token provider is asked for a token. */
-export type TokenReason = 'connect' | 'reconnect' | 'expired' | 'refresh';
-
-/** Gives the client a token: a fresh one when `reason` is `expired` or `refresh`. */
-export type TokenProvider = (reason: TokenReason) => string | Promise<string>;
-
-/** What a state change listener receives. */
-export interface StateChange {
-  /** The new state. */
-  readonly state: ConnectionState;
-  /** The state before. */
-  readonly previous: ConnectionState;
-  /** The close that caused it, when one did. */
-  readonly close?: { readonly code: number; readonly reason: string };
-  /** When `reconnecting`: the delay before the next attempt, in ms. */
-  readonly retryInMs?: number;
-}
-
-/** A server push or reply as received: `{event, data, room?, id?}`. */
-export interface IncomingFrame {
-  readonly event: string;
-  readonly data?: unknown;
-  readonly room?: string;
-  readonly id?: string | number;
-}
-
-/** What `onReconnect` gets: requests and sends that go out at once, ahead of the queue. */
-export interface ReconnectContext {
-  /** As {@link RealtimeClient.request}, sent at once. */
-  request<T = unknown>(event: string, data?: unknown, options?: { timeoutMs?: number }): Promise<T>;
-  /** As {@link RealtimeClient.send}, sent at once. */
-  send(event: string, data?: unknown): void;
-}
-
-/** Options of {@link RealtimeClient}. */
-export interface RealtimeClientOptions {
-  /** The WebSocket implementation. Default `globalThis.WebSocket` (browsers); pass `ws`'s in Node 20. */
-  WebSocket?: WebSocketConstructor;
-  /** The token, or a provider called before every connection and refresh. Omit for public gateways. */
-  token?: string | TokenProvider;
-  /** How long the token provider may take before the attempt counts as failed, in ms. Default 10000. */
-  tokenTimeoutMs?: number;
-  /** Reconnection delays. */
-  backoff?: BackoffOptions;
-  /** Give up after this many failed reconnection attempts in a row. Default: never. */
-  maxReconnectAttempts?: number;
-  /** Default timeout of `request()`, in ms. Default 10000. */
-  requestTimeoutMs?: number;
-  /** Messages kept while not connected; one more is refused with `QUEUE_FULL`. Default 100. */
-  maxQueue?: number;
-  /** App-level heartbeat: a `ping` after this much silence, in ms; `false` turns it off. Default 20000. */
-  pingIntervalMs?: number | false;
-  /** How long to wait for its `pong` before treating the link as dead, in ms. Default 10000. */
-  pongTimeoutMs?: number;
-  /** Refresh the token in-band this long before it expires, in ms. Default 30000 (or half its lifetime, if shorter). */
-  refreshBeforeExpiryMs?: number;
-  /** Runs after every reconnection, before the state is `open` and queued messages go: re-join rooms here. */
-  onReconnect?: (context: ReconnectContext) => void | Promise<void>;
-  /** Source of randomness for the backoff jitter, in [0, 1). Default `Math.random` (tests pin it). */
-  random?: () => number;
-  /** Where exceptions thrown by your listeners go. Default: rethrown asynchronously, as an `EventTarget` reports them. */
-  reportListenerError?: (error: unknown) => void;
-}
 
 /** Close codes after which the client stops for good (protocol §5). */
 const FINAL_CLOSES: ReadonlySet<number> = new Set([
@@ -81,24 +21,6 @@ const FINAL_CLOSES: ReadonlySet<number> = new Set([
 ]);
 /** The close code the client uses when its heartbeat finds the link dead (4000-4999 are free for applications). */
 const DEAD_LINK_CLOSE = 4000;
-/** Longest delay a timer takes everywhere (setTimeout fires at once beyond it). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-const MIN_REFRESH_DELAY_MS = 1000;
-
-interface PendingRequest {
-  resolve(value: unknown): void;
-  reject(error: RealtimeClientError): void;
-  timer: ReturnType<typeof setTimeout>;
-  /** Written to a socket: lost if that socket drops. */
-  sent: boolean;
-}
-
-interface Queued {
-  readonly frame: string;
-  readonly id?: number;
-}
-
-type Listener = (data: unknown, frame: IncomingFrame) => void;
 
 /**
  * Client of protocol v1, for browsers and Node: reconnection with full-jitter backoff that
@@ -117,25 +39,25 @@ type Listener = (data: unknown, frame: IncomingFrame) => void;
  * await client.request('join', { room: 'general' });
  * ```
  */
-export class RealtimeClient {
+export class RealtimeClient<Events extends EventMap = EventMap> {
   private readonly WebSocketImpl: WebSocketConstructor;
   private readonly backoff;
+  private readonly clock: ClientClock;
+  private readonly events: ClientEvents;
+  private readonly machine: ClientStateMachine;
+  private readonly outbox: Outbox;
   private socket: WebSocketLike | undefined;
-  private stateValue: ConnectionState = 'connecting';
-  private readonly listeners = new Map<string, Set<Listener>>();
-  private readonly stateListeners = new Set<(change: StateChange) => void>();
-  private readonly errorListeners = new Set<(error: RealtimeClientError) => void>();
-  private readonly pending = new Map<number, PendingRequest>();
-  private queue: Queued[] = [];
-  private nextId = 0;
-  private attempt = 0;
-  private everOpened = false;
-  private tokenReason: TokenReason = 'connect';
-  private overloaded = false;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
-  private pingTimer: ReturnType<typeof setTimeout> | undefined;
-  private lastTraffic = 0;
+  /**
+   * Where reconnection stands: attempts since the last open, whether the server said it is
+   * overloaded (1013) since then, why the next token is asked for, and whether the
+   * connection has opened before (so the next open is a reconnection). Reset by `opened`.
+   */
+  private retry = { attempt: 0, overloaded: false, tokenReason: 'connect' as TokenReason, everOpened: false };
+  private retryTimer: unknown;
+  private readonly tokens: TokenKeeper;
+  private readonly heartbeat: ClientHeartbeat;
+  /** The constructor's connect() is still to come; a disconnect() before it cancels it. */
+  private autoConnecting = false;
 
   constructor(
     readonly url: string,
@@ -150,44 +72,54 @@ export class RealtimeClient {
     }
     this.WebSocketImpl = Impl;
     this.backoff = resolveBackoff(options.backoff);
-    void this.connect();
+    this.clock = options.clock ?? systemClock;
+    this.events = new ClientEvents(options.reportListenerError);
+    this.machine = new ClientStateMachine((call) => this.events.guard(call));
+    this.outbox = new Outbox(this.clock, options.maxQueue ?? 100);
+    this.heartbeat = new ClientHeartbeat(this.clock, options.pingIntervalMs ?? 20_000);
+    this.tokens = new TokenKeeper(this.clock, options.token, options.tokenTimeoutMs ?? 10_000, options.refreshBeforeExpiryMs ?? 30_000);
+    if (options.autoConnect ?? true) {
+      this.autoConnecting = true;
+      queueMicrotask(() => this.autoConnecting && this.connect());
+    }
   }
 
   /** The connection state. */
   get state(): ConnectionState {
-    return this.stateValue;
+    return this.machine.state;
   }
 
   /** Listens to state changes; returns a function that stops listening. */
   onState(listener: (change: StateChange) => void): () => void {
-    this.stateListeners.add(listener);
-    return () => this.stateListeners.delete(listener);
+    return this.machine.listen(listener);
   }
 
   /** Listens to errors that belong to no request (an error frame without id, a failed refresh or connection). */
   onError(listener: (error: RealtimeClientError) => void): () => void {
-    this.errorListeners.add(listener);
-    return () => this.errorListeners.delete(listener);
+    return this.events.onError(listener);
   }
 
   /** Listens to server pushes (and replies to requests without id) of one event. */
-  on(event: string, listener: (data: unknown, frame: IncomingFrame) => void): () => void {
-    let set = this.listeners.get(event);
-    if (!set) {
-      set = new Set();
-      this.listeners.set(event, set);
-    }
-    set.add(listener);
-    return () => set.delete(listener);
+  on<E extends keyof Events & string>(event: E, listener: (data: Events[E], frame: IncomingFrame<Events[E]>) => void): () => void {
+    return this.events.on(event, listener as (data: unknown, frame: IncomingFrame) => void);
   }
 
-  /** Resolves once the client is open (rejects if it closes for good first). */
-  whenOpen(): Promise<void> {
-    if (this.stateValue === 'open') {
-      return Promise.resolve();
+  /** Starts connecting, when the client is `closed` (not yet connected, or disconnected); a no-op otherwise. */
+  connect(): void {
+    this.autoConnecting = false;
+    if (this.machine.state !== 'closed') {
+      return;
     }
-    if (this.stateValue === 'closed') {
-      return Promise.reject(new RealtimeClientError(ClientErrorCode.CLOSED, 'the client is closed'));
+    this.retry.attempt = 0;
+    this.retry.overloaded = false;
+    this.machine.move('connecting', 'connect');
+    void this.attempt();
+  }
+
+  /** Resolves once the client is open (rejects if it closes first). */
+  whenOpen(): Promise<void> {
+    if (this.state === 'open') {
+      return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
       const stop = this.onState(({ state }) => {
@@ -204,7 +136,7 @@ export class RealtimeClient {
 
   /** Sends an event without waiting for anything. Throws `QUEUE_FULL` or `CLOSED` rather than drop it. */
   send(event: string, data?: unknown): void {
-    this.write({ frame: JSON.stringify({ event, data }) }, false);
+    this.write(JSON.stringify({ event, data }), undefined, false);
   }
 
   /**
@@ -216,77 +148,62 @@ export class RealtimeClient {
     return this.requestVia(event, data, options, false);
   }
 
-  /** Closes for good: no reconnection; queued and pending requests fail with `CLOSED`. */
-  close(code: number = CloseCode.NORMAL, reason = 'client closed'): void {
+  /**
+   * Disconnects, with no reconnection until `connect()`: queued and pending requests fail
+   * with `CLOSED`. The code must be one a client may send (1000, 3000-4999; others become
+   * 1000), and the reason is cut to the 123 bytes a close frame carries.
+   */
+  disconnect(code: number = CloseCode.NORMAL, reason = 'client closed'): void {
+    this.autoConnecting = false;
     const socket = this.socket;
     this.socket = undefined;
     this.stopTimers();
-    // Browsers accept only 1000 and 3000-4999 from a client, and 123 bytes of reason.
     const usable = code === CloseCode.NORMAL || (code >= 3000 && code <= 4999) ? code : CloseCode.NORMAL;
-    let fitting = reason;
-    while (new TextEncoder().encode(fitting).length > 123) {
-      fitting = fitting.slice(0, -1);
-    }
+    const fitting = trimCloseReason(reason);
     try {
       socket?.close(usable, fitting);
     } catch {
       // Already closing: nothing more to do.
     }
-    this.failAll(new RealtimeClientError(ClientErrorCode.CLOSED, 'the client was closed'), true);
-    this.setState('closed', { code: usable, reason });
+    this.outbox.fail(new RealtimeClientError(ClientErrorCode.CLOSED, 'the client was disconnected'), true);
+    if (this.state !== 'closed') {
+      this.machine.move('closed', 'disconnect', { code: usable, reason: fitting });
+    }
   }
 
   private requestVia<T>(event: string, data: unknown, options: { timeoutMs?: number }, direct: boolean): Promise<T> {
-    const id = ++this.nextId;
-    const frame = JSON.stringify({ event, id, data });
     const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs ?? 10_000;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        this.queue = this.queue.filter((queued) => queued.id !== id); // never sent late
-        reject(new RealtimeClientError(ClientErrorCode.TIMEOUT, `no reply to "${event}" within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const request: PendingRequest = { resolve: resolve as (value: unknown) => void, reject, timer, sent: false };
-      this.pending.set(id, request);
-      try {
-        request.sent = this.write({ frame, id }, direct);
-      } catch (error) {
-        clearTimeout(timer);
-        this.pending.delete(id);
-        reject(error as RealtimeClientError);
-      }
-    });
+    return this.outbox.request<T>(event, data, timeoutMs, (frame, id) => this.write(frame, id, direct));
   }
 
   /** Writes now when open (or `direct`, during the reconnect hook), else queues; true when written. */
-  private write(queued: Queued, direct: boolean): boolean {
-    if (this.stateValue === 'closed') {
+  private write(frame: string, id: number | undefined, direct: boolean): boolean {
+    // Right after the constructor the client is about to connect: what is sent then waits in the queue.
+    if (this.state === 'closed' && !this.autoConnecting) {
       throw new RealtimeClientError(ClientErrorCode.CLOSED, 'the client is closed');
     }
     const socket = this.socket;
-    if (socket?.readyState === OPEN && (this.stateValue === 'open' || direct)) {
-      socket.send(queued.frame);
+    if (socket?.readyState === OPEN && (this.state === 'open' || direct)) {
+      socket.send(frame);
       return true;
     }
-    if (this.queue.length >= (this.options.maxQueue ?? 100)) {
-      throw new RealtimeClientError(ClientErrorCode.QUEUE_FULL, `${this.queue.length} messages are already waiting for the connection`);
-    }
-    this.queue.push(queued);
+    this.outbox.enqueue(frame, id);
     return false;
   }
 
-  private async connect(): Promise<void> {
+  /** One connection attempt: a token, then the WebSocket. */
+  private async attempt(): Promise<void> {
     let token: string | undefined;
     try {
-      token = await this.token(this.tokenReason);
+      token = await this.tokens.get(this.retry.tokenReason);
     } catch (error) {
-      if (this.stateValue !== 'closed') {
-        this.emitError(new RealtimeClientError(ClientErrorCode.DISCONNECTED, `the token provider failed: ${describe(error)}`));
+      if (this.state === 'connecting') {
+        this.events.error(new RealtimeClientError(ClientErrorCode.DISCONNECTED, `the token provider failed: ${describe(error)}`));
         this.scheduleReconnect(undefined);
       }
       return;
     }
-    if (this.stateValue === 'closed') {
+    if (this.state !== 'connecting') {
       return;
     }
     let socket: WebSocketLike;
@@ -294,8 +211,8 @@ export class RealtimeClient {
       socket = new this.WebSocketImpl(this.url, token ? [PROTOCOL_V1, BEARER_PROTOCOL_PREFIX + token] : [PROTOCOL_V1]);
     } catch (error) {
       // E.g. a token that is not a valid subprotocol value (base64 with + / =): a new token may do.
-      this.emitError(new RealtimeClientError(ClientErrorCode.DISCONNECTED, `cannot open the WebSocket: ${describe(error)}`));
-      this.tokenReason = 'expired';
+      this.events.error(new RealtimeClientError(ClientErrorCode.DISCONNECTED, `cannot open the WebSocket: ${describe(error)}`));
+      this.retry.tokenReason = 'expired';
       this.scheduleReconnect(undefined);
       return;
     }
@@ -318,61 +235,42 @@ export class RealtimeClient {
     });
   }
 
-  private async token(reason: TokenReason): Promise<string | undefined> {
-    const { token } = this.options;
-    if (typeof token !== 'function') {
-      return token;
-    }
-    const limitMs = this.options.tokenTimeoutMs ?? 10_000;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no token within ${limitMs} ms`)), limitMs);
-    });
-    try {
-      return await Promise.race([Promise.resolve(token(reason)), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   private async onOpen(socket: WebSocketLike, token: string | undefined): Promise<void> {
-    const reconnect = this.everOpened;
-    this.everOpened = true;
-    this.attempt = 0;
-    this.overloaded = false;
-    this.tokenReason = 'reconnect';
-    this.lastTraffic = Date.now();
-    this.scheduleRefresh(token, socket);
-    this.schedulePing(socket);
+    const reconnect = this.retry.everOpened;
+    this.retry = { attempt: 0, overloaded: false, tokenReason: 'reconnect', everOpened: true };
+    this.tokens.schedule(token, () => void this.refresh(socket));
+    this.heartbeat.start(
+      () => this.requestVia(PING_EVENT, undefined, { timeoutMs: this.options.pongTimeoutMs ?? 10_000 }, true),
+      () => {
+        if (this.socket === socket) {
+          // No pong: the link is dead even if the socket does not know it yet.
+          const terminate = (socket as { terminate?: () => void }).terminate;
+          terminate ? terminate.call(socket) : socket.close(DEAD_LINK_CLOSE, 'no pong');
+          this.onClose(1006, 'no pong', true);
+        }
+      },
+    );
     if (reconnect && this.options.onReconnect) {
       // The hook's own messages go out at once; everything else waits in the queue.
       const context: ReconnectContext = {
         request: (event, data, options = {}) => this.requestVia(event, data, options, true),
-        send: (event, data) => void this.write({ frame: JSON.stringify({ event, data }) }, true),
+        send: (event, data) => void this.write(JSON.stringify({ event, data }), undefined, true),
       };
       try {
         await this.options.onReconnect(context);
       } catch (error) {
-        this.emitError(new RealtimeClientError(ClientErrorCode.DISCONNECTED, `onReconnect failed: ${describe(error)}`));
+        this.events.error(new RealtimeClientError(ClientErrorCode.DISCONNECTED, `onReconnect failed: ${describe(error)}`));
       }
     }
-    if (this.socket !== socket || socket.readyState !== OPEN || this.stateValue === 'closed') {
+    if (this.socket !== socket || socket.readyState !== OPEN || this.state !== 'connecting') {
       return;
     }
-    const queue = this.queue;
-    this.queue = [];
-    for (const queued of queue) {
-      socket.send(queued.frame);
-      const request = queued.id === undefined ? undefined : this.pending.get(queued.id);
-      if (request) {
-        request.sent = true;
-      }
-    }
-    this.setState('open');
+    this.outbox.flush((frame) => socket.send(frame));
+    this.machine.move('open', 'opened');
   }
 
   private onMessage(raw: unknown): void {
-    this.lastTraffic = Date.now();
+    this.heartbeat.traffic();
     if (typeof raw !== 'string') {
       return;
     }
@@ -380,52 +278,25 @@ export class RealtimeClient {
     try {
       frame = JSON.parse(raw) as IncomingFrame;
     } catch {
-      this.dispatch({ event: 'raw', data: raw });
+      this.events.dispatch({ event: 'raw', data: raw });
       return;
     }
-    if (typeof frame?.event !== 'string') {
-      return;
-    }
-    if (frame.id !== undefined) {
-      const request = typeof frame.id === 'number' ? this.pending.get(frame.id) : undefined;
-      if (!request) {
-        return; // a reply that came after its request timed out: nobody is waiting for it
-      }
-      this.pending.delete(frame.id as number);
-      clearTimeout(request.timer);
-      if (frame.event === ERROR_EVENT) {
-        const error = frame.data as ErrorPayload;
-        request.reject(new RealtimeClientError(error.code, error.message, error.details));
-      } else {
-        request.resolve(frame.data);
-      }
+    if (typeof frame?.event !== 'string' || this.outbox.settle(frame)) {
       return;
     }
     if (frame.event === ERROR_EVENT) {
       const error = frame.data as ErrorPayload;
-      this.emitError(new RealtimeClientError(error.code, error.message, error.details));
+      this.events.error(new RealtimeClientError(error.code, error.message, error.details));
     }
-    this.dispatch(frame);
-  }
-
-  private dispatch(frame: IncomingFrame): void {
-    for (const listener of [...(this.listeners.get(frame.event) ?? [])]) {
-      this.guard(() => listener(frame.data, frame));
-    }
+    this.events.dispatch(frame);
   }
 
   private onClose(code: number, reason: string, opened: boolean): void {
     this.socket = undefined;
     this.stopTimers();
     // What was written to this socket may or may not have been handled: say so.
-    for (const [id, request] of this.pending) {
-      if (request.sent) {
-        this.pending.delete(id);
-        clearTimeout(request.timer);
-        request.reject(new RealtimeClientError(ClientErrorCode.DISCONNECTED, `the connection closed (${code}) before the reply`));
-      }
-    }
-    if (this.stateValue === 'closed') {
+    this.outbox.fail(new RealtimeClientError(ClientErrorCode.DISCONNECTED, `the connection closed (${code}) before the reply`), false);
+    if (this.state === 'closed') {
       return;
     }
     const stopFor = FINAL_CLOSES.has(code)
@@ -434,158 +305,64 @@ export class RealtimeClient {
         ? 'the token expired (4001) and there is no token provider to get a new one'
         : undefined;
     if (stopFor) {
-      this.failAll(new RealtimeClientError(ClientErrorCode.CLOSED, stopFor), true);
-      this.setState('closed', { code, reason });
-      this.emitError(new RealtimeClientError(ClientErrorCode.CLOSED, stopFor));
+      this.outbox.fail(new RealtimeClientError(ClientErrorCode.CLOSED, stopFor), true);
+      this.machine.move('closed', 'server-closed', { code, reason });
+      this.events.error(new RealtimeClientError(ClientErrorCode.CLOSED, stopFor));
       return;
     }
     if (code === CloseCode.TOKEN_EXPIRED || !opened) {
       // 4001, or a handshake refused before any open (browsers cannot see the 401): a new token may help.
-      this.tokenReason = 'expired';
+      this.retry.tokenReason = 'expired';
     }
     // Overload lasts until a connection opens again, whatever closes the attempts meanwhile.
-    this.overloaded ||= code === CloseCode.TRY_AGAIN_LATER;
+    this.retry.overloaded ||= code === CloseCode.TRY_AGAIN_LATER;
     this.scheduleReconnect({ code, reason });
   }
 
   private scheduleReconnect(close: { code: number; reason: string } | undefined): void {
-    if (this.stateValue === 'closed') {
-      return;
-    }
     const max = this.options.maxReconnectAttempts ?? Number.POSITIVE_INFINITY;
-    if (this.attempt >= max) {
-      this.failAll(new RealtimeClientError(ClientErrorCode.CLOSED, `gave up after ${max} reconnection attempts`), true);
-      this.setState('closed', close);
+    if (this.retry.attempt >= max) {
+      this.outbox.fail(new RealtimeClientError(ClientErrorCode.CLOSED, `gave up after ${max} reconnection attempts`), true);
+      this.machine.move('closed', 'gave-up', close);
       return;
     }
     // A 4001 is answered at once with a fresh token; everything else backs off.
     const delay =
-      close?.code === CloseCode.TOKEN_EXPIRED && this.attempt === 0
+      close?.code === CloseCode.TOKEN_EXPIRED && this.retry.attempt === 0
         ? 0
-        : backoffDelay(this.attempt, this.backoff, this.overloaded, this.options.random);
-    this.attempt++;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => {
-      if (this.stateValue === 'reconnecting') {
-        this.setState('connecting');
-        void this.connect();
+        : backoffDelay(this.retry.attempt, this.backoff, this.retry.overloaded, this.options.random);
+    this.retry.attempt++;
+    this.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = this.clock.setTimeout(() => {
+      if (this.state === 'reconnecting') {
+        this.machine.move('connecting', 'retry');
+        void this.attempt();
       }
     }, delay);
-    this.setState('reconnecting', close, delay);
-  }
-
-  private scheduleRefresh(token: string | undefined, socket: WebSocketLike): void {
-    clearTimeout(this.refreshTimer);
-    const expiry = token ? tokenExpiry(token) : undefined;
-    if (expiry === undefined || typeof this.options.token !== 'function') {
-      return;
-    }
-    const lifetime = expiry - Date.now();
-    const before = Math.min(this.options.refreshBeforeExpiryMs ?? 30_000, lifetime / 2);
-    const due = Math.max(MIN_REFRESH_DELAY_MS, lifetime - before);
-    // Timers beyond ~24.8 days fire at once: wait in steps and look again.
-    this.refreshTimer = setTimeout(
-      () => (due > MAX_TIMER_MS ? this.scheduleRefresh(token, socket) : void this.refresh(socket)),
-      Math.min(due, MAX_TIMER_MS),
-    );
+    this.machine.move('reconnecting', 'connection-lost', close, delay);
   }
 
   private async refresh(socket: WebSocketLike): Promise<void> {
     try {
-      const token = await this.token('refresh');
+      const token = await this.tokens.get('refresh');
       await this.request(AUTH_EVENT, { token });
-      if (this.socket === socket && this.stateValue !== 'closed') {
-        this.scheduleRefresh(token, socket);
+      if (this.socket === socket && this.state !== 'closed') {
+        this.tokens.schedule(token, () => void this.refresh(socket));
       }
     } catch (error) {
-      if (this.stateValue !== 'closed') {
+      if (this.state !== 'closed') {
         // The server will close with 4001 at expiry; the reconnection then asks for a token again.
-        this.emitError(
+        this.events.error(
           error instanceof RealtimeClientError ? error : new RealtimeClientError(ClientErrorCode.DISCONNECTED, describe(error)),
         );
       }
     }
   }
 
-  private schedulePing(socket: WebSocketLike, delay?: number): void {
-    const interval = this.options.pingIntervalMs ?? 20_000;
-    if (interval === false) {
-      return;
-    }
-    clearTimeout(this.pingTimer);
-    this.pingTimer = setTimeout(() => {
-      if (this.socket !== socket) {
-        return;
-      }
-      const silentFor = Date.now() - this.lastTraffic;
-      if (silentFor < interval) {
-        this.schedulePing(socket, interval - silentFor);
-        return;
-      }
-      this.requestVia(PING_EVENT, undefined, { timeoutMs: this.options.pongTimeoutMs ?? 10_000 }, true).then(
-        () => this.schedulePing(socket),
-        (error: RealtimeClientError) => {
-          if (error.code === ClientErrorCode.TIMEOUT && this.socket === socket) {
-            // No pong: the link is dead even if the socket does not know it yet.
-            const terminate = (socket as { terminate?: () => void }).terminate;
-            terminate ? terminate.call(socket) : socket.close(DEAD_LINK_CLOSE, 'no pong');
-            this.onClose(1006, 'no pong', true);
-          }
-        },
-      );
-    }, delay ?? interval);
-  }
-
   private stopTimers(): void {
-    clearTimeout(this.retryTimer);
-    clearTimeout(this.refreshTimer);
-    clearTimeout(this.pingTimer);
-  }
-
-  private failAll(error: RealtimeClientError, includeQueued: boolean): void {
-    for (const [id, request] of this.pending) {
-      if (request.sent || includeQueued) {
-        this.pending.delete(id);
-        clearTimeout(request.timer);
-        request.reject(error);
-      }
-    }
-    if (includeQueued) {
-      this.queue = [];
-    }
-  }
-
-  private setState(state: ConnectionState, close?: { code: number; reason: string }, retryInMs?: number): void {
-    const previous = this.stateValue;
-    if (previous === state && state !== 'reconnecting') {
-      return;
-    }
-    this.stateValue = state;
-    const change: StateChange = { state, previous, ...(close ? { close } : {}), ...(retryInMs !== undefined ? { retryInMs } : {}) };
-    for (const listener of [...this.stateListeners]) {
-      this.guard(() => listener(change));
-    }
-  }
-
-  private emitError(error: RealtimeClientError): void {
-    for (const listener of [...this.errorListeners]) {
-      this.guard(() => listener(error));
-    }
-  }
-
-  /** Runs a listener; its exception is reported instead of breaking the client's own work. */
-  private guard(call: () => void): void {
-    try {
-      call();
-    } catch (error) {
-      const report =
-        this.options.reportListenerError ??
-        ((thrown: unknown) =>
-          setTimeout(() => {
-            throw thrown;
-          }));
-      report(error);
-    }
+    this.clock.clearTimeout(this.retryTimer);
+    this.tokens.stop();
+    this.heartbeat.stop();
   }
 }
 

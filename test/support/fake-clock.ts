@@ -1,10 +1,16 @@
+import type { ClientClock } from '../../src/client/clock.js';
 import type { HeartbeatClock } from '../../src/heartbeat/heartbeat-clock.js';
 
-/** A clock for heartbeat unit tests: time moves only when the test advances it. */
-export class FakeClock implements HeartbeatClock {
+/** A clock for unit tests (the heartbeat's, the client's): time moves only when the test advances it. */
+export class FakeClock implements HeartbeatClock, ClientClock {
   private time = 0;
   private nextHandle = 1;
-  private readonly intervals = new Map<number, { callback: () => void; ms: number; due: number }>();
+  /** Repeating timers have `ms`; one-shot timers (`setTimeout`) have none and go once fired. */
+  private readonly intervals = new Map<number, { callback: () => void; ms?: number; due: number }>();
+
+  constructor(start = 0) {
+    this.time = start;
+  }
 
   now(): number {
     return this.time;
@@ -20,27 +26,42 @@ export class FakeClock implements HeartbeatClock {
     this.intervals.delete(handle as number);
   }
 
+  setTimeout(callback: () => void, ms: number): unknown {
+    const handle = this.nextHandle++;
+    this.intervals.set(handle, { callback, due: this.time + Math.max(0, ms) });
+    return handle;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.intervals.delete(handle as number);
+  }
+
   /** Timers currently set. */
   get timers(): number {
     return this.intervals.size;
   }
 
-  /** Moves time forward by `ms`, firing every interval that falls due on the way, in order. */
+  /** Moves time forward by `ms`, firing every timer that falls due on the way, in order. */
   advance(ms: number): void {
     const end = this.time + ms;
     for (;;) {
-      let next: { callback: () => void; ms: number; due: number } | undefined;
-      for (const interval of this.intervals.values()) {
-        if (interval.due <= end && (!next || interval.due < next.due)) {
-          next = interval;
+      let next: [number, { callback: () => void; ms?: number; due: number }] | undefined;
+      for (const entry of this.intervals) {
+        if (entry[1].due <= end && (!next || entry[1].due < next[1].due)) {
+          next = entry;
         }
       }
       if (!next) {
         break;
       }
-      this.time = next.due;
-      next.due += next.ms;
-      next.callback();
+      const [handle, timer] = next;
+      this.time = timer.due;
+      if (timer.ms === undefined) {
+        this.intervals.delete(handle);
+      } else {
+        timer.due += timer.ms;
+      }
+      timer.callback();
     }
     this.time = end;
   }

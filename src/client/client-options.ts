@@ -1,0 +1,69 @@
+import type { BackoffOptions } from './backoff.js';
+import type { ClientClock } from './clock.js';
+import type { WebSocketConstructor } from './websocket-like.js';
+
+/** Why the token provider is asked for a token. */
+export type TokenReason = 'connect' | 'reconnect' | 'expired' | 'refresh';
+
+/** Gives the client a token: a fresh one when `reason` is `expired` or `refresh`. */
+export type TokenProvider = (reason: TokenReason) => string | Promise<string>;
+
+/**
+ * The data each server event carries, by event name: `RealtimeClient<{ message: ChatMessage }>`
+ * types `on('message', …)`'s listener. Untyped by default.
+ */
+export type EventMap = Record<string, unknown>;
+
+/** A server push or reply as received: `{event, data, room?, id?}`. */
+export interface IncomingFrame<T = unknown> {
+  readonly event: string;
+  readonly data?: T;
+  readonly room?: string;
+  readonly id?: string | number;
+}
+
+/** What `onReconnect` gets: requests and sends that go out at once, ahead of the queue. */
+export interface ReconnectContext {
+  /** As {@link RealtimeClient.request}, sent at once. */
+  request<T = unknown>(event: string, data?: unknown, options?: { timeoutMs?: number }): Promise<T>;
+  /** As {@link RealtimeClient.send}, sent at once. */
+  send(event: string, data?: unknown): void;
+}
+
+/** Options of {@link RealtimeClient}. */
+export interface RealtimeClientOptions {
+  /** The WebSocket implementation. Default `globalThis.WebSocket` (browsers); pass `ws`'s in Node 20. */
+  WebSocket?: WebSocketConstructor;
+  /** The token, or a provider called before every connection and refresh. Omit for public gateways. */
+  token?: string | TokenProvider;
+  /** How long the token provider may take before the attempt counts as failed, in ms. Default 10000. */
+  tokenTimeoutMs?: number;
+  /** Reconnection delays. */
+  backoff?: BackoffOptions;
+  /** Give up after this many failed reconnection attempts in a row. Default: never. */
+  maxReconnectAttempts?: number;
+  /** Default timeout of `request()`, in ms. Default 10000. */
+  requestTimeoutMs?: number;
+  /** Messages kept while not connected; one more is refused with `QUEUE_FULL`. Default 100. */
+  maxQueue?: number;
+  /** App-level heartbeat: a `ping` after this much silence, in ms; `false` turns it off. Default 20000. */
+  pingIntervalMs?: number | false;
+  /** How long to wait for its `pong` before treating the link as dead, in ms. Default 10000. */
+  pongTimeoutMs?: number;
+  /** Refresh the token in-band this long before it expires, in ms. Default 30000 (or half its lifetime, if shorter). */
+  refreshBeforeExpiryMs?: number;
+  /** Runs after every reconnection, before the state is `open` and queued messages go: re-join rooms here. */
+  onReconnect?: (context: ReconnectContext) => void | Promise<void>;
+  /** Source of randomness for the backoff jitter, in [0, 1). Default `Math.random` (tests pin it). */
+  random?: () => number;
+  /** Where exceptions thrown by your listeners go. Default: rethrown asynchronously, as an `EventTarget` reports them. */
+  reportListenerError?: (error: unknown) => void;
+  /**
+   * Connect as soon as the client is made (on the next microtask, so that listeners added
+   * right after the constructor see the first `connecting`). `false`: wait for `connect()`.
+   * Default true.
+   */
+  autoConnect?: boolean;
+  /** The clock and timers of every delay and timeout (backoff, requests, ping, refresh). Default: the system's. */
+  clock?: ClientClock;
+}

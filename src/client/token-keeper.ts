@@ -1,0 +1,58 @@
+import type { ClientClock } from './clock.js';
+import type { TokenProvider, TokenReason } from './client-options.js';
+import { tokenExpiry } from './jwt-expiry.js';
+
+/** Longest delay a timer takes everywhere (setTimeout fires at once beyond it). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const MIN_REFRESH_DELAY_MS = 1000;
+
+/**
+ * The client's token: asked of the provider with a deadline, and refreshed before it
+ * expires (`refreshBeforeExpiryMs`, or half its lifetime if shorter) when there is a
+ * provider to ask for a new one.
+ */
+export class TokenKeeper {
+  private timer: unknown;
+
+  constructor(
+    private readonly clock: ClientClock,
+    private readonly provider: string | TokenProvider | undefined,
+    private readonly timeoutMs: number,
+    private readonly refreshBeforeMs: number,
+  ) {}
+
+  /** A token for `reason`: the fixed one, or the provider's within `tokenTimeoutMs`. */
+  async get(reason: TokenReason): Promise<string | undefined> {
+    const provider = this.provider;
+    if (typeof provider !== 'function') {
+      return provider;
+    }
+    let timer: unknown;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = this.clock.setTimeout(() => reject(new Error(`no token within ${this.timeoutMs} ms`)), this.timeoutMs);
+    });
+    try {
+      return await Promise.race([Promise.resolve(provider(reason)), timeout]);
+    } finally {
+      this.clock.clearTimeout(timer);
+    }
+  }
+
+  /** Calls `due` when `token` should be refreshed; nothing without an expiry or a provider. */
+  schedule(token: string | undefined, due: () => void): void {
+    this.stop();
+    const expiry = token ? tokenExpiry(token) : undefined;
+    if (expiry === undefined || typeof this.provider !== 'function') {
+      return;
+    }
+    const lifetime = expiry - this.clock.now();
+    const before = Math.min(this.refreshBeforeMs, lifetime / 2);
+    const wait = Math.max(MIN_REFRESH_DELAY_MS, lifetime - before);
+    // Timers beyond ~24.8 days fire at once: wait in steps and look again.
+    this.timer = this.clock.setTimeout(() => (wait > MAX_TIMER_MS ? this.schedule(token, due) : due()), Math.min(wait, MAX_TIMER_MS));
+  }
+
+  stop(): void {
+    this.clock.clearTimeout(this.timer);
+  }
+}
