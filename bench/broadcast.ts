@@ -1,4 +1,4 @@
-// Scenario 4 of issue #9: room broadcast. Deliveries per second and last-recipient latency
+// Scenario 4: room broadcast. Deliveries per second and last-recipient latency
 // (publish written → the LAST member of the room has read it; p50/p99) for rooms of 10,
 // 1,000 and 10,000 members, for two servers: the naive `ws` loop of the issue (rooms as
 // Sets of sockets, `for (const ws of room) ws.send(JSON.stringify(...))`) and this

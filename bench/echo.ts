@@ -1,4 +1,4 @@
-// Scenario 1 of issue #9: echo throughput and latency (p50/p99/p99.9) at 1 and 16 messages
+// Scenario 1: echo throughput and latency (p50/p99/p99.9) at 1 and 16 messages
 // in flight per connection, 100 connections, a ~64-byte message, for every contender in
 // the same run: raw ws, ws with JSON routing (the ceiling for a JSON protocol), stock Nest
 // WsAdapter, stock Nest + ValidationPipe, Socket.IO 4 (websocket only, acks) and this

@@ -1,4 +1,4 @@
-// Scenario 2 of issue #9: authenticated handshakes per second, and their p50/p99 latency
+// Scenario 2: authenticated handshakes per second, and their p50/p99 latency
 // (TCP connect -> `101 Switching Protocols`), for raw ws (no auth), stock Nest WsAdapter,
 // Socket.IO 4 (websocket transport; complete when its `0{...}` open packet has arrived, the
 // first moment a Socket.IO client could use the connection) and this plugin with JWT auth

@@ -1,4 +1,4 @@
-// Scenario 6 of issue #9: 10% invalid messages mixed in. Throughput must hold, and every
+// Scenario 6: 10% invalid messages mixed in. Throughput must hold, and every
 // invalid message must get its error frame. The plugin's echo server of bench/echo
 // (authenticated, `EchoDto` validated, heartbeat on, rate limits off) answers, closed loop,
 // 100 connections x 16 in flight, (i) only valid echoes and (ii) nine valid echoes then one

@@ -1,4 +1,4 @@
-// Scenario 5 of issue #9, cross-instance delivery through Redis: two instances of an app on one throw-away
+// Scenario 5, cross-instance delivery through Redis: two instances of an app on one throw-away
 // redis-server; a client on instance A publishes to a room at a fixed rate; a member on A
 // (local delivery) and a member on B (through Redis) time each message. The latency the
 // Redis hop adds is B's arrival minus A's, message by message. Both app instances run on core 0; Redis

@@ -1,4 +1,4 @@
-// `npm run bench`: issue #9's six scenarios, one script each, in one run of under five
+// `npm run bench`: the six scenarios, one script each, in one run of under five
 // minutes on the project's 2-core machine. Each script prints its own table; this runner
 // repeats every target verdict at the end, with how long each script took.
 // `npm run bench -- echo broadcast` runs only the scripts named.

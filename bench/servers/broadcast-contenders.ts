@@ -15,7 +15,7 @@ export interface PublishBody {
 }
 
 /**
- * The naive loop of issue #9: rooms as Sets of sockets, and every member's copy of a
+ * The naive loop of the broadcast target: rooms as Sets of sockets, and every member's copy of a
  * message serialized in the loop, one `JSON.stringify` per recipient.
  */
 async function naive(): Promise<void> {
