@@ -5,7 +5,10 @@ export type { RealtimeGatewayOptions, RealtimeHeartbeatOptions, RealtimeModuleOp
 export { RealtimeError } from './realtime.errors.js';
 export type { HandshakeInfo, JwtAlgorithm, JwtKey, JwtTokenHeader, RealtimeAuthOptions } from './auth/auth-options.interface.js';
 export { Principal, principalOf } from './auth/principal.js';
-export type { RealtimePrincipal } from './auth/principal.js';
+export type { RealtimePrincipal } from './auth/principal.interface.js';
+export { AuthenticationError } from './auth/authenticator.interface.js';
+export type { Authentication, RealtimeAuthenticator } from './auth/authenticator.interface.js';
+export { JwtAuthenticator } from './auth/jwt-authenticator.js';
 export { RequireRoles, RolesGuard } from './auth/require-roles.decorator.js';
 export { extractToken } from './auth/token-extractor.js';
 export type { ExtractedToken, TokenSource } from './auth/token-extractor.js';

@@ -1,4 +1,5 @@
 import type { RealtimeAuthOptions } from './auth/auth-options.interface.js';
+import type { RealtimeAuthenticator } from './auth/authenticator.interface.js';
 import type { RealtimeBroker } from './broker/broker.interface.js';
 import type { RealtimeLimits } from './limits/limits.js';
 import type { RealtimeValidationSetting } from './validation/validation-options.interface.js';
@@ -18,6 +19,11 @@ export interface RealtimeModuleOptions {
    * gateways are authenticated by default.
    */
   auth?: RealtimeAuthOptions;
+  /**
+   * Your own authenticator (an API key, a session cookie…) instead of JWT. `auth` may then
+   * still carry `verifyConnection` and its timeout, but no JWT keys.
+   */
+  authenticator?: RealtimeAuthenticator;
   /**
    * Exact origins (`https://app.example.com`) allowed to connect; others get 403 before
    * the upgrade. Requests without an `Origin` header (non-browser clients) are allowed.

@@ -1,9 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { type GatewaySettings, positiveInteger } from '../gateway/gateway-settings.js';
+import type { RealtimeModuleOptions } from '../realtime-options.interface.js';
 import type { RealtimeAuthOptions } from './auth-options.interface.js';
-import { JwtVerifier, TokenRejectedError } from './jwt-verifier.js';
-import type { RealtimePrincipal } from './principal.js';
-import { extractToken } from './token-extractor.js';
+import { type Authentication, AuthenticationError, type RealtimeAuthenticator } from './authenticator.interface.js';
+import { JwtAuthenticator } from './jwt-authenticator.js';
+import type { RealtimePrincipal } from './principal.interface.js';
 
 /** Default deadline of the application's `verifyConnection` hook, in ms. */
 export const DEFAULT_VERIFY_CONNECTION_TIMEOUT_MS = 3000;
@@ -14,25 +15,42 @@ export interface HandshakeRefusal {
   code: 'UNAUTHORIZED' | 'FORBIDDEN' | 'UNAVAILABLE';
   /** Sent to the client. */
   message: string;
-  /** Logged; never contains the token. */
+  /** Logged; never contains a credential. */
   detail: string;
   headers?: Record<string, string>;
   /** What metrics count it as. */
-  cause: 'unauthorized' | 'origin' | 'forbidden' | 'timeout';
+  cause: 'unauthorized' | 'forbidden' | 'timeout';
 }
 
-/** The outcome of {@link HandshakeChecker.check}. */
-export type HandshakeOutcome = { principal: RealtimePrincipal | undefined } | { refusal: HandshakeRefusal };
+/** The outcome of {@link HandshakeChecker.check}: who the connection is (nobody, on a public gateway), or why not. */
+export type HandshakeOutcome = { authentication: Authentication | undefined } | { refusal: HandshakeRefusal };
 
 /**
- * Everything decided about a connection before `ws` upgrades it: Origin, token,
- * gateway roles and the application's own hook, in that order.
+ * The authenticator the module's options ask for: the application's own, or JWT from
+ * `auth`; none when every gateway is public.
+ */
+export function authenticatorOf(options: RealtimeModuleOptions): RealtimeAuthenticator | undefined {
+  const auth = options.auth;
+  const jwtKeys = auth && (auth.secret !== undefined || auth.publicKey !== undefined || auth.keyResolver !== undefined);
+  if (options.authenticator) {
+    if (jwtKeys) {
+      throw new TypeError('Realtime options: give either auth (JWT keys) or an authenticator, not both');
+    }
+    return options.authenticator;
+  }
+  return auth ? new JwtAuthenticator(auth) : undefined;
+}
+
+/**
+ * Who a connection is, decided before `ws` upgrades it: the authenticator, then the
+ * gateway's roles and the application's own hook. (The Origin is checked before, by the
+ * upgrade gate.)
  */
 export class HandshakeChecker {
   private readonly verifyTimeoutMs: number;
 
   constructor(
-    readonly verifier: JwtVerifier | undefined,
+    readonly authenticator: RealtimeAuthenticator | undefined,
     private readonly auth: RealtimeAuthOptions = {},
   ) {
     this.verifyTimeoutMs = auth.verifyConnectionTimeoutMs ?? DEFAULT_VERIFY_CONNECTION_TIMEOUT_MS;
@@ -40,43 +58,25 @@ export class HandshakeChecker {
   }
 
   async check(request: IncomingMessage, gateway: GatewaySettings): Promise<HandshakeOutcome> {
-    const origin = request.headers.origin;
-    if (gateway.allowedOrigins && origin !== undefined && !gateway.allowedOrigins.has(origin)) {
-      return { refusal: refuse('origin', 'origin not allowed', `origin ${JSON.stringify(origin.slice(0, 200))} is not in the allowlist`) };
-    }
-    const extracted = extractToken(request);
-    if (!extracted && gateway.public) {
-      return { principal: undefined };
-    }
-    if (!extracted) {
-      return {
-        refusal: refuse('unauthorized', 'missing token', 'no token in header, subprotocol or query', {
-          'WWW-Authenticate': 'Bearer',
-        }),
-      };
-    }
-    if (!this.verifier) {
-      // Public gateway, server without auth: a token cannot be checked, so it is not trusted.
-      return { principal: undefined };
-    }
-    let principal: RealtimePrincipal;
+    let authentication: Authentication | undefined;
     try {
-      principal = await this.verifier.verify(extracted.token);
+      authentication = await this.authenticator?.authenticate(request);
     } catch (error) {
-      const rejected = error instanceof TokenRejectedError ? error : new TokenRejectedError('invalid token', String(error));
-      return {
-        refusal: refuse('unauthorized', rejected.message, `${rejected.detail} (token from ${extracted.source})`, {
-          'WWW-Authenticate': `Bearer error="invalid_token", error_description="${rejected.message}"`,
-        }),
-      };
+      return { refusal: unauthorized(error) };
     }
-    const refusal = await this.authorize(principal, request, gateway);
-    return refusal ? { refusal } : { principal };
+    if (!authentication) {
+      if (gateway.public) {
+        return { authentication: undefined };
+      }
+      return { refusal: unauthorized(this.authenticator?.missing ?? new AuthenticationError('missing credentials')) };
+    }
+    const refusal = await this.authorize(authentication.principal, request, gateway);
+    return refusal ? { refusal } : { authentication };
   }
 
   /**
-   * The checks after the token: the gateway's roles and the application's hook. Run at
-   * the handshake and again on an in-band refresh, so a new token cannot skip them.
+   * The checks after the authenticator: the gateway's roles and the application's hook.
+   * Run at the handshake and again on an in-band refresh, so new credentials cannot skip them.
    */
   async authorize(
     principal: RealtimePrincipal,
@@ -112,7 +112,6 @@ export class HandshakeChecker {
 /** The HTTP answer of each cause of refusal. */
 const REFUSALS = {
   unauthorized: [401, 'UNAUTHORIZED'],
-  origin: [403, 'FORBIDDEN'],
   forbidden: [403, 'FORBIDDEN'],
   timeout: [503, 'UNAVAILABLE'],
 } as const satisfies Record<HandshakeRefusal['cause'], readonly [HandshakeRefusal['status'], HandshakeRefusal['code']]>;
@@ -120,6 +119,12 @@ const REFUSALS = {
 function refuse(cause: HandshakeRefusal['cause'], message: string, detail: string, headers?: Record<string, string>): HandshakeRefusal {
   const [status, code] = REFUSALS[cause];
   return { status, code, message, detail, headers, cause };
+}
+
+/** The 401 of credentials refused; an authenticator that throws something else refuses them too. */
+function unauthorized(error: unknown): HandshakeRefusal {
+  const rejected = error instanceof AuthenticationError ? error : new AuthenticationError('invalid credentials', String(error));
+  return refuse('unauthorized', rejected.message, rejected.detail, { 'WWW-Authenticate': rejected.challenge ?? 'Bearer' });
 }
 
 /** Resolves with the hook's verdict, its error, or 'timeout'. */

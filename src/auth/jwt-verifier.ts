@@ -2,18 +2,16 @@ import { JwtService } from '@nestjs/jwt';
 import { createPublicKey, createSecretKey, KeyObject } from 'node:crypto';
 import { positiveInteger } from '../gateway/gateway-settings.js';
 import type { JwtAlgorithm, JwtKey, JwtTokenHeader, RealtimeAuthOptions } from './auth-options.interface.js';
-import type { RealtimePrincipal } from './principal.js';
+import { AuthenticationError } from './authenticator.interface.js';
+import type { RealtimePrincipal } from './principal.interface.js';
 
 /** Default longest token, in characters. */
 export const DEFAULT_MAX_TOKEN_LENGTH = 8192;
 
 /** Why a token was refused: `message` is for the client, `detail` for the server log. */
-export class TokenRejectedError extends Error {
-  constructor(
-    message: string,
-    readonly detail: string,
-  ) {
-    super(message);
+export class TokenRejectedError extends AuthenticationError {
+  constructor(message: string, detail: string) {
+    super(message, detail);
     this.name = 'TokenRejectedError';
   }
 }

@@ -2,8 +2,6 @@ import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import { connectionOf } from '../gateway/connection.js';
 import type { RealtimePrincipal } from './principal.interface.js';
 
-export type { RealtimePrincipal } from './principal.interface.js';
-
 /** The principal of a connected client (the `ws` socket); undefined on public gateways without a token. */
 export function principalOf(client: object): RealtimePrincipal | undefined {
   return connectionOf(client)?.principal;

@@ -1,15 +1,14 @@
 import type { Connection } from '../gateway/connection.js';
 import { DeadlineQueue } from '../gateway/deadline-queue.js';
-import type { LogThrottle } from '../limits/log-throttle.js';
 import { describeError } from '../gateway/realtime-exception.filter.js';
+import type { LogThrottle } from '../limits/log-throttle.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { AUTH_EVENT, encodeError, encodeReply, type MessageId } from '../protocol/envelope.js';
+import { type Authentication, AuthenticationError } from './authenticator.interface.js';
 import type { HandshakeChecker } from './handshake.js';
-import { TokenRejectedError } from './jwt-verifier.js';
-import type { RealtimePrincipal } from './principal.js';
 
-/** What {@link TokenLifetime} calls when a connection without a token signs in. */
+/** What {@link TokenLifetime} calls when a connection without an identity signs in. */
 export interface SignInHooks {
   /** Counts the connection under `sub`; returns why not (it is then refused). */
   admit(connection: Connection, sub: string): string | undefined;
@@ -18,38 +17,43 @@ export interface SignInHooks {
 }
 
 /**
- * A connection's token after the handshake: the 4001 close at `exp` and the in-band
- * `auth` refresh, which passes the same checks as the handshake.
+ * A connection's credentials after the handshake: the 4001 close when they expire, and
+ * the in-band `auth` refresh, which goes through the authenticator and the same checks
+ * as the handshake.
  */
 export class TokenLifetime {
-  /**
-   * @param signIn what happens when an in-band `auth` gives an identity to a connection that
-   * had none (a public gateway's): `admit` counts it against its user's limits (a refusal
-   * refuses the sign-in), `signedIn` lets the rooms hub count it, before the success reply.
-   */
-  /** Every connection's token expiry, under one timer. */
+  /** Every connection's expiry, under one timer. */
   private readonly deadlines = new DeadlineQueue<Connection>((connection) => {
     connection.send(encodeError(undefined, ErrorCode.UNAUTHORIZED, 'token expired'));
     connection.close(CloseCode.TOKEN_EXPIRED, 'token expired', 'token-expired');
   });
 
+  /**
+   * @param signIn what happens when an in-band `auth` gives an identity to a connection that
+   * had none (a public gateway's): `admit` counts it against its user's limits (a refusal
+   * refuses the sign-in), `signedIn` lets the rooms hub count it, before the success reply.
+   */
   constructor(
     private readonly handshake: HandshakeChecker,
     private readonly log: LogThrottle,
     private readonly signIn: SignInHooks = { admit: () => undefined, signedIn: () => Promise.resolve() },
   ) {}
 
-  /** Attaches a verified principal and closes the connection with 4001 when its token expires. */
-  attach(connection: Connection, principal: RealtimePrincipal): void {
-    connection.principal = principal;
-    const toleranceMs = (this.handshake.verifier?.clockToleranceSec ?? 0) * 1000;
-    connection.expiry = this.deadlines.set(connection, principal.exp * 1000 + toleranceMs, connection.expiry);
+  /** Attaches an identity, and closes the connection with 4001 when it expires (if it does). */
+  attach(connection: Connection, authentication: Authentication): void {
+    connection.principal = authentication.principal;
+    if (authentication.expiresAt !== undefined) {
+      connection.expiry = this.deadlines.set(connection, authentication.expiresAt, connection.expiry);
+    } else {
+      this.detach(connection);
+    }
   }
 
-  /** Forgets a closed connection's deadline. */
+  /** Forgets a connection's deadline (it closed, or its new identity does not expire). */
   detach(connection: Connection): void {
     if (connection.expiry) {
       this.deadlines.remove(connection.expiry);
+      connection.expiry = undefined;
     }
   }
 
@@ -58,16 +62,15 @@ export class TokenLifetime {
     this.deadlines.stop();
   }
 
-  /** In-band refresh: a valid token for the same `sub` moves the connection's deadline. */
+  /** In-band refresh: new credentials for the same `sub` move the connection's deadline. */
   refresh(connection: Connection, id: MessageId | undefined, payload: unknown): void {
-    const verifier = this.handshake.verifier;
-    const token = (payload as { token?: unknown } | null | undefined)?.token;
-    if (!verifier) {
+    const authenticator = this.handshake.authenticator;
+    if (!authenticator) {
       connection.send(encodeError(id, ErrorCode.BAD_REQUEST, 'this server does not use tokens'));
       return;
     }
-    if (typeof token !== 'string') {
-      connection.send(encodeError(id, ErrorCode.UNAUTHORIZED, 'data.token must be a string'));
+    if (!authenticator.refresh) {
+      connection.send(encodeError(id, ErrorCode.BAD_REQUEST, 'these credentials cannot be refreshed in-band'));
       return;
     }
     // Refreshes can overlap; only the latest one may change the principal.
@@ -76,9 +79,10 @@ export class TokenLifetime {
       this.log.log('warn', 'in-band auth refused', () => `in-band auth refused at ${connection.settings.path}: ${detail}`);
       connection.send(encodeError(id, ErrorCode.UNAUTHORIZED, message));
     };
-    verifier
-      .verify(token)
-      .then(async (principal) => {
+    authenticator
+      .refresh(payload)
+      .then(async (authentication) => {
+        const { principal } = authentication;
         if (connection.principal && connection.principal.sub !== principal.sub) {
           return refuse('token is for another subject', 'token for another sub');
         }
@@ -96,14 +100,14 @@ export class TokenLifetime {
             return refuse(refusal, `sign-in refused: ${refusal}`);
           }
         }
-        this.attach(connection, principal);
+        this.attach(connection, authentication);
         if (signingIn) {
           await this.signIn.signedIn(connection);
         }
-        connection.send(encodeReply(AUTH_EVENT, id, { exp: principal.exp }));
+        connection.send(encodeReply(AUTH_EVENT, id, { exp: principal.exp ?? null }));
       })
       .catch((error: unknown) => {
-        if (error instanceof TokenRejectedError) {
+        if (error instanceof AuthenticationError) {
           return refuse(error.message, error.detail);
         }
         this.log.log('error', 'in-band auth failed', () => `in-band auth failed: ${describeError(error)}`);

@@ -45,12 +45,12 @@ export class ConnectionLifecycle {
     connection.metrics = metrics;
     metrics?.connected();
     const accepted = gate.take(request);
-    const principal = accepted?.principal;
-    if (principal) {
-      tokens.attach(connection, principal);
+    const authentication = accepted?.authentication;
+    if (authentication) {
+      tokens.attach(connection, authentication);
     }
     connection.admission = accepted?.admission;
-    policy.attach(connection, principal?.sub);
+    policy.attach(connection, authentication?.principal.sub);
     if (settings.heartbeat) {
       connection.watch(heartbeats.monitorFor(settings.heartbeat));
       socket.on('ping', markAlive);

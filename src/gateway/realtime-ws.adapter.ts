@@ -3,8 +3,7 @@ import { ApplicationConfig, HttpAdapterHost, type ModuleRef } from '@nestjs/core
 import { AbstractWsAdapter } from '@nestjs/websockets';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { HandshakeChecker } from '../auth/handshake.js';
-import { JwtVerifier } from '../auth/jwt-verifier.js';
+import { authenticatorOf, HandshakeChecker } from '../auth/handshake.js';
 import { TokenLifetime } from '../auth/token-lifetime.js';
 import { HeartbeatRegistry, type HeartbeatStats } from '../heartbeat/heartbeat-registry.js';
 import { ConnectionCounter, type LimitSettings, resolveLimits } from '../limits/limits.js';
@@ -96,7 +95,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     const limits = (this.limits = resolveLimits(options.limits));
     // Lines clients can cause (refusals, policy closes) go through it: a flood cannot flood the log.
     this.log = new LogThrottle(this.logger, limits.logThrottle);
-    this.handshake = new HandshakeChecker(options.auth ? new JwtVerifier(options.auth) : undefined, options.auth);
+    this.handshake = new HandshakeChecker(authenticatorOf(options), options.auth);
     this.tokens = new TokenLifetime(this.handshake, this.log, {
       admit: (connection, sub) => this.lifecycle.admitSignIn(connection, sub),
       signedIn: (connection) => this.hub?.identify(connection) ?? Promise.resolve(),
@@ -141,10 +140,10 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       );
     }
     const settings = resolveGatewaySettings(path, this.options, gatewayOptions, this.limits);
-    if (!settings.public && !this.handshake.verifier) {
+    if (!settings.public && !this.handshake.authenticator) {
       throw new Error(
-        `The gateway at ${path} requires authentication, but RealtimeModule has no auth options: ` +
-          'set auth.secret, auth.publicKey or auth.keyResolver, or mark the gateway { public: true }',
+        `The gateway at ${path} requires authentication, but RealtimeModule has none: set auth.secret, ` +
+          'auth.publicKey or auth.keyResolver (JWT), or an authenticator, or mark the gateway { public: true }',
       );
     }
     const router = this.routers.for(port);

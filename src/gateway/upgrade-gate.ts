@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
 import type { HandshakeChecker } from '../auth/handshake.js';
-import type { RealtimePrincipal } from '../auth/principal.js';
+import type { Authentication } from '../auth/authenticator.interface.js';
 import { HandshakeRates } from '../limits/handshake-rates.js';
 import { type Admission, clientAddress, type ConnectionCounter, type LimitSettings } from '../limits/limits.js';
 import type { LogThrottle, ThrottledLevel } from '../limits/log-throttle.js';
@@ -20,7 +20,8 @@ export interface GatewayRoutes {
 
 /** What an accepted upgrade hands to its connection. */
 export interface Accepted {
-  readonly principal: RealtimePrincipal | undefined;
+  /** Who it is; undefined on a public gateway without credentials. */
+  readonly authentication: Authentication | undefined;
   readonly admission: Admission;
 }
 
@@ -44,9 +45,9 @@ const LOGGED_PATH_LENGTH = 64;
 
 /**
  * Everything between an HTTP upgrade request and an accepted WebSocket: routing by path
- * (404), draining (503), the address's handshake rate (429), the connection limits
- * (503/429), the token and the hooks (401/403), a deadline for all of it (503), and the
- * user's broker subscription. Every refusal is a plain HTTP response with a JSON body; no
+ * (404), draining (503), the address's handshake rate (429), the Origin (403), the
+ * connection limits (503/429), the authenticator and the hooks (401/403), a deadline for
+ * all of it (503), and the user's broker subscription. Every refusal is a plain HTTP response with a JSON body; no
  * WebSocket is ever opened for it. Refusals are logged through a {@link LogThrottle}
  * (a flood of bad handshakes cannot flood the log), and never with the query string,
  * where a token may be.
@@ -100,6 +101,7 @@ export class UpgradeGate {
       return;
     }
     const address = clientAddress(request, this.limits.trustProxy);
+    const settings = this.settingsOf(server);
     const wait = this.rates?.take(address, performance.now()) ?? true;
     if (wait !== true) {
       const refusal: Refusal = {
@@ -110,6 +112,18 @@ export class UpgradeGate {
         headers: { 'Retry-After': String(Math.max(1, Math.ceil(wait / 1000))) },
       };
       this.refuse(socket, refusal, 'warn', () => `at ${path} from ${address}`);
+      return;
+    }
+    // Browsers send an Origin; a request without one (a server, a script) is let through.
+    const origin = request.headers.origin;
+    if (settings.allowedOrigins && origin !== undefined && !settings.allowedOrigins.has(origin)) {
+      const refusal = { status: 403, code: 'FORBIDDEN', message: 'origin not allowed', cause: 'origin' } as const;
+      this.refuse(
+        socket,
+        refusal,
+        'warn',
+        () => `at ${path} from ${address}: origin ${JSON.stringify(origin.slice(0, 200))} is not in the allowlist`,
+      );
       return;
     }
     const admission = this.counter.admit(address);
@@ -142,7 +156,7 @@ export class UpgradeGate {
       finish(FAILED, 'error', () => `at ${path}: ${describeError(error)}`);
     };
     this.handshake
-      .check(request, this.settingsOf(server))
+      .check(request, settings)
       .then(async (outcome) => {
         if (finished) {
           return;
@@ -152,7 +166,7 @@ export class UpgradeGate {
           finish(refusal, 'warn', () => `at ${path} from ${address}: ${refusal.detail}`);
           return;
         }
-        const sub = outcome.principal?.sub;
+        const sub = outcome.authentication?.principal.sub;
         if (sub !== undefined) {
           const refusal = this.counter.admitUser(admission, sub);
           if (refusal) {
@@ -174,7 +188,7 @@ export class UpgradeGate {
         }
         let completed = false;
         try {
-          completed = this.complete(routes, server, request, socket, head, { principal: outcome.principal, admission });
+          completed = this.complete(routes, server, request, socket, head, { authentication: outcome.authentication, admission });
         } finally {
           // Not upgraded (or setting the connection up threw): give back what it held.
           if (!completed) {

@@ -1,0 +1,50 @@
+import type { IncomingMessage } from 'node:http';
+import type { RealtimePrincipal } from './principal.interface.js';
+
+/** Who a connection is, as an authenticator established it. */
+export interface Authentication {
+  /** What handlers see (`@Principal()`); its `sub` counts the user's connections and rates. */
+  readonly principal: RealtimePrincipal;
+  /** When the credentials expire, in ms since the epoch: the connection is closed with 4001 then. Omit: never. */
+  readonly expiresAt?: number;
+}
+
+/**
+ * Credentials refused: HTTP 401 at the handshake, or an `UNAUTHORIZED` reply to an in-band
+ * `auth`. `message` goes to the client, `detail` to the server's log (never a credential),
+ * `challenge` to the 401's `WWW-Authenticate` header.
+ */
+export class AuthenticationError extends Error {
+  constructor(
+    message: string,
+    readonly detail: string = message,
+    readonly challenge?: string,
+  ) {
+    super(message);
+    this.name = 'AuthenticationError';
+  }
+}
+
+/**
+ * Turns an upgrade request into an {@link Authentication}, before any WebSocket exists.
+ * JWT (`auth` in the module's options) is the default; an API key, a session cookie or a
+ * client certificate fit the same seam: `RealtimeModule.forRoot({ authenticator })`.
+ * Origin checks, gateway roles and the application's `verifyConnection` hook run around
+ * it, whichever it is.
+ */
+export interface RealtimeAuthenticator {
+  /**
+   * The request's identity. Resolves `undefined` when the request carries no credentials
+   * at all: a public gateway then lets it in, others refuse it with {@link missing}.
+   * Rejects with an {@link AuthenticationError} when the credentials are bad (on public
+   * gateways too).
+   */
+  authenticate(request: IncomingMessage): Promise<Authentication | undefined>;
+  /**
+   * In-band refresh: the `data` of an `auth` event, for credentials that expire. A new
+   * identity must have the same `sub`. Omit it when credentials cannot be refreshed.
+   */
+  refresh?(data: unknown): Promise<Authentication>;
+  /** The 401 for a request without credentials. Default: `missing credentials`. */
+  readonly missing?: AuthenticationError;
+}
