@@ -23,7 +23,7 @@ export { MAX_ROOM_LENGTH } from './rooms/room-name.js';
 export type { EmitToRoomOptions } from './rooms/realtime-hub.js';
 export { MemoryBroker, MemoryBus } from './broker/memory-broker.js';
 export type { MemoryBrokerOptions } from './broker/memory-broker.js';
-export type { BrokerHealth, BrokerState, RealtimeBroker } from './broker/broker.interface.js';
+export type { BrokerHealth, BrokerPubSub, BrokerState, PresenceStore, RealtimeBroker } from './broker/broker.interface.js';
 export { RateLimit, RateLimitGuard } from './limits/rate-limit.decorator.js';
 export type { RateLimit as RateLimitOptions } from './limits/token-bucket.js';
 export type { RealtimeLimits } from './limits/limits.js';

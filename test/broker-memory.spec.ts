@@ -1,5 +1,5 @@
 import { MemoryBroker, MemoryBus } from '../src/index.js';
-import { brokerContract } from './support/broker-contract.js';
+import { brokerContract } from '../src/testing/index.js';
 
 brokerContract('MemoryBroker', async () => {
   const bus = new MemoryBus();

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { RedisBroker, type RedisBrokerOptions } from '../src/redis.js';
 import { until } from './support/until.js';
-import { brokerContract } from './support/broker-contract.js';
+import { brokerContract } from '../src/testing/index.js';
 import { RedisServer } from './support/redis-server.js';
 
 let redis: RedisServer;

@@ -17,7 +17,8 @@ export interface BrokerHealth {
  * through this interface, so a broker is a thin adapter. Two ship with the plugin:
  * `MemoryBroker` (the default: one process) and `RedisBroker` (`nestjs-realtime/redis`).
  *
- * Contract (checked by the shared suite in `test/support/broker-contract.ts`):
+ * Contract (checked by the suite `brokerContract` of `nestjs-realtime/testing`, which a
+ * third-party broker can run too):
  * - a payload published on a channel reaches, once, every instance subscribed to that
  *   channel (the publisher included, if subscribed), in publish order per publisher;
  * - an instance receives only the channels it subscribed to;
@@ -27,7 +28,10 @@ export interface BrokerHealth {
  *   `degraded`, keeps what it must restore (subscriptions, presence) and restores it
  *   when the transport is back.
  */
-export interface RealtimeBroker {
+export interface RealtimeBroker extends BrokerPubSub, PresenceStore {}
+
+/** The publish/subscribe half of a {@link RealtimeBroker}, with its life cycle. */
+export interface BrokerPubSub {
   /** Connects. `onMessage` gets every payload of the channels this instance subscribes to. */
   start(instanceId: string, onMessage: (channel: string, payload: string) => void): Promise<void>;
   /** Publishes without waiting; while the transport is down, payloads are kept up to a bound, then dropped and counted. */
@@ -36,14 +40,18 @@ export interface RealtimeBroker {
   subscribe(channel: string): Promise<void>;
   /** Unsubscribes. */
   unsubscribe(channel: string): Promise<void>;
+  /** Current health. */
+  health(): BrokerHealth;
+  /** Removes this instance's presence and disconnects. */
+  close(): Promise<void>;
+}
+
+/** The presence half of a {@link RealtimeBroker}: who is in a room, on any live instance. */
+export interface PresenceStore {
   /** Records `member` as present in `room` on this instance; resolves once others can see it. */
   addPresence(room: string, member: string): Promise<void>;
   /** Removes this instance's entry of `member` in `room`. */
   removePresence(room: string, member: string): Promise<void>;
   /** The distinct members present in `room` on any live instance. */
   presence(room: string): Promise<string[]>;
-  /** Current health. */
-  health(): BrokerHealth;
-  /** Removes this instance's presence and disconnects. */
-  close(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, it } from 'node:test';
-import type { RealtimeBroker } from '../../src/index.js';
+import type { RealtimeBroker } from '../broker/broker.interface.js';
 
 /** Makes brokers that act as instances of one application (they see each other). */
 export interface BrokerFactory {

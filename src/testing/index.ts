@@ -1,0 +1,4 @@
+// Test helpers for applications and broker authors (`nestjs-realtime/testing`). They run
+// under Node's built-in test runner (`node --test`).
+export { brokerContract } from './broker-contract.js';
+export type { BrokerFactory } from './broker-contract.js';
