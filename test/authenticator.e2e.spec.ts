@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Test } from '@nestjs/testing';
-import { RealtimeModule } from '../src/index.js';
+import type { IncomingMessage } from 'node:http';
+import { type Authentication, RealtimeModule } from '../src/index.js';
 import { ApiKeyAuthenticator } from './fixtures/api-key-authenticator.js';
 import { AdminGateway, AuthLog, CapturingLogger, OpenGateway, SecureGateway } from './fixtures/auth-gateways.js';
 import { startApp, type RunningApp } from './support/app.js';
@@ -77,6 +78,48 @@ describe('a custom authenticator (API keys), through the public API only', () =>
       data: { code: 'BAD_REQUEST', message: 'these credentials cannot be refreshed in-band' },
     });
     client.close();
+  });
+
+  it('logs only the kind of an error an authenticator throws, never its text, and survives one thrown at once', async () => {
+    const secretish = 'sk_live_do_not_log_me_0123456789';
+    class Careless extends ApiKeyAuthenticator {
+      override async authenticate(request: IncomingMessage): Promise<Authentication | undefined> {
+        if (request.headers['x-api-key'] === secretish) {
+          throw new Error(`database said: no row for ${secretish}`);
+        }
+        return super.authenticate(request);
+      }
+      // Not async: throws before any promise exists.
+      refresh(data: unknown): Promise<Authentication> {
+        throw new TypeError(`cannot refresh ${JSON.stringify(data)}`);
+      }
+    }
+    const careless = new CapturingLogger();
+    const other = await startApp(
+      {
+        imports: [RealtimeModule.forRoot({ authenticator: new Careless(new Map([[READER_KEY, { sub: 'reporting-service' }]])) })],
+        providers: [AuthLog, SecureGateway],
+      },
+      (nest) => nest.useLogger(careless),
+    );
+    try {
+      const refused = await refusedUpgrade(other.wsUrl('/secure'), key(secretish));
+      assert.equal(refused.status, 401);
+      assert.deepEqual(JSON.parse(refused.body), { error: 'UNAUTHORIZED', message: 'invalid credentials' });
+      const client = await TestClient.connect(other.wsUrl('/secure'), key(READER_KEY));
+      assert.deepEqual(await client.request({ event: 'auth', id: 1, data: { key: secretish } }), {
+        event: 'error',
+        id: 1,
+        data: { code: 'UNAUTHORIZED', message: 'invalid token' },
+      });
+      assert.equal((await client.request({ event: 'whoami', id: 2 })).event, 'whoami');
+      client.close();
+      assert.match(careless.text, /the authenticator threw Error/);
+      assert.match(careless.text, /in-band auth failed: the authenticator threw TypeError/);
+      assert.ok(!careless.text.includes(secretish), 'a credential reached the log');
+    } finally {
+      await other.close();
+    }
   });
 
   it('refuses to start with both JWT keys and an authenticator', async () => {

@@ -141,6 +141,24 @@ describe('client SDK against a scripted fake server', () => {
     assert.equal(server.connections.length, 2);
   });
 
+  it('lets only the latest attempt go on after disconnect() and connect() while a token is awaited', async () => {
+    server = await FakeServer.start();
+    const releases: ((token: string) => void)[] = [];
+    const made = client({ token: () => new Promise<string>((resolve) => releases.push(resolve)) });
+    await until(() => releases.length === 1, 'the first token request');
+    made.disconnect();
+    made.connect();
+    await until(() => releases.length === 2, 'the second token request');
+    releases[0]!('stale');
+    releases[1]!('fresh');
+    await made.whenOpen();
+    await new Promise((resolve) => setTimeout(resolve, 50)); // room for a stray second socket to show up
+    assert.equal(server.connections.length, 1);
+    assert.equal(offeredToken(server.connections[0]!), 'fresh');
+    made.disconnect();
+    await assert.rejects(made.whenOpen(), { code: 'CLOSED' });
+  });
+
   it('runs its timeouts on the injected clock: a request fails when the clock says so, and never sleeps', async () => {
     server = await FakeServer.start();
     const clock = new FakeClock(Date.now());

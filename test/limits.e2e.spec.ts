@@ -246,6 +246,27 @@ describe('limits (protocol §1, §2, §5)', () => {
     assert.equal(app.log.disconnects[0]!.reason.cause, 'slow-consumer');
   });
 
+  it('keeps a slow reader that is behind by more than the limit, as long as no further limit piles up behind its probe', async () => {
+    const maxBufferedBytes = 256 * 1024;
+    await start({ limits: { maxBufferedBytes } });
+    const reader = await connect('reader');
+    const transport = (reader.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    transport.pause();
+    const chunk = 'x'.repeat(16 * 1024);
+    // 384 KiB: past the limit, so a probe ping goes out behind the first 256 KiB or so.
+    for (let i = 0; i < 24; i++) {
+      app.hub.emitToUser('reader', 'bulk', chunk);
+    }
+    // Longer than the probe's second of grace, then a little more: a slow link, not a dead reader.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    app.hub.emitToUser('reader', 'bulk', 'tail');
+    transport.resume();
+    for (let i = 0; i < 25; i++) {
+      assert.equal((await reader.nextJson()).event, 'bulk');
+    }
+    assert.equal((await reader.request({ event: 'rooms', id: 1 })).event, 'rooms');
+  });
+
   it('gives a handshake a deadline: a hook that hangs gets 503', async () => {
     await start({
       limits: { handshakeTimeoutMs: 200 },

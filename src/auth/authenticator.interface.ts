@@ -26,6 +26,14 @@ export class AuthenticationError extends Error {
 }
 
 /**
+ * What a log line may say of an error an authenticator threw that is not an
+ * {@link AuthenticationError}: its kind, never its text, which may quote the credential.
+ */
+export function errorKind(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
+}
+
+/**
  * Turns an upgrade request into an {@link Authentication}, before any WebSocket exists.
  * JWT (`auth` in the module's options) is the default; an API key, a session cookie or a
  * client certificate fit the same seam: `RealtimeModule.forRoot({ authenticator })`.

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { type GatewaySettings, positiveInteger } from '../gateway/gateway-settings.js';
 import type { RealtimeModuleOptions } from '../realtime-options.interface.js';
 import type { RealtimeAuthOptions } from './auth-options.interface.js';
-import { type Authentication, AuthenticationError, type RealtimeAuthenticator } from './authenticator.interface.js';
+import { type Authentication, AuthenticationError, errorKind, type RealtimeAuthenticator } from './authenticator.interface.js';
 import { JwtAuthenticator } from './jwt-authenticator.js';
 import type { RealtimePrincipal } from './principal.interface.js';
 
@@ -123,7 +123,11 @@ function refuse(cause: HandshakeRefusal['cause'], message: string, detail: strin
 
 /** The 401 of credentials refused; an authenticator that throws something else refuses them too. */
 function unauthorized(error: unknown): HandshakeRefusal {
-  const rejected = error instanceof AuthenticationError ? error : new AuthenticationError('invalid credentials', String(error));
+  // Only the kind of an unexpected error is logged: its text may quote the credential.
+  const rejected =
+    error instanceof AuthenticationError
+      ? error
+      : new AuthenticationError('invalid credentials', `the authenticator threw ${errorKind(error)}`);
   return refuse('unauthorized', rejected.message, rejected.detail, { 'WWW-Authenticate': rejected.challenge ?? 'Bearer' });
 }
 

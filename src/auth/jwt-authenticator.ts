@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { RealtimeAuthOptions } from './auth-options.interface.js';
-import { type Authentication, AuthenticationError, type RealtimeAuthenticator } from './authenticator.interface.js';
+import { type Authentication, AuthenticationError, errorKind, type RealtimeAuthenticator } from './authenticator.interface.js';
 import { JwtVerifier } from './jwt-verifier.js';
 import type { RealtimePrincipal } from './principal.interface.js';
 import { extractToken } from './token-extractor.js';
@@ -12,6 +12,7 @@ import { extractToken } from './token-extractor.js';
  * tolerance), and an in-band `auth` with `{ token }` refreshes it.
  */
 export class JwtAuthenticator implements RealtimeAuthenticator {
+  /** The 401 of a request without a token. */
   readonly missing = new AuthenticationError('missing token', 'no token in header, subprotocol or query', 'Bearer');
   private readonly verifier: JwtVerifier;
 
@@ -19,6 +20,7 @@ export class JwtAuthenticator implements RealtimeAuthenticator {
     this.verifier = new JwtVerifier(options);
   }
 
+  /** The token's identity, expiring at its `exp` (plus the clock tolerance); undefined without a token. */
   async authenticate(request: IncomingMessage): Promise<Authentication | undefined> {
     const extracted = extractToken(request);
     if (!extracted) {
@@ -27,6 +29,7 @@ export class JwtAuthenticator implements RealtimeAuthenticator {
     return this.verify(extracted.token, ` (token from ${extracted.source})`);
   }
 
+  /** An in-band `auth`: `data.token` verified as at the handshake. */
   async refresh(data: unknown): Promise<Authentication> {
     const token = (data as { token?: unknown } | null | undefined)?.token;
     if (typeof token !== 'string') {
@@ -41,7 +44,7 @@ export class JwtAuthenticator implements RealtimeAuthenticator {
       principal = await this.verifier.verify(token);
     } catch (error) {
       const message = error instanceof AuthenticationError ? error.message : 'invalid token';
-      const detail = error instanceof AuthenticationError ? error.detail : String(error);
+      const detail = error instanceof AuthenticationError ? error.detail : `verification threw ${errorKind(error)}`;
       throw new AuthenticationError(message, detail + where, `Bearer error="invalid_token", error_description="${message}"`);
     }
     return { principal, expiresAt: (principal.exp! + this.verifier.clockToleranceSec) * 1000 };

@@ -1,11 +1,10 @@
 import type { Connection } from '../gateway/connection.js';
 import { DeadlineQueue } from '../gateway/deadline-queue.js';
-import { describeError } from '../gateway/realtime-exception.filter.js';
 import type { LogThrottle } from '../limits/log-throttle.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { AUTH_EVENT, encodeError, encodeReply, type MessageId } from '../protocol/envelope.js';
-import { type Authentication, AuthenticationError } from './authenticator.interface.js';
+import { type Authentication, AuthenticationError, errorKind } from './authenticator.interface.js';
 import type { HandshakeChecker } from './handshake.js';
 
 /** What {@link TokenLifetime} calls when a connection without an identity signs in. */
@@ -79,8 +78,9 @@ export class TokenLifetime {
       this.log.log('warn', 'in-band auth refused', () => `in-band auth refused at ${connection.settings.path}: ${detail}`);
       connection.send(encodeError(id, ErrorCode.UNAUTHORIZED, message));
     };
-    authenticator
-      .refresh(payload)
+    // Through a promise from the start: an authenticator that throws at once is caught too.
+    Promise.resolve(payload)
+      .then((data) => authenticator.refresh!(data))
       .then(async (authentication) => {
         const { principal } = authentication;
         if (connection.principal && connection.principal.sub !== principal.sub) {
@@ -110,7 +110,8 @@ export class TokenLifetime {
         if (error instanceof AuthenticationError) {
           return refuse(error.message, error.detail);
         }
-        this.log.log('error', 'in-band auth failed', () => `in-band auth failed: ${describeError(error)}`);
+        // Only the error's kind: its text may quote the credential (a parse error, a query's value).
+        this.log.log('error', 'in-band auth failed', () => `in-band auth failed: the authenticator threw ${errorKind(error)}`);
         refuse('invalid token', 'verification failed unexpectedly');
       });
   }

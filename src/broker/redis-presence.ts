@@ -29,6 +29,7 @@ export class RedisPresence {
     this.instanceId = instanceId;
   }
 
+  /** Records `member` in `room` for this instance. */
   async add(redis: Redis | undefined, room: string, member: string): Promise<void> {
     let members = this.present.get(room);
     if (!members) {
@@ -48,6 +49,7 @@ export class RedisPresence {
     }
   }
 
+  /** Removes this instance's entry of `member` in `room`. */
   async remove(redis: Redis | undefined, room: string, member: string): Promise<void> {
     const members = this.present.get(room);
     members?.delete(member);

@@ -13,6 +13,7 @@ export class ClientEvents {
 
   constructor(private readonly report: ((error: unknown) => void) | undefined) {}
 
+  /** Listens to one server event; returns a function that stops listening. */
   on(event: string, listener: Listener): () => void {
     let set = this.listeners.get(event);
     if (!set) {
@@ -23,6 +24,7 @@ export class ClientEvents {
     return () => set.delete(listener);
   }
 
+  /** Listens to errors that belong to no request; returns a function that stops listening. */
   onError(listener: (error: RealtimeClientError) => void): () => void {
     this.errorListeners.add(listener);
     return () => this.errorListeners.delete(listener);

@@ -50,6 +50,7 @@ export class ClientStateMachine {
 
   constructor(private readonly report: (call: () => void) => void) {}
 
+  /** The current state. */
   get state(): ConnectionState {
     return this.current;
   }

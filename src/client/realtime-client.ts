@@ -58,6 +58,8 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
   private readonly heartbeat: ClientHeartbeat;
   /** The constructor's connect() is still to come; a disconnect() before it cancels it. */
   private autoConnecting = false;
+  /** Attempts started, ever: an attempt that is not the latest stops (see {@link attempt}). */
+  private attempts = 0;
 
   constructor(
     readonly url: string,
@@ -113,13 +115,16 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     this.retry.attempt = 0;
     this.retry.overloaded = false;
     this.machine.move('connecting', 'connect');
-    void this.attempt();
+    void this.attempt(++this.attempts);
   }
 
-  /** Resolves once the client is open (rejects if it closes first). */
+  /** Resolves once the client is open; rejects if it closes first, or is closed and not about to connect. */
   whenOpen(): Promise<void> {
     if (this.state === 'open') {
       return Promise.resolve();
+    }
+    if (this.state === 'closed' && !this.autoConnecting) {
+      return Promise.reject(new RealtimeClientError(ClientErrorCode.CLOSED, 'the client is closed: call connect()'));
     }
     return new Promise((resolve, reject) => {
       const stop = this.onState(({ state }) => {
@@ -155,6 +160,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
    */
   disconnect(code: number = CloseCode.NORMAL, reason = 'client closed'): void {
     this.autoConnecting = false;
+    this.attempts++; // an attempt under way stops at its next step
     const socket = this.socket;
     this.socket = undefined;
     this.stopTimers();
@@ -191,19 +197,22 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     return false;
   }
 
-  /** One connection attempt: a token, then the WebSocket. */
-  private async attempt(): Promise<void> {
+  /**
+   * One connection attempt: a token, then the WebSocket. `attempt` is its number: once a
+   * newer attempt (or a disconnect) has come, it stops at its next step.
+   */
+  private async attempt(attempt: number): Promise<void> {
     let token: string | undefined;
     try {
       token = await this.tokens.get(this.retry.tokenReason);
     } catch (error) {
-      if (this.state === 'connecting') {
+      if (attempt === this.attempts && this.state === 'connecting') {
         this.events.error(new RealtimeClientError(ClientErrorCode.DISCONNECTED, `the token provider failed: ${describe(error)}`));
         this.scheduleReconnect(undefined);
       }
       return;
     }
-    if (this.state !== 'connecting') {
+    if (attempt !== this.attempts || this.state !== 'connecting') {
       return;
     }
     let socket: WebSocketLike;
@@ -220,7 +229,9 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     let opened = false;
     socket.addEventListener('open', () => {
       opened = true;
-      void this.onOpen(socket, token);
+      if (this.socket === socket) {
+        void this.onOpen(socket, token);
+      }
     });
     socket.addEventListener('message', (event) => {
       if (this.socket === socket) {
@@ -336,7 +347,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     this.retryTimer = this.clock.setTimeout(() => {
       if (this.state === 'reconnecting') {
         this.machine.move('connecting', 'retry');
-        void this.attempt();
+        void this.attempt(++this.attempts);
       }
     }, delay);
     this.machine.move('reconnecting', 'connection-lost', close, delay);

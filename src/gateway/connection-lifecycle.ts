@@ -36,7 +36,12 @@ export interface LifecycleParts {
  * rooms, the socket's listeners; and on close, giving all of it back.
  */
 export class ConnectionLifecycle {
-  constructor(private readonly parts: LifecycleParts) {}
+  /** Read per frame: a field of its own rather than one more lookup through `parts`. */
+  private readonly dispatcher: FrameDispatcher;
+
+  constructor(private readonly parts: LifecycleParts) {
+    this.dispatcher = parts.dispatcher;
+  }
 
   /** Sets up a connection `ws` has just accepted. */
   open(socket: WebSocket, request: IncomingMessage, settings: GatewaySettings, metrics: GatewayMetrics | undefined): void {
@@ -102,7 +107,7 @@ export class ConnectionLifecycle {
     message(this: WebSocket, data: Buffer, isBinary: boolean): void {
       const connection = connectionOf(this);
       if (connection) {
-        lifecycle.parts.dispatcher.onFrame(connection, data, isBinary);
+        lifecycle.dispatcher.onFrame(connection, data, isBinary);
       }
     },
     close(this: WebSocket, code: number, reason: Buffer): void {

@@ -105,7 +105,7 @@ export class Connection {
    */
   private sentBytes = 0;
   private readBytes = 0;
-  private probeMark: string | undefined;
+  private probeMark: number | undefined;
   private probeSentAt = 0;
   /** The TCP (or TLS) socket under the WebSocket: corked per turn, written prebuilt frames. */
   readonly raw: Writable | undefined;
@@ -191,8 +191,8 @@ export class Connection {
    * - What the kernel has taken but the client has not read. The kernel's buffers take
    *   megabytes before anything waits here, so bytes count as unread until the client
    *   answers a ping sent after them (TCP keeps order: the pong proves it read them). Past
-   *   the limit a probe ping goes out; a client that has not answered it within a second
-   *   while more than the limit stays unread is cut.
+   *   the limit a probe ping goes out; a client that has not answered it after a second,
+   *   while another limit's worth went out behind it, is cut.
    */
   private mayWrite(bytes: number): boolean {
     if (this.socket.readyState !== WebSocket.OPEN) {
@@ -206,7 +206,7 @@ export class Connection {
       }
     }
     this.sentBytes += bytes;
-    if (this.sentBytes - this.readBytes > limit && !this.probe(this.sentBytes - bytes)) {
+    if (this.sentBytes - this.readBytes > limit && !this.probe(this.sentBytes - bytes, limit)) {
       this.cutSlowConsumer();
       return false;
     }
@@ -215,24 +215,25 @@ export class Connection {
 
   /**
    * Asks the client to prove it read the first `mark` bytes sent, unless it is already asked;
-   * false when it was asked over a second ago and has not answered.
+   * false when it has not answered for over a second while more than `limit` bytes went
+   * out after the question. A slow reader on a slow link is given the time to read what
+   * came before the ping, as long as the server does not pile up another `limit` behind it.
    */
-  private probe(mark: number): boolean {
-    const now = performance.now();
+  private probe(mark: number, limit: number): boolean {
     if (this.probeMark === undefined) {
       // Written before the frame about to be sent: its answer proves what came before.
-      this.probeMark = String(mark);
-      this.probeSentAt = now;
-      this.socket.ping(this.probeMark);
+      this.probeMark = mark;
+      this.probeSentAt = performance.now();
+      this.socket.ping(String(mark));
       return true;
     }
-    return now - this.probeSentAt <= SLOW_CONSUMER_GRACE_MS;
+    return this.sentBytes - this.probeMark <= limit || performance.now() - this.probeSentAt <= SLOW_CONSUMER_GRACE_MS;
   }
 
   /** A pong arrived: when it answers the outstanding probe, what was sent before it has been read. */
   acknowledge(payload: Buffer): void {
-    if (this.probeMark !== undefined && payload.length === this.probeMark.length && payload.toString('latin1') === this.probeMark) {
-      this.readBytes = Number(this.probeMark);
+    if (this.probeMark !== undefined && payload.toString('latin1') === String(this.probeMark)) {
+      this.readBytes = this.probeMark;
       this.probeMark = undefined;
     }
   }

@@ -5,6 +5,7 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import { AUTH_EVENT, encodeReply, parseFrame, PING_EVENT, PONG_EVENT, requestIdOf } from '../protocol/envelope.js';
 import { RAW_TEXT_MESSAGE } from '../realtime.constants.js';
 import type { Connection } from './connection.js';
+import { LogThrottle, type LogThrottleSettings } from '../limits/log-throttle.js';
 import type { FramePolicy } from './frame-policy.js';
 import type { BoundHandler } from './handler-types.js';
 import { MessageContext } from './message-context.js';
@@ -20,15 +21,26 @@ const RAW_METRIC_LABEL = '(raw)';
  * value, a promise or an observable.
  */
 export class FrameDispatcher {
-  /** Errors of direct handlers are logged under the name the exception filter's have. */
-  private readonly filterLogger = new Logger('RealtimeExceptionFilter');
+  /**
+   * Where handler failures are logged, at a bounded rate (a client able to make a handler
+   * throw cannot flood the log): a direct handler's under the exception filter's name, as
+   * the filter would log it; one that escaped Nest's filters under the adapter's.
+   */
+  private readonly directFailures: Pick<Logger, 'error'>;
+  private readonly failures: Pick<Logger, 'error'>;
 
   constructor(
     private readonly policy: FramePolicy,
     private readonly tokens: TokenLifetime,
-    private readonly logger: Logger,
-  ) {}
+    log: LogThrottle,
+    throttle: LogThrottleSettings,
+  ) {
+    const filterLog = new LogThrottle(new Logger('RealtimeExceptionFilter'), throttle);
+    this.directFailures = { error: (message: string) => filterLog.log('error', 'handler failed', () => message) };
+    this.failures = { error: (message: string) => log.log('error', 'handler failed', () => message) };
+  }
 
+  /** Handles one frame of `connection` (the socket's `'message'`). */
   onFrame(connection: Connection, data: Buffer, isBinary: boolean): void {
     if (!connection.isOpen) {
       // Closing (by the server or the client): discarded at the socket, not dispatched,
@@ -87,7 +99,7 @@ export class FrameDispatcher {
     const direct = context.raw ? undefined : context.connection.direct?.get(context.event);
     // Errors of a direct handler are answered (and logged) as the gateway's filter would;
     // on Nest's path, an error that gets here escaped the filters (one rethrew, say).
-    const logger = direct ? this.filterLogger : this.logger;
+    const logger = direct ? this.directFailures : this.failures;
     let result: unknown;
     try {
       result = direct ? direct(context.connection.socket, payload) : handler(payload, context);
@@ -99,7 +111,7 @@ export class FrameDispatcher {
   }
 
   /** Sends the handler's result once it is known: a value, a promise or an observable. */
-  private settle(context: MessageContext, result: unknown, logger: Logger): void {
+  private settle(context: MessageContext, result: unknown, logger: Pick<Logger, 'error'>): void {
     if (context.isSettled) {
       return;
     }

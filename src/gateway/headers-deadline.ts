@@ -2,6 +2,9 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node
 import type { Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 
+/** Past the server's `keepAliveTimeout`, its own idle close comes first. */
+const KEEP_ALIVE_MARGIN_MS = 1000;
+
 /** What {@link armHeadersDeadline} returns. */
 export interface HeadersDeadline {
   /** Destroys every socket waiting for a request: idle keep-alive ones and ones whose headers are unfinished. */
@@ -13,7 +16,7 @@ export interface HeadersDeadline {
 /**
  * Drops a socket on which no request (HTTP or upgrade) has arrived in full within `ms`:
  * its first request, and each next one on a keep-alive socket, counted from the end of
- * the previous response. A client that sends its headers slowly must not hold a socket;
+ * the previous response (then at least the server's `keepAliveTimeout`). A client that sends its headers slowly must not hold a socket;
  * Node's own `headersTimeout` is only checked every 30 s. The deadline is a timer of its
  * own, so the application's socket timeouts are left alone; on TLS servers it is armed
  * on the TLS socket, the one requests arrive on.
@@ -32,17 +35,17 @@ export function armHeadersDeadline(server: HttpServer, ms: number): HeadersDeadl
     clearTimeout(waiting.get(this));
     waiting.delete(this);
   };
-  const arm = (socket: Socket): void => {
+  const arm = (socket: Socket, after: number): void => {
     if (socket.destroyed) {
       return;
     }
-    const timer = setTimeout(() => socket.destroy(), ms);
+    const timer = setTimeout(() => socket.destroy(), after);
     timer.unref();
     waiting.set(socket, timer);
   };
   const onSocket = (socket: Socket): void => {
     socket.on('close', onClose);
-    arm(socket);
+    arm(socket, ms);
   };
   const lift = (socket: Socket): void => {
     clearTimeout(waiting.get(socket));
@@ -56,7 +59,10 @@ export function armHeadersDeadline(server: HttpServer, ms: number): HeadersDeadl
       const left = (active.get(socket) ?? 1) - 1;
       active.set(socket, left);
       if (left === 0) {
-        arm(socket); // keep-alive: the next request gets the same deadline
+        // Keep-alive: the next request gets a deadline too, never shorter than the idle
+        // time the server grants between requests (`keepAliveTimeout`, which closes idle
+        // sockets itself), so that a proxy's long-lived upstream sockets are left alone.
+        arm(socket, Math.max(ms, server.keepAliveTimeout + KEEP_ALIVE_MARGIN_MS));
       }
     });
   };

@@ -7,10 +7,13 @@ import type { GatewayRoutes, UpgradeGate } from './upgrade-gate.js';
 
 /** The HTTP server of one port and the gateways served on it, by path. */
 export interface PortRouter extends GatewayRoutes {
+  /** The HTTP server of the port. */
   readonly httpServer: HttpServer;
   /** The adapter made this server (a gateway with a port of its own) and closes it. */
   readonly ownsServer: boolean;
+  /** Its `'upgrade'` listener: the upgrade gate. */
   readonly onUpgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** The headers deadline of its sockets. */
   readonly headers: HeadersDeadline;
 }
 
@@ -56,7 +59,13 @@ export class PortRouters {
       headers: armHeadersDeadline(httpServer, this.handshakeTimeoutMs),
     };
     httpServer.on('upgrade', router.onUpgrade);
-    if (!shared) {
+    if (shared) {
+      // Kept through dispose (late upgrades get 503), and gone with the server.
+      httpServer.once('close', () => {
+        httpServer.off('upgrade', router.onUpgrade);
+        router.headers.disarm();
+      });
+    } else {
       httpServer.on('error', (error) => this.logger.error(`WebSocket port ${port}: ${error.message}`));
       httpServer.listen(port);
     }

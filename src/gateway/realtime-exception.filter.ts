@@ -101,7 +101,7 @@ export class RealtimeExceptionFilter implements WsExceptionFilter {
 }
 
 /** @internal Answers the request with the error frame `exception` maps to; logs what is the server's fault. */
-export function failWithException(context: MessageContext, exception: unknown, logger: Logger): void {
+export function failWithException(context: MessageContext, exception: unknown, logger: Pick<Logger, 'error'>): void {
   const mapped = mapException(exception);
   if (mapped.unexpected) {
     logger.error(`handler of "${context.event}" failed: ${describeError(exception)}`);

@@ -119,7 +119,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       counter,
       heartbeats: this.heartbeats,
       drain: this.drain,
-      dispatcher: new FrameDispatcher(policy, this.tokens, this.logger),
+      dispatcher: new FrameDispatcher(policy, this.tokens, this.log, limits.logThrottle),
       log: this.log,
       hub: () => this.hub,
       keepRequest: options.auth?.verifyConnection !== undefined,

@@ -25,6 +25,7 @@ export class HeartbeatRegistry {
     return monitor;
   }
 
+  /** The figures of every monitor together. */
   stats(): HeartbeatStats {
     const stats: HeartbeatStats = { watched: 0, reaped: 0, timers: 0 };
     for (const monitor of this.monitors.values()) {

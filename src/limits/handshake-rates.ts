@@ -1,7 +1,7 @@
 import { isIPv6 } from 'node:net';
 import { type RateLimit, TokenBucket } from './token-bucket.js';
 
-/** Buckets kept at most; past it, the fullest (oldest) give way. About 100 B each. */
+/** Buckets kept at most; past it, the address seen least recently gives way. About 100 B each. */
 const MAX_BUCKETS = 100_000;
 
 /**
@@ -26,14 +26,16 @@ export class HandshakeRates {
     this.sweep(now);
     const key = addressKey(address);
     let bucket = this.buckets.get(key);
-    if (!bucket) {
+    if (bucket) {
+      // Moved to the end: the Map's order is least recently seen first.
+      this.buckets.delete(key);
+    } else {
       if (this.buckets.size >= MAX_BUCKETS) {
-        // Insertion order: the first entry is the one seen longest ago.
         this.buckets.delete(this.buckets.keys().next().value!);
       }
       bucket = new TokenBucket(this.rate, now);
-      this.buckets.set(key, bucket);
     }
+    this.buckets.set(key, bucket);
     return bucket.take(now) ? true : Math.ceil(1000 / this.rate.perSecond);
   }
 

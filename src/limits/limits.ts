@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { addressKey } from './handshake-rates.js';
 import { DEFAULT_LOG_THROTTLE, type LogThrottleSettings } from './log-throttle.js';
 import { checkRate, type RateLimit } from './token-bucket.js';
 
@@ -8,7 +9,7 @@ export interface RealtimeLimits {
   maxConnections?: number;
   /** Connections of one user (`sub`) on this instance; over it: HTTP 429. Default 20. */
   maxConnectionsPerUser?: number;
-  /** Connections from one IP address on this instance; over it: HTTP 429. Default 500. */
+  /** Connections from one IP address (an IPv6 address by its /64) on this instance; over it: HTTP 429. Default 500. */
   maxConnectionsPerIp?: number;
   /** Rooms one connection may be in; one more join: `FORBIDDEN`. Default 100. */
   maxRoomsPerConnection?: number;
@@ -17,7 +18,8 @@ export interface RealtimeLimits {
   /** Inbound frames per user, all its connections on this instance together. Default 300/s, bursts of 600. `false`: none. */
   userMessageRate?: RateLimit | false;
   /**
-   * Outbound bytes buffered for one connection (a client that does not read); over it the
+   * Outbound bytes a client may have unread: waiting in this process, or taken by the
+   * kernel and not yet proven read (a pong to a ping sent after them). Over it, the
    * connection is closed with 4008 and cut a second later. Default 1 MiB.
    */
   maxBufferedBytes?: number;
@@ -141,8 +143,12 @@ export class ConnectionCounter {
     return this.total;
   }
 
-  /** Takes a place for an upgrade request from the client address `ip`, or says why not. */
-  admit(ip: string): Admission | LimitRefusal {
+  /**
+   * Takes a place for an upgrade request from the client address `address`, or says why
+   * not. An IPv6 address counts by its /64, as for the handshake rate.
+   */
+  admit(address: string): Admission | LimitRefusal {
+    const ip = addressKey(address);
     if (this.total >= this.limits.maxConnections) {
       return { status: 503, code: 'UNAVAILABLE', message: 'the server is at its connection limit', cause: 'server-full' };
     }
