@@ -2,3 +2,4 @@
 // applications that use it need `ioredis` installed.
 export { RedisBroker } from './broker/redis-broker.js';
 export type { RedisBrokerOptions } from './broker/redis-broker.js';
+export type { BrokerHealth, BrokerPubSub, BrokerState, PresenceStore, RealtimeBroker } from './broker/broker.interface.js';

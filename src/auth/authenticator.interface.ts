@@ -43,7 +43,7 @@ export function errorKind(error: unknown): string {
 export interface RealtimeAuthenticator {
   /**
    * The request's identity. Resolves `undefined` when the request carries no credentials
-   * at all: a public gateway then lets it in, others refuse it with {@link missing}.
+   * at all: a public gateway then lets it in, others refuse it with `missing`.
    * Rejects with an {@link AuthenticationError} when the credentials are bad (on public
    * gateways too).
    */

@@ -42,7 +42,7 @@ const STALL_PROBE_PAUSE_MS = 100;
 /**
  * Redis pub/sub broker: rooms, user targeting and presence across every instance that
  * shares the Redis. An instance subscribes only to the channels it has local members for.
- * Presence is kept by a {@link RedisPresence}.
+ * Presence is kept by a `RedisPresence`.
  *
  * While Redis is unreachable or stalled nothing throws and memory stays bounded: local
  * delivery goes on, publishes wait in a bounded queue, health is `degraded`. Once it is

@@ -36,7 +36,7 @@ export interface GatewayServerOptions {
 }
 
 /** Where the adapter finds the HTTP server to share: given directly, or resolved at `create()`. */
-type HttpServerSource = INestApplicationContext | HttpServer | HttpAdapterHost | undefined;
+export type HttpServerSource = INestApplicationContext | HttpServer | HttpAdapterHost | undefined;
 
 /**
  * Nest WebSocket adapter on `ws` that speaks protocol v1: request ids with exactly one
