@@ -1,7 +1,12 @@
 // Server public API. Everything a NestJS application needs is exported here by name.
 export { RealtimeModule } from './realtime.module.js';
 export { REALTIME_MODULE_OPTIONS } from './realtime.module-definition.js';
-export type { RealtimeGatewayOptions, RealtimeHeartbeatOptions, RealtimeModuleOptions } from './realtime-options.interface.js';
+export type {
+  RealtimeGatewayOptions,
+  RealtimeHeartbeatOptions,
+  RealtimeModuleOptions,
+  RealtimeShutdownOptions,
+} from './realtime-options.interface.js';
 export { RealtimeError } from './realtime.errors.js';
 export type { HandshakeInfo, JwtAlgorithm, JwtKey, JwtTokenHeader, RealtimeAuthOptions } from './auth/auth-options.interface.js';
 export { Principal, principalOf } from './auth/principal.js';
@@ -28,7 +33,7 @@ export type { MemoryBrokerOptions } from './broker/memory-broker.js';
 export type { BrokerHealth, BrokerPubSub, BrokerState, PresenceStore, RealtimeBroker } from './broker/broker.interface.js';
 export { RateLimit, RateLimitGuard } from './limits/rate-limit.decorator.js';
 export type { RateLimit as RateLimitOptions } from './limits/token-bucket.js';
-export type { RealtimeLimits } from './limits/limits.js';
+export type { FrameLimits, RealtimeLimits } from './limits/limits.js';
 export type { LogThrottleSettings } from './limits/log-throttle.js';
 export type { UpgradeRefusalCause } from './gateway/upgrade-response.js';
 export { RealtimeMetrics } from './metrics/realtime-metrics.js';

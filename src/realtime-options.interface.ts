@@ -1,7 +1,7 @@
 import type { RealtimeAuthOptions } from './auth/auth-options.interface.js';
 import type { RealtimeAuthenticator } from './auth/authenticator.interface.js';
 import type { RealtimeBroker } from './broker/broker.interface.js';
-import type { RealtimeLimits } from './limits/limits.js';
+import type { FrameLimits, RealtimeLimits } from './limits/limits.js';
 import type { RealtimeValidationSetting } from './validation/validation-options.interface.js';
 
 /** Heartbeat timing, in milliseconds; a field left out keeps its default (or the module's). */
@@ -30,27 +30,9 @@ export interface RealtimeModuleOptions {
    * Default: not checked.
    */
   allowedOrigins?: string[];
-  /** Largest accepted frame in bytes; a bigger one closes the connection with 1009. Default 64 KiB. */
-  maxPayload?: number;
-  /** Deepest accepted object/array nesting of a JSON frame (the envelope is level 1). Default 32. */
-  maxDepth?: number;
-  /**
-   * Invalid frames (BAD_REQUEST, UNKNOWN_EVENT) a connection may send within `windowMs`
-   * before it is closed with 1008. Default `{ limit: 100, windowMs: 10000 }`.
-   */
-  invalidFrames?: { limit: number; windowMs: number };
-  /**
-   * The longest `app.close()` drains, in ms: what is still open then (connections, and
-   * gateways' async `handleDisconnect` work) is terminated or no longer waited for. A
-   * client that does not answer its 1001 close frame is cut sooner, after
-   * `limits.closeTimeoutMs`. Default 30000.
-   */
-  shutdownTimeoutMs?: number;
-  /** Close code sent to every client on shutdown: 1001 (going away) or 1012 (restart: come back soon). Default 1001. */
-  shutdownCloseCode?: 1001 | 1012;
-  /** Connections closed per event-loop turn on shutdown, so that a large drain does not stall the process. Default 500. */
-  shutdownBatchSize?: number;
-  /** Connection, room, rate and buffer limits, each with a safe default. */
+  /** How `app.close()` drains connections. */
+  shutdown?: RealtimeShutdownOptions;
+  /** Connection, frame, room, rate and buffer limits, each with a safe default. */
   limits?: RealtimeLimits;
   /**
    * Count connections, messages, errors and handler durations in `RealtimeMetrics`.
@@ -75,22 +57,29 @@ export interface RealtimeModuleOptions {
   validation?: RealtimeValidationSetting;
 }
 
-/** Per-gateway options, given to {@link RealtimeGateway}; they override the module's. */
-export interface RealtimeGatewayOptions {
-  /** Accept connections without a token (a token that is given must still be valid). Default false. */
+/** How `app.close()` drains connections (`RealtimeModuleOptions.shutdown`). */
+export interface RealtimeShutdownOptions {
+  /**
+   * The longest the drain takes, in ms: what is still open then (connections, gateways'
+   * async `handleDisconnect` work) is terminated or no longer waited for. A client that
+   * does not answer its close frame is cut sooner, after `limits.closeTimeoutMs`. Default 30000.
+   */
+  timeoutMs?: number;
+  /** Close code sent to every client: 1001 (going away) or 1012 (restart: come back soon). Default 1001. */
+  closeCode?: 1001 | 1012;
+  /** Connections closed per event-loop turn, so that a large drain does not stall the process. Default 500. */
+  batchSize?: number;
+}
+
+/**
+ * Per-gateway options, given to {@link RealtimeGateway}: a subset of the module's, which
+ * they override for this gateway, plus who may connect.
+ */
+export interface RealtimeGatewayOptions extends Pick<RealtimeModuleOptions, 'allowedOrigins' | 'heartbeat' | 'validation'> {
+  /** Accept connections without credentials (credentials that are given must still be valid). Default false. */
   public?: boolean;
-  /** Roles the token's `roles` claim must all contain, checked at the handshake (403). */
+  /** Roles the principal's `roles` must all contain, checked at the handshake (403). */
   roles?: string[];
-  /** Origin allowlist for this gateway, replacing the module's. */
-  allowedOrigins?: string[];
-  /** Largest accepted frame in bytes for this gateway. */
-  maxPayload?: number;
-  /** Deepest accepted JSON nesting for this gateway. */
-  maxDepth?: number;
-  /** Invalid-frame limit for this gateway. */
-  invalidFrames?: { limit: number; windowMs: number };
-  /** Heartbeat timing for this gateway, over the module's; `false` turns it off. */
-  heartbeat?: RealtimeHeartbeatOptions | false;
-  /** Validation settings for this gateway's handlers, over the module's; `false` turns it off. */
-  validation?: RealtimeValidationSetting;
+  /** Frame limits for this gateway, over the module's `limits`. */
+  limits?: FrameLimits;
 }

@@ -105,7 +105,7 @@ describe('hostile clients', () => {
   });
 
   it('logs one line for a 1008 close and neither counts nor answers what follows it', async () => {
-    await start({ invalidFrames: { limit: 5, windowMs: 60_000 }, limits: { closeTimeoutMs: 500 } });
+    await start({ limits: { closeTimeoutMs: 500, invalidFrames: { limit: 5, windowMs: 60_000 } } });
     const mallory = await raw('mallory');
     for (let i = 0; i < 6; i++) {
       mallory.sendText('{"event": 42}');

@@ -128,8 +128,7 @@ describe('limits (protocol §1, §2, §5)', () => {
 
   it('answers frames over the rate with RATE_LIMITED, and closes sustained abuse with 1008', async () => {
     await start({
-      limits: { messageRate: { perSecond: 1, burst: 5 }, userMessageRate: false },
-      invalidFrames: { limit: 10, windowMs: 10_000 },
+      limits: { messageRate: { perSecond: 1, burst: 5 }, userMessageRate: false, invalidFrames: { limit: 10, windowMs: 10_000 } },
     });
     const alice = await connect('alice');
     for (let i = 0; i < 5; i++) {
@@ -330,11 +329,11 @@ describe('graceful shutdown', () => {
 
   for (const [code, options] of [
     [1001, {}],
-    [1012, { shutdownCloseCode: 1012 }],
+    [1012, { closeCode: 1012 }],
   ] as const) {
     it(`closes 200 clients with ${code} in batches, waits for async handleDisconnect, and finishes before the deadline`, async () => {
       running = await startApp({
-        imports: [RealtimeModule.forRoot({ ...options, shutdownBatchSize: 50, shutdownTimeoutMs: 5000 })],
+        imports: [RealtimeModule.forRoot({ shutdown: { ...options, batchSize: 50, timeoutMs: 5000 } })],
         providers: [GoodbyeLog, GoodbyeGateway],
       });
       const log = running.app.get(GoodbyeLog);
@@ -356,7 +355,7 @@ describe('graceful shutdown', () => {
     running = await startApp({
       imports: [
         RealtimeModule.forRoot({
-          shutdownTimeoutMs: 1000,
+          shutdown: { timeoutMs: 1000 },
           auth: {
             secret: 'rooms-test-secret-0123456789abcdef0123',
             verifyConnection: () => new Promise(() => undefined),

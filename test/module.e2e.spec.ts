@@ -1,5 +1,6 @@
 import { Injectable, Module } from '@nestjs/common';
 import assert from 'node:assert/strict';
+import { resolveOptions } from '../src/options/resolve-options.js';
 import { afterEach, describe, it } from 'node:test';
 import { RealtimeModule, RealtimeWsAdapter } from '../src/index.js';
 import { startApp, type RunningApp } from './support/app.js';
@@ -27,7 +28,7 @@ describe('RealtimeModule', () => {
         RealtimeModule.forRootAsync({
           imports: [LimitsConfigModule],
           inject: [LimitsConfig],
-          useFactory: (config: LimitsConfig) => ({ maxPayload: config.maxPayload }),
+          useFactory: (config: LimitsConfig) => ({ limits: { maxPayload: config.maxPayload } }),
         }),
       ],
       providers: [LifecycleLog, TestGateway],
@@ -47,7 +48,7 @@ describe('RealtimeModule', () => {
 
     // An adapter set explicitly (here with other limits) replaces the module's.
     running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [LifecycleLog, TestGateway] }, (app) =>
-      app.useWebSocketAdapter(new RealtimeWsAdapter(app, { maxPayload: 100 })),
+      app.useWebSocketAdapter(new RealtimeWsAdapter(app, { limits: { maxPayload: 100 } })),
     );
     const limited = await TestClient.connect(running.wsUrl('/test'));
     limited.send({ event: 'echo', data: 'x'.repeat(200) });
@@ -56,8 +57,24 @@ describe('RealtimeModule', () => {
 
   it('refuses invalid options with a clear error at startup', async () => {
     await assert.rejects(
-      startApp({ imports: [RealtimeModule.forRoot({ maxPayload: -1 })], providers: [OtherGateway] }),
-      /maxPayload must be a positive integer, got -1/,
+      startApp({ imports: [RealtimeModule.forRoot({ limits: { maxPayload: -1 } })], providers: [OtherGateway] }),
+      /limits\.maxPayload must be a positive integer, got -1/,
     );
+    // Options given where they used to be are named, with where they are now.
+    await assert.rejects(
+      startApp({ imports: [RealtimeModule.forRoot({ shutdownTimeoutMs: 5000 } as never)], providers: [OtherGateway] }),
+      /Realtime option shutdownTimeoutMs is now shutdown\.timeoutMs/,
+    );
+  });
+
+  it('resolves every option once, with its default, frozen', () => {
+    const resolved = resolveOptions({ limits: { maxPayload: 1000 }, shutdown: { closeCode: 1012 }, heartbeat: { intervalMs: 5000 } });
+    assert.equal(resolved.limits.maxPayload, 1000);
+    assert.equal(resolved.limits.maxDepth, 32);
+    assert.deepEqual(resolved.shutdown, { timeoutMs: 30_000, closeCode: 1012, batchSize: 500 });
+    assert.deepEqual(resolved.heartbeat, { intervalMs: 5000, timeoutMs: 10_000 });
+    assert.ok(Object.isFrozen(resolved) && Object.isFrozen(resolved.limits) && Object.isFrozen(resolved.shutdown));
+    assert.throws(() => resolveOptions({ shutdown: { closeCode: 1000 as never } }), /shutdown\.closeCode must be 1001 or 1012/);
+    assert.throws(() => resolveOptions({ heartbeat: { timeoutMs: 0 } }), /heartbeat\.timeoutMs must be a positive integer/);
   });
 });

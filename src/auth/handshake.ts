@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { type GatewaySettings, positiveInteger } from '../gateway/gateway-settings.js';
+import type { GatewaySettings } from '../gateway/gateway-settings.js';
+import { positiveInteger } from '../options/resolve-options.js';
 import type { RealtimeModuleOptions } from '../realtime-options.interface.js';
 import type { RealtimeAuthOptions } from './auth-options.interface.js';
 import { type Authentication, AuthenticationError, errorKind, type RealtimeAuthenticator } from './authenticator.interface.js';

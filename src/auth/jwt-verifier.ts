@@ -1,6 +1,6 @@
 import { JwtService } from '@nestjs/jwt';
 import { createPublicKey, createSecretKey, KeyObject } from 'node:crypto';
-import { positiveInteger } from '../gateway/gateway-settings.js';
+import { positiveInteger } from '../options/resolve-options.js';
 import type { JwtAlgorithm, JwtKey, JwtTokenHeader, RealtimeAuthOptions } from './auth-options.interface.js';
 import { AuthenticationError } from './authenticator.interface.js';
 import type { RealtimePrincipal } from './principal.interface.js';

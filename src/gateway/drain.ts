@@ -1,40 +1,25 @@
 import WebSocket from 'ws';
 import { CloseCode } from '../protocol/close-codes.js';
-import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from '../realtime.constants.js';
-import type { RealtimeModuleOptions } from '../realtime-options.interface.js';
+import type { ShutdownSettings } from '../options/resolve-options.js';
 import { connectionOf } from './connection.js';
-import { positiveInteger } from './gateway-settings.js';
 
 /**
  * Closing connections on shutdown: in batches, with 1001 (or 1012), waiting for their
  * close handshakes and for the gateways' async `handleDisconnect` work, all within
- * `shutdownTimeoutMs`. The disconnect work is this adapter's own: one application's
+ * `shutdown.timeoutMs`. The disconnect work is this adapter's own: one application's
  * shutdown never waits on another's.
  */
 export class Drain {
   /** Async `handleDisconnect` work still running, of this adapter's connections. */
   readonly disconnectWork = new Set<Promise<unknown>>();
-  private readonly timeoutMs: number;
-  private readonly closeCode: number;
-  private readonly batchSize: number;
+  constructor(private readonly settings: ShutdownSettings) {}
 
-  constructor(options: RealtimeModuleOptions) {
-    this.timeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
-    positiveInteger('shutdownTimeoutMs', this.timeoutMs);
-    this.closeCode = options.shutdownCloseCode ?? CloseCode.GOING_AWAY;
-    if (this.closeCode !== CloseCode.GOING_AWAY && this.closeCode !== CloseCode.SERVICE_RESTART) {
-      throw new TypeError(`Realtime option shutdownCloseCode must be 1001 or 1012, got ${String(options.shutdownCloseCode)}`);
-    }
-    this.batchSize = options.shutdownBatchSize ?? 500;
-    positiveInteger('shutdownBatchSize', this.batchSize);
-  }
-
-  /** Closes `sockets` and waits for them and for the disconnect work, at most `shutdownTimeoutMs`. */
+  /** Closes `sockets` and waits for them and for the disconnect work, at most `shutdown.timeoutMs`. */
   async run(sockets: readonly WebSocket[]): Promise<void> {
-    const deadline = Date.now() + this.timeoutMs;
+    const deadline = Date.now() + this.settings.timeoutMs;
     const closing: Promise<void>[] = [];
-    for (let start = 0; start < sockets.length; start += this.batchSize) {
-      for (const socket of sockets.slice(start, start + this.batchSize)) {
+    for (let start = 0; start < sockets.length; start += this.settings.batchSize) {
+      for (const socket of sockets.slice(start, start + this.settings.batchSize)) {
         closing.push(this.closeGracefully(socket, deadline));
       }
       // Let the batch's close frames go out (and other work run) before the next batch.
@@ -68,11 +53,11 @@ export class Drain {
         clearTimeout(timer);
         resolve();
       });
-      const reason = this.closeCode === CloseCode.SERVICE_RESTART ? 'server restarting' : 'server shutting down';
+      const reason = this.settings.closeCode === CloseCode.SERVICE_RESTART ? 'server restarting' : 'server shutting down';
       if (connection) {
-        connection.close(this.closeCode, reason, 'shutdown');
+        connection.close(this.settings.closeCode, reason, 'shutdown');
       } else {
-        socket.close(this.closeCode, reason);
+        socket.close(this.settings.closeCode, reason);
       }
     });
   }

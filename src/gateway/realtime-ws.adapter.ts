@@ -6,7 +6,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { authenticatorOf, HandshakeChecker } from '../auth/handshake.js';
 import { TokenLifetime } from '../auth/token-lifetime.js';
 import { HeartbeatRegistry, type HeartbeatStats } from '../heartbeat/heartbeat-registry.js';
-import { ConnectionCounter, type LimitSettings, resolveLimits } from '../limits/limits.js';
+import { ConnectionCounter } from '../limits/limits.js';
+import { type ResolvedOptions, resolveOptions } from '../options/resolve-options.js';
 import { LogThrottle } from '../limits/log-throttle.js';
 import { RealtimeMetrics } from '../metrics/realtime-metrics.js';
 import { PROTOCOL_V1 } from '../protocol/envelope.js';
@@ -59,7 +60,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   private readonly adapterHost: HttpAdapterHost | undefined;
   private readonly handshake: HandshakeChecker;
   private readonly tokens: TokenLifetime;
-  private readonly limits: LimitSettings;
+  private readonly resolved: ResolvedOptions;
   private readonly log: LogThrottle;
   private readonly gate: UpgradeGate;
   private readonly routers: PortRouters;
@@ -91,8 +92,9 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     this.hub = hub ?? findProvider(appOrHttpServer, RealtimeHub);
     this.metrics = metrics === null ? undefined : (metrics ?? findProvider(appOrHttpServer, RealtimeMetrics));
     this.adapterHost = appOrHttpServer instanceof HttpAdapterHost ? appOrHttpServer : undefined;
-    this.drain = new Drain(options);
-    const limits = (this.limits = resolveLimits(options.limits));
+    this.resolved = resolveOptions(options);
+    const limits = this.resolved.limits;
+    this.drain = new Drain(this.resolved.shutdown);
     // Lines clients can cause (refusals, policy closes) go through it: a flood cannot flood the log.
     this.log = new LogThrottle(this.logger, limits.logThrottle);
     this.handshake = new HandshakeChecker(authenticatorOf(options), options.auth);
@@ -139,7 +141,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
           `with an id then also gets an empty reply. Decorate it with @RealtimeGateway`,
       );
     }
-    const settings = resolveGatewaySettings(path, this.options, gatewayOptions, this.limits);
+    const settings = resolveGatewaySettings(path, this.resolved, gatewayOptions);
     if (!settings.public && !this.handshake.authenticator) {
       throw new Error(
         `The gateway at ${path} requires authentication, but RealtimeModule has none: set auth.secret, ` +
@@ -200,9 +202,9 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
 
   /**
    * Drains a gateway: upgrades are refused with 503 from now on; open connections are
-   * closed with 1001 (or `shutdownCloseCode`) in batches; it waits for their close
+   * closed with 1001 (or `shutdown.closeCode`) in batches; it waits for their close
    * handshakes and their gateways' async `handleDisconnect` work, and terminates what is
-   * left at `shutdownTimeoutMs`.
+   * left at `shutdown.timeoutMs`.
    */
   override async close(server: WebSocketServer): Promise<void> {
     this.routers.drain(server);

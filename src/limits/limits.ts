@@ -1,10 +1,23 @@
 import type { IncomingMessage } from 'node:http';
 import { addressKey } from './handshake-rates.js';
-import { DEFAULT_LOG_THROTTLE, type LogThrottleSettings } from './log-throttle.js';
-import { checkRate, type RateLimit } from './token-bucket.js';
+import type { LogThrottleSettings } from './log-throttle.js';
+import type { RateLimit } from './token-bucket.js';
+
+/** Limits of one gateway's frames; a gateway's own override the module's. */
+export interface FrameLimits {
+  /** Largest accepted frame in bytes; a bigger one closes the connection with 1009. Default 64 KiB. */
+  maxPayload?: number;
+  /** Deepest accepted object/array nesting of a JSON frame (the envelope is level 1). Default 32. */
+  maxDepth?: number;
+  /**
+   * Invalid frames (BAD_REQUEST, UNKNOWN_EVENT, RATE_LIMITED) a connection may send within
+   * `windowMs` before it is closed with 1008. Default `{ limit: 100, windowMs: 10000 }`.
+   */
+  invalidFrames?: { limit: number; windowMs: number };
+}
 
 /** Limits of {@link RealtimeModuleOptions.limits}; each has a safe default. */
-export interface RealtimeLimits {
+export interface RealtimeLimits extends FrameLimits {
   /** Open connections (and upgrades under way) on this instance; over it: HTTP 503. Default 50000. */
   maxConnections?: number;
   /** Connections of one user (`sub`) on this instance; over it: HTTP 429. Default 20. */
@@ -56,6 +69,9 @@ export interface RealtimeLimits {
 
 /** {@link RealtimeLimits} with every default applied. */
 export interface LimitSettings {
+  readonly maxPayload: number;
+  readonly maxDepth: number;
+  readonly invalidFrames: { readonly limit: number; readonly windowMs: number };
   readonly maxConnections: number;
   readonly maxConnectionsPerUser: number;
   readonly maxConnectionsPerIp: number;
@@ -68,51 +84,6 @@ export interface LimitSettings {
   readonly closeTimeoutMs: number;
   readonly logThrottle: LogThrottleSettings;
   readonly trustProxy: boolean | number;
-}
-
-/** Fills in the defaults and checks the values, with a clear error at startup. */
-export function resolveLimits(limits: RealtimeLimits = {}): LimitSettings {
-  const settings: LimitSettings = {
-    maxConnections: limits.maxConnections ?? 50_000,
-    maxConnectionsPerUser: limits.maxConnectionsPerUser ?? 20,
-    maxConnectionsPerIp: limits.maxConnectionsPerIp ?? 500,
-    maxRoomsPerConnection: limits.maxRoomsPerConnection ?? 100,
-    messageRate: limits.messageRate ?? { perSecond: 100, burst: 200 },
-    userMessageRate: limits.userMessageRate ?? { perSecond: 300, burst: 600 },
-    maxBufferedBytes: limits.maxBufferedBytes ?? 1024 * 1024,
-    handshakeTimeoutMs: limits.handshakeTimeoutMs ?? 10_000,
-    handshakeRate: limits.handshakeRate ?? { perSecond: 50, burst: 200 },
-    closeTimeoutMs: limits.closeTimeoutMs ?? 2000,
-    logThrottle: limits.logThrottle ?? DEFAULT_LOG_THROTTLE,
-    trustProxy: limits.trustProxy ?? false,
-  };
-  for (const name of [
-    'maxConnections',
-    'maxConnectionsPerUser',
-    'maxConnectionsPerIp',
-    'maxRoomsPerConnection',
-    'maxBufferedBytes',
-    'handshakeTimeoutMs',
-    'closeTimeoutMs',
-  ] as const) {
-    const value = settings[name];
-    if (!Number.isSafeInteger(value) || value <= 0) {
-      throw new TypeError(`Realtime option limits.${name} must be a positive integer, got ${String(value)}`);
-    }
-  }
-  for (const name of ['lines', 'intervalMs'] as const) {
-    const value = settings.logThrottle[name];
-    if (!Number.isSafeInteger(value) || value <= 0) {
-      throw new TypeError(`Realtime option limits.logThrottle.${name} must be a positive integer, got ${String(value)}`);
-    }
-  }
-  for (const name of ['messageRate', 'userMessageRate', 'handshakeRate'] as const) {
-    const rate = settings[name];
-    if (rate !== false) {
-      checkRate(`limits.${name}`, rate);
-    }
-  }
-  return settings;
 }
 
 /** Why an upgrade is refused by a connection limit. */

@@ -16,9 +16,6 @@ export interface LogThrottleSettings {
   intervalMs: number;
 }
 
-/** 20 lines of a kind per 10 s, then a count. */
-export const DEFAULT_LOG_THROTTLE: Readonly<LogThrottleSettings> = Object.freeze({ lines: 20, intervalMs: 10_000 });
-
 interface KindState {
   windowStart: number;
   written: number;
@@ -40,7 +37,7 @@ export class LogThrottle {
 
   constructor(
     private readonly logger: ThrottledLoggerTarget,
-    private readonly settings: Readonly<LogThrottleSettings> = DEFAULT_LOG_THROTTLE,
+    private readonly settings: Readonly<LogThrottleSettings>,
     private readonly now: () => number = Date.now,
   ) {}
 

@@ -1,0 +1,168 @@
+import type { HeartbeatTiming } from '../heartbeat/heartbeat-monitor.js';
+import type { LimitSettings, RealtimeLimits } from '../limits/limits.js';
+import { checkRate } from '../limits/token-bucket.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { DEFAULT_MAX_DEPTH } from '../protocol/envelope.js';
+import type { RealtimeHeartbeatOptions, RealtimeModuleOptions } from '../realtime-options.interface.js';
+
+/** Every default of the module's options, in one place. */
+export const DEFAULTS = Object.freeze({
+  limits: Object.freeze({
+    maxConnections: 50_000,
+    maxConnectionsPerUser: 20,
+    maxConnectionsPerIp: 500,
+    maxRoomsPerConnection: 100,
+    messageRate: Object.freeze({ perSecond: 100, burst: 200 }),
+    userMessageRate: Object.freeze({ perSecond: 300, burst: 600 }),
+    maxBufferedBytes: 1024 * 1024,
+    handshakeTimeoutMs: 10_000,
+    handshakeRate: Object.freeze({ perSecond: 50, burst: 200 }),
+    closeTimeoutMs: 2000,
+    logThrottle: Object.freeze({ lines: 20, intervalMs: 10_000 }),
+    trustProxy: false,
+    maxPayload: 64 * 1024,
+    maxDepth: DEFAULT_MAX_DEPTH,
+    invalidFrames: Object.freeze({ limit: 100, windowMs: 10_000 }),
+  }) satisfies LimitSettings,
+  shutdown: Object.freeze({ timeoutMs: 30_000, closeCode: CloseCode.GOING_AWAY as 1001 | 1012, batchSize: 500 }),
+  heartbeat: Object.freeze({ intervalMs: 25_000, timeoutMs: 10_000 }),
+});
+
+/** `RealtimeModuleOptions.shutdown` with every default applied. */
+export interface ShutdownSettings {
+  readonly timeoutMs: number;
+  readonly closeCode: 1001 | 1012;
+  readonly batchSize: number;
+}
+
+/** The module's options, checked, with every default applied, and frozen. */
+export interface ResolvedOptions {
+  readonly limits: LimitSettings;
+  readonly shutdown: ShutdownSettings;
+  /** The module's heartbeat timing; undefined when heartbeats are off. */
+  readonly heartbeat: HeartbeatTiming | undefined;
+  readonly allowedOrigins: ReadonlySet<string> | undefined;
+  readonly metrics: boolean;
+}
+
+/** Options that moved, and where they went: a clear error instead of a silently ignored key. */
+const MOVED: Readonly<Record<string, string>> = {
+  maxPayload: 'limits.maxPayload',
+  maxDepth: 'limits.maxDepth',
+  invalidFrames: 'limits.invalidFrames',
+  shutdownTimeoutMs: 'shutdown.timeoutMs',
+  shutdownCloseCode: 'shutdown.closeCode',
+  shutdownBatchSize: 'shutdown.batchSize',
+};
+
+/** Checks the module's options and fills in the defaults; a bad value is a clear error at startup. */
+export function resolveOptions(options: RealtimeModuleOptions = {}): ResolvedOptions {
+  rejectMoved(options, '');
+  const shutdown = {
+    timeoutMs: options.shutdown?.timeoutMs ?? DEFAULTS.shutdown.timeoutMs,
+    closeCode: options.shutdown?.closeCode ?? DEFAULTS.shutdown.closeCode,
+    batchSize: options.shutdown?.batchSize ?? DEFAULTS.shutdown.batchSize,
+  };
+  positiveInteger('shutdown.timeoutMs', shutdown.timeoutMs);
+  positiveInteger('shutdown.batchSize', shutdown.batchSize);
+  if (shutdown.closeCode !== CloseCode.GOING_AWAY && shutdown.closeCode !== CloseCode.SERVICE_RESTART) {
+    throw new TypeError(`Realtime option shutdown.closeCode must be 1001 or 1012, got ${String(shutdown.closeCode)}`);
+  }
+  return Object.freeze({
+    limits: Object.freeze(resolveLimits(options.limits)),
+    shutdown: Object.freeze(shutdown),
+    heartbeat: resolveHeartbeat('heartbeat', options.heartbeat, DEFAULTS.heartbeat),
+    allowedOrigins: toOriginSet(options.allowedOrigins),
+    metrics: options.metrics ?? true,
+  });
+}
+
+/** `limits` with every default applied. */
+export function resolveLimits(limits: RealtimeLimits = {}): LimitSettings {
+  const defaults = DEFAULTS.limits;
+  const settings: LimitSettings = {
+    maxConnections: limits.maxConnections ?? defaults.maxConnections,
+    maxConnectionsPerUser: limits.maxConnectionsPerUser ?? defaults.maxConnectionsPerUser,
+    maxConnectionsPerIp: limits.maxConnectionsPerIp ?? defaults.maxConnectionsPerIp,
+    maxRoomsPerConnection: limits.maxRoomsPerConnection ?? defaults.maxRoomsPerConnection,
+    messageRate: limits.messageRate ?? defaults.messageRate,
+    userMessageRate: limits.userMessageRate ?? defaults.userMessageRate,
+    maxBufferedBytes: limits.maxBufferedBytes ?? defaults.maxBufferedBytes,
+    handshakeTimeoutMs: limits.handshakeTimeoutMs ?? defaults.handshakeTimeoutMs,
+    handshakeRate: limits.handshakeRate ?? defaults.handshakeRate,
+    closeTimeoutMs: limits.closeTimeoutMs ?? defaults.closeTimeoutMs,
+    logThrottle: limits.logThrottle ?? defaults.logThrottle,
+    trustProxy: limits.trustProxy ?? defaults.trustProxy,
+    maxPayload: limits.maxPayload ?? defaults.maxPayload,
+    maxDepth: limits.maxDepth ?? defaults.maxDepth,
+    invalidFrames: limits.invalidFrames ?? defaults.invalidFrames,
+  };
+  for (const name of [
+    'maxConnections',
+    'maxConnectionsPerUser',
+    'maxConnectionsPerIp',
+    'maxRoomsPerConnection',
+    'maxBufferedBytes',
+    'handshakeTimeoutMs',
+    'closeTimeoutMs',
+    'maxPayload',
+    'maxDepth',
+  ] as const) {
+    positiveInteger(`limits.${name}`, settings[name]);
+  }
+  positiveInteger('limits.logThrottle.lines', settings.logThrottle.lines);
+  positiveInteger('limits.logThrottle.intervalMs', settings.logThrottle.intervalMs);
+  positiveInteger('limits.invalidFrames.limit', settings.invalidFrames.limit);
+  positiveInteger('limits.invalidFrames.windowMs', settings.invalidFrames.windowMs);
+  for (const name of ['messageRate', 'userMessageRate', 'handshakeRate'] as const) {
+    const rate = settings[name];
+    if (rate !== false) {
+      checkRate(`limits.${name}`, rate);
+    }
+  }
+  return settings;
+}
+
+/** A heartbeat setting over `base` (a field left out keeps the base's); undefined when it is `false`. */
+export function resolveHeartbeat(
+  name: string,
+  setting: RealtimeHeartbeatOptions | false | undefined,
+  base: HeartbeatTiming,
+): HeartbeatTiming | undefined {
+  if (setting === false) {
+    return undefined;
+  }
+  const timing = { intervalMs: setting?.intervalMs ?? base.intervalMs, timeoutMs: setting?.timeoutMs ?? base.timeoutMs };
+  positiveInteger(`${name}.intervalMs`, timing.intervalMs);
+  positiveInteger(`${name}.timeoutMs`, timing.timeoutMs);
+  return Object.freeze(timing);
+}
+
+/** Exact origins (`https://app.example.com`), checked. */
+export function toOriginSet(origins: string[] | undefined): ReadonlySet<string> | undefined {
+  if (origins === undefined) {
+    return undefined;
+  }
+  for (const origin of origins) {
+    if (typeof origin !== 'string' || !/^[a-z][a-z0-9+.-]*:\/\/[^/?#\s]+$/i.test(origin)) {
+      throw new TypeError(`Realtime allowedOrigins entries must be origins like "https://app.example.com", got ${String(origin)}`);
+    }
+  }
+  return new Set(origins);
+}
+
+/** Throws a clear error unless `value` is a positive whole number. */
+export function positiveInteger(name: string, value: unknown): void {
+  if (!Number.isSafeInteger(value) || (value as number) <= 0) {
+    throw new TypeError(`Realtime option ${name} must be a positive integer, got ${String(value)}`);
+  }
+}
+
+/** Throws for an option given where it used to be, naming where it is now. */
+export function rejectMoved(options: object, where: string): void {
+  for (const [old, now] of Object.entries(MOVED)) {
+    if (old in options) {
+      throw new TypeError(`Realtime option ${where}${old} is now ${where}${now}`);
+    }
+  }
+}
