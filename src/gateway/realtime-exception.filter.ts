@@ -8,7 +8,7 @@ import { MessageContext } from './message-context.js';
 const GUARD_DENIED_MESSAGE = 'Forbidden resource';
 const INTERNAL_MESSAGE = 'internal error';
 
-/** The error frame an exception becomes: code, client-safe message, optional details. */
+/** @internal The error frame an exception becomes: code, client-safe message, optional details. */
 export interface MappedError {
   /** Protocol error code. */
   code: ErrorCode;
@@ -31,7 +31,7 @@ const HTTP_STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
 };
 
 /**
- * Maps anything a handler throws to an error frame: `RealtimeError` keeps its code,
+ * @internal Maps anything a handler throws to an error frame: `RealtimeError` keeps its code,
  * `WsException` is a client fault (`BAD_REQUEST`, or `FORBIDDEN` from a guard, or the
  * `code` of its object form), `HttpException` maps by status, and anything else is
  * `INTERNAL` with no internal detail disclosed.
