@@ -151,8 +151,8 @@ describe('client SDK against a scripted fake server', () => {
     await until(() => releases.length === 2, 'the second token request');
     releases[0]!('stale');
     releases[1]!('fresh');
+    // The stale attempt resumed (and stopped) as soon as its token came, before this one opened.
     await made.whenOpen();
-    await new Promise((resolve) => setTimeout(resolve, 50)); // room for a stray second socket to show up
     assert.equal(server.connections.length, 1);
     assert.equal(offeredToken(server.connections[0]!), 'fresh');
     made.disconnect();
@@ -182,14 +182,15 @@ describe('client SDK against a scripted fake server', () => {
     it(`stops on close ${code}, without reconnecting`, async () => {
       server = await FakeServer.start();
       server.onConnection = ({ socket }) => socket.close(code, 'go away');
-      const made = client();
+      const clock = new FakeClock(Date.now());
+      const made = client({ clock });
       const seen = states(made);
       const closed = nextClosed(made);
       const errors: RealtimeClientError[] = [];
       made.onError((error) => errors.push(error));
       await closed;
-      // A reconnection would come within 100 ms with these settings: leave it twice that.
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // No reconnection is planned: not a single timer is left on the client's clock.
+      assert.equal(clock.timers, 0);
       assert.equal(server.connections.length, 1);
       assert.deepEqual(seen, ['connecting', 'open', 'closed']);
       assert.match(errors[0]?.message ?? '', new RegExp(`${code}`));
@@ -270,7 +271,7 @@ describe('client SDK against a scripted fake server', () => {
       },
     });
     failing.disconnect();
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await new Promise((resolve) => setImmediate(resolve)); // the released token's attempt resumes, and stops
     assert.equal(server.connections.length, 1);
     assert.equal(made.state, 'closed');
     assert.equal(failing.state, 'closed');
@@ -278,8 +279,8 @@ describe('client SDK against a scripted fake server', () => {
 
   it('leaves no timer behind after close, so a Node process can exit', async () => {
     server = await FakeServer.start();
-    const baseline = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const made = client({ pingIntervalMs: 50, token: () => tokenWithExp(3600) });
+    const clock = new FakeClock(Date.now());
+    const made = client({ clock, pingIntervalMs: 50, token: () => tokenWithExp(3600) });
     const closed = nextClosed(made);
     made.onState(({ state }) => {
       if (state === 'open') {
@@ -287,8 +288,7 @@ describe('client SDK against a scripted fake server', () => {
       }
     });
     await closed;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.equal(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length, baseline);
+    assert.equal(clock.timers, 0);
   });
 
   it('treats a failing or hanging token provider as a failed attempt, and recovers', async () => {
@@ -314,9 +314,13 @@ describe('client SDK against a scripted fake server', () => {
 
   it('does not flood the server when the token expires months from now', async () => {
     server = await FakeServer.start();
-    const made = client({ token: () => tokenWithExp(60 * 86_400) });
+    const clock = new FakeClock(Date.now());
+    const made = client({ clock, token: () => tokenWithExp(60 * 86_400) });
     await until(() => made.state === 'open', 'open');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Timers cap at ~24.8 days: the refresh waits in such steps, never fires at once.
+    assert.ok(clock.nextDueIn! > 20 * 86_400_000, `a timer is due in ${clock.nextDueIn} ms`);
+    clock.advance(25 * 86_400_000);
+    assert.ok(clock.nextDueIn! > 20 * 86_400_000, `a timer is due in ${clock.nextDueIn} ms after one step`);
     assert.deepEqual(
       server.connections[0]!.frames.filter((frame) => frame.event === 'auth'),
       [],

@@ -41,6 +41,15 @@ export class FakeClock implements HeartbeatClock, ClientClock {
     return this.intervals.size;
   }
 
+  /** How long until the next timer fires; undefined when none is set. */
+  get nextDueIn(): number | undefined {
+    let next: number | undefined;
+    for (const timer of this.intervals.values()) {
+      next = next === undefined ? timer.due : Math.min(next, timer.due);
+    }
+    return next === undefined ? undefined : next - this.time;
+  }
+
   /** Moves time forward by `ms`, firing every timer that falls due on the way, in order. */
   advance(ms: number): void {
     const end = this.time + ms;
