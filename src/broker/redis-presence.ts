@@ -1,5 +1,8 @@
 import type { Redis } from 'ioredis';
 
+/** Entries refreshed per transaction. */
+const REFRESH_BATCH = 1000;
+
 /** Reports a Redis command that failed (to the broker, which decides whether it is an outage). */
 export type CommandFailure = (command: string, error: unknown) => void;
 
@@ -100,21 +103,36 @@ export class RedisPresence {
     await this.refresh(redis);
   }
 
-  /** Moves this instance's entries' expiry forward (every third of the TTL). */
+  /**
+   * Moves this instance's entries' expiry forward (every third of the TTL), in batches of
+   * {@link REFRESH_BATCH} entries: one huge transaction on a busy instance could take
+   * longer than the command timeout and pass for a stalled Redis.
+   */
   async refresh(redis: Redis | undefined): Promise<void> {
     if (!redis || this.present.size === 0) {
       return;
     }
     const expiry = Date.now() + this.ttlMs;
-    const refresh = redis.multi();
+    let batch = redis.multi();
+    let size = 0;
+    const batches: Promise<unknown>[] = [];
     for (const [room, members] of this.present) {
       const key = this.key(room);
       for (const member of members) {
-        refresh.zadd(key, expiry, this.entry(member));
+        batch.zadd(key, expiry, this.entry(member));
+        size++;
       }
-      refresh.pexpire(key, 2 * this.ttlMs);
+      batch.pexpire(key, 2 * this.ttlMs);
+      if (size >= REFRESH_BATCH) {
+        batches.push(batch.exec());
+        batch = redis.multi();
+        size = 0;
+      }
     }
-    await refresh.exec().catch((error: unknown) => this.failed('presence refresh', error));
+    if (size > 0) {
+      batches.push(batch.exec());
+    }
+    await Promise.all(batches).catch((error: unknown) => this.failed('presence refresh', error));
   }
 
   /** Removes this instance's entries (the broker is closing) and forgets them. */
