@@ -12,7 +12,8 @@ import type { FrameDispatcher } from './frame-dispatcher.js';
 import type { FramePolicy } from './frame-policy.js';
 import type { GatewaySettings } from './gateway-settings.js';
 import type { UpgradeGate } from './upgrade-gate.js';
-import { corkOnData } from './write-batching.js';
+import { wsTransport } from '../transport/ws/ws-transport.js';
+import { corkOnData, underlyingSocket } from './write-batching.js';
 
 /** What a {@link ConnectionLifecycle} works with: the adapter's parts. */
 export interface LifecycleParts {
@@ -46,7 +47,7 @@ export class ConnectionLifecycle {
   /** Sets up a connection `ws` has just accepted. */
   open(socket: WebSocket, request: IncomingMessage, settings: GatewaySettings, metrics: GatewayMetrics | undefined): void {
     const { gate, tokens, policy, heartbeats, drain } = this.parts;
-    const connection = new Connection(socket, this.parts.keepRequest ? request : undefined, settings, drain.disconnectWork);
+    const connection = new Connection(socket, wsTransport, this.parts.keepRequest ? request : undefined, settings, drain.disconnectWork);
     connection.metrics = metrics;
     metrics?.connected();
     const accepted = gate.take(request);
@@ -67,7 +68,7 @@ export class ConnectionLifecycle {
     socket.on('error', this.listeners.error);
     socket.on('message', this.listeners.message);
     // Before ws's own 'data' listener: the replies to the frames of one chunk leave in one write.
-    connection.raw?.prependListener('data', corkOnData);
+    underlyingSocket(socket)?.prependListener('data', corkOnData);
   }
 
   /**

@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { Writable } from 'node:stream';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import type { RealtimePrincipal } from '../auth/principal.interface.js';
 import type { HeartbeatEntry, HeartbeatMonitor, HeartbeatPeer } from '../heartbeat/heartbeat-monitor.js';
 import type { TokenBucket } from '../limits/token-bucket.js';
@@ -12,12 +11,10 @@ import type { GatewaySettings } from './gateway-settings.js';
 import type { PrebuiltFrame } from './prebuilt-frame.js';
 import type { BoundHandler, DirectHandler } from './handler-types.js';
 import type { Deadline } from './deadline-queue.js';
-import { corkForThisTurn, resetConnection, uncorkNow, underlyingSocket } from './write-batching.js';
+import type { RealtimeTransport } from '../transport/transport.interface.js';
 
 /** A client that does not read gets this long to answer its 4008 close: it is not reading, after all. */
 const SLOW_CONSUMER_GRACE_MS = 1000;
-/** Text frames, also when the data is a Buffer (a broadcast encoded once). */
-const TEXT_FRAME = { binary: false } as const;
 
 const connections = new WeakMap<object, Connection>();
 
@@ -29,8 +26,8 @@ class HeartbeatOf implements HeartbeatPeer {
   constructor(private readonly connection: Connection) {}
 
   ping(): void {
-    if (this.connection.socket.readyState === WebSocket.OPEN) {
-      this.connection.socket.ping();
+    if (this.connection.isOpen) {
+      this.connection.transport.ping(this.connection.socket);
     }
   }
 
@@ -107,11 +104,11 @@ export class Connection {
   private readBytes = 0;
   private probeMark: number | undefined;
   private probeSentAt = 0;
-  /** The TCP (or TLS) socket under the WebSocket: corked per turn, written prebuilt frames. */
-  readonly raw: Writable | undefined;
-
   constructor(
+    /** The client as Nest's handlers see it (a `ws` WebSocket with the default transport). */
     readonly socket: WebSocket,
+    /** What sends, pings, closes and resets the socket: the core never touches `ws` itself. */
+    readonly transport: RealtimeTransport<WebSocket>,
     /**
      * The upgrade request, kept only for the application's `verifyConnection` hook, which
      * an in-band `auth` runs again; without a hook it is not held (about 1.3 KB a connection).
@@ -122,7 +119,6 @@ export class Connection {
     readonly disconnectWork: Set<Promise<unknown>>,
   ) {
     connections.set(socket, this);
-    this.raw = underlyingSocket(socket);
   }
 
   /** Puts the connection under a heartbeat monitor: pinged when silent, terminated when it stays so. */
@@ -148,7 +144,7 @@ export class Connection {
 
   /** Open and not closing: once the server (or the client) starts closing, its frames are discarded. */
   get isOpen(): boolean {
-    return this.socket.readyState === WebSocket.OPEN;
+    return this.transport.isOpen(this.socket);
   }
 
   /** Sends a text frame if the connection is still open; false when it was not sent. */
@@ -157,7 +153,7 @@ export class Connection {
     if (!this.mayWrite(text.length)) {
       return false;
     }
-    this.socket.send(text, TEXT_FRAME);
+    this.transport.send(this.socket, text);
     return true;
   }
 
@@ -169,14 +165,7 @@ export class Connection {
     if (!this.mayWrite(frame.bytes.length)) {
       return false;
     }
-    // ws queues nothing of its own here (no permessage-deflate), so the order of frames holds.
-    if (this.raw) {
-      // Corked for this turn: the pushes of several broadcasts in one turn leave in one write.
-      corkForThisTurn(this.raw);
-      this.raw.write(frame.bytes);
-    } else {
-      this.socket.send(frame.payload, TEXT_FRAME);
-    }
+    this.transport.sendPrebuilt(this.socket, frame);
     return true;
   }
 
@@ -195,12 +184,13 @@ export class Connection {
    *   while another limit's worth went out behind it, is cut.
    */
   private mayWrite(bytes: number): boolean {
-    if (this.socket.readyState !== WebSocket.OPEN) {
+    const { socket, transport } = this;
+    if (!transport.isOpen(socket)) {
       return false;
     }
     const limit = this.settings.maxBufferedBytes;
-    if (this.socket.bufferedAmount > limit) {
-      if (!(this.raw && uncorkNow(this.raw) && this.socket.bufferedAmount <= limit)) {
+    if (transport.bufferedAmount(socket) > limit) {
+      if (!(transport.flushHeld(socket) && transport.bufferedAmount(socket) <= limit)) {
         this.cutSlowConsumer();
         return false;
       }
@@ -224,7 +214,7 @@ export class Connection {
       // Written before the frame about to be sent: its answer proves what came before.
       this.probeMark = mark;
       this.probeSentAt = performance.now();
-      this.socket.ping(String(mark));
+      this.transport.ping(this.socket, String(mark));
       return true;
     }
     return this.sentBytes - this.probeMark <= limit || performance.now() - this.probeSentAt <= SLOW_CONSUMER_GRACE_MS;
@@ -254,12 +244,12 @@ export class Connection {
    * socket cut, instead of holding it for `ws`'s 30 s.
    */
   close(code: number, reason: string, cause: DisconnectCause, graceMs = this.settings.closeTimeoutMs): boolean {
-    if (this.socket.readyState !== WebSocket.OPEN) {
+    if (!this.isOpen) {
       return false;
     }
     this.closeCause ??= cause;
-    this.socket.close(code, reason);
-    this.closeTimer = setTimeout(cutUnanswered, graceMs, this.socket);
+    this.transport.close(this.socket, code, reason);
+    this.closeTimer = setTimeout(cutUnanswered, graceMs, this);
     this.closeTimer.unref();
     return true;
   }
@@ -267,7 +257,7 @@ export class Connection {
   /** Drops the connection without a close handshake (and without what the kernel still holds for it). */
   terminate(cause: DisconnectCause): void {
     this.closeCause ??= cause;
-    resetConnection(this.socket);
+    this.transport.reset(this.socket);
   }
 
   /** Marks why the connection is about to end when `ws` itself closes it (e.g. 1009). */
@@ -301,8 +291,6 @@ export class Connection {
 }
 
 /** Cuts a socket whose client did not answer the close frame in time (a timer callback). */
-function cutUnanswered(socket: WebSocket): void {
-  if (socket.readyState !== WebSocket.CLOSED) {
-    resetConnection(socket);
-  }
+function cutUnanswered(connection: Connection): void {
+  connection.transport.reset(connection.socket);
 }

@@ -1,0 +1,33 @@
+import type { PrebuiltFrame } from '../gateway/prebuilt-frame.js';
+
+/**
+ * What the core asks of a transport, for one client socket. A transport is one shared,
+ * stateless object whose methods take the socket, so nothing is allocated per connection;
+ * the socket is whatever object the transport's server hands to Nest as the client (a
+ * `ws` WebSocket for the default transport). Another transport (uWebSockets.js, say),
+ * binary frames or compression fit behind it without the core knowing.
+ */
+export interface RealtimeTransport<Socket extends object = object> {
+  /** Open and not closing: frames may be sent, and inbound ones are dispatched. */
+  isOpen(socket: Socket): boolean;
+  /** Bytes waiting in this process to be written to the client. */
+  bufferedAmount(socket: Socket): number;
+  /** Sends one text frame. */
+  send(socket: Socket, text: string | Buffer): void;
+  /**
+   * Fan-out: sends a frame built once for many recipients (a broadcast), as bytes shared by
+   * every recipient where the transport can write them as they are.
+   */
+  sendPrebuilt(socket: Socket, frame: PrebuiltFrame): void;
+  /**
+   * Writes out now what this turn's batching still holds for the socket; true when it held
+   * anything (a client is not judged slow for bytes the server held back).
+   */
+  flushHeld(socket: Socket): boolean;
+  /** Sends a protocol ping; its pong comes back with the same payload. */
+  ping(socket: Socket, payload?: string): void;
+  /** Starts the close handshake. */
+  close(socket: Socket, code: number, reason: string): void;
+  /** Drops the connection at once, and what is still buffered for it. */
+  reset(socket: Socket): void;
+}
