@@ -158,8 +158,8 @@ export class Connection {
   }
 
   /**
-   * Sends a frame built once for many recipients (a broadcast) straight to the socket,
-   * as `ws` itself would write it; false when it was not sent.
+   * Sends a frame built once for many recipients (a broadcast), through the transport's
+   * fan-out (the same bytes for every recipient); false when it was not sent.
    */
   sendPrebuilt(frame: PrebuiltFrame): boolean {
     if (!this.mayWrite(frame.bytes.length)) {
