@@ -32,7 +32,7 @@ export { RateLimit, RateLimitGuard } from './limits/rate-limit.decorator.js';
 export type { RateLimit as RateLimitOptions } from './limits/token-bucket.js';
 export type { FrameLimits, RealtimeLimits } from './limits/limits.js';
 export type { LogThrottleSettings } from './limits/log-throttle.js';
-export type { UpgradeRefusalCause } from './gateway/upgrade-response.js';
+export type { UpgradeRefusalCause } from './transport/ws/upgrade-response.js';
 export { RealtimeMetrics } from './metrics/realtime-metrics.js';
 export { HeartbeatInterceptor } from './heartbeat/heartbeat.interceptor.js';
 export { MessageValidation } from './validation/message-validation.decorator.js';

@@ -9,8 +9,8 @@ import { MESSAGE_METADATA } from '@nestjs/websockets/constants.js';
 import { PIPES_METADATA } from '@nestjs/common/constants.js';
 import * as wsModule from 'ws';
 import WebSocket, { WebSocketServer } from 'ws';
-import { prebuildTextFrame } from '../src/gateway/prebuilt-frame.js';
-import { underlyingSocket } from '../src/gateway/write-batching.js';
+import { prebuildTextFrame } from '../src/transport/prebuilt-frame.js';
+import { underlyingSocket } from '../src/transport/ws/write-batching.js';
 
 /**
  * What the plugin relies on inside `ws` and Nest, beyond their documented APIs. An upgrade

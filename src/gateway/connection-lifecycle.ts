@@ -13,7 +13,7 @@ import type { FramePolicy } from './frame-policy.js';
 import type { GatewaySettings } from './gateway-settings.js';
 import type { UpgradeGate } from './upgrade-gate.js';
 import { wsTransport } from '../transport/ws/ws-transport.js';
-import { corkOnData, underlyingSocket } from './write-batching.js';
+import { corkOnData, underlyingSocket } from '../transport/ws/write-batching.js';
 
 /** What a {@link ConnectionLifecycle} works with: the adapter's parts. */
 export interface LifecycleParts {

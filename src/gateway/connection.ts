@@ -8,7 +8,7 @@ import type { GatewayMetrics } from '../metrics/realtime-metrics.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { DisconnectCause, DisconnectReason } from './disconnect-reason.js';
 import type { GatewaySettings } from './gateway-settings.js';
-import type { PrebuiltFrame } from './prebuilt-frame.js';
+import type { PrebuiltFrame } from '../transport/prebuilt-frame.js';
 import type { BoundHandler, DirectHandler } from './handler-types.js';
 import type { Deadline } from './deadline-queue.js';
 import type { RealtimeTransport } from '../transport/transport.interface.js';

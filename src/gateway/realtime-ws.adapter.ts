@@ -23,7 +23,7 @@ import { FrameDispatcher } from './frame-dispatcher.js';
 import { FramePolicy } from './frame-policy.js';
 import { type GatewaySettings, normalizePath, resolveGatewaySettings } from './gateway-settings.js';
 import type { BoundHandler, DirectHandler } from './handler-types.js';
-import { PortRouters } from './port-routers.js';
+import { PortRouters } from '../transport/ws/port-routers.js';
 import { UpgradeGate } from './upgrade-gate.js';
 
 /** Options Nest hands to {@link RealtimeWsAdapter.create}: the gateway decorator's options. */

@@ -10,7 +10,7 @@ import type { RealtimeHub } from '../rooms/realtime-hub.js';
 import type { GatewaySettings } from './gateway-settings.js';
 import { normalizePath } from './gateway-settings.js';
 import { describeError } from './realtime-exception.filter.js';
-import { refuseUpgrade, type UpgradeRefusalCause } from './upgrade-response.js';
+import { refuseUpgrade, type UpgradeRefusalCause } from '../transport/ws/upgrade-response.js';
 
 /** The gateways served on one port, by path, and whether the port is draining. */
 export interface GatewayRoutes {

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { BrokerHealth } from '../broker/broker.interface.js';
-import type { UpgradeRefusalCause } from '../gateway/upgrade-response.js';
+import type { UpgradeRefusalCause } from '../transport/ws/upgrade-response.js';
 
 /** Label for frames whose event has no handler (bounded label values: never the client's text). */
 const UNKNOWN_EVENT_LABEL = '(unknown)';

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { BrokerHealth, RealtimeBroker } from '../broker/broker.interface.js';
 import { MemoryBroker } from '../broker/memory-broker.js';
 import { type Connection, connectionOf } from '../gateway/connection.js';
-import { prebuildTextFrame } from '../gateway/prebuilt-frame.js';
+import { prebuildTextFrame } from '../transport/prebuilt-frame.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { RealtimeError } from '../realtime.errors.js';

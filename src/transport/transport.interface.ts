@@ -1,4 +1,4 @@
-import type { PrebuiltFrame } from '../gateway/prebuilt-frame.js';
+import type { PrebuiltFrame } from './prebuilt-frame.js';
 
 /**
  * What the core asks of a transport, for one client socket. A transport is one shared,

@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
-import type { PrebuiltFrame } from '../../gateway/prebuilt-frame.js';
-import { corkForThisTurn, resetConnection, uncorkNow, underlyingSocket } from '../../gateway/write-batching.js';
+import type { PrebuiltFrame } from '../prebuilt-frame.js';
+import { corkForThisTurn, resetConnection, uncorkNow, underlyingSocket } from './write-batching.js';
 import type { RealtimeTransport } from '../transport.interface.js';
 
 /** Text frames, also when the data is a Buffer (a broadcast encoded once). */

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer } from 'n
 import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
 import { armHeadersDeadline, type HeadersDeadline } from './headers-deadline.js';
-import type { GatewayRoutes, UpgradeGate } from './upgrade-gate.js';
+import type { GatewayRoutes, UpgradeGate } from '../../gateway/upgrade-gate.js';
 
 /** The HTTP server of one port and the gateways served on it, by path. */
 export interface PortRouter extends GatewayRoutes {
