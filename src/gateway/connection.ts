@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import type WebSocket from 'ws';
 import type { RealtimePrincipal } from '../auth/principal.interface.js';
 import type { HeartbeatEntry, HeartbeatMonitor, HeartbeatPeer } from '../heartbeat/heartbeat-monitor.js';
 import type { TokenBucket } from '../limits/token-bucket.js';
@@ -106,9 +105,9 @@ export class Connection {
   private probeSentAt = 0;
   constructor(
     /** The client as Nest's handlers see it (a `ws` WebSocket with the default transport). */
-    readonly socket: WebSocket,
-    /** What sends, pings, closes and resets the socket: the core never touches `ws` itself. */
-    readonly transport: RealtimeTransport<WebSocket>,
+    readonly socket: object,
+    /** What sends, pings, closes and resets the socket: a connection never touches `ws` itself. */
+    readonly transport: RealtimeTransport,
     /**
      * The upgrade request, kept only for the application's `verifyConnection` hook, which
      * an in-band `auth` runs again; without a hook it is not held (about 1.3 KB a connection).
