@@ -133,5 +133,14 @@ describe('a custom authenticator (API keys), through the public API only', () =>
         .then((module) => module.createNestApplication({ logger: false }).init()),
       /give either auth \(JWT keys\) or an authenticator, not both/,
     );
+    await assert.rejects(
+      Test.createTestingModule({
+        imports: [RealtimeModule.forRoot({ authenticator: {} as never })],
+        providers: [AuthLog, SecureGateway],
+      })
+        .compile()
+        .then((module) => module.createNestApplication({ logger: false }).init()),
+      /authenticator must have an authenticate\(request\) method/,
+    );
   });
 });

@@ -34,6 +34,9 @@ export function authenticatorOf(options: RealtimeModuleOptions): RealtimeAuthent
   const auth = options.auth;
   const jwtKeys = auth && (auth.secret !== undefined || auth.publicKey !== undefined || auth.keyResolver !== undefined);
   if (options.authenticator) {
+    if (typeof options.authenticator.authenticate !== 'function') {
+      throw new TypeError('Realtime option authenticator must have an authenticate(request) method (a RealtimeAuthenticator)');
+    }
     if (jwtKeys) {
       throw new TypeError('Realtime options: give either auth (JWT keys) or an authenticator, not both');
     }

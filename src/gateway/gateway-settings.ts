@@ -1,5 +1,13 @@
 import type { HeartbeatTiming } from '../heartbeat/heartbeat-monitor.js';
-import { DEFAULTS, positiveInteger, rejectMoved, type ResolvedOptions, resolveHeartbeat, toOriginSet } from '../options/resolve-options.js';
+import {
+  DEFAULTS,
+  optionalObject,
+  positiveInteger,
+  rejectMoved,
+  type ResolvedOptions,
+  resolveHeartbeat,
+  toOriginSet,
+} from '../options/resolve-options.js';
 import type { RealtimeGatewayOptions } from '../realtime-options.interface.js';
 
 /** The effective, validated settings of one gateway (module options overridden by the gateway's). */
@@ -24,6 +32,8 @@ export interface GatewaySettings {
 /** The settings of the gateway at `path`: the module's, overridden by the gateway's own options. */
 export function resolveGatewaySettings(path: string, module: ResolvedOptions, gateway: RealtimeGatewayOptions = {}): GatewaySettings {
   rejectMoved(gateway, `${path}: `);
+  optionalObject(`${path}: limits`, gateway.limits);
+  optionalObject(`${path}: heartbeat`, gateway.heartbeat === false ? undefined : gateway.heartbeat);
   const frames = gateway.limits ?? {};
   const settings: GatewaySettings = {
     path,

@@ -58,6 +58,10 @@ const MOVED: Readonly<Record<string, string>> = {
 /** Checks the module's options and fills in the defaults; a bad value is a clear error at startup. */
 export function resolveOptions(options: RealtimeModuleOptions = {}): ResolvedOptions {
   rejectMoved(options, '');
+  // `shutdown: 5000` for `shutdown: { timeoutMs: 5000 }`, say: a clear error, not the defaults.
+  optionalObject('limits', options.limits);
+  optionalObject('shutdown', options.shutdown);
+  optionalObject('heartbeat', options.heartbeat === false ? undefined : options.heartbeat);
   const shutdown = {
     timeoutMs: options.shutdown?.timeoutMs ?? DEFAULTS.shutdown.timeoutMs,
     closeCode: options.shutdown?.closeCode ?? DEFAULTS.shutdown.closeCode,
@@ -149,6 +153,13 @@ export function toOriginSet(origins: string[] | undefined): ReadonlySet<string> 
     }
   }
   return new Set(origins);
+}
+
+/** Throws a clear error unless `value` is an object or absent. */
+export function optionalObject(name: string, value: unknown): void {
+  if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+    throw new TypeError(`Realtime option ${name} must be an object, got ${JSON.stringify(value)}`);
+  }
 }
 
 /** Throws a clear error unless `value` is a positive whole number. */
