@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { BrokerUnavailableError } from '../src/index.js';
 import { RedisBroker, type RedisBrokerOptions } from '../src/redis.js';
 import { until } from './support/until.js';
 import { brokerContract } from '../src/testing/index.js';
@@ -50,15 +51,22 @@ describe('RedisBroker when Redis fails', () => {
     await a.broker.addPresence('room', 'alice');
     await a.broker.addPresence('room', 'gone');
     await b.broker.addPresence('room', 'bob');
-    a.broker.publish('r:x', 'before');
+    await a.broker.publish('r:x', 'before');
     await until(() => b.received.length === 1 && a.received.length === 1, 'the first payload');
 
     await redis.kill();
     await until(() => a.broker.health().status === 'degraded' && b.broker.health().status === 'degraded', 'degraded health');
     assert.match(a.broker.health().detail ?? '', /./);
-    for (let i = 0; i < 8; i++) {
-      a.broker.publish('r:x', `down ${i}`);
-    }
+    const outcomes: string[] = [];
+    const publishes = Array.from({ length: 8 }, (_, i) =>
+      a.broker.publish('r:x', `down ${i}`).then(
+        () => outcomes.push(`taken ${i}`),
+        (error: unknown) => outcomes.push(error instanceof BrokerUnavailableError ? `refused ${i}` : `failed ${i}: ${String(error)}`),
+      ),
+    );
+    // Five are kept (pending until Redis takes them); the three beyond the bound are refused at once.
+    await until(() => outcomes.length === 3, 'the refusals');
+    assert.deepEqual(outcomes, ['refused 5', 'refused 6', 'refused 7']);
     assert.equal(a.broker.droppedPublishes, 3);
     // Nothing rejects while Redis is down; presence falls back to what this instance knows.
     await b.broker.subscribe('r:y');
@@ -73,8 +81,11 @@ describe('RedisBroker when Redis fails', () => {
     // a flushes what it kept only once its own subscriptions are back, so it sees all five, in order.
     await until(() => a.received.length === 6, 'the kept payloads');
     assert.deepEqual(a.received, ['before', 'down 0', 'down 1', 'down 2', 'down 3', 'down 4']);
-    a.broker.publish('r:x', 'after');
-    a.broker.publish('r:y', 'new channel');
+    // Each kept publish resolved only once Redis took it.
+    await Promise.all(publishes);
+    assert.deepEqual(outcomes.slice(3), ['taken 0', 'taken 1', 'taken 2', 'taken 3', 'taken 4']);
+    await a.broker.publish('r:x', 'after');
+    await a.broker.publish('r:y', 'new channel');
     await until(() => b.received.includes('after') && b.received.includes('new channel'), 'delivery after recovery');
     // b may have re-subscribed after a flushed (pub/sub keeps nothing for absent
     // subscribers), but what it got of the kept payloads came once each, in order.
@@ -88,18 +99,22 @@ describe('RedisBroker when Redis fails', () => {
     await a.broker.subscribe('r:s');
     redis.pause();
     try {
+      const refused: unknown[] = [];
       for (let i = 0; i < 500; i++) {
-        a.broker.publish('r:s', `stalled ${i}`);
+        a.broker.publish('r:s', `stalled ${i}`).catch((error: unknown) => refused.push(error));
       }
       assert.ok(a.broker.droppedPublishes >= 480, `${a.broker.droppedPublishes} dropped`);
       await until(() => a.broker.health().status === 'degraded', 'degraded while stalled', 3000);
-      assert.match(a.broker.health().detail ?? '', /timed out/i);
+      assert.match(a.broker.health().detail ?? '', /timed out after 300 ms/);
+      // Every publish is answered: the ones beyond the bound at once, the ones in flight by the deadline.
+      await until(() => refused.length === 500, 'every publish refused', 3000);
+      assert.ok(refused.every((error) => error instanceof BrokerUnavailableError));
     } finally {
       redis.resume();
     }
     await until(() => a.broker.health().status === 'ok', 'ok once Redis answers again', 5000);
     const payload = `after ${randomUUID()}`;
-    a.broker.publish('r:s', payload);
+    await a.broker.publish('r:s', payload);
     await until(() => a.received.includes(payload), 'delivery after the stall');
   });
 
@@ -112,7 +127,7 @@ describe('RedisBroker when Redis fails', () => {
       await later.run();
       await until(() => a.broker.health().status === 'ok', 'the first connection', 10_000);
       const b = await started(later.url);
-      b.broker.publish('r:z', 'hello');
+      await b.broker.publish('r:z', 'hello');
       await until(() => a.received.includes('hello'), 'a subscription made while down');
     } finally {
       await later.stop();

@@ -565,22 +565,31 @@ describe('client SDK against the real server', () => {
     assert.deepEqual(messages, [{ from: 'bob', text: 'welcome back' }]);
   });
 
-  it('refreshes its token in-band before it expires, and outlives the first token', async () => {
+  it('refreshes its token in-band before it expires, on its own clock, and plans the next refresh from the new token', async () => {
     app = await startRoomsApp();
+    const clock = new FakeClock(Date.now());
     const reasons: TokenReason[] = [];
+    const errors: unknown[] = [];
     const made = client('alice', {
+      clock,
       token: (reason) => {
         reasons.push(reason);
         return tokenFor('alice', reasons.length === 1 ? 2 : 3600);
       },
       refreshBeforeExpiryMs: 1500,
     });
+    made.onError((error) => errors.push(error));
     await made.whenOpen();
-    await until(() => reasons.includes('refresh'), 'a refresh', 3000);
-    // Past the first token's exp (2 s, whole seconds), the connection is still the first one.
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    // The first token lives at most 2 s (whole seconds): its refresh is due 1 s in, and not before.
+    assert.equal(clock.nextDueIn, 1000);
+    clock.advance(999);
+    assert.deepEqual(reasons, ['connect']);
+    clock.advance(1);
+    // The server must accept the new token before the client plans the next refresh from it.
+    await until(() => (clock.nextDueIn ?? 0) > 3_000_000, 'the next refresh, planned from the one-hour token');
     assert.equal(made.state, 'open');
     assert.deepEqual(reasons, ['connect', 'refresh']);
+    assert.deepEqual(errors, []);
     assert.deepEqual(await made.request('rooms'), []);
   });
 

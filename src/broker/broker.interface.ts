@@ -1,6 +1,17 @@
 /** How a broker is doing: `ok`, still `connecting`, `degraded` (unreachable, retrying) or `closed`. */
 export type BrokerState = 'ok' | 'connecting' | 'degraded' | 'closed';
 
+/**
+ * Where a message sits in its channel's history: its offset (consecutive per channel,
+ * across all instances) and the history's epoch (changes whenever the history is lost).
+ */
+export interface StreamPosition {
+  /** The message's offset in its channel. */
+  readonly offset: number;
+  /** The history's epoch. */
+  readonly epoch: string;
+}
+
 /** A broker's health, as `GET /health` reports it. */
 export interface BrokerHealth {
   /** The implementation: `memory`, `redis`, … */
@@ -24,9 +35,11 @@ export interface BrokerHealth {
  * - an instance receives only the channels it subscribed to;
  * - presence entries are per instance, and vanish when their instance closes the broker
  *   or stops refreshing them for `presenceTtlMs` (a dead process);
- * - no call throws or rejects because the transport is down: the broker reports
- *   `degraded`, keeps what it must restore (subscriptions, presence) and restores it
- *   when the transport is back.
+ * - no call throws, and only `publish` rejects, because the transport is down: the broker
+ *   reports `degraded`, keeps what it must restore (subscriptions, presence) and restores
+ *   it when the transport is back;
+ * - `publish` resolves only once the message was taken, and rejects with
+ *   `BrokerUnavailableError` when it cannot be: nothing is acknowledged and then dropped.
  */
 export interface RealtimeBroker extends BrokerPubSub, PresenceStore {}
 
@@ -34,8 +47,13 @@ export interface RealtimeBroker extends BrokerPubSub, PresenceStore {}
 export interface BrokerPubSub {
   /** Connects. `onMessage` gets every payload of the channels this instance subscribes to. */
   start(instanceId: string, onMessage: (channel: string, payload: string) => void): Promise<void>;
-  /** Publishes without waiting; while the transport is down, payloads are kept up to a bound, then dropped and counted. */
-  publish(channel: string, payload: string): void;
+  /**
+   * Publishes. Resolves once the broker took the payload: with its {@link StreamPosition}
+   * where the channel keeps history, else `undefined`. While the transport is down,
+   * payloads may be kept up to a bound and sent in order once it is back; one the broker
+   * cannot take rejects with `BrokerUnavailableError`.
+   */
+  publish(channel: string, payload: string): Promise<StreamPosition | undefined>;
   /** Subscribes; resolves once messages published from now on will arrive (or at once when degraded). */
   subscribe(channel: string): Promise<void>;
   /** Unsubscribes. */

@@ -1,4 +1,5 @@
-import type { BrokerHealth, RealtimeBroker } from './broker.interface.js';
+import { BrokerUnavailableError } from './broker-errors.js';
+import type { BrokerHealth, RealtimeBroker, StreamPosition } from './broker.interface.js';
 
 /** Options of {@link MemoryBroker}. */
 export interface MemoryBrokerOptions {
@@ -10,6 +11,9 @@ export interface MemoryBrokerOptions {
 }
 
 type Listener = (channel: string, payload: string) => void;
+
+/** What every publish without history resolves with: one settled promise, shared. */
+const TAKEN: Promise<undefined> = Promise.resolve(undefined);
 
 /** What instances of {@link MemoryBroker} share: subscriptions and presence, in memory. */
 export class MemoryBus {
@@ -43,14 +47,17 @@ export class MemoryBroker implements RealtimeBroker {
     return Promise.resolve();
   }
 
-  publish(channel: string, payload: string): void {
+  publish(channel: string, payload: string): Promise<StreamPosition | undefined> {
+    if (this.closed) {
+      return Promise.reject(new BrokerUnavailableError('the memory broker is closed'));
+    }
     const listeners = this.bus.channels.get(channel);
-    if (!listeners) {
-      return;
+    if (listeners) {
+      for (const listener of [...listeners]) {
+        listener(channel, payload);
+      }
     }
-    for (const listener of [...listeners]) {
-      listener(channel, payload);
-    }
+    return TAKEN;
   }
 
   subscribe(channel: string): Promise<void> {

@@ -3,8 +3,8 @@ import type { Redis } from 'ioredis';
 /** Entries refreshed per transaction. */
 const REFRESH_BATCH = 1000;
 
-/** Reports a Redis command that failed (to the broker, which decides whether it is an outage). */
-export type CommandFailure = (command: string, error: unknown) => void;
+/** Runs a Redis command under the broker's deadline; a failure is judged by the broker, then rethrown. */
+export type CommandRunner = <T>(command: string, call: () => Promise<T>) => Promise<T>;
 
 /**
  * The Redis broker's presence: one sorted set per room (`<prefix>presence:<room>`) whose
@@ -24,7 +24,7 @@ export class RedisPresence {
   constructor(
     private readonly prefix: string,
     private readonly ttlMs: number,
-    private readonly failed: CommandFailure,
+    private readonly attempt: CommandRunner,
   ) {}
 
   /** The instance whose entries these are (known once the broker starts). */
@@ -43,12 +43,13 @@ export class RedisPresence {
     // Otherwise the entry reaches Redis with the refresh once it is back.
     if (redis) {
       const key = this.key(room);
-      await redis
-        .multi()
-        .zadd(key, Date.now() + this.ttlMs, this.entry(member))
-        .pexpire(key, 2 * this.ttlMs)
-        .exec()
-        .catch((error: unknown) => this.failed('presence', error));
+      await this.attempt('presence', () =>
+        redis
+          .multi()
+          .zadd(key, Date.now() + this.ttlMs, this.entry(member))
+          .pexpire(key, 2 * this.ttlMs)
+          .exec(),
+      ).catch(() => undefined); // judged by the broker; the refresh puts the entry back
     }
   }
 
@@ -63,9 +64,8 @@ export class RedisPresence {
       this.removals.push([room, member]); // told to Redis once it is back
       return;
     }
-    await redis.zrem(this.key(room), this.entry(member)).catch((error: unknown) => {
+    await this.attempt('presence', () => redis.zrem(this.key(room), this.entry(member))).catch(() => {
       this.removals.push([room, member]);
-      this.failed('presence', error);
     });
   }
 
@@ -78,11 +78,12 @@ export class RedisPresence {
     const key = this.key(room);
     const now = Date.now();
     try {
-      const results = await redis.multi().zremrangebyscore(key, '-inf', now).zrangebyscore(key, now, '+inf').exec();
+      const results = await this.attempt('presence', () =>
+        redis.multi().zremrangebyscore(key, '-inf', now).zrangebyscore(key, now, '+inf').exec(),
+      );
       const entries = (results?.[1]?.[1] ?? []) as string[];
       return [...new Set(entries.map((entry) => entry.slice(entry.indexOf('|') + 1)))];
-    } catch (error) {
-      this.failed('presence', error);
+    } catch {
       return local;
     }
   }
@@ -95,9 +96,8 @@ export class RedisPresence {
       for (const [room, member] of removals) {
         batch.zrem(this.key(room), this.entry(member));
       }
-      await batch.exec().catch((error: unknown) => {
+      await this.attempt('presence', () => batch.exec()).catch(() => {
         this.removals.unshift(...removals);
-        this.failed('presence', error);
       });
     }
     await this.refresh(redis);
@@ -124,15 +124,17 @@ export class RedisPresence {
       }
       batch.pexpire(key, 2 * this.ttlMs);
       if (size >= REFRESH_BATCH) {
-        batches.push(batch.exec());
+        const full = batch;
+        batches.push(this.attempt('presence refresh', () => full.exec()));
         batch = redis.multi();
         size = 0;
       }
     }
     if (size > 0) {
-      batches.push(batch.exec());
+      const last = batch;
+      batches.push(this.attempt('presence refresh', () => last.exec()));
     }
-    await Promise.all(batches).catch((error: unknown) => this.failed('presence refresh', error));
+    await Promise.allSettled(batches); // failures are judged by the broker
   }
 
   /** Removes this instance's entries (the broker is closing) and forgets them. */
@@ -144,7 +146,7 @@ export class RedisPresence {
           removal.zrem(this.key(room), this.entry(member));
         }
       }
-      await removal.exec().catch(() => undefined);
+      await this.attempt('presence', () => removal.exec()).catch(() => undefined);
     }
     this.present.clear();
   }

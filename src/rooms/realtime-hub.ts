@@ -372,7 +372,8 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
 
   private publish(channel: string, message: ClusterMessage): void {
     this.metrics?.publishedOne();
-    this.broker.publish(channel, encodeClusterMessage(message));
+    // A refusal is logged and counted by the broker; local members already have the message.
+    this.broker.publish(channel, encodeClusterMessage(message)).then(undefined, ignoreRefusal);
   }
 
   private kickLocally(sub: string, reason: string): void {
@@ -389,6 +390,8 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     return connection;
   }
 }
+
+function ignoreRefusal(): void {}
 
 function presenceKey(room: string, sub: string): string {
   return `p\u0000${room}\u0000${sub}`;

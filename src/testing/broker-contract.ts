@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, it } from 'node:test';
+import { BrokerUnavailableError } from '../broker/broker-errors.js';
 import type { RealtimeBroker } from '../broker/broker.interface.js';
 
 /** Makes brokers that act as instances of one application (they see each other). */
@@ -62,12 +63,13 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFactor
       const [a, b, c] = [await instance(brokers), await instance(brokers), await instance(brokers)];
       await a.broker.subscribe('r:lobby');
       await b.broker.subscribe('r:lobby');
-      a.broker.publish('r:lobby', 'hello');
+      // Resolves once the broker took it: with no history kept for the channel, without a position.
+      assert.equal(await a.broker.publish('r:lobby', 'hello'), undefined);
       assert.deepEqual(await b.receivedCount(1), [['r:lobby', 'hello']]);
       assert.deepEqual(await a.receivedCount(1), [['r:lobby', 'hello']]);
       // A marker on a channel c listens to proves c had time to receive, and got nothing else.
       await c.broker.subscribe('r:marker');
-      a.broker.publish('r:marker', 'marker');
+      await a.broker.publish('r:marker', 'marker');
       assert.deepEqual(await c.receivedCount(1), [['r:marker', 'marker']]);
       assert.equal(a.received.length, 1);
       assert.equal(b.received.length, 1);
@@ -78,11 +80,11 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFactor
       const [a, b] = [await instance(brokers), await instance(brokers)];
       await b.broker.subscribe('r:x');
       await b.broker.subscribe('r:y');
-      a.broker.publish('r:x', '1');
+      await a.broker.publish('r:x', '1');
       await b.receivedCount(1);
       await b.broker.unsubscribe('r:x');
-      a.broker.publish('r:x', '2');
-      a.broker.publish('r:y', '3');
+      await a.broker.publish('r:x', '2');
+      await a.broker.publish('r:y', '3');
       assert.deepEqual(await b.receivedCount(2), [
         ['r:x', '1'],
         ['r:y', '3'],
@@ -93,9 +95,8 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFactor
       const brokers = await factory();
       const [a, b] = [await instance(brokers), await instance(brokers)];
       await b.broker.subscribe('r:ordered');
-      for (let i = 0; i < 1000; i++) {
-        a.broker.publish('r:ordered', String(i));
-      }
+      // Published without waiting for each other, as a busy instance does.
+      await Promise.all(Array.from({ length: 1000 }, (_, i) => a.broker.publish('r:ordered', String(i))));
       const received = await b.receivedCount(1000);
       assert.deepEqual(
         received.map(([, payload]) => Number(payload)),
@@ -108,7 +109,7 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFactor
       const [a, b] = [await instance(brokers), await instance(brokers)];
       await b.broker.subscribe('u:ünïcødé user');
       const payload = `{"event":"message","data":"émoji 🎉, newline\\n, quote \\"", "x": "${'z'.repeat(10_000)}"}`;
-      a.broker.publish('u:ünïcødé user', payload);
+      await a.broker.publish('u:ünïcødé user', payload);
       assert.deepEqual(await b.receivedCount(1), [['u:ünïcødé user', payload]]);
     });
 
@@ -143,6 +144,17 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFactor
       assert.equal(a.broker.health().status, 'ok');
       await a.broker.close();
       assert.equal(a.broker.health().status, 'closed');
+    });
+
+    it('refuses a publish once closed, with BrokerUnavailableError rather than dropping it', async () => {
+      const brokers = await factory();
+      const a = await instance(brokers);
+      await a.broker.close();
+      await assert.rejects(a.broker.publish('r:late', 'late'), (error: unknown) => {
+        assert.ok(error instanceof BrokerUnavailableError, `got ${String(error)}`);
+        assert.equal(error.code, 'UNAVAILABLE');
+        return true;
+      });
     });
   });
 }

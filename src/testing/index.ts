@@ -2,4 +2,4 @@
 // under Node's built-in test runner (`node --test`).
 export { brokerContract } from './broker-contract.js';
 export type { BrokerFactory } from './broker-contract.js';
-export type { BrokerHealth, BrokerPubSub, BrokerState, PresenceStore, RealtimeBroker } from '../broker/broker.interface.js';
+export type { BrokerHealth, BrokerPubSub, BrokerState, PresenceStore, RealtimeBroker, StreamPosition } from '../broker/broker.interface.js';

@@ -1,0 +1,294 @@
+import { Logger } from '@nestjs/common';
+import { BrokerTimeoutError, BrokerUnavailableError } from './broker-errors.js';
+import type { BrokerHealth, BrokerState, StreamPosition } from './broker.interface.js';
+
+/** What a broker gives {@link BrokerResilience}: its connections, seen from outside. */
+export interface ResilientBackend {
+  /** Whether every connection the broker needs is up. A stall is found out by the wrapper itself. */
+  connected(): boolean;
+  /** Asks the backend for an answer (a `PING`); it gets the command deadline. */
+  probe(): Promise<unknown>;
+  /**
+   * Puts back what this instance keeps on the backend after an outage or a stall
+   * (subscriptions, presence, removals made meanwhile). Safe to call again at any time;
+   * rejects when it could not finish, and is then tried again.
+   */
+  restore(): Promise<void>;
+  /** Sends one message; resolves once the backend took it (with its position, where the channel keeps history). */
+  send(channel: string, payload: string): Promise<StreamPosition | undefined>;
+}
+
+/** Settings of {@link BrokerResilience}. */
+export interface BrokerResilienceOptions {
+  /** Names the backend in log lines and health details: `Redis`, … */
+  readonly name: string;
+  /** Publishes kept while the backend is away, and publishes awaiting its answer; beyond it they are refused. */
+  readonly maxPending: number;
+  /** A command without an answer for this long fails with {@link BrokerTimeoutError} and counts as a stall. */
+  readonly commandTimeoutMs: number;
+  /** How often the backend is asked whether it still answers, in ms. */
+  readonly healthCheckMs: number;
+  /** Where its lines go. Default a Nest `Logger` named after the backend. */
+  readonly logger?: Pick<Logger, 'log' | 'warn'>;
+}
+
+interface Kept {
+  readonly channel: string;
+  readonly payload: string;
+  readonly resolve: (position: StreamPosition | undefined) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** Pause between the probes that watch a stalled backend for its return. */
+const STALL_PROBE_PAUSE_MS = 100;
+const RESTORE_RETRY_MS = 1000;
+
+/**
+ * The outage handling a networked broker needs, in one reusable piece: health
+ * (`connecting` → `ok` ⇄ `degraded` → `closed`), a deadline on every command with stalls
+ * recognised by {@link BrokerTimeoutError}, a bounded queue of publishes kept while the
+ * backend is away, and the order of recovery: restore first, then flush the queue in
+ * order, and only then report `ok`.
+ *
+ * A broker composes it: it calls {@link up} and {@link down} as its connections come and
+ * go, runs its commands through {@link attempt}, and publishes through {@link publish}.
+ * Nothing here throws at the caller except the rejections it documents.
+ */
+export class BrokerResilience {
+  private readonly logger: Pick<Logger, 'log' | 'warn'>;
+  private currentState: BrokerState = 'connecting';
+  private detail: string | undefined;
+  /** The last command or probe got no answer in time: an outage even though sockets are open. */
+  private stalled = false;
+  private everReady = false;
+  private restoring = false;
+  private restoreAgain = false;
+  private readonly pending: Kept[] = [];
+  private inFlight = 0;
+  private healthTimer: NodeJS.Timeout | undefined;
+  private stallWatch: NodeJS.Timeout | undefined;
+  private restoreRetry: NodeJS.Timeout | undefined;
+  /** Publishes refused because the backend was away or slow and the queue was full. */
+  dropped = 0;
+
+  constructor(
+    private readonly backend: ResilientBackend,
+    private readonly options: BrokerResilienceOptions,
+  ) {
+    this.logger = options.logger ?? new Logger(`${options.name}Broker`);
+  }
+
+  /** Starts the periodic health check. */
+  start(): void {
+    this.healthTimer = setInterval(() => void this.checkHealth(), this.options.healthCheckMs);
+    this.healthTimer.unref();
+  }
+
+  /** The current state. */
+  get state(): BrokerState {
+    return this.currentState;
+  }
+
+  /** Whether the backend answers now (connected, not stalled, not closed): worth asking rather than falling back. */
+  get answering(): boolean {
+    return this.currentState !== 'closed' && !this.stalled && this.backend.connected();
+  }
+
+  /** Health as `GET /health` reports it. */
+  health(type: string): BrokerHealth {
+    const state = this.currentState;
+    return this.detail && state !== 'ok' && state !== 'closed' ? { type, status: state, detail: this.detail } : { type, status: state };
+  }
+
+  /**
+   * Publishes: at once when all is well; kept in order while the backend is away, up to
+   * `maxPending`. Resolves once the backend took the message. Rejects with
+   * {@link BrokerUnavailableError} when the queue is full, the backend refused it or did
+   * not answer in time (it may then still arrive late), or the broker closed first.
+   */
+  publish(channel: string, payload: string): Promise<StreamPosition | undefined> {
+    const state = this.currentState;
+    if (state === 'ok' && this.pending.length === 0 && this.inFlight < this.options.maxPending) {
+      return this.send(channel, payload);
+    }
+    if (state !== 'ok' && state !== 'closed' && this.pending.length < this.options.maxPending) {
+      return new Promise((resolve, reject) => this.pending.push({ channel, payload, resolve, reject }));
+    }
+    this.dropped++;
+    if (this.dropped === 1 || this.dropped % 1000 === 0) {
+      this.logger.warn(`${this.options.name} unreachable or slow: ${this.dropped} publishes refused so far`);
+    }
+    return Promise.reject(new BrokerUnavailableError(`${this.options.name} cannot take the message now (${this.why()})`));
+  }
+
+  /**
+   * Runs one command under the deadline. A failure is judged (a timeout is a stall; an
+   * error while connected is logged; otherwise an outage) and then rethrown.
+   */
+  attempt<T>(command: string, call: () => Promise<T>): Promise<T> {
+    const timeoutMs = this.options.commandTimeoutMs;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const error = new BrokerTimeoutError(command, timeoutMs);
+        this.failed(command, error);
+        reject(error);
+      }, timeoutMs); // not unref'd: the caller's promise settles by the deadline, whatever else the process holds
+      call().then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          this.failed(command, error);
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+  }
+
+  /** A connection came (back) up: restore, then report `ok` and flush what was kept. */
+  up(): void {
+    if (this.currentState !== 'closed') {
+      void this.restore();
+    }
+  }
+
+  /** A connection dropped or could not connect: `degraded`, with `detail` as the reason. */
+  down(detail: string): void {
+    if (this.currentState === 'closed') {
+      return;
+    }
+    if (this.currentState === 'ok') {
+      this.logger.warn(`${this.options.name} unreachable (${detail}): local delivery goes on, remote delivery resumes when it is back`);
+    }
+    this.currentState = 'degraded';
+    this.detail = detail;
+  }
+
+  /** Stops every timer and refuses what was kept. */
+  close(): void {
+    this.currentState = 'closed';
+    clearInterval(this.healthTimer);
+    clearTimeout(this.stallWatch);
+    clearTimeout(this.restoreRetry);
+    for (const kept of this.pending.splice(0)) {
+      kept.reject(new BrokerUnavailableError(`the ${this.options.name} broker closed before the message could be sent`));
+    }
+  }
+
+  private send(channel: string, payload: string): Promise<StreamPosition | undefined> {
+    this.inFlight++;
+    return this.attempt('publish', () => this.backend.send(channel, payload)).then(
+      (position) => {
+        this.inFlight--;
+        return position;
+      },
+      (error: unknown) => {
+        this.inFlight--;
+        throw new BrokerUnavailableError(`${this.options.name} did not take the message: ${describe(error)}`);
+      },
+    );
+  }
+
+  private failed(command: string, error: unknown): void {
+    const text = `${command} failed: ${describe(error)}`;
+    if (error instanceof BrokerTimeoutError) {
+      this.stalled = true;
+      this.down(text);
+      this.watchStall();
+    } else if (this.backend.connected()) {
+      // The backend answered with an error while connected: not an outage.
+      this.logger.warn(text);
+    } else {
+      this.down(text);
+    }
+  }
+
+  private async restore(): Promise<void> {
+    if (this.restoring) {
+      this.restoreAgain = true; // what changed meanwhile is caught up by one more round
+      return;
+    }
+    this.restoring = true;
+    try {
+      do {
+        this.restoreAgain = false;
+        await this.backend.restore();
+      } while (this.restoreAgain && this.currentState !== 'closed');
+      this.settle();
+    } catch (error) {
+      this.down(`restoring failed: ${describe(error)}`);
+      clearTimeout(this.restoreRetry);
+      this.restoreRetry = setTimeout(() => this.answering && this.up(), RESTORE_RETRY_MS);
+      this.restoreRetry.unref();
+    } finally {
+      this.restoring = false;
+    }
+  }
+
+  /** All restored and answering: `ok`, and what was kept goes out in order. */
+  private settle(): void {
+    if (this.currentState === 'closed' || this.stalled || !this.backend.connected()) {
+      return;
+    }
+    if (this.everReady && this.currentState !== 'ok') {
+      this.logger.log(`${this.options.name} is back: subscriptions and presence restored`);
+    }
+    this.everReady = true;
+    this.currentState = 'ok';
+    this.detail = undefined;
+    for (const kept of this.pending.splice(0)) {
+      this.send(kept.channel, kept.payload).then(kept.resolve, kept.reject);
+    }
+  }
+
+  /** A connection can stay open while the backend no longer answers (stopped, network gone): ask it. */
+  private async checkHealth(): Promise<void> {
+    if (this.currentState === 'closed' || !this.backend.connected()) {
+      return;
+    }
+    try {
+      await this.attempt('health check', () => this.backend.probe());
+    } catch {
+      return; // judged by attempt()
+    }
+    if (this.stalled) {
+      this.stalled = false;
+      this.up(); // what changed while it stalled
+    } else if (this.currentState !== 'ok' && !this.restoring) {
+      this.up(); // degraded by an error that did not drop a connection
+    }
+  }
+
+  /**
+   * While the backend is stalled, asks it again and again (a probe bounded by the command
+   * deadline, then a short pause), so that recovery does not wait for the next health check.
+   */
+  private watchStall(): void {
+    if (this.stallWatch || this.currentState === 'closed') {
+      return;
+    }
+    this.stallWatch = setTimeout(() => {
+      void this.checkHealth().finally(() => {
+        this.stallWatch = undefined;
+        if (this.stalled) {
+          this.watchStall();
+        }
+      });
+    }, STALL_PROBE_PAUSE_MS);
+    this.stallWatch.unref();
+  }
+
+  private why(): string {
+    return this.currentState === 'closed'
+      ? 'closed'
+      : this.currentState === 'ok'
+        ? 'too many publishes in flight'
+        : (this.detail ?? this.currentState);
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

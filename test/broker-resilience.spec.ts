@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { BrokerResilience, BrokerTimeoutError, BrokerUnavailableError, type ResilientBackend } from '../src/index.js';
+import { until } from './support/until.js';
+
+/**
+ * A backend the test drives by hand: whether it is connected, how it answers. The Redis
+ * broker's own tests run the same wrapper against a real, killed and paused redis-server;
+ * these pin the rules that are hard to provoke there.
+ */
+class ScriptedBackend implements ResilientBackend {
+  isConnected = false;
+  /** How the next sends and probes answer: at once, with an error, or never. */
+  answer: 'ok' | 'error' | 'never' = 'ok';
+  readonly sent: string[] = [];
+  restores = 0;
+
+  connected(): boolean {
+    return this.isConnected;
+  }
+
+  probe(): Promise<unknown> {
+    return this.reply('PONG');
+  }
+
+  restore(): Promise<void> {
+    this.restores++;
+    return Promise.resolve();
+  }
+
+  send(channel: string, payload: string): Promise<undefined> {
+    return this.reply(undefined).then(() => {
+      this.sent.push(`${channel}=${payload}`);
+      return undefined;
+    });
+  }
+
+  private reply<T>(value: T): Promise<T> {
+    if (this.answer === 'never') {
+      return new Promise<T>(() => undefined);
+    }
+    // An error whose text says "timed out" is still an answer: only the wrapper's own deadline is a stall.
+    return this.answer === 'error' ? Promise.reject(new Error('ERR command timed out in the script')) : Promise.resolve(value);
+  }
+}
+
+const quiet = { log: () => undefined, warn: () => undefined };
+
+describe('BrokerResilience', () => {
+  const made: BrokerResilience[] = [];
+
+  afterEach(() => made.splice(0).forEach((resilience) => resilience.close()));
+
+  function resilience(backend: ScriptedBackend, maxPending = 3): BrokerResilience {
+    const wrapper = new BrokerResilience(backend, { name: 'Test', maxPending, commandTimeoutMs: 50, healthCheckMs: 20, logger: quiet });
+    made.push(wrapper);
+    return wrapper;
+  }
+
+  it('keeps publishes while away, restores before it flushes them in order, and only then reports ok', async () => {
+    const backend = new ScriptedBackend();
+    const wrapper = resilience(backend);
+    wrapper.down('not yet');
+    const kept = [wrapper.publish('c', '1'), wrapper.publish('c', '2'), wrapper.publish('c', '3')];
+    await assert.rejects(wrapper.publish('c', '4'), BrokerUnavailableError);
+    assert.equal(wrapper.dropped, 1);
+    assert.deepEqual(wrapper.health('test'), { type: 'test', status: 'degraded', detail: 'not yet' });
+    backend.isConnected = true;
+    wrapper.up();
+    assert.deepEqual(await Promise.all(kept), [undefined, undefined, undefined]);
+    assert.equal(backend.restores, 1);
+    assert.deepEqual(backend.sent, ['c=1', 'c=2', 'c=3']);
+    assert.equal(wrapper.state, 'ok');
+  });
+
+  it('counts only its own deadline as a stall: an error answer, whatever its text, is not one', async () => {
+    const backend = new ScriptedBackend();
+    backend.isConnected = true;
+    const wrapper = resilience(backend);
+    wrapper.up();
+    await until(() => wrapper.state === 'ok', 'ok');
+    backend.answer = 'error';
+    await assert.rejects(wrapper.publish('c', 'refused'), BrokerUnavailableError);
+    assert.equal(wrapper.state, 'ok');
+    assert.equal(wrapper.answering, true);
+
+    backend.answer = 'never';
+    await assert.rejects(
+      wrapper.attempt('probe', () => backend.probe()),
+      (error: unknown) => error instanceof BrokerTimeoutError && error.command === 'probe' && error.timeoutMs === 50,
+    );
+    assert.equal(wrapper.state, 'degraded');
+    assert.equal(wrapper.answering, false);
+    assert.match(wrapper.health('test').detail ?? '', /probe failed: probe timed out after 50 ms/);
+    // The stall watch notices the answers coming back, restores, and reports ok again.
+    backend.answer = 'ok';
+    await until(() => wrapper.state === 'ok', 'ok after the stall', 2000);
+    assert.ok(backend.restores >= 2, `${backend.restores} restores`);
+  });
+
+  it('refuses what it kept when it closes, instead of leaving the publishers waiting', async () => {
+    const backend = new ScriptedBackend();
+    const wrapper = resilience(backend);
+    wrapper.down('away');
+    const kept = wrapper.publish('c', 'kept');
+    wrapper.close();
+    await assert.rejects(kept, BrokerUnavailableError);
+    await assert.rejects(wrapper.publish('c', 'late'), BrokerUnavailableError);
+    assert.equal(wrapper.state, 'closed');
+  });
+});
