@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import type WebSocket from 'ws';
 import type { TokenLifetime } from '../auth/token-lifetime.js';
 import type { HeartbeatRegistry } from '../heartbeat/heartbeat-registry.js';
 import type { ConnectionCounter } from '../limits/limits.js';
@@ -12,11 +11,12 @@ import type { FrameDispatcher } from './frame-dispatcher.js';
 import type { FramePolicy } from './frame-policy.js';
 import type { GatewaySettings } from './gateway-settings.js';
 import type { UpgradeGate } from './upgrade-gate.js';
-import { wsTransport } from '../transport/ws/ws-transport.js';
-import { corkOnData, underlyingSocket } from '../transport/ws/write-batching.js';
+import type { RealtimeTransport, TransportEvents } from '../transport/transport.interface.js';
 
 /** What a {@link ConnectionLifecycle} works with: the adapter's parts. */
 export interface LifecycleParts {
+  /** How sockets are spoken to and listened to. */
+  readonly transport: RealtimeTransport;
   readonly gate: UpgradeGate;
   readonly tokens: TokenLifetime;
   readonly policy: FramePolicy;
@@ -44,10 +44,10 @@ export class ConnectionLifecycle {
     this.dispatcher = parts.dispatcher;
   }
 
-  /** Sets up a connection `ws` has just accepted. */
-  open(socket: WebSocket, request: IncomingMessage, settings: GatewaySettings, metrics: GatewayMetrics | undefined): void {
-    const { gate, tokens, policy, heartbeats, drain } = this.parts;
-    const connection = new Connection(socket, wsTransport, this.parts.keepRequest ? request : undefined, settings, drain.disconnectWork);
+  /** Sets up a connection the transport has just accepted. */
+  open(socket: object, request: IncomingMessage, settings: GatewaySettings, metrics: GatewayMetrics | undefined): void {
+    const { gate, tokens, policy, heartbeats, drain, transport } = this.parts;
+    const connection = new Connection(socket, transport, this.parts.keepRequest ? request : undefined, settings, drain.disconnectWork);
     connection.metrics = metrics;
     metrics?.connected();
     const accepted = gate.take(request);
@@ -59,16 +59,9 @@ export class ConnectionLifecycle {
     policy.attach(connection, authentication?.principal.sub);
     if (settings.heartbeat) {
       connection.watch(heartbeats.monitorFor(settings.heartbeat));
-      socket.on('ping', markAlive);
     }
-    // Also without heartbeats: a pong is how a client proves it reads (Connection.mayWrite).
-    socket.on('pong', onPong);
-    socket.on('close', this.listeners.close);
     this.parts.hub()?.attach(connection);
-    socket.on('error', this.listeners.error);
-    socket.on('message', this.listeners.message);
-    // Before ws's own 'data' listener: the replies to the frames of one chunk leave in one write.
-    underlyingSocket(socket)?.prependListener('data', corkOnData);
+    transport.listen(socket, this.events, settings.heartbeat !== undefined);
   }
 
   /**
@@ -101,45 +94,42 @@ export class ConnectionLifecycle {
   }
 
   /**
-   * The listeners of every connection's socket, made once per adapter: `this` is the
-   * socket, whose {@link Connection} is looked up. No closures per connection.
+   * What the transport tells of every connection's socket, made once per adapter: the
+   * socket's {@link Connection} is looked up. No closures per connection.
    */
-  private readonly listeners = ((lifecycle: ConnectionLifecycle) => ({
-    message(this: WebSocket, data: Buffer, isBinary: boolean): void {
-      const connection = connectionOf(this);
+  private readonly events: TransportEvents = ((lifecycle: ConnectionLifecycle) => ({
+    message(socket: object, data: Buffer, isBinary: boolean): void {
+      const connection = connectionOf(socket);
       if (connection) {
         lifecycle.dispatcher.onFrame(connection, data, isBinary);
       }
     },
-    close(this: WebSocket, code: number, reason: Buffer): void {
-      const connection = connectionOf(this);
+    close(socket: object, code: number, reason: Buffer): void {
+      const connection = connectionOf(socket);
       if (connection) {
         lifecycle.onClose(connection, code, reason);
       }
     },
-    error(this: WebSocket, error: Error & { code?: string }): void {
-      const connection = connectionOf(this);
-      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+    error(socket: object, error: Error, tooBig: boolean): void {
+      const connection = connectionOf(socket);
+      if (tooBig) {
         connection?.markCause('message-too-big');
       }
-      // ws closes the connection itself with the fitting code (1002, 1007, 1009).
+      // The transport closes the connection itself with the fitting code (1002, 1007, 1009).
       lifecycle.parts.log.log(
         'debug',
         'connection error',
         () => `connection at ${connection?.settings.path ?? '?'} failed: ${error.message}`,
       );
     },
+    ping(socket: object): void {
+      connectionOf(socket)?.markAlive();
+    },
+    pong(socket: object, payload: Buffer): void {
+      // Proof of life, and perhaps of reading (Connection.mayWrite).
+      const connection = connectionOf(socket);
+      connection?.markAlive();
+      connection?.acknowledge(payload);
+    },
   }))(this);
-}
-
-/** A ping from a client (shared by every connection: `this` is the `ws` socket). */
-function markAlive(this: WebSocket): void {
-  connectionOf(this)?.markAlive();
-}
-
-/** A pong from a client: proof of life, and perhaps of reading (shared: `this` is the `ws` socket). */
-function onPong(this: WebSocket, payload: Buffer): void {
-  const connection = connectionOf(this);
-  connection?.markAlive();
-  connection?.acknowledge(payload);
 }

@@ -95,6 +95,8 @@ export class Connection {
   private heartbeatMonitor: HeartbeatMonitor | undefined;
   /** Cuts the socket when the client does not answer the server's close frame in time. */
   private closeTimer: NodeJS.Timeout | undefined;
+  /** Who waits for the close (see whenClosed); null once closed. */
+  private closedWaiters: (() => void)[] | null | undefined;
   /**
    * Delivery accounting (see {@link mayWrite}): bytes sent, bytes the client has proven it
    * read (a pong to a probe ping sent after them), and the outstanding probe.
@@ -274,8 +276,19 @@ export class Connection {
     return ++this.invalidCount > limit;
   }
 
+  /** Resolves once the connection has closed (at once if it has). */
+  whenClosed(): Promise<void> {
+    if (this.closedWaiters === null) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => (this.closedWaiters ??= []).push(resolve));
+  }
+
   /** Releases what the connection holds; called once it has closed. */
   release(): void {
+    const waiters = this.closedWaiters;
+    this.closedWaiters = null;
+    waiters?.forEach((resolve) => resolve());
     clearTimeout(this.closeTimer);
     if (this.heartbeat) {
       this.heartbeatMonitor!.remove(this.heartbeat);

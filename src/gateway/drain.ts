@@ -1,7 +1,6 @@
-import WebSocket from 'ws';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { ShutdownSettings } from '../options/resolve-options.js';
-import { connectionOf } from './connection.js';
+import type { Connection } from './connection.js';
 
 /**
  * Closing connections on shutdown: in batches, with 1001 (or 1012), waiting for their
@@ -14,13 +13,13 @@ export class Drain {
   readonly disconnectWork = new Set<Promise<unknown>>();
   constructor(private readonly settings: ShutdownSettings) {}
 
-  /** Closes `sockets` and waits for them and for the disconnect work, at most `shutdown.timeoutMs`. */
-  async run(sockets: readonly WebSocket[]): Promise<void> {
+  /** Closes `connections` and waits for them and for the disconnect work, at most `shutdown.timeoutMs`. */
+  async run(connections: readonly Connection[]): Promise<void> {
     const deadline = Date.now() + this.settings.timeoutMs;
     const closing: Promise<void>[] = [];
-    for (let start = 0; start < sockets.length; start += this.settings.batchSize) {
-      for (const socket of sockets.slice(start, start + this.settings.batchSize)) {
-        closing.push(this.closeGracefully(socket, deadline));
+    for (let start = 0; start < connections.length; start += this.settings.batchSize) {
+      for (const connection of connections.slice(start, start + this.settings.batchSize)) {
+        closing.push(this.closeGracefully(connection, deadline));
       }
       // Let the batch's close frames go out (and other work run) before the next batch.
       await new Promise((resolve) => setImmediate(resolve));
@@ -39,26 +38,11 @@ export class Drain {
     }
   }
 
-  private closeGracefully(socket: WebSocket, deadline: number): Promise<void> {
-    if (socket.readyState === WebSocket.CLOSED) {
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve) => {
-      const connection = connectionOf(socket);
-      const timer = setTimeout(
-        () => (connection ? connection.terminate('shutdown') : socket.terminate()),
-        Math.max(0, deadline - Date.now()),
-      );
-      socket.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      const reason = this.settings.closeCode === CloseCode.SERVICE_RESTART ? 'server restarting' : 'server shutting down';
-      if (connection) {
-        connection.close(this.settings.closeCode, reason, 'shutdown');
-      } else {
-        socket.close(this.settings.closeCode, reason);
-      }
-    });
+  private async closeGracefully(connection: Connection, deadline: number): Promise<void> {
+    const timer = setTimeout(() => connection.terminate('shutdown'), Math.max(0, deadline - Date.now()));
+    const reason = this.settings.closeCode === CloseCode.SERVICE_RESTART ? 'server restarting' : 'server shutting down';
+    connection.close(this.settings.closeCode, reason, 'shutdown');
+    await connection.whenClosed();
+    clearTimeout(timer);
   }
 }

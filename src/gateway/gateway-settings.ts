@@ -66,3 +66,32 @@ export function normalizePath(path: string): string {
   }
   return p;
 }
+
+/**
+ * Refuses at startup a gateway the adapter cannot serve (a Socket.IO namespace, an
+ * authenticated gateway without an authenticator), and warns of one that is not
+ * decorated with `@RealtimeGateway`.
+ */
+export function checkGateway(
+  settings: GatewaySettings,
+  declared: { namespace?: unknown; decorated: boolean; authenticator: boolean },
+  warn: (line: string) => void,
+): void {
+  const path = settings.path;
+  if (declared.namespace !== undefined) {
+    throw new Error('RealtimeWsAdapter does not support namespaces: give each gateway its own path');
+  }
+  if (!declared.decorated) {
+    warn(
+      `The gateway at ${path} is not decorated with @RealtimeGateway: Nest's own filter answers ` +
+        `its handlers' errors with an "exception" event without the request id, and a request ` +
+        `with an id then also gets an empty reply. Decorate it with @RealtimeGateway`,
+    );
+  }
+  if (!settings.public && !declared.authenticator) {
+    throw new Error(
+      `The gateway at ${path} requires authentication, but RealtimeModule has none: set auth.secret, ` +
+        'auth.publicKey or auth.keyResolver (JWT), or an authenticator, or mark the gateway { public: true }',
+    );
+  }
+}

@@ -1,5 +1,5 @@
 import { type INestApplicationContext, Logger, type WsMessageHandler } from '@nestjs/common';
-import { ApplicationConfig, HttpAdapterHost, type ModuleRef } from '@nestjs/core';
+import { HttpAdapterHost, type ModuleRef } from '@nestjs/core';
 import { AbstractWsAdapter } from '@nestjs/websockets';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -12,18 +12,18 @@ import { LogThrottle } from '../limits/log-throttle.js';
 import { RealtimeMetrics } from '../metrics/realtime-metrics.js';
 import { PROTOCOL_V1 } from '../protocol/envelope.js';
 import { RAW_TEXT_MESSAGE, REALTIME_GATEWAY_OPTIONS } from '../realtime.constants.js';
-import { REALTIME_MODULE_OPTIONS } from '../realtime.module-definition.js';
 import type { RealtimeGatewayOptions, RealtimeModuleOptions } from '../realtime-options.interface.js';
 import { RealtimeHub } from '../rooms/realtime-hub.js';
 import { ConnectionLifecycle } from './connection-lifecycle.js';
-import { connectionOf, takeConnectingGateway } from './connection.js';
-import { directHandlersOf } from './direct-dispatch.js';
+import { type Connection, connectionOf, takeConnectingGateway } from './connection.js';
+import { DirectTables, findProvider } from './direct-tables.js';
 import { Drain } from './drain.js';
 import { FrameDispatcher } from './frame-dispatcher.js';
 import { FramePolicy } from './frame-policy.js';
-import { type GatewaySettings, normalizePath, resolveGatewaySettings } from './gateway-settings.js';
-import type { BoundHandler, DirectHandler } from './handler-types.js';
+import { checkGateway, type GatewaySettings, normalizePath, resolveGatewaySettings } from './gateway-settings.js';
+import type { BoundHandler } from './handler-types.js';
 import { PortRouters } from '../transport/ws/port-routers.js';
+import { wsTransport } from '../transport/ws/ws-transport.js';
 import { UpgradeGate } from './upgrade-gate.js';
 
 /** Options Nest hands to {@link RealtimeWsAdapter.create}: the gateway decorator's options. */
@@ -68,9 +68,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   private readonly drain: Drain;
   private readonly hub: RealtimeHub | undefined;
   private readonly metrics: RealtimeMetrics | undefined;
-  private readonly providers: HttpServerSource | ModuleRef;
-  /** Direct handlers by gateway instance; null: the instance takes Nest's path (not a singleton). */
-  private readonly directTables = new WeakMap<object, ReadonlyMap<string, DirectHandler> | null>();
+  private readonly direct: DirectTables;
 
   /**
    * @param appOrHttpServer the application (or its HTTP server) whose server gateways share
@@ -88,9 +86,10 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     providers?: ModuleRef,
   ) {
     super(appOrHttpServer instanceof HttpAdapterHost ? undefined : appOrHttpServer);
-    this.providers = providers ?? appOrHttpServer;
-    this.hub = hub ?? findProvider(appOrHttpServer, RealtimeHub);
-    this.metrics = metrics === null ? undefined : (metrics ?? findProvider(appOrHttpServer, RealtimeMetrics));
+    const app = appOrHttpServer instanceof HttpAdapterHost ? undefined : appOrHttpServer;
+    this.direct = new DirectTables(providers ?? app);
+    this.hub = hub ?? findProvider(app, RealtimeHub);
+    this.metrics = metrics === null ? undefined : (metrics ?? findProvider(app, RealtimeMetrics));
     this.adapterHost = appOrHttpServer instanceof HttpAdapterHost ? appOrHttpServer : undefined;
     this.resolved = resolveOptions(options);
     const limits = this.resolved.limits;
@@ -115,6 +114,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     );
     this.routers = new PortRouters(this.gate, limits.handshakeTimeoutMs, this.logger, () => this.appHttpServer());
     this.lifecycle = new ConnectionLifecycle({
+      transport: wsTransport,
       gate: this.gate,
       tokens: this.tokens,
       policy,
@@ -129,25 +129,15 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   }
 
   create(port: number, options: GatewayServerOptions = {}): WebSocketServer {
-    if (options.namespace !== undefined) {
-      throw new Error('RealtimeWsAdapter does not support namespaces: give each gateway its own path');
-    }
     const path = normalizePath(options.path ?? '/');
     const gatewayOptions = options[REALTIME_GATEWAY_OPTIONS];
-    if (!gatewayOptions) {
-      this.logger.warn(
-        `The gateway at ${path} is not decorated with @RealtimeGateway: Nest's own filter answers ` +
-          `its handlers' errors with an "exception" event without the request id, and a request ` +
-          `with an id then also gets an empty reply. Decorate it with @RealtimeGateway`,
-      );
-    }
     const settings = resolveGatewaySettings(path, this.resolved, gatewayOptions);
-    if (!settings.public && !this.handshake.authenticator) {
-      throw new Error(
-        `The gateway at ${path} requires authentication, but RealtimeModule has none: set auth.secret, ` +
-          'auth.publicKey or auth.keyResolver (JWT), or an authenticator, or mark the gateway { public: true }',
-      );
-    }
+    const declared = {
+      namespace: options.namespace,
+      decorated: gatewayOptions !== undefined,
+      authenticator: !!this.handshake.authenticator,
+    };
+    checkGateway(settings, declared, (line) => this.logger.warn(line));
     const router = this.routers.for(port);
     if (router.gateways.has(path)) {
       throw new Error(`Two WebSocket servers on port ${port} share the path ${path}`);
@@ -180,7 +170,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     }
     // One gateway on the path: its plain handlers skip Nest's async pipeline. Several: Nest's path for all.
     const gateway = takeConnectingGateway(client);
-    connection.direct = ++connection.bindings === 1 && gateway ? this.directHandlers(gateway) : undefined;
+    connection.direct = ++connection.bindings === 1 && gateway ? this.direct.of(gateway) : undefined;
     for (const { message, callback } of handlers) {
       const event = String(message);
       if (event === RAW_TEXT_MESSAGE) {
@@ -209,7 +199,16 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   override async close(server: WebSocketServer): Promise<void> {
     this.routers.drain(server);
     this.gate.drain();
-    await this.drain.run([...server.clients]);
+    const connections: Connection[] = [];
+    for (const socket of server.clients) {
+      const connection = connectionOf(socket);
+      if (connection) {
+        connections.push(connection);
+      } else {
+        socket.terminate(); // never set up (its lifecycle failed to open): nothing to drain
+      }
+    }
+    await this.drain.run(connections);
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
@@ -237,36 +236,5 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       );
     }
     return server as HttpServer;
-  }
-
-  /**
-   * The handlers of `gateway` the adapter may call itself; none when the application's
-   * providers cannot be reached or the gateway is not a static singleton (request-scoped,
-   * say), which only Nest's own path handles.
-   */
-  private directHandlers(gateway: object): ReadonlyMap<string, DirectHandler> | undefined {
-    // Worked out at a gateway instance's first connection: provider lookups cost a handshake 2%.
-    let table = this.directTables.get(gateway);
-    if (table === undefined) {
-      const config = findProvider(this.providers, ApplicationConfig);
-      const singleton = config !== undefined && findProvider(this.providers, gateway.constructor as new () => object) === gateway;
-      // The validation pipe gets the options Nest's injector would give it: the module's.
-      const moduleOptions = findProvider<RealtimeModuleOptions>(this.providers, REALTIME_MODULE_OPTIONS);
-      table = singleton ? directHandlersOf(gateway, config, moduleOptions) : null;
-      this.directTables.set(gateway, table);
-    }
-    return table ?? undefined;
-  }
-}
-
-/** A provider of the application given as the adapter's first argument, if it has one. */
-function findProvider<T>(source: HttpServerSource | ModuleRef, type: (new (...args: never[]) => T) | symbol): T | undefined {
-  if (!source || source instanceof HttpAdapterHost || !('get' in source) || typeof source.get !== 'function') {
-    return undefined;
-  }
-  try {
-    return source.get(type, { strict: false });
-  } catch {
-    return undefined; // No RealtimeModule in this application: no rooms, no metrics.
   }
 }

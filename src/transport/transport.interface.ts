@@ -1,6 +1,27 @@
 import type { PrebuiltFrame } from './prebuilt-frame.js';
 
 /**
+ * What a transport tells the core about its sockets. One object per gateway server, shared
+ * by all its sockets (each method gets the socket), so listening allocates nothing per
+ * connection.
+ */
+export interface TransportEvents<Socket extends object = object> {
+  /** A whole inbound frame: text, or binary when `isBinary`. */
+  message(socket: Socket, data: Buffer, isBinary: boolean): void;
+  /** The connection is closed, with the close frame's code and reason (1006 and empty without one). */
+  close(socket: Socket, code: number, reason: Buffer): void;
+  /**
+   * The transport failed the connection and closes it itself with the fitting code;
+   * `tooBig` when an inbound frame was over the size limit.
+   */
+  error(socket: Socket, error: Error, tooBig: boolean): void;
+  /** A protocol ping from the client. */
+  ping(socket: Socket): void;
+  /** A protocol pong, with the payload of the ping it answers. */
+  pong(socket: Socket, payload: Buffer): void;
+}
+
+/**
  * What the core asks of a transport, for one client socket. A transport is one shared,
  * stateless object whose methods take the socket, so nothing is allocated per connection;
  * the socket is whatever object the transport's server hands to Nest as the client (a
@@ -8,6 +29,12 @@ import type { PrebuiltFrame } from './prebuilt-frame.js';
  * binary frames or compression fit behind it without the core knowing.
  */
 export interface RealtimeTransport<Socket extends object = object> {
+  /**
+   * Starts telling `events` about a socket just accepted: its frames, close, errors,
+   * pongs, and the client's pings when `pings`. Where the transport batches writes, the
+   * replies to the frames of one inbound chunk leave in one write.
+   */
+  listen(socket: Socket, events: TransportEvents<Socket>, pings: boolean): void;
   /** Open and not closing: frames may be sent, and inbound ones are dispatched. */
   isOpen(socket: Socket): boolean;
   /** Bytes waiting in this process to be written to the client. */

@@ -1,10 +1,47 @@
 import WebSocket from 'ws';
 import type { PrebuiltFrame } from '../prebuilt-frame.js';
-import { corkForThisTurn, resetConnection, uncorkNow, underlyingSocket } from './write-batching.js';
-import type { RealtimeTransport } from '../transport.interface.js';
+import { corkForThisTurn, corkOnData, resetConnection, uncorkNow, underlyingSocket } from './write-batching.js';
+import type { RealtimeTransport, TransportEvents } from '../transport.interface.js';
 
 /** Text frames, also when the data is a Buffer (a broadcast encoded once). */
 const TEXT_FRAME = { binary: false } as const;
+
+/** `ws` listeners that hand a socket's events to one {@link TransportEvents}: `this` is the socket. */
+interface WsListeners {
+  message(this: WebSocket, data: Buffer, isBinary: boolean): void;
+  close(this: WebSocket, code: number, reason: Buffer): void;
+  error(this: WebSocket, error: Error & { code?: string }): void;
+  ping(this: WebSocket): void;
+  pong(this: WebSocket, payload: Buffer): void;
+}
+
+/** The listeners of each events object, made once: every socket of a server shares them. */
+const listenersOf = new WeakMap<TransportEvents<WebSocket>, WsListeners>();
+
+function listenersFor(events: TransportEvents<WebSocket>): WsListeners {
+  let listeners = listenersOf.get(events);
+  if (!listeners) {
+    listeners = {
+      message(data, isBinary) {
+        events.message(this, data, isBinary);
+      },
+      close(code, reason) {
+        events.close(this, code, reason);
+      },
+      error(error) {
+        events.error(this, error, error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH');
+      },
+      ping() {
+        events.ping(this);
+      },
+      pong(payload) {
+        events.pong(this, payload);
+      },
+    };
+    listenersOf.set(events, listeners);
+  }
+  return listeners;
+}
 
 /**
  * The `ws` transport: text frames through `ws`, broadcasts written as prebuilt bytes
@@ -12,6 +49,19 @@ const TEXT_FRAME = { binary: false } as const;
  * broadcasts reach a member in one write), and resets for cut sockets.
  */
 export const wsTransport: RealtimeTransport<WebSocket> = {
+  listen(socket, events, pings) {
+    const listeners = listenersFor(events);
+    if (pings) {
+      socket.on('ping', listeners.ping);
+    }
+    // Also without heartbeats: a pong is how a client proves it reads.
+    socket.on('pong', listeners.pong);
+    socket.on('close', listeners.close);
+    socket.on('error', listeners.error);
+    socket.on('message', listeners.message);
+    // Before ws's own 'data' listener: the replies to the frames of one chunk leave in one write.
+    underlyingSocket(socket)?.prependListener('data', corkOnData);
+  },
   isOpen: (socket) => socket.readyState === WebSocket.OPEN,
   bufferedAmount: (socket) => socket.bufferedAmount,
   send(socket, text) {
