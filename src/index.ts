@@ -4,6 +4,7 @@ export { REALTIME_MODULE_OPTIONS } from './realtime.module-definition.js';
 export type {
   RealtimeGatewayOptions,
   RealtimeHeartbeatOptions,
+  RealtimeHistoryOptions,
   RealtimeModuleOptions,
   RealtimeShutdownOptions,
 } from './realtime-options.interface.js';
@@ -24,10 +25,21 @@ export { RealtimeExceptionFilter } from './gateway/realtime-exception.filter.js'
 export { MessageContext } from './gateway/message-context.js';
 export { RealtimeHub } from './rooms/realtime-hub.js';
 export { MAX_ROOM_LENGTH } from './rooms/room-name.js';
-export type { EmitToRoomOptions } from './rooms/realtime-hub.js';
+export type { EmitToRoomOptions, JoinOptions, RoomPosition } from './rooms/room-options.js';
 export { MemoryBroker, MemoryBus } from './broker/memory-broker.js';
 export type { MemoryBrokerOptions } from './broker/memory-broker.js';
-export type { BrokerHealth, BrokerPubSub, BrokerState, PresenceStore, RealtimeBroker, StreamPosition } from './broker/broker.interface.js';
+export type {
+  BrokerHealth,
+  BrokerMessageListener,
+  BrokerPubSub,
+  BrokerState,
+  HistoryEntry,
+  HistoryPage,
+  HistoryPolicy,
+  PresenceStore,
+  RealtimeBroker,
+  StreamPosition,
+} from './broker/broker.interface.js';
 export { BrokerTimeoutError, BrokerUnavailableError } from './broker/broker-errors.js';
 export { BrokerResilience } from './broker/broker-resilience.js';
 export type { BrokerResilienceOptions, ResilientBackend } from './broker/broker-resilience.js';

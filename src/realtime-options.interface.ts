@@ -45,6 +45,13 @@ export interface RealtimeModuleOptions {
    */
   broker?: RealtimeBroker;
   /**
+   * Room history, for offsets and recovery (protocol §7): each room keeps at least its
+   * latest `size` messages for `ttlMs` after its last one, every room push carries its
+   * `offset`, and a `join` with `since` gets what it missed. `false` turns it off (pushes
+   * then carry no offset). Default `{ size: 100, ttlMs: 300000 }`.
+   */
+  history?: RealtimeHistoryOptions | false;
+  /**
    * Heartbeat: a connection from which nothing arrived for `intervalMs` is pinged; one
    * silent for `intervalMs + timeoutMs` is terminated. `false` turns it off.
    * Default `{ intervalMs: 25000, timeoutMs: 10000 }`.
@@ -55,6 +62,14 @@ export interface RealtimeModuleOptions {
    * it off. Default `{ whitelist: true, forbidNonWhitelisted: true, transform: true }`.
    */
   validation?: RealtimeValidationSetting;
+}
+
+/** `RealtimeModuleOptions.history`: how much of each room's history is kept. */
+export interface RealtimeHistoryOptions {
+  /** At least this many of a room's latest messages. Default 100. */
+  size?: number;
+  /** For this long after the room's last message, in ms; then the history, and its epoch, is gone. Default 300000 (5 minutes). */
+  ttlMs?: number;
 }
 
 /** How `app.close()` drains connections (`RealtimeModuleOptions.shutdown`). */

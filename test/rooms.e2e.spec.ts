@@ -48,10 +48,10 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
 
   it('joins, lists rooms and presence, and leaves', async () => {
     const alice = await connect('alice');
-    assert.deepEqual((await alice.request({ event: 'join', id: 1, data: { room: 'lobby' } })).data, {
-      room: 'lobby',
-      members: ['alice'],
-    });
+    const reply = (await alice.request({ event: 'join', id: 1, data: { room: 'lobby' } })).data as Record<string, unknown>;
+    // The room's position comes with the reply (a new room: offset 0, a fresh epoch).
+    assert.deepEqual(reply, { room: 'lobby', members: ['alice'], offset: 0, epoch: reply.epoch });
+    assert.match(String(reply.epoch), /^[A-Za-z0-9_-]+$/);
     await joined('bob', 'lobby');
     await alice.request({ event: 'join', id: 2, data: { room: 'games' } });
     assert.deepEqual((await alice.request({ event: 'rooms', id: 3 })).data, ['lobby', 'games']);
@@ -66,7 +66,7 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
     const bob = await joined('bob', 'lobby');
     const carol = await joined('carol', 'elsewhere');
     alice.send({ event: 'send', data: { room: 'lobby', text: 'hi' } });
-    const expected = { event: 'message', room: 'lobby', data: { from: 'alice', text: 'hi' } };
+    const expected = { offset: 1, event: 'message', room: 'lobby', data: { from: 'alice', text: 'hi' } };
     assert.deepEqual(await alice.nextJson(), expected);
     assert.deepEqual(await bob.nextJson(), expected);
     // carol's next frame is the reply to her own request: nothing came before it.
@@ -178,7 +178,7 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
     }
     assert.equal(calls, 1);
     for (const member of members) {
-      assert.deepEqual(await member.nextJson(), { event: 'news', room: 'big', data: { n: 1 } });
+      assert.deepEqual(await member.nextJson(), { offset: 1, event: 'news', room: 'big', data: { n: 1 } });
     }
   });
 
@@ -191,16 +191,16 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
       app.hub.emitToRoom('sizes', 'big', { text });
     }
     for (const member of [alice, bob]) {
-      for (const text of texts) {
+      for (const [index, text] of texts.entries()) {
         const frame = await member.next();
         assert.equal(frame.isBinary, false);
-        assert.deepEqual(frame.json, { event: 'big', room: 'sizes', data: { text } });
+        assert.deepEqual(frame.json, { offset: index + 1, event: 'big', room: 'sizes', data: { text } });
       }
     }
     // A handler that broadcasts to its own room, then replies: the prebuilt push and the
     // reply ws frames itself reach the sender in that order.
     alice.send({ event: 'send', id: 's', data: { room: 'sizes', text: 'both' } });
-    assert.deepEqual(await alice.nextJson(), { event: 'message', room: 'sizes', data: { from: 'alice', text: 'both' } });
+    assert.deepEqual(await alice.nextJson(), { offset: 7, event: 'message', room: 'sizes', data: { from: 'alice', text: 'both' } });
     assert.deepEqual(await alice.nextJson(), { event: 'send', id: 's', data: null });
   });
 
@@ -213,7 +213,7 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
       app.hub.emitToRoom('busy', 'tick', i);
     }
     for (let i = 0; i < 5; i++) {
-      assert.deepEqual(await member.nextJson(), { event: 'tick', room: 'busy', data: i });
+      assert.deepEqual(await member.nextJson(), { offset: i + 1, event: 'tick', room: 'busy', data: i });
     }
     assert.equal(counter.count - before, 1);
   });
@@ -284,7 +284,7 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
       await Promise.all(joins);
       two.hub.emitToRoom('lobby', 'news', 1);
       for (const client of [alice, bob]) {
-        assert.deepEqual(await client.nextJson(), { event: 'news', room: 'lobby', data: 1 });
+        assert.deepEqual(await client.nextJson(), { offset: 1, event: 'news', room: 'lobby', data: 1 });
       }
     } finally {
       clients.splice(0).forEach((client) => client.close());

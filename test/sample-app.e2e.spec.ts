@@ -157,24 +157,25 @@ describe('sample app (protocol.md §6)', () => {
     const alice = await TestClient.connect(chatUrl, { headers: { authorization: `Bearer ${token}` } });
     const bob = await TestClient.connect(chatUrl, { headers: { authorization: `Bearer ${await tokenOf('bob')}` } });
     try {
-      assert.deepEqual(await alice.request({ event: 'join', id: 1, data: { room: 'general' } }), {
-        event: 'join',
-        id: 1,
-        data: { room: 'general', members: ['alice'] },
-      });
+      const joined = await alice.request({ event: 'join', id: 1, data: { room: 'general' } });
+      const epoch = (joined.data as { epoch: string }).epoch;
+      assert.deepEqual(joined, { event: 'join', id: 1, data: { room: 'general', members: ['alice'], offset: 0, epoch } });
       assert.deepEqual((await bob.request({ event: 'join', id: 2, data: { room: 'general' } })).data, {
         room: 'general',
         members: ['alice', 'bob'],
+        offset: 0,
+        epoch,
       });
       alice.send({ event: 'send', id: 3, data: { room: 'general', text: 'hello' } });
       const received = await alice.nextJson();
-      assert.deepEqual(Object.keys(received), ['event', 'room', 'data']);
+      assert.deepEqual(Object.keys(received), ['offset', 'event', 'room', 'data']);
+      assert.equal(received.offset, 1);
       assert.equal(received.event, 'message');
       assert.equal(received.room, 'general');
       const message = received.data as { room: string; from: string; text: string; at: string };
       assert.deepEqual({ ...message, at: undefined }, { room: 'general', from: 'alice', text: 'hello', at: undefined });
       assert.equal(new Date(message.at).toISOString(), message.at);
-      assert.deepEqual(await alice.nextJson(), { event: 'send', id: 3, data: { room: 'general', at: message.at } });
+      assert.deepEqual(await alice.nextJson(), { event: 'send', id: 3, data: { room: 'general', at: message.at, offset: 1 } });
       assert.deepEqual(await bob.nextJson(), received);
 
       const forbidden = await bob.request({ event: 'send', id: 4, data: { room: 'elsewhere', text: 'hi' } });
@@ -193,7 +194,16 @@ describe('sample app (protocol.md §6)', () => {
       assert.deepEqual((await bob.request({ event: 'join', id: 7, data: { room: 'general' } })).data, {
         room: 'general',
         members: ['bob'],
+        offset: 1,
+        epoch,
       });
+      // Coming back from offset 0 (protocol §7): recovered, and the one message replayed right after the reply.
+      await bob.request({ event: 'leave', id: 8, data: { room: 'general' } });
+      const back = await bob.request({ event: 'join', id: 9, data: { room: 'general', since: { offset: 0, epoch } } });
+      assert.deepEqual(back.data, { room: 'general', members: ['bob'], offset: 1, epoch, recovered: true });
+      assert.deepEqual(await bob.nextJson(), received);
+      const refusedSince = await bob.request({ event: 'join', id: 10, data: { room: 'general', since: { offset: -1, epoch } } });
+      assert.equal((refusedSince.data as { code: string }).code, 'VALIDATION_FAILED');
     } finally {
       alice.close();
       bob.close();

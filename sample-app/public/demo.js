@@ -48,14 +48,17 @@ $('login').addEventListener('click', async () => {
   echo = new RealtimeClient(`${base}/echo`, { token: tokens });
   echo.onState(showState('echo', $('state-echo'), [$('echo-send')]));
 
-  chat = new RealtimeClient(`${base}/chat`, {
-    token: tokens,
-    onReconnect: async (context) => {
-      for (const room of joined) await context.request('join', { room });
-    },
-  });
+  // Rooms joined with chat.join() are joined again after a reconnection, with what was missed.
+  chat = new RealtimeClient(`${base}/chat`, { token: tokens });
   chat.onState(showState('chat', $('state-chat'), [$('join'), $('chat-send')]));
   chat.on('message', (data) => line($('chat-log'), `[${data.room}] ${data.from}: ${data.text}`));
+  chat.onRejoin(({ room, recovered }) =>
+    line(
+      $('chat-log'),
+      recovered ? `[${room}] back: every missed message recovered` : `[${room}] back: some messages could not be recovered`,
+      recovered ? 'notice' : 'notice error',
+    ),
+  );
   chat.onError((error) => line($('chat-log'), `${error.code}: ${error.message}`, 'error'));
 });
 
@@ -71,7 +74,7 @@ $('echo-send').addEventListener('click', async () => {
 $('join').addEventListener('click', async () => {
   const room = $('room').value.trim();
   try {
-    const reply = await chat.request('join', { room });
+    const reply = await chat.join(room);
     joined.add(room);
     $('members').textContent = `members: ${reply.members.join(', ')}`;
   } catch (error) {

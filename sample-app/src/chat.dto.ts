@@ -1,4 +1,5 @@
-import { IsString, Length, Matches } from 'class-validator';
+import { Type } from 'class-transformer';
+import { IsInt, IsOptional, IsString, Length, Matches, Min, ValidateNested } from 'class-validator';
 
 /** Room names: 1 to 128 characters of `[A-Za-z0-9_.:-]` (protocol §6). */
 export const ROOM_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -8,6 +9,25 @@ export class RoomDto {
   @IsString()
   @Matches(ROOM_NAME_PATTERN, { message: 'room must be 1 to 128 characters of A-Z, a-z, 0-9, _ . : -' })
   room!: string;
+}
+
+/** Where a client left off in a room: the last offset it got, and the room's epoch (protocol §7). */
+export class SinceDto {
+  @IsInt()
+  @Min(0)
+  offset!: number;
+
+  @IsString()
+  @Length(1, 64)
+  epoch!: string;
+}
+
+/** Body of `join`: a room, and where the client left off when it comes back. */
+export class JoinDto extends RoomDto {
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => SinceDto)
+  since?: SinceDto;
 }
 
 /** Body of `send`: a room and a text of 1 to 2000 characters. */

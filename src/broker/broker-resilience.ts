@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { BrokerTimeoutError, BrokerUnavailableError } from './broker-errors.js';
-import type { BrokerHealth, BrokerState, StreamPosition } from './broker.interface.js';
+import type { BrokerHealth, BrokerState, HistoryPolicy, StreamPosition } from './broker.interface.js';
 
 /** What a broker gives {@link BrokerResilience}: its connections, seen from outside. */
 export interface ResilientBackend {
@@ -14,8 +14,10 @@ export interface ResilientBackend {
    * rejects when it could not finish, and is then tried again.
    */
   restore(): Promise<void>;
-  /** Sends one message; resolves once the backend took it (with its position, where the channel keeps history). */
-  send(channel: string, payload: string): Promise<StreamPosition | undefined>;
+  /** Sends one message; resolves once the backend took it (with its position when kept in history). */
+  send(channel: string, payload: string, history: HistoryPolicy | undefined): Promise<StreamPosition | undefined>;
+  /** Told once the backend is back after an outage or a stall, restored and flushed: what was published meanwhile may have been missed. */
+  restored?(): void;
 }
 
 /** Settings of {@link BrokerResilience}. */
@@ -24,7 +26,11 @@ export interface BrokerResilienceOptions {
   readonly name: string;
   /** Publishes kept while the backend is away, and publishes awaiting its answer; beyond it they are refused. */
   readonly maxPending: number;
-  /** A command without an answer for this long fails with {@link BrokerTimeoutError} and counts as a stall. */
+  /**
+   * A command without an answer for this long fails with {@link BrokerTimeoutError} and
+   * counts as a stall. Publishes already sent are not given up on (the backend may still
+   * take them): they wait for its answer, or for the connection to drop.
+   */
   readonly commandTimeoutMs: number;
   /** How often the backend is asked whether it still answers, in ms. */
   readonly healthCheckMs: number;
@@ -35,6 +41,7 @@ export interface BrokerResilienceOptions {
 interface Kept {
   readonly channel: string;
   readonly payload: string;
+  readonly history: HistoryPolicy | undefined;
   readonly resolve: (position: StreamPosition | undefined) => void;
   readonly reject: (error: Error) => void;
 }
@@ -103,16 +110,16 @@ export class BrokerResilience {
   /**
    * Publishes: at once when all is well; kept in order while the backend is away, up to
    * `maxPending`. Resolves once the backend took the message. Rejects with
-   * {@link BrokerUnavailableError} when the queue is full, the backend refused it or did
-   * not answer in time (it may then still arrive late), or the broker closed first.
+   * {@link BrokerUnavailableError} when the queue is full, the backend refused it or the
+   * connection dropped before it answered, or the broker closed first.
    */
-  publish(channel: string, payload: string): Promise<StreamPosition | undefined> {
+  publish(channel: string, payload: string, history?: HistoryPolicy): Promise<StreamPosition | undefined> {
     const state = this.currentState;
     if (state === 'ok' && this.pending.length === 0 && this.inFlight < this.options.maxPending) {
-      return this.send(channel, payload);
+      return this.send(channel, payload, history);
     }
     if (state !== 'ok' && state !== 'closed' && this.pending.length < this.options.maxPending) {
-      return new Promise((resolve, reject) => this.pending.push({ channel, payload, resolve, reject }));
+      return new Promise((resolve, reject) => this.pending.push({ channel, payload, history, resolve, reject }));
     }
     this.dropped++;
     if (this.dropped === 1 || this.dropped % 1000 === 0) {
@@ -177,15 +184,17 @@ export class BrokerResilience {
     }
   }
 
-  private send(channel: string, payload: string): Promise<StreamPosition | undefined> {
+  /** No deadline here: a stalled backend may still take it, so only its answer or a dropped connection settles it. */
+  private send(channel: string, payload: string, history: HistoryPolicy | undefined): Promise<StreamPosition | undefined> {
     this.inFlight++;
-    return this.attempt('publish', () => this.backend.send(channel, payload)).then(
+    return this.backend.send(channel, payload, history).then(
       (position) => {
         this.inFlight--;
         return position;
       },
       (error: unknown) => {
         this.inFlight--;
+        this.failed('publish', error);
         throw new BrokerUnavailableError(`${this.options.name} did not take the message: ${describe(error)}`);
       },
     );
@@ -232,14 +241,18 @@ export class BrokerResilience {
     if (this.currentState === 'closed' || this.stalled || !this.backend.connected()) {
       return;
     }
-    if (this.everReady && this.currentState !== 'ok') {
+    const back = this.everReady && this.currentState !== 'ok';
+    if (back) {
       this.logger.log(`${this.options.name} is back: subscriptions and presence restored`);
     }
     this.everReady = true;
     this.currentState = 'ok';
     this.detail = undefined;
     for (const kept of this.pending.splice(0)) {
-      this.send(kept.channel, kept.payload).then(kept.resolve, kept.reject);
+      this.send(kept.channel, kept.payload, kept.history).then(kept.resolve, kept.reject);
+    }
+    if (back) {
+      this.backend.restored?.();
     }
   }
 

@@ -1,5 +1,13 @@
 import { BrokerUnavailableError } from './broker-errors.js';
-import type { BrokerHealth, RealtimeBroker, StreamPosition } from './broker.interface.js';
+import type {
+  BrokerHealth,
+  BrokerMessageListener,
+  HistoryPage,
+  HistoryPolicy,
+  RealtimeBroker,
+  StreamPosition,
+} from './broker.interface.js';
+import { MemoryHistories } from './memory-history.js';
 
 /** Options of {@link MemoryBroker}. */
 export interface MemoryBrokerOptions {
@@ -10,7 +18,7 @@ export interface MemoryBrokerOptions {
   bus?: MemoryBus;
 }
 
-type Listener = (channel: string, payload: string) => void;
+type Listener = BrokerMessageListener;
 
 /** What every publish without history resolves with: one settled promise, shared. */
 const TAKEN: Promise<undefined> = Promise.resolve(undefined);
@@ -21,6 +29,8 @@ export class MemoryBus {
   readonly channels = new Map<string, Set<Listener>>();
   /** @internal room → member → instances where it is present */
   readonly presence = new Map<string, Map<string, Set<string>>>();
+  /** @internal the channels' histories */
+  readonly histories = new MemoryHistories();
 }
 
 /**
@@ -40,24 +50,32 @@ export class MemoryBroker implements RealtimeBroker {
     this.bus = options.bus ?? new MemoryBus();
   }
 
-  start(instanceId: string, onMessage: (channel: string, payload: string) => void): Promise<void> {
+  start(instanceId: string, onMessage: BrokerMessageListener): Promise<void> {
     this.instanceId = instanceId;
     this.listener = onMessage;
     this.closed = false;
     return Promise.resolve();
   }
 
-  publish(channel: string, payload: string): Promise<StreamPosition | undefined> {
+  publish(channel: string, payload: string, history?: HistoryPolicy): Promise<StreamPosition | undefined> {
     if (this.closed) {
       return Promise.reject(new BrokerUnavailableError('the memory broker is closed'));
     }
+    const position = history ? this.bus.histories.append(channel, payload, history) : undefined;
     const listeners = this.bus.channels.get(channel);
     if (listeners) {
       for (const listener of [...listeners]) {
-        listener(channel, payload);
+        listener(channel, payload, position);
       }
     }
-    return TAKEN;
+    return position ? Promise.resolve(position) : TAKEN;
+  }
+
+  history(channel: string, since: StreamPosition | undefined, history: HistoryPolicy): Promise<HistoryPage> {
+    if (this.closed) {
+      return Promise.reject(new BrokerUnavailableError('the memory broker is closed'));
+    }
+    return Promise.resolve(this.bus.histories.read(channel, since, history));
   }
 
   subscribe(channel: string): Promise<void> {

@@ -1,8 +1,18 @@
 import { Logger } from '@nestjs/common';
 import { Redis, type RedisOptions } from 'ioredis';
+import { BrokerUnavailableError } from './broker-errors.js';
 import { BrokerResilience } from './broker-resilience.js';
-import type { BrokerHealth, RealtimeBroker, StreamPosition } from './broker.interface.js';
+import type {
+  BrokerHealth,
+  BrokerMessageListener,
+  HistoryPage,
+  HistoryPolicy,
+  RealtimeBroker,
+  StreamPosition,
+} from './broker.interface.js';
+import { newEpoch } from './memory-history.js';
 import { RedisPresence } from './redis-presence.js';
+import { decodeHistoryReply, HISTORY_SCRIPT, historyKeys, PUBLISH_SCRIPT, type ScriptedRedis, splitMessage } from './redis-history.js';
 
 /** Options of {@link RedisBroker}: a URL, or an ioredis client to copy the settings of. */
 export interface RedisBrokerOptions {
@@ -64,6 +74,7 @@ export class RedisBroker implements RealtimeBroker {
   private subscriberGeneration = 0;
   private readonly presenceStore: RedisPresence;
   private refreshTimer: NodeJS.Timeout | undefined;
+  private onRestored: (() => void) | undefined;
 
   constructor(private readonly options: RedisBrokerOptions = {}) {
     this.prefix = options.keyPrefix ?? 'rt:';
@@ -86,7 +97,8 @@ export class RedisBroker implements RealtimeBroker {
         connected: () => this.pub?.status === 'ready' && this.sub?.status === 'ready',
         probe: () => this.pub!.ping(),
         restore: () => this.restore(),
-        send: (channel, payload) => this.pub!.publish(this.prefix + channel, payload).then(() => undefined),
+        send: (channel, payload, history) => this.send(channel, payload, history),
+        restored: () => this.onRestored?.(),
       },
       { name: 'Redis', maxPending, commandTimeoutMs, healthCheckMs, logger: new Logger('RedisBroker') },
     );
@@ -110,13 +122,19 @@ export class RedisBroker implements RealtimeBroker {
     return this.resilience.dropped;
   }
 
-  async start(instanceId: string, onMessage: (channel: string, payload: string) => void): Promise<void> {
+  async start(instanceId: string, onMessage: BrokerMessageListener, onRestored?: () => void): Promise<void> {
     this.presenceStore.start(instanceId);
+    this.onRestored = onRestored;
     const url = this.options.client ? undefined : (this.options.url ?? 'redis://127.0.0.1:6379');
     this.pub = url ? new Redis(url, this.connectionOptions) : new Redis(this.connectionOptions);
     this.sub = url ? new Redis(url, this.connectionOptions) : new Redis(this.connectionOptions);
+    this.pub.defineCommand('rtPublish', { numberOfKeys: 2, lua: PUBLISH_SCRIPT });
+    this.pub.defineCommand('rtHistory', { numberOfKeys: 2, lua: HISTORY_SCRIPT });
     const prefixLength = this.prefix.length;
-    this.sub.on('message', (channel: string, payload: string) => onMessage(channel.slice(prefixLength), payload));
+    this.sub.on('message', (channel: string, message: string) => {
+      const [payload, position] = splitMessage(message);
+      onMessage(channel.slice(prefixLength), payload, position);
+    });
     for (const [name, connection] of [
       ['publisher', this.pub],
       ['subscriber', this.sub],
@@ -144,8 +162,24 @@ export class RedisBroker implements RealtimeBroker {
     });
   }
 
-  publish(channel: string, payload: string): Promise<StreamPosition | undefined> {
-    return this.resilience.publish(channel, payload);
+  publish(channel: string, payload: string, history?: HistoryPolicy): Promise<StreamPosition | undefined> {
+    return this.resilience.publish(channel, payload, history);
+  }
+
+  async history(channel: string, since: StreamPosition | undefined, history: HistoryPolicy): Promise<HistoryPage> {
+    const pub = this.usable();
+    if (!pub) {
+      throw new BrokerUnavailableError('Redis cannot be asked for history now');
+    }
+    const [meta, stream] = historyKeys(this.prefix, channel);
+    try {
+      const reply = await this.resilience.attempt('history', () =>
+        (pub as ScriptedRedis).rtHistory(meta, stream, since ? String(since.offset) : '', String(history.ttlMs), newEpoch()),
+      );
+      return decodeHistoryReply(reply, since);
+    } catch (error) {
+      throw new BrokerUnavailableError(`Redis did not answer the history read: ${message(error)}`);
+    }
   }
 
   async subscribe(channel: string): Promise<void> {
@@ -211,6 +245,26 @@ export class RedisBroker implements RealtimeBroker {
         }
       }),
     );
+  }
+
+  /** One publish: plain, or through the script that gives it the channel's next offset and keeps it in history. */
+  private async send(channel: string, payload: string, history: HistoryPolicy | undefined): Promise<StreamPosition | undefined> {
+    const pub = this.pub!;
+    if (!history) {
+      await pub.publish(this.prefix + channel, `P${payload}`);
+      return undefined;
+    }
+    const [meta, stream] = historyKeys(this.prefix, channel);
+    const [offset, epoch] = await (pub as ScriptedRedis).rtPublish(
+      meta,
+      stream,
+      this.prefix + channel,
+      payload,
+      String(history.size),
+      String(history.ttlMs),
+      newEpoch(),
+    );
+    return { offset, epoch };
   }
 
   /** What Redis must hold again after an outage or a stall: presence, then subscriptions. */

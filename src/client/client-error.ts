@@ -33,3 +33,13 @@ export class RealtimeClientError extends Error {
     this.details = details;
   }
 }
+
+/** @internal Any failure as a client error (`DISCONNECTED` unless it is one already). */
+export function toClientError(error: unknown): RealtimeClientError {
+  return error instanceof RealtimeClientError ? error : new RealtimeClientError(ClientErrorCode.DISCONNECTED, describe(error));
+}
+
+/** @internal The message of any thrown value. */
+export function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -19,6 +19,8 @@ export interface IncomingFrame<T = unknown> {
   readonly event: string;
   readonly data?: T;
   readonly room?: string;
+  /** A room push's offset in its room (protocol §7). */
+  readonly offset?: number;
   readonly id?: string | number;
 }
 
@@ -52,7 +54,12 @@ export interface RealtimeClientOptions {
   pongTimeoutMs?: number;
   /** Refresh the token in-band this long before it expires, in ms. Default 30000 (or half its lifetime, if shorter). */
   refreshBeforeExpiryMs?: number;
-  /** Runs after every reconnection, before the state is `open` and queued messages go: re-join rooms here. */
+  /** How {@link RealtimeClient.join} joins rooms, and whether it joins them again after a reconnection (it does by default). */
+  rooms?: ClientRoomOptions;
+  /**
+   * Runs after every reconnection, before the state is `open` and queued messages go (and
+   * after the rooms joined with `join()` are joined again): re-join other rooms here.
+   */
   onReconnect?: (context: ReconnectContext) => void | Promise<void>;
   /** Source of randomness for the backoff jitter, in [0, 1). Default `Math.random` (tests pin it). */
   random?: () => number;
@@ -66,4 +73,18 @@ export interface RealtimeClientOptions {
   autoConnect?: boolean;
   /** The clock and timers of every delay and timeout (backoff, requests, ping, refresh). Default: the system's. */
   clock?: ClientClock;
+}
+
+/** How the client joins and leaves rooms (`RealtimeClientOptions.rooms`). */
+export interface ClientRoomOptions {
+  /** The event that joins a room, with `{room, since?, ...data}`. Default `join`. */
+  joinEvent?: string;
+  /** The event that leaves a room, with `{room, ...data}`. Default `leave`. */
+  leaveEvent?: string;
+  /**
+   * After a reconnection, join again every room joined with `RealtimeClient.join()`,
+   * with `since` (the last offset seen and the room's epoch) so that the server sends what
+   * was missed. `false` leaves it to the application (`onReconnect`). Default true.
+   */
+  rejoin?: boolean;
 }

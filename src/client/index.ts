@@ -2,8 +2,17 @@
 // browsers with their WebSocket and in Node with the `ws` package's.
 export { RealtimeClient } from './realtime-client.js';
 export type { ConnectionState, StateChange, StateReason } from './client-state.js';
-export type { EventMap, IncomingFrame, ReconnectContext, RealtimeClientOptions, TokenProvider, TokenReason } from './client-options.js';
+export type {
+  ClientRoomOptions,
+  EventMap,
+  IncomingFrame,
+  ReconnectContext,
+  RealtimeClientOptions,
+  TokenProvider,
+  TokenReason,
+} from './client-options.js';
 export type { ClientClock } from './clock.js';
+export type { RoomRejoin } from './room-tracker.js';
 export { RealtimeClientError, ClientErrorCode } from './client-error.js';
 export { backoffDelay, resolveBackoff } from './backoff.js';
 export type { BackoffOptions, ResolvedBackoff } from './backoff.js';

@@ -7,10 +7,11 @@ import { type ClientClock, systemClock } from './clock.js';
 import { ClientEvents } from './client-events.js';
 import { ClientHeartbeat } from './client-heartbeat.js';
 import type { EventMap, IncomingFrame, ReconnectContext, RealtimeClientOptions, TokenReason } from './client-options.js';
-import { ClientErrorCode, RealtimeClientError } from './client-error.js';
+import { ClientErrorCode, describe, RealtimeClientError, toClientError } from './client-error.js';
 import { Outbox } from './outbox.js';
+import { type RoomRejoin, RoomTracker } from './room-tracker.js';
 import { TokenKeeper } from './token-keeper.js';
-import { OPEN, type WebSocketConstructor, type WebSocketLike } from './websocket-like.js';
+import { OPEN, type WebSocketConstructor, type WebSocketLike, webSocketFor } from './websocket-like.js';
 
 /** Close codes after which the client stops for good (protocol §5). */
 const FINAL_CLOSES: ReadonlySet<number> = new Set([
@@ -36,7 +37,7 @@ const DEAD_LINK_CLOSE = 4000;
  * const client = new RealtimeClient('wss://example.com/chat', { token: () => auth.getToken() });
  * client.onState(({ state }) => console.log(state));
  * client.on('message', (data, frame) => console.log(frame.room, data));
- * await client.request('join', { room: 'general' });
+ * await client.join('general'); // joined again after a reconnection, with what was missed
  * ```
  */
 export class RealtimeClient<Events extends EventMap = EventMap> {
@@ -47,14 +48,11 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
   private readonly machine: ClientStateMachine;
   private readonly outbox: Outbox;
   private socket: WebSocketLike | undefined;
-  /**
-   * Where reconnection stands: attempts since the last open, whether the server said it is
-   * overloaded (1013) since then, why the next token is asked for, and whether the
-   * connection has opened before (so the next open is a reconnection). Reset by `opened`.
-   */
+  /** Attempts since the last open, a 1013 (overloaded) since, why the next token is asked for, and whether it opened before. */
   private retry = { attempt: 0, overloaded: false, tokenReason: 'connect' as TokenReason, everOpened: false };
   private retryTimer: unknown;
   private readonly tokens: TokenKeeper;
+  private readonly rooms: RoomTracker;
   private readonly heartbeat: ClientHeartbeat;
   /** The constructor's connect() is still to come; a disconnect() before it cancels it. */
   private autoConnecting = false;
@@ -65,20 +63,14 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     readonly url: string,
     private readonly options: RealtimeClientOptions = {},
   ) {
-    const Impl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!Impl) {
-      throw new TypeError('RealtimeClient needs a WebSocket implementation: pass { WebSocket } (e.g. from the ws package)');
-    }
-    if (!/^wss?:\/\//i.test(url)) {
-      throw new TypeError(`RealtimeClient needs a ws:// or wss:// URL, got ${url}`);
-    }
-    this.WebSocketImpl = Impl;
+    this.WebSocketImpl = webSocketFor(url, options.WebSocket);
     this.backoff = resolveBackoff(options.backoff);
     this.clock = options.clock ?? systemClock;
     this.events = new ClientEvents(options.reportListenerError);
     this.machine = new ClientStateMachine((call) => this.events.guard(call));
     this.outbox = new Outbox(this.clock, options.maxQueue ?? 100);
     this.heartbeat = new ClientHeartbeat(this.clock, options.pingIntervalMs ?? 20_000);
+    this.rooms = new RoomTracker(options.rooms);
     this.tokens = new TokenKeeper(this.clock, options.token, options.tokenTimeoutMs ?? 10_000, options.refreshBeforeExpiryMs ?? 30_000);
     if (options.autoConnect ?? true) {
       this.autoConnecting = true;
@@ -104,6 +96,28 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
   /** Listens to server pushes (and replies to requests without id) of one event. */
   on<E extends keyof Events & string>(event: E, listener: (data: Events[E], frame: IncomingFrame<Events[E]>) => void): () => void {
     return this.events.on(event, listener as (data: unknown, frame: IncomingFrame) => void);
+  }
+
+  /**
+   * Joins a room (`rooms.joinEvent`, default `join`, with `{...data, room}`) and keeps
+   * track of it: after a reconnection it is joined again with `since`, so that what was
+   * missed arrives through the usual listeners, once each. Resolves with the server's reply.
+   */
+  async join<T = unknown>(room: string, data: Readonly<Record<string, unknown>> = {}): Promise<T> {
+    const reply = await this.request<T>(this.rooms.joinEvent, { ...data, room });
+    this.rooms.joined(room, data, reply);
+    return reply;
+  }
+
+  /** Leaves a room joined with {@link join} (`rooms.leaveEvent`, default `leave`). */
+  leave<T = unknown>(room: string, data: Readonly<Record<string, unknown>> = {}): Promise<T> {
+    this.rooms.left(room);
+    return this.request<T>(this.rooms.leaveEvent, { ...data, room });
+  }
+
+  /** Listens to the rooms joined again after a reconnection, and whether each recovered what it missed. */
+  onRejoin(listener: (rejoin: RoomRejoin) => void): () => void {
+    return this.rooms.onRejoin(listener);
   }
 
   /** Starts connecting, when the client is `closed` (not yet connected, or disconnected); a no-op otherwise. */
@@ -261,6 +275,14 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
         }
       },
     );
+    if (reconnect) {
+      // Ahead of the queue, each with where it left off.
+      await this.rooms.rejoinAll(
+        (body) => this.requestVia(this.rooms.joinEvent, body, {}, true),
+        (error) => this.events.error(toClientError(error)),
+        (call) => this.events.guard(call),
+      );
+    }
     if (reconnect && this.options.onReconnect) {
       // The hook's own messages go out at once; everything else waits in the queue.
       const context: ReconnectContext = {
@@ -295,6 +317,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     if (typeof frame?.event !== 'string' || this.outbox.settle(frame)) {
       return;
     }
+    this.rooms.seen(frame);
     if (frame.event === ERROR_EVENT) {
       const error = frame.data as ErrorPayload;
       this.events.error(new RealtimeClientError(error.code, error.message, error.details));
@@ -363,9 +386,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     } catch (error) {
       if (this.state !== 'closed') {
         // The server will close with 4001 at expiry; the reconnection then asks for a token again.
-        this.events.error(
-          error instanceof RealtimeClientError ? error : new RealtimeClientError(ClientErrorCode.DISCONNECTED, describe(error)),
-        );
+        this.events.error(toClientError(error));
       }
     }
   }
@@ -375,8 +396,4 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     this.tokens.stop();
     this.heartbeat.stop();
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

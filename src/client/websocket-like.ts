@@ -16,3 +16,15 @@ export type WebSocketConstructor = new (url: string, protocols?: string | string
 
 /** `WebSocket.OPEN` */
 export const OPEN = 1;
+
+/** @internal The WebSocket implementation to use for `url`: the one given, or the platform's. */
+export function webSocketFor(url: string, given: WebSocketConstructor | undefined): WebSocketConstructor {
+  const Impl = given ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (!Impl) {
+    throw new TypeError('RealtimeClient needs a WebSocket implementation: pass { WebSocket } (e.g. from the ws package)');
+  }
+  if (!/^wss?:\/\//i.test(url)) {
+    throw new TypeError(`RealtimeClient needs a ws:// or wss:// URL, got ${url}`);
+  }
+  return Impl;
+}

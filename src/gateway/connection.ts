@@ -97,6 +97,10 @@ export class Connection {
   private closeTimer: NodeJS.Timeout | undefined;
   /** Who waits for the close (see whenClosed); null once closed. */
   private closedWaiters: (() => void)[] | null | undefined;
+  /** Requests dispatched and not yet answered (see afterReply). */
+  requestsInFlight = 0;
+  /** What waits for the next answered request (see afterReply). */
+  private afterReplyHooks: (() => void)[] | undefined;
   /**
    * Delivery accounting (see {@link mayWrite}): bytes sent, bytes the client has proven it
    * read (a pong to a probe ping sent after them), and the outstanding probe.
@@ -274,6 +278,29 @@ export class Connection {
       this.invalidCount = 0;
     }
     return ++this.invalidCount > limit;
+  }
+
+  /**
+   * Runs `hook` right after the next request of this connection is answered: a room
+   * join's recovered messages follow the join's reply. With no request in flight (a join
+   * made outside a handler), it runs once the current microtasks are done.
+   */
+  afterReply(hook: () => void): void {
+    if (this.requestsInFlight === 0) {
+      queueMicrotask(hook);
+      return;
+    }
+    (this.afterReplyHooks ??= []).push(hook);
+  }
+
+  /** @internal A request was answered (or finished without an answer). */
+  requestSettled(): void {
+    this.requestsInFlight--;
+    const hooks = this.afterReplyHooks;
+    if (hooks) {
+      this.afterReplyHooks = undefined;
+      hooks.forEach((hook) => hook());
+    }
   }
 
   /** Resolves once the connection has closed (at once if it has). */

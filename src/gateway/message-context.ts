@@ -23,7 +23,9 @@ export class MessageContext {
     readonly id: MessageId | undefined,
     /** Whether the handler answers with raw text frames. */
     readonly raw = false,
-  ) {}
+  ) {
+    connection.requestsInFlight++;
+  }
 
   /** The context of the message behind an `ArgumentsHost`, if it came through this plugin. */
   static fromHost(host: ArgumentsHost): MessageContext | undefined {
@@ -83,7 +85,9 @@ export class MessageContext {
     this.measure();
   }
 
+  /** The request is answered (or finished without an answer): measured, and the connection told. */
   private measure(): void {
     this.connection.metrics?.duration(this.event, (performance.now() - this.startedAt) / 1000);
+    this.connection.requestSettled();
   }
 }

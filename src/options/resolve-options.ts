@@ -1,3 +1,4 @@
+import type { HistoryPolicy } from '../broker/broker.interface.js';
 import type { HeartbeatTiming } from '../heartbeat/heartbeat-monitor.js';
 import type { LimitSettings, RealtimeLimits } from '../limits/limits.js';
 import { checkRate } from '../limits/token-bucket.js';
@@ -26,6 +27,7 @@ export const DEFAULTS = Object.freeze({
   }) satisfies LimitSettings,
   shutdown: Object.freeze({ timeoutMs: 30_000, closeCode: CloseCode.GOING_AWAY as 1001 | 1012, batchSize: 500 }),
   heartbeat: Object.freeze({ intervalMs: 25_000, timeoutMs: 10_000 }),
+  history: Object.freeze({ size: 100, ttlMs: 300_000 }),
 });
 
 /** `RealtimeModuleOptions.shutdown` with every default applied. */
@@ -43,6 +45,8 @@ export interface ResolvedOptions {
   readonly heartbeat: HeartbeatTiming | undefined;
   readonly allowedOrigins: ReadonlySet<string> | undefined;
   readonly metrics: boolean;
+  /** Room history; undefined when it is off (`history: false`). */
+  readonly history: HistoryPolicy | undefined;
 }
 
 /** Options that moved, and where they went: a clear error instead of a silently ignored key. */
@@ -62,6 +66,7 @@ export function resolveOptions(options: RealtimeModuleOptions = {}): ResolvedOpt
   optionalObject('limits', options.limits);
   optionalObject('shutdown', options.shutdown);
   optionalObject('heartbeat', options.heartbeat === false ? undefined : options.heartbeat);
+  optionalObject('history', options.history === false ? undefined : options.history);
   const shutdown = {
     timeoutMs: options.shutdown?.timeoutMs ?? DEFAULTS.shutdown.timeoutMs,
     closeCode: options.shutdown?.closeCode ?? DEFAULTS.shutdown.closeCode,
@@ -78,7 +83,19 @@ export function resolveOptions(options: RealtimeModuleOptions = {}): ResolvedOpt
     heartbeat: resolveHeartbeat('heartbeat', options.heartbeat, DEFAULTS.heartbeat),
     allowedOrigins: toOriginSet(options.allowedOrigins),
     metrics: options.metrics ?? true,
+    history: resolveHistory(options.history),
   });
+}
+
+/** `history` with its defaults applied; undefined when it is off. */
+export function resolveHistory(history: RealtimeModuleOptions['history']): HistoryPolicy | undefined {
+  if (history === false) {
+    return undefined;
+  }
+  const policy = { size: history?.size ?? DEFAULTS.history.size, ttlMs: history?.ttlMs ?? DEFAULTS.history.ttlMs };
+  positiveInteger('history.size', policy.size);
+  positiveInteger('history.ttlMs', policy.ttlMs);
+  return Object.freeze(policy);
 }
 
 /** `limits` with every default applied. */

@@ -19,6 +19,8 @@ export const ErrorCode = {
   CONFLICT: 'CONFLICT',
   /** The connection or its user sent too many messages. */
   RATE_LIMITED: 'RATE_LIMITED',
+  /** A dependency (the broker) could not take the message: nothing was delivered, the client may retry. */
+  UNAVAILABLE: 'UNAVAILABLE',
   /** The handler failed unexpectedly; nothing internal is disclosed. */
   INTERNAL: 'INTERNAL',
 } as const;

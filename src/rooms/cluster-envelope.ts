@@ -2,7 +2,8 @@
  * What instances tell each other through the broker, and on which channel. The wire
  * format is compact on purpose (it travels once per publish): `<origin><kind><body>`,
  * where `origin` is the publishing instance's id (36 characters), `kind` one character
- * (`m` a frame to deliver, `k` a kick with its close reason), `body` the rest.
+ * (`m` a frame to deliver, `x` a frame to deliver to all but one local connection of the
+ * origin, its body `<ticket>:<frame>`, `k` a kick with its close reason), `body` the rest.
  */
 
 /** The channel every instance subscribes to: broadcasts to everyone. */
@@ -11,6 +12,7 @@ const ROOM_CHANNEL = 'r:';
 const USER_CHANNEL = 'u:';
 const ORIGIN_LENGTH = 36;
 const MESSAGE = 'm';
+const MESSAGE_EXCEPT = 'x';
 const KICK = 'k';
 
 /** Who a cluster message is for. */
@@ -19,7 +21,13 @@ export type ClusterTarget =
 
 /** A cluster message: a frame to deliver to the target's local connections, or a kick of a user's. */
 export type ClusterMessage =
-  | { readonly type: 'message'; readonly origin: string; readonly frame: string }
+  | {
+      readonly type: 'message';
+      readonly origin: string;
+      readonly frame: string;
+      /** Names, on the origin only, a local connection that should not get it (the sender). */
+      readonly except?: number;
+    }
   | { readonly type: 'kick'; readonly origin: string; readonly reason: string };
 
 /** The channel of a room's messages. */
@@ -45,7 +53,12 @@ export function targetOf(channel: string): ClusterTarget | undefined {
 
 /** The payload of a cluster message. */
 export function encodeClusterMessage(message: ClusterMessage): string {
-  return message.type === 'message' ? message.origin + MESSAGE + message.frame : message.origin + KICK + message.reason;
+  if (message.type === 'kick') {
+    return message.origin + KICK + message.reason;
+  }
+  return message.except === undefined
+    ? message.origin + MESSAGE + message.frame
+    : `${message.origin}${MESSAGE_EXCEPT}${message.except}:${message.frame}`;
 }
 
 /** The origin of a payload, without decoding the rest (an instance skips its own messages). */
@@ -60,6 +73,10 @@ export function decodeClusterMessage(payload: string): ClusterMessage | undefine
   const body = payload.slice(ORIGIN_LENGTH + 1);
   if (kind === MESSAGE) {
     return { type: 'message', origin, frame: body };
+  }
+  if (kind === MESSAGE_EXCEPT) {
+    const colon = body.indexOf(':');
+    return { type: 'message', origin, frame: body.slice(colon + 1), except: Number(body.slice(0, colon)) };
   }
   return kind === KICK ? { type: 'kick', origin, reason: body } : undefined;
 }

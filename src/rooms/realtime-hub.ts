@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit, Optional } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import type { BrokerHealth, RealtimeBroker } from '../broker/broker.interface.js';
+import type { BrokerHealth, HistoryPolicy, RealtimeBroker, StreamPosition } from '../broker/broker.interface.js';
 import { MemoryBroker } from '../broker/memory-broker.js';
 import { type Connection, connectionOf } from '../gateway/connection.js';
 import { prebuildTextFrame } from '../transport/prebuilt-frame.js';
@@ -10,6 +10,7 @@ import { RealtimeError } from '../realtime.errors.js';
 import { REALTIME_MODULE_OPTIONS } from '../realtime.module-definition.js';
 import { RealtimeMetrics } from '../metrics/realtime-metrics.js';
 import type { RealtimeModuleOptions } from '../realtime-options.interface.js';
+import { resolveHistory } from '../options/resolve-options.js';
 import { trimCloseReason } from '../protocol/close-reason.js';
 import {
   ALL_CHANNEL,
@@ -22,14 +23,11 @@ import {
   userChannel,
 } from './cluster-envelope.js';
 import { checkRoom } from './room-name.js';
-
-/** Broker payloads: `<instance id (36 chars)><kind><body>`. */
-
-/** Options of {@link RealtimeHub.emitToRoom}. */
-export interface EmitToRoomOptions {
-  /** A client (the `ws` socket) that should not receive it, typically the sender. */
-  except?: object;
-}
+import { LocalPresence } from './local-presence.js';
+import type { EmitToRoomOptions, JoinOptions, RoomPosition } from './room-options.js';
+import { RoomPublisher } from './room-publisher.js';
+import { RoomStreams } from './room-streams.js';
+import { UserChannels } from './user-channels.js';
 
 /**
  * Rooms, user targeting, broadcast and presence, the same on one instance (in memory)
@@ -59,25 +57,46 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   private readonly rooms = new Map<string, Set<Connection>>();
   private readonly users = new Map<string, Set<Connection>>();
   private readonly everyone = new Set<Connection>();
-  /** user → connections of the user, plus upgrades under way; the user channel is subscribed while > 0 */
-  private readonly userHolds = new Map<string, number>();
-  /** user → the subscription to the user channel, while it is being made */
-  private readonly userSubscriptions = new Map<string, Promise<void>>();
-  /** Broker work in flight that later callers must wait for too: room subscriptions, presence adds. */
+  private readonly userChannels: UserChannels;
+  /** Room subscriptions in flight, which later joiners must wait for too. */
   private readonly pendingWork = new Map<string, Promise<void>>();
-  /** room → user → local connections of that user in the room */
-  private readonly presentLocally = new Map<string, Map<string, number>>();
+  private readonly localPresence: LocalPresence;
+  /** Room history, offsets and recovery; undefined when `history: false`. */
+  private readonly history: HistoryPolicy | undefined;
+  private readonly streams: RoomStreams | undefined;
+  private readonly publisher: RoomPublisher;
 
   private readonly metrics: RealtimeMetrics | undefined;
 
   constructor(@Optional() @Inject(REALTIME_MODULE_OPTIONS) options?: RealtimeModuleOptions, @Optional() metrics?: RealtimeMetrics) {
     this.broker = options?.broker ?? new MemoryBroker();
     this.metrics = options?.metrics === false ? undefined : metrics;
+    this.localPresence = new LocalPresence(this.broker, (work, what) => this.settle(work, what));
+    this.userChannels = new UserChannels(this.broker, (work, what) => this.settle(work, what));
+    this.history = resolveHistory(options?.history);
+    this.publisher = new RoomPublisher(this.broker, this.instanceId, this.history, this.metrics, {
+      members: (room) => this.rooms.get(room),
+      deliver: (room, frame, except) => this.deliver(this.rooms.get(room), frame, except),
+    });
+    this.streams = this.history
+      ? new RoomStreams(
+          this.broker,
+          this.history,
+          this.logger,
+          (payload) => this.publisher.push(payload),
+          (room) => this.rooms.get(room),
+          (count) => this.metrics?.pushed(count),
+        )
+      : undefined;
     this.metrics?.watchBroker(() => this.broker.health());
   }
 
   async onModuleInit(): Promise<void> {
-    await this.broker.start(this.instanceId, (channel, payload) => this.onBrokerMessage(channel, payload));
+    await this.broker.start(
+      this.instanceId,
+      (channel, payload, position) => this.onBrokerMessage(channel, payload, position),
+      () => this.streams?.catchUp(),
+    );
     await this.broker.subscribe(ALL_CHANNEL);
   }
 
@@ -93,13 +112,21 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * Adds a client to a room. Resolves once messages published to the room on any
-   * instance will reach it, and its user shows in the room's presence.
+   * instance will reach it, and its user shows in the room's presence, with the room's
+   * position (undefined when history is off, or the broker could not tell and nothing is
+   * known here). With `options.since`, the messages missed since are delivered right after
+   * the reply of the request that joined, before any newer one (`recovered: true`), or
+   * not at all (`recovered: false`).
    */
-  async join(client: object, room: string): Promise<void> {
+  async join(client: object, room: string, options: JoinOptions = {}): Promise<RoomPosition | undefined> {
     checkRoom(room);
     const connection = this.connection(client);
-    if (connection.rooms.has(room) || !this.everyone.has(connection)) {
-      return;
+    if (!this.everyone.has(connection)) {
+      return undefined;
+    }
+    if (connection.rooms.has(room)) {
+      await this.pendingWork.get(roomChannel(room));
+      return this.streams?.recover(room, connection, undefined);
     }
     const limit = connection.settings.maxRoomsPerConnection;
     if (connection.rooms.size >= limit) {
@@ -110,15 +137,17 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     if (!members) {
       members = new Set();
       this.rooms.set(room, members);
+      this.streams?.open(room);
       this.pendingWork.set(roomChannel(room), this.settle(this.broker.subscribe(roomChannel(room)), 'subscribe'));
     }
     members.add(connection);
     // Joiners who arrive while the room's subscription is being made wait for it too.
     const waits = [this.pendingWork.get(roomChannel(room))];
     if (connection.user !== undefined) {
-      waits.push(this.addPresence(room, connection.user));
+      waits.push(this.localPresence.add(room, connection.user));
     }
     await Promise.all(waits);
+    return connection.rooms.has(room) ? this.streams?.recover(room, connection, options.since) : undefined;
   }
 
   /** Removes a client from a room; a no-op when it is not in it. */
@@ -152,12 +181,19 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     return (await this.broker.presence(room)).sort();
   }
 
-  /** Sends `{event, room, data}` to every member of a room on every instance, except `options.except`. */
-  emitToRoom(room: string, event: string, data: unknown, options: EmitToRoomOptions = {}): void {
+  /**
+   * Sends `{event, room, offset, data}` to every member of a room on every instance,
+   * except `options.except`. Resolves with the message's offset once the broker took it
+   * (undefined when history is off); rejects with a `RealtimeError` `UNAVAILABLE` when
+   * the broker cannot take it, and then no member got it. Not awaiting it is safe: a
+   * refusal is logged by the broker, never an unhandled rejection.
+   */
+  emitToRoom(room: string, event: string, data: unknown, options: EmitToRoomOptions = {}): Promise<number | undefined> {
     const frame = JSON.stringify({ event, room, data });
     const except = options.except === undefined ? undefined : connectionOf(options.except);
-    this.deliver(this.rooms.get(room), frame, except);
-    this.publish(roomChannel(room), { type: 'message', origin: this.instanceId, frame });
+    const result = this.publisher.emit(room, frame, except);
+    result.catch(ignoreRefusal); // handled for whoever does not await it; an awaiting caller still gets the rejection
+    return result;
   }
 
   /** Sends `{event, data}` to every connection of a user (`sub`) on every instance. */
@@ -191,31 +227,13 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
    * the user reach the connection from the start; the connection's close (or a failed
    * upgrade) releases the hold.
    */
-  async holdUser(sub: string): Promise<void> {
-    const holds = (this.userHolds.get(sub) ?? 0) + 1;
-    this.userHolds.set(sub, holds);
-    if (holds === 1) {
-      const subscription = this.settle(this.broker.subscribe(userChannel(sub)), 'subscribe');
-      this.userSubscriptions.set(sub, subscription);
-      await subscription;
-      if (this.userSubscriptions.get(sub) === subscription) {
-        this.userSubscriptions.delete(sub);
-      }
-    } else {
-      await this.userSubscriptions.get(sub);
-    }
+  holdUser(sub: string): Promise<void> {
+    return this.userChannels.hold(sub);
   }
 
   /** @internal Releases a hold taken by {@link holdUser}. */
   releaseUser(sub: string): void {
-    const holds = (this.userHolds.get(sub) ?? 0) - 1;
-    if (holds > 0) {
-      this.userHolds.set(sub, holds);
-      return;
-    }
-    this.userHolds.delete(sub);
-    this.userSubscriptions.delete(sub);
-    void this.settle(this.broker.unsubscribe(userChannel(sub)), 'unsubscribe');
+    this.userChannels.release(sub);
   }
 
   /** @internal The adapter registers every connection once it is set up (its user already held). */
@@ -242,7 +260,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
       return;
     }
     this.addUser(connection, sub);
-    await Promise.all([...connection.rooms].map((room) => this.addPresence(room, sub)));
+    await Promise.all([...connection.rooms].map((room) => this.localPresence.add(room, sub)));
   }
 
   private addUser(connection: Connection, sub: string): void {
@@ -280,43 +298,17 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     }
     const waits: Promise<void>[] = [];
     const members = this.rooms.get(room);
+    this.streams?.forget(room, connection);
     if (members?.delete(connection) && members.size === 0) {
       this.rooms.delete(room);
+      this.streams?.close(room);
       this.pendingWork.delete(roomChannel(room));
       waits.push(this.settle(this.broker.unsubscribe(roomChannel(room)), 'unsubscribe'));
     }
-    const sub = connection.user;
-    const present = sub === undefined ? undefined : this.presentLocally.get(room);
-    if (present && sub !== undefined) {
-      const count = (present.get(sub) ?? 1) - 1;
-      if (count > 0) {
-        present.set(sub, count);
-      } else {
-        present.delete(sub);
-        if (present.size === 0) {
-          this.presentLocally.delete(room);
-        }
-        this.pendingWork.delete(presenceKey(room, sub));
-        waits.push(this.settle(this.broker.removePresence(room, sub), 'presence'));
-      }
+    if (connection.user !== undefined) {
+      waits.push(this.localPresence.remove(room, connection.user));
     }
     await Promise.all(waits);
-  }
-
-  /** Counts one more local connection of `sub` in `room`; the first one is announced to the broker. */
-  private addPresence(room: string, sub: string): Promise<void> {
-    let present = this.presentLocally.get(room);
-    if (!present) {
-      present = new Map();
-      this.presentLocally.set(room, present);
-    }
-    const count = present.get(sub) ?? 0;
-    present.set(sub, count + 1);
-    const key = presenceKey(room, sub);
-    if (count === 0) {
-      this.pendingWork.set(key, this.settle(this.broker.addPresence(room, sub), 'presence'));
-    }
-    return this.pendingWork.get(key) ?? Promise.resolve();
   }
 
   /** A broker call that cannot reject: a broker breaking its contract is logged, never fatal. */
@@ -341,8 +333,16 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     this.metrics?.pushed(sent);
   }
 
-  private onBrokerMessage(channel: string, payload: string): void {
+  private onBrokerMessage(channel: string, payload: string, position: StreamPosition | undefined): void {
     try {
+      if (position && this.streams) {
+        const target = targetOf(channel);
+        if (target?.to === 'room') {
+          this.metrics?.receivedOne();
+          this.streams.receive(target.room, payload, position);
+          return;
+        }
+      }
       this.handleBrokerMessage(channel, payload);
     } catch (error) {
       // This runs inside the broker client's event handler, where a throw would be fatal.
@@ -392,7 +392,3 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
 }
 
 function ignoreRefusal(): void {}
-
-function presenceKey(room: string, sub: string): string {
-  return `p\u0000${room}\u0000${sub}`;
-}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, it } from 'node:test';
 import { BrokerUnavailableError } from '../broker/broker-errors.js';
-import type { RealtimeBroker } from '../broker/broker.interface.js';
+import type { HistoryPolicy, RealtimeBroker, StreamPosition } from '../broker/broker.interface.js';
 
 /** Makes brokers that act as instances of one application (they see each other). */
 export interface BrokerFactory {
@@ -14,6 +14,8 @@ export interface BrokerFactory {
 interface Instance {
   broker: RealtimeBroker;
   received: [string, string][];
+  /** The positions that came with the payloads, in arrival order (undefined for plain ones). */
+  positions: (StreamPosition | undefined)[];
   /** Resolves once `count` payloads have arrived in all. */
   receivedCount(count: number): Promise<[string, string][]>;
 }
@@ -29,15 +31,18 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFactor
     async function instance(brokers: BrokerFactory): Promise<Instance> {
       const broker = brokers.make();
       const received: [string, string][] = [];
+      const positions: (StreamPosition | undefined)[] = [];
       const waiters: (() => void)[] = [];
-      await broker.start(randomUUID(), (channel, payload) => {
+      await broker.start(randomUUID(), (channel, payload, position) => {
         received.push([channel, payload]);
+        positions.push(position);
         waiters.splice(0).forEach((wake) => wake());
       });
       started.push(broker);
       return {
         broker,
         received,
+        positions,
         async receivedCount(count) {
           const deadline = Date.now() + 5000;
           while (received.length < count) {
@@ -144,6 +149,84 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFactor
       assert.equal(a.broker.health().status, 'ok');
       await a.broker.close();
       assert.equal(a.broker.health().status, 'closed');
+    });
+
+    const history: HistoryPolicy = { size: 5, ttlMs: 60_000 };
+
+    it('gives consecutive offsets to concurrent publishers on 3 instances, and delivers in offset order', async () => {
+      const brokers = await factory();
+      const all = [await instance(brokers), await instance(brokers), await instance(brokers)];
+      await Promise.all(all.map(({ broker }) => broker.subscribe('r:h')));
+      const publishes = Array.from({ length: 60 }, (_, i) => all[i % 3].broker.publish('r:h', `m${i}`, { size: 100, ttlMs: 60_000 }));
+      const positions = await Promise.all(publishes);
+      const epoch = positions[0]!.epoch;
+      assert.ok(positions.every((position) => position?.epoch === epoch));
+      assert.deepEqual(
+        positions.map((position) => position!.offset).sort((a, b) => a - b),
+        Array.from({ length: 60 }, (_, i) => i + 1),
+      );
+      for (const one of all) {
+        await one.receivedCount(60);
+        // Every subscriber sees offsets 1..60 in order, each with the payload that got it.
+        assert.deepEqual(
+          one.positions.map((position) => position?.offset),
+          Array.from({ length: 60 }, (_, i) => i + 1),
+        );
+        const payloadAt = new Map(positions.map((position, i) => [position!.offset, `m${i}`]));
+        assert.deepEqual(
+          one.received.map(([, payload]) => payload),
+          one.positions.map((position) => payloadAt.get(position!.offset)),
+        );
+      }
+    });
+
+    it('reads history after a position while it is all kept, and says when it is not', async () => {
+      const brokers = await factory();
+      const a = await instance(brokers);
+      const fresh = await a.broker.history('r:kept', undefined, history);
+      assert.deepEqual(fresh, { position: { offset: 0, epoch: fresh.position.epoch }, complete: true, entries: [] });
+      assert.match(fresh.position.epoch, /^[A-Za-z0-9_-]{1,64}$/);
+      for (let i = 1; i <= 8; i++) {
+        assert.deepEqual(await a.broker.publish('r:kept', `p${i}`, history), { offset: i, epoch: fresh.position.epoch });
+      }
+      const epoch = fresh.position.epoch;
+      const after5 = await a.broker.history('r:kept', { offset: 5, epoch }, history);
+      assert.deepEqual(after5, {
+        position: { offset: 8, epoch },
+        complete: true,
+        entries: [
+          { offset: 6, payload: 'p6' },
+          { offset: 7, payload: 'p7' },
+          { offset: 8, payload: 'p8' },
+        ],
+      });
+      // Size 5: 4..8 are kept, so after 3 is complete and after 2 is not.
+      assert.deepEqual(
+        (await a.broker.history('r:kept', { offset: 3, epoch }, history)).entries.map((entry) => entry.offset),
+        [4, 5, 6, 7, 8],
+      );
+      assert.deepEqual(await a.broker.history('r:kept', { offset: 2, epoch }, history), {
+        position: { offset: 8, epoch },
+        complete: false,
+        entries: [],
+      });
+      assert.equal((await a.broker.history('r:kept', { offset: 8, epoch }, history)).complete, true);
+      assert.equal((await a.broker.history('r:kept', { offset: 9, epoch }, history)).complete, false);
+      assert.equal((await a.broker.history('r:kept', { offset: 7, epoch: 'another' }, history)).complete, false);
+      assert.deepEqual((await a.broker.history('r:kept', undefined, history)).position, { offset: 8, epoch });
+    });
+
+    it("starts a new epoch, and offsets from 1, once a channel's history expired", async () => {
+      const brokers = await factory();
+      const a = await instance(brokers);
+      const short: HistoryPolicy = { size: 5, ttlMs: 50 };
+      const first = await a.broker.publish('r:short', 'one', short);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const second = await a.broker.publish('r:short', 'two', short);
+      assert.equal(first!.offset, 1);
+      assert.equal(second!.offset, 1);
+      assert.notEqual(second!.epoch, first!.epoch);
+      assert.equal((await a.broker.history('r:short', first, short)).complete, false);
     });
 
     it('refuses a publish once closed, with BrokerUnavailableError rather than dropping it', async () => {

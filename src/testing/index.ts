@@ -2,4 +2,15 @@
 // under Node's built-in test runner (`node --test`).
 export { brokerContract } from './broker-contract.js';
 export type { BrokerFactory } from './broker-contract.js';
-export type { BrokerHealth, BrokerPubSub, BrokerState, PresenceStore, RealtimeBroker, StreamPosition } from '../broker/broker.interface.js';
+export type {
+  BrokerHealth,
+  BrokerMessageListener,
+  BrokerPubSub,
+  BrokerState,
+  HistoryEntry,
+  HistoryPage,
+  HistoryPolicy,
+  PresenceStore,
+  RealtimeBroker,
+  StreamPosition,
+} from '../broker/broker.interface.js';

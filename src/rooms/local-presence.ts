@@ -1,0 +1,58 @@
+import type { PresenceStore } from '../broker/broker.interface.js';
+
+/**
+ * This instance's share of room presence: how many local connections each user has in
+ * each room. The broker hears of a user's first connection in a room and of the last one
+ * leaving it, nothing in between; later joiners wait for the announcement in flight.
+ */
+export class LocalPresence {
+  /** room → user → local connections of that user in the room */
+  private readonly counts = new Map<string, Map<string, number>>();
+  /** `room\0user` → the announcement to the broker in flight */
+  private readonly announcing = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly store: PresenceStore,
+    /** Makes a broker call that cannot reject (a failure is logged). */
+    private readonly settle: (work: Promise<void>, what: string) => Promise<void>,
+  ) {}
+
+  /** One more local connection of `sub` in `room`; resolves once others can see the user there. */
+  add(room: string, sub: string): Promise<void> {
+    let present = this.counts.get(room);
+    if (!present) {
+      present = new Map();
+      this.counts.set(room, present);
+    }
+    const count = present.get(sub) ?? 0;
+    present.set(sub, count + 1);
+    const key = presenceKey(room, sub);
+    if (count === 0) {
+      this.announcing.set(key, this.settle(this.store.addPresence(room, sub), 'presence'));
+    }
+    return this.announcing.get(key) ?? Promise.resolve();
+  }
+
+  /** One local connection of `sub` fewer in `room`; the last one takes the user out of the room's presence. */
+  remove(room: string, sub: string): Promise<void> {
+    const present = this.counts.get(room);
+    if (!present) {
+      return Promise.resolve();
+    }
+    const count = (present.get(sub) ?? 1) - 1;
+    if (count > 0) {
+      present.set(sub, count);
+      return Promise.resolve();
+    }
+    present.delete(sub);
+    if (present.size === 0) {
+      this.counts.delete(room);
+    }
+    this.announcing.delete(presenceKey(room, sub));
+    return this.settle(this.store.removePresence(room, sub), 'presence');
+  }
+}
+
+function presenceKey(room: string, sub: string): string {
+  return `${room}\u0000${sub}`;
+}

@@ -1,0 +1,98 @@
+import type { HistoryPolicy, RealtimeBroker } from '../broker/broker.interface.js';
+import type { Connection } from '../gateway/connection.js';
+import type { RealtimeMetrics } from '../metrics/realtime-metrics.js';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { RealtimeError } from '../realtime.errors.js';
+import { decodeClusterMessage, encodeClusterMessage, roomChannel } from './cluster-envelope.js';
+import type { RoomPush } from './room-streams.js';
+
+/** Sender exclusions of publishes still on their way back from the broker; beyond it, the oldest are forgotten. */
+const MAX_EXCEPT_TICKETS = 10_000;
+
+/** What a {@link RoomPublisher} needs of the hub. */
+export interface RoomPublisherHost {
+  /** The local members of a room. */
+  members(room: string): ReadonlySet<Connection> | undefined;
+  /** Sends a frame to a room's local members at once (without history). */
+  deliver(room: string, frame: string, except: Connection | undefined): void;
+}
+
+/**
+ * Room messages on their way out. With history, the broker gives each its offset and
+ * every instance, this one included, delivers it when it comes back, in offset order;
+ * the sender to leave out travels as a ticket only this instance can redeem. Without
+ * history, local members get it at once and the broker carries it to the others.
+ */
+export class RoomPublisher {
+  /** ticket → the sender a room publish of this instance must skip, until it comes back from the broker. */
+  private readonly exceptTickets = new Map<number, Connection>();
+  private nextTicket = 0;
+
+  constructor(
+    private readonly broker: RealtimeBroker,
+    private readonly instanceId: string,
+    private readonly history: HistoryPolicy | undefined,
+    private readonly metrics: RealtimeMetrics | undefined,
+    private readonly host: RoomPublisherHost,
+  ) {}
+
+  /** Publishes a room frame; resolves with its offset (undefined without history), rejects with `UNAVAILABLE`. */
+  emit(room: string, frame: string, except: Connection | undefined): Promise<number | undefined> {
+    return this.history ? this.publishWithHistory(room, frame, except, this.history) : this.publishWithoutHistory(room, frame, except);
+  }
+
+  /** The push of a room message from the broker; the sender's exclusion is used once. */
+  push(payload: string): RoomPush | undefined {
+    const message = decodeClusterMessage(payload);
+    if (message?.type !== 'message') {
+      return undefined;
+    }
+    let except: Connection | undefined;
+    if (message.except !== undefined && message.origin === this.instanceId) {
+      except = this.exceptTickets.get(message.except);
+      this.exceptTickets.delete(message.except);
+    }
+    return { frame: message.frame, except };
+  }
+
+  private async publishWithHistory(
+    room: string,
+    frame: string,
+    except: Connection | undefined,
+    history: HistoryPolicy,
+  ): Promise<number | undefined> {
+    let ticket: number | undefined;
+    if (except && this.host.members(room)?.has(except)) {
+      ticket = ++this.nextTicket;
+      this.exceptTickets.set(ticket, except);
+      if (this.exceptTickets.size > MAX_EXCEPT_TICKETS) {
+        this.exceptTickets.delete(this.exceptTickets.keys().next().value!);
+      }
+    }
+    this.metrics?.publishedOne();
+    const payload = encodeClusterMessage({ type: 'message', origin: this.instanceId, frame, except: ticket });
+    try {
+      return (await this.broker.publish(roomChannel(room), payload, history))?.offset;
+    } catch {
+      if (ticket !== undefined) {
+        this.exceptTickets.delete(ticket);
+      }
+      throw unavailable();
+    }
+  }
+
+  private async publishWithoutHistory(room: string, frame: string, except: Connection | undefined): Promise<undefined> {
+    this.host.deliver(room, frame, except);
+    this.metrics?.publishedOne();
+    const payload = encodeClusterMessage({ type: 'message', origin: this.instanceId, frame });
+    await this.broker.publish(roomChannel(room), payload).catch(() => {
+      throw unavailable();
+    });
+    return undefined;
+  }
+}
+
+/** What a sender gets when the broker could not take a room message (the broker logs why). */
+function unavailable(): RealtimeError {
+  return new RealtimeError(ErrorCode.UNAVAILABLE, 'the message could not be sent now; try again');
+}

@@ -1,0 +1,277 @@
+import type { Logger } from '@nestjs/common';
+import type { HistoryPage, HistoryPolicy, RealtimeBroker, StreamPosition } from '../broker/broker.interface.js';
+import type { Connection } from '../gateway/connection.js';
+import { prebuildTextFrame } from '../transport/prebuilt-frame.js';
+import { roomChannel } from './cluster-envelope.js';
+
+/** A room push as the stream hands it to the hub: its frame (without offset) and who not to send it to. */
+export interface RoomPush {
+  readonly frame: string;
+  readonly except?: Connection;
+}
+
+/** What the join of one connection is owed while it catches up (see {@link RoomStreams.recover}). */
+interface Recovery {
+  /** The room's offset when the join read history: what is at or below it comes with the replay, or not at all. */
+  until: number | undefined;
+  /** Sent: the replay went out, after the join's reply. */
+  flushed: boolean;
+  /** Newer pushes that came before the replay went out: `[offset, frame]`. */
+  readonly held: [number, string][];
+}
+
+/** One room's ordered stream on this instance. */
+interface RoomStream {
+  epoch: string | undefined;
+  /** The offset of the last message delivered here. */
+  offset: number;
+  /** A history read filling a gap is under way: newer messages wait in `held`. */
+  filling: boolean;
+  readonly held: [string, StreamPosition][];
+  readonly recovering: Map<Connection, Recovery>;
+}
+
+/** The result of a join: the room's position, and with `since` whether the missed messages come. */
+export interface JoinPosition {
+  readonly offset: number;
+  readonly epoch: string;
+  readonly recovered?: boolean;
+}
+
+/**
+ * Room messages with offsets, in order, exactly once, on this instance. Each room with
+ * local members has a stream that delivers what the broker hands over in offset order:
+ * a duplicate is skipped, a gap (a message missed during a broker outage or stall) is
+ * filled from history before anything newer, and an epoch change starts over. A joining
+ * connection that asks to recover gets the messages it missed right after its join's
+ * reply, before any newer message of that room.
+ */
+export class RoomStreams {
+  private readonly streams = new Map<string, RoomStream>();
+
+  constructor(
+    private readonly broker: RealtimeBroker,
+    private readonly policy: HistoryPolicy,
+    private readonly logger: Pick<Logger, 'warn'>,
+    /** The push of a broker payload; undefined when it is not a room message. */
+    private readonly decode: (payload: string) => RoomPush | undefined,
+    /** The local members of a room. */
+    private readonly members: (room: string) => Iterable<Connection> | undefined,
+    /** Counts pushes sent. */
+    private readonly pushed: (count: number) => void,
+  ) {}
+
+  /** Opens the room's stream (its first local member joins). */
+  open(room: string): void {
+    if (!this.streams.has(room)) {
+      this.streams.set(room, { epoch: undefined, offset: 0, filling: false, held: [], recovering: new Map() });
+    }
+  }
+
+  /** Closes the room's stream (its last local member left). */
+  close(room: string): void {
+    this.streams.delete(room);
+  }
+
+  /** A room message from the broker, with its position. */
+  receive(room: string, payload: string, position: StreamPosition): void {
+    const stream = this.streams.get(room);
+    if (!stream) {
+      return; // no local member any more
+    }
+    if (stream.filling) {
+      stream.held.push([payload, position]);
+      return;
+    }
+    this.accept(room, stream, payload, position);
+  }
+
+  /** After a broker outage or stall: every room catches up from history. */
+  catchUp(): void {
+    for (const [room, stream] of this.streams) {
+      if (stream.epoch !== undefined) {
+        void this.fill(room, stream);
+      }
+    }
+  }
+
+  /**
+   * A connection just joined `room` (its subscription is in place): reads the room's
+   * position, and with `since` the messages after it. Recovered messages, and newer ones
+   * that arrive meanwhile, go out right after the join's reply. Without the broker, the
+   * position is what this instance knows, and nothing is recovered.
+   */
+  async recover(room: string, connection: Connection, since: StreamPosition | undefined): Promise<JoinPosition | undefined> {
+    const stream = this.streams.get(room);
+    if (!stream) {
+      return undefined;
+    }
+    const recovery: Recovery = { until: undefined, flushed: false, held: [] };
+    stream.recovering.set(connection, recovery);
+    let page: HistoryPage | undefined;
+    try {
+      page = await this.broker.history(roomChannel(room), since, this.policy);
+    } catch (error) {
+      this.logger.warn(`history of room ${room} not read: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (stream.epoch === undefined && page) {
+      stream.epoch = page.position.epoch;
+      stream.offset = page.position.offset;
+    }
+    const position = page?.position ?? (stream.epoch === undefined ? undefined : { offset: stream.offset, epoch: stream.epoch });
+    recovery.until = position?.offset ?? 0;
+    const recovered = since === undefined ? undefined : page?.complete === true;
+    const replay = recovered ? page!.entries : [];
+    connection.afterReply(() => this.flushRecovery(stream, connection, recovery, replay));
+    if (!position) {
+      return undefined;
+    }
+    return recovered === undefined ? position : { ...position, recovered };
+  }
+
+  /** Sends a joined connection what it recovered, then what came meanwhile; from then on it gets pushes as every member does. */
+  private flushRecovery(
+    stream: RoomStream,
+    connection: Connection,
+    recovery: Recovery,
+    replay: readonly { offset: number; payload: string }[],
+  ): void {
+    if (stream.recovering.get(connection) !== recovery) {
+      return; // left the room (or joined again) meanwhile
+    }
+    let sent = 0;
+    for (const entry of replay) {
+      const push = this.decode(entry.payload);
+      if (push && connection.send(withOffset(push.frame, entry.offset))) {
+        sent++;
+      }
+    }
+    for (const [offset, frame] of recovery.held) {
+      if (offset > recovery.until! && connection.send(frame)) {
+        sent++;
+      }
+    }
+    recovery.held.length = 0;
+    recovery.flushed = true;
+    if (stream.offset >= recovery.until!) {
+      stream.recovering.delete(connection);
+    }
+    this.pushed(sent);
+  }
+
+  /** Forgets a connection's recovery (it left the room or closed). */
+  forget(room: string, connection: Connection): void {
+    this.streams.get(room)?.recovering.delete(connection);
+  }
+
+  private accept(room: string, stream: RoomStream, payload: string, position: StreamPosition): void {
+    if (stream.epoch !== position.epoch) {
+      if (stream.epoch === undefined) {
+        stream.offset = position.offset - 1; // the first message seen here: nothing before it is owed
+      } else {
+        this.logger.warn(`room ${room}: its history was lost (new epoch), offsets start over`);
+        stream.offset = 0; // the new epoch from its start: what came before this one is read from history
+      }
+      stream.epoch = position.epoch;
+    }
+    if (position.offset <= stream.offset) {
+      return; // delivered already (filled from history, say)
+    }
+    if (position.offset > stream.offset + 1) {
+      stream.held.push([payload, position]);
+      void this.fill(room, stream);
+      return;
+    }
+    stream.offset = position.offset;
+    this.emit(room, stream, payload, position.offset);
+  }
+
+  /** Reads what this instance missed of a room from history and delivers it, then what waited. */
+  private async fill(room: string, stream: RoomStream): Promise<void> {
+    if (stream.filling) {
+      return;
+    }
+    stream.filling = true;
+    try {
+      // A second read when the first finds a new epoch: that epoch from its start.
+      for (let read = 0; read < 2; read++) {
+        const page = await this.broker.history(roomChannel(room), { offset: stream.offset, epoch: stream.epoch! }, this.policy);
+        if (page.complete) {
+          for (const entry of page.entries) {
+            if (entry.offset === stream.offset + 1) {
+              stream.offset = entry.offset;
+              this.emit(room, stream, entry.payload, entry.offset);
+            }
+          }
+          break;
+        }
+        if (page.position.epoch !== stream.epoch) {
+          this.logger.warn(`room ${room}: its history was lost (new epoch), offsets start over`);
+          stream.epoch = page.position.epoch;
+          stream.offset = 0;
+          continue;
+        }
+        if (page.position.offset > stream.offset) {
+          this.logger.warn(`room ${room}: messages after offset ${stream.offset} are no longer in history; members get a gap`);
+        }
+        break;
+      }
+    } catch (error) {
+      this.logger.warn(`room ${room}: a gap could not be filled: ${error instanceof Error ? error.message : String(error)}`);
+    } finally {
+      stream.filling = false;
+    }
+    if (this.streams.get(room) !== stream) {
+      return;
+    }
+    // What waited, in order; a gap history could not fill is jumped over rather than waited on.
+    const held = stream.held.splice(0).sort((a, b) => a[1].offset - b[1].offset);
+    for (const [payload, position] of held) {
+      if (position.epoch === stream.epoch && position.offset > stream.offset + 1) {
+        stream.offset = position.offset - 1;
+      }
+      this.accept(room, stream, payload, position);
+    }
+  }
+
+  private emit(room: string, stream: RoomStream, payload: string, offset: number): void {
+    const push = this.decode(payload);
+    const members = this.members(room);
+    if (!push || !members) {
+      return;
+    }
+    const frame = withOffset(push.frame, offset);
+    const prebuilt = prebuildTextFrame(frame);
+    let sent = 0;
+    const recovering = stream.recovering;
+    for (const connection of members) {
+      if (connection === push.except) {
+        continue;
+      }
+      const recovery = recovering.size === 0 ? undefined : recovering.get(connection);
+      if (recovery) {
+        sent += this.offer(stream, connection, recovery, offset, frame) ? 1 : 0;
+      } else if (connection.sendPrebuilt(prebuilt)) {
+        sent++;
+      }
+    }
+    this.pushed(sent);
+  }
+
+  /** A push for a connection that is catching up: skipped when its replay has it, held until the replay is out, else sent. */
+  private offer(stream: RoomStream, connection: Connection, recovery: Recovery, offset: number, frame: string): boolean {
+    if (recovery.until === undefined || !recovery.flushed) {
+      recovery.held.push([offset, frame]);
+      return false;
+    }
+    if (stream.offset >= recovery.until) {
+      stream.recovering.delete(connection);
+    }
+    return offset > recovery.until && connection.send(frame);
+  }
+}
+
+/** A room push's frame with its offset: `{"offset":N,...}`, built once per message. */
+export function withOffset(frame: string, offset: number): string {
+  return `{"offset":${offset},${frame.slice(1)}`;
+}
