@@ -2,10 +2,12 @@ import { Logger } from '@nestjs/common';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { RealtimeClient, type RoomRejoin } from '../src/client/index.js';
 import { RedisBroker, type RedisBrokerOptions } from '../src/redis.js';
 import type { RealtimeModuleOptions } from '../src/index.js';
 import { RedisServer } from './support/redis-server.js';
-import { startRoomsApp, type RoomsApp } from './support/rooms-app.js';
+import { startRoomsApp, type RoomsApp, tokenFor } from './support/rooms-app.js';
 import { until } from './support/until.js';
 import type { TestClient } from './support/ws-client.js';
 
@@ -209,6 +211,54 @@ describe('room history and recovery across instances (Redis broker, throw-away r
         frames.filter((frame) => frame.event === 'message').map((frame) => frame.offset),
         offsets,
       );
+    }
+  });
+
+  it('refuses a rejoin with UNAVAILABLE while Redis cannot be asked, and the client SDK tries again until it recovers', async () => {
+    const [one] = await instances(1, { commandTimeoutMs: 300, healthCheckMs: 100 });
+    const sdk = new RealtimeClient(one!.wsUrl('/rooms'), {
+      WebSocket,
+      token: () => tokenFor('alice'),
+      backoff: { initialMs: 20, maxMs: 100 },
+      pingIntervalMs: false,
+    });
+    try {
+      const texts: string[] = [];
+      sdk.on('message', (data) => texts.push((data as { text: string }).text));
+      const rejoins: RoomRejoin[] = [];
+      sdk.onRejoin((rejoin) => rejoins.push(rejoin));
+      const { epoch } = await sdk.join<{ epoch: string }>('lobby');
+      const outside = await one!.connect('publisher');
+      clients.push(outside);
+      await outside.request({ event: 'send-acked', id: 1, data: { room: 'lobby', text: 'before' } });
+      await until(() => texts.length === 1, 'the first message');
+      sdk.disconnect();
+      await outside.request({ event: 'send-acked', id: 2, data: { room: 'lobby', text: 'missed' } });
+      redis.pause();
+      try {
+        await until(() => one!.hub.health().status === 'degraded', 'degraded');
+        // Whether a since can be recovered cannot be told now: not a "no", and not joined.
+        const [carol] = [await one!.connect('carol')];
+        clients.push(carol);
+        const refused = await carol.request({ event: 'join', id: 'j', data: { room: 'lobby', since: { offset: 0, epoch } } });
+        assert.deepEqual(refused, {
+          event: 'error',
+          id: 'j',
+          data: { code: 'UNAVAILABLE', message: 'the room history cannot be read now; join again shortly' },
+        });
+        assert.deepEqual((await carol.request({ event: 'rooms', id: 'r' })).data, []);
+        sdk.connect();
+        await until(() => sdk.state === 'open', 'the client to reconnect');
+        assert.deepEqual(rejoins, []);
+      } finally {
+        redis.resume();
+      }
+      await until(() => rejoins.length === 1, 'the rejoin, tried again', 10_000);
+      assert.equal((rejoins as RoomRejoin[])[0]!.recovered, true);
+      await until(() => texts.length === 2, 'the missed message');
+      assert.deepEqual(texts, ['before', 'missed']);
+    } finally {
+      sdk.disconnect();
     }
   });
 });

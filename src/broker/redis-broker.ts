@@ -10,9 +10,16 @@ import type {
   RealtimeBroker,
   StreamPosition,
 } from './broker.interface.js';
-import { newEpoch } from './memory-history.js';
 import { RedisPresence } from './redis-presence.js';
-import { decodeHistoryReply, HISTORY_SCRIPT, historyKeys, PUBLISH_SCRIPT, type ScriptedRedis, splitMessage } from './redis-history.js';
+import {
+  decodeHistoryReply,
+  EpochCandidates,
+  HISTORY_SCRIPT,
+  historyKeys,
+  PUBLISH_SCRIPT,
+  type ScriptedRedis,
+  splitMessage,
+} from './redis-history.js';
 
 /** Options of {@link RedisBroker}: a URL, or an ioredis client to copy the settings of. */
 export interface RedisBrokerOptions {
@@ -75,6 +82,7 @@ export class RedisBroker implements RealtimeBroker {
   private readonly presenceStore: RedisPresence;
   private refreshTimer: NodeJS.Timeout | undefined;
   private onRestored: (() => void) | undefined;
+  private readonly epochs = new EpochCandidates();
 
   constructor(private readonly options: RedisBrokerOptions = {}) {
     this.prefix = options.keyPrefix ?? 'rt:';
@@ -174,7 +182,7 @@ export class RedisBroker implements RealtimeBroker {
     const [meta, stream] = historyKeys(this.prefix, channel);
     try {
       const reply = await this.resilience.attempt('history', () =>
-        (pub as ScriptedRedis).rtHistory(meta, stream, since ? String(since.offset) : '', String(history.ttlMs), newEpoch()),
+        (pub as ScriptedRedis).rtHistory(meta, stream, since ? String(since.offset) : '', String(history.ttlMs), this.epochs.next()),
       );
       return decodeHistoryReply(reply, since);
     } catch (error) {
@@ -262,7 +270,7 @@ export class RedisBroker implements RealtimeBroker {
       payload,
       String(history.size),
       String(history.ttlMs),
-      newEpoch(),
+      this.epochs.next(),
     );
     return { offset, epoch };
   }

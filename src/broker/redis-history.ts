@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
 import type { HistoryEntry, HistoryPage, StreamPosition } from './broker.interface.js';
 
 /**
@@ -8,7 +9,8 @@ import type { HistoryEntry, HistoryPage, StreamPosition } from './broker.interfa
  *
  * A publish with history is one script: it starts the epoch when the channel has none
  * (first use, or Redis lost or expired it), takes the next offset, appends to the stream
- * trimmed to the history size, moves both keys' expiry, and publishes. Two instances can
+ * trimmed to at least the history size (`MAXLEN ~`: whole stream nodes go, so a little
+ * more is kept, never less), moves both keys' expiry, and publishes. Two instances can
  * never get the same offset, and subscribers get messages in offset order.
  *
  * On the pub/sub channel every message has a one-character kind: `P<payload>` (plain) or
@@ -22,7 +24,7 @@ if not epoch then
   redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
 end
 local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-0', 'p', ARGV[2])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], offset .. '-0', 'p', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('PUBLISH', ARGV[1], 'H' .. offset .. ':' .. epoch .. ':' .. ARGV[2])
@@ -68,6 +70,20 @@ export interface ScriptedRedis extends Redis {
 
 /** `[epoch, last offset, [[id, [field, value, …]], …]]`. */
 export type HistoryReply = [string, number, [string, string[]][]];
+
+/**
+ * Epochs to offer the scripts, which use one only when a channel has none: each is unique
+ * (a random prefix per process and a counter), so a history recreated after a loss never
+ * gets an epoch it had before, and no publish pays for random bytes.
+ */
+export class EpochCandidates {
+  private readonly prefix = randomBytes(6).toString('base64url');
+  private counter = 0;
+
+  next(): string {
+    return this.prefix + (++this.counter).toString(36);
+  }
+}
 
 /** The keys of a channel's history: its hash and its stream, in one cluster slot. */
 export function historyKeys(prefix: string, channel: string): [string, string] {

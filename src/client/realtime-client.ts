@@ -276,12 +276,12 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
       },
     );
     if (reconnect) {
-      // Ahead of the queue, each with where it left off.
-      await this.rooms.rejoinAll(
-        (body) => this.requestVia(this.rooms.joinEvent, body, {}, true),
-        (error) => this.events.error(toClientError(error)),
-        (call) => this.events.guard(call),
-      );
+      await this.rooms.rejoinAll({
+        request: (body) => this.requestVia(this.rooms.joinEvent, body, {}, true), // ahead of the queue
+        fail: (error) => this.events.error(toClientError(error)),
+        guard: (call) => this.events.guard(call),
+        later: (ms, call) => this.clock.setTimeout(call, ms),
+      });
     }
     if (reconnect && this.options.onReconnect) {
       // The hook's own messages go out at once; everything else waits in the queue.
@@ -393,6 +393,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
 
   private stopTimers(): void {
     this.clock.clearTimeout(this.retryTimer);
+    this.rooms.stop((timer) => this.clock.clearTimeout(timer));
     this.tokens.stop();
     this.heartbeat.stop();
   }

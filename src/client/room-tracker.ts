@@ -13,6 +13,10 @@ export interface RoomRejoin {
   readonly reply: unknown;
 }
 
+/** Tries of a rejoin the server could not answer (`UNAVAILABLE`), and the first pause between them. */
+const REJOIN_RETRIES = 6;
+const REJOIN_RETRY_MS = 500;
+
 interface Tracked {
   readonly data: Readonly<Record<string, unknown>>;
   offset?: number;
@@ -26,6 +30,10 @@ export class RoomTracker {
   readonly rejoin: boolean;
   private readonly rooms = new Map<string, Tracked>();
   private readonly listeners = new Set<(rejoin: RoomRejoin) => void>();
+  /** Counts rejoin rounds: a retry of an older round stops. */
+  private generation = 0;
+  /** Timers of rejoins to try again. */
+  private readonly retries = new Set<unknown>();
 
   constructor(options: ClientRoomOptions = {}) {
     this.joinEvent = options.joinEvent ?? 'join';
@@ -71,33 +79,58 @@ export class RoomTracker {
   }
 
   /**
-   * On a new connection: joins every tracked room again through `request`, with `since`
-   * when its position is known, and tells the listeners (each call through `guard`).
-   * A failed join goes to `fail`; the room stays tracked.
+   * On a new connection: joins every tracked room again through `io.request`, with `since`
+   * when its position is known, and tells the listeners. A join the server cannot answer
+   * now (`UNAVAILABLE`: its history cannot be read) is tried again after a while, a few
+   * times; other failures go to `io.fail`. The room stays tracked either way.
    */
-  async rejoinAll(
-    request: (body: Record<string, unknown>) => Promise<unknown>,
-    fail: (error: unknown) => void,
-    guard: (call: () => void) => void,
-  ): Promise<void> {
-    if (!this.rejoin) {
-      return;
+  async rejoinAll(io: RejoinIo): Promise<void> {
+    if (this.rejoin) {
+      const generation = ++this.generation;
+      await Promise.all([...this.rooms.keys()].map((room) => this.rejoinOne(room, generation, 0, io)));
     }
-    await Promise.all(
-      [...this.rooms].map(async ([room, tracked]) => {
-        const since =
-          tracked.offset !== undefined && tracked.epoch !== undefined ? { offset: tracked.offset, epoch: tracked.epoch } : undefined;
-        try {
-          const reply = await request(since ? { ...tracked.data, room, since } : { ...tracked.data, room });
-          this.joined(room, tracked.data, reply);
-          const recovered = (reply as { recovered?: unknown } | null)?.recovered === true;
-          this.listeners.forEach((listener) => guard(() => listener({ room, recovered, reply })));
-        } catch (error) {
-          fail(error);
-        }
-      }),
-    );
   }
+
+  /** Stops the rejoins still to be tried again (the client disconnects), with the clock's `clear`. */
+  stop(clear: (timer: unknown) => void): void {
+    this.generation++;
+    this.retries.forEach(clear);
+    this.retries.clear();
+  }
+
+  private async rejoinOne(room: string, generation: number, attempt: number, io: RejoinIo): Promise<void> {
+    const tracked = this.rooms.get(room);
+    if (!tracked || generation !== this.generation) {
+      return; // left meanwhile, or a newer connection rejoins
+    }
+    const since =
+      tracked.offset !== undefined && tracked.epoch !== undefined ? { offset: tracked.offset, epoch: tracked.epoch } : undefined;
+    try {
+      const reply = await io.request(since ? { ...tracked.data, room, since } : { ...tracked.data, room });
+      this.joined(room, tracked.data, reply);
+      const recovered = (reply as { recovered?: unknown } | null)?.recovered === true;
+      this.listeners.forEach((listener) => io.guard(() => listener({ room, recovered, reply })));
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'UNAVAILABLE' && attempt < REJOIN_RETRIES && generation === this.generation) {
+        const timer = io.later(Math.min(REJOIN_RETRY_MS * 2 ** attempt, 8000), () => {
+          this.retries.delete(timer);
+          void this.rejoinOne(room, generation, attempt + 1, io);
+        });
+        this.retries.add(timer);
+      } else {
+        io.fail(error);
+      }
+    }
+  }
+}
+
+/** What {@link RoomTracker.rejoinAll} works with: the client's request, error reporting, listener guard and clock. */
+export interface RejoinIo {
+  request(body: Record<string, unknown>): Promise<unknown>;
+  fail(error: unknown): void;
+  guard(call: () => void): void;
+  /** Sets a timer; returns its handle. */
+  later(ms: number, call: () => void): unknown;
 }
 
 /** The position in a join's reply, and whether it recovered. */

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit, Optional } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import type { BrokerHealth, HistoryPolicy, RealtimeBroker, StreamPosition } from '../broker/broker.interface.js';
+import type { BrokerHealth, RealtimeBroker, StreamPosition } from '../broker/broker.interface.js';
 import { MemoryBroker } from '../broker/memory-broker.js';
 import { type Connection, connectionOf } from '../gateway/connection.js';
 import { prebuildTextFrame } from '../transport/prebuilt-frame.js';
@@ -36,8 +36,7 @@ import { UserChannels } from './user-channels.js';
  * Clients are the `ws` sockets handlers receive (`@ConnectedSocket()`); users are the
  * `sub` of their tokens. A connection leaves every room when it closes, however it
  * closes, right after the synchronous part of its gateway's `handleDisconnect` has run.
- * Every push is serialized once, whatever the number of recipients, and reaches each
- * recipient once.
+ * Every push is serialized once, whatever the number of recipients, and reaches each once.
  *
  * @example
  * ```ts
@@ -61,11 +60,9 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   /** Room subscriptions in flight, which later joiners must wait for too. */
   private readonly pendingWork = new Map<string, Promise<void>>();
   private readonly localPresence: LocalPresence;
-  /** Room history, offsets and recovery; undefined when `history: false`. */
-  private readonly history: HistoryPolicy | undefined;
+  /** Room offsets, history and recovery; undefined when `history: false`. */
   private readonly streams: RoomStreams | undefined;
   private readonly publisher: RoomPublisher;
-
   private readonly metrics: RealtimeMetrics | undefined;
 
   constructor(@Optional() @Inject(REALTIME_MODULE_OPTIONS) options?: RealtimeModuleOptions, @Optional() metrics?: RealtimeMetrics) {
@@ -73,15 +70,15 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     this.metrics = options?.metrics === false ? undefined : metrics;
     this.localPresence = new LocalPresence(this.broker, (work, what) => this.settle(work, what));
     this.userChannels = new UserChannels(this.broker, (work, what) => this.settle(work, what));
-    this.history = resolveHistory(options?.history);
-    this.publisher = new RoomPublisher(this.broker, this.instanceId, this.history, this.metrics, {
+    const history = resolveHistory(options?.history);
+    this.publisher = new RoomPublisher(this.broker, this.instanceId, history, this.metrics, {
       members: (room) => this.rooms.get(room),
       deliver: (room, frame, except) => this.deliver(this.rooms.get(room), frame, except),
     });
-    this.streams = this.history
+    this.streams = history
       ? new RoomStreams(
           this.broker,
-          this.history,
+          history,
           this.logger,
           (payload) => this.publisher.push(payload),
           (room) => this.rooms.get(room),
@@ -116,7 +113,8 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
    * position (undefined when history is off, or the broker could not tell and nothing is
    * known here). With `options.since`, the messages missed since are delivered right after
    * the reply of the request that joined, before any newer one (`recovered: true`), or
-   * not at all (`recovered: false`).
+   * not at all (`recovered: false`); when the broker cannot tell now, it rejects with
+   * `UNAVAILABLE` and the client is not in the room.
    */
   async join(client: object, room: string, options: JoinOptions = {}): Promise<RoomPosition | undefined> {
     checkRoom(room);
@@ -147,7 +145,15 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
       waits.push(this.localPresence.add(room, connection.user));
     }
     await Promise.all(waits);
-    return connection.rooms.has(room) ? this.streams?.recover(room, connection, options.since) : undefined;
+    if (!connection.rooms.has(room)) {
+      return undefined;
+    }
+    try {
+      return await this.streams?.recover(room, connection, options.since);
+    } catch (error) {
+      await this.leaveRoom(connection, room); // not joined: the client tries again
+      throw error;
+    }
   }
 
   /** Removes a client from a room; a no-op when it is not in it. */

@@ -1,6 +1,8 @@
 import type { Logger } from '@nestjs/common';
 import type { HistoryPage, HistoryPolicy, RealtimeBroker, StreamPosition } from '../broker/broker.interface.js';
 import type { Connection } from '../gateway/connection.js';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { RealtimeError } from '../realtime.errors.js';
 import { prebuildTextFrame } from '../transport/prebuilt-frame.js';
 import { roomChannel } from './cluster-envelope.js';
 
@@ -99,7 +101,8 @@ export class RoomStreams {
    * A connection just joined `room` (its subscription is in place): reads the room's
    * position, and with `since` the messages after it. Recovered messages, and newer ones
    * that arrive meanwhile, go out right after the join's reply. Without the broker, the
-   * position is what this instance knows, and nothing is recovered.
+   * position is what this instance knows; a join with `since` then fails with
+   * `UNAVAILABLE` (whether it could recover cannot be told), to be tried again.
    */
   async recover(room: string, connection: Connection, since: StreamPosition | undefined): Promise<JoinPosition | undefined> {
     const stream = this.streams.get(room);
@@ -113,6 +116,11 @@ export class RoomStreams {
       page = await this.broker.history(roomChannel(room), since, this.policy);
     } catch (error) {
       this.logger.warn(`history of room ${room} not read: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (!page && since !== undefined) {
+      // Whether the missed messages are still there cannot be told now: not a "no".
+      stream.recovering.delete(connection);
+      throw new RealtimeError(ErrorCode.UNAVAILABLE, 'the room history cannot be read now; join again shortly');
     }
     if (stream.epoch === undefined && page) {
       stream.epoch = page.position.epoch;

@@ -66,6 +66,11 @@ export class RedisServer {
     throw lastError;
   }
 
+  /** The running server's process id (the benchmarks read its CPU time). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** Starts (or restarts, on the same port) the server and waits until it answers PING. */
   async run(): Promise<void> {
     const binary = redisServerBinary();
