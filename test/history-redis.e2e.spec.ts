@@ -118,6 +118,28 @@ describe('room history and recovery across instances (Redis broker, throw-away r
     assert.deepEqual((await back.nextJson()).offset, 501);
   });
 
+  it('answers recovered: false for a position history no longer has, and for another epoch', async () => {
+    const [one] = await instances(1, {}, { history: { size: 5, ttlMs: 60_000 } });
+    const [bob, { epoch }] = await member(one!, 'bob', 'lobby');
+    const outside = await one!.connect('publisher');
+    clients.push(outside);
+    // Far past the size, and past Redis's trimming slack (it drops whole stream nodes).
+    for (let i = 1; i <= 300; i++) {
+      outside.send({ event: 'send', data: { room: 'lobby', text: `m${i}` } });
+    }
+    assert.equal((await pushes(bob, 300)).at(-1)!.offset, 300);
+    const [, overflow] = await member(one!, 'alice', 'lobby', { offset: 1, epoch });
+    assert.deepEqual(overflow, { room: 'lobby', members: ['alice', 'bob'], offset: 300, epoch, recovered: false });
+    const [, otherEpoch] = await member(one!, 'carol', 'lobby', { offset: 299, epoch: 'another' });
+    assert.equal(otherEpoch.recovered, false);
+    const [kept, recent] = await member(one!, 'dave', 'lobby', { offset: 297, epoch });
+    assert.equal(recent.recovered, true);
+    assert.deepEqual(
+      (await pushes(kept, 3)).map((push) => (push.data as { text: string }).text),
+      ['m298', 'm299', 'm300'],
+    );
+  });
+
   it('a Redis that restarted without its data gives the room a new epoch: the old position is not recovered', async () => {
     const [one, two] = await instances(2);
     const [alice, { epoch }] = await member(one!, 'alice', 'lobby');

@@ -1,5 +1,6 @@
 // The server side of bench/redis-latency: a public gateway whose `send` broadcasts to a
-// room through RealtimeHub, on the Redis broker at REDIS_URL. Prints {"port": N} once listening.
+// room through RealtimeHub, on the Redis broker at REDIS_URL; HISTORY=off turns room
+// history off. Prints {"port": N} once listening.
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { ConnectedSocket, MessageBody, SubscribeMessage } from '@nestjs/websockets';
@@ -27,7 +28,16 @@ class RoomsBench {
 const broker = process.env.REDIS_URL ? new RedisBroker({ url: process.env.REDIS_URL }) : undefined;
 
 // Rate limits off: the publisher sends 5,000 messages a second on purpose.
-@Module({ imports: [RealtimeModule.forRoot({ broker, limits: { messageRate: false, userMessageRate: false } })], providers: [RoomsBench] })
+@Module({
+  imports: [
+    RealtimeModule.forRoot({
+      broker,
+      history: process.env.HISTORY === 'off' ? false : {},
+      limits: { messageRate: false, userMessageRate: false },
+    }),
+  ],
+  providers: [RoomsBench],
+})
 class BenchModule {}
 
 await serveNest(BenchModule);

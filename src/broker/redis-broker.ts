@@ -14,6 +14,8 @@ import { RedisPresence } from './redis-presence.js';
 import {
   decodeHistoryReply,
   EpochCandidates,
+  ExpiryRefreshes,
+  HistoryBatches,
   HISTORY_SCRIPT,
   historyKeys,
   PUBLISH_SCRIPT,
@@ -83,6 +85,9 @@ export class RedisBroker implements RealtimeBroker {
   private refreshTimer: NodeJS.Timeout | undefined;
   private onRestored: (() => void) | undefined;
   private readonly epochs = new EpochCandidates();
+  /** Expiry refreshes of history keys, per history TTL (one, in practice). */
+  private readonly refreshes = new Map<number, ExpiryRefreshes>();
+  private readonly batches = new Map<string, HistoryBatches>();
 
   constructor(private readonly options: RedisBrokerOptions = {}) {
     this.prefix = options.keyPrefix ?? 'rt:';
@@ -158,7 +163,10 @@ export class RedisBroker implements RealtimeBroker {
       });
     }
     this.refreshTimer = setInterval(
-      () => void this.presenceStore.refresh(this.resilience.answering ? this.pub : undefined),
+      () => {
+        void this.presenceStore.refresh(this.resilience.answering ? this.pub : undefined);
+        this.refreshes.forEach((refreshes) => refreshes.sweep());
+      },
       Math.floor(this.presenceTtlMs / 3),
     );
     this.refreshTimer.unref();
@@ -262,17 +270,32 @@ export class RedisBroker implements RealtimeBroker {
       await pub.publish(this.prefix + channel, `P${payload}`);
       return undefined;
     }
-    const [meta, stream] = historyKeys(this.prefix, channel);
-    const [offset, epoch] = await (pub as ScriptedRedis).rtPublish(
-      meta,
-      stream,
-      this.prefix + channel,
-      payload,
-      String(history.size),
-      String(history.ttlMs),
-      this.epochs.next(),
-    );
-    return { offset, epoch };
+    return this.batchesFor(history).add(channel, payload);
+  }
+
+  /** The batches of history publishes of one policy (one, in practice), each sent as one script call. */
+  private batchesFor(history: HistoryPolicy): HistoryBatches {
+    const key = `${history.size}:${history.ttlMs}`;
+    let batches = this.batches.get(key);
+    if (!batches) {
+      const refreshes = this.refreshesFor(history.ttlMs);
+      batches = new HistoryBatches((channel, payloads) => {
+        const [meta, stream] = historyKeys(this.prefix, channel);
+        const argv = [this.prefix + channel, String(history.size), this.epochs.next(), refreshes.take(channel), refreshes.expiryMs];
+        return (this.pub as ScriptedRedis).rtPublish(meta, stream, ...argv, ...payloads);
+      });
+      this.batches.set(key, batches);
+    }
+    return batches;
+  }
+
+  private refreshesFor(ttlMs: number): ExpiryRefreshes {
+    let refreshes = this.refreshes.get(ttlMs);
+    if (!refreshes) {
+      refreshes = new ExpiryRefreshes(ttlMs);
+      this.refreshes.set(ttlMs, refreshes);
+    }
+    return refreshes;
   }
 
   /** What Redis must hold again after an outage or a stall: presence, then subscriptions. */

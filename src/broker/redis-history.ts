@@ -7,10 +7,12 @@ import type { HistoryEntry, HistoryPage, StreamPosition } from './broker.interfa
  * (`<prefix>{<channel>}:m`) and a stream of the latest messages (`<prefix>{<channel>}:s`)
  * whose entry ids are `<offset>-0`. The braces keep both keys in one Redis Cluster slot.
  *
- * A publish with history is one script: it starts the epoch when the channel has none
+ * Publishes with history are one script per batch (the publishes of one channel in one
+ * turn of the event loop, see {@link HistoryBatches}): it starts the epoch when the channel has none
  * (first use, or Redis lost or expired it), takes the next offset, appends to the stream
  * trimmed to at least the history size (`MAXLEN ~`: whole stream nodes go, so a little
- * more is kept, never less), moves both keys' expiry, and publishes. Two instances can
+ * more is kept, never less), moves both keys' expiry when asked to (see
+ * {@link ExpiryRefreshes}) or when the history is new, and publishes. Two instances can
  * never get the same offset, and subscribers get messages in offset order.
  *
  * On the pub/sub channel every message has a one-character kind: `P<payload>` (plain) or
@@ -19,16 +21,24 @@ import type { HistoryEntry, HistoryPage, StreamPosition } from './broker.interfa
 export const PUBLISH_SCRIPT = `
 local epoch = redis.call('HGET', KEYS[1], 'e')
 if not epoch then
-  epoch = ARGV[5]
+  epoch = ARGV[3]
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
 end
-local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], offset .. '-0', 'p', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-redis.call('PUBLISH', ARGV[1], 'H' .. offset .. ':' .. epoch .. ':' .. ARGV[2])
-return {offset, epoch}
+local count = #ARGV - 5
+local last = redis.call('HINCRBY', KEYS[1], 'o', count)
+local first = last - count + 1
+for i = 1, count do
+  local offset = first + i - 1
+  local payload = ARGV[5 + i]
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], offset .. '-0', 'p', payload)
+  redis.call('PUBLISH', ARGV[1], 'H' .. offset .. ':' .. epoch .. ':' .. payload)
+end
+if first == 1 or ARGV[4] ~= '0' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+end
+return {first, epoch}
 `;
 
 /**
@@ -56,15 +66,8 @@ return {epoch, offset, redis.call('XRANGE', KEYS[2], '(' .. since .. '-0', '+')}
 
 /** The scripts, as ioredis's `defineCommand` adds them to the publisher connection. */
 export interface ScriptedRedis extends Redis {
-  rtPublish(
-    meta: string,
-    stream: string,
-    channel: string,
-    payload: string,
-    size: string,
-    ttlMs: string,
-    epoch: string,
-  ): Promise<[number, string]>;
+  /** ARGV: channel, size, epoch candidate, refresh ('0' | '1'), expiry ms, then the payloads; returns the first offset and the epoch. */
+  rtPublish(meta: string, stream: string, ...argv: string[]): Promise<[number, string]>;
   rtHistory(meta: string, stream: string, since: string, ttlMs: string, epoch: string): Promise<HistoryReply>;
 }
 
@@ -82,6 +85,101 @@ export class EpochCandidates {
 
   next(): string {
     return this.prefix + (++this.counter).toString(36);
+  }
+}
+
+/**
+ * When a publish moves its history's expiry. Moving it on every publish would double the
+ * script's work; instead each instance moves it at most every tenth of the TTL per
+ * channel, to 1.1 × the TTL, so the history still outlives the channel's last message by
+ * at least the TTL (whichever instance published last). A history the script creates
+ * gets its expiry at once.
+ */
+export class ExpiryRefreshes {
+  /** channel → when this instance should move its expiry next */
+  private readonly due = new Map<string, number>();
+
+  constructor(private readonly ttlMs: number) {}
+
+  /** The expiry to set, in ms, as the script takes it. */
+  get expiryMs(): string {
+    return String(Math.ceil(this.ttlMs * 1.1));
+  }
+
+  /** Whether this publish moves the expiry (`'1'`) or not (`'0'`). */
+  take(channel: string, now = Date.now()): '0' | '1' {
+    if ((this.due.get(channel) ?? 0) > now) {
+      return '0';
+    }
+    this.due.set(channel, now + Math.floor(this.ttlMs / 10));
+    return '1';
+  }
+
+  /** Forgets channels whose refresh is past due (called now and then: the map stays small). */
+  sweep(now = Date.now()): void {
+    for (const [channel, due] of this.due) {
+      if (due <= now) {
+        this.due.delete(channel);
+      }
+    }
+  }
+}
+
+/** Publishes of one channel in one script call at most: a script blocks Redis while it runs. */
+const MAX_BATCH = 256;
+
+interface Pending {
+  readonly payload: string;
+  readonly resolve: (position: StreamPosition) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Sends one batch of a channel: the payloads in order; resolves with the first offset and the epoch. */
+export type BatchSender = (channel: string, payloads: string[]) => Promise<[number, string]>;
+
+/**
+ * History publishes, batched: those of one channel within one turn of the event loop go
+ * to Redis as one script call, which takes consecutive offsets for them in order. A busy
+ * room's messages then cost one round trip and one script run per turn instead of one
+ * each. Each publish still gets its own position, or the batch's error.
+ */
+export class HistoryBatches {
+  private readonly pending = new Map<string, Pending[]>();
+  private scheduled = false;
+
+  constructor(private readonly sendBatch: BatchSender) {}
+
+  /** Queues a publish for this turn's batch of its channel. */
+  add(channel: string, payload: string): Promise<StreamPosition> {
+    return new Promise((resolve, reject) => {
+      let queue = this.pending.get(channel);
+      if (!queue) {
+        queue = [];
+        this.pending.set(channel, queue);
+      }
+      queue.push({ payload, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    for (const [channel, queue] of this.pending) {
+      this.pending.delete(channel);
+      for (let start = 0; start < queue.length; start += MAX_BATCH) {
+        const batch = queue.slice(start, start + MAX_BATCH);
+        this.sendBatch(
+          channel,
+          batch.map((item) => item.payload),
+        ).then(
+          ([first, epoch]) => batch.forEach((item, index) => item.resolve({ offset: Number(first) + index, epoch })),
+          (error: unknown) => batch.forEach((item) => item.reject(error)),
+        );
+      }
+    }
   }
 }
 
