@@ -2,7 +2,17 @@ import { Logger } from '@nestjs/common';
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { MemoryBroker, MemoryBus, type RealtimeModuleOptions } from '../src/index.js';
+import {
+  BrokerUnavailableError,
+  type BrokerMessageListener,
+  type HistoryPage,
+  type HistoryPolicy,
+  MemoryBroker,
+  MemoryBus,
+  type RealtimeModuleOptions,
+  type StreamPosition,
+} from '../src/index.js';
+import { RoomTracker } from '../src/client/room-tracker.js';
 import { RealtimeClient, type RoomRejoin } from '../src/client/index.js';
 import { startRoomsApp, type RoomsApp, tokenFor } from './support/rooms-app.js';
 import { until } from './support/until.js';
@@ -14,7 +24,33 @@ if (!process.env.TEST_LOGS) {
 
 type Frame = Record<string, unknown>;
 
-describe('room offsets, history and recovery (protocol §7, in-memory broker)', () => {
+/** A memory broker that can lose the next room messages it delivers, and fail the next history reads, as an outage would. */
+class LossyBroker extends MemoryBroker {
+  dropNext = 0;
+  failHistory = 0;
+  historyReads = 0;
+
+  override start(instanceId: string, onMessage: BrokerMessageListener): Promise<void> {
+    return super.start(instanceId, (channel, payload, position) => {
+      if (position && this.dropNext > 0) {
+        this.dropNext--;
+        return;
+      }
+      onMessage(channel, payload, position);
+    });
+  }
+
+  override history(channel: string, since: StreamPosition | undefined, policy: HistoryPolicy): Promise<HistoryPage> {
+    this.historyReads++;
+    if (this.failHistory > 0) {
+      this.failHistory--;
+      return Promise.reject(new BrokerUnavailableError('not now'));
+    }
+    return super.history(channel, since, policy);
+  }
+}
+
+describe('room offsets, history and recovery (docs/protocol.md §8, in-memory broker)', () => {
   const apps: RoomsApp[] = [];
   const clients: TestClient[] = [];
   const sdkClients: RealtimeClient[] = [];
@@ -191,5 +227,103 @@ describe('room offsets, history and recovery (protocol §7, in-memory broker)', 
     await until(() => texts.length === 5, 'every message');
     assert.deepEqual(texts, ['before', 'gone 1', 'gone 2', 'gone 3', 'after']);
     assert.deepEqual(offsets, [1, 2, 3, 4, 5]);
+  });
+
+  it('fills a gap from history before anything newer, reading again when the first read fails', async () => {
+    const bus = new MemoryBus();
+    const lossy = new LossyBroker({ bus });
+    const one = await app({}, lossy);
+    const two = await app({}, new MemoryBroker({ bus }));
+    const [alice] = await member(one, 'alice', 'lobby');
+    const outside = await publisher(two);
+    await sendAcked(outside, 'lobby', 'a');
+    assert.equal((await alice.nextJson()).offset, 1);
+    lossy.dropNext = 1;
+    lossy.failHistory = 1;
+    const readsBefore = lossy.historyReads;
+    await sendAcked(outside, 'lobby', 'b'); // lost on alice's instance
+    await sendAcked(outside, 'lobby', 'c'); // shows the gap; the first read fails, the next one a second later fills it
+    const pushes = await frames(alice, 2);
+    assert.deepEqual(
+      pushes.map((push) => [push.offset, (push.data as { text: string }).text]),
+      [
+        [2, 'b'],
+        [3, 'c'],
+      ],
+    );
+    assert.equal(lossy.historyReads - readsBefore, 2);
+  });
+
+  it('answers a join of a room the client is in with the position, and loses nothing meanwhile', async () => {
+    const on = await app();
+    const [alice] = await member(on, 'alice', 'lobby');
+    const outside = await publisher(on);
+    alice.send({ event: 'join', id: 'again', data: { room: 'lobby', since: { offset: 0, epoch: 'whatever' } } });
+    await sendAcked(outside, 'lobby', 'meanwhile');
+    const got = await frames(alice, 2);
+    const reply = got.find((frame) => frame.id === 'again')!;
+    const push = got.find((frame) => frame.event === 'message')!;
+    assert.equal((reply.data as Frame).epoch !== undefined, true);
+    assert.equal('recovered' in (reply.data as Frame), false);
+    assert.equal((push.data as { text: string }).text, 'meanwhile');
+    assert.equal((await alice.request({ event: 'rooms', id: 'r' })).id, 'r');
+  });
+
+  it('refuses a since that is not {offset, epoch} with BAD_REQUEST', async () => {
+    const on = await app();
+    const client = await on.connect('alice');
+    clients.push(client);
+    for (const since of [
+      { offset: -1, epoch: 'e' },
+      { offset: 1.5, epoch: 'e' },
+      { offset: 1 },
+      { offset: 1, epoch: 'x'.repeat(65) },
+      'nope',
+    ]) {
+      const reply = await client.request({ event: 'join', id: 'j', data: { room: 'lobby', since } });
+      assert.equal((reply.data as { code: string }).code, 'BAD_REQUEST', JSON.stringify(since));
+    }
+    assert.deepEqual((await client.request({ event: 'rooms', id: 'r' })).data, []);
+  });
+});
+
+describe('client SDK room tracking', () => {
+  it('counts the pushes a transport hands over before the join reply is handled', async () => {
+    const tracker = new RoomTracker();
+    const joined = tracker.track('lobby', {}, async () => {
+      await Promise.resolve();
+      // ws hands over the reply and the pushes right behind it in one go: these run first.
+      tracker.seen({ event: 'message', room: 'lobby', offset: 4 });
+      tracker.seen({ event: 'message', room: 'lobby', offset: 5 });
+      return { room: 'lobby', offset: 3, epoch: 'E' };
+    });
+    await joined;
+    const bodies: Record<string, unknown>[] = [];
+    await tracker.rejoinAll({
+      request: (body) => {
+        bodies.push(body);
+        return Promise.resolve({ offset: 5, epoch: 'E', recovered: true });
+      },
+      fail: (error) => assert.fail(String(error)),
+      guard: (call) => call(),
+      later: () => undefined,
+    });
+    assert.deepEqual(bodies, [{ room: 'lobby', since: { offset: 5, epoch: 'E' } }]);
+  });
+
+  it('forgets a room whose first join failed', async () => {
+    const tracker = new RoomTracker();
+    await assert.rejects(
+      tracker.track('lobby', {}, () => Promise.reject(new Error('refused'))),
+      /refused/,
+    );
+    const bodies: unknown[] = [];
+    await tracker.rejoinAll({
+      request: (body) => (bodies.push(body), Promise.resolve({})),
+      fail: () => undefined,
+      guard: (call) => call(),
+      later: () => undefined,
+    });
+    assert.deepEqual(bodies, []);
   });
 });

@@ -103,10 +103,8 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
    * track of it: after a reconnection it is joined again with `since`, so that what was
    * missed arrives through the usual listeners, once each. Resolves with the server's reply.
    */
-  async join<T = unknown>(room: string, data: Readonly<Record<string, unknown>> = {}): Promise<T> {
-    const reply = await this.request<T>(this.rooms.joinEvent, { ...data, room });
-    this.rooms.joined(room, data, reply);
-    return reply;
+  join<T = unknown>(room: string, data: Readonly<Record<string, unknown>> = {}): Promise<T> {
+    return this.rooms.track(room, data, () => this.request<T>(this.rooms.joinEvent, { ...data, room }));
   }
 
   /** Leaves a room joined with {@link join} (`rooms.leaveEvent`, default `leave`). */

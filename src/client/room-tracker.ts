@@ -21,6 +21,8 @@ interface Tracked {
   readonly data: Readonly<Record<string, unknown>>;
   offset?: number;
   epoch?: string;
+  /** The highest offset seen since the last join was sent: its pushes can be handled before its reply. */
+  seenSinceJoin?: number;
 }
 
 /** The rooms the client joined, and where each stands: the last offset seen and the epoch. */
@@ -41,15 +43,46 @@ export class RoomTracker {
     this.rejoin = options.rejoin ?? true;
   }
 
-  /** A join succeeded: the room is tracked from the position its reply gives. */
+  /**
+   * A join is about to be sent: offsets seen from now on count for it (a transport may hand
+   * over the pushes that follow the reply before the reply's handler runs). Returns
+   * whether the room is new here, so that a failed first join can forget it.
+   */
+  joining(room: string, data: Readonly<Record<string, unknown>>): boolean {
+    let tracked = this.rooms.get(room);
+    const fresh = tracked === undefined;
+    if (!tracked) {
+      tracked = { data };
+      this.rooms.set(room, tracked);
+    }
+    tracked.seenSinceJoin = undefined;
+    return fresh;
+  }
+
+  /** Joins through `send` and tracks the room; a first join that fails leaves it untracked. */
+  async track<T>(room: string, data: Readonly<Record<string, unknown>>, send: () => Promise<T>): Promise<T> {
+    const fresh = this.joining(room, data);
+    try {
+      const reply = await send();
+      this.joined(room, data, reply);
+      return reply;
+    } catch (error) {
+      if (fresh) {
+        this.left(room);
+      }
+      throw error;
+    }
+  }
+
+  /** A join succeeded: the room goes on from the position its reply gives. */
   joined(room: string, data: Readonly<Record<string, unknown>>, reply: unknown): void {
     const tracked: Tracked = this.rooms.get(room) ?? { data };
     const position = positionOf(reply);
     if (position) {
       // A recovered join's replay follows the reply, and its offsets move this on; otherwise
-      // the room starts from where it stands now.
+      // the room goes on from where it stands now (or from what already came after it).
       if (!(position.recovered === true && tracked.epoch === position.epoch)) {
-        tracked.offset = position.offset;
+        tracked.offset = Math.max(position.offset, tracked.seenSinceJoin ?? 0);
       }
       tracked.epoch = position.epoch;
     }
@@ -66,8 +99,11 @@ export class RoomTracker {
     const offset = (frame as { offset?: unknown }).offset;
     if (typeof frame.room === 'string' && typeof offset === 'number') {
       const tracked = this.rooms.get(frame.room);
-      if (tracked && (tracked.offset === undefined || offset > tracked.offset)) {
-        tracked.offset = offset;
+      if (tracked) {
+        tracked.seenSinceJoin = Math.max(offset, tracked.seenSinceJoin ?? 0);
+        if (tracked.offset === undefined || offset > tracked.offset) {
+          tracked.offset = offset;
+        }
       }
     }
   }

@@ -22,7 +22,7 @@ import {
   targetOf,
   userChannel,
 } from './cluster-envelope.js';
-import { checkRoom } from './room-name.js';
+import { checkJoin } from './room-name.js';
 import { LocalPresence } from './local-presence.js';
 import type { EmitToRoomOptions, JoinOptions, RoomPosition } from './room-options.js';
 import { RoomPublisher } from './room-publisher.js';
@@ -80,7 +80,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
           this.broker,
           history,
           this.logger,
-          (payload) => this.publisher.push(payload),
+          (payload, live) => this.publisher.push(payload, live),
           (room) => this.rooms.get(room),
           (count) => this.metrics?.pushed(count),
         )
@@ -117,14 +117,14 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
    * `UNAVAILABLE` and the client is not in the room.
    */
   async join(client: object, room: string, options: JoinOptions = {}): Promise<RoomPosition | undefined> {
-    checkRoom(room);
+    checkJoin(room, options.since);
     const connection = this.connection(client);
     if (!this.everyone.has(connection)) {
       return undefined;
     }
     if (connection.rooms.has(room)) {
       await this.pendingWork.get(roomChannel(room));
-      return this.streams?.recover(room, connection, undefined);
+      return this.streams?.position(room); // already a member: it gets every message as it is
     }
     const limit = connection.settings.maxRoomsPerConnection;
     if (connection.rooms.size >= limit) {

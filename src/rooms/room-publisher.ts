@@ -41,14 +41,14 @@ export class RoomPublisher {
     return this.history ? this.publishWithHistory(room, frame, except, this.history) : this.publishWithoutHistory(room, frame, except);
   }
 
-  /** The push of a room message from the broker; the sender's exclusion is used once. */
-  push(payload: string): RoomPush | undefined {
+  /** The push of a room message from the broker; the sender's exclusion is used once, by the live copy (`live`). */
+  push(payload: string, live = true): RoomPush | undefined {
     const message = decodeClusterMessage(payload);
     if (message?.type !== 'message') {
       return undefined;
     }
     let except: Connection | undefined;
-    if (message.except !== undefined && message.origin === this.instanceId) {
+    if (live && message.except !== undefined && message.origin === this.instanceId) {
       except = this.exceptTickets.get(message.except);
       this.exceptTickets.delete(message.except);
     }

@@ -6,6 +6,13 @@ import { RealtimeError } from '../realtime.errors.js';
 import { prebuildTextFrame } from '../transport/prebuilt-frame.js';
 import { roomChannel } from './cluster-envelope.js';
 
+/** How long a joined connection's replay waits for the join's reply at most. */
+const RECOVERY_FALLBACK_MS = 5000;
+/** Newer messages a room holds while a gap is being filled; beyond it, the gap is given up on. */
+const MAX_HELD = 10_000;
+/** Pause before a gap fill whose history read failed is tried again. */
+const FILL_RETRY_MS = 1000;
+
 /** A room push as the stream hands it to the hub: its frame (without offset) and who not to send it to. */
 export interface RoomPush {
   readonly frame: string;
@@ -29,6 +36,8 @@ interface RoomStream {
   offset: number;
   /** A history read filling a gap is under way: newer messages wait in `held`. */
   filling: boolean;
+  /** A fill that failed is tried again by this timer; newer messages wait in `held` meanwhile. */
+  retry: NodeJS.Timeout | undefined;
   readonly held: [string, StreamPosition][];
   readonly recovering: Map<Connection, Recovery>;
 }
@@ -55,8 +64,8 @@ export class RoomStreams {
     private readonly broker: RealtimeBroker,
     private readonly policy: HistoryPolicy,
     private readonly logger: Pick<Logger, 'warn'>,
-    /** The push of a broker payload; undefined when it is not a room message. */
-    private readonly decode: (payload: string) => RoomPush | undefined,
+    /** The push of a broker payload; undefined when it is not a room message. `live`: not a replay (a sender's exclusion is used up). */
+    private readonly decode: (payload: string, live: boolean) => RoomPush | undefined,
     /** The local members of a room. */
     private readonly members: (room: string) => Iterable<Connection> | undefined,
     /** Counts pushes sent. */
@@ -66,12 +75,13 @@ export class RoomStreams {
   /** Opens the room's stream (its first local member joins). */
   open(room: string): void {
     if (!this.streams.has(room)) {
-      this.streams.set(room, { epoch: undefined, offset: 0, filling: false, held: [], recovering: new Map() });
+      this.streams.set(room, { epoch: undefined, offset: 0, filling: false, retry: undefined, held: [], recovering: new Map() });
     }
   }
 
   /** Closes the room's stream (its last local member left). */
   close(room: string): void {
+    clearTimeout(this.streams.get(room)?.retry);
     this.streams.delete(room);
   }
 
@@ -81,7 +91,7 @@ export class RoomStreams {
     if (!stream) {
       return; // no local member any more
     }
-    if (stream.filling) {
+    if (stream.filling || stream.retry) {
       stream.held.push([payload, position]);
       return;
     }
@@ -130,7 +140,10 @@ export class RoomStreams {
     recovery.until = position?.offset ?? 0;
     const recovered = since === undefined ? undefined : page?.complete === true;
     const replay = recovered ? page!.entries : [];
-    connection.afterReply(() => this.flushRecovery(stream, connection, recovery, replay));
+    const flush = (): void => this.flushRecovery(stream, connection, recovery, replay);
+    connection.afterReply(flush);
+    // Should no reply come (a join made outside a handler while a request hangs), it goes anyway.
+    setTimeout(flush, RECOVERY_FALLBACK_MS).unref();
     if (!position) {
       return undefined;
     }
@@ -144,12 +157,12 @@ export class RoomStreams {
     recovery: Recovery,
     replay: readonly { offset: number; payload: string }[],
   ): void {
-    if (stream.recovering.get(connection) !== recovery) {
-      return; // left the room (or joined again) meanwhile
+    if (recovery.flushed || stream.recovering.get(connection) !== recovery) {
+      return; // sent already, or left the room (or joined again) meanwhile
     }
     let sent = 0;
     for (const entry of replay) {
-      const push = this.decode(entry.payload);
+      const push = this.decode(entry.payload, false);
       if (push && connection.send(withOffset(push.frame, entry.offset))) {
         sent++;
       }
@@ -165,6 +178,12 @@ export class RoomStreams {
       stream.recovering.delete(connection);
     }
     this.pushed(sent);
+  }
+
+  /** Where the room stands on this instance, when that is known. */
+  position(room: string): JoinPosition | undefined {
+    const stream = this.streams.get(room);
+    return stream?.epoch === undefined ? undefined : { offset: stream.offset, epoch: stream.epoch };
   }
 
   /** Forgets a connection's recovery (it left the room or closed). */
@@ -194,16 +213,26 @@ export class RoomStreams {
     this.emit(room, stream, payload, position.offset);
   }
 
-  /** Reads what this instance missed of a room from history and delivers it, then what waited. */
+  /**
+   * Reads what this instance missed of a room from history and delivers it, then what
+   * waited. A gap history no longer covers is jumped over; one that could not be read (the
+   * broker is away) is read again later, while newer messages wait, up to a bound.
+   */
   private async fill(room: string, stream: RoomStream): Promise<void> {
     if (stream.filling) {
       return;
     }
+    clearTimeout(stream.retry);
+    stream.retry = undefined;
     stream.filling = true;
+    let failed = false;
     try {
       // A second read when the first finds a new epoch: that epoch from its start.
       for (let read = 0; read < 2; read++) {
         const page = await this.broker.history(roomChannel(room), { offset: stream.offset, epoch: stream.epoch! }, this.policy);
+        if (this.streams.get(room) !== stream) {
+          return; // the room emptied (and maybe filled again) meanwhile: not this stream's members any more
+        }
         if (page.complete) {
           for (const entry of page.entries) {
             if (entry.offset === stream.offset + 1) {
@@ -225,16 +254,34 @@ export class RoomStreams {
         break;
       }
     } catch (error) {
-      this.logger.warn(`room ${room}: a gap could not be filled: ${error instanceof Error ? error.message : String(error)}`);
+      failed = true;
+      this.logger.warn(`room ${room}: a gap could not be filled yet: ${error instanceof Error ? error.message : String(error)}`);
     } finally {
       stream.filling = false;
     }
     if (this.streams.get(room) !== stream) {
       return;
     }
-    // What waited, in order; a gap history could not fill is jumped over rather than waited on.
-    const held = stream.held.splice(0).sort((a, b) => a[1].offset - b[1].offset);
+    if (failed && stream.held.length <= MAX_HELD) {
+      stream.retry = setTimeout(() => {
+        stream.retry = undefined;
+        if (this.streams.get(room) === stream) {
+          void this.fill(room, stream);
+        }
+      }, FILL_RETRY_MS);
+      stream.retry.unref();
+      return;
+    }
+    // What waited, in order (of the current epoch only); a gap history does not cover is jumped over.
+    const held = stream.held
+      .splice(0)
+      .filter(([, position]) => position.epoch === stream.epoch || position.offset === 1)
+      .sort((a, b) => a[1].offset - b[1].offset);
     for (const [payload, position] of held) {
+      if (stream.filling) {
+        stream.held.push([payload, position]); // a new fill started: it takes the rest
+        continue;
+      }
       if (position.epoch === stream.epoch && position.offset > stream.offset + 1) {
         stream.offset = position.offset - 1;
       }
@@ -243,7 +290,7 @@ export class RoomStreams {
   }
 
   private emit(room: string, stream: RoomStream, payload: string, offset: number): void {
-    const push = this.decode(payload);
+    const push = this.decode(payload, true);
     const members = this.members(room);
     if (!push || !members) {
       return;
