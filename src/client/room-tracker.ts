@@ -2,6 +2,7 @@ import type { ClientRoomOptions, IncomingFrame } from './client-options.js';
 
 /** What the client tells after joining a room again on a new connection. */
 export interface RoomRejoin {
+  /** The room joined again. */
   readonly room: string;
   /**
    * Whether every message missed meanwhile came (they arrive as ordinary pushes, before

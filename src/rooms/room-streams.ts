@@ -5,6 +5,7 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import { RealtimeError } from '../realtime.errors.js';
 import { prebuildTextFrame } from '../transport/prebuilt-frame.js';
 import { roomChannel } from './cluster-envelope.js';
+import type { RoomPosition } from './room-options.js';
 
 /** How long a joined connection's replay waits for the join's reply at most. */
 const RECOVERY_FALLBACK_MS = 5000;
@@ -42,13 +43,6 @@ interface RoomStream {
   readonly recovering: Map<Connection, Recovery>;
 }
 
-/** The result of a join: the room's position, and with `since` whether the missed messages come. */
-export interface JoinPosition {
-  readonly offset: number;
-  readonly epoch: string;
-  readonly recovered?: boolean;
-}
-
 /**
  * Room messages with offsets, in order, exactly once, on this instance. Each room with
  * local members has a stream that delivers what the broker hands over in offset order:
@@ -63,7 +57,8 @@ export class RoomStreams {
   constructor(
     private readonly broker: RealtimeBroker,
     private readonly policy: HistoryPolicy,
-    private readonly logger: Pick<Logger, 'warn'>,
+    /** Per-room lines that an outage repeats for every room go to `debug`; the broker reports the outage itself. */
+    private readonly logger: Pick<Logger, 'warn' | 'debug'>,
     /** The push of a broker payload; undefined when it is not a room message. `live`: not a replay (a sender's exclusion is used up). */
     private readonly decode: (payload: string, live: boolean) => RoomPush | undefined,
     /** The local members of a room. */
@@ -114,7 +109,7 @@ export class RoomStreams {
    * position is what this instance knows; a join with `since` then fails with
    * `UNAVAILABLE` (whether it could recover cannot be told), to be tried again.
    */
-  async recover(room: string, connection: Connection, since: StreamPosition | undefined): Promise<JoinPosition | undefined> {
+  async recover(room: string, connection: Connection, since: StreamPosition | undefined): Promise<RoomPosition | undefined> {
     const stream = this.streams.get(room);
     if (!stream) {
       return undefined;
@@ -124,8 +119,8 @@ export class RoomStreams {
     let page: HistoryPage | undefined;
     try {
       page = await this.broker.history(roomChannel(room), since, this.policy);
-    } catch (error) {
-      this.logger.warn(`history of room ${room} not read: ${error instanceof Error ? error.message : String(error)}`);
+    } catch {
+      // Told to the client (UNAVAILABLE with since) or answered from what this instance knows.
     }
     if (!page && since !== undefined) {
       // Whether the missed messages are still there cannot be told now: not a "no".
@@ -181,7 +176,7 @@ export class RoomStreams {
   }
 
   /** Where the room stands on this instance, when that is known. */
-  position(room: string): JoinPosition | undefined {
+  position(room: string): RoomPosition | undefined {
     const stream = this.streams.get(room);
     return stream?.epoch === undefined ? undefined : { offset: stream.offset, epoch: stream.epoch };
   }
@@ -196,7 +191,7 @@ export class RoomStreams {
       if (stream.epoch === undefined) {
         stream.offset = position.offset - 1; // the first message seen here: nothing before it is owed
       } else {
-        this.logger.warn(`room ${room}: its history was lost (new epoch), offsets start over`);
+        this.logger.debug(`room ${room}: its history was lost (new epoch), offsets start over`);
         stream.offset = 0; // the new epoch from its start: what came before this one is read from history
       }
       stream.epoch = position.epoch;
@@ -243,7 +238,7 @@ export class RoomStreams {
           break;
         }
         if (page.position.epoch !== stream.epoch) {
-          this.logger.warn(`room ${room}: its history was lost (new epoch), offsets start over`);
+          this.logger.debug(`room ${room}: its history was lost (new epoch), offsets start over`);
           stream.epoch = page.position.epoch;
           stream.offset = 0;
           continue;
@@ -255,7 +250,7 @@ export class RoomStreams {
       }
     } catch (error) {
       failed = true;
-      this.logger.warn(`room ${room}: a gap could not be filled yet: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.debug(`room ${room}: a gap could not be filled yet: ${error instanceof Error ? error.message : String(error)}`);
     } finally {
       stream.filling = false;
     }
