@@ -3,6 +3,19 @@ import { randomBytes } from 'node:crypto';
 import type { HistoryEntry, HistoryPage, StreamPosition } from './broker.interface.js';
 
 /**
+ * Lua shared by both scripts: the channel's epoch in `epoch`; when the channel has none
+ * (`started`), the candidate ARGV[3] becomes it, and a stream left from an older epoch goes.
+ */
+const EPOCH_OR_START = `
+local epoch = redis.call('HGET', KEYS[1], 'e')
+local started = not epoch
+if started then
+  epoch = ARGV[3]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
+end`;
+
+/**
  * The Redis broker's history: per channel, a hash with the epoch and the last offset
  * (`<prefix>{<channel>}:m`) and a stream of the latest messages (`<prefix>{<channel>}:s`)
  * whose entry ids are `<offset>-0`. The braces keep both keys in one Redis Cluster slot.
@@ -18,13 +31,7 @@ import type { HistoryEntry, HistoryPage, StreamPosition } from './broker.interfa
  * On the pub/sub channel every message has a one-character kind: `P<payload>` (plain) or
  * `H<offset>:<epoch>:<payload>` (kept in history), so any payload travels unchanged.
  */
-export const PUBLISH_SCRIPT = `
-local epoch = redis.call('HGET', KEYS[1], 'e')
-if not epoch then
-  epoch = ARGV[3]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
-end
+export const PUBLISH_SCRIPT = `${EPOCH_OR_START}
 local count = #ARGV - 5
 local last = redis.call('HINCRBY', KEYS[1], 'o', count)
 local first = last - count + 1
@@ -45,12 +52,8 @@ return {first, epoch}
  * A history read, one script: the position (starting the epoch when there is none), and
  * with a `since` offset (ARGV[1], empty for none) the entries after it.
  */
-export const HISTORY_SCRIPT = `
-local epoch = redis.call('HGET', KEYS[1], 'e')
-if not epoch then
-  epoch = ARGV[3]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
+export const HISTORY_SCRIPT = `${EPOCH_OR_START}
+if started then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 local offset = tonumber(redis.call('HGET', KEYS[1], 'o'))
