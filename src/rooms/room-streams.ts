@@ -24,10 +24,12 @@ export interface RoomPush {
 interface Recovery {
   /** The room's offset when the join read history: what is at or below it comes with the replay, or not at all. */
   until: number | undefined;
+  /** The epoch the join's reply named: pushes of another (the one this instance is leaving) are not this connection's. */
+  epoch: string | undefined;
   /** Sent: the replay went out, after the join's reply. */
   flushed: boolean;
-  /** Newer pushes that came before the replay went out: `[offset, frame]`. */
-  readonly held: [number, string][];
+  /** Newer pushes that came before the replay went out: `[offset, frame, epoch]`. */
+  readonly held: [number, string, string | undefined][];
 }
 
 /** One room's ordered stream on this instance. */
@@ -114,7 +116,7 @@ export class RoomStreams {
     if (!stream) {
       return undefined;
     }
-    const recovery: Recovery = { until: undefined, flushed: false, held: [] };
+    const recovery: Recovery = { until: undefined, epoch: undefined, flushed: false, held: [] };
     stream.recovering.set(connection, recovery);
     let page: HistoryPage | undefined;
     try {
@@ -133,6 +135,7 @@ export class RoomStreams {
     }
     const position = page?.position ?? (stream.epoch === undefined ? undefined : { offset: stream.offset, epoch: stream.epoch });
     recovery.until = position?.offset ?? 0;
+    recovery.epoch = position?.epoch;
     const recovered = since === undefined ? undefined : page?.complete === true;
     const replay = recovered ? page!.entries : [];
     const flush = (): void => this.flushRecovery(stream, connection, recovery, replay);
@@ -162,14 +165,14 @@ export class RoomStreams {
         sent++;
       }
     }
-    for (const [offset, frame] of recovery.held) {
-      if (offset > recovery.until! && connection.send(frame)) {
+    for (const [offset, frame, epoch] of recovery.held) {
+      if (offset > recovery.until! && sameEpoch(recovery, epoch) && connection.send(frame)) {
         sent++;
       }
     }
     recovery.held.length = 0;
     recovery.flushed = true;
-    if (stream.offset >= recovery.until!) {
+    if (caughtUp(stream, recovery)) {
       stream.recovering.delete(connection);
     }
     this.pushed(sent);
@@ -311,14 +314,27 @@ export class RoomStreams {
   /** A push for a connection that is catching up: skipped when its replay has it, held until the replay is out, else sent. */
   private offer(stream: RoomStream, connection: Connection, recovery: Recovery, offset: number, frame: string): boolean {
     if (recovery.until === undefined || !recovery.flushed) {
-      recovery.held.push([offset, frame]);
+      recovery.held.push([offset, frame, stream.epoch]);
       return false;
     }
-    if (stream.offset >= recovery.until) {
+    if (!sameEpoch(recovery, stream.epoch)) {
+      return false; // the epoch this instance is leaving: the join's reply named the new one
+    }
+    if (caughtUp(stream, recovery)) {
       stream.recovering.delete(connection);
     }
     return offset > recovery.until && connection.send(frame);
   }
+}
+
+/** The room's stream has delivered all the joined connection's replay covers, in the epoch its join named. */
+function caughtUp(stream: RoomStream, recovery: Recovery): boolean {
+  return sameEpoch(recovery, stream.epoch) && stream.offset >= recovery.until!;
+}
+
+/** Whether a push of `epoch` belongs to the joined connection (any, when its join could name none). */
+function sameEpoch(recovery: Recovery, epoch: string | undefined): boolean {
+  return recovery.epoch === undefined || recovery.epoch === epoch;
 }
 
 /** A room push's frame with its offset: `{"offset":N,...}`, built once per message. */
