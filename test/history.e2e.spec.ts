@@ -50,6 +50,28 @@ class LossyBroker extends MemoryBroker {
   }
 }
 
+/** A memory broker whose presence updates wait until released, as a slow broker's would. */
+class SlowPresenceBroker extends MemoryBroker {
+  presenceCalls = 0;
+  private gate: Promise<void> | undefined;
+  private open: (() => void) | undefined;
+
+  hold(): void {
+    this.gate = new Promise((resolve) => (this.open = resolve));
+  }
+
+  release(): void {
+    this.open?.();
+    this.gate = undefined;
+  }
+
+  override async addPresence(room: string, member: string): Promise<void> {
+    this.presenceCalls++;
+    await this.gate;
+    return super.addPresence(room, member);
+  }
+}
+
 describe('room offsets, history and recovery (docs/protocol.md §8, in-memory broker)', () => {
   const apps: RoomsApp[] = [];
   const clients: TestClient[] = [];
@@ -144,6 +166,37 @@ describe('room offsets, history and recovery (docs/protocol.md §8, in-memory br
     );
     // Nothing more: each message came once.
     assert.equal((await back.request({ event: 'rooms', id: 'r' })).id, 'r');
+  });
+
+  it('sends a joining connection nothing before its reply, also what is published while the join waits for the broker', async () => {
+    const broker = new SlowPresenceBroker();
+    const on = await app({}, broker);
+    const [alice, { epoch }] = await member(on, 'alice', 'lobby');
+    await member(on, 'bob', 'lobby'); // the room stays open on this instance
+    const outside = await publisher(on);
+    await sendAcked(outside, 'lobby', 'm1');
+    assert.equal((await alice.nextJson()).offset, 1);
+    alice.close();
+    await sendAcked(outside, 'lobby', 'm2');
+    const back = await on.connect('alice');
+    clients.push(back);
+    broker.hold();
+    const calls = broker.presenceCalls;
+    back.send({ event: 'join', id: 'back', data: { room: 'lobby', since: { offset: 1, epoch } } });
+    await until(() => broker.presenceCalls > calls, 'the join to wait for presence');
+    await sendAcked(outside, 'lobby', 'm3'); // published while alice is a member, before her reply
+    broker.release();
+    const [reply, ...pushes] = await frames(back, 3);
+    assert.equal(reply.event, 'join', JSON.stringify(reply));
+    assert.equal((reply.data as Frame).recovered, true);
+    assert.deepEqual(
+      pushes.map((push) => [push.offset, (push.data as Frame).text]),
+      [
+        [2, 'm2'],
+        [3, 'm3'],
+      ],
+    );
+    assert.equal((await back.request({ event: 'rooms', id: 'r' })).id, 'r'); // nothing more: each came once
   });
 
   it('answers recovered: false, and replays nothing, when history lost messages or the epoch differs', async () => {
@@ -309,6 +362,32 @@ describe('client SDK room tracking', () => {
       later: () => undefined,
     });
     assert.deepEqual(bodies, [{ room: 'lobby', since: { offset: 5, epoch: 'E' } }]);
+  });
+
+  it('after a rejoin into a new epoch, goes on from the offsets of that epoch, not from what the old connection saw', async () => {
+    const tracker = new RoomTracker();
+    await tracker.track('lobby', {}, () => Promise.resolve({ room: 'lobby', offset: 800, epoch: 'E1' }));
+    for (let offset = 801; offset <= 805; offset++) {
+      tracker.seen({ event: 'message', room: 'lobby', offset });
+    }
+    const bodies: Record<string, unknown>[] = [];
+    const replies = [
+      { offset: 2, epoch: 'E2', recovered: false },
+      { offset: 4, epoch: 'E2', recovered: true },
+    ];
+    const io = {
+      request: (body: Record<string, unknown>) => (bodies.push(body), Promise.resolve(replies[bodies.length - 1])),
+      fail: (error: unknown) => assert.fail(String(error)),
+      guard: (call: () => void) => call(),
+      later: () => undefined,
+    };
+    await tracker.rejoinAll(io); // the broker lost the room's history: E2 starts over
+    tracker.seen({ event: 'message', room: 'lobby', offset: 3 });
+    await tracker.rejoinAll(io);
+    assert.deepEqual(bodies, [
+      { room: 'lobby', since: { offset: 805, epoch: 'E1' } },
+      { room: 'lobby', since: { offset: 3, epoch: 'E2' } },
+    ]);
   });
 
   it('forgets a room whose first join failed', async () => {

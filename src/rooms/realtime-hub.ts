@@ -133,12 +133,12 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     connection.joinRoom(room);
     let members = this.rooms.get(room);
     if (!members) {
-      members = new Set();
-      this.rooms.set(room, members);
+      this.rooms.set(room, (members = new Set()));
       this.streams?.open(room);
       this.pendingWork.set(roomChannel(room), this.settle(this.broker.subscribe(roomChannel(room)), 'subscribe'));
     }
     members.add(connection);
+    this.streams?.hold(room, connection); // its pushes wait for the join's reply
     // Joiners who arrive while the room's subscription is being made wait for it too.
     const waits = [this.pendingWork.get(roomChannel(room))];
     if (connection.user !== undefined) {

@@ -105,6 +105,15 @@ export class RoomStreams {
   }
 
   /**
+   * A connection is joining `room`: the room's pushes wait for it from now on, until its
+   * join's reply is out ({@link recover} says what it is owed). Called as it becomes a
+   * member, before anything is awaited, so that no push reaches it ahead of the reply.
+   */
+  hold(room: string, connection: Connection): void {
+    this.streams.get(room)?.recovering.set(connection, { until: undefined, epoch: undefined, flushed: false, held: [] });
+  }
+
+  /**
    * A connection just joined `room` (its subscription is in place): reads the room's
    * position, and with `since` the messages after it. Recovered messages, and newer ones
    * that arrive meanwhile, go out right after the join's reply. Without the broker, the
@@ -116,7 +125,7 @@ export class RoomStreams {
     if (!stream) {
       return undefined;
     }
-    const recovery: Recovery = { until: undefined, epoch: undefined, flushed: false, held: [] };
+    const recovery: Recovery = stream.recovering.get(connection) ?? { until: undefined, epoch: undefined, flushed: false, held: [] };
     stream.recovering.set(connection, recovery);
     let page: HistoryPage | undefined;
     try {
