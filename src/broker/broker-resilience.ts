@@ -68,7 +68,8 @@ export class BrokerResilience {
   /** The last command or probe got no answer in time: an outage even though sockets are open. */
   private stalled = false;
   private everReady = false;
-  private restoring = false;
+  /** The restore under way, which a caller can wait for (rounds asked for meanwhile included). */
+  private restoring: Promise<void> | undefined;
   private restoreAgain = false;
   private readonly pending: Kept[] = [];
   private inFlight = 0;
@@ -154,11 +155,9 @@ export class BrokerResilience {
     });
   }
 
-  /** A connection came (back) up: restore, then report `ok` and flush what was kept. */
-  up(): void {
-    if (this.currentState !== 'closed') {
-      void this.restore();
-    }
+  /** A connection came (back) up: restore, then report `ok` and flush what was kept. Resolves once that is done (or failed). */
+  up(): Promise<void> {
+    return this.currentState === 'closed' ? Promise.resolve() : this.restore();
   }
 
   /** A connection dropped or could not connect: `degraded`, with `detail` as the reason. */
@@ -214,12 +213,16 @@ export class BrokerResilience {
     }
   }
 
-  private async restore(): Promise<void> {
+  private restore(): Promise<void> {
     if (this.restoring) {
       this.restoreAgain = true; // what changed meanwhile is caught up by one more round
-      return;
+      return this.restoring;
     }
-    this.restoring = true;
+    this.restoring = this.restoreRounds();
+    return this.restoring;
+  }
+
+  private async restoreRounds(): Promise<void> {
     try {
       do {
         this.restoreAgain = false;
@@ -229,10 +232,10 @@ export class BrokerResilience {
     } catch (error) {
       this.down(`restoring failed: ${describe(error)}`);
       clearTimeout(this.restoreRetry);
-      this.restoreRetry = setTimeout(() => this.answering && this.up(), RESTORE_RETRY_MS);
+      this.restoreRetry = setTimeout(() => this.answering && void this.up(), RESTORE_RETRY_MS);
       this.restoreRetry.unref();
     } finally {
-      this.restoring = false;
+      this.restoring = undefined;
     }
   }
 
@@ -268,9 +271,9 @@ export class BrokerResilience {
     }
     if (this.stalled) {
       this.stalled = false;
-      this.up(); // what changed while it stalled
+      void this.up(); // what changed while it stalled
     } else if (this.currentState !== 'ok' && !this.restoring) {
-      this.up(); // degraded by an error that did not drop a connection
+      void this.up(); // degraded by an error that did not drop a connection
     }
   }
 

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import type { RedisBrokerOptions } from './redis-broker-options.js';
 import { BrokerUnavailableError } from './broker-errors.js';
 import { BrokerResilience } from './broker-resilience.js';
 import type {
@@ -10,6 +11,7 @@ import type {
   RealtimeBroker,
   StreamPosition,
 } from './broker.interface.js';
+import { type RedisConnection, RedisLink } from './redis-link.js';
 import { RedisPresence } from './redis-presence.js';
 import {
   decodeHistoryReply,
@@ -18,48 +20,19 @@ import {
   HistoryBatches,
   HISTORY_SCRIPT,
   historyKeys,
-  PUBLISH_SCRIPT,
+  publishScript,
   type ScriptedRedis,
   splitMessage,
 } from './redis-history.js';
 
-/** Options of {@link RedisBroker}: a URL, or an ioredis client to copy the settings of. */
-export interface RedisBrokerOptions {
-  /** `redis://[:password@]host:port[/db]`. Ignored when `client` is given. Default `redis://127.0.0.1:6379`. */
-  url?: string;
-  /** An ioredis client whose settings to reuse; the broker makes two connections of its own from it. */
-  client?: Redis;
-  /** Prefix of every channel and key. Default `rt:`. */
-  keyPrefix?: string;
-  /**
-   * How long presence entries live without a refresh; an instance refreshes its own every
-   * third of it, so a killed instance's users leave presence at most this long after.
-   * Instances' clocks must agree to well within it. Default 30000.
-   */
-  presenceTtlMs?: number;
-  /**
-   * Publishes kept while Redis is unreachable (sent in order once it is back), and
-   * publishes awaiting Redis's answer while it is slow; beyond it, publishes are refused
-   * (`publish` rejects with `BrokerUnavailableError`) and counted in `droppedPublishes`.
-   * Default 1000.
-   */
-  maxPendingPublishes?: number;
-  /**
-   * A command without an answer for this long fails (`BrokerTimeoutError`), and the
-   * broker reports `degraded` from then on; until Redis answers again, joins, presence and handshakes go on with what
-   * this instance knows instead of waiting for it. So no handshake or join waits on a
-   * stalled Redis longer than this. Default 1000.
-   */
-  commandTimeoutMs?: number;
-  /** How often the broker checks that Redis still answers, in ms (a `PING`). Default 1000. */
-  healthCheckMs?: number;
-}
-
-const RETRY_CAP_MS = 2000;
+/** The pause before the throttled catch-up after shard subscribers came back. */
+const RESUBSCRIBED_CATCH_UP_MS = 1000;
 
 /**
  * Redis pub/sub broker: rooms, user targeting and presence across every instance that
- * shares the Redis. An instance subscribes only to the channels it has local members for.
+ * shares the Redis (one server, or a Redis Cluster with sharded pub/sub: see
+ * `RedisBrokerOptions.cluster`). An instance subscribes only to the channels it has local
+ * members for.
  * Presence is kept by a `RedisPresence`, outages are handled by a `BrokerResilience`.
  *
  * While Redis is unreachable or stalled nothing throws and memory stays bounded: local
@@ -72,11 +45,13 @@ const RETRY_CAP_MS = 2000;
 export class RedisBroker implements RealtimeBroker {
   private readonly prefix: string;
   private readonly presenceTtlMs: number;
-  private readonly connectionOptions: RedisOptions;
+  private readonly link: RedisLink;
   private readonly resilience: BrokerResilience;
-  private pub: Redis | undefined;
-  private sub: Redis | undefined;
-  /** Channels wanted, and those the current subscriber connection is subscribed to. */
+  private pub: RedisConnection | undefined;
+  private sub: RedisConnection | undefined;
+  /** A catch-up after shard subscribers came back is due (at most one a second). */
+  private catchUpTimer: NodeJS.Timeout | undefined;
+  /** Channels wanted, and those the subscriber is subscribed to (on a cluster: those handed to ioredis, which keeps them). */
   private readonly channels = new Set<string>();
   private readonly subscribed = new Set<string>();
   /** Counts the subscriber connection's drops: a reply from before one says nothing of now. */
@@ -115,9 +90,7 @@ export class RedisBroker implements RealtimeBroker {
       },
       { name: 'Redis', maxPending, commandTimeoutMs, healthCheckMs, logger: new Logger('RedisBroker') },
     );
-    this.presenceStore = new RedisPresence(this.prefix, this.presenceTtlMs, (command, call) => this.resilience.attempt(command, call));
-    this.connectionOptions = {
-      ...(options.client ? options.client.options : {}),
+    const connectionOptions: RedisOptions = {
       // Never buffer commands while disconnected: that queue has no bound.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
@@ -126,8 +99,14 @@ export class RedisBroker implements RealtimeBroker {
       // Deadlines are the broker's own (BrokerResilience.attempt), recognised by type.
       commandTimeout: undefined,
       keepAlive: 10_000,
-      retryStrategy: (attempt: number) => Math.min(100 * attempt, RETRY_CAP_MS),
     };
+    this.link = RedisLink.for(options, this.prefix, connectionOptions);
+    this.presenceStore = new RedisPresence(
+      this.prefix,
+      this.presenceTtlMs,
+      (command, call) => this.resilience.attempt(command, call),
+      this.link.perKeyTransactions,
+    );
   }
 
   /** Publishes refused because Redis was unreachable or slow and the queue was full. */
@@ -138,28 +117,28 @@ export class RedisBroker implements RealtimeBroker {
   async start(instanceId: string, onMessage: BrokerMessageListener, onRestored?: () => void): Promise<void> {
     this.presenceStore.start(instanceId);
     this.onRestored = onRestored;
-    const url = this.options.client ? undefined : (this.options.url ?? 'redis://127.0.0.1:6379');
-    this.pub = url ? new Redis(url, this.connectionOptions) : new Redis(this.connectionOptions);
-    this.sub = url ? new Redis(url, this.connectionOptions) : new Redis(this.connectionOptions);
-    this.pub.defineCommand('rtPublish', { numberOfKeys: 2, lua: PUBLISH_SCRIPT });
+    this.pub = this.link.open(false);
+    this.sub = this.link.open(true);
+    this.pub.defineCommand('rtPublish', { numberOfKeys: 2, lua: publishScript(this.link.publishCommand) });
     this.pub.defineCommand('rtHistory', { numberOfKeys: 2, lua: HISTORY_SCRIPT });
-    const prefixLength = this.prefix.length;
-    this.sub.on('message', (channel: string, message: string) => {
+    this.link.onMessage(this.sub, (name, message) => {
       const [payload, position] = splitMessage(message);
-      onMessage(channel.slice(prefixLength), payload, position);
+      onMessage(this.link.channelOf(name), payload, position);
     });
     for (const [name, connection] of [
       ['publisher', this.pub],
       ['subscriber', this.sub],
     ] as const) {
-      connection.on('ready', () => this.resilience.up());
-      connection.on('error', (error: Error) => this.resilience.down(`${name}: ${error.message}`));
       connection.on('close', () => {
-        if (connection === this.sub) {
+        if (connection === this.sub && !this.link.keepsSubscriptions) {
           this.subscribed.clear();
           this.subscriberGeneration++;
         }
-        this.resilience.down(`${name} connection closed`);
+      });
+      this.link.watch(connection, name, {
+        up: () => this.resilience.up(),
+        down: (reason) => this.resilience.down(reason),
+        resubscribed: () => this.resubscribed(),
       });
     }
     this.refreshTimer = setInterval(
@@ -173,9 +152,10 @@ export class RedisBroker implements RealtimeBroker {
     this.resilience.start();
     // Connecting may fail now and succeed later: the retry strategy keeps trying, and the
     // application starts degraded rather than not at all.
-    await Promise.all([this.pub.connect(), this.sub.connect()]).catch((error: unknown) => {
-      this.resilience.down(`cannot reach Redis yet: ${message(error)}`);
-    });
+    await Promise.all([this.pub.connect(), this.sub.connect()]).then(
+      () => this.resilience.up(), // resolves once subscriptions and presence are in place
+      (error: unknown) => this.resilience.down(`cannot reach Redis yet: ${message(error)}`),
+    );
   }
 
   publish(channel: string, payload: string, history?: HistoryPolicy): Promise<StreamPosition | undefined> {
@@ -204,7 +184,7 @@ export class RedisBroker implements RealtimeBroker {
     if (this.resilience.state === 'ok' && this.resilience.answering) {
       const generation = this.subscriberGeneration;
       await this.resilience
-        .attempt('subscribe', () => this.sub!.subscribe(this.prefix + channel))
+        .attempt('subscribe', () => this.link.subscribe(this.sub!, [this.link.channelName(channel)]))
         .then(
           () => generation === this.subscriberGeneration && this.channels.has(channel) && this.subscribed.add(channel),
           () => undefined, // judged by the resilience; the next restore catches up
@@ -216,7 +196,7 @@ export class RedisBroker implements RealtimeBroker {
     if (this.channels.delete(channel) && this.resilience.state === 'ok' && this.resilience.answering) {
       const generation = this.subscriberGeneration;
       await this.resilience
-        .attempt('unsubscribe', () => this.sub!.unsubscribe(this.prefix + channel))
+        .attempt('unsubscribe', () => this.link.unsubscribe(this.sub!, [this.link.channelName(channel)]))
         .then(
           () => generation === this.subscriberGeneration && !this.channels.has(channel) && this.subscribed.delete(channel),
           () => undefined,
@@ -242,6 +222,7 @@ export class RedisBroker implements RealtimeBroker {
 
   async close(): Promise<void> {
     clearInterval(this.refreshTimer);
+    clearTimeout(this.catchUpTimer);
     const pub = this.pub;
     const answering = this.resilience.answering;
     this.resilience.close();
@@ -267,7 +248,7 @@ export class RedisBroker implements RealtimeBroker {
   private async send(channel: string, payload: string, history: HistoryPolicy | undefined): Promise<StreamPosition | undefined> {
     const pub = this.pub!;
     if (!history) {
-      await pub.publish(this.prefix + channel, `P${payload}`);
+      await this.link.publish(pub, this.link.channelName(channel), `P${payload}`);
       return undefined;
     }
     return this.batchesFor(history).add(channel, payload);
@@ -281,7 +262,13 @@ export class RedisBroker implements RealtimeBroker {
       const refreshes = this.refreshesFor(history.ttlMs);
       batches = new HistoryBatches((channel, payloads) => {
         const [meta, stream] = historyKeys(this.prefix, channel);
-        const argv = [this.prefix + channel, String(history.size), this.epochs.next(), refreshes.take(channel), refreshes.expiryMs];
+        const argv = [
+          this.link.channelName(channel),
+          String(history.size),
+          this.epochs.next(),
+          refreshes.take(channel),
+          refreshes.expiryMs,
+        ];
         return (this.pub as ScriptedRedis).rtPublish(meta, stream, ...argv, ...payloads);
       });
       this.batches.set(key, batches);
@@ -309,11 +296,25 @@ export class RedisBroker implements RealtimeBroker {
   }
 
   /**
+   * A cluster's shard subscribers came back (a shard failed over, restarted or moved):
+   * room members catch up from history, at most once a second (ioredis may report this
+   * many times a second while a shard is down).
+   */
+  private resubscribed(): void {
+    this.catchUpTimer ??= setTimeout(() => {
+      this.catchUpTimer = undefined;
+      if (this.resilience.state === 'ok') {
+        this.onRestored?.();
+      }
+    }, RESUBSCRIBED_CATCH_UP_MS).unref();
+  }
+
+  /**
    * Brings the subscriber connection's channels in line with the wanted ones: all of them
    * on a new connection, what changed meanwhile after a stall. Rejects when Redis did not
    * answer; then the resilience tries again.
    */
-  private async restoreSubscriptions(sub: Redis): Promise<void> {
+  private async restoreSubscriptions(sub: RedisConnection): Promise<void> {
     const generation = this.subscriberGeneration;
     // Channels added or dropped while a SUBSCRIBE is in flight are caught up by the next round.
     while (!sameSet(this.subscribed, this.channels)) {
@@ -321,14 +322,24 @@ export class RedisBroker implements RealtimeBroker {
       const added = [...wanted].filter((channel) => !this.subscribed.has(channel));
       const dropped = [...this.subscribed].filter((channel) => !wanted.has(channel));
       if (added.length > 0) {
-        await this.resilience.attempt('subscribe', () => sub.subscribe(...added.map((channel) => this.prefix + channel)));
+        await this.resilience.attempt('subscribe', () =>
+          this.link.subscribe(
+            sub,
+            added.map((channel) => this.link.channelName(channel)),
+          ),
+        );
         if (generation !== this.subscriberGeneration) {
           return; // the connection dropped meanwhile: its next 'ready' restores everything
         }
         added.forEach((channel) => this.subscribed.add(channel));
       }
       if (dropped.length > 0) {
-        await this.resilience.attempt('unsubscribe', () => sub.unsubscribe(...dropped.map((channel) => this.prefix + channel)));
+        await this.resilience.attempt('unsubscribe', () =>
+          this.link.unsubscribe(
+            sub,
+            dropped.map((channel) => this.link.channelName(channel)),
+          ),
+        );
         if (generation !== this.subscriberGeneration) {
           return;
         }
@@ -338,7 +349,7 @@ export class RedisBroker implements RealtimeBroker {
   }
 
   /** The publisher connection when Redis answers (ready and not stalled), else undefined. */
-  private usable(): Redis | undefined {
+  private usable(): RedisConnection | undefined {
     return this.resilience.answering ? this.pub : undefined;
   }
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from './redis-link.js';
 import { randomBytes } from 'node:crypto';
 import type { HistoryEntry, HistoryPage, StreamPosition } from './broker.interface.js';
 
@@ -29,9 +29,11 @@ end`;
  * never get the same offset, and subscribers get messages in offset order.
  *
  * On the pub/sub channel every message has a one-character kind: `P<payload>` (plain) or
- * `H<offset>:<epoch>:<payload>` (kept in history), so any payload travels unchanged.
+ * `H<offset>:<epoch>:<payload>` (kept in history), so any payload travels unchanged. On a
+ * Redis Cluster the channel (`<prefix>{<channel>}`, `SPUBLISH`) is in the keys' slot too.
  */
-export const PUBLISH_SCRIPT = `${EPOCH_OR_START}
+export function publishScript(command: 'PUBLISH' | 'SPUBLISH'): string {
+  return `${EPOCH_OR_START}
 local count = #ARGV - 5
 local last = redis.call('HINCRBY', KEYS[1], 'o', count)
 local first = last - count + 1
@@ -39,7 +41,7 @@ for i = 1, count do
   local offset = first + i - 1
   local payload = ARGV[5 + i]
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], offset .. '-0', 'p', payload)
-  redis.call('PUBLISH', ARGV[1], 'H' .. offset .. ':' .. epoch .. ':' .. payload)
+  redis.call('${command}', ARGV[1], 'H' .. offset .. ':' .. epoch .. ':' .. payload)
 end
 if first == 1 or ARGV[4] ~= '0' then
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
@@ -47,6 +49,7 @@ if first == 1 or ARGV[4] ~= '0' then
 end
 return {first, epoch}
 `;
+}
 
 /**
  * A history read, one script: the position (starting the epoch when there is none), and
@@ -68,11 +71,11 @@ return {epoch, offset, redis.call('XRANGE', KEYS[2], '(' .. since .. '-0', '+')}
 `;
 
 /** The scripts, as ioredis's `defineCommand` adds them to the publisher connection. */
-export interface ScriptedRedis extends Redis {
+export type ScriptedRedis = RedisConnection & {
   /** ARGV: channel, size, epoch candidate, refresh ('0' | '1'), expiry ms, then the payloads; returns the first offset and the epoch. */
   rtPublish(meta: string, stream: string, ...argv: string[]): Promise<[number, string]>;
   rtHistory(meta: string, stream: string, since: string, ttlMs: string, epoch: string): Promise<HistoryReply>;
-}
+};
 
 /** `[epoch, last offset, [[id, [field, value, …]], …]]`. */
 export type HistoryReply = [string, number, [string, string[]][]];

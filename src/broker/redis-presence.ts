@@ -1,7 +1,11 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisConnection } from './redis-link.js';
 
 /** Entries refreshed per transaction. */
 const REFRESH_BATCH = 1000;
+
+/** Commands on one key for a transaction: the key, what to add to the transaction, and how many entries that is (default 1). */
+type KeyWork = readonly [key: string, add: (batch: ChainableCommander) => void, entries?: number];
 
 /** Runs a Redis command under the broker's deadline; a failure is judged by the broker, then rethrown. */
 export type CommandRunner = <T>(command: string, call: () => Promise<T>) => Promise<T>;
@@ -25,6 +29,8 @@ export class RedisPresence {
     private readonly prefix: string,
     private readonly ttlMs: number,
     private readonly attempt: CommandRunner,
+    /** A transaction keeps to one room's key (a Redis Cluster's rule: one slot per transaction). */
+    private readonly perKey = false,
   ) {}
 
   /** The instance whose entries these are (known once the broker starts). */
@@ -33,7 +39,7 @@ export class RedisPresence {
   }
 
   /** Records `member` in `room` for this instance. */
-  async add(redis: Redis | undefined, room: string, member: string): Promise<void> {
+  async add(redis: RedisConnection | undefined, room: string, member: string): Promise<void> {
     let members = this.present.get(room);
     if (!members) {
       members = new Set();
@@ -54,7 +60,7 @@ export class RedisPresence {
   }
 
   /** Removes this instance's entry of `member` in `room`. */
-  async remove(redis: Redis | undefined, room: string, member: string): Promise<void> {
+  async remove(redis: RedisConnection | undefined, room: string, member: string): Promise<void> {
     const members = this.present.get(room);
     members?.delete(member);
     if (members?.size === 0) {
@@ -70,7 +76,7 @@ export class RedisPresence {
   }
 
   /** The room's members on every instance; without Redis, this instance's. */
-  async members(redis: Redis | undefined, room: string): Promise<string[]> {
+  async members(redis: RedisConnection | undefined, room: string): Promise<string[]> {
     const local = [...(this.present.get(room) ?? [])];
     if (!redis) {
       return local;
@@ -89,16 +95,15 @@ export class RedisPresence {
   }
 
   /** Tells Redis what it lost or missed: removals made while away, then this instance's entries. */
-  async restore(redis: Redis): Promise<void> {
+  async restore(redis: RedisConnection): Promise<void> {
     const removals = this.removals.splice(0);
-    if (removals.length > 0) {
-      const batch = redis.multi();
-      for (const [room, member] of removals) {
-        batch.zrem(this.key(room), this.entry(member));
-      }
-      await this.attempt('presence', () => batch.exec()).catch(() => {
-        this.removals.unshift(...removals);
-      });
+    const failed = await this.inTransactions(
+      redis,
+      'presence',
+      removals.map(([room, member]) => [this.key(room), (batch) => batch.zrem(this.key(room), this.entry(member))]),
+    );
+    if (failed) {
+      this.removals.unshift(...removals);
     }
     await this.refresh(redis);
   }
@@ -108,47 +113,66 @@ export class RedisPresence {
    * {@link REFRESH_BATCH} entries: one huge transaction on a busy instance could take
    * longer than the command timeout and pass for a stalled Redis.
    */
-  async refresh(redis: Redis | undefined): Promise<void> {
+  async refresh(redis: RedisConnection | undefined): Promise<void> {
     if (!redis || this.present.size === 0) {
       return;
     }
     const expiry = Date.now() + this.ttlMs;
-    let batch = redis.multi();
-    let size = 0;
-    const batches: Promise<unknown>[] = [];
-    for (const [room, members] of this.present) {
+    const work: KeyWork[] = [...this.present].map(([room, members]) => {
       const key = this.key(room);
-      for (const member of members) {
-        batch.zadd(key, expiry, this.entry(member));
-        size++;
-      }
-      batch.pexpire(key, 2 * this.ttlMs);
-      if (size >= REFRESH_BATCH) {
-        const full = batch;
-        batches.push(this.attempt('presence refresh', () => full.exec()));
-        batch = redis.multi();
-        size = 0;
-      }
-    }
-    if (size > 0) {
-      const last = batch;
-      batches.push(this.attempt('presence refresh', () => last.exec()));
-    }
-    await Promise.allSettled(batches); // failures are judged by the broker
+      return [
+        key,
+        (batch) => {
+          members.forEach((member) => batch.zadd(key, expiry, this.entry(member)));
+          batch.pexpire(key, 2 * this.ttlMs);
+        },
+        members.size,
+      ];
+    });
+    await this.inTransactions(redis, 'presence refresh', work); // failures are judged by the broker
   }
 
   /** Removes this instance's entries (the broker is closing) and forgets them. */
-  async clear(redis: Redis | undefined): Promise<void> {
+  async clear(redis: RedisConnection | undefined): Promise<void> {
     if (redis) {
-      const removal = redis.multi();
-      for (const [room, members] of this.present) {
-        for (const member of members) {
-          removal.zrem(this.key(room), this.entry(member));
-        }
-      }
-      await this.attempt('presence', () => removal.exec()).catch(() => undefined);
+      const work: KeyWork[] = [...this.present].map(([room, members]) => [
+        this.key(room),
+        (batch) => members.forEach((member) => batch.zrem(this.key(room), this.entry(member))),
+        members.size,
+      ]);
+      await this.inTransactions(redis, 'presence', work);
     }
     this.present.clear();
+  }
+
+  /**
+   * Runs work on keys in transactions of about {@link REFRESH_BATCH} entries (one huge
+   * transaction on a busy instance could take longer than the command timeout and pass for
+   * a stalled Redis), each on one key when {@link perKey}. Resolves with whether one failed.
+   */
+  private async inTransactions(redis: RedisConnection, command: string, work: readonly KeyWork[]): Promise<boolean> {
+    const done: Promise<unknown>[] = [];
+    let batch: ChainableCommander | undefined;
+    let size = 0;
+    let lastKey: string | undefined;
+    for (const [key, add, entries = 1] of work) {
+      if (batch && (size >= REFRESH_BATCH || (this.perKey && key !== lastKey))) {
+        const full = batch;
+        done.push(this.attempt(command, () => full.exec()));
+        batch = undefined;
+        size = 0;
+      }
+      batch ??= redis.multi();
+      add(batch);
+      size += entries;
+      lastKey = key;
+    }
+    if (batch) {
+      const last = batch;
+      done.push(this.attempt(command, () => last.exec()));
+    }
+    const results = await Promise.allSettled(done);
+    return results.some((result) => result.status === 'rejected');
   }
 
   private key(room: string): string {

@@ -34,28 +34,39 @@ function ping(port: number): Promise<boolean> {
 }
 
 /**
+ * More `redis-server` arguments, after the defaults (`--cluster-enabled yes`, say): a list, or
+ * a function of the port the server gets. `run()` passes the same ones again on a restart.
+ */
+export type RedisServerArgs = readonly string[] | ((port: number) => readonly string[]);
+
+/**
  * A throw-away `redis-server` for tests: on a free port of 127.0.0.1, keeping nothing on
  * disk. Tests kill and restart it to play broker failures.
  */
 export class RedisServer {
   private child: ChildProcess | undefined;
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly extraArgs: readonly string[] = [],
+  ) {}
 
   /** `redis://127.0.0.1:<port>` */
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  /** A server on a free port, not started yet (`run()` starts it). */
-  static async reserve(): Promise<RedisServer> {
-    return new RedisServer(await freePort());
+  /** A server on a free port, not started yet (`run()` starts it). `extraArgs`: see {@link RedisServerArgs}. */
+  static async reserve(extraArgs?: RedisServerArgs): Promise<RedisServer> {
+    const port = await freePort();
+    return new RedisServer(port, typeof extraArgs === 'function' ? extraArgs(port) : extraArgs);
   }
 
-  static async start(): Promise<RedisServer> {
+  /** A running server on a free port (up to 3 ports are tried). `extraArgs`: see {@link RedisServerArgs}. */
+  static async start(extraArgs?: RedisServerArgs): Promise<RedisServer> {
     let lastError: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
-      const server = new RedisServer(await freePort());
+      const server = await RedisServer.reserve(extraArgs);
       try {
         await server.run();
         return server;
@@ -89,6 +100,7 @@ export class RedisServer {
         'no',
         '--loglevel',
         'warning',
+        ...this.extraArgs,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
