@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { RedisBroker, type RedisBrokerOptions } from '../src/redis.js';
-import { RedisServer } from './support/redis-server.js';
+import type { RedisServer } from './support/redis-server.js';
+import { redisTargets } from './support/redis-targets.js';
 import { startRoomsApp, type RoomsApp, ROOMS_SECRET, tokenFor } from './support/rooms-app.js';
 import { startSampleApp } from './support/sample-app.js';
 import { until } from './support/until.js';
@@ -14,274 +15,284 @@ if (!process.env.TEST_LOGS) {
   Logger.overrideLogger(false);
 }
 
-describe('rooms across instances (Redis broker, throw-away redis-server)', () => {
-  let redis: RedisServer;
-  const apps: RoomsApp[] = [];
-  const clients: TestClient[] = [];
+for (const target of redisTargets())
+  describe(`rooms across instances (Redis broker, ${target.name})`, () => {
+    let redis: RedisServer;
+    const apps: RoomsApp[] = [];
+    const clients: TestClient[] = [];
 
-  before(async () => {
-    redis = await RedisServer.start();
-  });
+    before(async () => {
+      await target.start();
+      redis = target.server!; // the tests that need a single server are only defined for it
+    });
 
-  after(async () => {
-    await redis.stop();
-  });
+    after(async () => {
+      await target.stop();
+    });
 
-  afterEach(async () => {
-    clients.splice(0).forEach((client) => client.close());
-    await Promise.all(apps.splice(0).map((app) => app.close()));
-  });
+    afterEach(async () => {
+      clients.splice(0).forEach((client) => client.close());
+      await Promise.all(apps.splice(0).map((app) => app.close()));
+    });
 
-  /** `count` instances of one application sharing the Redis (a key prefix per test isolates it). */
-  async function instances(
-    count: number,
-    keyPrefix = `t${randomUUID().slice(0, 8)}:`,
-    presenceTtlMs?: number,
-    broker: RedisBrokerOptions = {},
-  ): Promise<RoomsApp[]> {
-    const started = await Promise.all(
-      Array.from({ length: count }, () =>
-        // The ordering test sends 1,000 messages at once: over the default rate limit.
-        startRoomsApp(new RedisBroker({ url: redis.url, keyPrefix, presenceTtlMs, ...broker }), undefined, 0, {
-          limits: { messageRate: false, userMessageRate: false },
-        }),
-      ),
-    );
-    apps.push(...started);
-    return started;
-  }
-
-  async function joined(app: RoomsApp, sub: string, room: string): Promise<TestClient> {
-    const client = await app.connect(sub);
-    clients.push(client);
-    const reply = await client.request({ event: 'join', id: 'j', data: { room } });
-    assert.equal(reply.event, 'join', JSON.stringify(reply));
-    return client;
-  }
-
-  /** The client got nothing more: the reply to a request it sends now is its next frame. */
-  async function nothingMore(client: TestClient): Promise<void> {
-    const id = randomUUID();
-    assert.equal((await client.request({ event: 'rooms', id })).id, id);
-  }
-
-  it('delivers 1,000 room messages to members on three instances, each once and in order', async () => {
-    const [one, two, three] = await instances(3);
-    const alice = await joined(one!, 'alice', 'lobby');
-    const bob = await joined(two!, 'bob', 'lobby');
-    const carol = await joined(three!, 'carol', 'lobby');
-    const outsider = await joined(two!, 'dave', 'elsewhere');
-    for (let i = 0; i < 1000; i++) {
-      alice.send({ event: 'send', data: { room: 'lobby', text: String(i) } });
-    }
-    for (const client of [alice, bob, carol]) {
-      const texts: number[] = [];
-      for (let i = 0; i < 1000; i++) {
-        const frame = await client.nextJson();
-        assert.equal(frame.event, 'message');
-        assert.equal(frame.room, 'lobby');
-        texts.push(Number((frame.data as { text: string }).text));
-      }
-      assert.deepEqual(
-        texts,
-        Array.from({ length: 1000 }, (_, i) => i),
+    /** `count` instances of one application sharing the Redis (a key prefix per test isolates it). */
+    async function instances(
+      count: number,
+      keyPrefix = `t${randomUUID().slice(0, 8)}:`,
+      presenceTtlMs?: number,
+      broker: RedisBrokerOptions = {},
+    ): Promise<RoomsApp[]> {
+      const started = await Promise.all(
+        Array.from({ length: count }, () =>
+          // The ordering test sends 1,000 messages at once: over the default rate limit.
+          startRoomsApp(target.broker({ keyPrefix, presenceTtlMs, ...broker }), undefined, 0, {
+            limits: { messageRate: false, userMessageRate: false },
+          }),
+        ),
       );
-      await nothingMore(client);
+      apps.push(...started);
+      return started;
     }
-    await nothingMore(outsider);
-  });
 
-  it('targets a user on every instance, broadcasts to all, and disconnects a user everywhere', async () => {
-    const [one, two, three] = await instances(3);
-    const alice1 = await one!.connect('alice');
-    const alice3 = await three!.connect('alice');
-    const bob = await two!.connect('bob');
-    clients.push(alice1, alice3, bob);
-    // No wait: an instance subscribes to a user's channel before it completes the upgrade.
-    bob.send({ event: 'whisper', data: { to: 'alice', text: 'secret' } });
-    for (const client of [alice1, alice3]) {
-      assert.deepEqual(await client.nextJson(), { event: 'whisper', data: { from: 'bob', text: 'secret' } });
-      await nothingMore(client);
+    async function joined(app: RoomsApp, sub: string, room: string): Promise<TestClient> {
+      const client = await app.connect(sub);
+      clients.push(client);
+      const reply = await client.request({ event: 'join', id: 'j', data: { room } });
+      assert.equal(reply.event, 'join', JSON.stringify(reply));
+      return client;
     }
-    alice3.send({ event: 'shout', data: { text: 'everyone' } });
-    for (const client of [alice1, alice3, bob]) {
-      assert.deepEqual(await client.nextJson(), { event: 'shout', data: { text: 'everyone' } });
+
+    /** The client got nothing more: the reply to a request it sends now is its next frame. */
+    async function nothingMore(client: TestClient): Promise<void> {
+      const id = randomUUID();
+      assert.equal((await client.request({ event: 'rooms', id })).id, id);
     }
-    bob.send({ event: 'kick', data: { user: 'alice' } });
-    assert.deepEqual(await alice1.waitClosed(), { code: 4003, reason: 'banned' });
-    assert.deepEqual(await alice3.waitClosed(), { code: 4003, reason: 'banned' });
-    await nothingMore(bob);
-  });
 
-  it('shares presence across instances', async () => {
-    const [one, two, three] = await instances(3);
-    await joined(one!, 'alice', 'lobby');
-    const bob = await two!.connect('bob');
-    clients.push(bob);
-    const reply = (await bob.request({ event: 'join', id: 1, data: { room: 'lobby' } })).data as Record<string, unknown>;
-    assert.deepEqual(reply, { room: 'lobby', members: ['alice', 'bob'], offset: 0, epoch: reply.epoch });
-    assert.deepEqual(await three!.hub.presence('lobby'), ['alice', 'bob']);
-    await bob.request({ event: 'leave', id: 2, data: { room: 'lobby' } });
-    assert.deepEqual(await three!.hub.presence('lobby'), ['alice']);
-  });
-
-  it('subscribes an instance only to the rooms it has members in, and unsubscribes after the last', async () => {
-    const keyPrefix = `t${randomUUID().slice(0, 8)}:`;
-    const [one, two] = await instances(2, keyPrefix);
-    const inspector = new Redis(redis.url);
-    const subscribers = async (room: string): Promise<number> =>
-      Number(((await inspector.pubsub('NUMSUB', `${keyPrefix}r:${room}`)) as [string, number])[1]);
-    try {
+    it('delivers 1,000 room messages to members on three instances, each once and in order', async () => {
+      const [one, two, three] = await instances(3);
       const alice = await joined(one!, 'alice', 'lobby');
-      assert.equal(await subscribers('lobby'), 1);
       const bob = await joined(two!, 'bob', 'lobby');
-      const bob2 = await joined(two!, 'bob', 'lobby');
-      assert.equal(await subscribers('lobby'), 2);
-      assert.equal(await subscribers('games'), 0);
-      await bob.request({ event: 'leave', id: 1, data: { room: 'lobby' } });
-      assert.equal(await subscribers('lobby'), 2);
-      bob2.close();
-      await until(async () => (await subscribers('lobby')) === 1, 'instance two to unsubscribe');
-      await alice.request({ event: 'leave', id: 2, data: { room: 'lobby' } });
-      assert.equal(await subscribers('lobby'), 0);
-    } finally {
-      inspector.disconnect();
-    }
-  });
-
-  it('takes its connection settings from an existing ioredis client', async () => {
-    const existing = new Redis(redis.url, { lazyConnect: true });
-    const keyPrefix = `t${randomUUID().slice(0, 8)}:`;
-    const [one, two] = await Promise.all([
-      startRoomsApp(new RedisBroker({ client: existing, keyPrefix })),
-      startRoomsApp(new RedisBroker({ client: existing, keyPrefix })),
-    ]);
-    apps.push(one, two);
-    assert.equal(existing.status, 'wait', 'the given client itself is left alone');
-    const alice = await joined(one, 'alice', 'lobby');
-    const bob = await joined(two, 'bob', 'lobby');
-    bob.send({ event: 'send', data: { room: 'lobby', text: 'via copied settings' } });
-    assert.deepEqual((await alice.nextJson()).data, { from: 'bob', text: 'via copied settings' });
-  });
-
-  it("expires a killed instance's presence", async () => {
-    // The sample app uses the default key prefix, so these instances do too.
-    const [one] = await instances(1, 'rt:');
-    await joined(one!, 'alice', 'lobby');
-    const child = await startSampleApp({ REDIS_URL: redis.url, PRESENCE_TTL_MS: '600', JWT_SECRET: ROOMS_SECRET });
-    try {
-      const chatUrl = child.wsUrl.replace(/\/echo$/, '/chat');
-      const dave = await TestClient.connect(chatUrl, { headers: { authorization: `Bearer ${tokenFor('dave')}` } });
-      clients.push(dave);
-      assert.deepEqual(((await dave.request({ event: 'join', id: 1, data: { room: 'lobby' } })).data as { members: string[] }).members, [
-        'alice',
-        'dave',
-      ]);
-      child.child.kill('SIGKILL');
-      const killedAt = Date.now();
-      await until(async () => (await one!.hub.presence('lobby')).join() === 'alice', 'dave to expire', 5000);
-      assert.ok(Date.now() - killedAt < 2000, 'presence outlived the TTL by far');
-    } finally {
-      child.child.kill('SIGKILL');
-    }
-  });
-
-  it('while Redis is down: reports degraded, keeps room messages for it, then every member gets them once, in order', async () => {
-    const [one, two] = await instances(2, 'rt:');
-    const child = await startSampleApp({ REDIS_URL: redis.url, JWT_SECRET: ROOMS_SECRET });
-    const health = async (): Promise<{ status: string; broker: { type: string; status: string } }> =>
-      (await fetch(child.wsUrl.replace(/^ws:/, 'http:').replace(/\/echo$/, '/health'))).json() as never;
-    try {
-      assert.deepEqual((await health()).broker, { type: 'redis', status: 'ok' });
-      const alice = await joined(one!, 'alice', 'lobby');
-      const carol = await joined(one!, 'carol', 'lobby');
-      const bob = await joined(two!, 'bob', 'lobby');
-
-      await redis.kill();
-      await until(() => one!.hub.health().status === 'degraded' && two!.hub.health().status === 'degraded', 'degraded brokers');
-      await until(async () => (await health()).status === 'degraded', 'the sample app to report degraded');
-      assert.equal((await health()).broker.status, 'degraded');
-      // Kept for Redis: offsets come from it, so nobody gets the message before it is back.
-      alice.send({ event: 'send', data: { room: 'lobby', text: 'during the outage' } });
-      // A new member while Redis is down still joins, with what this instance knows.
-      const erin = await one!.connect('erin');
-      clients.push(erin);
-      assert.deepEqual(((await erin.request({ event: 'join', id: 1, data: { room: 'lobby' } })).data as { members: string[] }).members, [
-        'alice',
-        'carol',
-        'erin',
-      ]);
-      assert.equal(alice.pending + carol.pending + bob.pending, 0);
-
-      await redis.run();
-      await until(() => one!.hub.health().status === 'ok' && two!.hub.health().status === 'ok', 'recovery', 10_000);
-      await until(async () => (await health()).status === 'ok', 'the sample app to recover', 10_000);
-      alice.send({ event: 'send', data: { room: 'lobby', text: 'after' } });
-      // Redis came back empty (a new epoch): each instance reads the new epoch from its
-      // start, so bob gets the kept message even if his instance re-subscribed after it went.
-      for (const client of [alice, carol, bob, erin]) {
-        const first = await client.nextJson();
-        const second = await client.nextJson();
+      const carol = await joined(three!, 'carol', 'lobby');
+      const outsider = await joined(two!, 'dave', 'elsewhere');
+      for (let i = 0; i < 1000; i++) {
+        alice.send({ event: 'send', data: { room: 'lobby', text: String(i) } });
+      }
+      for (const client of [alice, bob, carol]) {
+        const texts: number[] = [];
+        for (let i = 0; i < 1000; i++) {
+          const frame = await client.nextJson();
+          assert.equal(frame.event, 'message');
+          assert.equal(frame.room, 'lobby');
+          texts.push(Number((frame.data as { text: string }).text));
+        }
         assert.deepEqual(
-          [first.offset, (first.data as { text: string }).text, second.offset, (second.data as { text: string }).text],
-          [1, 'during the outage', 2, 'after'],
+          texts,
+          Array.from({ length: 1000 }, (_, i) => i),
         );
         await nothingMore(client);
       }
-      assert.deepEqual(await two!.hub.presence('lobby'), ['alice', 'bob', 'carol', 'erin']);
-      assert.ok(child.child.exitCode === null, 'the sample app died');
-    } finally {
-      child.child.kill('SIGKILL');
-    }
-  });
-  it('waits on a frozen Redis for one command timeout at most: handshakes, joins and health; subscriptions made meanwhile catch up', async () => {
-    const commandTimeoutMs = 400;
-    const [one, two] = await instances(2, undefined, undefined, { commandTimeoutMs, healthCheckMs: 200 });
-    const bob = await joined(two!, 'bob', 'lobby');
-    // Idle: the health check finds the stall within its interval plus the timeout.
-    redis.pause();
-    try {
-      let started = performance.now();
-      await until(() => one!.hub.health().status === 'degraded', 'the idle instance to report degraded', 2000);
-      assert.ok(performance.now() - started < 200 + commandTimeoutMs + 300, `degraded after ${Math.round(performance.now() - started)} ms`);
-      // Once it knows, a new user's handshake and first join do not wait on Redis at all.
-      started = performance.now();
-      const carol = await joined(one!, 'carol', 'lobby');
-      const took = performance.now() - started;
-      assert.ok(took < commandTimeoutMs, `handshake and join took ${Math.round(took)} ms`);
-      assert.deepEqual((await carol.request({ event: 'presence', id: 'p', data: { room: 'lobby' } })).data, ['carol']);
-      redis.resume();
-      await until(() => one!.hub.health().status === 'ok' && two!.hub.health().status === 'ok', 'recovery', 5000);
-      // carol's room and user subscriptions, made while Redis was frozen, are in place now.
-      bob.send({ event: 'send', data: { room: 'lobby', text: 'after the stall' } });
-      assert.deepEqual((await carol.nextJson()).data, { from: 'bob', text: 'after the stall' });
-      bob.send({ event: 'whisper', data: { to: 'carol', text: 'psst' } });
-      assert.deepEqual((await carol.nextJson()).data, { from: 'bob', text: 'psst' });
-      assert.deepEqual(await two!.hub.presence('lobby'), ['bob', 'carol']);
-    } finally {
-      redis.resume();
-    }
-  });
+      await nothingMore(outsider);
+    });
 
-  it('bounds a handshake and a join by the command timeout when they are the first to meet a frozen Redis', async () => {
-    const commandTimeoutMs = 400;
-    // A health check too rare to notice the stall first.
-    const [one] = await instances(1, undefined, undefined, { commandTimeoutMs, healthCheckMs: 60_000 });
-    redis.pause();
-    try {
-      let started = performance.now();
-      const dave = await one!.connect('dave');
-      clients.push(dave);
-      const handshake = performance.now() - started;
-      assert.ok(handshake < commandTimeoutMs + 300, `the handshake took ${Math.round(handshake)} ms`);
-      assert.equal(one!.hub.health().status, 'degraded');
-      started = performance.now();
-      assert.equal((await dave.request({ event: 'join', id: 'j', data: { room: 'frozen' } })).event, 'join');
-      const join = performance.now() - started;
-      assert.ok(join < commandTimeoutMs + 300, `the join took ${Math.round(join)} ms`);
-    } finally {
-      redis.resume();
+    it('targets a user on every instance, broadcasts to all, and disconnects a user everywhere', async () => {
+      const [one, two, three] = await instances(3);
+      const alice1 = await one!.connect('alice');
+      const alice3 = await three!.connect('alice');
+      const bob = await two!.connect('bob');
+      clients.push(alice1, alice3, bob);
+      // No wait: an instance subscribes to a user's channel before it completes the upgrade.
+      bob.send({ event: 'whisper', data: { to: 'alice', text: 'secret' } });
+      for (const client of [alice1, alice3]) {
+        assert.deepEqual(await client.nextJson(), { event: 'whisper', data: { from: 'bob', text: 'secret' } });
+        await nothingMore(client);
+      }
+      alice3.send({ event: 'shout', data: { text: 'everyone' } });
+      for (const client of [alice1, alice3, bob]) {
+        assert.deepEqual(await client.nextJson(), { event: 'shout', data: { text: 'everyone' } });
+      }
+      bob.send({ event: 'kick', data: { user: 'alice' } });
+      assert.deepEqual(await alice1.waitClosed(), { code: 4003, reason: 'banned' });
+      assert.deepEqual(await alice3.waitClosed(), { code: 4003, reason: 'banned' });
+      await nothingMore(bob);
+    });
+
+    it('shares presence across instances', async () => {
+      const [one, two, three] = await instances(3);
+      await joined(one!, 'alice', 'lobby');
+      const bob = await two!.connect('bob');
+      clients.push(bob);
+      const reply = (await bob.request({ event: 'join', id: 1, data: { room: 'lobby' } })).data as Record<string, unknown>;
+      assert.deepEqual(reply, { room: 'lobby', members: ['alice', 'bob'], offset: 0, epoch: reply.epoch });
+      assert.deepEqual(await three!.hub.presence('lobby'), ['alice', 'bob']);
+      await bob.request({ event: 'leave', id: 2, data: { room: 'lobby' } });
+      assert.deepEqual(await three!.hub.presence('lobby'), ['alice']);
+    });
+
+    // Tests that inspect, kill or freeze the one server.
+    if (target.kind === 'cluster') {
+      return;
     }
-    await until(() => one!.hub.health().status === 'ok', 'recovery', 5000);
+
+    it('subscribes an instance only to the rooms it has members in, and unsubscribes after the last', async () => {
+      const keyPrefix = `t${randomUUID().slice(0, 8)}:`;
+      const [one, two] = await instances(2, keyPrefix);
+      const inspector = new Redis(redis.url);
+      const subscribers = async (room: string): Promise<number> =>
+        Number(((await inspector.pubsub('NUMSUB', `${keyPrefix}r:${room}`)) as [string, number])[1]);
+      try {
+        const alice = await joined(one!, 'alice', 'lobby');
+        assert.equal(await subscribers('lobby'), 1);
+        const bob = await joined(two!, 'bob', 'lobby');
+        const bob2 = await joined(two!, 'bob', 'lobby');
+        assert.equal(await subscribers('lobby'), 2);
+        assert.equal(await subscribers('games'), 0);
+        await bob.request({ event: 'leave', id: 1, data: { room: 'lobby' } });
+        assert.equal(await subscribers('lobby'), 2);
+        bob2.close();
+        await until(async () => (await subscribers('lobby')) === 1, 'instance two to unsubscribe');
+        await alice.request({ event: 'leave', id: 2, data: { room: 'lobby' } });
+        assert.equal(await subscribers('lobby'), 0);
+      } finally {
+        inspector.disconnect();
+      }
+    });
+
+    it('takes its connection settings from an existing ioredis client', async () => {
+      const existing = new Redis(redis.url, { lazyConnect: true });
+      const keyPrefix = `t${randomUUID().slice(0, 8)}:`;
+      const [one, two] = await Promise.all([
+        startRoomsApp(new RedisBroker({ client: existing, keyPrefix })),
+        startRoomsApp(new RedisBroker({ client: existing, keyPrefix })),
+      ]);
+      apps.push(one, two);
+      assert.equal(existing.status, 'wait', 'the given client itself is left alone');
+      const alice = await joined(one, 'alice', 'lobby');
+      const bob = await joined(two, 'bob', 'lobby');
+      bob.send({ event: 'send', data: { room: 'lobby', text: 'via copied settings' } });
+      assert.deepEqual((await alice.nextJson()).data, { from: 'bob', text: 'via copied settings' });
+    });
+
+    it("expires a killed instance's presence", async () => {
+      // The sample app uses the default key prefix, so these instances do too.
+      const [one] = await instances(1, 'rt:');
+      await joined(one!, 'alice', 'lobby');
+      const child = await startSampleApp({ REDIS_URL: redis.url, PRESENCE_TTL_MS: '600', JWT_SECRET: ROOMS_SECRET });
+      try {
+        const chatUrl = child.wsUrl.replace(/\/echo$/, '/chat');
+        const dave = await TestClient.connect(chatUrl, { headers: { authorization: `Bearer ${tokenFor('dave')}` } });
+        clients.push(dave);
+        assert.deepEqual(((await dave.request({ event: 'join', id: 1, data: { room: 'lobby' } })).data as { members: string[] }).members, [
+          'alice',
+          'dave',
+        ]);
+        child.child.kill('SIGKILL');
+        const killedAt = Date.now();
+        await until(async () => (await one!.hub.presence('lobby')).join() === 'alice', 'dave to expire', 5000);
+        assert.ok(Date.now() - killedAt < 2000, 'presence outlived the TTL by far');
+      } finally {
+        child.child.kill('SIGKILL');
+      }
+    });
+
+    it('while Redis is down: reports degraded, keeps room messages for it, then every member gets them once, in order', async () => {
+      const [one, two] = await instances(2, 'rt:');
+      const child = await startSampleApp({ REDIS_URL: redis.url, JWT_SECRET: ROOMS_SECRET });
+      const health = async (): Promise<{ status: string; broker: { type: string; status: string } }> =>
+        (await fetch(child.wsUrl.replace(/^ws:/, 'http:').replace(/\/echo$/, '/health'))).json() as never;
+      try {
+        assert.deepEqual((await health()).broker, { type: 'redis', status: 'ok' });
+        const alice = await joined(one!, 'alice', 'lobby');
+        const carol = await joined(one!, 'carol', 'lobby');
+        const bob = await joined(two!, 'bob', 'lobby');
+
+        await redis.kill();
+        await until(() => one!.hub.health().status === 'degraded' && two!.hub.health().status === 'degraded', 'degraded brokers');
+        await until(async () => (await health()).status === 'degraded', 'the sample app to report degraded');
+        assert.equal((await health()).broker.status, 'degraded');
+        // Kept for Redis: offsets come from it, so nobody gets the message before it is back.
+        alice.send({ event: 'send', data: { room: 'lobby', text: 'during the outage' } });
+        // A new member while Redis is down still joins, with what this instance knows.
+        const erin = await one!.connect('erin');
+        clients.push(erin);
+        assert.deepEqual(((await erin.request({ event: 'join', id: 1, data: { room: 'lobby' } })).data as { members: string[] }).members, [
+          'alice',
+          'carol',
+          'erin',
+        ]);
+        assert.equal(alice.pending + carol.pending + bob.pending, 0);
+
+        await redis.run();
+        await until(() => one!.hub.health().status === 'ok' && two!.hub.health().status === 'ok', 'recovery', 10_000);
+        await until(async () => (await health()).status === 'ok', 'the sample app to recover', 10_000);
+        alice.send({ event: 'send', data: { room: 'lobby', text: 'after' } });
+        // Redis came back empty (a new epoch): each instance reads the new epoch from its
+        // start, so bob gets the kept message even if his instance re-subscribed after it went.
+        for (const client of [alice, carol, bob, erin]) {
+          const first = await client.nextJson();
+          const second = await client.nextJson();
+          assert.deepEqual(
+            [first.offset, (first.data as { text: string }).text, second.offset, (second.data as { text: string }).text],
+            [1, 'during the outage', 2, 'after'],
+          );
+          await nothingMore(client);
+        }
+        assert.deepEqual(await two!.hub.presence('lobby'), ['alice', 'bob', 'carol', 'erin']);
+        assert.ok(child.child.exitCode === null, 'the sample app died');
+      } finally {
+        child.child.kill('SIGKILL');
+      }
+    });
+    it('waits on a frozen Redis for one command timeout at most: handshakes, joins and health; subscriptions made meanwhile catch up', async () => {
+      const commandTimeoutMs = 400;
+      const [one, two] = await instances(2, undefined, undefined, { commandTimeoutMs, healthCheckMs: 200 });
+      const bob = await joined(two!, 'bob', 'lobby');
+      // Idle: the health check finds the stall within its interval plus the timeout.
+      redis.pause();
+      try {
+        let started = performance.now();
+        await until(() => one!.hub.health().status === 'degraded', 'the idle instance to report degraded', 2000);
+        assert.ok(
+          performance.now() - started < 200 + commandTimeoutMs + 300,
+          `degraded after ${Math.round(performance.now() - started)} ms`,
+        );
+        // Once it knows, a new user's handshake and first join do not wait on Redis at all.
+        started = performance.now();
+        const carol = await joined(one!, 'carol', 'lobby');
+        const took = performance.now() - started;
+        assert.ok(took < commandTimeoutMs, `handshake and join took ${Math.round(took)} ms`);
+        assert.deepEqual((await carol.request({ event: 'presence', id: 'p', data: { room: 'lobby' } })).data, ['carol']);
+        redis.resume();
+        await until(() => one!.hub.health().status === 'ok' && two!.hub.health().status === 'ok', 'recovery', 5000);
+        // carol's room and user subscriptions, made while Redis was frozen, are in place now.
+        bob.send({ event: 'send', data: { room: 'lobby', text: 'after the stall' } });
+        assert.deepEqual((await carol.nextJson()).data, { from: 'bob', text: 'after the stall' });
+        bob.send({ event: 'whisper', data: { to: 'carol', text: 'psst' } });
+        assert.deepEqual((await carol.nextJson()).data, { from: 'bob', text: 'psst' });
+        assert.deepEqual(await two!.hub.presence('lobby'), ['bob', 'carol']);
+      } finally {
+        redis.resume();
+      }
+    });
+
+    it('bounds a handshake and a join by the command timeout when they are the first to meet a frozen Redis', async () => {
+      const commandTimeoutMs = 400;
+      // A health check too rare to notice the stall first.
+      const [one] = await instances(1, undefined, undefined, { commandTimeoutMs, healthCheckMs: 60_000 });
+      redis.pause();
+      try {
+        let started = performance.now();
+        const dave = await one!.connect('dave');
+        clients.push(dave);
+        const handshake = performance.now() - started;
+        assert.ok(handshake < commandTimeoutMs + 300, `the handshake took ${Math.round(handshake)} ms`);
+        assert.equal(one!.hub.health().status, 'degraded');
+        started = performance.now();
+        assert.equal((await dave.request({ event: 'join', id: 'j', data: { room: 'frozen' } })).event, 'join');
+        const join = performance.now() - started;
+        assert.ok(join < commandTimeoutMs + 300, `the join took ${Math.round(join)} ms`);
+      } finally {
+        redis.resume();
+      }
+      await until(() => one!.hub.health().status === 'ok', 'recovery', 5000);
+    });
   });
-});

@@ -1,0 +1,187 @@
+import { Logger } from '@nestjs/common';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, it } from 'node:test';
+import { roomChannel } from '../src/rooms/cluster-envelope.js';
+import { RedisBroker } from '../src/redis.js';
+import { RedisCluster } from './support/redis-cluster.js';
+import type { RedisServer } from './support/redis-server.js';
+import { startRoomsApp, type RoomsApp } from './support/rooms-app.js';
+import type { TestClient } from './support/ws-client.js';
+
+if (!process.env.TEST_LOGS) {
+  Logger.overrideLogger(false);
+}
+
+type Frame = Record<string, unknown>;
+
+describe('a Redis Cluster losing a node (3 instances of the app, throw-away cluster)', () => {
+  const apps: RoomsApp[] = [];
+  const clients: TestClient[] = [];
+  let cluster: RedisCluster | undefined;
+
+  afterEach(async () => {
+    clients.splice(0).forEach((client) => client.close());
+    await Promise.all(apps.splice(0).map((app) => app.close()));
+    await cluster?.stop();
+  });
+
+  async function instances(count: number, keyPrefix: string): Promise<RoomsApp[]> {
+    const started = await Promise.all(
+      Array.from({ length: count }, () =>
+        startRoomsApp(new RedisBroker({ cluster: { nodes: cluster!.startupNodes }, keyPrefix }), undefined, 0, {
+          limits: { messageRate: false, userMessageRate: false },
+        }),
+      ),
+    );
+    apps.push(...started);
+    return started;
+  }
+
+  /** Two rooms whose history and channel live on different masters: the first on `victim`. */
+  async function roomsOnTwoShards(keyPrefix: string): Promise<{ lost: string; healthy: string; victim: RedisServer }> {
+    const masters = new Map<string, RedisServer>();
+    for (let i = 0; masters.size < 2 || i < 2; i++) {
+      const room = `room-${i}`;
+      const master = await cluster!.masterOf(`${keyPrefix}{${roomChannel(room)}}:m`);
+      if (![...masters.values()].includes(master)) {
+        masters.set(room, master);
+      }
+    }
+    const [[lost, victim], [healthy]] = [...masters];
+    return { lost: lost!, healthy: healthy!, victim: victim! };
+  }
+
+  async function member(app: RoomsApp, sub: string, rooms: string[]): Promise<TestClient> {
+    const client = await app.connect(sub);
+    clients.push(client);
+    for (const room of rooms) {
+      const reply = await client.request({ event: 'join', id: room, data: { room } });
+      assert.equal(reply.event, 'join', JSON.stringify(reply));
+    }
+    return client;
+  }
+
+  /** Sends to `room` through `client` (in no room) and reads the answers: offsets, or error codes. */
+  async function sendAll(client: TestClient, room: string, texts: string[]): Promise<(number | string)[]> {
+    texts.forEach((text) => client.send({ event: 'send-acked', id: text, data: { room, text } }));
+    const answers = new Map<string, number | string>();
+    while (answers.size < texts.length) {
+      const reply = await client.nextJson();
+      answers.set(
+        String(reply.id),
+        reply.event === 'send-acked' ? (reply.data as { offset: number }).offset : (reply.data as { code: string }).code,
+      );
+    }
+    return texts.map((text) => answers.get(text)!);
+  }
+
+  /** The next `count` pushes of `room` a member gets, as [offset, text]; pushes of other rooms are set aside. */
+  async function pushesOf(client: TestClient, room: string, count: number): Promise<[unknown, unknown][]> {
+    const got: [unknown, unknown][] = [];
+    while (got.length < count) {
+      const frame = await client.nextJson();
+      if (frame.room === room) {
+        got.push([frame.offset, (frame.data as Frame).text]);
+      }
+    }
+    return got;
+  }
+
+  it('a master killed with no replica: its rooms refuse sends with UNAVAILABLE, the others go on; once back, its rooms start a new epoch', async () => {
+    cluster = await RedisCluster.start();
+    const keyPrefix = `k${randomUUID().slice(0, 8)}:`;
+    const { lost, healthy, victim } = await roomsOnTwoShards(keyPrefix);
+    const [one, two, three] = await instances(3, keyPrefix);
+    const members = [await member(one!, 'alice', [lost, healthy]), await member(two!, 'bob', [lost, healthy])];
+    const sender = await three!.connect('carol');
+    clients.push(sender);
+    const oldEpoch = ((await members[0]!.request({ event: 'join', id: 'again', data: { room: lost } })).data as Frame).epoch;
+    assert.deepEqual(await sendAll(sender, lost, ['before']), [1]);
+    for (const client of members) {
+      assert.deepEqual(await pushesOf(client, lost, 1), [[1, 'before']]);
+    }
+
+    await cluster.kill(victim);
+    const texts = Array.from({ length: 20 }, (_, i) => `h${i}`);
+    // Healthy shard: every send acknowledged, every member gets each once, in order.
+    assert.deepEqual(
+      await sendAll(sender, healthy, texts),
+      texts.map((_, i) => i + 1),
+    );
+    // Lost shard: each send answered, none acknowledged.
+    assert.deepEqual(await sendAll(sender, lost, ['x1', 'x2', 'x3']), ['UNAVAILABLE', 'UNAVAILABLE', 'UNAVAILABLE']);
+    for (const client of members) {
+      assert.deepEqual(
+        await pushesOf(client, healthy, 20),
+        texts.map((text, i) => [i + 1, text]),
+      );
+    }
+
+    // Back without its data: the lost shard's rooms start over in a new epoch, members get what follows.
+    await cluster.restart(victim);
+    const [offset, text] = await sendWhenBack(sender, lost, 'after');
+    assert.equal(offset, 1);
+    for (const client of members) {
+      assert.deepEqual(await pushesOf(client, lost, 1), [[1, text]]);
+    }
+    const rejoin = await members[1]!
+      .request({ event: 'leave', id: 'l', data: { room: lost } })
+      .then(() => members[1]!.request({ event: 'join', id: 'j', data: { room: lost, since: { offset: 1, epoch: oldEpoch } } }));
+    assert.equal((rejoin.data as Frame).recovered, false);
+    assert.notEqual((rejoin.data as Frame).epoch, oldEpoch);
+  });
+
+  it('a master killed with a replica: after the failover its rooms go on in the same epoch, and a client that was away recovers from the replica', async () => {
+    cluster = await RedisCluster.start({ replicasPerMaster: 1 });
+    const keyPrefix = `k${randomUUID().slice(0, 8)}:`;
+    const { lost, victim } = await roomsOnTwoShards(keyPrefix);
+    const [one, two, three] = await instances(3, keyPrefix);
+    const members = [await member(one!, 'alice', [lost]), await member(two!, 'bob', [lost])];
+    const away = await member(three!, 'dave', [lost]);
+    const { epoch } = (await away.request({ event: 'join', id: 'again', data: { room: lost } })).data as Frame;
+    away.close();
+    const sender = await three!.connect('carol');
+    clients.push(sender);
+    const before = Array.from({ length: 10 }, (_, i) => `b${i}`);
+    assert.deepEqual(
+      await sendAll(sender, lost, before),
+      before.map((_, i) => i + 1),
+    );
+    for (const client of members) {
+      assert.deepEqual(
+        await pushesOf(client, lost, 10),
+        before.map((text, i) => [i + 1, text]),
+      );
+    }
+
+    await cluster.kill(victim);
+    await cluster.waitForFailover(victim);
+    // Sends made while the replica takes over are answered: acknowledged or UNAVAILABLE, never lost.
+    const [offset, text] = await sendWhenBack(sender, lost, 'after');
+    assert.equal(offset, 11);
+    for (const client of members) {
+      assert.deepEqual(await pushesOf(client, lost, 1), [[11, text]]);
+    }
+    const back = await member(three!, 'dave', []);
+    const reply = await back.request({ event: 'join', id: 'j', data: { room: lost, since: { offset: 0, epoch } } });
+    assert.deepEqual(reply.data, { room: lost, members: ['alice', 'bob', 'dave'], offset: 11, epoch, recovered: true });
+    assert.deepEqual(
+      await pushesOf(back, lost, 11),
+      [...before, text].map((sent, i) => [i + 1, sent]),
+    );
+  });
+
+  /** Sends to `room` until the broker takes it (the shard's node answers again): the answer, and the text that went. */
+  async function sendWhenBack(client: TestClient, room: string, text: string): Promise<[number | string, string]> {
+    const deadline = Date.now() + 10_000;
+    for (let attempt = 0; ; attempt++) {
+      const sent = `${text}#${attempt}`;
+      const [answer] = await sendAll(client, room, [sent]);
+      if (answer !== 'UNAVAILABLE' || Date.now() > deadline) {
+        return [answer!, sent];
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+});
