@@ -66,7 +66,7 @@ describe('BrokerResilience', () => {
     assert.equal(wrapper.dropped, 1);
     assert.deepEqual(wrapper.health('test'), { type: 'test', status: 'degraded', detail: 'not yet' });
     backend.isConnected = true;
-    wrapper.up();
+    void wrapper.up();
     assert.deepEqual(await Promise.all(kept), [undefined, undefined, undefined]);
     assert.equal(backend.restores, 1);
     assert.deepEqual(backend.sent, ['c=1', 'c=2', 'c=3']);
@@ -77,7 +77,7 @@ describe('BrokerResilience', () => {
     const backend = new ScriptedBackend();
     backend.isConnected = true;
     const wrapper = resilience(backend);
-    wrapper.up();
+    void wrapper.up();
     await until(() => wrapper.state === 'ok', 'ok');
     backend.answer = 'error';
     await assert.rejects(wrapper.publish('c', 'refused'), BrokerUnavailableError);
@@ -96,6 +96,29 @@ describe('BrokerResilience', () => {
     backend.answer = 'ok';
     await until(() => wrapper.state === 'ok', 'ok after the stall', 2000);
     assert.ok(backend.restores >= 2, `${backend.restores} restores`);
+  });
+
+  it('refuses every failed publish of a connected backend, and logs a few of them, not each', async () => {
+    const backend = new ScriptedBackend();
+    backend.isConnected = true;
+    const lines: string[] = [];
+    const wrapper = new BrokerResilience(backend, {
+      name: 'Test',
+      maxPending: 1000,
+      commandTimeoutMs: 50,
+      healthCheckMs: 1000,
+      logger: { log: () => undefined, warn: (line: string) => lines.push(line) },
+    });
+    made.push(wrapper);
+    await wrapper.up();
+    backend.answer = 'error'; // a cluster node that is down fails its slots' commands, one by one
+    const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => wrapper.publish('c', String(i))));
+    assert.equal(results.filter((result) => result.status === 'rejected' && result.reason instanceof BrokerUnavailableError).length, 200);
+    assert.equal(wrapper.state, 'ok');
+    assert.deepEqual(
+      lines,
+      Array.from({ length: 5 }, () => 'publish failed: ERR command timed out in the script'),
+    );
   });
 
   it('refuses what it kept when it closes, instead of leaving the publishers waiting', async () => {

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { LogThrottle } from '../limits/log-throttle.js';
 import { BrokerTimeoutError, BrokerUnavailableError } from './broker-errors.js';
 import type { BrokerHealth, BrokerState, HistoryPolicy, StreamPosition } from './broker.interface.js';
 
@@ -78,12 +79,16 @@ export class BrokerResilience {
   private restoreRetry: NodeJS.Timeout | undefined;
   /** Publishes refused because the backend was away or slow and the queue was full. */
   dropped = 0;
+  /** Failed commands of a connected backend: a few lines per kind, then counts. */
+  private readonly errorsWhileConnected: LogThrottle;
 
   constructor(
     private readonly backend: ResilientBackend,
     private readonly options: BrokerResilienceOptions,
   ) {
     this.logger = options.logger ?? new Logger(`${options.name}Broker`);
+    const warn = (line: string): void => this.logger.warn(line);
+    this.errorsWhileConnected = new LogThrottle({ warn, error: warn, debug: () => undefined }, { lines: 5, intervalMs: 10_000 });
   }
 
   /** Starts the periodic health check. */
@@ -206,8 +211,9 @@ export class BrokerResilience {
       this.down(text);
       this.watchStall();
     } else if (this.backend.connected()) {
-      // The backend answered with an error while connected: not an outage.
-      this.logger.warn(text);
+      // The backend answered with an error while connected: not an outage (a Redis Cluster
+      // node that is down fails only its slots' commands, maybe many a second).
+      this.errorsWhileConnected.log('warn', command, () => text);
     } else {
       this.down(text);
     }
