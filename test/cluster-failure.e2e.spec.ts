@@ -1,6 +1,8 @@
 import { Logger } from '@nestjs/common';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { roomChannel } from '../src/rooms/cluster-envelope.js';
 import { RedisBroker } from '../src/redis.js';
@@ -170,6 +172,32 @@ describe('a Redis Cluster losing a node (3 instances of the app, throw-away clus
       await pushesOf(back, lost, 11),
       [...before, text].map((sent, i) => [i + 1, sent]),
     );
+  });
+
+  it('while a master is down, tries its shard again a few times a second, not in a busy loop', async () => {
+    cluster = await RedisCluster.start();
+    const keyPrefix = `k${randomUUID().slice(0, 8)}:`;
+    const { lost, victim } = await roomsOnTwoShards(keyPrefix);
+    const broker = new RedisBroker({ cluster: { nodes: cluster.startupNodes }, keyPrefix });
+    await broker.start(randomUUID(), () => undefined);
+    try {
+      await broker.subscribe(roomChannel(lost));
+      await cluster.kill(victim);
+      // What stands in for the dead master: a port that takes connections and drops them at once.
+      let attempts = 0;
+      const stand = createServer((socket) => {
+        attempts++;
+        socket.destroy();
+      });
+      stand.listen(victim.port, '127.0.0.1');
+      await once(stand, 'listening');
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      stand.close();
+      assert.ok(attempts > 0, 'the shard subscriber tries again');
+      assert.ok(attempts <= 30, `${attempts} connections to the dead master in 3 s`);
+    } finally {
+      await broker.close();
+    }
   });
 
   /** Sends to `room` until the broker takes it (the shard's node answers again): the answer, and the text that went. */

@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
+import { type EventEmitter, once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { MESSAGE_METADATA } from '@nestjs/websockets/constants.js';
 import { PIPES_METADATA } from '@nestjs/common/constants.js';
+import { Cluster } from 'ioredis';
 import * as wsModule from 'ws';
 import WebSocket, { WebSocketServer } from 'ws';
 import { prebuildTextFrame } from '../src/transport/prebuilt-frame.js';
@@ -87,5 +88,18 @@ describe('the ws and Nest internals the plugin relies on', () => {
   it("Nest's metadata keys the direct dispatch path reads keep their names", () => {
     assert.equal(MESSAGE_METADATA, 'message');
     assert.equal(PIPES_METADATA, '__pipes__');
+  });
+});
+
+describe('the ioredis internals the Redis broker relies on', () => {
+  it('a cluster with sharded subscribers refreshes its slot map from one listener of its subscriber group, which the broker spaces out', () => {
+    const cluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true, shardedSubscribers: true });
+    try {
+      const emitter = (cluster as unknown as { subscriberGroupEmitter?: EventEmitter }).subscriberGroupEmitter;
+      assert.ok(emitter, 'subscriberGroupEmitter');
+      assert.equal(emitter.listeners('-node').length, 1);
+    } finally {
+      cluster.disconnect();
+    }
   });
 });

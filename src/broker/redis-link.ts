@@ -144,7 +144,11 @@ class ClusterLink extends RedisLink {
   }
 
   open(subscriber: boolean): RedisConnection {
-    return new Cluster(this.nodes, { ...this.options, shardedSubscribers: subscriber });
+    const cluster = new Cluster(this.nodes, { ...this.options, shardedSubscribers: subscriber });
+    if (subscriber) {
+      throttleShardRetries(cluster);
+    }
+    return cluster;
   }
 
   channelName(channel: string): string {
@@ -181,4 +185,46 @@ class ClusterLink extends RedisLink {
     connection.on('node error', () => undefined);
     connection.on('subscribersReady', () => events.resubscribed());
   }
+}
+
+/** The shortest pause between two slot refreshes a shard subscriber's drop asks for. */
+const SHARD_RETRY_MS = 500;
+
+/**
+ * ioredis (5.9 to 6.0 at least) refreshes the slot map at once every time a shard
+ * subscriber's connection ends, and then starts a new subscriber: while a master without a
+ * replica is down (its slots still assigned to it) that is a loop without a pause, which
+ * kept a core busy in our tests. Its own backoff for failed subscribers stays; what the
+ * drop asks for is spaced out here to at most one refresh per {@link SHARD_RETRY_MS}.
+ * `test/internals.spec.ts` pins the ioredis internals this relies on.
+ */
+function throttleShardRetries(cluster: Cluster): void {
+  const emitter = (cluster as unknown as { subscriberGroupEmitter?: NodeJS.EventEmitter }).subscriberGroupEmitter;
+  const [refresh, ...others] = emitter?.listeners('-node') ?? [];
+  if (!emitter || !refresh || others.length > 0) {
+    return; // not the ioredis this was written for: left as it is
+  }
+  emitter.removeListener('-node', refresh as (...args: unknown[]) => void);
+  let last = 0;
+  let pending: NodeJS.Timeout | undefined;
+  let latest: unknown[] = [];
+  emitter.on('-node', (...args: unknown[]) => {
+    latest = args;
+    const wait = last + SHARD_RETRY_MS - Date.now();
+    if (wait <= 0 && !pending) {
+      last = Date.now();
+      refresh.apply(emitter, latest);
+    } else {
+      pending ??= setTimeout(
+        () => {
+          pending = undefined;
+          last = Date.now();
+          if (cluster.status !== 'end' && cluster.status !== 'disconnecting') {
+            refresh.apply(emitter, latest); // not once the broker closed it
+          }
+        },
+        Math.max(wait, 0),
+      ).unref();
+    }
+  });
 }
