@@ -144,6 +144,19 @@ describe('sample app (protocol.md §6)', () => {
     assert.throws(() => loadConfig({ JWT_SECRET: 'x', HEARTBEAT_TIMEOUT_MS: '-5' }), /HEARTBEAT_TIMEOUT_MS must be a positive/);
   });
 
+  it('takes a Redis Cluster from REDIS_CLUSTER, and refuses a malformed one or one next to REDIS_URL', () => {
+    assert.deepEqual(loadConfig({ JWT_SECRET: 'x', REDIS_CLUSTER: 'redis-1:7000, 10.0.0.2:7001,[::1]:7002' }).redisCluster, [
+      { host: 'redis-1', port: 7000 },
+      { host: '10.0.0.2', port: 7001 },
+      { host: '::1', port: 7002 },
+    ]);
+    assert.equal(loadConfig({ JWT_SECRET: 'x' }).redisCluster, undefined);
+    for (const bad of ['redis-1', 'redis-1:0', 'redis-1:7000,', ':7000']) {
+      assert.throws(() => loadConfig({ JWT_SECRET: 'x', REDIS_CLUSTER: bad }), /REDIS_CLUSTER must list host:port pairs/, bad);
+    }
+    assert.throws(() => loadConfig({ JWT_SECRET: 'x', REDIS_CLUSTER: 'a:1', REDIS_URL: 'redis://b:2' }), /exclude each other/);
+  });
+
   it('runs the /chat contract: join with members, send to every member once, leave', async () => {
     const chatUrl = app.wsUrl.replace(/\/echo$/, '/chat');
     const tokenOf = async (username: string): Promise<string> => {

@@ -3,7 +3,7 @@
 import { NestFactory } from '@nestjs/core';
 
 /** Starts `module`, prints its port, and closes it on SIGTERM. */
-export async function serveNest(module: new () => object): Promise<void> {
+export async function serveNest(module: Parameters<typeof NestFactory.create>[0]): Promise<void> {
   const app = await NestFactory.create(module, { logger: false });
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };

@@ -21,7 +21,14 @@ export class AppModule {
           auth: { secret: config.jwtSecret, algorithms: ['HS256'] },
           allowedOrigins: config.allowedOrigins,
           heartbeat: config.heartbeat,
-          broker: config.redisUrl ? new RedisBroker({ url: config.redisUrl, presenceTtlMs: config.presenceTtlMs }) : undefined,
+          broker:
+            config.redisUrl || config.redisCluster
+              ? new RedisBroker({
+                  url: config.redisUrl,
+                  cluster: config.redisCluster ? { nodes: config.redisCluster } : undefined,
+                  presenceTtlMs: config.presenceTtlMs,
+                })
+              : undefined,
         }),
       ],
       controllers: [HealthController, MetricsController, DemoAuthController],

@@ -9,6 +9,8 @@ export interface SampleConfig {
   heartbeat: { intervalMs: number; timeoutMs: number };
   /** Set: rooms span every instance sharing this Redis. Unset: in-memory broker. */
   redisUrl: string | undefined;
+  /** Set (instead of redisUrl): some nodes of a Redis Cluster, `REDIS_CLUSTER=host:port,host:port`. */
+  redisCluster: { host: string; port: number }[] | undefined;
   /** How long a killed instance's users stay in presence (Redis only). */
   presenceTtlMs: number;
   /** PEM files to serve https and wss with; unset: plain http and ws. */
@@ -46,6 +48,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
     throw new Error(`REDIS_URL must be a redis:// or rediss:// URL, got "${redisUrl}"`);
   }
+  const redisCluster = env.REDIS_CLUSTER ? env.REDIS_CLUSTER.split(',').map((node) => clusterNode(node.trim())) : undefined;
+  if (redisCluster && redisUrl) {
+    throw new Error('REDIS_URL and REDIS_CLUSTER exclude each other: set one (a server, or some nodes of a cluster)');
+  }
   const presenceTtlMs = milliseconds(env, 'PRESENCE_TTL_MS', 30_000);
   if (!env.TLS_CERT !== !env.TLS_KEY) {
     throw new Error('TLS_CERT and TLS_KEY go together: set both (PEM files) for https/wss, or neither');
@@ -55,7 +61,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
     throw new Error(`LOG_FORMAT must be "text" or "json", got "${env.LOG_FORMAT}"`);
   }
   const jsonLogs = env.LOG_FORMAT === 'json';
-  return { port, host: env.HOST || '127.0.0.1', jwtSecret, allowedOrigins, heartbeat, redisUrl, presenceTtlMs, tls, jsonLogs };
+  return {
+    port,
+    host: env.HOST || '127.0.0.1',
+    jwtSecret,
+    allowedOrigins,
+    heartbeat,
+    redisUrl,
+    redisCluster,
+    presenceTtlMs,
+    tls,
+    jsonLogs,
+  };
+}
+
+function clusterNode(node: string): { host: string; port: number } {
+  const match = /^(.+):(\d{1,5})$/.exec(node);
+  const port = Number(match?.[2]);
+  if (!match || port < 1 || port > 65535) {
+    throw new Error(`REDIS_CLUSTER must list host:port pairs separated by commas, got "${node}"`);
+  }
+  return { host: match[1]!.replace(/^\[(.*)\]$/, '$1'), port };
 }
 
 function milliseconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

@@ -58,7 +58,7 @@ async function bootstrap(): Promise<void> {
   log.log(
     `Realtime sample app ready: ${ws}://${host}:${port}/echo and ${ws}://${host}:${port}/chat  ` +
       `(demo page: ${http}://${host}:${port}/, health: ${http}://${host}:${port}/health, ` +
-      `broker: ${config.redisUrl ? 'redis' : 'memory'})`,
+      `broker: ${config.redisUrl ? 'redis' : config.redisCluster ? 'redis cluster' : 'memory'})`,
   );
 }
 
