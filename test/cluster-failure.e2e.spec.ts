@@ -111,8 +111,10 @@ describe('a Redis Cluster losing a node (3 instances of the app, throw-away clus
       await sendAll(sender, healthy, texts),
       texts.map((_, i) => i + 1),
     );
-    // Lost shard: each send answered, none acknowledged.
+    // Lost shard: each send answered, none acknowledged; a join that asks to recover is told to come back.
     assert.deepEqual(await sendAll(sender, lost, ['x1', 'x2', 'x3']), ['UNAVAILABLE', 'UNAVAILABLE', 'UNAVAILABLE']);
+    const early = await sender.request({ event: 'join', id: 'early', data: { room: lost, since: { offset: 1, epoch: oldEpoch } } });
+    assert.equal((early.data as Frame).code, 'UNAVAILABLE', JSON.stringify(early));
     for (const client of members) {
       assert.deepEqual(
         await pushesOf(client, healthy, 20),

@@ -37,8 +37,8 @@ export interface RedisBrokerOptions {
 /**
  * A Redis Cluster for `RedisBroker`. Channels then use sharded pub/sub (`SPUBLISH`,
  * `SSUBSCRIBE`): each room's messages go through the shard of its hash slot only, and its
- * history (stream, offset counter and epoch) lives in the same slot. Needs ioredis 5.9 or
- * later (sharded subscribers).
+ * history (stream, offset counter and epoch) lives in the same slot. Needs Redis 7 and
+ * ioredis 5.6 or later (sharded subscribers); tested with ioredis 6.
  */
 export interface RedisClusterTarget {
   /** Some of the cluster's nodes, e.g. `[{ host: 'redis-1', port: 6379 }]`; the others are discovered. */

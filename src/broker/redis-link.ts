@@ -145,6 +145,10 @@ class ClusterLink extends RedisLink {
 
   open(subscriber: boolean): RedisConnection {
     const cluster = new Cluster(this.nodes, { ...this.options, shardedSubscribers: subscriber });
+    if (!('shardedSubscribers' in cluster.options)) {
+      // Older ioredis subscribes shard channels on one node only, and drops what the others send.
+      throw new TypeError('RedisBroker on a Redis Cluster needs ioredis 5.6 or later (sharded subscribers)');
+    }
     if (subscriber) {
       throttleShardRetries(cluster);
     }
