@@ -67,6 +67,11 @@ describe('a Redis Cluster losing a node (3 instances of the app, throw-away clus
   /** Sends to `room` through `client` (in no room) and reads the answers: offsets, or error codes. */
   async function sendAll(client: TestClient, room: string, texts: string[]): Promise<(number | string)[]> {
     texts.forEach((text) => client.send({ event: 'send-acked', id: text, data: { room, text } }));
+    return answersTo(client, texts);
+  }
+
+  /** Reads the answers to the sends of `texts` (their ids), whatever their order: offsets, or error codes. */
+  async function answersTo(client: TestClient, texts: string[]): Promise<(number | string)[]> {
     const answers = new Map<string, number | string>();
     while (answers.size < texts.length) {
       const reply = await client.nextJson();
@@ -104,11 +109,13 @@ describe('a Redis Cluster losing a node (3 instances of the app, throw-away clus
       assert.deepEqual(await pushesOf(client, lost, 1), [[1, 'before']]);
     }
 
-    await cluster.kill(victim);
+    // The master dies while sends to the healthy shard are on their way.
     const texts = Array.from({ length: 20 }, (_, i) => `h${i}`);
+    const healthyAnswers = sendAll(sender, healthy, texts);
+    await cluster.kill(victim);
     // Healthy shard: every send acknowledged, every member gets each once, in order.
     assert.deepEqual(
-      await sendAll(sender, healthy, texts),
+      await healthyAnswers,
       texts.map((_, i) => i + 1),
     );
     // Lost shard: each send answered, none acknowledged; a join that asks to recover is told to come back.
@@ -173,6 +180,61 @@ describe('a Redis Cluster losing a node (3 instances of the app, throw-away clus
     assert.deepEqual(
       await pushesOf(back, lost, 11),
       [...before, text].map((sent, i) => [i + 1, sent]),
+    );
+  });
+
+  it("a room's slot moved to another master while the room is busy: members get every message once, in order, and its history goes on", async () => {
+    cluster = await RedisCluster.start();
+    const keyPrefix = `k${randomUUID().slice(0, 8)}:`;
+    const { lost: room, victim: from } = await roomsOnTwoShards(keyPrefix);
+    const to = cluster.nodes.find((node) => node !== from)!;
+    const [one, two, three] = await instances(3, keyPrefix);
+    const members = [await member(one!, 'alice', [room]), await member(two!, 'bob', [room])];
+    const away = await member(three!, 'dave', [room]);
+    const { epoch } = (await away.request({ event: 'join', id: 'again', data: { room } })).data as Frame;
+    away.close();
+    const sender = await three!.connect('carol');
+    clients.push(sender);
+    // A send every 5 ms while the slot moves, and 20 more once it has.
+    const texts: string[] = [];
+    let moving = true;
+    const pump = (async () => {
+      while (moving || texts.length % 20 !== 0) {
+        const text = `m${texts.length}`;
+        texts.push(text);
+        sender.send({ event: 'send-acked', id: text, data: { room, text } });
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    await cluster.moveSlot(`${keyPrefix}{${roomChannel(room)}}:m`, to);
+    moving = false;
+    await pump;
+    assert.equal(await cluster.masterOf(`${keyPrefix}{${roomChannel(room)}}:m`), to);
+    const more = Array.from({ length: 20 }, (_, i) => `after${i}`);
+    more.forEach((text) => sender.send({ event: 'send-acked', id: text, data: { room, text } }));
+    texts.push(...more);
+    const answers = await answersTo(sender, texts);
+    // Every send answered; those acknowledged have consecutive offsets, and every member gets exactly them, in order.
+    const acked = texts.filter((_, i) => typeof answers[i] === 'number');
+    assert.deepEqual(
+      answers.filter((answer) => typeof answer === 'number'),
+      acked.map((_, i) => i + 1),
+    );
+    assert.ok(acked.length >= 20, `${acked.length} of ${texts.length} acknowledged`);
+    assert.ok(answers.every((answer) => typeof answer === 'number' || answer === 'UNAVAILABLE'));
+    for (const client of members) {
+      assert.deepEqual(
+        await pushesOf(client, room, acked.length),
+        acked.map((text, i) => [i + 1, text]),
+      );
+    }
+    const back = await member(three!, 'dave', []);
+    const reply = await back.request({ event: 'join', id: 'j', data: { room, since: { offset: 0, epoch } } });
+    assert.equal((reply.data as Frame).recovered, true);
+    assert.equal((reply.data as Frame).epoch, epoch);
+    assert.deepEqual(
+      await pushesOf(back, room, acked.length),
+      acked.map((text, i) => [i + 1, text]),
     );
   });
 

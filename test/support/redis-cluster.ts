@@ -281,6 +281,29 @@ export class RedisCluster {
     return master;
   }
 
+  /**
+   * Moves the slot of `key`, with its keys, to the master `to` while the cluster serves (as
+   * `redis-cli --cluster reshard` does, for one slot), then waits until the cluster is healthy.
+   */
+  async moveSlot(key: string, to: RedisServer): Promise<void> {
+    const from = await this.masterOf(key);
+    const slot = String(await command(from.port, ['CLUSTER', 'KEYSLOT', key]));
+    const [fromId, toId] = [String(await command(from.port, ['CLUSTER', 'MYID'])), String(await command(to.port, ['CLUSTER', 'MYID']))];
+    await command(to.port, ['CLUSTER', 'SETSLOT', slot, 'IMPORTING', fromId]);
+    await command(from.port, ['CLUSTER', 'SETSLOT', slot, 'MIGRATING', toId]);
+    for (;;) {
+      const keys = await command(from.port, ['CLUSTER', 'GETKEYSINSLOT', slot, '100']);
+      if (!Array.isArray(keys) || keys.length === 0) {
+        break;
+      }
+      await command(from.port, ['MIGRATE', '127.0.0.1', String(to.port), '', '0', '5000', 'KEYS', ...keys.map(String)], 6000);
+    }
+    for (const node of [to, from, ...this.running().filter((other) => other !== to && other !== from)]) {
+      await command(node.port, ['CLUSTER', 'SETSLOT', slot, 'NODE', toId]);
+    }
+    await this.waitHealthy();
+  }
+
   /** Kills `node` at once (SIGKILL), as a crash would, and waits for it to be gone. */
   async kill(node: RedisServer): Promise<void> {
     await node.kill();
