@@ -13,12 +13,11 @@
 // costs into a paper estimate for 1M connections and 100k messages a second.
 import { JwtService } from '@nestjs/jwt';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { RedisCluster } from '../test/support/redis-cluster.js';
 import { RedisServer } from '../test/support/redis-server.js';
 import { BENCH_SECRET } from './servers/bench-secret.js';
-import { pinSelf, startServer, type ServerProcess } from './support/server-process.js';
+import { cpuSecondsOf, pinSelf, startServer, type ServerProcess } from './support/server-process.js';
 import { sleep } from './support/ws-load.js';
 
 const ROOMS = 40;
@@ -193,11 +192,6 @@ async function request(socket: WebSocket, frame: { event: string; id: string; da
   });
   socket.send(JSON.stringify(frame));
   await replied;
-}
-
-function cpuSecondsOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function sum(values: readonly number[]): number {

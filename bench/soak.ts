@@ -12,12 +12,11 @@
 //
 // SOAK_MS sets the chaos phase's length (default 300000). Servers run on core 0; this
 // process (the clients) on core 1.
-import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { RealtimeClient, type RoomRejoin } from '../src/client/index.js';
 import { RedisServer } from '../test/support/redis-server.js';
 import { median } from './support/latency.js';
-import { pinSelf, startServer, type ServerProcess } from './support/server-process.js';
+import { cpuSecondsOf, pinSelf, startServer, type ServerProcess } from './support/server-process.js';
 import { sleep } from './support/ws-load.js';
 
 const SOAK_MS = Number(process.env.SOAK_MS ?? 300_000);
@@ -91,15 +90,6 @@ async function throughput(): Promise<void> {
   );
   await Promise.all([on.stop(), off.stop()]);
   servers.splice(0);
-}
-
-/** CPU seconds a process has used so far. */
-function cpuSecondsOf(pid: number | undefined): number {
-  if (pid === undefined) {
-    return 0;
-  }
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function measured(server: ServerProcess, ms: number): Promise<Round> {

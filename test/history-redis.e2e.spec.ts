@@ -1,13 +1,12 @@
 import { Logger } from '@nestjs/common';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { RealtimeClient, type RoomRejoin } from '../src/client/index.js';
 import type { RedisBrokerOptions } from '../src/redis.js';
 import type { RealtimeModuleOptions } from '../src/index.js';
-import type { RedisServer } from './support/redis-server.js';
-import { redisTargets } from './support/redis-targets.js';
+import { redisTargets, useRedisTarget } from './support/redis-targets.js';
 import { startRoomsApp, type RoomsApp, tokenFor } from './support/rooms-app.js';
 import { until } from './support/until.js';
 import type { TestClient } from './support/ws-client.js';
@@ -20,23 +19,9 @@ type Frame = Record<string, unknown>;
 
 for (const target of redisTargets())
   describe(`room history and recovery across instances (Redis broker, ${target.name})`, () => {
-    let redis: RedisServer;
     const apps: RoomsApp[] = [];
     const clients: TestClient[] = [];
-
-    before(async () => {
-      await target.start();
-      redis = target.server!; // the tests that need a single server are only defined for it
-    });
-
-    after(async () => {
-      await target.stop();
-    });
-
-    afterEach(async () => {
-      clients.splice(0).forEach((client) => client.close());
-      await Promise.all(apps.splice(0).map((app) => app.close()));
-    });
+    const redis = useRedisTarget(target, { apps, clients });
 
     async function instances(count: number, broker: RedisBrokerOptions = {}, options: RealtimeModuleOptions = {}): Promise<RoomsApp[]> {
       const keyPrefix = `h${randomUUID().slice(0, 8)}:`;

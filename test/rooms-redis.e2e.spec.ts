@@ -1,11 +1,10 @@
 import { Logger } from '@nestjs/common';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { RedisBroker, type RedisBrokerOptions } from '../src/redis.js';
-import type { RedisServer } from './support/redis-server.js';
-import { redisTargets } from './support/redis-targets.js';
+import { redisTargets, useRedisTarget } from './support/redis-targets.js';
 import { startRoomsApp, type RoomsApp, ROOMS_SECRET, tokenFor } from './support/rooms-app.js';
 import { startSampleApp } from './support/sample-app.js';
 import { until } from './support/until.js';
@@ -17,23 +16,9 @@ if (!process.env.TEST_LOGS) {
 
 for (const target of redisTargets())
   describe(`rooms across instances (Redis broker, ${target.name})`, () => {
-    let redis: RedisServer;
     const apps: RoomsApp[] = [];
     const clients: TestClient[] = [];
-
-    before(async () => {
-      await target.start();
-      redis = target.server!; // the tests that need a single server are only defined for it
-    });
-
-    after(async () => {
-      await target.stop();
-    });
-
-    afterEach(async () => {
-      clients.splice(0).forEach((client) => client.close());
-      await Promise.all(apps.splice(0).map((app) => app.close()));
-    });
+    const redis = useRedisTarget(target, { apps, clients });
 
     /** `count` instances of one application sharing the Redis (a key prefix per test isolates it). */
     async function instances(

@@ -1,28 +1,14 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port.js';
-import { RedisServer } from './redis-server.js';
+import { redisBinary, RedisServer } from './redis-server.js';
 
-/** Where to find `redis-cli`: `REDIS_CLI`, else the Debian path, else the PATH. */
+/** Where to find `redis-cli` (see {@link redisBinary}). */
 function redisCliBinary(): string {
-  const candidates = [process.env.REDIS_CLI, '/usr/bin/redis-cli'].filter((path): path is string => !!path);
-  const found = candidates.find((path) => existsSync(path));
-  if (found) {
-    return found;
-  }
-  const which = spawnSync('sh', ['-c', 'command -v redis-cli'], { encoding: 'utf8' });
-  if (which.status === 0 && which.stdout.trim()) {
-    return which.stdout.trim();
-  }
-  throw new Error(
-    'redis-cli is not installed, and the Redis Cluster tests join their throw-away nodes with `redis-cli --cluster create`. ' +
-      'Install it: `sudo apt-get install -y redis-server` (Debian/Ubuntu; it brings redis-cli too), ' +
-      '`brew install redis` (macOS), or set REDIS_CLI to its path.',
-  );
+  return redisBinary('redis-cli', 'REDIS_CLI', 'the Redis Cluster tests join their throw-away nodes with `redis-cli --cluster create`');
 }
 
 /** A RESP2 reply: simple and bulk strings, integers, nil, errors (inside arrays) and arrays. */

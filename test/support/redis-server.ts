@@ -3,21 +3,25 @@ import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { freePort } from './free-port.js';
 
-/** Where to find `redis-server`: `REDIS_SERVER`, else the Debian path, else the PATH. */
-function redisServerBinary(): string {
-  const candidates = [process.env.REDIS_SERVER, '/usr/bin/redis-server'].filter((path): path is string => !!path);
+/**
+ * Where to find a Redis program (`redis-server`, `redis-cli`): the environment variable
+ * `envName`, else the Debian path, else the PATH. Missing, it throws an error saying what
+ * to install; `needs` says what the tests need it for.
+ */
+export function redisBinary(name: 'redis-server' | 'redis-cli', envName: string, needs: string): string {
+  const candidates = [process.env[envName], `/usr/bin/${name}`].filter((path): path is string => !!path);
   const found = candidates.find((path) => existsSync(path));
   if (found) {
     return found;
   }
-  const which = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
+  const which = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
   if (which.status === 0 && which.stdout.trim()) {
     return which.stdout.trim();
   }
   throw new Error(
-    'redis-server is not installed, and the Redis broker tests start their own. Install it: ' +
-      '`sudo apt-get install -y redis-server` (Debian/Ubuntu; .ci/run does this when it is missing), ' +
-      '`brew install redis` (macOS), or set REDIS_SERVER to its path.',
+    `${name} is not installed, and ${needs}. Install it: ` +
+      '`sudo apt-get install -y redis-server` (Debian/Ubuntu, with redis-cli; .ci/run does this when it is missing), ' +
+      `\`brew install redis\` (macOS), or set ${envName} to its path.`,
   );
 }
 
@@ -84,7 +88,7 @@ export class RedisServer {
 
   /** Starts (or restarts, on the same port) the server and waits until it answers PING. */
   async run(): Promise<void> {
-    const binary = redisServerBinary();
+    const binary = redisBinary('redis-server', 'REDIS_SERVER', 'the Redis broker tests start their own');
     const child = spawn(
       binary,
       [

@@ -1,3 +1,4 @@
+import { after, afterEach, before } from 'node:test';
 import { RedisBroker, type RedisBrokerOptions } from '../../src/redis.js';
 import { RedisCluster } from './redis-cluster.js';
 import { RedisServer } from './redis-server.js';
@@ -58,5 +59,35 @@ function threeMasters(): RedisTarget {
       await cluster?.stop();
     },
     broker: (options = {}) => new RedisBroker({ cluster: { nodes: cluster!.startupNodes }, ...options }),
+  };
+}
+
+/** What a test opened and the suite closes after it. */
+export interface Opened {
+  readonly apps: { close(): Promise<void> }[];
+  readonly clients: { close(): void }[];
+}
+
+/**
+ * Runs `target` for the enclosing suite (started before its tests, stopped after them), and
+ * closes what each test opened. Returns the single server, which the tests that need one
+ * (defined for a `server` target only) kill, freeze or connect to.
+ */
+export function useRedisTarget(target: RedisTarget, opened: Opened): Pick<RedisServer, 'url' | 'kill' | 'run' | 'pause' | 'resume'> {
+  before(() => target.start());
+  after(() => target.stop());
+  afterEach(async () => {
+    opened.clients.splice(0).forEach((client) => client.close());
+    await Promise.all(opened.apps.splice(0).map((app) => app.close()));
+  });
+  const server = (): RedisServer => target.server!;
+  return {
+    get url() {
+      return server().url;
+    },
+    kill: () => server().kill(),
+    run: () => server().run(),
+    pause: () => server().pause(),
+    resume: () => server().resume(),
   };
 }
