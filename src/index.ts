@@ -65,5 +65,7 @@ export {
   PONG_EVENT,
   MAX_ID_LENGTH,
   isErrorCode,
+  isRealtimeErrorCode,
 } from './protocol/index.js';
+export type { RealtimeErrorCode } from './protocol/index.js';
 export type { ErrorFrame, ErrorPayload, MessageId, ReplyFrame, RequestFrame, ValidationErrorDetail } from './protocol/index.js';

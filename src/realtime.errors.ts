@@ -1,19 +1,27 @@
-import { ErrorCode } from './protocol/error-codes.js';
+import { ErrorCode, isRealtimeErrorCode, type RealtimeErrorCode } from './protocol/error-codes.js';
 import type { ValidationErrorDetail } from './protocol/envelope.js';
 
 /**
  * An error a handler throws to answer the client with an error frame of a given
- * code. Its message is sent to the client as is, so it must be safe to show.
+ * code: one of the protocol's, or the application's own (`[A-Z][A-Z0-9_]{1,63}`). Its
+ * message is sent to the client as is, so it must be safe to show.
  *
  * @example throw new RealtimeError(ErrorCode.FORBIDDEN, 'not a member of this room');
+ * @example throw new RealtimeError('ROOM_FULL', 'the room has 50 members already');
  */
 export class RealtimeError extends Error {
-  /** The protocol error code sent in `data.code`. */
-  readonly code: ErrorCode;
+  /** The error code sent in `data.code`. */
+  readonly code: RealtimeErrorCode;
   /** Optional structured details sent in `data.details`. */
   readonly details?: readonly (ValidationErrorDetail | unknown)[];
 
-  constructor(code: ErrorCode, message: string, details?: readonly (ValidationErrorDetail | unknown)[]) {
+  /** @throws TypeError when `code` is not an error code (`[A-Z][A-Z0-9_]{1,63}`). */
+  constructor(code: RealtimeErrorCode, message: string, details?: readonly (ValidationErrorDetail | unknown)[]) {
+    if (!isRealtimeErrorCode(code)) {
+      throw new TypeError(
+        `an error code is [A-Z][A-Z0-9_]{1,63} (such as ${ErrorCode.CONFLICT} or ROOM_FULL), got ${JSON.stringify(code)}`,
+      );
+    }
     super(message);
     this.name = 'RealtimeError';
     this.code = code;

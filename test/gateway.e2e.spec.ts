@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Socket } from 'node:net';
 import request from 'supertest';
-import { RealtimeModule } from '../src/index.js';
+import { isRealtimeErrorCode, RealtimeError, RealtimeModule } from '../src/index.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { refusedUpgrade, TestClient } from './support/ws-client.js';
 import { countServerWrites } from './support/socket-writes.js';
@@ -318,6 +318,10 @@ describe('gateway adapter and protocol v1 envelope', () => {
       ['throw-not-found', 'NOT_FOUND', 'no such room'],
       ['guarded', 'FORBIDDEN', 'Forbidden resource'],
       ['circular', 'INTERNAL', 'the handler result could not be serialized'],
+      // Applications' own codes, [A-Z][A-Z0-9_]{1,63}: kept; anything else is not a code.
+      ['throw-ws-app-code', 'MY_APP_CODE', 'not today'],
+      ['throw-ws-bad-code', 'BAD_REQUEST', 'lower case'],
+      ['throw-bad-code', 'INTERNAL', 'internal error'],
     ];
     for (const [event, code, message] of cases) {
       it(`turns ${event} into ${code} tied to the id, and keeps the connection`, async () => {
@@ -328,6 +332,26 @@ describe('gateway adapter and protocol v1 envelope', () => {
         assert.equal((await client.request({ event: 'echo', id: 12, data: 'after' })).data, 'after');
       });
     }
+
+    it("passes an application's own code and its details through RealtimeError", async () => {
+      const client = await connect();
+      assert.deepEqual(await client.request({ event: 'throw-app-code', id: 'a' }), {
+        event: 'error',
+        id: 'a',
+        data: { code: 'ROOM_FULL', message: 'the room has 50 members already', details: [{ limit: 50 }] },
+      });
+    });
+
+    it('accepts as error codes exactly [A-Z][A-Z0-9_]{1,63}', () => {
+      for (const code of ['ROOM_FULL', 'A1', 'X'.repeat(64), 'BAD_REQUEST']) {
+        assert.equal(isRealtimeErrorCode(code), true, code);
+        assert.equal(new RealtimeError(code, 'm').code, code);
+      }
+      for (const code of ['A', 'room_full', '1ABC', 'X'.repeat(65), 'ROOM-FULL', '', 42]) {
+        assert.equal(isRealtimeErrorCode(code), false, String(code));
+        assert.throws(() => new RealtimeError(code as string, 'm'), TypeError);
+      }
+    });
 
     it('passes RealtimeError code and details through', async () => {
       const client = await connect();

@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../protocol/error-codes.js';
+import type { RealtimeErrorCode } from '../protocol/error-codes.js';
 import type { ValidationErrorDetail } from '../protocol/envelope.js';
 
 /** Failures the client itself reports, besides the server's error codes. */
@@ -17,16 +17,17 @@ export const ClientErrorCode = {
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];
 
 /**
- * A failed request or send: `code` is the server's error code (`VALIDATION_FAILED`, …)
- * or one of the client's own ({@link ClientErrorCode}), `details` the server's details.
+ * A failed request or send: `code` is the server's error code (`VALIDATION_FAILED`, …,
+ * or the application's own, such as `ROOM_FULL`) or one of the client's own
+ * ({@link ClientErrorCode}), `details` the server's details.
  */
 export class RealtimeClientError extends Error {
   /** What went wrong. */
-  readonly code: ErrorCode | ClientErrorCode;
+  readonly code: RealtimeErrorCode | ClientErrorCode;
   /** The server's structured details, e.g. the properties that failed validation. */
   readonly details?: readonly (ValidationErrorDetail | unknown)[];
 
-  constructor(code: ErrorCode | ClientErrorCode, message: string, details?: readonly (ValidationErrorDetail | unknown)[]) {
+  constructor(code: RealtimeErrorCode | ClientErrorCode, message: string, details?: readonly (ValidationErrorDetail | unknown)[]) {
     super(message);
     this.name = 'RealtimeClientError';
     this.code = code;

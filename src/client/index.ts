@@ -19,4 +19,5 @@ export type { BackoffOptions, ResolvedBackoff } from './backoff.js';
 export type { WebSocketConstructor, WebSocketLike } from './websocket-like.js';
 export { CloseCode } from '../protocol/close-codes.js';
 export { ErrorCode } from '../protocol/error-codes.js';
+export type { RealtimeErrorCode } from '../protocol/error-codes.js';
 export type { ValidationErrorDetail } from '../protocol/envelope.js';

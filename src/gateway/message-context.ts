@@ -1,5 +1,5 @@
 import type { ArgumentsHost } from '@nestjs/common';
-import { ErrorCode } from '../protocol/error-codes.js';
+import { ErrorCode, isRealtimeErrorCode, type RealtimeErrorCode } from '../protocol/error-codes.js';
 import { encodeError, encodeReply, type MessageId } from '../protocol/envelope.js';
 import type { Connection } from './connection.js';
 
@@ -68,10 +68,17 @@ export class MessageContext {
     this.measure();
   }
 
-  /** Answers with an error frame. Only the first reply or failure counts. */
-  fail(code: ErrorCode, message: string, details?: readonly unknown[]): void {
+  /**
+   * Answers with an error frame: a protocol code, or the application's own
+   * (`[A-Z][A-Z0-9_]{1,63}`; anything else is answered as `INTERNAL`). Only the first reply
+   * or failure counts.
+   */
+  fail(code: RealtimeErrorCode, message: string, details?: readonly unknown[]): void {
     if (this.settled) {
       return;
+    }
+    if (!isRealtimeErrorCode(code)) {
+      [code, message, details] = [ErrorCode.INTERNAL, 'internal error', undefined];
     }
     let text: string;
     try {

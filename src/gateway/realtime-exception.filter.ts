@@ -1,6 +1,6 @@
 import { type ArgumentsHost, Catch, HttpException, Logger, type WsExceptionFilter } from '@nestjs/common';
 import { BaseWsExceptionFilter, WsException } from '@nestjs/websockets';
-import { ErrorCode, isErrorCode } from '../protocol/error-codes.js';
+import { ErrorCode, isRealtimeErrorCode, type RealtimeErrorCode } from '../protocol/error-codes.js';
 import { RealtimeError } from '../realtime.errors.js';
 import { MessageContext } from './message-context.js';
 
@@ -10,8 +10,8 @@ const INTERNAL_MESSAGE = 'internal error';
 
 /** @internal The error frame an exception becomes: code, client-safe message, optional details. */
 export interface MappedError {
-  /** Protocol error code. */
-  code: ErrorCode;
+  /** The error code: the protocol's, or the application's own. */
+  code: RealtimeErrorCode;
   /** Message safe to show to the client. */
   message: string;
   /** Structured details. */
@@ -33,7 +33,8 @@ const HTTP_STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
 /**
  * @internal Maps anything a handler throws to an error frame: `RealtimeError` keeps its code,
  * `WsException` is a client fault (`BAD_REQUEST`, or `FORBIDDEN` from a guard, or the
- * `code` of its object form), `HttpException` maps by status, and anything else is
+ * `code` of its object form when it is an error code, the application's own included),
+ * `HttpException` maps by status, and anything else is
  * `INTERNAL` with no internal detail disclosed.
  */
 export function mapException(exception: unknown): MappedError {
@@ -48,7 +49,7 @@ export function mapException(exception: unknown): MappedError {
     }
     const body = (error ?? {}) as { code?: unknown; message?: unknown; details?: unknown };
     return {
-      code: isErrorCode(body.code) ? body.code : ErrorCode.BAD_REQUEST,
+      code: isRealtimeErrorCode(body.code) ? body.code : ErrorCode.BAD_REQUEST,
       message: typeof body.message === 'string' ? body.message : exception.message,
       details: Array.isArray(body.details) ? body.details : undefined,
       unexpected: false,

@@ -1,4 +1,4 @@
-import type { ErrorCode } from './error-codes.js';
+import type { RealtimeErrorCode } from './error-codes.js';
 
 /** The subprotocol a client offers (and the server selects) for protocol v1. */
 export const PROTOCOL_V1 = 'realtime.v1';
@@ -57,8 +57,8 @@ export interface ValidationErrorDetail {
 
 /** Payload of an error frame. */
 export interface ErrorPayload {
-  /** A protocol {@link ErrorCode}. */
-  code: ErrorCode;
+  /** A protocol error code, or the application's own (see `RealtimeErrorCode`). */
+  code: RealtimeErrorCode;
   /** A human-readable explanation, safe to show; never a stack trace. */
   message: string;
   /** Structured details, e.g. validation failures. */
@@ -145,7 +145,7 @@ export function encodeReply(event: string, id: MessageId | undefined, data: unkn
 }
 
 /** Serializes an error frame. */
-export function encodeError(id: MessageId | undefined, code: ErrorCode, message: string, details?: readonly unknown[]): string {
+export function encodeError(id: MessageId | undefined, code: RealtimeErrorCode, message: string, details?: readonly unknown[]): string {
   const data: ErrorPayload = details === undefined ? { code, message } : { code, message, details: [...details] };
   return JSON.stringify(id === undefined ? { event: ERROR_EVENT, data } : { event: ERROR_EVENT, id, data });
 }

@@ -30,6 +30,20 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
 
+/**
+ * The code of an error frame: one of the protocol's ({@link ErrorCode}), which keep their
+ * meaning, or an application's own: upper-case letters, digits and `_`, starting with a
+ * letter, 2 to 64 characters (`[A-Z][A-Z0-9_]{1,63}`, for example `ROOM_FULL`).
+ */
+export type RealtimeErrorCode = ErrorCode | (string & Record<never, never>);
+
+const CODE_PATTERN = /^[A-Z][A-Z0-9_]{1,63}$/;
+
+/** Whether `value` can be the code of an error frame: a protocol code or an application's own (see {@link RealtimeErrorCode}). */
+export function isRealtimeErrorCode(value: unknown): value is RealtimeErrorCode {
+  return typeof value === 'string' && CODE_PATTERN.test(value);
+}
+
 /** Whether `value` is one of the protocol's error codes. */
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && KNOWN_CODES.has(value);

@@ -1,5 +1,6 @@
 export { CloseCode } from './close-codes.js';
-export { ErrorCode, isErrorCode } from './error-codes.js';
+export { ErrorCode, isErrorCode, isRealtimeErrorCode } from './error-codes.js';
+export type { RealtimeErrorCode } from './error-codes.js';
 export {
   AUTH_EVENT,
   BEARER_PROTOCOL_PREFIX,
