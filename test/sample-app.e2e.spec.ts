@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { refusedUpgrade, TestClient } from './support/ws-client.js';
 import { loadConfig } from '../sample-app/src/config.js';
-import { demoToken, startSampleApp } from './support/sample-app.js';
+import { copyProject, demoToken, startSampleApp, stopGroup } from './support/sample-app.js';
 import { until } from './support/until.js';
 
 const SECRET = 'sample-app-test-secret-0123456789abcdef';
@@ -287,5 +288,35 @@ describe('sample app (protocol.md §6)', () => {
     const [code] = (await once(app.child, 'exit')) as [number | null];
     assert.equal(code, 0, app.output());
     assert.ok(Date.now() - started < 10_000, `exit took ${Date.now() - started} ms`);
+  });
+});
+
+describe('the Nest CLI in this repository', () => {
+  it('`nest start` builds the sample app and serves it', async () => {
+    // It builds into dist/: a copy of the project, so the build never touches the dist/ these tests run from.
+    const copy = copyProject();
+    const cli = join(copy.dir, 'node_modules', '@nestjs', 'cli', 'bin', 'nest.js');
+    try {
+      const app = await startSampleApp(
+        { JWT_SECRET: 'nest-start-test-secret-0123456789abcdef' },
+        { args: [cli, 'start'], cwd: copy.dir, readyWithinMs: 60_000 },
+      );
+      try {
+        const base = app.wsUrl.replace(/^ws/, 'http').replace(/\/echo$/, '');
+        const health = await fetch(`${base}/health`);
+        assert.equal(health.status, 200);
+        const client = await TestClient.connect(app.wsUrl, { headers: { authorization: `Bearer ${await demoToken(base, 'alice')}` } });
+        assert.equal(
+          ((await client.request({ event: 'echo', id: 1, data: { message: 'hi' } })).data as { message: string }).message,
+          'Echo: hi',
+        );
+        client.close();
+      } finally {
+        // The CLI exits at SIGTERM without passing it on: the app, in its process group, gets it too.
+        await stopGroup(app.child);
+      }
+    } finally {
+      copy.remove();
+    }
   });
 });

@@ -3,17 +3,11 @@ import type { AbstractWsAdapter } from '@nestjs/websockets';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { connect as tcpConnect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { startRoomsApp, type RoomsApp } from './support/rooms-app.js';
-import { demoToken } from './support/sample-app.js';
+import { copyProject, demoToken } from './support/sample-app.js';
 import { refusedUpgrade, TestClient } from './support/ws-client.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** A TCP socket to `port` that has sent one whole keep-alive request and read its answer. */
 async function keptAlive(port: number): Promise<Socket> {
@@ -105,15 +99,11 @@ describe('shutdown and slow sockets', () => {
   it('drains with 1001 and exits 0 within about 2 s when SIGTERM reaches the process `npm start` runs', async () => {
     // `npm start` builds into dist/: a copy of the project, so the build never touches the
     // dist/ these tests run from.
-    const copy = mkdtempSync(join(tmpdir(), 'realtime-npm-start-'));
+    const copy = copyProject();
     let npm: ChildProcess | undefined;
     try {
-      for (const entry of ['package.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'sample-app']) {
-        cpSync(join(ROOT, entry), join(copy, entry), { recursive: true });
-      }
-      symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'), 'dir');
       npm = spawn('npm', ['start'], {
-        cwd: copy,
+        cwd: copy.dir,
         env: { ...process.env, PORT: '0', HOST: '127.0.0.1', JWT_SECRET: 'npm-start-test-secret-0123456789abcdef' },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -145,7 +135,7 @@ describe('shutdown and slow sockets', () => {
       if (npm && npm.exitCode === null) {
         npm.kill('SIGKILL');
       }
-      rmSync(copy, { recursive: true, force: true });
+      copy.remove();
     }
   });
 });
