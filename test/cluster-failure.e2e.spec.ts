@@ -95,8 +95,8 @@ describe('a Redis Cluster losing a node (3 instances of the app, throw-away clus
     return got;
   }
 
-  it('a master killed with no replica: its rooms refuse sends with UNAVAILABLE, the others go on; once back, its rooms start a new epoch', async () => {
-    cluster = await RedisCluster.start();
+  it('a master killed with no replica (cluster-require-full-coverage no): its rooms refuse sends with UNAVAILABLE, the others go on; once back, its rooms start a new epoch', async () => {
+    cluster = await RedisCluster.start({ fullCoverage: false });
     const keyPrefix = `k${randomUUID().slice(0, 8)}:`;
     const { lost, healthy, victim } = await roomsOnTwoShards(keyPrefix);
     const [one, two, three] = await instances(3, keyPrefix);
@@ -118,14 +118,21 @@ describe('a Redis Cluster losing a node (3 instances of the app, throw-away clus
       await healthyAnswers,
       texts.map((_, i) => i + 1),
     );
+    // Once the cluster has marked the master as failed, too.
+    await cluster.waitMarkedFailed(victim);
+    const later = Array.from({ length: 20 }, (_, i) => `h${20 + i}`);
+    assert.deepEqual(
+      await sendAll(sender, healthy, later),
+      later.map((_, i) => i + 21),
+    );
     // Lost shard: each send answered, none acknowledged; a join that asks to recover is told to come back.
     assert.deepEqual(await sendAll(sender, lost, ['x1', 'x2', 'x3']), ['UNAVAILABLE', 'UNAVAILABLE', 'UNAVAILABLE']);
     const early = await sender.request({ event: 'join', id: 'early', data: { room: lost, since: { offset: 1, epoch: oldEpoch } } });
     assert.equal((early.data as Frame).code, 'UNAVAILABLE', JSON.stringify(early));
     for (const client of members) {
       assert.deepEqual(
-        await pushesOf(client, healthy, 20),
-        texts.map((text, i) => [i + 1, text]),
+        await pushesOf(client, healthy, 40),
+        [...texts, ...later].map((text, i) => [i + 1, text]),
       );
     }
 
@@ -141,6 +148,24 @@ describe('a Redis Cluster losing a node (3 instances of the app, throw-away clus
       .then(() => members[1]!.request({ event: 'join', id: 'j', data: { room: lost, since: { offset: 1, epoch: oldEpoch } } }));
     assert.equal((rejoin.data as Frame).recovered, false);
     assert.notEqual((rejoin.data as Frame).epoch, oldEpoch);
+  });
+
+  it("a master killed with no replica, on Redis's default cluster-require-full-coverage yes: every room refuses sends with UNAVAILABLE until it is back", async () => {
+    cluster = await RedisCluster.start();
+    const keyPrefix = `k${randomUUID().slice(0, 8)}:`;
+    const { lost, healthy, victim } = await roomsOnTwoShards(keyPrefix);
+    const [one, two] = await instances(2, keyPrefix);
+    const alice = await member(one!, 'alice', [healthy]);
+    const sender = await two!.connect('carol');
+    clients.push(sender);
+    await cluster.kill(victim);
+    await cluster.waitMarkedFailed(victim);
+    assert.deepEqual(await sendAll(sender, healthy, ['h1', 'h2']), ['UNAVAILABLE', 'UNAVAILABLE']);
+    assert.deepEqual(await sendAll(sender, lost, ['l1']), ['UNAVAILABLE']);
+    await cluster.restart(victim);
+    const [offset, text] = await sendWhenBack(sender, healthy, 'back');
+    assert.equal(offset, 1);
+    assert.deepEqual(await pushesOf(alice, healthy, 1), [[1, text]]); // nothing refused was delivered
   });
 
   it('a master killed with a replica: after the failover its rooms go on in the same epoch, and a client that was away recovers from the replica', async () => {

@@ -180,6 +180,7 @@ export class BrokerResilience {
   /** Stops every timer and refuses what was kept. */
   close(): void {
     this.currentState = 'closed';
+    this.errorsWhileConnected.flush();
     clearInterval(this.healthTimer);
     clearTimeout(this.stallWatch);
     clearTimeout(this.restoreRetry);

@@ -25,8 +25,11 @@ import {
   splitMessage,
 } from './redis-history.js';
 
-/** The pause before the throttled catch-up after shard subscribers came back. */
+/** The pause before a catch-up after shard subscribers came back; it doubles while they keep coming back, up to the most. */
 const RESUBSCRIBED_CATCH_UP_MS = 1000;
+const RESUBSCRIBED_CATCH_UP_MAX_MS = 30_000;
+/** After this long without one, a catch-up waits the shortest pause again. */
+const RESUBSCRIBED_QUIET_MS = 60_000;
 
 /**
  * Redis pub/sub broker: rooms, user targeting and presence across every instance that
@@ -49,8 +52,10 @@ export class RedisBroker implements RealtimeBroker {
   private readonly resilience: BrokerResilience;
   private pub: RedisConnection | undefined;
   private sub: RedisConnection | undefined;
-  /** A catch-up after shard subscribers came back is due (at most one a second). */
+  /** A catch-up after shard subscribers came back is due; the pause before the next, and when the last ran. */
   private catchUpTimer: NodeJS.Timeout | undefined;
+  private catchUpPauseMs = RESUBSCRIBED_CATCH_UP_MS;
+  private lastCatchUpAt = 0;
   /** Channels wanted, and those the subscriber is subscribed to (on a cluster: those handed to ioredis, which keeps them). */
   private readonly channels = new Set<string>();
   private readonly subscribed = new Set<string>();
@@ -182,25 +187,13 @@ export class RedisBroker implements RealtimeBroker {
     this.channels.add(channel);
     // Otherwise the channel is subscribed when Redis is back (restore).
     if (this.resilience.state === 'ok' && this.resilience.answering) {
-      const generation = this.subscriberGeneration;
-      await this.resilience
-        .attempt('subscribe', () => this.link.subscribe(this.sub!, [this.link.channelName(channel)]))
-        .then(
-          () => generation === this.subscriberGeneration && this.channels.has(channel) && this.subscribed.add(channel),
-          () => undefined, // judged by the resilience; the next restore catches up
-        );
+      await this.change('subscribe', [channel]).catch(() => undefined); // judged by the resilience; the next restore catches up
     }
   }
 
   async unsubscribe(channel: string): Promise<void> {
     if (this.channels.delete(channel) && this.resilience.state === 'ok' && this.resilience.answering) {
-      const generation = this.subscriberGeneration;
-      await this.resilience
-        .attempt('unsubscribe', () => this.link.unsubscribe(this.sub!, [this.link.channelName(channel)]))
-        .then(
-          () => generation === this.subscriberGeneration && !this.channels.has(channel) && this.subscribed.delete(channel),
-          () => undefined,
-        );
+      await this.change('unsubscribe', [channel]).catch(() => undefined);
     }
   }
 
@@ -297,16 +290,25 @@ export class RedisBroker implements RealtimeBroker {
 
   /**
    * A cluster's shard subscribers came back (a shard failed over, restarted or moved):
-   * room members catch up from history, at most once a second (ioredis may report this
-   * many times a second while a shard is down).
+   * room members catch up from history, a second later. ioredis also reports this after
+   * each failed try while a shard is down, so catch-ups that follow each other back off
+   * (2, 4 … 30 s) until a quiet minute has passed.
    */
   private resubscribed(): void {
-    this.catchUpTimer ??= setTimeout(() => {
+    if (this.catchUpTimer) {
+      return;
+    }
+    if (Date.now() - this.lastCatchUpAt > RESUBSCRIBED_QUIET_MS) {
+      this.catchUpPauseMs = RESUBSCRIBED_CATCH_UP_MS;
+    }
+    this.catchUpTimer = setTimeout(() => {
       this.catchUpTimer = undefined;
+      this.lastCatchUpAt = Date.now();
+      this.catchUpPauseMs = Math.min(this.catchUpPauseMs * 2, RESUBSCRIBED_CATCH_UP_MAX_MS);
       if (this.resilience.state === 'ok') {
         this.onRestored?.();
       }
-    }, RESUBSCRIBED_CATCH_UP_MS).unref();
+    }, this.catchUpPauseMs).unref();
   }
 
   /**
@@ -317,34 +319,40 @@ export class RedisBroker implements RealtimeBroker {
   private async restoreSubscriptions(sub: RedisConnection): Promise<void> {
     const generation = this.subscriberGeneration;
     // Channels added or dropped while a SUBSCRIBE is in flight are caught up by the next round.
-    while (!sameSet(this.subscribed, this.channels)) {
+    while (!sameSet(this.subscribed, this.channels) && generation === this.subscriberGeneration) {
       const wanted = new Set(this.channels);
       const added = [...wanted].filter((channel) => !this.subscribed.has(channel));
       const dropped = [...this.subscribed].filter((channel) => !wanted.has(channel));
       if (added.length > 0) {
-        await this.resilience.attempt('subscribe', () =>
-          this.link.subscribe(
-            sub,
-            added.map((channel) => this.link.channelName(channel)),
-          ),
-        );
-        if (generation !== this.subscriberGeneration) {
-          return; // the connection dropped meanwhile: its next 'ready' restores everything
-        }
-        added.forEach((channel) => this.subscribed.add(channel));
+        await this.change('subscribe', added, sub);
       }
       if (dropped.length > 0) {
-        await this.resilience.attempt('unsubscribe', () =>
-          this.link.unsubscribe(
-            sub,
-            dropped.map((channel) => this.link.channelName(channel)),
-          ),
-        );
-        if (generation !== this.subscriberGeneration) {
-          return;
-        }
-        dropped.forEach((channel) => this.subscribed.delete(channel));
+        await this.change('unsubscribe', dropped, sub);
       }
+    }
+  }
+
+  /**
+   * Subscribes or unsubscribes `channels`, and records it in `subscribed`. On one server it
+   * counts once Redis answered on the connection it was asked on (else the next 'ready'
+   * restores everything), and rejects when Redis did not answer. On a cluster, ioredis
+   * records the change as it sends it and repeats it whenever a shard's subscriber comes
+   * back, so it counts at once, and a shard that does not answer now fails nothing.
+   */
+  private async change(kind: 'subscribe' | 'unsubscribe', channels: readonly string[], sub = this.sub!): Promise<void> {
+    const names = channels.map((channel) => this.link.channelName(channel));
+    const call = (): Promise<unknown> => (kind === 'subscribe' ? this.link.subscribe(sub, names) : this.link.unsubscribe(sub, names));
+    const record = (): void =>
+      channels.forEach((channel) => (kind === 'subscribe' ? this.subscribed.add(channel) : this.subscribed.delete(channel)));
+    if (this.link.keepsSubscriptions) {
+      record();
+      await this.resilience.attempt(kind, call).catch(() => undefined);
+      return;
+    }
+    const generation = this.subscriberGeneration;
+    await this.resilience.attempt(kind, call);
+    if (generation === this.subscriberGeneration) {
+      record();
     }
   }
 

@@ -139,13 +139,14 @@ class ClusterLink extends RedisLink {
       retryDelayOnClusterDown: 0,
       // Never gives up: a cluster that ended would not deliver shard messages any more.
       clusterRetryStrategy: (attempt: number) => Math.min(100 * attempt, RETRY_CAP_MS),
-      redisOptions: { ...cluster.options?.redisOptions, keepAlive: options.keepAlive, maxRetriesPerRequest: 0 },
+      // Deadlines are the broker's own, as on one server.
+      redisOptions: { ...cluster.options?.redisOptions, keepAlive: options.keepAlive, maxRetriesPerRequest: 0, commandTimeout: undefined },
     };
   }
 
   open(subscriber: boolean): RedisConnection {
     const cluster = new Cluster(this.nodes, { ...this.options, shardedSubscribers: subscriber });
-    if (!('shardedSubscribers' in cluster.options)) {
+    if (subscriber && !(cluster as unknown as { shardedSubscribers?: unknown }).shardedSubscribers) {
       // Older ioredis subscribes shard channels on one node only, and drops what the others send.
       throw new TypeError('RedisBroker on a Redis Cluster needs ioredis 5.6 or later (sharded subscribers)');
     }

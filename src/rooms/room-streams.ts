@@ -11,8 +11,9 @@ import type { RoomPosition } from './room-options.js';
 const RECOVERY_FALLBACK_MS = 5000;
 /** Newer messages a room holds while a gap is being filled; beyond it, the gap is given up on. */
 const MAX_HELD = 10_000;
-/** Pause before a gap fill whose history read failed is tried again. */
+/** Pause before a gap fill whose history read failed is tried again; it doubles with each failure, up to the most. */
 const FILL_RETRY_MS = 1000;
+const FILL_RETRY_MAX_MS = 10_000;
 
 /** A room push as the stream hands it to the hub: its frame (without offset) and who not to send it to. */
 export interface RoomPush {
@@ -41,6 +42,8 @@ interface RoomStream {
   filling: boolean;
   /** A fill that failed is tried again by this timer; newer messages wait in `held` meanwhile. */
   retry: NodeJS.Timeout | undefined;
+  /** Fills that failed in a row. */
+  failures: number;
   readonly held: [string, StreamPosition][];
   readonly recovering: Map<Connection, Recovery>;
 }
@@ -72,7 +75,15 @@ export class RoomStreams {
   /** Opens the room's stream (its first local member joins). */
   open(room: string): void {
     if (!this.streams.has(room)) {
-      this.streams.set(room, { epoch: undefined, offset: 0, filling: false, retry: undefined, held: [], recovering: new Map() });
+      this.streams.set(room, {
+        epoch: undefined,
+        offset: 0,
+        filling: false,
+        retry: undefined,
+        failures: 0,
+        held: [],
+        recovering: new Map(),
+      });
     }
   }
 
@@ -223,7 +234,7 @@ export class RoomStreams {
   /**
    * Reads what this instance missed of a room from history and delivers it, then what
    * waited. A gap history no longer covers is jumped over; one that could not be read (the
-   * broker is away) is read again later, while newer messages wait, up to a bound.
+   * broker is away) is read again later (1, 2, 4 … 10 s), while newer messages wait, up to a bound.
    */
   private async fill(room: string, stream: RoomStream): Promise<void> {
     if (stream.filling) {
@@ -269,13 +280,17 @@ export class RoomStreams {
     if (this.streams.get(room) !== stream) {
       return;
     }
+    stream.failures = failed ? stream.failures + 1 : 0;
     if (failed && stream.held.length <= MAX_HELD) {
-      stream.retry = setTimeout(() => {
-        stream.retry = undefined;
-        if (this.streams.get(room) === stream) {
-          void this.fill(room, stream);
-        }
-      }, FILL_RETRY_MS);
+      stream.retry = setTimeout(
+        () => {
+          stream.retry = undefined;
+          if (this.streams.get(room) === stream) {
+            void this.fill(room, stream);
+          }
+        },
+        Math.min(FILL_RETRY_MS * 2 ** (stream.failures - 1), FILL_RETRY_MAX_MS),
+      );
       stream.retry.unref();
       return;
     }

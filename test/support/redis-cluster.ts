@@ -169,9 +169,13 @@ export class RedisCluster {
   /**
    * Starts `masters` nodes (3) with `replicasPerMaster` replicas each (0), a cluster node
    * timeout of `nodeTimeoutMs` (1000), joins them and waits until the cluster is healthy.
+   * `fullCoverage: false` sets `cluster-require-full-coverage no`: the shards that are up
+   * serve while another has no master (by default Redis refuses every query then).
    */
-  static async start(options: { masters?: number; replicasPerMaster?: number; nodeTimeoutMs?: number } = {}): Promise<RedisCluster> {
-    const { masters = 3, replicasPerMaster = 0, nodeTimeoutMs = 1000 } = options;
+  static async start(
+    options: { masters?: number; replicasPerMaster?: number; nodeTimeoutMs?: number; fullCoverage?: boolean } = {},
+  ): Promise<RedisCluster> {
+    const { masters = 3, replicasPerMaster = 0, nodeTimeoutMs = 1000, fullCoverage = true } = options;
     if (masters < 3) {
       throw new Error(`a Redis Cluster needs at least 3 masters, not ${masters}`);
     }
@@ -181,7 +185,7 @@ export class RedisCluster {
     try {
       const taken = new Set<number>();
       for (let i = 0; i < masters * (1 + replicasPerMaster); i++) {
-        cluster.nodes.push(await cluster.startNode(nodeTimeoutMs, taken));
+        cluster.nodes.push(await cluster.startNode(nodeTimeoutMs, fullCoverage, taken));
       }
       const create = await runCli(
         [
@@ -206,7 +210,7 @@ export class RedisCluster {
   }
 
   /** Starts one node on a free port (up to 3 are tried), its cluster bus on another free one. */
-  private async startNode(nodeTimeoutMs: number, taken: Set<number>): Promise<RedisServer> {
+  private async startNode(nodeTimeoutMs: number, fullCoverage: boolean, taken: Set<number>): Promise<RedisServer> {
     let lastError: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
       let busPort = await freePort();
@@ -220,6 +224,7 @@ export class RedisCluster {
         '--cluster-config-file', join(this.dir, `nodes-${port}.conf`),
         '--cluster-node-timeout', String(nodeTimeoutMs),
         '--cluster-port', String(busPort),
+        '--cluster-require-full-coverage', fullCoverage ? 'yes' : 'no',
         // A master would wait 5 s for more replicas before the first sync of one.
         '--repl-diskless-sync-delay', '0',
         '--dir', this.dir,
@@ -288,6 +293,24 @@ export class RedisCluster {
       await command(node.port, ['CLUSTER', 'SETSLOT', slot, 'NODE', toId]);
     }
     await this.waitHealthy();
+  }
+
+  /** Waits until the running nodes have marked `node` as failed (`fail` in `CLUSTER NODES`, past the node timeout). */
+  async waitMarkedFailed(node: RedisServer, timeoutMs = 15_000): Promise<void> {
+    await this.waitFor(
+      async () => {
+        for (const other of this.running().filter((candidate) => candidate !== node)) {
+          const lines = String(await command(other.port, ['CLUSTER', 'NODES'])).split('\n');
+          const line = lines.find((candidate) => candidate.split(' ')[1]?.startsWith(`127.0.0.1:${node.port}@`));
+          if (!line?.split(' ')[2]?.split(',').includes('fail')) {
+            return `port ${other.port} does not see port ${node.port} as failed: ${line ?? 'unknown node'}`;
+          }
+        }
+        return undefined;
+      },
+      `port ${node.port} marked as failed`,
+      timeoutMs,
+    );
   }
 
   /** Kills `node` at once (SIGKILL), as a crash would, and waits for it to be gone. */
