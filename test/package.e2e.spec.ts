@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { demoToken, ROOT, startSampleApp } from './support/sample-app.js';
+import { TestClient } from './support/ws-client.js';
+
+/**
+ * The package as users get it: `npm pack`, installed into throw-away projects, used there
+ * the way a user would. The installs take what they need from npm's cache (the project's
+ * own install filled it), so they work without a network after `npm ci`.
+ */
+describe('the packed package in throw-away consumer projects', () => {
+  const work = mkdtempSync(join(tmpdir(), 'realtime-package-'));
+  let tarball = '';
+
+  before(() => {
+    // dist/ is the build these tests run from: packed as is (no prepack rebuild under running tests).
+    const name = execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', work], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }).trim();
+    tarball = join(work, name.split('\n').pop()!);
+  });
+
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  /** A consumer project with `dependencies` installed next to the tarball; returns its directory. */
+  function consumer(name: string, dependencies: string[]): string {
+    const dir = join(work, name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true }));
+    execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', tarball, ...dependencies], {
+      cwd: dir,
+      stdio: 'pipe',
+    });
+    return dir;
+  }
+
+  /** The version of `name` this repository installed, so that the consumer's install finds it in the cache. */
+  function pinned(name: string): string {
+    const version = (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+    return `${name}@${version}`;
+  }
+
+  /** Runs `node file` in `dir` and resolves with what it printed once it exits 0. */
+  function run(dir: string, file: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [file], { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+      child.once('exit', (code) => (code === 0 ? resolve(output) : reject(new Error(`node ${file} exited with ${code}:\n${output}`))));
+    });
+  }
+
+  it('ships the library, its sources for the source maps, the README and the license, and nothing else', () => {
+    const listing = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    const tops = new Set(listing.map((path) => path.split('/')[1]));
+    assert.deepEqual([...tops].sort(), ['LICENSE', 'README.md', 'dist', 'package.json', 'src']);
+    assert.ok(
+      listing.every((path) => !path.startsWith('package/dist/') || path.startsWith('package/dist/src/')),
+      'only the library is built into it',
+    );
+    for (const entry of ['index', 'redis', 'client/index', 'testing/index']) {
+      assert.ok(listing.includes(`package/dist/src/${entry}.js`) && listing.includes(`package/dist/src/${entry}.d.ts`), entry);
+    }
+  });
+
+  it('a client-only project gets no @nestjs package, and echoes through the client with import and with require', async () => {
+    const dir = consumer('client-only', [pinned('ws')]);
+    assert.equal(
+      existsSync(join(dir, 'node_modules', '@nestjs')),
+      false,
+      `installed: ${readdirSync(join(dir, 'node_modules')).join(', ')}`,
+    );
+    const app = await startSampleApp({ JWT_SECRET: 'package-test-secret-0123456789abcdef' });
+    try {
+      const base = app.wsUrl.replace(/^ws/, 'http').replace(/\/echo$/, '');
+      const env = { URL: app.wsUrl, TOKEN: await demoToken(base, 'alice') };
+      const body = `
+        const client = new RealtimeClient(process.env.URL, { WebSocket, token: () => process.env.TOKEN, pingIntervalMs: false });
+        const reply = await client.request('echo', { message: 'packed' });
+        console.log(reply.message);
+        client.disconnect();`;
+      writeFileSync(
+        join(dir, 'echo.mjs'),
+        `import { RealtimeClient } from 'nestjs-realtime/client';\nimport WebSocket from 'ws';\n${body}`,
+      );
+      writeFileSync(
+        join(dir, 'echo.cjs'),
+        `const { RealtimeClient } = require('nestjs-realtime/client');\nconst WebSocket = require('ws');\n(async () => {${body}})();`,
+      );
+      assert.equal((await run(dir, 'echo.mjs', env)).trim(), 'Echo: packed');
+      assert.equal((await run(dir, 'echo.cjs', env)).trim(), 'Echo: packed');
+    } finally {
+      app.child.kill('SIGTERM');
+    }
+  });
+
+  it('a NestJS 12 application serves an echo gateway with import (ESM) and with require (CommonJS)', async () => {
+    const nest = ['@nestjs/common', '@nestjs/core', '@nestjs/platform-express', '@nestjs/websockets', '@nestjs/jwt'];
+    const dir = consumer('nest-12', [...nest, 'ws', 'class-validator', 'class-transformer', 'reflect-metadata', 'rxjs'].map(pinned));
+    // Plain JavaScript: the decorators applied as functions, as TypeScript would emit them.
+    const app = (load: (name: string) => string): string => `
+      ${load('reflect-metadata')}
+      const { Module } = ${load('@nestjs/common')};
+      const { NestFactory } = ${load('@nestjs/core')};
+      const { MessageBody, SubscribeMessage } = ${load('@nestjs/websockets')};
+      const { RealtimeGateway, RealtimeModule } = ${load('nestjs-realtime')};
+      class Echo { echo(body) { return { echoed: body }; } }
+      Reflect.decorate([SubscribeMessage('echo')], Echo.prototype, 'echo', Object.getOwnPropertyDescriptor(Echo.prototype, 'echo'));
+      MessageBody()(Echo.prototype, 'echo', 0);
+      const Gateway = Reflect.decorate([RealtimeGateway('/echo', { public: true })], Echo);
+      class AppModule {}
+      Module({ imports: [RealtimeModule.forRoot({})], providers: [Gateway] })(AppModule);
+      (async () => {
+        const app = await NestFactory.create(AppModule, { logger: false });
+        await app.listen(0, '127.0.0.1');
+        console.log(JSON.stringify({ port: app.getHttpServer().address().port }));
+        process.once('SIGTERM', () => app.close().then(() => process.exit(0)));
+      })();`;
+    writeFileSync(
+      join(dir, 'app.mjs'),
+      app((name) => `await import('${name}')`),
+    );
+    writeFileSync(
+      join(dir, 'app.cjs'),
+      app((name) => `require('${name}')`),
+    );
+    for (const file of ['app.mjs', 'app.cjs']) {
+      const server = await listening(dir, file);
+      try {
+        const client = await TestClient.connect(`ws://127.0.0.1:${server.port}/echo`);
+        assert.deepEqual((await client.request({ event: 'echo', id: 1, data: 'hi' })).data, { echoed: 'hi' }, file);
+        client.close();
+      } finally {
+        server.child.kill('SIGTERM');
+      }
+    }
+  });
+
+  /** Starts `node file` in `dir` and waits for the `{"port"}` line it prints once listening. */
+  async function listening(dir: string, file: string): Promise<{ child: ChildProcess; port: number }> {
+    const child = spawn(process.execPath, [file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const port = /\{"port":(\d+)\}/.exec(output)?.[1];
+      if (port) {
+        return { child, port: Number(port) };
+      }
+      if (child.exitCode !== null || Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`node ${file} did not listen:\n${output}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+});
