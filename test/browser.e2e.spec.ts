@@ -106,6 +106,13 @@ describe('demo page in headless Chromium (client SDK in a browser)', () => {
       await dave.waitClosed();
       await new Promise((resolve) => app.child.once('exit', resolve));
       await textIn(page, '#state-history', 'chat:reconnecting');
+      // Down, it says so plainly, and keeps a bounded history of changes.
+      await textIn(page, '#state-chat', 'server unreachable — retrying in');
+      await page.waitForFunction(() => (document.getElementById('state-history')?.textContent ?? '').split(' ').length >= 12, undefined, {
+        timeout: 15_000,
+      });
+      assert.equal((await page.textContent('#state-history'))!.split(' ').length, 12);
+      assert.doesNotMatch((await page.textContent('#chat-log'))!, /token provider|Failed to fetch/);
       app = await startSampleApp(env);
       await state(page, 'chat', 'open');
       await state(page, 'echo', 'open');

@@ -2,6 +2,8 @@
 import { RealtimeClient } from '/sdk/client/index.js';
 
 const $ = (id) => document.getElementById(id);
+/** The latest state changes shown, oldest first. */
+const HISTORY_SHOWN = 12;
 const history = [];
 const joined = new Set();
 let echo;
@@ -15,22 +17,49 @@ function line(target, text, className) {
   target.scrollTop = target.scrollHeight;
 }
 
-function showState(name, element, button) {
-  return ({ state, close, retryInMs }) => {
-    element.textContent = state + (retryInMs !== undefined ? ` (retry in ${retryInMs} ms)` : '') + (close ? ` [${close.code}]` : '');
-    element.dataset.state = state;
-    history.push(`${name}:${state}`);
+/** A state in words: what the user sees, and what happens next. */
+function describeState({ state, close, retryInMs }) {
+  const seconds = retryInMs === undefined ? '' : ` — retrying in ${Math.max(1, Math.round(retryInMs / 1000))} s`;
+  switch (state) {
+    case 'connecting':
+      return 'connecting…';
+    case 'open':
+      return 'connected';
+    case 'reconnecting':
+      return !close || close.code === 1006
+        ? `server unreachable${seconds}`
+        : `the server closed the connection (${close.code}${close.reason ? ` ${close.reason}` : ''})${seconds}`;
+    default:
+      return close ? `disconnected (${close.code}${close.reason ? ` ${close.reason}` : ''})` : 'disconnected';
+  }
+}
+
+/** Shows a client's state, now and at each change. */
+function watchState(client, name, element, buttons) {
+  const show = (change) => {
+    element.textContent = describeState(change);
+    element.dataset.state = change.state;
+    history.push(`${name}:${change.state}`);
+    history.splice(0, history.length - HISTORY_SHOWN);
     $('state-history').textContent = history.join(' ');
-    for (const b of button) b.disabled = state !== 'open';
+    for (const button of buttons) button.disabled = change.state !== 'open';
   };
+  client.onState(show);
+  // Registered late (after the first change), it shows where the client stands now.
+  if (client.state !== 'closed') show({ state: client.state });
 }
 
 async function login(username) {
-  const response = await fetch('/auth/token', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username }),
-  });
+  let response;
+  try {
+    response = await fetch('/auth/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username }),
+    });
+  } catch {
+    throw new Error('server unreachable');
+  }
   if (!response.ok) throw new Error(`login failed: ${response.status}`);
   return (await response.json()).access_token;
 }
@@ -46,11 +75,11 @@ $('login').addEventListener('click', async () => {
   const base = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`;
 
   echo = new RealtimeClient(`${base}/echo`, { token: tokens });
-  echo.onState(showState('echo', $('state-echo'), [$('echo-send')]));
+  watchState(echo, 'echo', $('state-echo'), [$('echo-send')]);
 
   // Rooms joined with chat.join() are joined again after a reconnection, with what was missed.
   chat = new RealtimeClient(`${base}/chat`, { token: tokens });
-  chat.onState(showState('chat', $('state-chat'), [$('join'), $('chat-send')]));
+  watchState(chat, 'chat', $('state-chat'), [$('join'), $('chat-send')]);
   chat.on('message', (data) => line($('chat-log'), `[${data.room}] ${data.from}: ${data.text}`));
   chat.onRejoin(({ room, recovered }) =>
     line(
@@ -59,7 +88,8 @@ $('login').addEventListener('click', async () => {
       recovered ? 'notice' : 'notice error',
     ),
   );
-  chat.onError((error) => line($('chat-log'), `${error.code}: ${error.message}`, 'error'));
+  // Connection trouble shows in the state line (retrying in …); the log keeps the server's errors.
+  chat.onError((error) => error.code !== 'DISCONNECTED' && line($('chat-log'), `${error.code}: ${error.message}`, 'error'));
 });
 
 $('echo-send').addEventListener('click', async () => {
