@@ -1,0 +1,202 @@
+import type { INestApplication } from '@nestjs/common';
+import type { AddressInfo } from 'node:net';
+import WebSocket from 'ws';
+import type { ValidationErrorDetail } from '../protocol/envelope.js';
+
+/** Options of {@link RealtimeTestClient.connect}. */
+export interface TestClientOptions {
+  /** A token for the handshake, sent as `Authorization: Bearer <token>` (see `signTestToken`). */
+  token?: string;
+  /** More handshake headers, e.g. `Origin`. */
+  headers?: Readonly<Record<string, string>>;
+  /** How long a handshake, a request or `next()` may take before it fails, in ms. Default 5000. */
+  timeoutMs?: number;
+}
+
+/** A push the server sent (a frame without `id`): a room message, a broadcast, an error without id. */
+export interface TestPush<T = unknown> {
+  readonly event: string;
+  readonly data: T;
+  /** The room of a room message. */
+  readonly room?: string;
+  /** The room message's offset, while room history is on. */
+  readonly offset?: number;
+}
+
+/** A request the server answered with an error frame. */
+export class RealtimeTestError extends Error {
+  /** The error code, e.g. `VALIDATION_FAILED`. */
+  readonly code: string;
+  /** The error's details, e.g. the properties that failed validation. */
+  readonly details?: readonly (ValidationErrorDetail | unknown)[];
+
+  constructor(code: string, message: string, details?: readonly (ValidationErrorDetail | unknown)[]) {
+    super(`${code}: ${message}`);
+    this.name = 'RealtimeTestError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+interface Frame {
+  event?: unknown;
+  id?: unknown;
+  data?: unknown;
+  room?: unknown;
+  offset?: unknown;
+}
+
+/**
+ * A WebSocket client for end-to-end tests of an application: it connects to a gateway of a
+ * listening app (`await app.listen(0)`), matches each request with its reply by id, and
+ * queues pushes for {@link next}. Replies and pushes are JSON frames of the plugin's
+ * protocol.
+ *
+ * @example
+ * const client = await RealtimeTestClient.connect(app, '/chat', { token: await signTestToken(app, { sub: 'alice' }) });
+ * await client.request('join', { room: 'lobby' });
+ * const push = await client.next('message');
+ */
+export class RealtimeTestClient {
+  private nextId = 1;
+  private readonly replies = new Map<string, { resolve(frame: Frame): void }>();
+  private readonly pushes: TestPush[] = [];
+  private readonly waiting: { event: string; resolve(push: TestPush): void }[] = [];
+  private readonly closedPromise: Promise<{ code: number; reason: string }>;
+
+  private constructor(
+    /** The underlying `ws` socket, for what the helpers do not cover (binary frames, pings). */
+    readonly socket: WebSocket,
+    private readonly timeoutMs: number,
+  ) {
+    this.closedPromise = new Promise((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    socket.on('message', (data, isBinary) => {
+      if (!isBinary) {
+        this.receive(data.toString());
+      }
+    });
+  }
+
+  /**
+   * Connects to `path` of a listening app (or of a base URL such as `ws://127.0.0.1:3000`).
+   * Rejects when the handshake is refused, with the HTTP status in the message.
+   */
+  static connect(target: INestApplication | string, path: string, options: TestClientOptions = {}): Promise<RealtimeTestClient> {
+    const timeoutMs = options.timeoutMs ?? 5000;
+    const headers = { ...options.headers, ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }) };
+    const socket = new WebSocket(`${baseUrl(target)}${path}`, { headers, handshakeTimeout: timeoutMs });
+    return new Promise((resolve, reject) => {
+      socket.once('open', () => resolve(new RealtimeTestClient(socket, timeoutMs)));
+      socket.once('unexpected-response', (_request, response) => {
+        socket.terminate();
+        reject(new Error(`the handshake to ${path} was refused: HTTP ${response.statusCode}`));
+      });
+      socket.once('error', reject);
+    });
+  }
+
+  /** Sends a request and resolves with its reply's `data`; rejects with a {@link RealtimeTestError} for an error reply. */
+  request<T = unknown>(event: string, data?: unknown): Promise<T> {
+    const id = `t${this.nextId++}`;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.replies.delete(id);
+        reject(new Error(`no reply to "${event}" within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      this.replies.set(id, {
+        resolve: (frame) => {
+          clearTimeout(timer);
+          if (frame.event === 'error') {
+            const error = (frame.data ?? {}) as { code?: unknown; message?: unknown; details?: unknown };
+            reject(
+              new RealtimeTestError(String(error.code), String(error.message), Array.isArray(error.details) ? error.details : undefined),
+            );
+          } else {
+            resolve(frame.data as T);
+          }
+        },
+      });
+      this.socket.send(JSON.stringify(data === undefined ? { event, id } : { event, id, data }));
+    });
+  }
+
+  /** Sends a message without id (no reply unless the handler returns one, which then comes as a push). */
+  send(event: string, data?: unknown): void {
+    this.socket.send(JSON.stringify(data === undefined ? { event } : { event, data }));
+  }
+
+  /** The next push of `event` (those that came before and were not taken yet included). */
+  next<T = unknown>(event: string): Promise<TestPush<T>> {
+    const index = this.pushes.findIndex((push) => push.event === event);
+    if (index >= 0) {
+      return Promise.resolve(this.pushes.splice(index, 1)[0] as TestPush<T>);
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = { event, resolve: resolve as (push: TestPush) => void };
+      const timer = setTimeout(() => {
+        this.waiting.splice(this.waiting.indexOf(waiter), 1);
+        reject(new Error(`no "${event}" push within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      waiter.resolve = (push) => {
+        clearTimeout(timer);
+        (resolve as (push: TestPush) => void)(push);
+      };
+      this.waiting.push(waiter);
+    });
+  }
+
+  /** Resolves with the close code and reason once the connection is closed. */
+  closed(): Promise<{ code: number; reason: string }> {
+    return this.closedPromise;
+  }
+
+  /** Closes the connection (code 1000). */
+  close(): void {
+    this.socket.close(1000);
+  }
+
+  private receive(text: string): void {
+    let frame: Frame;
+    try {
+      frame = JSON.parse(text) as Frame;
+    } catch {
+      this.deliver({ event: 'raw', data: text });
+      return;
+    }
+    const reply = typeof frame.id === 'string' ? this.replies.get(frame.id) : undefined;
+    if (reply) {
+      this.replies.delete(frame.id as string);
+      reply.resolve(frame);
+      return;
+    }
+    this.deliver({
+      event: String(frame.event),
+      data: frame.data,
+      ...(typeof frame.room === 'string' ? { room: frame.room } : {}),
+      ...(typeof frame.offset === 'number' ? { offset: frame.offset } : {}),
+    });
+  }
+
+  private deliver(push: TestPush): void {
+    const index = this.waiting.findIndex((waiter) => waiter.event === push.event);
+    if (index >= 0) {
+      this.waiting.splice(index, 1)[0]!.resolve(push);
+    } else {
+      this.pushes.push(push);
+    }
+  }
+}
+
+/** `ws://host:port` of a listening app, or the given base URL without a trailing slash. */
+function baseUrl(target: INestApplication | string): string {
+  if (typeof target === 'string') {
+    return target.replace(/\/$/, '');
+  }
+  const address = (target.getHttpServer() as { address(): AddressInfo | string | null }).address();
+  if (!address || typeof address === 'string') {
+    throw new Error('the app is not listening on a TCP port: call `await app.listen(0)` first');
+  }
+  const anyAddress = address.address === '::' || address.address === '0.0.0.0';
+  const host = anyAddress ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `ws://${host}:${address.port}`;
+}

@@ -1,0 +1,54 @@
+import { Logger } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import request from 'supertest';
+import { RealtimeTestClient, RealtimeTestError, signTestToken } from '../src/testing/index.js';
+import { AppModule } from '../sample-app/src/app.module.js';
+import { loadConfig } from '../sample-app/src/config.js';
+
+if (!process.env.TEST_LOGS) {
+  Logger.overrideLogger(false);
+}
+
+describe('nestjs-realtime/testing in an application test (the sample app, as the README shows)', () => {
+  it('signs a token with the app secret, requests, takes pushes, sees refusals and closes', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [AppModule.register(loadConfig({ JWT_SECRET: 'testing-helpers-secret-0123456789abcdef' }))],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.listen(0, '127.0.0.1');
+    try {
+      const token = await signTestToken(app, { sub: 'alice' });
+      const echo = await RealtimeTestClient.connect(app, '/echo', { token });
+      assert.deepEqual(await echo.request('echo', { message: 'hi' }), { message: 'Echo: hi' });
+      await assert.rejects(
+        echo.request('echo', { message: '' }),
+        (error: unknown) => error instanceof RealtimeTestError && error.code === 'VALIDATION_FAILED' && error.details?.length === 1,
+      );
+      await request(app.getHttpServer()).get('/health').expect(200);
+
+      const chat = await RealtimeTestClient.connect(app, '/chat', { token });
+      const bob = await RealtimeTestClient.connect(app, '/chat', { token: await signTestToken(app, { sub: 'bob' }) });
+      await chat.request('join', { room: 'lobby' });
+      assert.deepEqual((await bob.request<{ members: string[] }>('join', { room: 'lobby' })).members, ['alice', 'bob']);
+      await bob.request('send', { room: 'lobby', text: 'hello' });
+      const push = await chat.next<{ from: string; text: string }>('message');
+      assert.deepEqual([push.room, push.offset, push.data.from, push.data.text], ['lobby', 1, 'bob', 'hello']);
+
+      await assert.rejects(RealtimeTestClient.connect(app, '/echo'), /refused: HTTP 401/);
+      await assert.rejects(
+        RealtimeTestClient.connect(app, '/echo', {
+          token: await signTestToken(app, { sub: 'eve' }, { key: 'another-secret-0123456789abcdef0123' }),
+        }),
+        /HTTP 401/,
+      );
+      echo.close();
+      assert.equal((await echo.closed()).code, 1000);
+      chat.close();
+      bob.close();
+    } finally {
+      await app.close();
+    }
+  });
+});
