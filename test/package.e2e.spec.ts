@@ -100,9 +100,22 @@ describe('the packed package in throw-away consumer projects', () => {
     }
   });
 
-  it('a NestJS 12 application serves an echo gateway with import (ESM) and with require (CommonJS)', async () => {
+  it('a NestJS 12 application loads every entry point and serves an echo gateway, with import (ESM) and with require (CommonJS)', async () => {
     const nest = ['@nestjs/common', '@nestjs/core', '@nestjs/platform-express', '@nestjs/websockets', '@nestjs/jwt'];
-    const dir = consumer('nest-12', [...nest, 'ws', 'class-validator', 'class-transformer', 'reflect-metadata', 'rxjs'].map(pinned));
+    const dir = consumer(
+      'nest-12',
+      [...nest, 'ws', 'class-validator', 'class-transformer', 'reflect-metadata', 'rxjs', 'ioredis'].map(pinned),
+    );
+    // Every entry point loads both ways.
+    const entries = "['nestjs-realtime', 'nestjs-realtime/redis', 'nestjs-realtime/client', 'nestjs-realtime/testing']";
+    const names = '[m.RealtimeModule, m.RedisBroker, m.RealtimeClient, m.RealtimeTestClient].filter(Boolean).length';
+    writeFileSync(join(dir, 'entries.cjs'), `let m = {}; for (const e of ${entries}) m = { ...m, ...require(e) }; console.log(${names});`);
+    writeFileSync(
+      join(dir, 'entries.mjs'),
+      `let m = {}; for (const e of ${entries}) m = { ...m, ...(await import(e)) }; console.log(${names});`,
+    );
+    assert.equal((await run(dir, 'entries.cjs')).trim(), '4');
+    assert.equal((await run(dir, 'entries.mjs')).trim(), '4');
     // Plain JavaScript: the decorators applied as functions, as TypeScript would emit them.
     const app = (load: (name: string) => string): string => `
       ${load('reflect-metadata')}
