@@ -4,11 +4,11 @@
 // 100 connections x 16 in flight, (i) only valid echoes and (ii) nine valid echoes then one
 // invalid, in turn. The invalid one is well-formed JSON with an id whose `message` is a
 // number, so it fails `EchoDto` and must be answered by a VALIDATION_FAILED error frame
-// carrying its id (docs/protocol.md §2, §7). Valid requests use id 1 and invalid ones id 2,
+// carrying its id (docs/protocol.md §2). Valid requests use id 1 and invalid ones id 2,
 // so that replies are sorted by their first bytes alone: `{"event":"echo","id":1,` or
 // `{"event":"error","id":2,"data":{"code":"VALIDATION_FAILED"`; anything else is counted and
 // shown. The invalid-frame budget (100 per 10 s per connection, then close 1008) is left at
-// its default: validation failures do not count against it (protocol §7), and with each
+// its default: validation failures do not count against it (protocol §2), and with each
 // connection sending dozens to hundreds of invalid frames a second, a run would close
 // connections if they did; closed connections are counted. (i) and (ii) alternate over a few rounds on the same
 // server and the same connections; medians and the median of per-round ratios are reported.

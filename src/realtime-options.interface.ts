@@ -45,7 +45,7 @@ export interface RealtimeModuleOptions {
    */
   broker?: RealtimeBroker;
   /**
-   * Room history, for offsets and recovery (docs/protocol.md §8): each room keeps at least its
+   * Room history, for offsets and recovery (docs/protocol.md §7): each room keeps at least its
    * latest `size` messages for `ttlMs` after its last one, every room push carries its
    * `offset`, and a `join` with `since` gets what it missed. `false` turns it off (pushes
    * then carry no offset). Default `{ size: 100, ttlMs: 300000 }`.

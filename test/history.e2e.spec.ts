@@ -72,7 +72,7 @@ class SlowPresenceBroker extends MemoryBroker {
   }
 }
 
-describe('room offsets, history and recovery (docs/protocol.md §8, in-memory broker)', () => {
+describe('room offsets, history and recovery (docs/protocol.md §7, in-memory broker)', () => {
   const apps: RoomsApp[] = [];
   const clients: TestClient[] = [];
   const sdkClients: RealtimeClient[] = [];

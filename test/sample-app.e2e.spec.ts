@@ -211,7 +211,7 @@ describe('sample app (protocol.md §6)', () => {
         offset: 1,
         epoch,
       });
-      // Coming back from offset 0 (docs/protocol.md §8): recovered, and the one message replayed right after the reply.
+      // Coming back from offset 0 (docs/protocol.md §7): recovered, and the one message replayed right after the reply.
       await bob.request({ event: 'leave', id: 8, data: { room: 'general' } });
       const back = await bob.request({ event: 'join', id: 9, data: { room: 'general', since: { offset: 0, epoch } } });
       assert.deepEqual(back.data, { room: 'general', members: ['bob'], offset: 1, epoch, recovered: true });

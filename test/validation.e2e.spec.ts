@@ -257,7 +257,7 @@ describe('DTO validation of message handlers', () => {
         }
       }
       // Each id got exactly one reply. Replies are not promised in request order across
-      // handlers of different speeds (docs/protocol.md §7), but each kind keeps its order.
+      // handlers of different speeds (docs/protocol.md §2), but each kind keeps its order.
       assert.deepEqual(
         [...seen].sort((a, b) => a - b),
         Array.from({ length: total }, (_, i) => i),

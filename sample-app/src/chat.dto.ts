@@ -11,7 +11,7 @@ export class RoomDto {
   room!: string;
 }
 
-/** Where a client left off in a room: the last offset it got, and the room's epoch (docs/protocol.md §8). */
+/** Where a client left off in a room: the last offset it got, and the room's epoch (docs/protocol.md §7). */
 export class SinceDto {
   @IsInt()
   @Min(0)

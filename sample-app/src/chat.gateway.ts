@@ -25,7 +25,7 @@ export interface JoinReply {
  * shares the broker (`REDIS_URL`).
  * - `join {room, since?}` → `{room, members, offset, epoch, recovered?}` (users present in the
  *   room on any instance, and the room's position); with `since: {offset, epoch}` the
- *   messages missed since follow the reply when `recovered` is true (docs/protocol.md §8);
+ *   messages missed since follow the reply when `recovered` is true (docs/protocol.md §7);
  * - `leave {room}` → `{room}`;
  * - `send {room, text}` → every member receives `{"event": "message", "room", "offset", "data": ChatMessage}`
  *   once; the sender gets `{room, at, offset}` as the reply once the message is on its way,

@@ -19,7 +19,7 @@ export interface IncomingFrame<T = unknown> {
   readonly event: string;
   readonly data?: T;
   readonly room?: string;
-  /** A room push's offset in its room (docs/protocol.md §8). */
+  /** A room push's offset in its room (docs/protocol.md §7). */
   readonly offset?: number;
   readonly id?: string | number;
 }
