@@ -347,7 +347,19 @@ describe('gateway adapter and protocol v1 envelope', () => {
         assert.equal(isRealtimeErrorCode(code), true, code);
         assert.equal(new RealtimeError(code, 'm').code, code);
       }
-      for (const code of ['A', 'room_full', '1ABC', 'X'.repeat(65), 'ROOM-FULL', '', 42]) {
+      for (const code of [
+        'A',
+        'room_full',
+        '1ABC',
+        'X'.repeat(65),
+        'ROOM-FULL',
+        '',
+        42,
+        'TIMEOUT',
+        'DISCONNECTED',
+        'CLOSED',
+        'QUEUE_FULL',
+      ]) {
         assert.equal(isRealtimeErrorCode(code), false, String(code));
         assert.throws(() => new RealtimeError(code as string, 'm'), TypeError);
       }

@@ -43,8 +43,13 @@ describe('nestjs-realtime/testing in an application test (the sample app, as the
         }),
         /HTTP 401/,
       );
+      const waiting = echo.next('never');
       echo.close();
       assert.equal((await echo.closed()).code, 1000);
+      // Nothing waits out its timeout once the connection is gone.
+      await assert.rejects(waiting, /the connection closed \(1000/);
+      await assert.rejects(echo.request('echo', { message: 'late' }), /not open/);
+      await assert.rejects(echo.next('message'), /closed \(1000\)/);
       chat.close();
       bob.close();
     } finally {

@@ -68,7 +68,13 @@ $('login').addEventListener('click', async () => {
   const username = $('username').value.trim();
   echo?.disconnect();
   chat?.disconnect();
-  let token = await login(username);
+  let token;
+  try {
+    token = await login(username);
+  } catch (error) {
+    $('whoami').textContent = `not logged in: ${error.message}`;
+    return;
+  }
   $('whoami').textContent = `logged in as ${username}`;
   // The SDK asks again on 4001, after a refused handshake and before expiry: log in again then.
   const tokens = async (reason) => (reason === 'expired' || reason === 'refresh' ? (token = await login(username)) : token);

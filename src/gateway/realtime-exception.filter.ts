@@ -48,8 +48,11 @@ export function mapException(exception: unknown): MappedError {
       return { code, message: error, unexpected: false };
     }
     const body = (error ?? {}) as { code?: unknown; message?: unknown; details?: unknown };
+    // Only an object made for the client names the code: an Error passed on (`new WsException(err)`)
+    // carries a code of its own world (ECONNREFUSED, a database's) that is not the client's business.
+    const named = !(error instanceof Error) && isRealtimeErrorCode(body.code);
     return {
-      code: isRealtimeErrorCode(body.code) ? body.code : ErrorCode.BAD_REQUEST,
+      code: named ? (body.code as RealtimeErrorCode) : ErrorCode.BAD_REQUEST,
       message: typeof body.message === 'string' ? body.message : exception.message,
       details: Array.isArray(body.details) ? body.details : undefined,
       unexpected: false,

@@ -33,15 +33,18 @@ const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
 /**
  * The code of an error frame: one of the protocol's ({@link ErrorCode}), which keep their
  * meaning, or an application's own: upper-case letters, digits and `_`, starting with a
- * letter, 2 to 64 characters (`[A-Z][A-Z0-9_]{1,63}`, for example `ROOM_FULL`).
+ * letter, 2 to 64 characters (`[A-Z][A-Z0-9_]{1,63}`, for example `ROOM_FULL`). The client
+ * SDK's own codes (`TIMEOUT`, `DISCONNECTED`, `CLOSED`, `QUEUE_FULL`) are reserved.
  */
 export type RealtimeErrorCode = ErrorCode | (string & Record<never, never>);
 
 const CODE_PATTERN = /^[A-Z][A-Z0-9_]{1,63}$/;
+/** The client SDK's own codes: a server code of the same name could not be told from them. */
+const RESERVED: ReadonlySet<string> = new Set(['TIMEOUT', 'DISCONNECTED', 'CLOSED', 'QUEUE_FULL']);
 
 /** Whether `value` can be the code of an error frame: a protocol code or an application's own (see {@link RealtimeErrorCode}). */
 export function isRealtimeErrorCode(value: unknown): value is RealtimeErrorCode {
-  return typeof value === 'string' && CODE_PATTERN.test(value);
+  return typeof value === 'string' && CODE_PATTERN.test(value) && !RESERVED.has(value);
 }
 
 /** Whether `value` is one of the protocol's error codes. */

@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import type { AddressInfo } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
 import WebSocket from 'ws';
 import type { ValidationErrorDetail } from '../protocol/envelope.js';
 
@@ -11,6 +12,8 @@ export interface TestClientOptions {
   headers?: Readonly<Record<string, string>>;
   /** How long a handshake, a request or `next()` may take before it fails, in ms. Default 5000. */
   timeoutMs?: number;
+  /** For an app served over TLS (`wss://`): the certificate authority to trust, e.g. a test's self-signed certificate. */
+  ca?: string | Buffer;
 }
 
 /** A push the server sent (a frame without `id`): a room message, a broadcast, an error without id. */
@@ -59,17 +62,30 @@ interface Frame {
  */
 export class RealtimeTestClient {
   private nextId = 1;
-  private readonly replies = new Map<string, { resolve(frame: Frame): void }>();
+  private readonly replies = new Map<string, { resolve(frame: Frame): void; reject(error: Error): void }>();
+  /** Ids whose requests timed out: a late reply to one is dropped, not taken for a push. */
+  private readonly abandoned = new Set<string>();
   private readonly pushes: TestPush[] = [];
-  private readonly waiting: { event: string; resolve(push: TestPush): void }[] = [];
+  private readonly waiting: { event: string; resolve(push: TestPush): void; reject(error: Error): void }[] = [];
   private readonly closedPromise: Promise<{ code: number; reason: string }>;
+  private closedWith: { code: number; reason: string } | undefined;
 
   private constructor(
     /** The underlying `ws` socket, for what the helpers do not cover (binary frames, pings). */
     readonly socket: WebSocket,
     private readonly timeoutMs: number,
   ) {
-    this.closedPromise = new Promise((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closedPromise = new Promise((resolve) =>
+      socket.once('close', (code, reason) => {
+        this.closedWith = { code, reason: reason.toString() };
+        // What still waits gets its answer now: none will come.
+        const error = new Error(`the connection closed (${code}${this.closedWith.reason ? ` ${this.closedWith.reason}` : ''})`);
+        [...this.replies.values()].forEach((reply) => reply.reject(error));
+        this.replies.clear();
+        this.waiting.splice(0).forEach((waiter) => waiter.reject(error));
+        resolve(this.closedWith);
+      }),
+    );
     socket.on('message', (data, isBinary) => {
       if (!isBinary) {
         this.receive(data.toString());
@@ -84,7 +100,7 @@ export class RealtimeTestClient {
   static connect(target: INestApplication | string, path: string, options: TestClientOptions = {}): Promise<RealtimeTestClient> {
     const timeoutMs = options.timeoutMs ?? 5000;
     const headers = { ...options.headers, ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }) };
-    const socket = new WebSocket(`${baseUrl(target)}${path}`, { headers, handshakeTimeout: timeoutMs });
+    const socket = new WebSocket(`${baseUrl(target)}${path}`, { headers, handshakeTimeout: timeoutMs, ca: options.ca });
     return new Promise((resolve, reject) => {
       socket.once('open', () => resolve(new RealtimeTestClient(socket, timeoutMs)));
       socket.once('unexpected-response', (_request, response) => {
@@ -98,12 +114,20 @@ export class RealtimeTestClient {
   /** Sends a request and resolves with its reply's `data`; rejects with a {@link RealtimeTestError} for an error reply. */
   request<T = unknown>(event: string, data?: unknown): Promise<T> {
     const id = `t${this.nextId++}`;
+    if (this.socket.readyState !== WebSocket.OPEN) {
+      return Promise.reject(new Error(`"${event}" not sent: the connection is not open`));
+    }
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.replies.delete(id);
+        this.abandoned.add(id);
         reject(new Error(`no reply to "${event}" within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
       this.replies.set(id, {
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
         resolve: (frame) => {
           clearTimeout(timer);
           if (frame.event === 'error') {
@@ -131,15 +155,24 @@ export class RealtimeTestClient {
     if (index >= 0) {
       return Promise.resolve(this.pushes.splice(index, 1)[0] as TestPush<T>);
     }
+    if (this.closedWith) {
+      return Promise.reject(new Error(`no "${event}" push: the connection closed (${this.closedWith.code})`));
+    }
     return new Promise((resolve, reject) => {
-      const waiter = { event, resolve: resolve as (push: TestPush) => void };
       const timer = setTimeout(() => {
         this.waiting.splice(this.waiting.indexOf(waiter), 1);
         reject(new Error(`no "${event}" push within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
-      waiter.resolve = (push) => {
-        clearTimeout(timer);
-        (resolve as (push: TestPush) => void)(push);
+      const waiter = {
+        event,
+        resolve: (push: TestPush) => {
+          clearTimeout(timer);
+          resolve(push as TestPush<T>);
+        },
+        reject: (error: Error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
       };
       this.waiting.push(waiter);
     });
@@ -160,7 +193,10 @@ export class RealtimeTestClient {
     try {
       frame = JSON.parse(text) as Frame;
     } catch {
-      this.deliver({ event: 'raw', data: text });
+      frame = undefined as unknown as Frame;
+    }
+    if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
+      this.deliver({ event: 'raw', data: text }); // not a protocol frame: a raw text handler's answer
       return;
     }
     const reply = typeof frame.id === 'string' ? this.replies.get(frame.id) : undefined;
@@ -168,6 +204,9 @@ export class RealtimeTestClient {
       this.replies.delete(frame.id as string);
       reply.resolve(frame);
       return;
+    }
+    if (typeof frame.id === 'string' && this.abandoned.delete(frame.id)) {
+      return; // the reply to a request that already timed out
     }
     this.deliver({
       event: String(frame.event),
@@ -187,7 +226,7 @@ export class RealtimeTestClient {
   }
 }
 
-/** `ws://host:port` of a listening app, or the given base URL without a trailing slash. */
+/** `ws://host:port` (`wss://` over TLS) of a listening app, or the given base URL without a trailing slash. */
 function baseUrl(target: INestApplication | string): string {
   if (typeof target === 'string') {
     return target.replace(/\/$/, '');
@@ -198,5 +237,5 @@ function baseUrl(target: INestApplication | string): string {
   }
   const anyAddress = address.address === '::' || address.address === '0.0.0.0';
   const host = anyAddress ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `ws://${host}:${address.port}`;
+  return `${target.getHttpServer() instanceof TlsServer ? 'wss' : 'ws'}://${host}:${address.port}`;
 }

@@ -1,28 +1,37 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
-import type { JwtKey } from '../auth/auth-options.interface.js';
+import { KeyObject } from 'node:crypto';
+import type { JwtAlgorithm, JwtKey } from '../auth/auth-options.interface.js';
 import type { RealtimeModuleOptions } from '../realtime-options.interface.js';
 import { REALTIME_MODULE_OPTIONS } from '../realtime.module-definition.js';
 
 /** Options of {@link signTestToken}. */
 export interface TestTokenOptions {
-  /** Lifetime in seconds (`exp`). Default 3600. */
+  /** Lifetime in seconds (`exp`), unless the claims carry an `exp`. Default 3600. */
   expiresInSeconds?: number;
   /**
    * The signing key, when the app verifies with a public key or a key resolver (a private
-   * key for RS256/ES256, say). Default: the app's `auth.secret`.
+   * key for RS256 or ES256, say), or another secret (to test a refusal). Default: the app's
+   * `auth.secret`.
    */
   key?: JwtKey;
+  /** The algorithm. Default: the app's first pinned one that fits the key (HMAC for a secret), else HS256 or RS256. */
+  algorithm?: JwtAlgorithm;
+  /** A `kid` header, for apps that find keys with a key resolver. */
+  keyId?: string;
 }
+
+const HMAC = /^HS/;
 
 /**
  * A token the app's gateways accept, for tests: `claims` (a `sub` at least) signed with the
- * app's own `auth.secret` (or `options.key`) under its first pinned algorithm, with its
- * audience and issuer when it requires them, and an `exp`.
+ * app's own `auth.secret` (or `options.key`) under the first algorithm the app pins that
+ * fits the key, with the app's audience and issuer when it requires them (unless the claims
+ * set their own), and an `exp`.
  *
  * @example const token = await signTestToken(app, { sub: 'alice', roles: ['admin'] });
  */
-export function signTestToken(
+export async function signTestToken(
   app: INestApplicationContext,
   claims: { readonly sub: string } & Readonly<Record<string, unknown>>,
   options: TestTokenOptions = {},
@@ -32,17 +41,20 @@ export function signTestToken(
   if (key === undefined) {
     throw new TypeError('signTestToken: the app has no auth.secret; pass the signing key as options.key');
   }
-  const algorithm = auth?.algorithms?.[0] ?? (options.key === undefined ? 'HS256' : 'RS256');
+  const symmetric = typeof key === 'string' ? !key.includes('-----BEGIN') : !(key instanceof KeyObject) || key.type === 'secret';
+  const algorithm =
+    options.algorithm ?? auth?.algorithms?.find((candidate) => HMAC.test(candidate) === symmetric) ?? (symmetric ? 'HS256' : 'RS256');
   const audience = Array.isArray(auth?.audience) ? auth.audience[0] : auth?.audience;
   const issuer = Array.isArray(auth?.issuer) ? auth.issuer[0] : auth?.issuer;
   return new JwtService().signAsync(
     { ...claims },
     {
-      ...(algorithm.startsWith('HS') ? { secret: key as string | Buffer } : { privateKey: key as string | Buffer }),
+      ...(symmetric ? { secret: key as string | Buffer } : { privateKey: key as string | Buffer }),
       algorithm,
-      expiresIn: options.expiresInSeconds ?? 3600,
-      ...(audience === undefined ? {} : { audience }),
-      ...(issuer === undefined ? {} : { issuer }),
+      ...(options.keyId === undefined ? {} : { keyid: options.keyId }),
+      ...('exp' in claims ? {} : { expiresIn: options.expiresInSeconds ?? 3600 }),
+      ...(audience === undefined || 'aud' in claims ? {} : { audience }),
+      ...(issuer === undefined || 'iss' in claims ? {} : { issuer }),
     },
   );
 }
