@@ -27,6 +27,16 @@ brokerContract('RedisBroker on a Redis Cluster (3 masters)', async () => {
   return { make: () => new RedisBroker({ cluster: { nodes: cluster.startupNodes }, keyPrefix }) };
 });
 
+describe('RedisBroker cluster options', () => {
+  it('refuses an empty node list and an ioredis keyPrefix with a message that says what to give', () => {
+    assert.throws(() => new RedisBroker({ cluster: { nodes: [] } }), /cluster\.nodes must list at least one node/);
+    assert.throws(
+      () => new RedisBroker({ cluster: { nodes: [{ host: '127.0.0.1', port: 1 }], options: { keyPrefix: 'x:' } } }),
+      /use the broker keyPrefix/,
+    );
+  });
+});
+
 describe('RedisBroker on a Redis Cluster that loses a shard (cluster-require-full-coverage no)', () => {
   /** Two channels whose slots are on different masters: the first on `victim`. */
   async function channelsOnTwoShards(on: RedisCluster, keyPrefix: string): Promise<{ lost: string; healthy: string; victim: RedisServer }> {

@@ -37,6 +37,7 @@ describe('nestjs-realtime/testing in an application test (the sample app, as the
       assert.deepEqual([push.room, push.offset, push.data.from, push.data.text], ['lobby', 1, 'bob', 'hello']);
 
       await assert.rejects(RealtimeTestClient.connect(app, '/echo'), /refused: HTTP 401/);
+      await assert.rejects(RealtimeTestClient.connect(app, 'echo', { token }), /a gateway path starts with "\/"/);
       await assert.rejects(
         RealtimeTestClient.connect(app, '/echo', {
           token: await signTestToken(app, { sub: 'eve' }, { key: 'another-secret-0123456789abcdef0123' }),
@@ -52,6 +53,15 @@ describe('nestjs-realtime/testing in an application test (the sample app, as the
       await assert.rejects(echo.next('message'), /closed \(1000\)/);
       chat.close();
       bob.close();
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('says what is missing when asked for a token by an app without RealtimeModule', async () => {
+    const app = (await Test.createTestingModule({}).compile()).createNestApplication({ logger: false });
+    try {
+      await assert.rejects(signTestToken(app, { sub: 'alice' }), /the app does not import RealtimeModule/);
     } finally {
       await app.close();
     }

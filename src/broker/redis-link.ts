@@ -1,14 +1,11 @@
 import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import type { RedisBrokerOptions, RedisClusterTarget } from './redis-broker-options.js';
 
 /** A connection to one Redis server, or to a Redis Cluster. */
 export type RedisConnection = Redis | Cluster;
 
 /** Where the Redis broker connects: one server (a URL, or the settings of a client), or a cluster. */
-export interface RedisTarget {
-  readonly url?: string;
-  readonly client?: Redis;
-  readonly cluster?: { readonly nodes: ClusterNode[]; readonly options?: ClusterOptions };
-}
+export type RedisTarget = Pick<RedisBrokerOptions, 'url' | 'client' | 'cluster'>;
 
 /** What the connection's owner hears: the connection answers, or dropped for the given reason. */
 export interface LinkEvents {
@@ -49,9 +46,11 @@ export abstract class RedisLink {
   abstract channelName(channel: string): string;
   /** A channel from its name on the wire. */
   abstract channelOf(name: string): string;
+  /** Publishes `message` on the channel named `name` (plain pub/sub, without history). */
   abstract publish(pub: RedisConnection, name: string, message: string): Promise<unknown>;
   /** Subscribes `names` (all of them, or rejects). */
   abstract subscribe(sub: RedisConnection, names: string[]): Promise<unknown>;
+  /** Unsubscribes `names`. */
   abstract unsubscribe(sub: RedisConnection, names: string[]): Promise<unknown>;
   /** Listens to the subscriber's messages. */
   abstract onMessage(sub: RedisConnection, listener: (name: string, message: string) => void): void;
@@ -122,8 +121,11 @@ class ClusterLink extends RedisLink {
   private readonly nodes: ClusterNode[];
   private readonly options: ClusterOptions;
 
-  constructor(prefix: string, cluster: NonNullable<RedisTarget['cluster']>, options: RedisOptions) {
+  constructor(prefix: string, cluster: RedisClusterTarget, options: RedisOptions) {
     super(prefix);
+    if (!Array.isArray(cluster.nodes) || cluster.nodes.length === 0) {
+      throw new TypeError('RedisBroker cluster.nodes must list at least one node of the cluster, e.g. [{ host: "redis-1", port: 6379 }]');
+    }
     if (cluster.options?.keyPrefix || cluster.options?.redisOptions?.keyPrefix) {
       throw new TypeError('RedisBroker cluster: use the broker keyPrefix option, not an ioredis keyPrefix');
     }

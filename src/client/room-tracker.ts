@@ -143,7 +143,7 @@ export class RoomTracker {
     const since =
       tracked.offset !== undefined && tracked.epoch !== undefined ? { offset: tracked.offset, epoch: tracked.epoch } : undefined;
     // Only this join's pushes count for it: those of the old connection may be of an epoch the reply no longer names.
-    tracked.seenSinceJoin = undefined;
+    this.joining(room, tracked.data);
     try {
       const reply = await io.request(since ? { ...tracked.data, room, since } : { ...tracked.data, room });
       this.joined(room, tracked.data, reply);

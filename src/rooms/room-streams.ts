@@ -121,7 +121,7 @@ export class RoomStreams {
    * member, before anything is awaited, so that no push reaches it ahead of the reply.
    */
   hold(room: string, connection: Connection): void {
-    this.streams.get(room)?.recovering.set(connection, { until: undefined, epoch: undefined, flushed: false, held: [] });
+    this.streams.get(room)?.recovering.set(connection, newRecovery());
   }
 
   /**
@@ -136,7 +136,7 @@ export class RoomStreams {
     if (!stream) {
       return undefined;
     }
-    const recovery: Recovery = stream.recovering.get(connection) ?? { until: undefined, epoch: undefined, flushed: false, held: [] };
+    const recovery = stream.recovering.get(connection) ?? newRecovery();
     stream.recovering.set(connection, recovery);
     let page: HistoryPage | undefined;
     try {
@@ -349,6 +349,11 @@ export class RoomStreams {
     }
     return offset > recovery.until && connection.send(frame);
   }
+}
+
+/** A joining connection's recovery, before its join has read the room's position: everything waits. */
+function newRecovery(): Recovery {
+  return { until: undefined, epoch: undefined, flushed: false, held: [] };
 }
 
 /** The room's stream has delivered all the joined connection's replay covers, in the epoch its join named. */

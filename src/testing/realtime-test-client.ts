@@ -18,7 +18,9 @@ export interface TestClientOptions {
 
 /** A push the server sent (a frame without `id`): a room message, a broadcast, an error without id. */
 export interface TestPush<T = unknown> {
+  /** Its event; `raw` for a frame that is not a JSON object (a raw text handler's answer). */
   readonly event: string;
+  /** Its data; the frame's text for a `raw` push. */
   readonly data: T;
   /** The room of a room message. */
   readonly room?: string;
@@ -98,6 +100,9 @@ export class RealtimeTestClient {
    * Rejects when the handshake is refused, with the HTTP status in the message.
    */
   static connect(target: INestApplication | string, path: string, options: TestClientOptions = {}): Promise<RealtimeTestClient> {
+    if (!path.startsWith('/')) {
+      return Promise.reject(new TypeError(`a gateway path starts with "/", got ${JSON.stringify(path)}`));
+    }
     const timeoutMs = options.timeoutMs ?? 5000;
     const headers = { ...options.headers, ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }) };
     const socket = new WebSocket(`${baseUrl(target)}${path}`, { headers, handshakeTimeout: timeoutMs, ca: options.ca });
@@ -189,13 +194,8 @@ export class RealtimeTestClient {
   }
 
   private receive(text: string): void {
-    let frame: Frame;
-    try {
-      frame = JSON.parse(text) as Frame;
-    } catch {
-      frame = undefined as unknown as Frame;
-    }
-    if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
+    const frame = parseObject(text);
+    if (!frame) {
       this.deliver({ event: 'raw', data: text }); // not a protocol frame: a raw text handler's answer
       return;
     }
@@ -223,6 +223,16 @@ export class RealtimeTestClient {
     } else {
       this.pushes.push(push);
     }
+  }
+}
+
+/** `text` as a JSON object, or undefined when it is not one. */
+function parseObject(text: string): Frame | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Frame) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -36,7 +36,12 @@ export async function signTestToken(
   claims: { readonly sub: string } & Readonly<Record<string, unknown>>,
   options: TestTokenOptions = {},
 ): Promise<string> {
-  const auth = app.get<RealtimeModuleOptions>(REALTIME_MODULE_OPTIONS, { strict: false }).auth;
+  let auth: RealtimeModuleOptions['auth'];
+  try {
+    auth = app.get<RealtimeModuleOptions>(REALTIME_MODULE_OPTIONS, { strict: false }).auth;
+  } catch {
+    throw new TypeError('signTestToken: the app does not import RealtimeModule (no realtime options to sign for)');
+  }
   const key = options.key ?? auth?.secret;
   if (key === undefined) {
     throw new TypeError('signTestToken: the app has no auth.secret; pass the signing key as options.key');
