@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { demoToken, ROOT, startSampleApp } from './support/sample-app.js';
+import { until } from './support/until.js';
 import { TestClient } from './support/ws-client.js';
 
 /**
@@ -39,10 +40,52 @@ describe('the packed package in throw-away consumer projects', () => {
     return dir;
   }
 
-  /** The version of `name` this repository installed, so that the consumer's install finds it in the cache. */
-  function pinned(name: string): string {
-    const version = (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+  /**
+   * The version of `name` this repository installed (in `modules`: its own, or the NestJS 11
+   * workspace's), so that the consumer's install finds it in the cache.
+   */
+  function pinned(name: string, modules = join(ROOT, 'node_modules')): string {
+    const version = (JSON.parse(readFileSync(join(modules, name, 'package.json'), 'utf8')) as { version: string }).version;
     return `${name}@${version}`;
+  }
+
+  const nest = ['@nestjs/common', '@nestjs/core', '@nestjs/platform-express', '@nestjs/websockets', '@nestjs/jwt'];
+  const nestPeers = ['ws', 'class-validator', 'class-transformer', 'reflect-metadata', 'rxjs', 'ioredis'];
+
+  /**
+   * A Nest application in plain JavaScript serving an echo gateway, loading its modules
+   * with `load` (an import or a require): the decorators applied as functions, as
+   * TypeScript would emit them.
+   */
+  const echoApp = (load: (name: string) => string): string => `
+      ${load('reflect-metadata')}
+      const { Module } = ${load('@nestjs/common')};
+      const { NestFactory } = ${load('@nestjs/core')};
+      const { MessageBody, SubscribeMessage } = ${load('@nestjs/websockets')};
+      const { RealtimeGateway, RealtimeModule } = ${load('nestjs-realtime')};
+      class Echo { echo(body) { return { echoed: body }; } }
+      Reflect.decorate([SubscribeMessage('echo')], Echo.prototype, 'echo', Object.getOwnPropertyDescriptor(Echo.prototype, 'echo'));
+      MessageBody()(Echo.prototype, 'echo', 0);
+      const Gateway = Reflect.decorate([RealtimeGateway('/echo', { public: true })], Echo);
+      class AppModule {}
+      Module({ imports: [RealtimeModule.forRoot({})], providers: [Gateway] })(AppModule);
+      (async () => {
+        const app = await NestFactory.create(AppModule, { logger: false });
+        await app.listen(0, '127.0.0.1');
+        console.log(JSON.stringify({ port: app.getHttpServer().address().port }));
+        process.once('SIGTERM', () => app.close().then(() => process.exit(0)));
+      })();`;
+
+  /** Starts `file` of `dir` and asserts an echo through its gateway. */
+  async function assertEchoes(dir: string, file: string): Promise<void> {
+    const server = await listening(dir, file);
+    try {
+      const client = await TestClient.connect(`ws://127.0.0.1:${server.port}/echo`);
+      assert.deepEqual((await client.request({ event: 'echo', id: 1, data: 'hi' })).data, { echoed: 'hi' }, file);
+      client.close();
+    } finally {
+      server.child.kill('SIGTERM');
+    }
   }
 
   /** Runs `node file` in `dir` and resolves with what it printed once it exits 0. */
@@ -101,10 +144,9 @@ describe('the packed package in throw-away consumer projects', () => {
   });
 
   it('a NestJS 12 application loads every entry point and serves an echo gateway, with import (ESM) and with require (CommonJS)', async () => {
-    const nest = ['@nestjs/common', '@nestjs/core', '@nestjs/platform-express', '@nestjs/websockets', '@nestjs/jwt'];
     const dir = consumer(
       'nest-12',
-      [...nest, 'ws', 'class-validator', 'class-transformer', 'reflect-metadata', 'rxjs', 'ioredis'].map(pinned),
+      [...nest, ...nestPeers].map((name) => pinned(name)),
     );
     // Every entry point loads both ways.
     const entries = "['nestjs-realtime', 'nestjs-realtime/redis', 'nestjs-realtime/client', 'nestjs-realtime/testing']";
@@ -116,47 +158,96 @@ describe('the packed package in throw-away consumer projects', () => {
     );
     assert.equal((await run(dir, 'entries.cjs')).trim(), '4');
     assert.equal((await run(dir, 'entries.mjs')).trim(), '4');
-    // Plain JavaScript: the decorators applied as functions, as TypeScript would emit them.
-    const app = (load: (name: string) => string): string => `
-      ${load('reflect-metadata')}
-      const { Module } = ${load('@nestjs/common')};
-      const { NestFactory } = ${load('@nestjs/core')};
-      const { MessageBody, SubscribeMessage } = ${load('@nestjs/websockets')};
-      const { RealtimeGateway, RealtimeModule } = ${load('nestjs-realtime')};
-      class Echo { echo(body) { return { echoed: body }; } }
-      Reflect.decorate([SubscribeMessage('echo')], Echo.prototype, 'echo', Object.getOwnPropertyDescriptor(Echo.prototype, 'echo'));
-      MessageBody()(Echo.prototype, 'echo', 0);
-      const Gateway = Reflect.decorate([RealtimeGateway('/echo', { public: true })], Echo);
+    writeFileSync(
+      join(dir, 'app.mjs'),
+      echoApp((name) => `await import('${name}')`),
+    );
+    writeFileSync(
+      join(dir, 'app.cjs'),
+      echoApp((name) => `require('${name}')`),
+    );
+    await assertEchoes(dir, 'app.mjs');
+    await assertEchoes(dir, 'app.cjs');
+  });
+
+  it('a NestJS 11 application in CommonJS TypeScript compiles against the package, requires it, echoes, and gets the disconnect reason', async () => {
+    const nest11 = join(ROOT, 'test', 'nest11', 'node_modules');
+    const dir = consumer('nest-11', [
+      ...nest.map((name) => pinned(name, nest11)),
+      ...[...nestPeers, '@types/ws', '@types/node'].map((name) => pinned(name)),
+    ]);
+    const core = JSON.parse(readFileSync(join(dir, 'node_modules', '@nestjs', 'core', 'package.json'), 'utf8')) as { version: string };
+    assert.match(core.version, /^11\./);
+    // The CommonJS settings of NestJS 11's starter: the package's types are found without `exports`.
+    writeFileSync(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'commonjs',
+          moduleResolution: 'node10',
+          ignoreDeprecations: '6.0',
+          target: 'ES2022',
+          experimentalDecorators: true,
+          emitDecoratorMetadata: true,
+          strict: true,
+          skipLibCheck: true,
+          types: ['node'],
+          rootDir: 'src',
+          outDir: 'dist',
+        },
+      }),
+    );
+    mkdirSync(join(dir, 'src'));
+    writeFileSync(
+      join(dir, 'src', 'main.ts'),
+      `import 'reflect-metadata';
+      import { Module } from '@nestjs/common';
+      import { NestFactory } from '@nestjs/core';
+      import { MessageBody, SubscribeMessage } from '@nestjs/websockets';
+      import { type DisconnectReason, type OnRealtimeDisconnect, RealtimeGateway, RealtimeModule } from 'nestjs-realtime';
+      import type { RealtimeClient } from 'nestjs-realtime/client';
+      import type { RealtimeTestClient } from 'nestjs-realtime/testing';
+      import type { RedisBroker } from 'nestjs-realtime/redis';
+
+      @RealtimeGateway('/echo', { public: true })
+      class Echo implements OnRealtimeDisconnect<object> {
+        @SubscribeMessage('echo')
+        echo(@MessageBody() body: string): { echoed: string } {
+          return { echoed: body };
+        }
+        handleDisconnect(_client: object, reason: DisconnectReason): void {
+          console.log(JSON.stringify({ disconnect: reason.cause, code: reason.code }));
+        }
+      }
+
+      @Module({ imports: [RealtimeModule.forRoot({})], providers: [Echo] })
       class AppModule {}
-      Module({ imports: [RealtimeModule.forRoot({})], providers: [Gateway] })(AppModule);
-      (async () => {
+
+      export type Entries = [RealtimeClient, RealtimeTestClient, RedisBroker];
+
+      void (async () => {
         const app = await NestFactory.create(AppModule, { logger: false });
         await app.listen(0, '127.0.0.1');
         console.log(JSON.stringify({ port: app.getHttpServer().address().port }));
         process.once('SIGTERM', () => app.close().then(() => process.exit(0)));
-      })();`;
-    writeFileSync(
-      join(dir, 'app.mjs'),
-      app((name) => `await import('${name}')`),
+      })();
+      `,
     );
-    writeFileSync(
-      join(dir, 'app.cjs'),
-      app((name) => `require('${name}')`),
-    );
-    for (const file of ['app.mjs', 'app.cjs']) {
-      const server = await listening(dir, file);
-      try {
-        const client = await TestClient.connect(`ws://127.0.0.1:${server.port}/echo`);
-        assert.deepEqual((await client.request({ event: 'echo', id: 1, data: 'hi' })).data, { echoed: 'hi' }, file);
-        client.close();
-      } finally {
-        server.child.kill('SIGTERM');
-      }
+    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { stdio: 'pipe' });
+    assert.match(readFileSync(join(dir, 'dist', 'main.js'), 'utf8'), /require\("nestjs-realtime"\)/);
+    const server = await listening(dir, 'dist/main.js');
+    try {
+      const client = await TestClient.connect(`ws://127.0.0.1:${server.port}/echo`);
+      assert.deepEqual((await client.request({ event: 'echo', id: 1, data: 'hi' })).data, { echoed: 'hi' });
+      client.close();
+      await until(() => server.output().includes('{"disconnect":"client","code":1005}'), 'the reason in handleDisconnect');
+    } finally {
+      server.child.kill('SIGTERM');
     }
   });
 
   /** Starts `node file` in `dir` and waits for the `{"port"}` line it prints once listening. */
-  async function listening(dir: string, file: string): Promise<{ child: ChildProcess; port: number }> {
+  async function listening(dir: string, file: string): Promise<{ child: ChildProcess; port: number; output: () => string }> {
     const child = spawn(process.execPath, [file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
@@ -165,7 +256,7 @@ describe('the packed package in throw-away consumer projects', () => {
     for (;;) {
       const port = /\{"port":(\d+)\}/.exec(output)?.[1];
       if (port) {
-        return { child, port: Number(port) };
+        return { child, port: Number(port), output: () => output };
       }
       if (child.exitCode !== null || Date.now() > deadline) {
         child.kill('SIGKILL');

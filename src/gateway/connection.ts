@@ -84,6 +84,8 @@ export class Connection {
   private invalidCount = 0;
   private invalidWindowStart = 0;
   private closeCause: DisconnectCause | undefined;
+  /** Why it ended, once its socket closed (see {@link disconnectReason}). */
+  endReason: DisconnectReason | undefined;
   /** Its token's expiry, kept by `TokenLifetime`. */
   expiry: Deadline<Connection> | undefined;
   /** In-band refreshes started, so that a slow one cannot overwrite a newer one. */
@@ -323,9 +325,14 @@ export class Connection {
     }
   }
 
+  /**
+   * Why the connection ended, from its socket's close code and reason, remembered for
+   * the gateways' `handleDisconnect` (NestJS 11 passes them no reason of its own).
+   */
   disconnectReason(code: number, reason: Buffer): DisconnectReason {
     const cause = this.closeCause ?? (code === 1006 ? 'lost' : 'client');
-    return { code, reason: reason.toString(), cause };
+    this.endReason = { code, reason: reason.toString(), cause };
+    return this.endReason;
   }
 }
 

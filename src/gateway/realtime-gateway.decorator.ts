@@ -64,7 +64,8 @@ const logger = new Logger('RealtimeGateway');
 /**
  * Nest drops what `handleDisconnect` returns. Wrapped, an async one's promise is kept on
  * its connection, so that a shutdown waits for it, and its failure is logged instead of
- * becoming an unhandled rejection.
+ * becoming an unhandled rejection. NestJS 11 calls it with the client alone: the wrapper
+ * passes the connection's `DisconnectReason` there, as NestJS 12 does.
  */
 function trackDisconnectWork(target: Function): void {
   const prototype = target.prototype as { handleDisconnect?: (client: object, ...rest: unknown[]) => unknown };
@@ -72,8 +73,8 @@ function trackDisconnectWork(target: Function): void {
   if (typeof original !== 'function' || (original as { [TRACKED]?: boolean })[TRACKED]) {
     return;
   }
-  const tracked = function (this: unknown, client: object, ...rest: unknown[]): unknown {
-    const result = original.call(this, client, ...rest);
+  const tracked = function (this: unknown, client: object, reason?: unknown, ...rest: unknown[]): unknown {
+    const result = original.call(this, client, reason ?? connectionOf(client)?.endReason, ...rest);
     if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
       // The adapter's own registry: one application's shutdown never waits on another's.
       const work = connectionOf(client)?.disconnectWork;
