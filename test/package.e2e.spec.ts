@@ -107,12 +107,12 @@ describe('the packed package in throw-away consumer projects', () => {
       listing.every((path) => !path.startsWith('package/dist/') || path.startsWith('package/dist/src/')),
       'only the library is built into it',
     );
-    for (const entry of ['index', 'redis', 'client/index', 'testing/index']) {
+    for (const entry of ['index', 'redis', 'client/index', 'client/bundle', 'testing/index']) {
       assert.ok(listing.includes(`package/dist/src/${entry}.js`) && listing.includes(`package/dist/src/${entry}.d.ts`), entry);
     }
   });
 
-  it('a client-only project gets no @nestjs package, and echoes through the client with import and with require', async () => {
+  it("a client-only project gets no @nestjs package, and echoes through the client with import, with require and through the browsers' bundle", async () => {
     const dir = consumer('client-only', [pinned('ws')]);
     assert.equal(
       existsSync(join(dir, 'node_modules', '@nestjs')),
@@ -136,8 +136,16 @@ describe('the packed package in throw-away consumer projects', () => {
         join(dir, 'echo.cjs'),
         `const { RealtimeClient } = require('nestjs-realtime/client');\nconst WebSocket = require('ws');\n(async () => {${body}})();`,
       );
+      // The browsers' bundle: one module that imports nothing.
+      const bundle = readFileSync(join(dir, 'node_modules', 'nestjs-realtime', 'dist', 'src', 'client', 'bundle.js'), 'utf8');
+      assert.doesNotMatch(bundle, /\bimport\s*[\s{*"'(]|\bfrom\s*["']/);
+      writeFileSync(
+        join(dir, 'echo.bundle.mjs'),
+        `import { RealtimeClient } from 'nestjs-realtime/client/bundle';\nimport WebSocket from 'ws';\n${body}`,
+      );
       assert.equal((await run(dir, 'echo.mjs', env)).trim(), 'Echo: packed');
       assert.equal((await run(dir, 'echo.cjs', env)).trim(), 'Echo: packed');
+      assert.equal((await run(dir, 'echo.bundle.mjs', env)).trim(), 'Echo: packed');
     } finally {
       app.child.kill('SIGTERM');
     }

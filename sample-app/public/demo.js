@@ -1,5 +1,5 @@
 // The demo page's script: plain JavaScript on the client SDK, served as ES modules.
-import { RealtimeClient } from '/sdk/client/index.js';
+import { RealtimeClient } from '/sdk/client/bundle.js';
 
 const $ = (id) => document.getElementById(id);
 /** The latest state changes shown, oldest first. */

@@ -3,7 +3,7 @@ import { ConsoleLogger, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import helmet from 'helmet';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { AppModule } from './app.module.js';
 import { loadConfig } from './config.js';
@@ -31,12 +31,15 @@ async function bootstrap(): Promise<void> {
       strictTransportSecurity: config.tls !== undefined,
     }),
   );
-  // The demo page at `/`, and the client SDK it imports, as the ES modules tsc built.
+  // The demo page at `/`, and the client SDK's browser bundle it imports (`npm run build` makes it).
   app.useStaticAssets(fileURLToPath(new URL('../../../sample-app/public/', import.meta.url)));
-  app.useStaticAssets(fileURLToPath(new URL('../../src/client/', import.meta.url)), { prefix: '/sdk/client/' });
-  app.useStaticAssets(fileURLToPath(new URL('../../src/protocol/', import.meta.url)), { prefix: '/sdk/protocol/' });
+  const sdk = new URL('../../src/client/', import.meta.url);
+  app.useStaticAssets(fileURLToPath(sdk), { prefix: '/sdk/client/' });
   await app.listen(config.port, config.host);
   const log = new Logger('SampleApp');
+  if (!existsSync(new URL('bundle.js', sdk))) {
+    log.warn('the demo page needs the client bundle, which `nest build` does not make: run `npm run build`');
+  }
   // Nest's enableShutdownHooks() re-raises the signal after closing, so the process would
   // end "killed by SIGTERM"; closing here lets a drained shutdown exit with status 0.
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
