@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { DeadlineQueue } from '../src/gateway/deadline-queue.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+// The queue's clock (Date.now and setTimeout) is node:test's mock: time moves only by tick().
+const T0 = 1_000_000;
 
 describe('DeadlineQueue (token expiry under one timer)', () => {
-  it('runs deadlines in time order, after they pass, and not the removed or moved-out ones', async () => {
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T0 }));
+  afterEach(() => mock.timers.reset());
+
+  it('runs deadlines in time order, after they pass, and not the removed or moved-out ones', () => {
     const expired: string[] = [];
     const queue = new DeadlineQueue<string>((item) => expired.push(item));
     const now = Date.now();
@@ -18,9 +22,15 @@ describe('DeadlineQueue (token expiry under one timer)', () => {
     queue.set('moved', now + 10_000, moved);
     queue.set('b', now + 5, b); // moved earlier than everything
     assert.equal(queue.size, 4);
-    await sleep(30);
+    mock.timers.tick(4);
+    assert.deepEqual(expired, [], 'nothing before its deadline');
+    mock.timers.tick(1);
+    assert.deepEqual(expired, ['b']);
+    mock.timers.tick(14);
+    assert.deepEqual(expired, ['b']);
+    mock.timers.tick(1);
     assert.deepEqual(expired, ['b', 'a']);
-    await sleep(60);
+    mock.timers.tick(40);
     assert.deepEqual(expired, ['b', 'a', 'c']);
     assert.equal(queue.size, 1, 'only the one moved far away is left');
     queue.remove(moved);
@@ -28,7 +38,7 @@ describe('DeadlineQueue (token expiry under one timer)', () => {
     assert.equal(queue.size, 0);
   });
 
-  it('keeps its heap in order through many random sets, moves and removals', async () => {
+  it('keeps its heap in order through many random sets, moves and removals', () => {
     const expired: number[] = [];
     const queue = new DeadlineQueue<number>((item) => expired.push(item));
     const base = Date.now() + 20;
@@ -43,7 +53,7 @@ describe('DeadlineQueue (token expiry under one timer)', () => {
     }
     // A removed deadline given to set() again is a new entry: that one comes back.
     entries[6] = queue.set(6, base + 25, entries[6]);
-    await sleep(120);
+    mock.timers.tick(20 + 49);
     assert.equal(expired.length, 500 - 167 + 1);
     assert.ok(expired.includes(6));
     const deadlines = expired.map((item) => entries[item]!.at);
@@ -53,5 +63,29 @@ describe('DeadlineQueue (token expiry under one timer)', () => {
       'expired in deadline order',
     );
     assert.equal(queue.size, 0);
+  });
+
+  it('runs a deadline 40 days away (past the longest timer Node allows) only once it passes', () => {
+    const expired: string[] = [];
+    const queue = new DeadlineQueue<string>((item) => expired.push(item));
+    const days40 = 40 * 24 * 3600 * 1000; // over setTimeout's 2^31 - 1 ms
+    queue.set('far', Date.now() + days40);
+    mock.timers.tick(days40 - 1);
+    assert.deepEqual(expired, []);
+    mock.timers.tick(1);
+    assert.deepEqual(expired, ['far']);
+    assert.equal(queue.size, 0);
+  });
+
+  it('stop() runs nothing more; a later set() arms it again', () => {
+    const expired: string[] = [];
+    const queue = new DeadlineQueue<string>((item) => expired.push(item));
+    queue.set('a', Date.now() + 10);
+    queue.stop();
+    mock.timers.tick(20);
+    assert.deepEqual(expired, []);
+    queue.set('b', Date.now() + 10);
+    mock.timers.tick(10);
+    assert.deepEqual(expired, ['a', 'b']);
   });
 });
