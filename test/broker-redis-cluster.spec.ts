@@ -2,8 +2,10 @@ import { Logger } from '@nestjs/common';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { Cluster } from 'ioredis';
 import { RedisBroker } from '../src/redis.js';
 import { brokerContract } from '../src/testing/index.js';
+import { presenceKeyExpiryOnlyGrows } from './support/presence-expiry.js';
 import { RedisCluster } from './support/redis-cluster.js';
 import type { RedisServer } from './support/redis-server.js';
 import { until } from './support/until.js';
@@ -25,6 +27,17 @@ after(async () => {
 brokerContract('RedisBroker on a Redis Cluster (3 masters)', async () => {
   const keyPrefix = `t${randomUUID().slice(0, 8)}:`;
   return { make: () => new RedisBroker({ cluster: { nodes: cluster.startupNodes }, keyPrefix }) };
+});
+
+describe('RedisBroker presence on a Redis Cluster, on instances with different TTLs', () => {
+  it("never moves a room key's expiry earlier", async () => {
+    const inspector = new Cluster(cluster.startupNodes);
+    try {
+      await presenceKeyExpiryOnlyGrows((options) => new RedisBroker({ cluster: { nodes: cluster.startupNodes }, ...options }), inspector);
+    } finally {
+      inspector.disconnect();
+    }
+  });
 });
 
 describe('RedisBroker cluster options', () => {

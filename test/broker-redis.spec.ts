@@ -4,6 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { BrokerUnavailableError } from '../src/index.js';
 import { RedisBroker, type RedisBrokerOptions } from '../src/redis.js';
+import { Redis } from 'ioredis';
+import { presenceKeyExpiryOnlyGrows } from './support/presence-expiry.js';
 import { until } from './support/until.js';
 import { brokerContract } from '../src/testing/index.js';
 import { RedisServer } from './support/redis-server.js';
@@ -139,6 +141,17 @@ describe('RedisBroker when Redis fails', () => {
       await until(() => a.received.includes('hello'), 'a subscription made while down');
     } finally {
       await later.stop();
+    }
+  });
+});
+
+describe('RedisBroker presence in Redis', () => {
+  it("never moves a room key's expiry earlier: a shorter TTL cannot take a longer one's entries with it", async () => {
+    const inspector = new Redis(redis.url);
+    try {
+      await presenceKeyExpiryOnlyGrows((options) => new RedisBroker({ url: redis.url, ...options }), inspector);
+    } finally {
+      inspector.disconnect();
     }
   });
 });

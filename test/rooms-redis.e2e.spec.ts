@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { RedisBroker, type RedisBrokerOptions } from '../src/redis.js';
@@ -157,11 +158,13 @@ for (const target of redisTargets())
       assert.deepEqual((await alice.nextJson()).data, { from: 'bob', text: 'via copied settings' });
     });
 
-    it("expires a killed instance's presence", async () => {
-      // The sample app uses the default key prefix, so these instances do too.
+    it("expires a killed instance's presence, and only its own: a live instance's members stay present throughout", async () => {
+      // The sample app uses the default key prefix, so these instances do too. This one has
+      // the default presenceTtlMs (30 s); the sample app below a much shorter one.
       const [one] = await instances(1, 'rt:');
       await joined(one!, 'alice', 'lobby');
-      const child = await startSampleApp({ REDIS_URL: redis.url, PRESENCE_TTL_MS: '600', JWT_SECRET: ROOMS_SECRET });
+      const ttlMs = 600;
+      const child = await startSampleApp({ REDIS_URL: redis.url, PRESENCE_TTL_MS: String(ttlMs), JWT_SECRET: ROOMS_SECRET });
       try {
         const chatUrl = child.wsUrl.replace(/\/echo$/, '/chat');
         const dave = await TestClient.connect(chatUrl, { headers: { authorization: `Bearer ${tokenFor('dave')}` } });
@@ -170,10 +173,38 @@ for (const target of redisTargets())
           'alice',
           'dave',
         ]);
+        const exited = once(child.child, 'exit');
         child.child.kill('SIGKILL');
+        await exited;
+        // Its last refresh came before this: its entries lapse by killedAt + ttlMs.
         const killedAt = Date.now();
-        await until(async () => (await one!.hub.presence('lobby')).join() === 'alice', 'dave to expire', 5000);
-        assert.ok(Date.now() - killedAt < 2000, 'presence outlived the TTL by far');
+        // Waiting for time to pass is the point here: the killed instance's entries, and the
+        // expiry it gave the room's key (2 × its TTL), lapse with time, not with an event.
+        // Presence is read over and over from right after the kill until 5 × its TTL: past
+        // its entries' expiry, past its key expiry, and on.
+        const reads: { after: number; members: string[] }[] = [];
+        await until(
+          async () => {
+            const after = Date.now() - killedAt;
+            reads.push({ after, members: await one!.hub.presence('lobby') });
+            return after >= 5 * ttlMs;
+          },
+          `presence reads until ${5 * ttlMs} ms after the kill`,
+          10 * ttlMs,
+        );
+        const missing = reads.find((read) => !read.members.includes('alice'));
+        assert.equal(
+          missing,
+          undefined,
+          `alice, connected to the live instance, was missing from presence ${missing?.after} ms after the other instance was killed`,
+        );
+        const lingering = reads.find((read) => read.after > ttlMs && read.members.includes('dave'));
+        assert.equal(lingering, undefined, `dave was still present ${lingering?.after} ms after his instance was killed`);
+        assert.ok(
+          reads.some((read) => read.after > 2 * ttlMs && read.after < 3 * ttlMs),
+          'no read between 2 and 3 TTLs after the kill',
+        );
+        assert.deepEqual(reads.at(-1)!.members, ['alice']);
       } finally {
         child.child.kill('SIGKILL');
       }

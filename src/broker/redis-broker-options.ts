@@ -13,7 +13,8 @@ export interface RedisBrokerOptions {
   /**
    * How long presence entries live without a refresh; an instance refreshes its own every
    * third of it, so a killed instance's users leave presence at most this long after.
-   * Instances' clocks must agree to well within it. Default 30000.
+   * Instances sharing a Redis may use different values. Instances' clocks must agree to
+   * well within it. Default 30000.
    */
   presenceTtlMs?: number;
   /**

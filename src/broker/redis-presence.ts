@@ -11,6 +11,27 @@ type KeyWork = readonly [key: string, add: (batch: ChainableCommander) => void, 
 export type CommandRunner = <T>(command: string, call: () => Promise<T>) => Promise<T>;
 
 /**
+ * Moves a presence key's expiry to ARGV[1] ms from now unless it is already later: instances
+ * may run with different TTLs, and one with a short TTL, alive or killed, must not make the
+ * key (and the other instances' entries with it) expire sooner. A key without an expiry
+ * (just made by the `ZADD` before it in the transaction) gets one; a missing key is left
+ * alone. Redis 7's `PEXPIRE … GT` counts no expiry as infinite, so it would need `NX` in a
+ * second call; this script also runs on Redis 6.2.
+ *
+ * It goes as `EVAL`, not as an ioredis-defined command (`EVALSHA`): inside `MULTI`, a script
+ * Redis no longer holds (`SCRIPT FLUSH`, or a Redis that evicts scripts) fails in `EXEC`'s
+ * replies, where ioredis does not send it again, so it would fail on every refresh.
+ */
+const EXTEND_EXPIRY_SCRIPT = `
+local ttl = redis.call('PTTL', KEYS[1])
+local wanted = tonumber(ARGV[1])
+if ttl == -1 or (ttl >= 0 and ttl < wanted) then
+  return redis.call('PEXPIRE', KEYS[1], wanted)
+end
+return 0
+`;
+
+/**
  * The Redis broker's presence: one sorted set per room (`<prefix>presence:<room>`) whose
  * entries (`<instance>|<member>`) carry their expiry as score, refreshed by their
  * instance. What this instance's members are is kept here too, so presence survives a
@@ -49,13 +70,8 @@ export class RedisPresence {
     // Otherwise the entry reaches Redis with the refresh once it is back.
     if (redis) {
       const key = this.key(room);
-      await this.attempt('presence', () =>
-        redis
-          .multi()
-          .zadd(key, Date.now() + this.ttlMs, this.entry(member))
-          .pexpire(key, 2 * this.ttlMs)
-          .exec(),
-      ).catch(() => undefined); // judged by the broker; the refresh puts the entry back
+      const batch = redis.multi().zadd(key, Date.now() + this.ttlMs, this.entry(member));
+      await this.attempt('presence', () => this.extendExpiry(batch, key).exec()).catch(() => undefined); // judged by the broker; the refresh puts the entry back
     }
   }
 
@@ -109,9 +125,10 @@ export class RedisPresence {
   }
 
   /**
-   * Moves this instance's entries' expiry forward (every third of the TTL), in batches of
-   * {@link REFRESH_BATCH} entries: one huge transaction on a busy instance could take
-   * longer than the command timeout and pass for a stalled Redis.
+   * Moves this instance's entries' expiry forward (every third of the TTL), and each key's
+   * to twice the TTL unless it is later already (see {@link EXTEND_EXPIRY_SCRIPT}), in
+   * batches of {@link REFRESH_BATCH} entries: one huge transaction on a busy instance could
+   * take longer than the command timeout and pass for a stalled Redis.
    */
   async refresh(redis: RedisConnection | undefined): Promise<void> {
     if (!redis || this.present.size === 0) {
@@ -124,7 +141,7 @@ export class RedisPresence {
         key,
         (batch) => {
           members.forEach((member) => batch.zadd(key, expiry, this.entry(member)));
-          batch.pexpire(key, 2 * this.ttlMs);
+          this.extendExpiry(batch, key);
         },
         members.size,
       ];
@@ -173,6 +190,14 @@ export class RedisPresence {
     }
     const results = await Promise.allSettled(done);
     return results.some((result) => result.status === 'rejected');
+  }
+
+  /**
+   * Adds to `batch` the move of `key`'s expiry to twice the TTL, so that a room whose
+   * instances all died goes; never earlier than another instance set it.
+   */
+  private extendExpiry(batch: ChainableCommander, key: string): ChainableCommander {
+    return batch.eval(EXTEND_EXPIRY_SCRIPT, 1, key, 2 * this.ttlMs);
   }
 
   private key(room: string): string {
