@@ -1,4 +1,4 @@
-import { Logger } from '@nestjs/common';
+import { ConsoleLogger, Logger } from '@nestjs/common';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -151,6 +151,31 @@ describe('RedisBroker presence in Redis', () => {
     try {
       await presenceKeyExpiryOnlyGrows((options) => new RedisBroker({ url: redis.url, ...options }), inspector);
     } finally {
+      inspector.disconnect();
+    }
+  });
+
+  it('reports a command that fails inside a presence transaction instead of passing over it', async () => {
+    const keyPrefix = `t${randomUUID().slice(0, 8)}:`;
+    const inspector = new Redis(redis.url);
+    const broker = new RedisBroker({ url: redis.url, keyPrefix });
+    const warnings: string[] = [];
+    Logger.overrideLogger({
+      log: () => undefined,
+      error: (line: string) => warnings.push(line),
+      warn: (line: string) => warnings.push(line),
+    });
+    try {
+      await broker.start('one', () => undefined);
+      // Redis takes the transaction, then fails its commands one by one (WRONGTYPE): EXEC
+      // answers with their errors rather than failing.
+      await inspector.set(`${keyPrefix}presence:lobby`, 'not a sorted set');
+      await broker.addPresence('lobby', 'alice');
+      assert.deepEqual(await broker.presence('lobby'), ['alice'], 'what Redis could not answer, the instance answers from what it knows');
+      assert.match(warnings.join('\n'), /presence failed: WRONGTYPE/);
+    } finally {
+      Logger.overrideLogger(process.env.TEST_LOGS ? new ConsoleLogger() : false);
+      await broker.close();
       inspector.disconnect();
     }
   });

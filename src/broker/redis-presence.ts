@@ -71,7 +71,7 @@ export class RedisPresence {
     if (redis) {
       const key = this.key(room);
       const batch = redis.multi().zadd(key, Date.now() + this.ttlMs, this.entry(member));
-      await this.attempt('presence', () => this.extendExpiry(batch, key).exec()).catch(() => undefined); // judged by the broker; the refresh puts the entry back
+      await this.attempt('presence', () => execAll(this.extendExpiry(batch, key))).catch(() => undefined); // judged by the broker; the refresh puts the entry back
     }
   }
 
@@ -101,9 +101,9 @@ export class RedisPresence {
     const now = Date.now();
     try {
       const results = await this.attempt('presence', () =>
-        redis.multi().zremrangebyscore(key, '-inf', now).zrangebyscore(key, now, '+inf').exec(),
+        execAll(redis.multi().zremrangebyscore(key, '-inf', now).zrangebyscore(key, now, '+inf')),
       );
-      const entries = (results?.[1]?.[1] ?? []) as string[];
+      const entries = (results[1]?.[1] ?? []) as string[];
       return [...new Set(entries.map((entry) => entry.slice(entry.indexOf('|') + 1)))];
     } catch {
       return local;
@@ -175,7 +175,7 @@ export class RedisPresence {
     for (const [key, add, entries = 1] of work) {
       if (batch && (size >= REFRESH_BATCH || (this.perKey && key !== lastKey))) {
         const full = batch;
-        done.push(this.attempt(command, () => full.exec()));
+        done.push(this.attempt(command, () => execAll(full)));
         batch = undefined;
         size = 0;
       }
@@ -186,7 +186,7 @@ export class RedisPresence {
     }
     if (batch) {
       const last = batch;
-      done.push(this.attempt(command, () => last.exec()));
+      done.push(this.attempt(command, () => execAll(last)));
     }
     const results = await Promise.allSettled(done);
     return results.some((result) => result.status === 'rejected');
@@ -207,4 +207,21 @@ export class RedisPresence {
   private entry(member: string): string {
     return `${this.instanceId}|${member}`;
   }
+}
+
+/**
+ * Runs a transaction. Redis reports a command that failed inside one in `EXEC`'s replies,
+ * which ioredis resolves with: this rejects with the first such error instead, so that the
+ * broker judges it (and logs it) rather than the failure going unseen on every run.
+ */
+async function execAll(batch: ChainableCommander): Promise<[error: Error | null, result: unknown][]> {
+  const results = await batch.exec();
+  if (!results) {
+    throw new Error('Redis discarded the transaction');
+  }
+  const failed = results.find(([error]) => error);
+  if (failed) {
+    throw failed[0]!;
+  }
+  return results;
 }
