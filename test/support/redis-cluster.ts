@@ -313,6 +313,29 @@ export class RedisCluster {
     );
   }
 
+  /**
+   * Waits until every replica of the master `node` has acknowledged what the master had
+   * written when this was called (`INFO replication`: each replica's acknowledged offset
+   * reaches the master's). Redis replicates asynchronously: a write the replica had not
+   * received is lost at a failover, which a test of the failover itself waits out.
+   */
+  async waitReplicated(node: RedisServer, timeoutMs = 10_000): Promise<void> {
+    const target = Number((await infoFields(node.port, ['INFO', 'replication'])).get('master_repl_offset'));
+    await this.waitFor(
+      async () => {
+        const fields = await infoFields(node.port, ['INFO', 'replication']);
+        const replicas = [...fields].filter(([name]) => /^slave\d+$/.test(name)).map(([, value]) => value);
+        if (replicas.length === 0) {
+          return `port ${node.port} has no replica`;
+        }
+        const behind = replicas.filter((value) => Number(/offset=(\d+)/.exec(value)?.[1] ?? -1) < target);
+        return behind.length > 0 ? `port ${node.port}'s replicas behind offset ${target}: ${behind.join('; ')}` : undefined;
+      },
+      `the replicas of port ${node.port} at offset ${target}`,
+      timeoutMs,
+    );
+  }
+
   /** Kills `node` at once (SIGKILL), as a crash would, and waits for it to be gone. */
   async kill(node: RedisServer): Promise<void> {
     await node.kill();
