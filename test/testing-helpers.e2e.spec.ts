@@ -12,7 +12,7 @@ if (!process.env.TEST_LOGS) {
 }
 
 describe('nestjs-realtime/testing in an application test (the sample app, as the README shows)', () => {
-  it('signs a token with the app secret, requests, takes pushes, sees refusals and closes', async () => {
+  it('signs a token with the app secret, requests, takes pushes, lists the untaken ones, sees refusals and closes', async () => {
     const moduleRef = await Test.createTestingModule({
       imports: [AppModule.register(loadConfig({ JWT_SECRET: 'testing-helpers-secret-0123456789abcdef' }))],
     }).compile();
@@ -33,8 +33,18 @@ describe('nestjs-realtime/testing in an application test (the sample app, as the
       await chat.request('join', { room: 'lobby' });
       assert.deepEqual((await bob.request<{ members: string[] }>('join', { room: 'lobby' })).members, ['alice', 'bob']);
       await bob.request('send', { room: 'lobby', text: 'hello' });
+      // bob is a member too: his own message came before the reply to his send, and waits untaken.
+      const pending = bob.pendingPushes();
+      assert.deepEqual(
+        pending.map((push) => [push.event, push.room, push.offset]),
+        [['message', 'lobby', 1]],
+      );
+      pending.length = 0; // a copy: the client's own list is untouched
+      assert.equal((await bob.next('message')).offset, 1);
+      assert.deepEqual(bob.pendingPushes(), []);
       const push = await chat.next<{ from: string; text: string }>('message');
       assert.deepEqual([push.room, push.offset, push.data.from, push.data.text], ['lobby', 1, 'bob', 'hello']);
+      assert.deepEqual(chat.pendingPushes(), []);
 
       await assert.rejects(RealtimeTestClient.connect(app, '/echo'), /refused: HTTP 401/);
       await assert.rejects(RealtimeTestClient.connect(app, 'echo', { token }), /a gateway path starts with "\/"/);

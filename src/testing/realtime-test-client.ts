@@ -183,6 +183,20 @@ export class RealtimeTestClient {
     });
   }
 
+  /**
+   * The pushes that arrived and that no {@link next} has taken yet, oldest first (a copy:
+   * nothing is taken). The server sends a connection's frames in order, so once a
+   * `request()` resolves, every push sent before its reply is listed here: an empty list
+   * then shows that nothing unexpected arrived.
+   *
+   * @example
+   * await bob.request('rooms'); // a round trip
+   * expect(bob.pendingPushes()).toEqual([]); // bob got no push before it
+   */
+  pendingPushes(): TestPush[] {
+    return [...this.pushes];
+  }
+
   /** Resolves with the close code and reason once the connection is closed. */
   closed(): Promise<{ code: number; reason: string }> {
     return this.closedPromise;
