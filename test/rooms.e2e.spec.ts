@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { MemoryBroker, MemoryBus } from '../src/index.js';
+import { RealtimeTestClient, RealtimeTestError, signTestToken, type TestPush } from '../src/testing/index.js';
 import { startRoomsApp, type RoomsApp } from './support/rooms-app.js';
-import { until } from './support/until.js';
-import { TestClient } from './support/ws-client.js';
+import { now } from './support/tokens.js';
+import { until, within } from './support/until.js';
+import type { TestClient } from './support/ws-client.js';
 import { countServerWrites } from './support/socket-writes.js';
-import { tokenFor } from './support/rooms-app.js';
 
 /** A memory broker whose subscriptions take `delayMs` to be in place. */
 class SlowBroker extends MemoryBroker {
@@ -20,18 +21,37 @@ class SlowBroker extends MemoryBroker {
   }
 }
 
+/** The next push of `event`, with no other push received and left untaken (as the next frame a connection got). */
+async function only<T>(client: RealtimeTestClient, event: string): Promise<TestPush<T>> {
+  const push = await client.next<T>(event);
+  assert.deepEqual(client.pendingPushes(), [], `pushes besides "${event}"`);
+  return push;
+}
+
+// Application flows go through the public test client (nestjs-realtime/testing); the tests
+// of frames on the wire (framing, write batching) and of a client that ignores pings use
+// the frame-level TestClient.
 describe('rooms, user targeting and presence (in-memory broker)', () => {
   let app: RoomsApp;
-  const clients: TestClient[] = [];
+  const clients: { close(): void }[] = [];
 
-  async function connect(sub: string, on: RoomsApp = app): Promise<TestClient> {
-    const client = await on.connect(sub);
+  /** A connection to `/rooms` as `sub`, with a token signed with the app's own secret. */
+  async function connect(sub: string, on: RoomsApp = app): Promise<RealtimeTestClient> {
+    const client = await RealtimeTestClient.connect(on.app, '/rooms', { token: await signTestToken(on.app, { sub }) });
     clients.push(client);
     return client;
   }
 
-  async function joined(sub: string, room: string, on: RoomsApp = app): Promise<TestClient> {
+  async function joined(sub: string, room: string, on: RoomsApp = app): Promise<RealtimeTestClient> {
     const client = await connect(sub, on);
+    await client.request('join', { room });
+    return client;
+  }
+
+  /** {@link joined}, with the frame-level client. */
+  async function joinedRaw(sub: string, room: string): Promise<TestClient> {
+    const client = await app.connect(sub);
+    clients.push(client);
     const reply = await client.request({ event: 'join', id: 'j', data: { room } });
     assert.equal(reply.event, 'join', JSON.stringify(reply));
     return client;
@@ -48,16 +68,16 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
 
   it('joins, lists rooms and presence, and leaves', async () => {
     const alice = await connect('alice');
-    const reply = (await alice.request({ event: 'join', id: 1, data: { room: 'lobby' } })).data as Record<string, unknown>;
+    const reply = await alice.request<Record<string, unknown>>('join', { room: 'lobby' });
     // The room's position comes with the reply (a new room: offset 0, a fresh epoch).
     assert.deepEqual(reply, { room: 'lobby', members: ['alice'], offset: 0, epoch: reply.epoch });
     assert.match(String(reply.epoch), /^[A-Za-z0-9_-]+$/);
     await joined('bob', 'lobby');
-    await alice.request({ event: 'join', id: 2, data: { room: 'games' } });
-    assert.deepEqual((await alice.request({ event: 'rooms', id: 3 })).data, ['lobby', 'games']);
-    assert.deepEqual((await alice.request({ event: 'presence', id: 4, data: { room: 'lobby' } })).data, ['alice', 'bob']);
-    assert.deepEqual((await alice.request({ event: 'leave', id: 5, data: { room: 'lobby' } })).data, { room: 'lobby' });
-    assert.deepEqual((await alice.request({ event: 'rooms', id: 6 })).data, ['games']);
+    await alice.request('join', { room: 'games' });
+    assert.deepEqual(await alice.request('rooms'), ['lobby', 'games']);
+    assert.deepEqual(await alice.request('presence', { room: 'lobby' }), ['alice', 'bob']);
+    assert.deepEqual(await alice.request('leave', { room: 'lobby' }), { room: 'lobby' });
+    assert.deepEqual(await alice.request('rooms'), ['games']);
     assert.deepEqual(await app.hub.presence('lobby'), ['bob']);
   });
 
@@ -65,35 +85,40 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
     const alice = await joined('alice', 'lobby');
     const bob = await joined('bob', 'lobby');
     const carol = await joined('carol', 'elsewhere');
-    alice.send({ event: 'send', data: { room: 'lobby', text: 'hi' } });
+    alice.send('send', { room: 'lobby', text: 'hi' });
     const expected = { offset: 1, event: 'message', room: 'lobby', data: { from: 'alice', text: 'hi' } };
-    assert.deepEqual(await alice.nextJson(), expected);
-    assert.deepEqual(await bob.nextJson(), expected);
-    // carol's next frame is the reply to her own request: nothing came before it.
-    assert.equal((await carol.request({ event: 'rooms', id: 'c' })).id, 'c');
-    assert.equal(alice.pending + bob.pending, 0);
+    assert.deepEqual(await alice.next('message'), expected);
+    assert.deepEqual(await bob.next('message'), expected);
+    // carol got nothing before the reply to her own request; alice and bob nothing more.
+    await carol.request('rooms');
+    assert.deepEqual(
+      [alice, bob, carol].map((client) => client.pendingPushes()),
+      [[], [], []],
+    );
   });
 
   it('leaves out the sender with except', async () => {
     const alice = await joined('alice', 'lobby');
     const bob = await joined('bob', 'lobby');
-    alice.send({ event: 'send-others', data: { room: 'lobby', text: 'psst' } });
-    assert.deepEqual((await bob.nextJson()).data, { from: 'alice', text: 'psst' });
-    assert.equal((await alice.request({ event: 'rooms', id: 'a' })).id, 'a');
+    alice.send('send-others', { room: 'lobby', text: 'psst' });
+    assert.deepEqual((await only(bob, 'message')).data, { from: 'alice', text: 'psst' });
+    await alice.request('rooms');
+    assert.deepEqual(alice.pendingPushes(), []);
   });
 
   it('reaches every connection of a user, and every connection with emitToAll', async () => {
     const alice1 = await connect('alice');
     const alice2 = await connect('alice');
     const bob = await connect('bob');
-    bob.send({ event: 'whisper', data: { to: 'alice', text: 'secret' } });
+    bob.send('whisper', { to: 'alice', text: 'secret' });
     for (const client of [alice1, alice2]) {
-      assert.deepEqual(await client.nextJson(), { event: 'whisper', data: { from: 'bob', text: 'secret' } });
+      assert.deepEqual(await only(client, 'whisper'), { event: 'whisper', data: { from: 'bob', text: 'secret' } });
     }
-    assert.equal((await bob.request({ event: 'rooms', id: 'b' })).id, 'b');
-    alice1.send({ event: 'shout', data: { text: 'all' } });
+    await bob.request('rooms');
+    assert.deepEqual(bob.pendingPushes(), []);
+    alice1.send('shout', { text: 'all' });
     for (const client of [alice1, alice2, bob]) {
-      assert.deepEqual(await client.nextJson(), { event: 'shout', data: { text: 'all' } });
+      assert.deepEqual(await only(client, 'shout'), { event: 'shout', data: { text: 'all' } });
     }
   });
 
@@ -101,9 +126,9 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
     const alice1 = await joined('alice', 'lobby');
     const alice2 = await connect('alice');
     const bob = await connect('bob');
-    bob.send({ event: 'kick', data: { user: 'alice' } });
-    assert.deepEqual(await alice1.waitClosed(), { code: 4003, reason: 'banned' });
-    assert.deepEqual(await alice2.waitClosed(), { code: 4003, reason: 'banned' });
+    bob.send('kick', { user: 'alice' });
+    assert.deepEqual(await within(alice1.closed(), "alice's first connection to close"), { code: 4003, reason: 'banned' });
+    assert.deepEqual(await within(alice2.closed(), "alice's second connection to close"), { code: 4003, reason: 'banned' });
     assert.equal(bob.socket.readyState, WebSocket.OPEN);
     await until(() => app.log.disconnects.length === 2, 'two disconnect hooks');
     assert.deepEqual(
@@ -115,7 +140,7 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
 
   it('takes a closed connection out of its rooms however it closed; handleDisconnect still sees them', async () => {
     const alice = await joined('alice', 'lobby');
-    await alice.request({ event: 'join', id: 2, data: { room: 'games' } });
+    await alice.request('join', { room: 'games' });
     const bob = await joined('bob', 'lobby');
     const carol = await joined('carol', 'lobby');
     alice.close();
@@ -126,13 +151,14 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
     await until(async () => (await app.hub.presence('lobby')).join() === 'carol', 'presence without alice and bob');
     assert.deepEqual(await app.hub.presence('games'), []);
     assert.deepEqual(app.hub.localClients('lobby').length, 1);
-    carol.send({ event: 'send', data: { room: 'lobby', text: 'anyone?' } });
-    assert.equal((await carol.nextJson()).event, 'message');
+    carol.send('send', { room: 'lobby', text: 'anyone?' });
+    assert.deepEqual((await only(carol, 'message')).data, { from: 'carol', text: 'anyone?' });
   });
 
   it('leaves rooms when the heartbeat reaps a connection', async () => {
     await app.close();
     app = await startRoomsApp(undefined, { intervalMs: 100, timeoutMs: 100 });
+    // A client that answers no ping: the frame-level client, with ws's automatic pong off.
     const silent = await app.connect('mute', { autoPong: false });
     clients.push(silent);
     await silent.request({ event: 'join', id: 1, data: { room: 'lobby' } });
@@ -150,17 +176,23 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
     await until(() => app.log.disconnects.length === 1, 'first disconnect');
     await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(await app.hub.presence('lobby'), ['alice']);
-    await second.request({ event: 'leave', id: 1, data: { room: 'lobby' } });
+    await second.request('leave', { room: 'lobby' });
     assert.deepEqual(await app.hub.presence('lobby'), []);
   });
 
   it('refuses a bad room name with a clear error', async () => {
     const alice = await connect('alice');
     for (const room of ['', 'x'.repeat(257), 42]) {
-      const reply = await alice.request({ event: 'join', id: 1, data: { room } });
-      assert.deepEqual(reply.data, { code: 'BAD_REQUEST', message: 'a room name is a string of 1 to 256 characters' });
+      await assert.rejects(alice.request('join', { room }), (error: unknown) => {
+        assert.ok(error instanceof RealtimeTestError, String(error));
+        assert.deepEqual(
+          [error.code, error.message, error.details],
+          ['BAD_REQUEST', 'BAD_REQUEST: a room name is a string of 1 to 256 characters', undefined],
+        );
+        return true;
+      });
     }
-    assert.deepEqual((await alice.request({ event: 'rooms', id: 2 })).data, []);
+    assert.deepEqual(await alice.request('rooms'), []);
   });
 
   it('serializes a broadcast once, whatever the number of recipients', async () => {
@@ -178,13 +210,13 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
     }
     assert.equal(calls, 1);
     for (const member of members) {
-      assert.deepEqual(await member.nextJson(), { offset: 1, event: 'news', room: 'big', data: { n: 1 } });
+      assert.deepEqual(await only(member, 'news'), { offset: 1, event: 'news', room: 'big', data: { n: 1 } });
     }
   });
 
   it('frames a broadcast once, right for every payload length and for multi-byte text', async () => {
-    const alice = await joined('alice', 'sizes');
-    const bob = await joined('bob', 'sizes');
+    const alice = await joinedRaw('alice', 'sizes');
+    const bob = await joinedRaw('bob', 'sizes');
     // Payloads around the 126 and 65,536-byte boundaries of a frame's length field, in UTF-8 bytes.
     const texts = ['', 'é', 'x'.repeat(100), '€'.repeat(40), 'y'.repeat(65_500), '😀'.repeat(20_000)];
     for (const text of texts) {
@@ -206,7 +238,7 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
 
   it('sends the pushes of several broadcasts in one turn to a member in one write', async () => {
     const writes = countServerWrites(app.app);
-    const member = await joined('alice', 'busy');
+    const member = await joinedRaw('alice', 'busy');
     const counter = writes.at(-1)!;
     const before = counter.count;
     for (let i = 0; i < 5; i++) {
@@ -224,22 +256,23 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
     const two = await startRoomsApp(new MemoryBroker({ bus }));
     try {
       const alice = await joined('alice', 'lobby', one);
-      const anonymous = await TestClient.connect(one.wsUrl('/public-rooms'));
+      const anonymous = await RealtimeTestClient.connect(one.app, '/public-rooms');
       clients.push(anonymous);
-      await anonymous.request({ event: 'join', id: 1, data: { room: 'games' } });
+      await anonymous.request('join', { room: 'games' });
       assert.deepEqual(await two.hub.presence('games'), []);
-      assert.deepEqual((await anonymous.request({ event: 'auth', id: 2, data: { token: tokenFor('alice') } })).event, 'auth');
+      const exp = now() + 3600;
+      assert.deepEqual(await anonymous.request('auth', { token: await signTestToken(one.app, { sub: 'alice', exp }) }), { exp });
       assert.deepEqual(await two.hub.presence('games'), ['alice']);
       const bob = await connect('bob', two);
-      bob.send({ event: 'whisper', data: { to: 'alice', text: 'to both' } });
+      bob.send('whisper', { to: 'alice', text: 'to both' });
       for (const client of [alice, anonymous]) {
-        assert.deepEqual((await client.nextJson()).data, { from: 'bob', text: 'to both' });
+        assert.deepEqual((await only(client, 'whisper')).data, { from: 'bob', text: 'to both' });
       }
       // Closing the signed-in connection leaves alice's other connection her user's.
       anonymous.close();
       await until(async () => (await two.hub.presence('games')).length === 0, 'games emptied');
-      bob.send({ event: 'whisper', data: { to: 'alice', text: 'still there?' } });
-      assert.deepEqual((await alice.nextJson()).data, { from: 'bob', text: 'still there?' });
+      bob.send('whisper', { to: 'alice', text: 'still there?' });
+      assert.deepEqual((await only(alice, 'whisper')).data, { from: 'bob', text: 'still there?' });
       assert.deepEqual(await two.hub.presence('lobby'), ['alice']);
     } finally {
       clients.splice(0).forEach((client) => client.close());
@@ -257,9 +290,7 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
       const reason = 'é'.repeat(100);
       one.hub.disconnectUser('mallory', reason);
       for (const client of [local, remote]) {
-        const closed = await client.waitClosed();
-        assert.equal(closed.code, 4003);
-        assert.equal(closed.reason, 'é'.repeat(61));
+        assert.deepEqual(await within(client.closed(), 'the kick'), { code: 4003, reason: 'é'.repeat(61) });
       }
     } finally {
       clients.splice(0).forEach((client) => client.close());
@@ -275,16 +306,13 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
     try {
       const [alice, bob] = [await connect('alice', one), await connect('bob', one)];
       slow.delayMs = 200;
-      const joins = [
-        alice.request({ event: 'join', id: 1, data: { room: 'lobby' } }),
-        bob.request({ event: 'join', id: 2, data: { room: 'lobby' } }),
-      ];
+      const joins = [alice.request('join', { room: 'lobby' }), bob.request('join', { room: 'lobby' })];
       const first = await Promise.race(joins.map((join, index) => join.then(() => index)));
       assert.ok(slow.done.has('r:lobby'), `join ${first + 1} was answered before the room's subscription existed`);
       await Promise.all(joins);
       two.hub.emitToRoom('lobby', 'news', 1);
       for (const client of [alice, bob]) {
-        assert.deepEqual(await client.nextJson(), { offset: 1, event: 'news', room: 'lobby', data: 1 });
+        assert.deepEqual(await only(client, 'news'), { offset: 1, event: 'news', room: 'lobby', data: 1 });
       }
     } finally {
       clients.splice(0).forEach((client) => client.close());
@@ -300,11 +328,12 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
       const alice = await joined('alice', 'lobby', one);
       const bob = await joined('bob', 'lobby', two);
       assert.deepEqual(await two.hub.presence('lobby'), ['alice', 'bob']);
-      bob.send({ event: 'send', data: { room: 'lobby', text: 'across' } });
+      bob.send('send', { room: 'lobby', text: 'across' });
       for (const client of [alice, bob]) {
-        assert.deepEqual((await client.nextJson()).data, { from: 'bob', text: 'across' });
+        assert.deepEqual((await only(client, 'message')).data, { from: 'bob', text: 'across' });
       }
-      assert.equal((await alice.request({ event: 'rooms', id: 'a' })).id, 'a');
+      await alice.request('rooms');
+      assert.deepEqual(alice.pendingPushes(), []);
     } finally {
       clients.splice(0).forEach((client) => client.close());
       await Promise.all([one.close(), two.close()]);
