@@ -4,7 +4,8 @@ import { resolveOptions } from '../src/options/resolve-options.js';
 import { afterEach, describe, it } from 'node:test';
 import { RealtimeModule, RealtimeWsAdapter } from '../src/index.js';
 import { startApp, type RunningApp } from './support/app.js';
-import { TestClient } from './support/ws-client.js';
+import { RealtimeTestClient } from '../src/testing/index.js';
+import { within } from './support/until.js';
 import { OtherGateway, TestGateway, LifecycleLog } from './fixtures/test-gateways.js';
 
 @Injectable()
@@ -33,16 +34,16 @@ describe('RealtimeModule', () => {
       ],
       providers: [LifecycleLog, TestGateway],
     });
-    const client = await TestClient.connect(running.wsUrl('/test'));
-    assert.equal((await client.request({ event: 'echo', id: 1, data: 'x'.repeat(900) })).id, 1);
-    client.send({ event: 'echo', data: 'x'.repeat(2000) });
-    assert.equal((await client.waitClosed()).code, 1009);
+    const client = await RealtimeTestClient.connect(running.app, '/test');
+    assert.equal(await client.request('echo', 'x'.repeat(900)), 'x'.repeat(900));
+    client.send('echo', 'x'.repeat(2000));
+    assert.equal((await within(client.closed(), 'the close')).code, 1009);
   });
 
   it('installs its adapter without a line in main.ts, and keeps one set by the app', async () => {
     running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [OtherGateway] });
-    const client = await TestClient.connect(running.wsUrl('/other'));
-    assert.equal((await client.request({ event: 'whoami', id: 1 })).data, 'other');
+    const client = await RealtimeTestClient.connect(running.app, '/other');
+    assert.equal(await client.request('whoami'), 'other');
     client.close();
     await running.close();
 
@@ -50,9 +51,9 @@ describe('RealtimeModule', () => {
     running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [LifecycleLog, TestGateway] }, (app) =>
       app.useWebSocketAdapter(new RealtimeWsAdapter(app, { limits: { maxPayload: 100 } })),
     );
-    const limited = await TestClient.connect(running.wsUrl('/test'));
-    limited.send({ event: 'echo', data: 'x'.repeat(200) });
-    assert.equal((await limited.waitClosed()).code, 1009);
+    const limited = await RealtimeTestClient.connect(running.app, '/test');
+    limited.send('echo', 'x'.repeat(200));
+    assert.equal((await within(limited.closed(), 'the close')).code, 1009);
   });
 
   it('refuses invalid options with a clear error at startup', async () => {
