@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'node:https';
 import { startSampleApp } from './support/sample-app.js';
-import { TestClient } from './support/ws-client.js';
+import { RealtimeTestClient } from '../src/testing/index.js';
 import { selfSignedCertificate } from './support/certificate.js';
 
 function httpsGet(url: string, ca: Buffer): Promise<{ status: number; body: string }> {
@@ -24,12 +24,15 @@ describe('TLS: the sample app on https and wss (TLS_CERT / TLS_KEY)', () => {
   let directory: string;
   let app: Awaited<ReturnType<typeof startSampleApp>>;
   let ca: Buffer;
+  /** `wss://127.0.0.1:<port>`, the base URL of the app's gateways. */
+  let wssBase: string;
 
   before(async () => {
     directory = mkdtempSync(join(tmpdir(), 'realtime-tls-'));
     const files = selfSignedCertificate(directory);
     ca = readFileSync(files.cert);
     app = await startSampleApp({ TLS_CERT: files.cert, TLS_KEY: files.key, JWT_SECRET: 'tls-test-secret-0123456789abcdef0123456' });
+    wssBase = app.wsUrl.replace(/\/echo$/, '');
   });
 
   after(() => {
@@ -51,19 +54,15 @@ describe('TLS: the sample app on https and wss (TLS_CERT / TLS_KEY)', () => {
       req.on('error', reject);
       req.end(JSON.stringify({ username: 'tls' }));
     });
-    const client = await TestClient.connect(app.wsUrl, { ca, headers: { authorization: `Bearer ${login}` } });
+    const client = await RealtimeTestClient.connect(wssBase, '/echo', { ca, token: login });
     try {
-      assert.deepEqual(await client.request({ event: 'echo', id: 1, data: { message: 'over TLS' } }), {
-        event: 'echo',
-        id: 1,
-        data: { message: 'Echo: over TLS' },
-      });
+      assert.deepEqual(await client.request('echo', { message: 'over TLS' }), { message: 'Echo: over TLS' });
     } finally {
       client.close();
     }
   });
 
   it('refuses a client that does not trust the certificate', async () => {
-    await assert.rejects(TestClient.connect(app.wsUrl, {}), /self[- ]signed|certificate/i);
+    await assert.rejects(RealtimeTestClient.connect(wssBase, '/echo'), /self[- ]signed|certificate/i);
   });
 });
