@@ -4,14 +4,22 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { refusedUpgrade, TestClient } from './support/ws-client.js';
 import { loadConfig } from '../sample-app/src/config.js';
+import { RealtimeTestClient } from '../src/testing/index.js';
+import { only, refusedWith } from './support/realtime-assert.js';
 import { copyProject, demoToken, startSampleApp, stopGroup } from './support/sample-app.js';
-import { until } from './support/until.js';
+import { until, within } from './support/until.js';
 
 const SECRET = 'sample-app-test-secret-0123456789abcdef';
 
+// Its application flows go through the public test client (nestjs-realtime/testing, URL
+// form: the app runs as a child process); exact frames, raw text and a client that ignores
+// pings use the frame-level TestClient.
 describe('sample app (protocol.md §6)', () => {
   let app: Awaited<ReturnType<typeof startSampleApp>>;
+  /** `http://127.0.0.1:<port>` */
   let base: string;
+  /** `ws://127.0.0.1:<port>`, the base URL of its gateways. */
+  let wsBase: string;
   let token: string;
 
   before(async () => {
@@ -21,6 +29,7 @@ describe('sample app (protocol.md §6)', () => {
       HEARTBEAT_TIMEOUT_MS: '200',
     });
     base = app.wsUrl.replace(/^ws:/, 'http:').replace(/\/echo$/, '');
+    wsBase = app.wsUrl.replace(/\/echo$/, '');
     const response = await fetch(`${base}/auth/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -33,7 +42,8 @@ describe('sample app (protocol.md §6)', () => {
     token = body.access_token;
   });
 
-  const connect = (): Promise<TestClient> => TestClient.connect(app.wsUrl, { headers: { authorization: `Bearer ${token}` } });
+  const connect = (): Promise<RealtimeTestClient> => RealtimeTestClient.connect(wsBase, '/echo', { token });
+  const connectRaw = (): Promise<TestClient> => TestClient.connect(app.wsUrl, { headers: { authorization: `Bearer ${token}` } });
 
   it('refuses /echo without a token with 401', async () => {
     const refused = await refusedUpgrade(app.wsUrl);
@@ -93,7 +103,7 @@ describe('sample app (protocol.md §6)', () => {
   });
 
   it('echoes a JSON echo request', async () => {
-    const client = await connect();
+    const client = await connectRaw();
     assert.deepEqual(await client.request({ event: 'echo', data: { message: 'hi' }, id: 1 }), {
       event: 'echo',
       id: 1,
@@ -103,7 +113,7 @@ describe('sample app (protocol.md §6)', () => {
   });
 
   it('echoes a raw text frame as raw text', async () => {
-    const client = await connect();
+    const client = await connectRaw();
     client.send('hi');
     assert.equal((await client.next()).text, 'Echo: hi');
     client.close();
@@ -112,12 +122,14 @@ describe('sample app (protocol.md §6)', () => {
   it('refuses an echo body that breaks its contract with VALIDATION_FAILED', async () => {
     const client = await connect();
     for (const data of [{ message: '' }, { message: 'x'.repeat(1001) }, { message: 1 }, { message: 'hi', extra: true }, 'hi', null]) {
-      const reply = await client.request({ event: 'echo', data, id: 'v' });
-      assert.equal(reply.event, 'error', JSON.stringify(data));
-      assert.equal(reply.id, 'v');
-      assert.equal((reply.data as { code: string }).code, 'VALIDATION_FAILED');
+      await assert.rejects(client.request('echo', data), refusedWith('VALIDATION_FAILED'), JSON.stringify(data));
     }
-    // The exact frame the README's quick start shows.
+    assert.equal((await client.request<{ message: string }>('echo', { message: 'x'.repeat(1000) })).message.length, 1006);
+    client.close();
+  });
+
+  it("answers an empty echo with the exact error frame the README's quick start shows", async () => {
+    const client = await connectRaw();
     assert.deepEqual(await client.request({ event: 'echo', data: { message: '' }, id: 2 }), {
       event: 'error',
       id: 2,
@@ -127,10 +139,6 @@ describe('sample app (protocol.md §6)', () => {
         details: [{ property: 'message', constraints: { isLength: 'message must be longer than or equal to 1 characters' } }],
       },
     });
-    assert.equal(
-      ((await client.request({ event: 'echo', data: { message: 'x'.repeat(1000) }, id: 3 })).data as { message: string }).message.length,
-      1006,
-    );
     client.close();
   });
 
@@ -158,69 +166,71 @@ describe('sample app (protocol.md §6)', () => {
     assert.throws(() => loadConfig({ JWT_SECRET: 'x', REDIS_CLUSTER: 'a:1', REDIS_URL: 'redis://b:2' }), /exclude each other/);
   });
 
-  it('runs the /chat contract: join with members, send to every member once, leave', async () => {
-    const chatUrl = app.wsUrl.replace(/\/echo$/, '/chat');
-    const tokenOf = async (username: string): Promise<string> => {
-      const response = await fetch(`${base}/auth/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ username }),
-      });
-      return ((await response.json()) as { access_token: string }).access_token;
-    };
-    const alice = await TestClient.connect(chatUrl, { headers: { authorization: `Bearer ${token}` } });
-    const bob = await TestClient.connect(chatUrl, { headers: { authorization: `Bearer ${await tokenOf('bob')}` } });
+  it('runs the /chat contract: join with members, send to every member once, leave, come back', async () => {
+    const alice = await RealtimeTestClient.connect(wsBase, '/chat', { token });
+    const bob = await RealtimeTestClient.connect(wsBase, '/chat', { token: await demoToken(base, 'bob') });
     try {
-      const joined = await alice.request({ event: 'join', id: 1, data: { room: 'general' } });
-      const epoch = (joined.data as { epoch: string }).epoch;
-      assert.deepEqual(joined, { event: 'join', id: 1, data: { room: 'general', members: ['alice'], offset: 0, epoch } });
-      assert.deepEqual((await bob.request({ event: 'join', id: 2, data: { room: 'general' } })).data, {
-        room: 'general',
-        members: ['alice', 'bob'],
-        offset: 0,
-        epoch,
-      });
-      alice.send({ event: 'send', id: 3, data: { room: 'general', text: 'hello' } });
-      const received = await alice.nextJson();
-      assert.deepEqual(Object.keys(received), ['offset', 'event', 'room', 'data']);
-      assert.equal(received.offset, 1);
-      assert.equal(received.event, 'message');
-      assert.equal(received.room, 'general');
-      const message = received.data as { room: string; from: string; text: string; at: string };
+      const joined = await alice.request<{ epoch: string }>('join', { room: 'general' });
+      const epoch = joined.epoch;
+      assert.deepEqual(joined, { room: 'general', members: ['alice'], offset: 0, epoch });
+      assert.deepEqual(await bob.request('join', { room: 'general' }), { room: 'general', members: ['alice', 'bob'], offset: 0, epoch });
+      const sent = await alice.request('send', { room: 'general', text: 'hello' });
+      const received = await only<{ room: string; from: string; text: string; at: string }>(alice, 'message');
+      assert.deepEqual({ ...received, data: undefined }, { offset: 1, event: 'message', room: 'general', data: undefined });
+      const message = received.data;
       assert.deepEqual({ ...message, at: undefined }, { room: 'general', from: 'alice', text: 'hello', at: undefined });
       assert.equal(new Date(message.at).toISOString(), message.at);
-      assert.deepEqual(await alice.nextJson(), { event: 'send', id: 3, data: { room: 'general', at: message.at, offset: 1 } });
-      assert.deepEqual(await bob.nextJson(), received);
+      assert.deepEqual(sent, { room: 'general', at: message.at, offset: 1 });
+      assert.deepEqual(await only(bob, 'message'), received);
 
-      const forbidden = await bob.request({ event: 'send', id: 4, data: { room: 'elsewhere', text: 'hi' } });
-      assert.deepEqual(forbidden.data, { code: 'FORBIDDEN', message: 'join the room "elsewhere" before sending to it' });
+      await assert.rejects(
+        bob.request('send', { room: 'elsewhere', text: 'hi' }),
+        refusedWith('FORBIDDEN', { message: 'join the room "elsewhere" before sending to it' }),
+      );
       for (const data of [
         { room: 'bad room!' },
         { room: 'x'.repeat(129) },
         { room: 'general', text: '' },
         { room: 'general', text: 'x'.repeat(2001) },
       ]) {
-        const event = 'text' in data ? 'send' : 'join';
-        const refused = await bob.request({ event, id: 5, data });
-        assert.equal((refused.data as { code: string }).code, 'VALIDATION_FAILED', JSON.stringify(data));
+        await assert.rejects(bob.request('text' in data ? 'send' : 'join', data), refusedWith('VALIDATION_FAILED'), JSON.stringify(data));
       }
-      assert.deepEqual((await alice.request({ event: 'leave', id: 6, data: { room: 'general' } })).data, { room: 'general' });
-      assert.deepEqual((await bob.request({ event: 'join', id: 7, data: { room: 'general' } })).data, {
-        room: 'general',
-        members: ['bob'],
-        offset: 1,
-        epoch,
-      });
-      // Coming back from offset 0 (docs/protocol.md §7): recovered, and the one message replayed right after the reply.
-      await bob.request({ event: 'leave', id: 8, data: { room: 'general' } });
-      const back = await bob.request({ event: 'join', id: 9, data: { room: 'general', since: { offset: 0, epoch } } });
-      assert.deepEqual(back.data, { room: 'general', members: ['bob'], offset: 1, epoch, recovered: true });
-      assert.deepEqual(await bob.nextJson(), received);
-      const refusedSince = await bob.request({ event: 'join', id: 10, data: { room: 'general', since: { offset: -1, epoch } } });
-      assert.equal((refusedSince.data as { code: string }).code, 'VALIDATION_FAILED');
+      assert.deepEqual(await alice.request('leave', { room: 'general' }), { room: 'general' });
+      assert.deepEqual(await bob.request('join', { room: 'general' }), { room: 'general', members: ['bob'], offset: 1, epoch });
+      // Coming back from offset 0 (docs/protocol.md §7): recovered, and the one message replayed.
+      await bob.request('leave', { room: 'general' });
+      const back = await bob.request('join', { room: 'general', since: { offset: 0, epoch } });
+      assert.deepEqual(back, { room: 'general', members: ['bob'], offset: 1, epoch, recovered: true });
+      assert.deepEqual(await only(bob, 'message'), received);
+      await assert.rejects(bob.request('join', { room: 'general', since: { offset: -1, epoch } }), refusedWith('VALIDATION_FAILED'));
     } finally {
       alice.close();
       bob.close();
+    }
+  });
+
+  it('sends the /chat frames exactly: a room message with its keys in order, before the reply to its send; a replay right after the join reply', async () => {
+    const alice = await TestClient.connect(`${wsBase}/chat`, { headers: { authorization: `Bearer ${token}` } });
+    try {
+      const joined = await alice.request({ event: 'join', id: 1, data: { room: 'wire' } });
+      const epoch = (joined.data as { epoch: string }).epoch;
+      assert.deepEqual(joined, { event: 'join', id: 1, data: { room: 'wire', members: ['alice'], offset: 0, epoch } });
+      alice.send({ event: 'send', id: 2, data: { room: 'wire', text: 'hello' } });
+      const received = await alice.nextJson();
+      assert.deepEqual(Object.keys(received), ['offset', 'event', 'room', 'data']);
+      assert.deepEqual({ ...received, data: undefined }, { offset: 1, event: 'message', room: 'wire', data: undefined });
+      const at = (received.data as { at: string }).at;
+      assert.deepEqual(await alice.nextJson(), { event: 'send', id: 2, data: { room: 'wire', at, offset: 1 } });
+      // Coming back from offset 0 (docs/protocol.md §7): the message replayed right after the reply.
+      await alice.request({ event: 'leave', id: 3, data: { room: 'wire' } });
+      assert.deepEqual(await alice.request({ event: 'join', id: 4, data: { room: 'wire', since: { offset: 0, epoch } } }), {
+        event: 'join',
+        id: 4,
+        data: { room: 'wire', members: ['alice'], offset: 1, epoch, recovered: true },
+      });
+      assert.deepEqual(await alice.nextJson(), received);
+    } finally {
+      alice.close();
     }
   });
 
@@ -243,11 +253,11 @@ describe('sample app (protocol.md §6)', () => {
     const before = await scrape();
     const client = await connect();
     await until(async () => value(await scrape(), open) === value(before, open) + 1, 'the open connection to show');
-    await client.request({ event: 'echo', id: 1, data: { message: 'metrics' } });
-    await client.request({ event: 'echo', id: 2, data: { message: '' } });
+    await client.request('echo', { message: 'metrics' });
+    await assert.rejects(client.request('echo', { message: '' }), refusedWith('VALIDATION_FAILED'));
     await refusedUpgrade(app.wsUrl);
     client.close();
-    await client.waitClosed();
+    await within(client.closed(), 'the close');
     await until(async () => value(await scrape(), open) === value(before, open), 'the close to show');
     const after = await scrape();
     assert.equal(value(after, echoes) - value(before, echoes), 2);
@@ -279,11 +289,11 @@ describe('sample app (protocol.md §6)', () => {
       }),
     );
     const clients = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => TestClient.connect(app.wsUrl, { headers: { authorization: `Bearer ${tokens[i % 10]}` } })),
+      Array.from({ length: 200 }, (_, i) => RealtimeTestClient.connect(wsBase, '/echo', { token: tokens[i % 10] })),
     );
     const started = Date.now();
     app.child.kill('SIGTERM');
-    const closes = await Promise.all(clients.map((client) => client.waitClosed()));
+    const closes = await Promise.all(clients.map((client) => within(client.closed(), 'the drain')));
     assert.deepEqual([...new Set(closes.map((close) => close.code))], [1001]);
     const [code] = (await once(app.child, 'exit')) as [number | null];
     assert.equal(code, 0, app.output());
@@ -305,11 +315,10 @@ describe('the Nest CLI in this repository', () => {
         const base = app.wsUrl.replace(/^ws/, 'http').replace(/\/echo$/, '');
         const health = await fetch(`${base}/health`);
         assert.equal(health.status, 200);
-        const client = await TestClient.connect(app.wsUrl, { headers: { authorization: `Bearer ${await demoToken(base, 'alice')}` } });
-        assert.equal(
-          ((await client.request({ event: 'echo', id: 1, data: { message: 'hi' } })).data as { message: string }).message,
-          'Echo: hi',
-        );
+        const client = await RealtimeTestClient.connect(app.wsUrl.replace(/\/echo$/, ''), '/echo', {
+          token: await demoToken(base, 'alice'),
+        });
+        assert.deepEqual(await client.request('echo', { message: 'hi' }), { message: 'Echo: hi' });
         client.close();
       } finally {
         // The CLI exits at SIGTERM without passing it on: the app, in its process group, gets it too.
