@@ -5,9 +5,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
+import { RealtimeTestClient, signTestToken } from '../src/testing/index.js';
 import { startRoomsApp, type RoomsApp } from './support/rooms-app.js';
 import { copyProject, demoToken } from './support/sample-app.js';
-import { refusedUpgrade, TestClient } from './support/ws-client.js';
+import { within } from './support/until.js';
+import { refusedUpgrade } from './support/ws-client.js';
 
 /** A TCP socket to `port` that has sent one whole keep-alive request and read its answer. */
 async function keptAlive(port: number): Promise<Socket> {
@@ -75,14 +77,14 @@ describe('shutdown and slow sockets', () => {
     app = await startRoomsApp();
     const idle = await keptAlive(app.port);
     const half = await halfSent(app.port);
-    const member = await app.connect('alice');
+    const member = await RealtimeTestClient.connect(app.app, '/rooms', { token: await signTestToken(app.app, { sub: 'alice' }) });
     sockets.push(idle, half);
     const started = performance.now();
     await app.close();
     const took = performance.now() - started;
     app = undefined;
     assert.ok(took < 1500, `app.close() took ${Math.round(took)} ms`);
-    assert.deepEqual(await member.waitClosed(), { code: 1001, reason: 'server shutting down' });
+    assert.deepEqual(await within(member.closed(), 'the close'), { code: 1001, reason: 'server shutting down' });
     await closedWithin(idle, 500);
     await closedWithin(half, 500);
   });
@@ -118,11 +120,11 @@ describe('shutdown and slow sockets', () => {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       const token = await demoToken(`http://127.0.0.1:${port}`, 'alice');
-      const client = await TestClient.connect(`ws://127.0.0.1:${port}/echo`, { headers: { authorization: `Bearer ${token}` } });
+      const client = await RealtimeTestClient.connect(`ws://127.0.0.1:${port}`, '/echo', { token });
       sockets.push(await keptAlive(port), await halfSent(port));
       const started = performance.now();
       npm.kill('SIGTERM');
-      assert.deepEqual(await client.waitClosed(), { code: 1001, reason: 'server shutting down' });
+      assert.deepEqual(await within(client.closed(), 'the drain'), { code: 1001, reason: 'server shutting down' });
       const [code] = (await once(npm, 'exit')) as [number | null];
       const took = performance.now() - started;
       assert.equal(code, 0, output);
