@@ -3,8 +3,9 @@ import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { freePort } from './support/free-port.js';
+import { RealtimeTestClient } from '../src/testing/index.js';
 import { demoToken, startSampleApp } from './support/sample-app.js';
-import { TestClient } from './support/ws-client.js';
+import { within } from './support/until.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SECRET = 'browser-test-secret-0123456789abcdef0123';
@@ -56,7 +57,7 @@ describe('demo page in headless Chromium (client SDK in a browser)', () => {
     page.on('pageerror', (error) => pageErrors.push(error.message));
     const consoleErrors: string[] = [];
     page.on('console', (message) => message.type() === 'error' && consoleErrors.push(message.text()));
-    const node: TestClient[] = [];
+    const node: RealtimeTestClient[] = [];
     try {
       const response = await page.goto(`${base}/`);
       const headers = response!.headers();
@@ -90,20 +91,15 @@ describe('demo page in headless Chromium (client SDK in a browser)', () => {
       await page.fill('#room', 'general');
       await page.click('#join');
       await textIn(page, '#members', 'carol');
-      const dave = await TestClient.connect(`ws://127.0.0.1:${port}/chat`, {
-        headers: { authorization: `Bearer ${await demoToken(base, 'dave')}` },
-      });
+      const dave = await RealtimeTestClient.connect(`ws://127.0.0.1:${port}`, '/chat', { token: await demoToken(base, 'dave') });
       node.push(dave);
-      assert.deepEqual(((await dave.request({ event: 'join', id: 1, data: { room: 'general' } })).data as { members: string[] }).members, [
-        'carol',
-        'dave',
-      ]);
-      dave.send({ event: 'send', id: 2, data: { room: 'general', text: 'hi from Node' } });
+      assert.deepEqual((await dave.request<{ members: string[] }>('join', { room: 'general' })).members, ['carol', 'dave']);
+      await dave.request('send', { room: 'general', text: 'hi from Node' });
       await textIn(page, '#chat-log', '[general] dave: hi from Node');
 
       // Restart the server on the same port: the page reconnects and re-joins its room.
       app.child.kill('SIGTERM');
-      await dave.waitClosed();
+      await within(dave.closed(), "the Node client's close");
       await new Promise((resolve) => app.child.once('exit', resolve));
       await textIn(page, '#state-history', 'chat:reconnecting');
       // Down, it says so plainly, and keeps a bounded history of changes.
@@ -118,22 +114,20 @@ describe('demo page in headless Chromium (client SDK in a browser)', () => {
       await state(page, 'echo', 'open');
       // The restarted in-memory server lost the room's history (a new epoch): the page says so.
       await textIn(page, '#chat-log', '[general] back: some messages could not be recovered');
-      const erin = await TestClient.connect(`ws://127.0.0.1:${port}/chat`, {
-        headers: { authorization: `Bearer ${await demoToken(base, 'erin')}` },
-      });
+      const erin = await RealtimeTestClient.connect(`ws://127.0.0.1:${port}`, '/chat', { token: await demoToken(base, 'erin') });
       node.push(erin);
       const deadline = Date.now() + 10_000;
       // The page re-joins right after it reconnects; wait until it shows in presence.
       for (;;) {
-        const members = (await erin.request({ event: 'join', id: 3, data: { room: 'general' } })).data as { members: string[] };
-        if (members.members.includes('carol')) {
+        const { members } = await erin.request<{ members: string[] }>('join', { room: 'general' });
+        if (members.includes('carol')) {
           break;
         }
         assert.ok(Date.now() < deadline, 'the page did not re-join its room');
-        await erin.request({ event: 'leave', id: 4, data: { room: 'general' } });
+        await erin.request('leave', { room: 'general' });
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      erin.send({ event: 'send', id: 5, data: { room: 'general', text: 'welcome back' } });
+      await erin.request('send', { room: 'general', text: 'welcome back' });
       await textIn(page, '#chat-log', '[general] erin: welcome back');
       await page.fill('#echo-input', 'still here');
       await page.click('#echo-send');
