@@ -316,6 +316,9 @@ describe('gateway adapter and protocol v1 envelope', () => {
       ['throw-ws-object', 'CONFLICT', 'already joined'],
       ['throw-bad-request', 'BAD_REQUEST', 'limit must be positive'],
       ['throw-not-found', 'NOT_FOUND', 'no such room'],
+      // A 5xx HttpException is the server's fault: INTERNAL, its text (a password, an address) kept from the client.
+      ['throw-http-500', 'INTERNAL', 'internal error'],
+      ['throw-http-503', 'INTERNAL', 'internal error'],
       ['guarded', 'FORBIDDEN', 'Forbidden resource'],
       ['circular', 'INTERNAL', 'the handler result could not be serialized'],
       // Applications' own codes, [A-Z][A-Z0-9_]{1,63}: kept; anything else is not a code.
