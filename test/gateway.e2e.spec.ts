@@ -116,6 +116,27 @@ describe('gateway adapter and protocol v1 envelope', () => {
       }
     });
 
+    // Handlers that answer through their MessageContext more than once: the first answer is the only frame.
+    const answeredOnce: [string, unknown][] = [
+      ['reply-twice', 'first'],
+      ['reply-then-throw', 'sent'],
+      ['fail-then-reply', { code: 'CONFLICT', message: 'already taken' }],
+      ['fail-then-throw', { code: 'CONFLICT', message: 'already taken' }],
+    ];
+    for (const [event, data] of answeredOnce) {
+      it(`sends one frame for ${event}: the first answer`, async () => {
+        const client = await connect();
+        assert.deepEqual(await client.request({ event, id: 'once' }), {
+          event: typeof data === 'string' ? event : 'error',
+          id: 'once',
+          data,
+        });
+        // Anything more the handler sent was written before the next request arrived: the next frame must be its reply.
+        assert.deepEqual(await client.request({ event: 'echo', id: 'after', data: 'next' }), { event: 'echo', id: 'after', data: 'next' });
+        assert.equal(client.pending, 0);
+      });
+    }
+
     it('answers frames that arrive together in one write, and a slow reply in a write of its own', async () => {
       const writes = countServerWrites(running.app);
       const client = await connect();
