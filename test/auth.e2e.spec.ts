@@ -173,6 +173,9 @@ describe('JWT authentication at the handshake (HS256)', () => {
       ['alg None', () => bearer(handMadeToken({ alg: 'None' }, base())), 'invalid token'],
       ['alg NONE signed with the secret', () => bearer(handMadeToken({ alg: 'NONE' }, base(), { hmac: SECRET })), 'invalid token'],
       ['an RS256 token', () => bearer(handMadeToken({ alg: 'RS256' }, base(), { rsa: rsa.privateKey })), 'invalid token'],
+      // Signed with the right secret under an HMAC algorithm that is not pinned: only HS256 is.
+      ['an HS384 token signed with the secret', () => bearer(jwt.sign(base(), { algorithm: 'HS384' })), 'invalid token'],
+      ['an HS512 token signed with the secret', () => bearer(jwt.sign(base(), { algorithm: 'HS512' })), 'invalid token'],
       ['an expired token', () => bearer(token({ exp: now() - 10 })), 'token expired'],
       ['nbf in the future', () => bearer(token({ nbf: now() + 600 })), 'token not yet valid'],
       ['no exp', () => bearer(jwt.sign({ sub: 'alice', aud: AUDIENCE, iss: ISSUER })), 'invalid token'],
