@@ -2,7 +2,7 @@ import { JwtService } from '@nestjs/jwt';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { RealtimeModule, type RealtimeAuthOptions } from '../src/index.js';
+import { type JwtTokenHeader, RealtimeModule, type RealtimeAuthOptions } from '../src/index.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { handMadeToken, now } from './support/tokens.js';
 import { until } from './support/until.js';
@@ -396,6 +396,45 @@ describe('JWT authentication with public keys', () => {
     assert.equal(refused.status, 401);
     assert.deepEqual(kids, ['key-1', '../../etc/passwd']);
     assert.match(resolverApp.logger.text, /no key for the token: unknown kid/);
+  });
+});
+
+describe('JWT authentication with a key resolver', () => {
+  // The resolver has a key for every token: only the pinned algorithm keeps the others out.
+  const asked: JwtTokenHeader[] = [];
+  const claims = () => ({ sub: 'carol', exp: now() + 600 });
+  let app: RunningApp & { logger: CapturingLogger };
+
+  before(async () => {
+    app = await start({
+      algorithms: ['HS256'],
+      keyResolver: (header) => {
+        asked.push(header);
+        return SECRET;
+      },
+    });
+  });
+  after(() => app.close());
+
+  it('accepts a pinned-algorithm token with the key the resolver gives', async () => {
+    asked.length = 0;
+    const client = await TestClient.connect(app.wsUrl('/secure'), bearer(jwt.sign(claims(), { keyid: 'k1' })));
+    assert.deepEqual((await client.request({ event: 'whoami', id: 1 })).data, { sub: 'carol', roles: [] });
+    assert.deepEqual(asked, [{ alg: 'HS256', typ: 'JWT', kid: 'k1' }]);
+    client.close();
+  });
+
+  it('refuses a token whose alg is not pinned without asking the resolver, though it has the key', async () => {
+    asked.length = 0;
+    const hs384 = jwt.sign(claims(), { algorithm: 'HS384', keyid: 'k1' });
+    const refused = await refusedUpgrade(app.wsUrl('/secure'), bearer(hs384));
+    assert.equal(refused.status, 401);
+    assert.deepEqual(JSON.parse(refused.body), { error: 'UNAUTHORIZED', message: 'invalid token' });
+    assert.deepEqual(asked, [], 'the resolver was asked for a key of an algorithm that is not pinned');
+    assert.match(
+      app.logger.text,
+      /401 UNAUTHORIZED\) at \/secure from 127\.0\.0\.1: algorithm "HS384" is not accepted \(token from header\)/,
+    );
   });
 });
 
