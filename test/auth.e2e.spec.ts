@@ -436,6 +436,26 @@ describe('JWT authentication with a key resolver', () => {
       /401 UNAUTHORIZED\) at \/secure from 127\.0\.0\.1: algorithm "HS384" is not accepted \(token from header\)/,
     );
   });
+
+  it('refuses with 401 a token the verifier throws on (not a rejection), and logs the error kind, never its text', async () => {
+    asked.length = 0;
+    // typ JWT with a payload that is not JSON: decoding it for the resolver throws a
+    // SyntaxError, whose message quotes the start of the payload.
+    const payload = 'sk_live_4242 (a payload that is not JSON)';
+    const token = handMadeToken({ alg: 'HS256', typ: 'JWT', kid: 'k1' }, payload, { hmac: SECRET });
+    const refused = await refusedUpgrade(app.wsUrl('/secure'), bearer(token));
+    assert.equal(refused.status, 401);
+    assert.deepEqual(JSON.parse(refused.body), { error: 'UNAUTHORIZED', message: 'invalid token' });
+    assert.equal(refused.headers['www-authenticate'], 'Bearer error="invalid_token", error_description="invalid token"');
+    assert.deepEqual(asked, []);
+    for (const secret of [token, token.split('.')[1]!, token.split('.')[2]!, 'sk_live']) {
+      assert.ok(!app.logger.text.includes(secret), `logged: ${secret}`);
+    }
+    assert.match(app.logger.text, /401 UNAUTHORIZED\) at \/secure from 127\.0\.0\.1: verification threw SyntaxError \(token from header\)/);
+    // The server goes on: the next token is let in.
+    const client = await TestClient.connect(app.wsUrl('/secure'), bearer(jwt.sign(claims(), { keyid: 'k1' })));
+    client.close();
+  });
 });
 
 describe('authentication configuration', () => {

@@ -7,14 +7,16 @@ export const now = (): number => Math.floor(Date.now() / 1000);
 
 /**
  * Builds a JWT by hand, so that tests can make the hostile ones no library would sign:
- * `alg: none`, HMAC with a public key, odd headers, string `exp`.
+ * `alg: none`, HMAC with a public key, odd headers, string `exp`, a payload that is not JSON.
  */
 export function handMadeToken(
   header: Record<string, unknown>,
-  payload: Record<string, unknown>,
+  payload: Record<string, unknown> | string,
   sign: { hmac?: string | Buffer | KeyObject; rsa?: KeyObject } = {},
 ): string {
-  const input = `${b64(header)}.${b64(payload)}`;
+  // A string payload is taken as it is, not as JSON: a token whose payload does not parse.
+  const body = typeof payload === 'string' ? Buffer.from(payload).toString('base64url') : b64(payload);
+  const input = `${b64(header)}.${body}`;
   if (sign.hmac !== undefined) {
     return `${input}.${createHmac('sha256', sign.hmac).update(input).digest('base64url')}`;
   }
