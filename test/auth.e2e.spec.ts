@@ -337,6 +337,51 @@ describe('JWT authentication at the handshake (HS256)', () => {
   });
 });
 
+describe('overlapping in-band refreshes', () => {
+  let app: RunningApp & { logger: CapturingLogger };
+  // A refresh whose token has `hold: true` waits in the application's hook until released.
+  let held!: () => void;
+  let release!: () => void;
+  const entered = new Promise<void>((resolve) => (held = resolve));
+  const released = new Promise<void>((resolve) => (release = resolve));
+
+  before(async () => {
+    app = await start({
+      secret: SECRET,
+      audience: AUDIENCE,
+      issuer: ISSUER,
+      verifyConnection: async ({ principal }) => {
+        if (principal.hold === true) {
+          held();
+          await released;
+        }
+        return true;
+      },
+    });
+  });
+  after(() => {
+    release();
+    return app.close();
+  });
+
+  it('keeps the newer of two refreshes when the older one finishes last, and refuses the older as superseded', async () => {
+    const client = await TestClient.connect(app.wsUrl('/secure'), bearer(token({ roles: ['initial'] })));
+    client.send({ event: 'auth', id: 'older', data: { token: token({ roles: ['older'], hold: true }, 7200) } });
+    await entered;
+    const newer = { roles: ['newer'], exp: now() + 3600 };
+    assert.deepEqual(await client.request({ event: 'auth', id: 'newer', data: { token: token(newer) } }), {
+      event: 'auth',
+      id: 'newer',
+      data: { exp: newer.exp },
+    });
+    release();
+    assert.deepEqual(await client.nextJson(), { event: 'error', id: 'older', data: { code: 'UNAUTHORIZED', message: 'superseded' } });
+    assert.deepEqual((await client.request({ event: 'whoami', id: 'who' })).data, { sub: 'alice', roles: ['newer'] });
+    assert.match(app.logger.text, /in-band auth refused at \/secure: connection closed or a newer refresh arrived/);
+    client.close();
+  });
+});
+
 describe('JWT authentication with public keys', () => {
   const signing = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
