@@ -12,6 +12,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selfSignedCertificate } from './support/certificate.js';
 
+/** The answer to `frame`; fails at once, with the close code, when the connection closes instead. */
+async function answered(client: TestClient, frame: unknown): Promise<Record<string, unknown>> {
+  const closed = client.closed.then(({ code, reason }): never => {
+    throw new Error(`the connection closed with ${code} (${reason}) instead of answering`);
+  });
+  closed.catch(() => undefined);
+  return Promise.race([client.request(frame), closed]);
+}
+
+/** Resolves once `Date.now()` has reached `time` (timers may fire a millisecond early). */
+async function wallClockReaches(time: number): Promise<void> {
+  while (Date.now() < time) {
+    await new Promise((resolve) => setTimeout(resolve, time - Date.now()));
+  }
+}
+
 describe('limits (protocol §1, §2, §5)', () => {
   let app: RoomsApp;
   const clients: TestClient[] = [];
@@ -149,6 +165,38 @@ describe('limits (protocol §1, §2, §5)', () => {
     assert.deepEqual(await alice.waitClosed(), { code: 1008, reason: 'rate limit exceeded' });
     await until(() => app.log.disconnects.length === 1, 'the disconnect hook');
     assert.equal(app.log.disconnects[0]!.reason.cause, 'policy-violation');
+  });
+
+  it('counts invalid frames per window: spread over windows they never close the connection, a burst within one does', async () => {
+    const limit = 3;
+    const windowMs = 150;
+    await start({ limits: { invalidFrames: { limit, windowMs } } });
+    const alice = await connect('alice');
+    // Three windows of `limit` invalid frames each: three times the limit in all, never over it in one window.
+    for (let window = 0; window < 3; window++) {
+      let answeredAt = 0;
+      for (let i = 0; i < limit; i++) {
+        const id = `w${window}.${i}`;
+        assert.deepEqual(await answered(alice, { event: 'nope', id }), {
+          event: 'error',
+          id,
+          data: { code: 'UNKNOWN_EVENT', message: 'no handler for event "nope"' },
+        });
+        answeredAt = Date.now();
+      }
+      // Whatever window the server counts these frames in, it opened it before the last
+      // answer arrived here: from `answeredAt + windowMs` on, the next invalid frame opens a
+      // new one. The window runs on the wall clock (Date.now()), which a test cannot move: it
+      // is waited out.
+      await wallClockReaches(answeredAt + windowMs);
+    }
+    assert.equal((await answered(alice, { event: 'rooms', id: 'alive' })).event, 'rooms');
+    // One more than the limit within one window closes the connection.
+    const bob = await connect('bob');
+    for (let i = 0; i <= limit; i++) {
+      bob.send({ event: 'nope', id: i });
+    }
+    assert.deepEqual(await bob.waitClosed(), { code: 1008, reason: 'too many invalid frames' });
   });
 
   it("shares a user's rate across their connections", async () => {
