@@ -3,10 +3,11 @@ import { connect as tcpConnect } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { RealtimeModule, type RealtimeModuleOptions } from '../src/index.js';
 import { startApp, type RunningApp } from './support/app.js';
-import { startRoomsApp, type RoomsApp, tokenFor } from './support/rooms-app.js';
+import { ROOMS_SECRET, startRoomsApp, type RoomsApp, tokenFor } from './support/rooms-app.js';
 import { until } from './support/until.js';
 import { refusedUpgrade, TestClient } from './support/ws-client.js';
 import { GoodbyeGateway, GoodbyeLog } from './fixtures/rooms-gateways.js';
+import { CapturingLogger } from './fixtures/auth-gateways.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -328,6 +329,44 @@ describe('limits (protocol §1, §2, §5)', () => {
     assert.equal(refused.status, 503);
     assert.deepEqual(JSON.parse(refused.body), { error: 'UNAVAILABLE', message: 'the handshake took too long' });
     assert.ok(Date.now() - started < 2000);
+  });
+
+  it('refuses with 403 an upgrade whose verifyConnection hook throws, gives its place back, and stays healthy', async () => {
+    const logger = new CapturingLogger();
+    app = await startRoomsApp(
+      undefined,
+      undefined,
+      0,
+      {
+        // One place in all: an upgrade refused without giving its place back would keep everyone out.
+        limits: { maxConnections: 1 },
+        auth: {
+          secret: ROOMS_SECRET,
+          verifyConnection: ({ principal }) => {
+            if (principal.sub === 'throws') {
+              throw new Error('revocation list unreachable');
+            }
+            return principal.sub === 'rejects' ? Promise.reject(new Error('revocation list timed out')) : true;
+          },
+        },
+      },
+      (nest) => nest.useLogger(logger),
+    );
+    for (const sub of ['throws', 'rejects', 'throws', 'rejects']) {
+      const refused = await refusedUpgrade(app.wsUrl('/rooms'), { headers: { authorization: `Bearer ${tokenFor(sub)}` } });
+      assert.equal(refused.status, 403, `${sub}: ${refused.body}`);
+      assert.deepEqual(JSON.parse(refused.body), { error: 'FORBIDDEN', message: 'connection refused' });
+    }
+    const alice = await connect('alice');
+    assert.equal((await alice.request({ event: 'rooms', id: 1 })).event, 'rooms');
+    assert.match(
+      logger.text,
+      /upgrade refused \(403 FORBIDDEN\) at \/rooms from 127\.0\.0\.1: verifyConnection threw: revocation list unreachable \(sub throws\)/,
+    );
+    assert.match(
+      logger.text,
+      /upgrade refused \(403 FORBIDDEN\) at \/rooms from 127\.0\.0\.1: verifyConnection threw: revocation list timed out \(sub rejects\)/,
+    );
   });
 
   it('keeps an idle wss connection past the headers deadline (TLS sockets included)', async () => {
