@@ -6,7 +6,8 @@ import { isRealtimeErrorCode, RealtimeError, RealtimeModule } from '../src/index
 import { startApp, type RunningApp } from './support/app.js';
 import { refusedUpgrade, TestClient } from './support/ws-client.js';
 import { countServerWrites } from './support/socket-writes.js';
-import { LifecycleLog, OtherGateway, TestGateway } from './fixtures/test-gateways.js';
+import { CapturingLogger } from './fixtures/auth-gateways.js';
+import { BadCodeAboveGateway, BadCodeGateway, LifecycleLog, OtherGateway, TestGateway } from './fixtures/test-gateways.js';
 
 describe('gateway adapter and protocol v1 envelope', () => {
   let running: RunningApp;
@@ -396,6 +397,26 @@ describe('gateway adapter and protocol v1 envelope', () => {
         id: 't',
         data: { code: 'FORBIDDEN', message: 'not a member', details: [{ room: 'a' }] },
       });
+    });
+
+    it("answers INTERNAL, and warns in the log, when an application's filter fails with what is not a code", async () => {
+      await running.close();
+      const logger = new CapturingLogger();
+      running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [BadCodeGateway, BadCodeAboveGateway] }, (app) =>
+        app.useLogger(logger),
+      );
+      // The application's filter answers, named below or above @RealtimeGateway: the plugin's would log "handler … failed".
+      for (const path of ['/bad-code', '/bad-code-above']) {
+        const client = await TestClient.connect(running.wsUrl(path));
+        assert.deepEqual(await client.request({ event: 'boom', id: 1 }), {
+          event: 'error',
+          id: 1,
+          data: { code: 'INTERNAL', message: 'internal error' },
+        });
+        client.close();
+      }
+      assert.doesNotMatch(logger.text, /handler of "boom" failed/);
+      assert.match(logger.text, /warn "boom" failed with "teapot", not an error code \(\[A-Z\]\[A-Z0-9_\]\{1,63\}\): answered INTERNAL/);
     });
   });
 

@@ -1,7 +1,11 @@
-import type { ArgumentsHost } from '@nestjs/common';
+import { type ArgumentsHost, Logger } from '@nestjs/common';
+import { LogThrottle } from '../limits/log-throttle.js';
 import { ErrorCode, isRealtimeErrorCode, type RealtimeErrorCode } from '../protocol/error-codes.js';
 import { encodeError, encodeReply, type MessageId } from '../protocol/envelope.js';
 import type { Connection } from './connection.js';
+
+/** An application's filter failing with what is not an error code is a bug worth a warning, not one per frame. */
+const badCodes = new LogThrottle(new Logger('MessageContext'), { lines: 5, intervalMs: 10_000 });
 
 /**
  * The request being handled: its event, its id, and the one reply it is owed.
@@ -70,7 +74,8 @@ export class MessageContext {
 
   /**
    * Answers with an error frame: a protocol code, or the application's own
-   * (`[A-Z][A-Z0-9_]{1,63}`; anything else is answered as `INTERNAL`). Only the first reply
+   * (`[A-Z][A-Z0-9_]{1,63}`; anything else is answered as `INTERNAL`, with a warning in
+   * the log). Only the first reply
    * or failure counts.
    */
   fail(code: RealtimeErrorCode, message: string, details?: readonly unknown[]): void {
@@ -78,6 +83,12 @@ export class MessageContext {
       return;
     }
     if (!isRealtimeErrorCode(code)) {
+      const shown = JSON.stringify(code)?.slice(0, 80) ?? String(code);
+      badCodes.log(
+        'warn',
+        'bad code',
+        () => `${JSON.stringify(this.event)} failed with ${shown}, not an error code ([A-Z][A-Z0-9_]{1,63}): answered INTERNAL`,
+      );
       [code, message, details] = [ErrorCode.INTERNAL, 'internal error', undefined];
     }
     let text: string;

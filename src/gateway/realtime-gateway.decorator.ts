@@ -1,4 +1,5 @@
-import { applyDecorators, Logger, UseFilters } from '@nestjs/common';
+import { applyDecorators, Logger } from '@nestjs/common';
+import { EXCEPTION_FILTERS_METADATA } from '@nestjs/common/constants.js';
 import { SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import { RAW_TEXT_MESSAGE, REALTIME_GATEWAY_OPTIONS } from '../realtime.constants.js';
 import type { RealtimeGatewayOptions } from '../realtime-options.interface.js';
@@ -30,7 +31,7 @@ export function RealtimeGateway(path: string, options: RealtimeGatewayOptions = 
   }
   return applyDecorators(
     WebSocketGateway({ path, [REALTIME_GATEWAY_OPTIONS]: options }),
-    UseFilters(exceptionFilter),
+    (target: Function) => putFilterFirst(target),
     (target: Function) => applyValidationPipes(target, options.validation),
     (target: Function) => trackDisconnectWork(target),
     (target: Function) => noteConnections(target),
@@ -56,6 +57,18 @@ function noteConnections(target: Function): void {
   };
   Object.defineProperty(noting, NOTING, { value: true });
   prototype.handleConnection = noting;
+}
+
+/**
+ * Puts the plugin's exception filter first among the class's filters: Nest asks the last
+ * ones first, so a filter of the application's own on the class (`@UseFilters()`, above or
+ * below this decorator) or on a handler takes precedence, and the plugin's answers the rest.
+ */
+function putFilterFirst(target: Function): void {
+  const own = ((Reflect.getMetadata(EXCEPTION_FILTERS_METADATA, target) as unknown[] | undefined) ?? []).filter(
+    (filter) => filter !== exceptionFilter,
+  );
+  Reflect.defineMetadata(EXCEPTION_FILTERS_METADATA, [exceptionFilter, ...own], target);
 }
 
 const TRACKED = Symbol('realtime:tracked-disconnect');
