@@ -104,12 +104,16 @@ describe('the packed package in throw-away consumer projects', () => {
     const tops = new Set(listing.map((path) => path.split('/')[1]));
     assert.deepEqual([...tops].sort(), ['LICENSE', 'README.md', 'dist', 'package.json', 'src']);
     assert.ok(
-      listing.every((path) => !path.startsWith('package/dist/') || path.startsWith('package/dist/src/')),
-      'only the library is built into it',
+      listing.every((path) => !path.startsWith('package/dist/') || /^package\/dist\/(src|cjs)\//.test(path)),
+      'only the library is built into it: ES modules and the CommonJS build',
     );
     for (const entry of ['index', 'redis', 'client/index', 'client/bundle', 'testing/index']) {
       assert.ok(listing.includes(`package/dist/src/${entry}.js`) && listing.includes(`package/dist/src/${entry}.d.ts`), entry);
     }
+    for (const entry of ['index', 'redis', 'client/index', 'testing/index']) {
+      assert.ok(listing.includes(`package/dist/cjs/${entry}.js`) && listing.includes(`package/dist/cjs/${entry}.d.ts`), `cjs ${entry}`);
+    }
+    assert.ok(listing.includes('package/dist/cjs/package.json'), 'dist/cjs marks its files CommonJS');
   });
 
   it("a client-only project gets no @nestjs package, and echoes through the client with import, with require and through the browsers' bundle", async () => {
@@ -146,6 +150,11 @@ describe('the packed package in throw-away consumer projects', () => {
       assert.equal((await run(dir, 'echo.mjs', env)).trim(), 'Echo: packed');
       assert.equal((await run(dir, 'echo.cjs', env)).trim(), 'Echo: packed');
       assert.equal((await run(dir, 'echo.bundle.mjs', env)).trim(), 'Echo: packed');
+      // import gets the ES modules, require() the CommonJS build.
+      writeFileSync(join(dir, 'which.cjs'), "console.log(require.resolve('nestjs-realtime/client'))");
+      writeFileSync(join(dir, 'which.mjs'), "console.log(import.meta.resolve('nestjs-realtime/client'))");
+      assert.match((await run(dir, 'which.cjs')).trim(), /nestjs-realtime\/dist\/cjs\/client\/index\.js$/);
+      assert.match((await run(dir, 'which.mjs')).trim(), /nestjs-realtime\/dist\/src\/client\/index\.js$/);
     } finally {
       app.child.kill('SIGTERM');
     }
@@ -236,14 +245,25 @@ describe('the packed package in throw-away consumer projects', () => {
       void (async () => {
         const app = await NestFactory.create(AppModule, { logger: false });
         await app.listen(0, '127.0.0.1');
+        console.log(JSON.stringify({ resolved: require.resolve('nestjs-realtime') }));
         console.log(JSON.stringify({ port: app.getHttpServer().address().port }));
         process.once('SIGTERM', () => app.close().then(() => process.exit(0)));
       })();
       `,
     );
-    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { stdio: 'pipe' });
+    const tsc = (...args: string[]): void => {
+      try {
+        execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), ...args], { cwd: dir, encoding: 'utf8' });
+      } catch (error) {
+        throw new Error(`tsc ${args.join(' ')} failed:\n${(error as { stdout?: string }).stdout ?? String(error)}`);
+      }
+    };
+    tsc('-p', dir);
+    // "module": "node16" sees the package's `require` condition: CommonJS types, no TS1479.
+    tsc('-p', dir, '--module', 'node16', '--moduleResolution', 'node16', '--noEmit');
     assert.match(readFileSync(join(dir, 'dist', 'main.js'), 'utf8'), /require\("nestjs-realtime"\)/);
     const server = await listening(dir, 'dist/main.js');
+    assert.match(server.output(), /"resolved":"[^"]*nestjs-realtime\/dist\/cjs\/index\.js"/, 'require() gets the CommonJS build');
     try {
       const client = await TestClient.connect(`ws://127.0.0.1:${server.port}/echo`);
       assert.deepEqual((await client.request({ event: 'echo', id: 1, data: 'hi' })).data, { echoed: 'hi' });
