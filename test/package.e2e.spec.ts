@@ -255,7 +255,7 @@ describe('the packed package in throw-away consumer projects', () => {
       try {
         execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), ...args], { cwd: dir, encoding: 'utf8' });
       } catch (error) {
-        throw new Error(`tsc ${args.join(' ')} failed:\n${(error as { stdout?: string }).stdout ?? String(error)}`);
+        throw new Error(`tsc ${args.join(' ')} failed:\n${(error as { stdout?: string }).stdout ?? String(error)}`, { cause: error });
       }
     };
     tsc('-p', dir);

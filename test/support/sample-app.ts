@@ -15,7 +15,16 @@ export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
  */
 export function copyProject(): { dir: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'realtime-project-'));
-  for (const entry of ['package.json', 'tsconfig.json', 'tsconfig.build.json', 'nest-cli.json', 'scripts', 'src', 'sample-app']) {
+  for (const entry of [
+    'package.json',
+    'tsconfig.json',
+    'tsconfig.build.json',
+    'tsconfig.cjs.json',
+    'nest-cli.json',
+    'scripts',
+    'src',
+    'sample-app',
+  ]) {
     cpSync(join(ROOT, entry), join(dir, entry), { recursive: true });
   }
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
