@@ -7,11 +7,19 @@ export type Received = { json: Record<string, unknown> | undefined; text: string
 
 /**
  * A real `ws` client that queues what it receives, so tests await the next frame or
- * the close instead of sleeping. Every wait fails after 5 s with a clear message.
+ * the close instead of sleeping. Every wait fails after 5 s with a clear message, and at
+ * once when no frame can come any more: a wait for a frame fails when the connection
+ * closes, and any wait fails with the socket's error (the server broke the protocol: an
+ * invalid frame, invalid UTF-8, a frame over `maxPayload`).
  */
 export class TestClient {
   private readonly queue: Received[] = [];
-  private readonly waiters: ((message: Received) => void)[] = [];
+  private readonly waiters: { resolve(message: Received): void; reject(error: Error): void }[] = [];
+  /** Why no frame will come any more: the socket's error, else the close; undefined while open. */
+  private ended: Error | undefined;
+  /** The socket's error, if it had one (ws closes the connection after it). */
+  error: Error | undefined;
+  /** Resolves with the close code and reason however the connection ended, after an error too. */
   readonly closed: Promise<{ code: number; reason: string }>;
 
   private constructor(readonly socket: WebSocket) {
@@ -25,12 +33,28 @@ export class TestClient {
       }
       const message = { json, text, isBinary };
       const waiter = this.waiters.shift();
-      waiter ? waiter(message) : this.queue.push(message);
+      waiter ? waiter.resolve(message) : this.queue.push(message);
     });
     this.closed = new Promise((resolve) =>
-      socket.once('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() })),
+      socket.once('close', (code: number, reason: Buffer) => {
+        const text = reason.toString();
+        this.end(new Error(`the connection closed (${code}${text ? ` ${text}` : ''}) before the frame awaited`));
+        resolve({ code, reason: text });
+      }),
     );
-    socket.on('error', () => undefined);
+    // Listened to for good, so that an error never crashes the process: it fails what waits.
+    socket.on('error', (error: Error) => {
+      this.error ??= error;
+      this.end(new Error(`the socket failed: ${error.message}`, { cause: error }));
+    });
+  }
+
+  /** No frame will come any more: what waits for one fails with `why` (the first reason given). */
+  private end(why: Error): void {
+    this.ended ??= why;
+    for (const waiter of this.waiters.splice(0)) {
+      waiter.reject(this.ended);
+    }
   }
 
   static connect(url: string, options: ClientOptions = {}, protocols?: string[]): Promise<TestClient> {
@@ -47,21 +71,30 @@ export class TestClient {
     this.socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
   }
 
-  /** The next frame, raw. */
+  /** The next frame, raw; fails at once when the connection closed or failed before it. */
   next(): Promise<Received> {
     const queued = this.queue.shift();
     if (queued) {
       return Promise.resolve(queued);
     }
+    if (this.ended) {
+      return Promise.reject(this.ended);
+    }
     return new Promise((resolve, reject) => {
+      const waiter = {
+        resolve: (message: Received): void => {
+          clearTimeout(timer);
+          resolve(message);
+        },
+        reject: (error: Error): void => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
       const timer = setTimeout(() => {
         this.waiters.splice(this.waiters.indexOf(waiter), 1);
         reject(new Error('no frame arrived within 5 s'));
       }, WAIT_MS);
-      const waiter = (message: Received): void => {
-        clearTimeout(timer);
-        resolve(message);
-      };
       this.waiters.push(waiter);
     });
   }
@@ -86,14 +119,18 @@ export class TestClient {
     return this.queue.length;
   }
 
-  /** Waits for the close and returns its code and reason. */
+  /** Waits for the close and returns its code and reason; fails with the socket's error if it had one. */
   async waitClosed(): Promise<{ code: number; reason: string }> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error('the connection did not close within 5 s')), WAIT_MS);
     });
     try {
-      return await Promise.race([this.closed, timeout]);
+      const closed = await Promise.race([this.closed, timeout]);
+      if (this.error) {
+        throw new Error(`the connection closed (${closed.code}) after a socket error: ${this.error.message}`, { cause: this.error });
+      }
+      return closed;
     } finally {
       clearTimeout(timer);
     }
