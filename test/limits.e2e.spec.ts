@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { connect as tcpConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { afterEach, describe, it } from 'node:test';
 import { RealtimeModule, type RealtimeModuleOptions } from '../src/index.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { ROOMS_SECRET, startRoomsApp, type RoomsApp, tokenFor } from './support/rooms-app.js';
-import { until } from './support/until.js';
+import { until, within } from './support/until.js';
 import { refusedUpgrade, TestClient } from './support/ws-client.js';
-import { GoodbyeGateway, GoodbyeLog } from './fixtures/rooms-gateways.js';
+import { GOODBYE_DISCONNECT_MS, GoodbyeGateway, GoodbyeLog } from './fixtures/rooms-gateways.js';
 import { CapturingLogger } from './fixtures/auth-gateways.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +23,13 @@ async function answered(client: TestClient, frame: unknown): Promise<Record<stri
   closed.catch(() => undefined);
   return Promise.race([client.request(frame), closed]);
 }
+
+/**
+ * How long a slow reader has to answer its probe ping before it may be cut
+ * (`SLOW_CONSUMER_GRACE_MS` in src/gateway/connection.ts). The server reads it on
+ * `performance.now()`, which a test cannot move: tests about it pace or wait on the real clock.
+ */
+const PROBE_GRACE_MS = 1000;
 
 /** Resolves once `Date.now()` has reached `time` (timers may fire a millisecond early). */
 async function wallClockReaches(time: number): Promise<void> {
@@ -279,6 +288,9 @@ describe('limits (protocol §1, §2, §5)', () => {
     (sleeper.socket as unknown as { _socket: { pause(): void } })._socket.pause();
     // 800 KB/s: the kernel's buffers (megabytes) would take this for seconds before any of
     // it waited in the server, so only counting unread bytes finds the client out early.
+    // The sleep is the stimulus, not a wait: traffic paced over real time, since the probe's
+    // grace runs on the server's real clock. "Early" is measured in bytes, which do not
+    // depend on the machine's speed: a slower loop only sends less per second.
     const chunk = 'x'.repeat(16 * 1024);
     const started = performance.now();
     while (serverSide!.readyState === 1 && performance.now() - started < 8000) {
@@ -287,9 +299,10 @@ describe('limits (protocol §1, §2, §5)', () => {
     }
     const took = performance.now() - started;
     const written = serverSide!._socket.bytesWritten;
-    assert.equal(serverSide!.readyState, 2, 'still open');
-    assert.ok(took < 3000, `cut after ${Math.round(took)} ms`);
+    assert.equal(serverSide!.readyState, 2, `still open after ${Math.round(took)} ms`);
     assert.ok(written < 2 * 1024 * 1024, `${written} bytes were written before the cut`);
+    // Not before its probe went unanswered for the grace (the probe left after the first pushes).
+    assert.ok(took >= PROBE_GRACE_MS, `cut after ${Math.round(took)} ms, within the probe's ${PROBE_GRACE_MS} ms of grace`);
     await until(() => app.log.disconnects.length === 1, 'the disconnect hook');
     assert.equal(app.log.disconnects[0]!.reason.cause, 'slow-consumer');
   });
@@ -305,8 +318,9 @@ describe('limits (protocol §1, §2, §5)', () => {
     for (let i = 0; i < 24; i++) {
       app.hub.emitToUser('reader', 'bulk', chunk);
     }
-    // Longer than the probe's second of grace, then a little more: a slow link, not a dead reader.
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    // The stimulus, so a sleep: the reader stays behind for longer than the probe's grace (on
+    // the server's real clock), as a slow link would, with nothing more piled up behind it.
+    await new Promise((resolve) => setTimeout(resolve, PROBE_GRACE_MS + 100));
     app.hub.emitToUser('reader', 'bulk', 'tail');
     transport.resume();
     for (let i = 0; i < 25; i++) {
@@ -316,19 +330,25 @@ describe('limits (protocol §1, §2, §5)', () => {
   });
 
   it('gives a handshake a deadline: a hook that hangs gets 503', async () => {
+    const handshakeTimeoutMs = 200;
+    const verifyConnectionTimeoutMs = 10_000;
     await start({
-      limits: { handshakeTimeoutMs: 200 },
-      auth: {
-        secret: 'rooms-test-secret-0123456789abcdef0123',
-        verifyConnection: () => new Promise(() => undefined),
-        verifyConnectionTimeoutMs: 60_000,
-      },
+      limits: { handshakeTimeoutMs },
+      auth: { secret: ROOMS_SECRET, verifyConnection: () => new Promise(() => undefined), verifyConnectionTimeoutMs },
     });
     const started = Date.now();
     const refused = await refusedUpgrade(app.wsUrl('/rooms'), { headers: { authorization: `Bearer ${tokenFor('a')}` } });
+    const elapsed = Date.now() - started;
     assert.equal(refused.status, 503);
+    // The handshake's deadline answered, not the hook's own (which says "try again later").
     assert.deepEqual(JSON.parse(refused.body), { error: 'UNAVAILABLE', message: 'the handshake took too long' });
-    assert.ok(Date.now() - started < 2000);
+    // Not before the deadline (Date.now() and the timer round to the millisecond apart)...
+    assert.ok(elapsed >= handshakeTimeoutMs - 1, `refused after ${elapsed} ms, before the ${handshakeTimeoutMs} ms deadline`);
+    // ...and without waiting for the hook's timeout: the bound is the claim.
+    assert.ok(
+      elapsed < verifyConnectionTimeoutMs,
+      `refused after ${elapsed} ms: it waited for the hook's ${verifyConnectionTimeoutMs} ms timeout, not the ${handshakeTimeoutMs} ms handshake deadline`,
+    );
   });
 
   it('refuses with 403 an upgrade whose verifyConnection hook throws, gives its place back, and stays healthy', async () => {
@@ -382,9 +402,17 @@ describe('limits (protocol §1, §2, §5)', () => {
       );
       try {
         const client = await TestClient.connect(running.wsUrl('/goodbye'), { ca: tls.cert });
-        await new Promise((resolve) => setTimeout(resolve, 600));
-        assert.equal(client.socket.readyState, 1, 'the idle wss connection was cut');
+        // A control: a TLS socket opened after it, whose request headers never finish, is
+        // dropped by the same deadline (a timer per socket, of the same length, so it fires
+        // after the WebSocket's would have). Its close is the event to wait for.
+        const control = tlsConnect({ host: '127.0.0.1', port: running.port, ca: tls.cert });
+        control.on('error', () => undefined);
+        await once(control, 'secureConnect');
+        control.write('GET /goodbye HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n');
+        await within(once(control, 'close'), 'the headers deadline to drop the unfinished request');
+        // The WebSocket is still served: a cut would fail this request (closed) instead of a pong.
         assert.equal(((await client.request({ event: 'ping', id: 1 })) as { event: string }).event, 'pong');
+        assert.equal(client.socket.readyState, 1, 'the idle wss connection was cut');
         client.close();
       } finally {
         await running.close();
@@ -395,14 +423,17 @@ describe('limits (protocol §1, §2, §5)', () => {
   });
 
   it('drops a socket whose request headers never finish', async () => {
-    await start({ limits: { handshakeTimeoutMs: 300 } });
-    const socket = tcpConnect({ host: '127.0.0.1', port: app.port });
-    await new Promise((resolve) => socket.once('connect', resolve));
+    const handshakeTimeoutMs = 300;
+    await start({ limits: { handshakeTimeoutMs } });
+    // From before the connection: the server's deadline runs from its side of the connect.
     const started = Date.now();
+    const socket = tcpConnect({ host: '127.0.0.1', port: app.port });
+    await once(socket, 'connect');
     socket.write('GET /rooms HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n');
-    await new Promise((resolve) => socket.once('close', resolve));
+    await within(once(socket, 'close'), 'the headers deadline to drop the socket');
     const elapsed = Date.now() - started;
-    assert.ok(elapsed >= 250 && elapsed < 3000, `closed after ${elapsed} ms`);
+    // Not before the deadline (Date.now() and the timer round to the millisecond apart).
+    assert.ok(elapsed >= handshakeTimeoutMs - 1, `dropped after ${elapsed} ms, before the ${handshakeTimeoutMs} ms deadline`);
   });
 });
 
@@ -419,8 +450,9 @@ describe('graceful shutdown', () => {
     [1012, { closeCode: 1012 }],
   ] as const) {
     it(`closes 200 clients with ${code} in batches, waits for async handleDisconnect, and finishes before the deadline`, async () => {
+      const timeoutMs = 5000;
       running = await startApp({
-        imports: [RealtimeModule.forRoot({ shutdown: { ...options, batchSize: 50, timeoutMs: 5000 } })],
+        imports: [RealtimeModule.forRoot({ shutdown: { ...options, batchSize: 50, timeoutMs } })],
         providers: [GoodbyeLog, GoodbyeGateway],
       });
       const log = running.app.get(GoodbyeLog);
@@ -434,15 +466,19 @@ describe('graceful shutdown', () => {
       // Every async handleDisconnect (100 ms each) had finished when close() resolved.
       assert.equal(log.finished.length, 200);
       assert.ok(log.finished.every((reason) => reason.cause === 'shutdown' && reason.code === code));
-      assert.ok(elapsed >= 100 && elapsed < 5000, `close took ${elapsed} ms`);
+      // Not before the handleDisconnect work (100 ms each) it waits for...
+      assert.ok(elapsed >= GOODBYE_DISCONNECT_MS, `close took ${elapsed} ms, less than one handleDisconnect`);
+      // ...and done, not given up at the deadline: the bound is the claim.
+      assert.ok(elapsed < timeoutMs, `close took ${elapsed} ms: it ran into the ${timeoutMs} ms shutdown deadline`);
     });
   }
 
   it('waits for the async handleDisconnect of a connection that closed just before, and refuses upgrades in flight', async () => {
+    const timeoutMs = 1000;
     running = await startApp({
       imports: [
         RealtimeModule.forRoot({
-          shutdown: { timeoutMs: 1000 },
+          shutdown: { timeoutMs },
           auth: {
             secret: 'rooms-test-secret-0123456789abcdef0123',
             verifyConnection: () => new Promise(() => undefined),
@@ -465,6 +501,8 @@ describe('graceful shutdown', () => {
     const refused = await pending;
     assert.equal(refused.status, 503);
     assert.deepEqual(JSON.parse(refused.body), { error: 'UNAVAILABLE', message: 'the server is shutting down' });
-    assert.ok(Date.now() - started < 1000, `close took ${Date.now() - started} ms`);
+    // The upgrade in flight (its hook hangs) did not hold the shutdown until its deadline.
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed < timeoutMs, `close took ${elapsed} ms: it ran into the ${timeoutMs} ms shutdown deadline`);
   });
 });
