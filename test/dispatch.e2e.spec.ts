@@ -35,11 +35,17 @@ class NoteDto {
   text!: string;
 }
 
+/** Called as each validation of {@link Eventually} settles: a test awaits it instead of sleeping. */
+const eventuallySettled: (() => void)[] = [];
+
 @ValidatorConstraint({ name: 'eventually', async: true })
 class Eventually implements ValidatorConstraintInterface {
-  async validate(value: unknown): Promise<boolean> {
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    return value === 'ok';
+  validate(value: unknown): Promise<boolean> {
+    // Settles on a later turn of the event loop: after every synchronous rule, and after
+    // the reply to a frame whose other parameter failed at once.
+    const result = new Promise<boolean>((resolve) => setImmediate(() => resolve(value === 'ok')));
+    void result.then(() => eventuallySettled.splice(0).forEach((settled) => settled()));
+    return result;
   }
 
   defaultMessage(): string {
@@ -116,7 +122,8 @@ class PlainGateway {
   @SubscribeMessage('later')
   async later(@MessageBody() body: NoteDto): Promise<{ text: string; direct: boolean }> {
     const direct = calledFromAdapter();
-    await new Promise((resolve) => setTimeout(resolve, 1));
+    // Answers on a later turn of the event loop, not in the frame's own.
+    await new Promise((resolve) => setImmediate(resolve));
     return { text: body.text.toUpperCase(), direct };
   }
 
@@ -257,10 +264,13 @@ describe("the adapter's direct dispatch path", () => {
     const onRejection = (reason: unknown): void => void rejections.push(reason);
     process.on('unhandledRejection', onRejection);
     try {
+      const settled = new Promise<void>((resolve) => eventuallySettled.push(resolve));
       const reply = await client.request({ event: 'pair', id: 'p', data: { a: { word: 'no' }, b: { text: 42 } } });
       assert.equal(reply.id, 'p');
       assert.equal((reply.data as { code: string }).code, 'VALIDATION_FAILED');
-      await new Promise((resolve) => setTimeout(resolve, 50)); // the async rule settles after 5 ms
+      // Once the async rule has failed too, a turn later: an unhandled rejection is reported by then.
+      await settled;
+      await new Promise((resolve) => setImmediate(resolve));
       assert.deepEqual(rejections, []);
       assert.equal((await client.request({ event: 'how', id: 'after' })).id, 'after');
     } finally {
@@ -327,14 +337,28 @@ describe("the adapter's direct dispatch path", () => {
   });
 
   it('leaves every handler to Nest when two gateways share a path, each answering its own events', async () => {
-    running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [SharedA, SharedB] });
-    const client = await connect('/shared');
-    assert.equal((await client.request({ event: 'a', id: 1 })).data, 'A');
-    assert.equal((await client.request({ event: 'b', id: 2 })).data, 'B');
-    // Which gateway's `how` wins is Nest's order of gateways; neither is called directly.
-    const how = (await client.request({ event: 'how', id: 3 })).data as { from: string; direct: boolean };
-    assert.equal(how.direct, false);
-    assert.ok(['A', 'B'].includes(how.from));
+    // An event both handle goes to the gateway Nest connects first (the adapter keeps the
+    // first handler bound for an event). NestJS 11 connects gateways in the order of the
+    // module's providers; NestJS 12 connects the first one last, since it awaits the
+    // adapter's initialisation, which the others then find done. Neither is called directly.
+    for (const providers of [
+      [SharedA, SharedB],
+      [SharedB, SharedA],
+    ]) {
+      const connectedFirst = nestMajor >= 12 ? providers[1]! : providers[0]!;
+      running = await startApp({ imports: [RealtimeModule.forRoot({})], providers });
+      const client = await connect('/shared');
+      assert.equal((await client.request({ event: 'a', id: 1 })).data, 'A');
+      assert.equal((await client.request({ event: 'b', id: 2 })).data, 'B');
+      assert.deepEqual(
+        (await client.request({ event: 'how', id: 3 })).data,
+        { from: connectedFirst === SharedA ? 'A' : 'B', direct: false },
+        `providers ${providers.map((provider) => provider.name).join(', ')}`,
+      );
+      client.close();
+      await running.close();
+      running = undefined;
+    }
   });
 
   it('leaves a handler to Nest under an APP_GUARD provider, a class guard, a custom parameter decorator or a request scope', async () => {
