@@ -293,9 +293,12 @@ describe('client SDK against a scripted fake server', () => {
 
   it('treats a failing or hanging token provider as a failed attempt, and recovers', async () => {
     server = await FakeServer.start();
+    const clock = new FakeClock(Date.now());
     let calls = 0;
     const errors: string[] = [];
     const made = client({
+      clock,
+      random: () => 0, // every retry is due at once on the client's clock
       tokenTimeoutMs: 50,
       token: () => {
         calls++;
@@ -305,6 +308,15 @@ describe('client SDK against a scripted fake server', () => {
       },
     });
     made.onError((error) => errors.push(error.message));
+    await until(() => made.state === 'reconnecting' && errors.length === 1, 'the failing provider');
+    clock.advance(0);
+    await until(() => calls === 2, 'the second token request');
+    clock.advance(49);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(errors.length, 1, 'gave up on the token before tokenTimeoutMs');
+    clock.advance(1);
+    await until(() => made.state === 'reconnecting' && errors.length === 2, 'the hanging provider to time out');
+    clock.advance(0);
     const connection = await server.connectionCount(1);
     assert.equal(offeredToken(connection), 'good');
     assert.match(errors[0]!, /provider down/);
@@ -358,23 +370,36 @@ describe('client SDK against a scripted fake server', () => {
         socket.close(1012, 'restart');
       }
     };
-    server.onFrame = ({ socket }, frame) => {
-      if (frame.event === 'join') {
-        setTimeout(() => socket.send(JSON.stringify({ event: 'join', id: frame.id, data: 'joined' })), 150);
-      }
-    };
+    // The server holds its answer to the hook's join until the test lets it go.
+    let answerJoin!: () => void;
+    const joinArrived = new Promise<void>((resolve) => {
+      server.onFrame = ({ socket }, frame) => {
+        if (frame.event === 'join') {
+          answerJoin = () => socket.send(JSON.stringify({ event: 'join', id: frame.id, data: 'joined' }));
+          resolve();
+        }
+      };
+    });
+    const clock = new FakeClock(Date.now());
     let hookDone = false;
     const made = client({
+      clock,
+      random: () => 0, // the reconnection is due at once on the client's clock
       onReconnect: async (context) => {
         await context.request('join', { room: 'a' });
         hookDone = true;
       },
     });
-    await until(() => made.state === 'reconnecting' || server.connections.length === 2, 'the reconnection');
-    await server.connectionCount(2);
+    await until(() => made.state === 'reconnecting', 'the reconnection to be planned');
+    clock.advance(0);
+    await joinArrived;
+    // The hook waits for its join: a request made now waits in the queue, and times out there.
     const charge = made.request('charge-card', undefined, { timeoutMs: 50 });
     made.send('after-hook');
+    clock.advance(50);
     await assert.rejects(charge, { code: 'TIMEOUT' });
+    assert.equal(hookDone, false);
+    answerJoin();
     await until(() => made.state === 'open', 'open');
     assert.ok(hookDone);
     // A marker sent now arrives after anything the client could still have sent before it.
@@ -443,6 +468,7 @@ describe('client SDK against a scripted fake server', () => {
   });
 
   it('times a request out', async () => {
+    // The one timeout left on the real clock (the default one): not before its time.
     server = await FakeServer.start();
     const made = client();
     const started = Date.now();
@@ -499,10 +525,18 @@ describe('client SDK against a scripted fake server', () => {
   it('treats a missing pong as a dead link and reconnects', async () => {
     server = await FakeServer.start();
     // The server never answers: its pings go unanswered too.
-    const made = client({ pingIntervalMs: 100, pongTimeoutMs: 100 });
-    await server.connectionCount(1);
+    const clock = new FakeClock(Date.now());
+    const made = client({ clock, random: () => 0, pingIntervalMs: 100, pongTimeoutMs: 100 });
+    await made.whenOpen();
+    clock.advance(100);
+    await until(() => server.connections[0]!.frames.some((frame) => frame.event === 'ping'), 'the ping after 100 ms of silence');
+    clock.advance(99);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(made.state, 'open', 'given up before the pong timeout');
+    clock.advance(1);
+    await until(() => made.state === 'reconnecting', 'the dead link to be noticed');
+    clock.advance(0);
     await server.connectionCount(2);
-    assert.ok(server.connections[0]!.frames.some((frame) => frame.event === 'ping'));
     await until(() => made.state === 'open', 'reopened');
   });
 
