@@ -1,14 +1,18 @@
 import { ApplicationConfig } from '@nestjs/core';
 import type { AbstractWsAdapter } from '@nestjs/websockets';
+import type WebSocket from 'ws';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
+import { type DisconnectReason, type OnRealtimeDisconnect, RealtimeGateway, RealtimeModule } from '../src/index.js';
 import { RealtimeTestClient, signTestToken } from '../src/testing/index.js';
-import { startRoomsApp, type RoomsApp } from './support/rooms-app.js';
+import { startApp } from './support/app.js';
+import { RawWsClient } from './support/raw-ws.js';
+import { startRoomsApp, type RoomsApp, tokenFor } from './support/rooms-app.js';
 import { copyProject, demoToken } from './support/sample-app.js';
-import { within } from './support/until.js';
+import { until, within } from './support/until.js';
 import { refusedUpgrade } from './support/ws-client.js';
 
 /** A TCP socket to `port` that has sent one whole keep-alive request and read its answer. */
@@ -51,12 +55,26 @@ async function closedWithin(socket: Socket, ms: number): Promise<number> {
   return performance.now() - started;
 }
 
+/** What `/stuck` saw of disconnects, as they began. */
+const stuckDisconnects: DisconnectReason[] = [];
+
+/** `/stuck` (public): a gateway whose async `handleDisconnect` never finishes. */
+@RealtimeGateway('/stuck', { public: true })
+class StuckGateway implements OnRealtimeDisconnect {
+  handleDisconnect(_client: WebSocket, reason: DisconnectReason): Promise<void> {
+    stuckDisconnects.push(reason);
+    return new Promise(() => undefined);
+  }
+}
+
 describe('shutdown and slow sockets', () => {
   let app: RoomsApp | undefined;
   const sockets: Socket[] = [];
+  const rawClients: RawWsClient[] = [];
 
   afterEach(async () => {
     sockets.splice(0).forEach((socket) => socket.destroy());
+    rawClients.splice(0).forEach((client) => client.close());
     await app?.close();
     app = undefined;
   });
@@ -96,6 +114,49 @@ describe('shutdown and slow sockets', () => {
     const refused = await refusedUpgrade(app.wsUrl('/rooms'));
     assert.equal(refused.status, 503);
     assert.deepEqual(JSON.parse(refused.body), { error: 'UNAVAILABLE', message: 'the server is shutting down' });
+  });
+
+  it('cuts the clients that never answer the close frame at shutdown.timeoutMs, and not before', { timeout: 30_000 }, async () => {
+    const timeoutMs = 1200;
+    // Their own close timeout is far later: only the shutdown's deadline can cut them.
+    app = await startRoomsApp(undefined, undefined, 0, { shutdown: { timeoutMs }, limits: { closeTimeoutMs: 120_000 } });
+    const headers = (sub: string): Record<string, string> => ({ Authorization: `Bearer ${tokenFor(sub)}` });
+    const mute = await Promise.all(['mute-1', 'mute-2'].map((sub) => RawWsClient.connect(app!.wsUrl('/rooms'), headers(sub))));
+    rawClients.push(...mute);
+    const polite = await RealtimeTestClient.connect(app.app, '/rooms', { token: await signTestToken(app.app, { sub: 'polite' }) });
+    const log = app.log;
+    const started = performance.now();
+    const endedAfter = mute.map((client) => client.ended.then(() => performance.now() - started));
+    const politeClosedAfter = polite.closed().then(() => performance.now() - started);
+    await app.close();
+    const took = performance.now() - started;
+    app = undefined;
+    // Timers may fire a millisecond early against performance.now().
+    assert.ok(took >= timeoutMs - 5, `app.close() returned after ${Math.round(took)} ms, before the ${timeoutMs} ms deadline`);
+    const ended = await Promise.all(endedAfter);
+    for (const [i, after] of ended.entries()) {
+      assert.ok(after >= timeoutMs - 5, `mute client ${i + 1} was cut after ${Math.round(after)} ms, before the deadline`);
+      assert.deepEqual(mute[i]!.closeCodes, [1001], 'it was sent the shutdown close frame first');
+    }
+    // The client that answered was not held to the deadline.
+    assert.ok((await politeClosedAfter) < Math.min(...ended), 'the polite client closed after the mute ones were cut');
+    await until(() => log.disconnects.length === 3, 'the three disconnects');
+    const reasons = log.disconnects.map(({ reason }) => `${reason.cause} ${reason.code}`).sort();
+    assert.deepEqual(reasons, ['shutdown 1001', 'shutdown 1006', 'shutdown 1006']);
+  });
+
+  it("stops waiting for a gateway's handleDisconnect that never finishes at shutdown.timeoutMs", { timeout: 30_000 }, async () => {
+    const timeoutMs = 600;
+    stuckDisconnects.splice(0);
+    const running = await startApp({ imports: [RealtimeModule.forRoot({ shutdown: { timeoutMs } })], providers: [StuckGateway] });
+    const client = await RealtimeTestClient.connect(running.app, '/stuck');
+    const started = performance.now();
+    await running.close();
+    const took = performance.now() - started;
+    assert.deepEqual(await within(client.closed(), 'the close'), { code: 1001, reason: 'server shutting down' });
+    assert.equal(stuckDisconnects.length, 1);
+    assert.equal(stuckDisconnects[0]!.cause, 'shutdown');
+    assert.ok(took >= timeoutMs - 5, `app.close() returned after ${Math.round(took)} ms, before the ${timeoutMs} ms deadline`);
   });
 
   it('drains with 1001 and exits 0 within about 2 s when SIGTERM reaches the process `npm start` runs', async () => {
