@@ -1,7 +1,7 @@
 import { ConsoleLogger, Logger } from '@nestjs/common';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { BrokerUnavailableError } from '../src/index.js';
 import { RedisBroker, type RedisBrokerOptions } from '../src/redis.js';
 import { Redis } from 'ioredis';
@@ -142,6 +142,135 @@ describe('RedisBroker when Redis fails', () => {
     } finally {
       await later.stop();
     }
+  });
+});
+
+describe('RedisBroker when Redis refuses or stalls its commands', () => {
+  const brokers: RedisBroker[] = [];
+  let inspector: Redis;
+  /** An ACL user of this test's broker `a`, whose rights the test takes away and gives back. */
+  let user: string;
+  let keyPrefix: string;
+
+  beforeEach(async () => {
+    user = `acl${randomUUID().slice(0, 8)}`;
+    keyPrefix = `t${randomUUID().slice(0, 8)}:`;
+    inspector = new Redis(redis.url);
+    await inspector.call('ACL', 'SETUSER', user, 'reset', 'on', '>pw', '~*', '&*', '+@all');
+  });
+
+  afterEach(async () => {
+    redis.resume();
+    await Promise.all(brokers.splice(0).map((broker) => broker.close()));
+    await inspector.call('ACL', 'DELUSER', user);
+    inspector.disconnect();
+  });
+
+  /** A started broker on this test's keys: as the ACL user, or as the default user. */
+  async function started(
+    as: 'user' | 'default',
+    options: Partial<RedisBrokerOptions> = {},
+  ): Promise<{ broker: RedisBroker; received: string[] }> {
+    const url = as === 'user' ? `redis://${user}:pw@127.0.0.1:${new URL(redis.url).port}` : redis.url;
+    const broker = new RedisBroker({ url, keyPrefix, ...options });
+    brokers.push(broker);
+    const received: string[] = [];
+    await broker.start(randomUUID(), (_channel, payload) => received.push(payload));
+    assert.equal(broker.health().status, 'ok');
+    return { broker, received };
+  }
+
+  /** How many commands of the ACL user Redis refused (its ACL LOG), of `reason` on `object` (a command or a channel). */
+  async function refusals(reason: 'command' | 'channel', object: string): Promise<number> {
+    const entries = (await inspector.call('ACL', 'LOG', '128')) as (string | number)[][];
+    let count = 0;
+    for (const entry of entries) {
+      const fields = new Map<string, string | number>();
+      for (let i = 0; i < entry.length; i += 2) {
+        fields.set(String(entry[i]), entry[i + 1]!);
+      }
+      if (fields.get('username') === user && fields.get('reason') === reason && fields.get('object') === object) {
+        count += Number(fields.get('count'));
+      }
+    }
+    return count;
+  }
+
+  it('retries a restore that Redis refused, without waiting for a health check, until it goes through', async () => {
+    // No health check within the test: only the restore's own retry can bring it back.
+    const a = await started('user', { healthCheckMs: 600_000 });
+    const b = await started('default');
+    await a.broker.subscribe('r:acl');
+    // Redis drops a's subscriber (its channels are no longer allowed) and refuses its SUBSCRIBE once it is back.
+    await inspector.call('ACL', 'SETUSER', user, 'resetchannels');
+    await until(() => /restoring failed: NOPERM/.test(a.broker.health().detail ?? ''), 'the refused restore', 5000);
+    assert.equal(a.broker.health().status, 'degraded');
+    await until(async () => (await refusals('channel', `${keyPrefix}r:acl`)) >= 2, 'the restore to be tried again', 5000);
+
+    await inspector.call('ACL', 'SETUSER', user, 'allchannels');
+    await until(() => a.broker.health().status === 'ok', 'the retried restore to go through', 5000);
+    await b.broker.publish('r:acl', 'after');
+    await until(() => a.received.includes('after'), "a's subscription, restored by the retry");
+  });
+
+  it('tries a refused restore again at every health check, and is ok once Redis takes it', async () => {
+    const a = await started('user', { healthCheckMs: 50 });
+    await a.broker.subscribe('r:acl');
+    await inspector.call('ACL', 'SETUSER', user, 'resetchannels');
+    await until(() => /restoring failed: NOPERM/.test(a.broker.health().detail ?? ''), 'the refused restore', 5000);
+    const first = await refusals('channel', `${keyPrefix}r:acl`);
+    // A health check every 50 ms tries again (the restore's own retry alone would take 5 s for as many).
+    await until(async () => (await refusals('channel', `${keyPrefix}r:acl`)) >= first + 5, 'five more tries', 2000);
+    await inspector.call('ACL', 'SETUSER', user, 'allchannels');
+    await until(() => a.broker.health().status === 'ok', 'ok again', 5000);
+  });
+
+  it('puts back the presence removals a restore could not make, and makes them at the next one', async () => {
+    const a = await started('user');
+    const b = await started('default');
+    await a.broker.addPresence('room', 'alice');
+    await a.broker.addPresence('room', 'gone');
+    await b.broker.addPresence('room', 'bob');
+    assert.deepEqual((await b.broker.presence('room')).sort(), ['alice', 'bob', 'gone']);
+
+    // Redis refuses a's ZREM: the removal waits for a restore, which Redis refuses too.
+    await inspector.call('ACL', 'SETUSER', user, '-zrem');
+    await a.broker.removePresence('room', 'gone');
+    await inspector.call('CLIENT', 'KILL', 'USER', user);
+    await until(async () => (await refusals('command', 'zrem')) >= 2, "the restore's removal to be refused", 5000);
+    await until(() => a.broker.health().status === 'ok', 'the restore to finish', 5000);
+    assert.deepEqual((await b.broker.presence('room')).sort(), ['alice', 'bob', 'gone'], 'Redis was told nothing yet');
+
+    // Redis takes ZREM again; the next restore (after a dropped connection) makes the removal.
+    await inspector.call('ACL', 'SETUSER', user, '+zrem');
+    await inspector.call('CLIENT', 'KILL', 'USER', user);
+    await until(async () => (await b.broker.presence('room')).sort().join() === 'alice,bob', 'the removal to reach Redis', 5000);
+  });
+
+  it("answers presence from this instance's members while Redis stalls, at the deadline and then at once", async () => {
+    const a = await started('default', { commandTimeoutMs: 1000, healthCheckMs: 600_000 });
+    const b = await started('default');
+    await a.broker.addPresence('room', 'alice');
+    await b.broker.addPresence('room', 'bob');
+    assert.deepEqual((await a.broker.presence('room')).sort(), ['alice', 'bob']);
+
+    redis.pause();
+    try {
+      // Not known to be stalled yet: asked, and answered from what a knows at the command deadline.
+      let started = performance.now();
+      assert.deepEqual(await a.broker.presence('room'), ['alice']);
+      assert.ok(performance.now() - started >= 990, 'answered before the deadline, while Redis could not have');
+      assert.equal(a.broker.health().status, 'degraded');
+      // Known to be stalled: not asked again until it answers.
+      started = performance.now();
+      assert.deepEqual(await a.broker.presence('room'), ['alice']);
+      const took = performance.now() - started;
+      assert.ok(took < 500, `a stalled Redis was asked again (${Math.round(took)} ms)`);
+    } finally {
+      redis.resume();
+    }
+    await until(() => a.broker.health().status === 'ok', 'ok once Redis answers again', 5000);
+    assert.deepEqual((await a.broker.presence('room')).sort(), ['alice', 'bob']);
   });
 });
 
