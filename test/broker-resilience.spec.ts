@@ -121,6 +121,26 @@ describe('BrokerResilience', () => {
     );
   });
 
+  it('takes a publish that fails once the backend is no longer connected for an outage: refused, and degraded', async () => {
+    const backend = new ScriptedBackend();
+    backend.isConnected = true;
+    const wrapper = resilience(backend);
+    await wrapper.up();
+    assert.equal(wrapper.state, 'ok');
+    let fail!: (error: Error) => void;
+    backend.send = () => new Promise((_, reject) => (fail = reject));
+    const publish = wrapper.publish('c', 'in flight');
+    // The connection drops with the publish in flight, and the publish fails after it.
+    backend.isConnected = false;
+    fail(new Error('Connection is closed.'));
+    await assert.rejects(
+      publish,
+      (error: unknown) => error instanceof BrokerUnavailableError && /Connection is closed/.test(error.message),
+    );
+    assert.deepEqual(wrapper.health('test'), { type: 'test', status: 'degraded', detail: 'publish failed: Connection is closed.' });
+    assert.equal(wrapper.answering, false);
+  });
+
   it('refuses what it kept when it closes, instead of leaving the publishers waiting', async () => {
     const backend = new ScriptedBackend();
     const wrapper = resilience(backend);
