@@ -3,6 +3,7 @@ import { Test } from '@nestjs/testing';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import request from 'supertest';
+import { RealtimeModule } from '../src/index.js';
 import { RealtimeTestClient, RealtimeTestError, signTestToken } from '../src/testing/index.js';
 import { AppModule } from '../sample-app/src/app.module.js';
 import { loadConfig } from '../sample-app/src/config.js';
@@ -68,12 +69,23 @@ describe('nestjs-realtime/testing in an application test (the sample app, as the
     }
   });
 
-  it('says what is missing when asked for a token by an app without RealtimeModule', async () => {
+  it('says what is missing when asked for a token by an app without RealtimeModule, or without a secret', async () => {
     const app = (await Test.createTestingModule({}).compile()).createNestApplication({ logger: false });
     try {
       await assert.rejects(signTestToken(app, { sub: 'alice' }), /the app does not import RealtimeModule/);
     } finally {
       await app.close();
+    }
+    const keyless = (await Test.createTestingModule({ imports: [RealtimeModule.forRoot({})] }).compile()).createNestApplication({
+      logger: false,
+    });
+    try {
+      await assert.rejects(signTestToken(keyless, { sub: 'alice' }), {
+        name: 'TypeError',
+        message: 'signTestToken: the app has no auth.secret; pass the signing key as options.key',
+      });
+    } finally {
+      await keyless.close();
     }
   });
 });
