@@ -75,8 +75,7 @@ export class MessageContext {
   /**
    * Answers with an error frame: a protocol code, or the application's own
    * (`[A-Z][A-Z0-9_]{1,63}`; anything else is answered as `INTERNAL`, with a warning in
-   * the log). Only the first reply
-   * or failure counts.
+   * the log). Only the first reply or failure counts.
    */
   fail(code: RealtimeErrorCode, message: string, details?: readonly unknown[]): void {
     if (this.settled) {
