@@ -1,0 +1,205 @@
+import { JwtService } from '@nestjs/jwt';
+import assert from 'node:assert/strict';
+import { createSecretKey, generateKeyPairSync } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { describe, it } from 'node:test';
+import type { JwtAlgorithm, RealtimeAuthOptions } from '../src/auth/auth-options.interface.js';
+import { JwtVerifier, TokenRejectedError } from '../src/auth/jwt-verifier.js';
+import { extractToken } from '../src/auth/token-extractor.js';
+import { handMadeToken, now } from './support/tokens.js';
+
+const SECRET = 'unit-test-secret-with-enough-entropy-0123456789';
+const jwt = new JwtService();
+const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const PUBLIC_PEM = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+
+function hs256(claims: Record<string, unknown> = {}, secret: string = SECRET): string {
+  return jwt.sign({ sub: 'alice', exp: now() + 3600, ...claims }, { secret, algorithm: 'HS256' });
+}
+
+function rs256(claims: Record<string, unknown> = {}): string {
+  return jwt.sign({ sub: 'alice', exp: now() + 3600, ...claims }, { privateKey, algorithm: 'RS256' });
+}
+
+/** Resolves with the refusal a verify ends in; fails the test if it is not a TokenRejectedError. */
+async function refusal(verifier: JwtVerifier, token: string): Promise<TokenRejectedError> {
+  try {
+    await verifier.verify(token);
+  } catch (error) {
+    assert.ok(error instanceof TokenRejectedError, `expected a TokenRejectedError, got ${String(error)}`);
+    assert.equal(error.name, 'TokenRejectedError');
+    return error;
+  }
+  assert.fail('the token was accepted');
+}
+
+describe('JwtVerifier: options', () => {
+  it('refuses a negative or non-finite clock tolerance, and takes 0', () => {
+    for (const clockToleranceSec of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      assert.throws(() => new JwtVerifier({ secret: SECRET, clockToleranceSec }), TypeError, String(clockToleranceSec));
+    }
+    assert.equal(new JwtVerifier({ secret: SECRET, clockToleranceSec: 0 }).clockToleranceSec, 0);
+    assert.equal(new JwtVerifier({ secret: SECRET, clockToleranceSec: 5 }).clockToleranceSec, 5);
+  });
+
+  it('takes only HS* algorithms with a secret, matched from the start of the name', () => {
+    assert.throws(() => new JwtVerifier({ secret: SECRET, algorithms: ['RS256'] }), TypeError);
+    assert.throws(() => new JwtVerifier({ secret: SECRET, algorithms: ['XHS256' as JwtAlgorithm] }), TypeError);
+    assert.doesNotThrow(() => new JwtVerifier({ secret: SECRET, algorithms: ['HS512'] }));
+  });
+
+  it('refuses an empty secret, as text or bytes', () => {
+    assert.throws(() => new JwtVerifier({ secret: '' }), TypeError);
+    assert.throws(() => new JwtVerifier({ secret: Buffer.alloc(0) }), TypeError);
+  });
+
+  it('takes a secret given as a KeyObject', async () => {
+    const verifier = new JwtVerifier({ secret: createSecretKey(Buffer.from(SECRET)) });
+    assert.equal((await verifier.verify(hs256())).sub, 'alice');
+  });
+});
+
+describe('JwtVerifier: token shape', () => {
+  const verifier = new JwtVerifier({ secret: SECRET });
+
+  it('refuses an empty token as missing', async () => {
+    assert.equal((await refusal(verifier, '')).message, 'missing token');
+  });
+
+  it('takes a token of exactly maxTokenLength characters and refuses one more', async () => {
+    const token = hs256();
+    assert.equal((await new JwtVerifier({ secret: SECRET, maxTokenLength: token.length }).verify(token)).sub, 'alice');
+    const short = new JwtVerifier({ secret: SECRET, maxTokenLength: token.length - 1 });
+    assert.equal((await refusal(short, token)).message, 'token too long');
+  });
+
+  it('requires a numeric exp', async () => {
+    const noExp = jwt.sign({ sub: 'alice' }, { secret: SECRET, algorithm: 'HS256' });
+    assert.equal((await refusal(verifier, noExp)).message, 'invalid token');
+  });
+
+  it('requires a non-empty string sub', async () => {
+    for (const sub of ['', 42, undefined]) {
+      const error = await refusal(verifier, hs256({ sub }));
+      assert.equal(error.message, 'invalid token', String(sub));
+    }
+    assert.equal((await verifier.verify(hs256({ sub: 'b' }))).sub, 'b');
+  });
+
+  it('reports an expired token as expired and a future nbf as not yet valid', async () => {
+    assert.equal((await refusal(verifier, hs256({ exp: now() - 10 }))).message, 'token expired');
+    assert.equal((await refusal(verifier, hs256({ nbf: now() + 60 }))).message, 'token not yet valid');
+  });
+});
+
+describe('JwtVerifier: keyResolver', () => {
+  const algorithms: JwtAlgorithm[] = ['HS256', 'RS256'];
+
+  function resolving(key: unknown, calls: string[] = []): JwtVerifier {
+    return new JwtVerifier({
+      algorithms,
+      keyResolver: (header) => {
+        calls.push(header.alg);
+        return key as string;
+      },
+    } as RealtimeAuthOptions);
+  }
+
+  it('refuses a token whose header does not decode, without asking for a key', async () => {
+    const calls: string[] = [];
+    const verifier = resolving(SECRET, calls);
+    for (const token of ['not-a-jwt', 'a.b.c']) {
+      assert.equal((await refusal(verifier, token)).message, 'invalid token', token);
+    }
+    assert.deepEqual(calls, []);
+  });
+
+  it('refuses a header whose alg is not a string, without asking for a key', async () => {
+    const calls: string[] = [];
+    const verifier = resolving(SECRET, calls);
+    const token = handMadeToken({ alg: 256, typ: 'JWT' }, { sub: 'alice', exp: now() + 60 }, { hmac: SECRET });
+    assert.equal((await refusal(verifier, token)).message, 'invalid token');
+    assert.deepEqual(calls, []);
+  });
+
+  it('refuses an algorithm that is not pinned, quoting at most 32 characters of it', async () => {
+    const calls: string[] = [];
+    const alg = `X${'y'.repeat(40)}`;
+    const token = handMadeToken({ alg, typ: 'JWT' }, { sub: 'alice', exp: now() + 60 }, { hmac: SECRET });
+    const error = await refusal(resolving(SECRET, calls), token);
+    assert.equal(error.message, 'invalid token');
+    assert.ok(error.detail.includes(JSON.stringify(alg.slice(0, 32))), error.detail);
+    assert.ok(!error.detail.includes(alg.slice(0, 33)), error.detail);
+    assert.deepEqual(calls, []);
+  });
+
+  it('refuses a token when the resolver throws', async () => {
+    const verifier = new JwtVerifier({
+      algorithms,
+      keyResolver: () => {
+        throw new Error('unknown kid');
+      },
+    });
+    assert.equal((await refusal(verifier, hs256())).message, 'invalid token');
+  });
+
+  it('uses a secret the resolver gives as text, bytes or a KeyObject', async () => {
+    for (const key of [SECRET, Buffer.from(SECRET), createSecretKey(Buffer.from(SECRET))]) {
+      assert.equal((await resolving(key).verify(hs256())).sub, 'alice');
+    }
+  });
+
+  it('uses a public key the resolver gives as PEM text or a KeyObject', async () => {
+    for (const key of [PUBLIC_PEM, Buffer.from(PUBLIC_PEM), publicKey]) {
+      assert.equal((await resolving(key).verify(rs256())).sub, 'alice');
+    }
+  });
+
+  it('never uses a resolved public key as an HMAC secret (HS256 signed with the PEM)', async () => {
+    const forged = handMadeToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'mallory', exp: now() + 60 }, { hmac: PUBLIC_PEM });
+    for (const key of [PUBLIC_PEM, publicKey]) {
+      assert.equal((await refusal(resolving(key), forged)).message, 'invalid token');
+    }
+  });
+});
+
+describe('extractToken', () => {
+  const request = (headers: Record<string, string>, url = '/ws'): IncomingMessage => ({ headers, url }) as unknown as IncomingMessage;
+
+  it('reads a Bearer header, case-insensitively, trimmed', () => {
+    assert.deepEqual(extractToken(request({ authorization: 'Bearer abc' })), { token: 'abc', source: 'header' });
+    assert.deepEqual(extractToken(request({ authorization: 'bearer \tabc  ' })), { token: 'abc', source: 'header' });
+    assert.deepEqual(extractToken(request({ authorization: 'Bearer ' })), { token: '', source: 'header' });
+  });
+
+  it('does not take another scheme that merely contains "Bearer "', () => {
+    assert.equal(extractToken(request({ authorization: 'Basic Bearer abc' })), undefined);
+    assert.equal(extractToken(request({ authorization: 'XBearer abc' })), undefined);
+  });
+
+  it('reads a bearer.<jwt> subprotocol among others', () => {
+    assert.deepEqual(extractToken(request({ 'sec-websocket-protocol': 'realtime.v1, bearer.abc' })), {
+      token: 'abc',
+      source: 'subprotocol',
+    });
+    assert.equal(extractToken(request({ 'sec-websocket-protocol': 'realtime.v1, xbearer.abc' })), undefined);
+  });
+
+  it('prefers the header to the subprotocol and the subprotocol to the query', () => {
+    assert.deepEqual(extractToken(request({ authorization: 'Bearer h', 'sec-websocket-protocol': 'bearer.p' }, '/ws?access_token=q')), {
+      token: 'h',
+      source: 'header',
+    });
+    assert.deepEqual(extractToken(request({ 'sec-websocket-protocol': 'bearer.p' }, '/ws?access_token=q')), {
+      token: 'p',
+      source: 'subprotocol',
+    });
+  });
+
+  it('reads access_token from the query string only', () => {
+    assert.deepEqual(extractToken(request({}, '/ws?x=1&access_token=q')), { token: 'q', source: 'query' });
+    assert.equal(extractToken(request({}, '/ws&access_token=q')), undefined);
+    assert.equal(extractToken(request({}, '/ws?x=1')), undefined);
+    assert.equal(extractToken(request({}, '/ws')), undefined);
+  });
+});
