@@ -6,6 +6,16 @@ import { describe, it } from 'node:test';
 import type { JwtAlgorithm, RealtimeAuthOptions } from '../src/auth/auth-options.interface.js';
 import { JwtVerifier, TokenRejectedError } from '../src/auth/jwt-verifier.js';
 import { extractToken } from '../src/auth/token-extractor.js';
+import { AuthenticationError, type RealtimeAuthenticator } from '../src/auth/authenticator.interface.js';
+import { authenticatorOf, HandshakeChecker } from '../src/auth/handshake.js';
+import { JwtAuthenticator } from '../src/auth/jwt-authenticator.js';
+import { principalOf } from '../src/auth/principal.js';
+import type { RealtimePrincipal } from '../src/auth/principal.interface.js';
+import { RequireRoles, RolesGuard } from '../src/auth/require-roles.decorator.js';
+import { Connection } from '../src/gateway/connection.js';
+import type { GatewaySettings } from '../src/gateway/gateway-settings.js';
+import type { RealtimeTransport } from '../src/transport/transport.interface.js';
+import type { ExecutionContext } from '@nestjs/common';
 import { handMadeToken, now } from './support/tokens.js';
 
 const SECRET = 'unit-test-secret-with-enough-entropy-0123456789';
@@ -201,5 +211,118 @@ describe('extractToken', () => {
     assert.equal(extractToken(request({}, '/ws&access_token=q')), undefined);
     assert.equal(extractToken(request({}, '/ws?x=1')), undefined);
     assert.equal(extractToken(request({}, '/ws')), undefined);
+  });
+});
+
+describe('authenticatorOf', () => {
+  const own: RealtimeAuthenticator = { authenticate: () => Promise.resolve(undefined) };
+
+  it('refuses an authenticator next to any JWT key', () => {
+    for (const auth of [
+      { secret: SECRET },
+      { publicKey: PUBLIC_PEM },
+      { keyResolver: () => SECRET, algorithms: ['HS256'] },
+    ] as RealtimeAuthOptions[]) {
+      assert.throws(() => authenticatorOf({ auth, authenticator: own }), TypeError, Object.keys(auth).join());
+    }
+  });
+
+  it('takes an authenticator next to auth options that are not keys', () => {
+    assert.equal(authenticatorOf({ auth: { verifyConnection: () => true, clockToleranceSec: 5 }, authenticator: own }), own);
+  });
+});
+
+describe('HandshakeChecker', () => {
+  const settings = (roles: string[] = [], isPublic = false): GatewaySettings =>
+    ({ path: '/ws', roles, public: isPublic }) as unknown as GatewaySettings;
+  const request = { headers: {}, url: '/ws' } as unknown as IncomingMessage;
+
+  it('without an authenticator, refuses a private gateway with a Bearer challenge and admits a public one', async () => {
+    const checker = new HandshakeChecker(undefined);
+    const outcome = await checker.check(request, settings());
+    assert.ok('refusal' in outcome);
+    assert.equal(outcome.refusal.status, 401);
+    assert.equal(outcome.refusal.code, 'UNAUTHORIZED');
+    assert.deepEqual(outcome.refusal.headers, { 'WWW-Authenticate': 'Bearer' });
+    assert.deepEqual(await checker.check(request, settings([], true)), { authentication: undefined });
+  });
+
+  it('refuses a principal that lacks one of the roles', async () => {
+    const checker = new HandshakeChecker(undefined);
+    const refusal = await checker.authorize({ sub: 'alice', roles: ['a'] }, request, settings(['a', 'b']));
+    assert.equal(refusal?.status, 403);
+    assert.equal(await checker.authorize({ sub: 'alice', roles: ['b', 'a'] }, request, settings(['a', 'b'])), undefined);
+  });
+
+  it('does not run verifyConnection without the upgrade request', async () => {
+    const calls: unknown[] = [];
+    const checker = new HandshakeChecker(undefined, {
+      verifyConnection: (info) => {
+        calls.push(info);
+        return true;
+      },
+    });
+    await assert.rejects(checker.authorize({ sub: 'alice' }, undefined, settings()));
+    assert.deepEqual(calls, []);
+  });
+});
+
+describe('JwtAuthenticator', () => {
+  it('expires a connection at exp plus the clock tolerance', async () => {
+    const exp = now() + 600;
+    const authenticator = new JwtAuthenticator({ secret: SECRET, clockToleranceSec: 30 });
+    const request = { headers: { authorization: `Bearer ${hs256({ exp })}` }, url: '/ws' } as unknown as IncomingMessage;
+    assert.equal((await authenticator.authenticate(request))?.expiresAt, (exp + 30) * 1000);
+    assert.equal((await authenticator.refresh({ token: hs256({ exp }) })).expiresAt, (exp + 30) * 1000);
+  });
+
+  it('refuses an in-band auth without a string token', async () => {
+    const authenticator = new JwtAuthenticator({ secret: SECRET });
+    for (const data of [null, undefined, {}, { token: 42 }]) {
+      await assert.rejects(authenticator.refresh(data), (error: unknown) => {
+        assert.ok(error instanceof AuthenticationError, String(error));
+        assert.equal(error.message, 'data.token must be a string');
+        return true;
+      });
+    }
+  });
+});
+
+describe('RolesGuard and principalOf', () => {
+  class Gateway {
+    @RequireRoles('a', 'b')
+    guarded(): void {}
+
+    open(): void {}
+  }
+
+  function context(client: object, handler: () => void): ExecutionContext {
+    return {
+      getHandler: () => handler,
+      getClass: () => Gateway,
+      switchToWs: () => ({ getClient: () => client }),
+    } as unknown as ExecutionContext;
+  }
+
+  function clientWith(principal: RealtimePrincipal | undefined): object {
+    const socket = {};
+    const connection = new Connection(socket, {} as RealtimeTransport, undefined, {} as GatewaySettings, new Set());
+    connection.principal = principal;
+    return socket;
+  }
+
+  const guard = new RolesGuard();
+
+  it('requires every listed role', () => {
+    assert.equal(guard.canActivate(context(clientWith({ sub: 'x', roles: ['b', 'a', 'c'] }), Gateway.prototype.guarded)), true);
+    assert.equal(guard.canActivate(context(clientWith({ sub: 'x', roles: ['a'] }), Gateway.prototype.guarded)), false);
+    assert.equal(guard.canActivate(context(clientWith({ sub: 'x' }), Gateway.prototype.guarded)), false);
+  });
+
+  it('refuses a client without a connection or principal, and lets anyone through an undecorated handler', () => {
+    assert.equal(principalOf({}), undefined);
+    assert.equal(guard.canActivate(context({}, Gateway.prototype.guarded)), false);
+    assert.equal(guard.canActivate(context(clientWith(undefined), Gateway.prototype.guarded)), false);
+    assert.equal(guard.canActivate(context(clientWith({ sub: 'x' }), Gateway.prototype.open)), true);
   });
 });
