@@ -6,6 +6,8 @@ import { describe, it } from 'node:test';
 import type { JwtAlgorithm, RealtimeAuthOptions } from '../src/auth/auth-options.interface.js';
 import { JwtVerifier, TokenRejectedError } from '../src/auth/jwt-verifier.js';
 import { extractToken } from '../src/auth/token-extractor.js';
+import { type SignInHooks, TokenLifetime } from '../src/auth/token-lifetime.js';
+import type { LogThrottle } from '../src/limits/log-throttle.js';
 import { AuthenticationError, type RealtimeAuthenticator } from '../src/auth/authenticator.interface.js';
 import { authenticatorOf, HandshakeChecker } from '../src/auth/handshake.js';
 import { JwtAuthenticator } from '../src/auth/jwt-authenticator.js';
@@ -324,5 +326,136 @@ describe('RolesGuard and principalOf', () => {
     assert.equal(guard.canActivate(context({}, Gateway.prototype.guarded)), false);
     assert.equal(guard.canActivate(context(clientWith(undefined), Gateway.prototype.guarded)), false);
     assert.equal(guard.canActivate(context(clientWith({ sub: 'x' }), Gateway.prototype.open)), true);
+  });
+});
+
+describe('TokenLifetime', () => {
+  const silentLog = { log: () => undefined } as unknown as LogThrottle;
+
+  interface FakeConnection {
+    principal: RealtimePrincipal | undefined;
+    expiry: unknown;
+    refreshAttempts: number;
+    isOpen: boolean;
+    settings: GatewaySettings;
+    request: undefined;
+    frames: Record<string, unknown>[];
+    closes: number[];
+    send(frame: string): void;
+    close(code: number): boolean;
+    next(): Promise<Record<string, unknown>>;
+  }
+
+  function fakeConnection(principal?: RealtimePrincipal): FakeConnection {
+    const waiting: ((frame: Record<string, unknown>) => void)[] = [];
+    const connection: FakeConnection = {
+      principal,
+      expiry: undefined,
+      refreshAttempts: 0,
+      isOpen: true,
+      settings: { path: '/ws', roles: [], public: true } as unknown as GatewaySettings,
+      request: undefined,
+      frames: [],
+      closes: [],
+      send(frame) {
+        const parsed = JSON.parse(frame) as Record<string, unknown>;
+        this.frames.push(parsed);
+        waiting.shift()?.(parsed);
+      },
+      close(code) {
+        this.closes.push(code);
+        return true;
+      },
+      next: () => new Promise((resolve) => waiting.push(resolve)),
+    };
+    return connection;
+  }
+  const asConnection = (fake: FakeConnection) => fake as unknown as Connection;
+  const jwtLifetime = (signIn?: SignInHooks) =>
+    new TokenLifetime(new HandshakeChecker(new JwtAuthenticator({ secret: SECRET })), silentLog, signIn);
+
+  it('closes with 4001 at the expiry, not before, and not after the identity stops expiring', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+    const lifetime = jwtLifetime();
+    const expiring = fakeConnection();
+    const renewed = fakeConnection();
+    lifetime.attach(asConnection(expiring), { principal: { sub: 'a' }, expiresAt: 1_005_000 });
+    lifetime.attach(asConnection(renewed), { principal: { sub: 'b' }, expiresAt: 1_005_000 });
+    lifetime.attach(asConnection(renewed), { principal: { sub: 'b' } });
+    assert.equal(renewed.expiry, undefined);
+    t.mock.timers.tick(4_999);
+    assert.deepEqual(expiring.closes, []);
+    t.mock.timers.tick(1);
+    assert.deepEqual(expiring.closes, [4001]);
+    assert.deepEqual(expiring.frames, [{ event: 'error', data: { code: 'UNAUTHORIZED', message: 'token expired' } }]);
+    t.mock.timers.tick(60_000);
+    assert.deepEqual(renewed.closes, []);
+    lifetime.stop();
+  });
+
+  it('does not close a detached connection, nor any after stop', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+    const lifetime = jwtLifetime();
+    const detached = fakeConnection();
+    const stopped = fakeConnection();
+    lifetime.attach(asConnection(detached), { principal: { sub: 'a' }, expiresAt: 1_005_000 });
+    lifetime.detach(asConnection(detached));
+    assert.equal(detached.expiry, undefined);
+    t.mock.timers.tick(10_000);
+    assert.deepEqual(detached.closes, []);
+    lifetime.attach(asConnection(stopped), { principal: { sub: 'b' }, expiresAt: 1_020_000 });
+    lifetime.stop();
+    t.mock.timers.tick(60_000);
+    assert.deepEqual(stopped.closes, []);
+  });
+
+  it('answers BAD_REQUEST to an in-band auth when the server uses no tokens', () => {
+    const connection = fakeConnection();
+    new TokenLifetime(new HandshakeChecker(undefined), silentLog).refresh(asConnection(connection), 7, { token: hs256() });
+    assert.equal(connection.frames.length, 1);
+    assert.equal(connection.frames[0]?.id, 7);
+    assert.equal((connection.frames[0]?.data as { code: string }).code, 'BAD_REQUEST');
+  });
+
+  it('signs a connection in with the default hooks', async () => {
+    const connection = fakeConnection();
+    const exp = now() + 600;
+    jwtLifetime().refresh(asConnection(connection), 1, { token: hs256({ exp }) });
+    assert.deepEqual(await connection.next(), { event: 'auth', id: 1, data: { exp } });
+    assert.equal(connection.principal?.sub, 'alice');
+  });
+
+  it('runs the sign-in hooks only for a connection that had no identity', async () => {
+    const calls: string[] = [];
+    const hooks: SignInHooks = {
+      admit: (_connection, sub) => {
+        calls.push(`admit ${sub}`);
+        return undefined;
+      },
+      signedIn: () => {
+        calls.push('signedIn');
+        return Promise.resolve();
+      },
+    };
+    const lifetime = jwtLifetime(hooks);
+    const signedIn = fakeConnection({ sub: 'alice' });
+    lifetime.refresh(asConnection(signedIn), 1, { token: hs256() });
+    assert.equal((await signedIn.next()).event, 'auth');
+    assert.deepEqual(calls, []);
+    const anonymous = fakeConnection();
+    lifetime.refresh(asConnection(anonymous), 2, { token: hs256() });
+    assert.equal((await anonymous.next()).event, 'auth');
+    assert.deepEqual(calls, ['admit alice', 'signedIn']);
+    lifetime.stop();
+  });
+
+  it("answers an authenticator's AuthenticationError with its own message", async () => {
+    const authenticator: RealtimeAuthenticator = {
+      authenticate: () => Promise.resolve(undefined),
+      refresh: () => Promise.reject(new AuthenticationError('session revoked', 'revoked in the store')),
+    };
+    const connection = fakeConnection();
+    new TokenLifetime(new HandshakeChecker(authenticator), silentLog).refresh(asConnection(connection), 3, {});
+    assert.deepEqual(await connection.next(), { event: 'error', id: 3, data: { code: 'UNAUTHORIZED', message: 'session revoked' } });
   });
 });
