@@ -1,0 +1,208 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import { addressKey, HandshakeRates } from '../src/limits/handshake-rates.js';
+import { checkRate, TokenBucket } from '../src/limits/token-bucket.js';
+import { UserRates } from '../src/limits/user-rates.js';
+
+/** Unit tests of the rate arithmetic, with exact numbers; time is passed in (ms). */
+
+const T0 = 10_000;
+
+describe('TokenBucket', () => {
+  it('starts full: burst takes succeed, the next one fails', () => {
+    const bucket = new TokenBucket({ perSecond: 2, burst: 3 }, T0);
+    assert.deepEqual([bucket.take(T0), bucket.take(T0), bucket.take(T0), bucket.take(T0)], [true, true, true, false]);
+  });
+
+  it('refills perSecond tokens per second, exactly', () => {
+    const bucket = new TokenBucket({ perSecond: 2, burst: 3 }, T0);
+    for (let i = 0; i < 3; i++) bucket.take(T0);
+    assert.equal(bucket.take(T0 + 499), false); // 0.998 token
+    assert.equal(bucket.take(T0 + 500), true); // 0.998 + 0.002 = 1
+    assert.equal(bucket.take(T0 + 500), false);
+  });
+
+  it('refills no further than burst', () => {
+    const bucket = new TokenBucket({ perSecond: 10, burst: 2 }, T0);
+    bucket.take(T0);
+    bucket.take(T0);
+    assert.equal(bucket.msUntilFull(T0 + 60_000), 0);
+    assert.deepEqual([bucket.take(T0 + 60_000), bucket.take(T0 + 60_000), bucket.take(T0 + 60_000)], [true, true, false]);
+  });
+
+  it('a clock that goes back takes nothing and refills nothing', () => {
+    const bucket = new TokenBucket({ perSecond: 1, burst: 1 }, T0);
+    assert.equal(bucket.take(T0 - 500), true);
+    assert.equal(bucket.take(T0 + 999), false);
+    assert.equal(bucket.take(T0 + 1000), true);
+  });
+
+  it('msUntilFull: the time the missing tokens take to refill', () => {
+    const bucket = new TokenBucket({ perSecond: 2, burst: 4 }, T0);
+    assert.equal(bucket.msUntilFull(T0), 0);
+    bucket.take(T0);
+    bucket.take(T0);
+    assert.equal(bucket.msUntilFull(T0), 1000);
+    assert.equal(bucket.msUntilFull(T0 + 250), 750);
+    assert.equal(bucket.msUntilFull(T0 - 100), 1000); // before the last update: no refill
+    assert.equal(bucket.msUntilFull(T0 + 1000), 0);
+    assert.equal(bucket.msUntilFull(T0 + 5000), 0);
+  });
+
+  it('msUntilFull scales with the rate', () => {
+    const bucket = new TokenBucket({ perSecond: 4, burst: 1 }, T0);
+    bucket.take(T0);
+    assert.equal(bucket.msUntilFull(T0), 250);
+    assert.equal(bucket.msUntilFull(T0 + 100), 150);
+  });
+});
+
+describe('checkRate', () => {
+  it('accepts usable rates', () => {
+    for (const rate of [
+      { perSecond: 1, burst: 1 },
+      { perSecond: 0.5, burst: 1 },
+      { perSecond: 1000, burst: 50 },
+    ]) {
+      assert.doesNotThrow(() => checkRate('limits.x', rate), JSON.stringify(rate));
+    }
+  });
+
+  it('refuses a rate that is not positive and finite, or a burst that is not a whole number >= 1', () => {
+    for (const rate of [
+      { perSecond: 0, burst: 1 },
+      { perSecond: -1, burst: 1 },
+      { perSecond: Number.NaN, burst: 1 },
+      { perSecond: Number.POSITIVE_INFINITY, burst: 1 },
+      { perSecond: 1, burst: 0 },
+      { perSecond: 1, burst: -1 },
+      { perSecond: 1, burst: 1.5 },
+      { perSecond: 1, burst: Number.NaN },
+      { perSecond: 1, burst: Number.POSITIVE_INFINITY },
+    ]) {
+      assert.throws(
+        () => checkRate('limits.perUser', rate),
+        (error: unknown) => error instanceof TypeError && error.message.includes('limits.perUser'),
+        JSON.stringify(rate),
+      );
+    }
+  });
+});
+
+describe('UserRates', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout'] }));
+  afterEach(() => mock.timers.reset());
+
+  it("shares one bucket among a user's connections, and keeps it while one remains", () => {
+    const rates = new UserRates({ perSecond: 1, burst: 2 });
+    const a = rates.acquire('u', T0);
+    assert.equal(rates.acquire('u', T0), a);
+    assert.notEqual(rates.acquire('v', T0), a);
+    rates.release('u', T0); // one of u's two connections; the bucket is full
+    assert.equal(rates.acquire('u', T0), a);
+  });
+
+  it('forgets a full bucket at once when the last connection goes', () => {
+    const rates = new UserRates({ perSecond: 1, burst: 2 });
+    const a = rates.acquire('u', T0);
+    rates.release('u', T0);
+    assert.notEqual(rates.acquire('u', T0), a);
+  });
+
+  it('keeps a drained bucket past the last connection until it has refilled, then forgets it', () => {
+    const rates = new UserRates({ perSecond: 1, burst: 2 });
+    const a = rates.acquire('u', T0);
+    a.take(T0);
+    a.take(T0);
+    rates.release('u', T0); // full again in 2000 ms
+    mock.timers.tick(1999);
+    const again = rates.acquire('u', T0 + 1999);
+    assert.equal(again, a);
+    assert.equal(again.take(T0 + 1999), true); // 1.999 tokens: no fresh burst
+    assert.equal(again.take(T0 + 1999), false);
+    rates.release('u', T0 + 1999);
+    mock.timers.tick(2000);
+    const fresh = rates.acquire('u', T0 + 3999);
+    assert.notEqual(fresh, a);
+  });
+
+  it('a reconnect cancels the pending expiry', () => {
+    const rates = new UserRates({ perSecond: 1, burst: 1 });
+    const a = rates.acquire('u', T0);
+    a.take(T0);
+    rates.release('u', T0);
+    assert.equal(rates.acquire('u', T0 + 10), a);
+    mock.timers.tick(5000);
+    assert.equal(rates.acquire('u', T0 + 5010), a);
+  });
+
+  it('a release of an unknown user is ignored', () => {
+    const rates = new UserRates({ perSecond: 1, burst: 1 });
+    assert.doesNotThrow(() => rates.release('nobody', T0));
+  });
+});
+
+describe('HandshakeRates', () => {
+  it('lets burst handshakes through, then answers the ms until the next one', () => {
+    const rates = new HandshakeRates({ perSecond: 3, burst: 2 }, T0);
+    assert.deepEqual([rates.take('1.2.3.4', T0), rates.take('1.2.3.4', T0), rates.take('1.2.3.4', T0)], [true, true, 334]);
+    assert.equal(rates.take('1.2.3.5', T0), true); // another address, its own bucket
+  });
+
+  it('counts an IPv6 address by its /64', () => {
+    const rates = new HandshakeRates({ perSecond: 1, burst: 1 }, T0);
+    assert.equal(rates.take('2001:db8:0:1::1', T0), true);
+    assert.equal(rates.take('2001:db8:0:1::2', T0), 1000);
+    assert.equal(rates.take('2001:db8:0:2::1', T0), true);
+  });
+
+  it('drops refilled buckets, at most once per refill time', () => {
+    const rates = new HandshakeRates({ perSecond: 2, burst: 2 }, T0); // refills in 1000 ms
+    rates.take('a', T0); // full again at T0 + 500
+    rates.take('b', T0 + 600); // full again at T0 + 1100; no sweep yet
+    assert.equal(rates.size, 2);
+    rates.take('c', T0 + 1000); // sweep: a goes
+    assert.equal(rates.size, 2);
+    rates.take('d', T0 + 1999); // no sweep before T0 + 2000
+    assert.equal(rates.size, 3);
+    rates.take('e', T0 + 2000); // sweep: b and c go (c exactly full), d stays
+    assert.equal(rates.size, 2);
+    assert.equal(rates.take('d', T0 + 2000), true);
+    assert.equal(rates.take('d', T0 + 2000), 500); // d kept its state: one token left, now none
+  });
+
+  it('holds at most 100000 buckets; the address seen least recently gives way', () => {
+    const rates = new HandshakeRates({ perSecond: 1, burst: 1 }, T0);
+    const ip = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    for (let i = 0; i < 100_000; i++) rates.take(ip(i), T0);
+    assert.equal(rates.size, 100_000);
+    assert.equal(rates.take(ip(0), T0), 1000); // seen again: now the most recent
+    assert.equal(rates.take('192.168.0.1', T0), true); // evicts ip(1)
+    assert.equal(rates.size, 100_000);
+    assert.equal(rates.take(ip(0), T0), 1000); // still held, still drained
+    assert.equal(rates.take(ip(1), T0), true); // was forgotten: a fresh bucket
+    assert.equal(rates.size, 100_000);
+  });
+});
+
+describe('addressKey', () => {
+  it('keeps IPv4 and unparseable addresses as they are', () => {
+    assert.equal(addressKey('1.2.3.4'), '1.2.3.4');
+    assert.equal(addressKey('a:b:c'), 'a:b:c');
+  });
+
+  it('counts an IPv4-mapped IPv6 address as its IPv4 address', () => {
+    assert.equal(addressKey('::ffff:1.2.3.4'), '1.2.3.4');
+  });
+
+  it('counts an IPv6 address by its /64, expanded and normalized', () => {
+    assert.equal(addressKey('2001:db8:0:1::1'), '2001:db8:0:1::/64');
+    assert.equal(addressKey('2001:DB8:0000:0001:aaaa::1%eth0'), '2001:db8:0:1::/64');
+    assert.equal(addressKey('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2::/64');
+    assert.equal(addressKey('1::2:3:4:5:6:7'), '1:0:2:3::/64');
+    assert.equal(addressKey('::1'), '0:0:0:0::/64');
+    assert.equal(addressKey('fe80::'), 'fe80:0:0:0::/64');
+    assert.equal(addressKey('::ffff:0:1'), '0:0:0:0::/64'); // ::ffff: but no IPv4 part
+    assert.equal(addressKey('64:ff9b::1.2.3.4'), '64:ff9b:0:0::/64'); // an IPv4 part, not mapped
+  });
+});
