@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import type { IncomingMessage } from 'node:http';
 import { addressKey, HandshakeRates } from '../src/limits/handshake-rates.js';
+import { type Admission, clientAddress, ConnectionCounter, type LimitRefusal, type LimitSettings } from '../src/limits/limits.js';
 import { checkRate, TokenBucket } from '../src/limits/token-bucket.js';
 import { UserRates } from '../src/limits/user-rates.js';
 
@@ -204,5 +206,100 @@ describe('addressKey', () => {
     assert.equal(addressKey('fe80::'), 'fe80:0:0:0::/64');
     assert.equal(addressKey('::ffff:0:1'), '0:0:0:0::/64'); // ::ffff: but no IPv4 part
     assert.equal(addressKey('64:ff9b::1.2.3.4'), '64:ff9b:0:0::/64'); // an IPv4 part, not mapped
+  });
+});
+
+describe('ConnectionCounter', () => {
+  const counter = (maxConnections: number, maxConnectionsPerIp: number, maxConnectionsPerUser: number): ConnectionCounter =>
+    new ConnectionCounter({ maxConnections, maxConnectionsPerIp, maxConnectionsPerUser } as LimitSettings);
+  const admitted = (result: Admission | LimitRefusal): Admission => {
+    assert.ok(!('status' in result), `refused: ${JSON.stringify(result)}`);
+    return result;
+  };
+  const refusal = (result: Admission | LimitRefusal | undefined): Pick<LimitRefusal, 'status' | 'code' | 'cause'> | undefined => {
+    assert.ok(result && 'status' in result, `admitted: ${JSON.stringify(result)}`);
+    return { status: result.status, code: result.code, cause: result.cause };
+  };
+
+  it('admits up to maxConnections in all and maxConnectionsPerIp per address (an IPv6 address by its /64)', () => {
+    const limits = counter(4, 2, 10);
+    assert.deepEqual(limits.admit('1.1.1.1'), { ip: '1.1.1.1', released: false });
+    admitted(limits.admit('2001:db8:0:1::1'));
+    admitted(limits.admit('2001:db8:0:1::2'));
+    assert.deepEqual(refusal(limits.admit('2001:db8:0:1::3')), { status: 429, code: 'TOO_MANY_CONNECTIONS', cause: 'address-connections' });
+    admitted(limits.admit('2001:db8:0:2::1'));
+    assert.equal(limits.count, 4);
+    assert.deepEqual(refusal(limits.admit('3.3.3.3')), { status: 503, code: 'UNAVAILABLE', cause: 'server-full' });
+    assert.equal(limits.count, 4);
+  });
+
+  it('release gives the place back, once', () => {
+    const limits = counter(10, 2, 10);
+    const a = admitted(limits.admit('1.1.1.1'));
+    admitted(limits.admit('1.1.1.1'));
+    limits.release(a);
+    limits.release(a);
+    assert.equal(a.released, true);
+    assert.equal(limits.count, 1);
+    admitted(limits.admit('1.1.1.1')); // the address holds 2 again
+    assert.deepEqual(refusal(limits.admit('1.1.1.1')), { status: 429, code: 'TOO_MANY_CONNECTIONS', cause: 'address-connections' });
+  });
+
+  it("an address's last release frees it entirely", () => {
+    const limits = counter(10, 1, 1);
+    const a = admitted(limits.admit('1.1.1.1'));
+    assert.equal(limits.admitUser(a, 'u'), undefined);
+    limits.release(a);
+    assert.equal(limits.count, 0);
+    const b = admitted(limits.admit('1.1.1.1'));
+    assert.equal(limits.admitUser(b, 'u'), undefined);
+  });
+
+  it('admitUser counts per user; a refused upgrade gives its place back unless told not to', () => {
+    const limits = counter(10, 10, 2);
+    const a = admitted(limits.admit('1.1.1.1'));
+    assert.equal(limits.admitUser(a, 'u'), undefined);
+    assert.equal(a.user, 'u');
+    assert.equal(limits.admitUser(a, 'u'), undefined); // already counted: not twice
+    const b = admitted(limits.admit('1.1.1.2'));
+    assert.equal(limits.admitUser(b, 'u'), undefined);
+    const c = admitted(limits.admit('1.1.1.3'));
+    assert.deepEqual(refusal(limits.admitUser(c, 'u')), { status: 429, code: 'TOO_MANY_CONNECTIONS', cause: 'user-connections' });
+    assert.equal(c.released, true);
+    assert.equal(c.user, undefined);
+    assert.equal(limits.count, 2);
+    const d = admitted(limits.admit('1.1.1.4'));
+    assert.ok(refusal(limits.admitUser(d, 'u', false)));
+    assert.equal(d.released, false);
+    assert.equal(limits.count, 3);
+    limits.release(a); // frees one of u's places
+    assert.equal(limits.admitUser(d, 'u'), undefined);
+  });
+});
+
+describe('clientAddress', () => {
+  const request = (forwardedFor: string | string[] | undefined): IncomingMessage =>
+    ({
+      headers: forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor },
+      socket: { remoteAddress: '9.9.9.9' },
+    }) as unknown as IncomingMessage;
+
+  it("is the peer's address without trustProxy, whatever the header says", () => {
+    assert.equal(clientAddress(request('1.1.1.1'), false), '9.9.9.9');
+    assert.equal(clientAddress(request('1.1.1.1'), 0), '9.9.9.9');
+    assert.equal(clientAddress({ headers: {}, socket: {} } as unknown as IncomingMessage, false), 'unknown');
+  });
+
+  it('behind n proxies, is the entry the outermost one added (n-th from the end), trimmed', () => {
+    assert.equal(clientAddress(request('6.6.6.6, 1.1.1.1'), true), '1.1.1.1');
+    assert.equal(clientAddress(request('6.6.6.6, 1.1.1.1 ,2.2.2.2'), 2), '1.1.1.1');
+    assert.equal(clientAddress(request(['6.6.6.6, 1.1.1.1', '2.2.2.2']), 2), '1.1.1.1');
+    assert.equal(clientAddress(request('1.1.1.1, ,2.2.2.2'), 2), '1.1.1.1');
+  });
+
+  it("falls back to the peer's address when the header has too few entries", () => {
+    assert.equal(clientAddress(request('2.2.2.2'), 2), '9.9.9.9');
+    assert.equal(clientAddress(request(undefined), true), '9.9.9.9');
+    assert.equal(clientAddress(request(''), 1), '9.9.9.9');
   });
 });
