@@ -173,6 +173,13 @@ describe('HandshakeRates', () => {
     assert.equal(rates.take('d', T0 + 2000), 500); // d kept its state: one token left, now none
   });
 
+  it('counts the refill time of the first sweep from its construction', () => {
+    const rates = new HandshakeRates({ perSecond: 2, burst: 2 }, T0); // refills in 1000 ms
+    rates.take('a', T0 + 100); // full again at T0 + 600
+    rates.take('b', T0 + 1000); // sweep, T0 + 1000 after construction: a goes
+    assert.equal(rates.size, 1);
+  });
+
   it('holds at most 100000 buckets; the address seen least recently gives way', () => {
     const rates = new HandshakeRates({ perSecond: 1, burst: 1 }, T0);
     const ip = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
