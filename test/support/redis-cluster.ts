@@ -320,14 +320,15 @@ export class RedisCluster {
    * received is lost at a failover, which a test of the failover itself waits out.
    */
   async waitReplicated(node: RedisServer, timeoutMs = 10_000): Promise<void> {
-    const target = Number((await infoFields(node.port, ['INFO', 'replication'])).get('master_repl_offset'));
+    const info = await infoFields(node.port, ['INFO', 'replication']);
+    if (info.get('connected_slaves') === '0') {
+      throw new Error(`port ${node.port} has no replica to wait for`);
+    }
+    const target = Number(info.get('master_repl_offset'));
     await this.waitFor(
       async () => {
         const fields = await infoFields(node.port, ['INFO', 'replication']);
         const replicas = [...fields].filter(([name]) => /^slave\d+$/.test(name)).map(([, value]) => value);
-        if (replicas.length === 0) {
-          return `port ${node.port} has no replica`;
-        }
         const behind = replicas.filter((value) => Number(/offset=(\d+)/.exec(value)?.[1] ?? -1) < target);
         return behind.length > 0 ? `port ${node.port}'s replicas behind offset ${target}: ${behind.join('; ')}` : undefined;
       },
