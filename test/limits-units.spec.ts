@@ -5,6 +5,15 @@ import { addressKey, HandshakeRates } from '../src/limits/handshake-rates.js';
 import { type Admission, clientAddress, ConnectionCounter, type LimitRefusal, type LimitSettings } from '../src/limits/limits.js';
 import { checkRate, TokenBucket } from '../src/limits/token-bucket.js';
 import { UserRates } from '../src/limits/user-rates.js';
+import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
+import { Reflector } from '@nestjs/core';
+import { FramePolicy } from '../src/gateway/frame-policy.js';
+import { Connection } from '../src/gateway/connection.js';
+import type { GatewaySettings } from '../src/gateway/gateway-settings.js';
+import type { RealtimeTransport } from '../src/transport/transport.interface.js';
+import { LogThrottle } from '../src/limits/log-throttle.js';
+import { RateLimit, RateLimitGuard } from '../src/limits/rate-limit.decorator.js';
+import { RealtimeError } from '../src/realtime.errors.js';
 
 /** Unit tests of the rate arithmetic, with exact numbers; time is passed in (ms). */
 
@@ -308,5 +317,109 @@ describe('clientAddress', () => {
     assert.equal(clientAddress(request('2.2.2.2'), 2), '9.9.9.9');
     assert.equal(clientAddress(request(undefined), true), '9.9.9.9');
     assert.equal(clientAddress(request(''), 1), '9.9.9.9');
+  });
+});
+
+/** A connection with no socket behind it: FramePolicy and the guards only read and set its fields. */
+function bareConnection(): { socket: object; connection: Connection } {
+  const socket = {};
+  return { socket, connection: new Connection(socket, {} as RealtimeTransport, undefined, {} as GatewaySettings, new Set()) };
+}
+
+describe('FramePolicy', () => {
+  const log = new LogThrottle({ warn: () => undefined, error: () => undefined, debug: () => undefined }, { lines: 1, intervalMs: 1000 });
+  const policy = (messageRate: LimitSettings['messageRate'], userMessageRate: LimitSettings['userMessageRate']): FramePolicy =>
+    new FramePolicy({ messageRate, userMessageRate } as LimitSettings, log);
+
+  it("gives a user's bucket back when the user's last connection closes", () => {
+    const frames = policy(false, { perSecond: 1, burst: 5 });
+    const [one, two] = [bareConnection().connection, bareConnection().connection];
+    frames.attach(one, 'alice');
+    frames.attach(two, 'alice');
+    assert.equal(frames.trackedUsers, 1);
+    frames.release(one);
+    assert.equal(frames.trackedUsers, 1);
+    // The bucket is full (nothing was taken): it goes at once, not after a refill.
+    frames.release(two);
+    assert.equal(frames.trackedUsers, 0);
+  });
+
+  it('keeps no user bucket for a connection without a user, nor when user rates are off', () => {
+    const frames = policy({ perSecond: 1, burst: 1 }, { perSecond: 1, burst: 5 });
+    const anonymous = bareConnection().connection;
+    frames.attach(anonymous, undefined);
+    assert.equal(frames.trackedUsers, 0);
+    assert.equal(anonymous.userRate, undefined);
+    frames.release(anonymous);
+    const off = policy(false, false);
+    const alice = bareConnection().connection;
+    off.attach(alice, 'alice');
+    assert.deepEqual([off.trackedUsers, alice.rate, alice.userRate], [0, undefined, undefined]);
+    assert.equal(off.withinRate(alice), true);
+  });
+
+  it('a connection signing in later gets its user bucket then', () => {
+    const frames = policy(false, { perSecond: 1, burst: 1 });
+    const connection = bareConnection().connection;
+    frames.attach(connection, undefined);
+    assert.equal(frames.withinRate(connection), true);
+    assert.equal(frames.withinRate(connection), true);
+    frames.attachUser(connection, 'alice');
+    assert.deepEqual([frames.withinRate(connection), frames.withinRate(connection)], [true, false]);
+    assert.equal(frames.trackedUsers, 1);
+  });
+});
+
+describe('RateLimitGuard', () => {
+  class Gateway {
+    @RateLimit({ perSecond: 1, burst: 1 })
+    limited(): void {}
+
+    unlimited(): void {}
+  }
+
+  const guard = new RateLimitGuard(new Reflector());
+  const context = (client: object, handler: () => void): ExecutionContextHost => {
+    const host = new ExecutionContextHost([client, {}, 'event'], Gateway, handler);
+    host.setType('ws');
+    return host;
+  };
+
+  it('limits a realtime connection per handler', () => {
+    const { socket } = bareConnection();
+    assert.equal(guard.canActivate(context(socket, Gateway.prototype.limited)), true);
+    assert.throws(
+      () => guard.canActivate(context(socket, Gateway.prototype.limited)),
+      (error: unknown) => {
+        assert.ok(error instanceof RealtimeError);
+        assert.equal(error.code, 'RATE_LIMITED');
+        return true;
+      },
+    );
+  });
+
+  it('counts one call once, however many times the guard is named for it (class and handler)', () => {
+    const { socket } = bareConnection();
+    const call = context(socket, Gateway.prototype.limited);
+    assert.equal(guard.canActivate(call), true);
+    assert.equal(guard.canActivate(call), true);
+    assert.throws(() => guard.canActivate(context(socket, Gateway.prototype.limited)), RealtimeError);
+  });
+
+  it('lets through a handler without a rate (the guard named on its own), however often', () => {
+    const { socket } = bareConnection();
+    for (let i = 0; i < 5; i++) {
+      assert.equal(guard.canActivate(context(socket, Gateway.prototype.unlimited)), true);
+    }
+  });
+
+  it('refuses a bad rate when the decorator is applied, naming it', () => {
+    assert.throws(() => RateLimit({ perSecond: 0, burst: 1 }), /^TypeError: Realtime option @RateLimit\(\) needs/);
+  });
+
+  it('lets through a client that is not a realtime connection (it has nothing to count it by)', () => {
+    for (let i = 0; i < 5; i++) {
+      assert.equal(guard.canActivate(context({}, Gateway.prototype.limited)), true);
+    }
   });
 });

@@ -235,6 +235,74 @@ describe('limits (protocol §1, §2, §5)', () => {
     assert.equal((await bob.request({ event: 'limited', id: 5 })).data, 'ok');
   });
 
+  it("limits each handler of a class named with @RateLimit on its own; a handler's own rate takes precedence", async () => {
+    await start({});
+    const client = await TestClient.connect(app.wsUrl('/class-limited'), { headers: { authorization: `Bearer ${tokenFor('alice')}` } });
+    clients.push(client);
+    const codeOf = async (event: string, id: number): Promise<unknown> => {
+      const reply = await client.request({ event, id });
+      return reply.event === 'error' ? (reply.data as { code: string }).code : reply.data;
+    };
+    // The class's burst of 1, for `a` and for `b` each.
+    assert.deepEqual([await codeOf('a', 1), await codeOf('a', 2)], ['a', 'RATE_LIMITED']);
+    assert.deepEqual([await codeOf('b', 3), await codeOf('b', 4)], ['b', 'RATE_LIMITED']);
+    // `own`'s burst of 3.
+    const own: unknown[] = [];
+    for (const id of [5, 6, 7, 8]) {
+      own.push(await codeOf('own', id));
+    }
+    assert.deepEqual(own, ['own', 'own', 'own', 'RATE_LIMITED']);
+  });
+
+  it("applies the connection's rate and its user's together: the first one exhausted refuses", async () => {
+    // The user's rate is the tighter one.
+    await start({ limits: { messageRate: { perSecond: 1, burst: 10 }, userMessageRate: { perSecond: 1, burst: 3 } } });
+    const alice = await connect('alice');
+    const codes = async (client: TestClient, count: number): Promise<string[]> => {
+      const seen: string[] = [];
+      for (let id = 0; id < count; id++) {
+        const reply = await client.request({ event: 'rooms', id });
+        seen.push(reply.event === 'error' ? (reply.data as { code: string }).code : String(reply.event));
+      }
+      return seen;
+    };
+    assert.deepEqual(await codes(alice, 4), ['rooms', 'rooms', 'rooms', 'RATE_LIMITED']);
+    await app.close();
+    // The connection's rate is the tighter one.
+    await start({ limits: { messageRate: { perSecond: 1, burst: 2 }, userMessageRate: { perSecond: 1, burst: 10 } } });
+    const bob = await connect('bob');
+    assert.deepEqual(await codes(bob, 3), ['rooms', 'rooms', 'RATE_LIMITED']);
+    // A second connection of bob's has its own burst of 2, with the user's bucket still well filled.
+    const bob2 = await connect('bob');
+    assert.deepEqual(await codes(bob2, 3), ['rooms', 'rooms', 'RATE_LIMITED']);
+  });
+
+  it('gives connections without a user no user rate: anonymous clients do not share one bucket', async () => {
+    await start({ limits: { messageRate: false, userMessageRate: { perSecond: 1, burst: 2 } } });
+    const anonymous = [await TestClient.connect(app.wsUrl('/public-rooms')), await TestClient.connect(app.wsUrl('/public-rooms'))];
+    clients.push(...anonymous);
+    for (const client of anonymous) {
+      for (let id = 0; id < 4; id++) {
+        assert.equal((await client.request({ event: 'presence', id, data: { room: 'r' } })).event, 'presence');
+      }
+    }
+  });
+
+  it('answers refused frames the same with metrics off', async () => {
+    await start({ metrics: false, limits: { messageRate: { perSecond: 1, burst: 1 }, userMessageRate: false } });
+    const alice = await connect('alice');
+    assert.deepEqual(await answered(alice, { event: 'nope', id: 1 }), {
+      event: 'error',
+      id: 1,
+      data: { code: 'UNKNOWN_EVENT', message: 'no handler for event "nope"' },
+    });
+    assert.deepEqual(await answered(alice, { event: 'rooms', id: 2 }), {
+      event: 'error',
+      id: 2,
+      data: { code: 'RATE_LIMITED', message: 'too many messages: slow down' },
+    });
+  });
+
   it('does not take a reading client for a slow consumer because of what one turn held back', async () => {
     await start({ limits: { maxBufferedBytes: 64 * 1024 } });
     const reader = await connect('reader');

@@ -41,6 +41,11 @@ export class FramePolicy {
     }
   }
 
+  /** How many users' rates this instance keeps (connected users, and buckets still refilling). */
+  get trackedUsers(): number {
+    return this.userRates?.size ?? 0;
+  }
+
   /** A closed connection's share of its user's rate is given back. */
   release(connection: Connection): void {
     if (connection.rateUser !== undefined) {

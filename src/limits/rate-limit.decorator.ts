@@ -11,9 +11,18 @@ const RATE_LIMIT_METADATA = 'realtime:rate-limit';
 const buckets = new WeakMap<object, Map<Function, TokenBucket>>();
 
 /**
+ * The calls already counted: a handler named with `@RateLimit` in a class named with it too
+ * has the guard twice, and Nest passes both the same context. One token per call.
+ */
+const counted = new WeakSet<ExecutionContext>();
+
+/**
  * Limits how often one connection may call a handler, on top of the module's overall
  * message rate. Over it, the request is answered with `RATE_LIMITED` (tied to its id) and
  * the handler does not run.
+ *
+ * On a gateway class it limits each of the class's handlers on its own (one bucket per
+ * connection and handler); a handler's own `@RateLimit` takes precedence over the class's.
  *
  * @example
  * ```ts
@@ -22,24 +31,29 @@ const buckets = new WeakMap<object, Map<Function, TokenBucket>>();
  * send(@MessageBody() body: SendDto) { ... }
  * ```
  */
-export function RateLimit(rate: RateLimit): MethodDecorator {
+export function RateLimit(rate: RateLimit): MethodDecorator & ClassDecorator {
   checkRate('@RateLimit()', rate);
   return applyDecorators(SetMetadata(RATE_LIMIT_METADATA, rate), UseGuards(RateLimitGuard));
 }
 
-/** The guard behind {@link RateLimit}: one token bucket per connection and handler. */
+/**
+ * The guard behind {@link RateLimit}: one token bucket per connection and handler. It lets
+ * through what it cannot count: a handler without a rate (the guard named on its own), or a
+ * client that is not a realtime connection.
+ */
 @Injectable()
 export class RateLimitGuard implements CanActivate {
   constructor(private readonly reflector: Reflector) {}
 
   canActivate(context: ExecutionContext): boolean {
     const handler = context.getHandler();
-    const rate = this.reflector.get<RateLimit | undefined>(RATE_LIMIT_METADATA, handler);
+    const rate = this.reflector.getAllAndOverride<RateLimit | undefined>(RATE_LIMIT_METADATA, [handler, context.getClass()]);
     const client = context.switchToWs().getClient<object>();
     const connection = connectionOf(client);
-    if (!rate || !connection) {
+    if (!rate || !connection || counted.has(context)) {
       return true;
     }
+    counted.add(context);
     let perHandler = buckets.get(connection);
     if (!perHandler) {
       perHandler = new Map();

@@ -10,6 +10,11 @@ export class UserRates {
 
   constructor(private readonly rate: RateLimit) {}
 
+  /** How many users have a bucket: those connected, and those whose bucket is still refilling. */
+  get size(): number {
+    return this.entries.size;
+  }
+
   /** The bucket of `sub`, counted for one more connection. */
   acquire(sub: string, now: number): TokenBucket {
     let entry = this.entries.get(sub);

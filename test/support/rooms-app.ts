@@ -1,5 +1,5 @@
 import { RealtimeModule, type RealtimeBroker, RealtimeHub, type RealtimeModuleOptions } from '../../src/index.js';
-import { PublicRoomsGateway, RoomsGateway, RoomsLog } from '../fixtures/rooms-gateways.js';
+import { ClassLimitedGateway, PublicRoomsGateway, RoomsGateway, RoomsLog } from '../fixtures/rooms-gateways.js';
 import { startApp, type RunningApp } from './app.js';
 import { handMadeToken, now } from './tokens.js';
 import type { INestApplication } from '@nestjs/common';
@@ -26,7 +26,7 @@ export async function startRoomsApp(
   const running = await startApp(
     {
       imports: [RealtimeModule.forRoot({ auth: { secret: ROOMS_SECRET }, broker, heartbeat, ...options })],
-      providers: [RoomsLog, RoomsGateway, PublicRoomsGateway],
+      providers: [RoomsLog, RoomsGateway, PublicRoomsGateway, ClassLimitedGateway],
     },
     configure,
     port,
