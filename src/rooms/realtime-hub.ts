@@ -54,7 +54,6 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('RealtimeHub');
   private readonly broker: RealtimeBroker;
   private readonly rooms = new Map<string, Set<Connection>>();
-  private readonly users = new Map<string, Set<Connection>>();
   private readonly everyone = new Set<Connection>();
   private readonly userChannels: UserChannels;
   /** Room subscriptions in flight, which later joiners must wait for too. */
@@ -179,7 +178,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
 
   /** The clients of this instance that belong to a user. */
   localClientsOf(sub: string): object[] {
-    return [...(this.users.get(sub) ?? [])].map((connection) => connection.socket);
+    return [...(this.userChannels.connectionsOf(sub) ?? [])].map((connection) => connection.socket);
   }
 
   /** The distinct users (`sub`) present in a room on any instance, sorted. */
@@ -205,7 +204,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   /** Sends `{event, data}` to every connection of a user (`sub`) on every instance. */
   emitToUser(sub: string, event: string, data: unknown): void {
     const frame = JSON.stringify({ event, data });
-    this.deliver(this.users.get(sub), frame, undefined);
+    this.deliver(this.userChannels.connectionsOf(sub), frame, undefined);
     this.publish(userChannel(sub), { type: 'message', origin: this.instanceId, frame });
   }
 
@@ -247,7 +246,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     this.everyone.add(connection);
     const sub = connection.principal?.sub;
     if (sub !== undefined) {
-      this.addUser(connection, sub);
+      this.userChannels.add(connection, sub);
     }
   }
 
@@ -265,18 +264,8 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
       this.releaseUser(sub); // closed meanwhile, or identified by an overlapping call
       return;
     }
-    this.addUser(connection, sub);
+    this.userChannels.add(connection, sub);
     await Promise.all([...connection.rooms].map((room) => this.localPresence.add(room, sub)));
-  }
-
-  private addUser(connection: Connection, sub: string): void {
-    connection.user = sub;
-    let connections = this.users.get(sub);
-    if (!connections) {
-      connections = new Set();
-      this.users.set(sub, connections);
-    }
-    connections.add(connection);
   }
 
   /** @internal The adapter unregisters a connection once it has closed and its disconnect hook ran. */
@@ -287,15 +276,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     for (const room of [...connection.rooms]) {
       void this.leaveRoom(connection, room);
     }
-    const sub = connection.user;
-    if (sub === undefined) {
-      return;
-    }
-    const connections = this.users.get(sub);
-    if (connections?.delete(connection) && connections.size === 0) {
-      this.users.delete(sub);
-    }
-    this.releaseUser(sub);
+    this.userChannels.remove(connection);
   }
 
   private async leaveRoom(connection: Connection, room: string): Promise<void> {
@@ -371,7 +352,11 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
       }
     } else {
       const connections =
-        target.to === 'all' ? this.everyone : target.to === 'room' ? this.rooms.get(target.room) : this.users.get(target.sub);
+        target.to === 'all'
+          ? this.everyone
+          : target.to === 'room'
+            ? this.rooms.get(target.room)
+            : this.userChannels.connectionsOf(target.sub);
       this.deliver(connections, message.frame, undefined);
     }
   }
@@ -383,7 +368,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   }
 
   private kickLocally(sub: string, reason: string): void {
-    for (const connection of [...(this.users.get(sub) ?? [])]) {
+    for (const connection of [...(this.userChannels.connectionsOf(sub) ?? [])]) {
       connection.close(CloseCode.FORBIDDEN, reason, 'kicked');
     }
   }

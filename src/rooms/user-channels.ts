@@ -1,11 +1,15 @@
 import type { BrokerPubSub } from '../broker/broker.interface.js';
+import type { Connection } from '../gateway/connection.js';
 import { userChannel } from './cluster-envelope.js';
 
 /**
- * The user channels this instance is subscribed to: one per user with a connection here
- * (or an upgrade under way), made by the first hold and dropped with the last.
+ * The users of this instance: their connections here, and the user channels this instance
+ * is subscribed to, one per user with a connection here (or an upgrade under way), made by
+ * the first hold and dropped with the last.
  */
 export class UserChannels {
+  /** user → its connections on this instance */
+  private readonly local = new Map<string, Set<Connection>>();
   /** user → holds (connections of the user, plus upgrades under way) */
   private readonly holds = new Map<string, number>();
   /** user → the subscription to the user channel, while it is being made */
@@ -43,5 +47,34 @@ export class UserChannels {
     this.holds.delete(sub);
     this.subscriptions.delete(sub);
     void this.settle(this.broker.unsubscribe(userChannel(sub)), 'unsubscribe');
+  }
+
+  /** The connections of `sub` on this instance. */
+  connectionsOf(sub: string): Set<Connection> | undefined {
+    return this.local.get(sub);
+  }
+
+  /** Counts `connection` as `sub`'s from now on (the user is held already). */
+  add(connection: Connection, sub: string): void {
+    connection.user = sub;
+    let connections = this.local.get(sub);
+    if (!connections) {
+      connections = new Set();
+      this.local.set(sub, connections);
+    }
+    connections.add(connection);
+  }
+
+  /** A connection that closed is no longer its user's, and gives its user's hold back. */
+  remove(connection: Connection): void {
+    const sub = connection.user;
+    if (sub === undefined) {
+      return;
+    }
+    const connections = this.local.get(sub);
+    if (connections?.delete(connection) && connections.size === 0) {
+      this.local.delete(sub);
+    }
+    this.release(sub);
   }
 }
