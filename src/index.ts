@@ -8,7 +8,8 @@ export type {
   RealtimeModuleOptions,
   RealtimeShutdownOptions,
 } from './realtime-options.interface.js';
-export { RealtimeError } from './realtime.errors.js';
+export { ClientRequestError, RealtimeError } from './realtime.errors.js';
+export type { ClientRequestOptions } from './gateway/client-requests.js';
 export type { HandshakeInfo, JwtAlgorithm, JwtKey, JwtTokenHeader, RealtimeAuthOptions } from './auth/auth-options.interface.js';
 export { Principal, principalOf } from './auth/principal.js';
 export type { RealtimePrincipal } from './auth/principal.interface.js';

@@ -28,3 +28,26 @@ export class RealtimeError extends Error {
     this.details = details;
   }
 }
+
+/**
+ * Why a server request to a client (`RealtimeHub.request()`) failed: `TIMEOUT` (no reply in
+ * time), `DISCONNECTED` (the connection closed first, or was closing), `BAD_REQUEST` (the
+ * client's failure reply was malformed), or the code the client answered with.
+ *
+ * It is not a {@link RealtimeError}: `TIMEOUT` and `DISCONNECTED` are the client SDK's own
+ * codes, so a handler that lets it escape answers its own request with `INTERNAL`. Catch
+ * it and throw a `RealtimeError` of your choice to tell that client more.
+ */
+export class ClientRequestError extends Error {
+  /** What went wrong: `TIMEOUT`, `DISCONNECTED`, or an error code (the client's own, or `BAD_REQUEST`). */
+  readonly code: 'TIMEOUT' | 'DISCONNECTED' | RealtimeErrorCode;
+  /** The event the server asked. */
+  readonly event: string;
+
+  constructor(code: 'TIMEOUT' | 'DISCONNECTED' | RealtimeErrorCode, message: string, event: string) {
+    super(message);
+    this.name = 'ClientRequestError';
+    this.code = code;
+    this.event = event;
+  }
+}

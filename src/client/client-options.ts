@@ -14,7 +14,7 @@ export type TokenProvider = (reason: TokenReason) => string | Promise<string>;
  */
 export type EventMap = Record<string, unknown>;
 
-/** A server push or reply as received: `{event, data, room?, id?}`. */
+/** A server push, reply or request as received: `{event, data, room?, id?, sid?}`. */
 export interface IncomingFrame<T = unknown> {
   readonly event: string;
   readonly data?: T;
@@ -22,6 +22,8 @@ export interface IncomingFrame<T = unknown> {
   /** A room push's offset in its room (docs/protocol.md §7). */
   readonly offset?: number;
   readonly id?: string | number;
+  /** Set on a request from the server (docs/protocol.md §8), answered by a `handle()` handler. */
+  readonly sid?: number;
 }
 
 /** What `onReconnect` gets: requests and sends that go out at once, ahead of the queue. */

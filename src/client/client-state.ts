@@ -1,3 +1,5 @@
+import { ClientErrorCode, RealtimeClientError } from './client-error.js';
+
 /**
  * The client's connection state:
  * - `closed`: not connected and not trying (before `connect()`, after `disconnect()`, or
@@ -72,5 +74,29 @@ export class ClientStateMachine {
     for (const listener of [...this.listeners]) {
       this.report(() => listener(change));
     }
+  }
+
+  /**
+   * Resolves once the state is `open`; rejects if it becomes `closed` first, or is `closed`
+   * now and not `aboutToConnect`.
+   */
+  whenOpen(aboutToConnect: boolean): Promise<void> {
+    if (this.current === 'open') {
+      return Promise.resolve();
+    }
+    if (this.current === 'closed' && !aboutToConnect) {
+      return Promise.reject(new RealtimeClientError(ClientErrorCode.CLOSED, 'the client is closed: call connect()'));
+    }
+    return new Promise((resolve, reject) => {
+      const stop = this.listen(({ state }) => {
+        if (state === 'open') {
+          stop();
+          resolve();
+        } else if (state === 'closed') {
+          stop();
+          reject(new RealtimeClientError(ClientErrorCode.CLOSED, 'the client closed before it opened'));
+        }
+      });
+    });
   }
 }

@@ -9,6 +9,7 @@ import { ClientHeartbeat } from './client-heartbeat.js';
 import type { EventMap, IncomingFrame, ReconnectContext, RealtimeClientOptions, TokenReason } from './client-options.js';
 import { ClientErrorCode, describe, RealtimeClientError, toClientError } from './client-error.js';
 import { Outbox } from './outbox.js';
+import { type RequestHandler, RequestHandlers } from './request-handlers.js';
 import { type RoomRejoin, RoomTracker } from './room-tracker.js';
 import { TokenKeeper } from './token-keeper.js';
 import { OPEN, type WebSocketConstructor, type WebSocketLike, webSocketFor } from './websocket-like.js';
@@ -54,6 +55,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
   private readonly tokens: TokenKeeper;
   private readonly rooms: RoomTracker;
   private readonly heartbeat: ClientHeartbeat;
+  private readonly handlers = new RequestHandlers();
   /** The constructor's connect() is still to come; a disconnect() before it cancels it. */
   private autoConnecting = false;
   /** Attempts started, ever: an attempt that is not the latest stops (see {@link attempt}). */
@@ -99,6 +101,15 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
   }
 
   /**
+   * Answers the server's requests of one event (`hub.request()`): the handler's result is the
+   * reply, a throw goes back as an error; one handler per event (none: `UNKNOWN_EVENT`).
+   * Returns a function that removes it.
+   */
+  handle<T = unknown>(event: string, handler: RequestHandler<T>): () => void {
+    return this.handlers.set(event, handler as RequestHandler);
+  }
+
+  /**
    * Joins a room (`rooms.joinEvent`, default `join`, with `{...data, room}`) and keeps
    * track of it: after a reconnection it is joined again with `since`, so that what was
    * missed arrives through the usual listeners, once each. Resolves with the server's reply.
@@ -132,23 +143,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
 
   /** Resolves once the client is open; rejects if it closes first, or is closed and not about to connect. */
   whenOpen(): Promise<void> {
-    if (this.state === 'open') {
-      return Promise.resolve();
-    }
-    if (this.state === 'closed' && !this.autoConnecting) {
-      return Promise.reject(new RealtimeClientError(ClientErrorCode.CLOSED, 'the client is closed: call connect()'));
-    }
-    return new Promise((resolve, reject) => {
-      const stop = this.onState(({ state }) => {
-        if (state === 'open') {
-          stop();
-          resolve();
-        } else if (state === 'closed') {
-          stop();
-          reject(new RealtimeClientError(ClientErrorCode.CLOSED, 'the client closed before it opened'));
-        }
-      });
-    });
+    return this.machine.whenOpen(this.autoConnecting);
   }
 
   /** Sends an event without waiting for anything. Throws `QUEUE_FULL` or `CLOSED` rather than drop it. */
@@ -247,7 +242,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     });
     socket.addEventListener('message', (event) => {
       if (this.socket === socket) {
-        this.onMessage(event.data);
+        this.onMessage(event.data, socket);
       }
     });
     socket.addEventListener('error', () => undefined); // the close event follows and decides
@@ -300,7 +295,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     this.machine.move('open', 'opened');
   }
 
-  private onMessage(raw: unknown): void {
+  private onMessage(raw: unknown, socket: WebSocketLike): void {
     this.heartbeat.traffic();
     if (typeof raw !== 'string') {
       return;
@@ -313,6 +308,11 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
       return;
     }
     if (typeof frame?.event !== 'string' || this.outbox.settle(frame)) {
+      return;
+    }
+    if (frame.sid !== undefined) {
+      // A server request, answered on the connection it came on while that stays open.
+      this.handlers.answer(frame, (text) => socket.readyState === OPEN && socket.send(text));
       return;
     }
     this.rooms.seen(frame);

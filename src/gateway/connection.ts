@@ -1,3 +1,4 @@
+import { ClientRequests, type ClientRequestOptions } from './client-requests.js';
 import type { IncomingMessage } from 'node:http';
 import type { RealtimePrincipal } from '../auth/principal.interface.js';
 import type { HeartbeatEntry, HeartbeatMonitor, HeartbeatPeer } from '../heartbeat/heartbeat-monitor.js';
@@ -99,6 +100,8 @@ export class Connection {
   private closeTimer: NodeJS.Timeout | undefined;
   /** Who waits for the close (see whenClosed); null once closed. */
   private closedWaiters: (() => void)[] | null | undefined;
+  /** The server's requests to this client that wait for its reply; made by the first. */
+  asked: ClientRequests | undefined;
   /** Requests dispatched and not yet answered (see afterReply). */
   requestsInFlight = 0;
   /** What waits for the next answered request (see afterReply). */
@@ -132,6 +135,15 @@ export class Connection {
   watch(monitor: HeartbeatMonitor): void {
     this.heartbeatMonitor = monitor;
     this.heartbeat = monitor.add(new HeartbeatOf(this));
+  }
+
+  /**
+   * Sends a request to the client (protocol 1.2) and resolves with the `data` of its reply;
+   * see `RealtimeHub.request()` for how it fails.
+   */
+  ask(event: string, data: unknown, options: ClientRequestOptions): Promise<unknown> {
+    this.asked ??= new ClientRequests();
+    return this.asked.ask((frame) => this.send(frame), event, data, options);
   }
 
   /** Adds a room to {@link rooms}; the set is made on the first join (most connections join none). */
@@ -315,6 +327,7 @@ export class Connection {
 
   /** Releases what the connection holds; called once it has closed. */
   release(): void {
+    this.asked?.closed();
     const waiters = this.closedWaiters;
     this.closedWaiters = null;
     waiters?.forEach((resolve) => resolve());

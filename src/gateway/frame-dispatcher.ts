@@ -13,6 +13,8 @@ import { failWithException } from './realtime-exception.filter.js';
 
 /** Metrics label of raw-text frames. */
 const RAW_METRIC_LABEL = '(raw)';
+/** Metrics label of the client's replies to server requests. */
+const REPLY_METRIC_LABEL = '(reply)';
 
 /**
  * One inbound frame, from the socket to its one reply: the frame policy (rate, invalid
@@ -77,7 +79,11 @@ export class FrameDispatcher {
       }
       return;
     }
-    const { event, id, data: payload } = parsed.frame;
+    const { event, id, sid, data: payload } = parsed.frame;
+    if (sid !== undefined) {
+      this.onReply(connection, sid, event, payload);
+      return;
+    }
     const handler = connection.handlers.get(event);
     connection.metrics?.messageIn(handler || event === PING_EVENT || event === AUTH_EVENT ? event : undefined);
     if (event === PING_EVENT) {
@@ -93,6 +99,18 @@ export class FrameDispatcher {
       return;
     }
     this.dispatch(new MessageContext(connection, event, id), handler, payload);
+  }
+
+  /**
+   * The client's reply to a server request. One to a request that already ended (it timed
+   * out) is discarded, as the protocol says; one to a request never sent is refused.
+   */
+  private onReply(connection: Connection, sid: number, event: string, data: unknown): void {
+    connection.metrics?.messageIn(REPLY_METRIC_LABEL);
+    const outcome = connection.asked?.answer(sid, event, data) ?? 'unknown';
+    if (outcome === 'unknown') {
+      this.policy.refuse(connection, undefined, ErrorCode.BAD_REQUEST, `no request with "sid" ${sid} was sent to this client`);
+    }
   }
 
   private dispatch(context: MessageContext, handler: BoundHandler, payload: unknown): void {

@@ -23,17 +23,19 @@ export const AUTH_EVENT = 'auth';
 /** A request id: a string of 1 to 64 characters or a finite number. */
 export type MessageId = string | number;
 
-/** A client-to-server request frame. */
+/** A client-to-server request frame, or the client's reply to a server request (with `sid`). */
 export interface RequestFrame<T = unknown> {
-  /** Name of the handler to run. */
+  /** Name of the handler to run; in a reply, the request's event, or `error` for a failure. */
   event: string;
-  /** The handler's input. */
+  /** The handler's input; in a reply, its result (or `{code, message}` for a failure). */
   data?: T;
   /** When present, exactly one reply (success or error) carries it back. */
   id?: MessageId;
+  /** Set in a reply to the server's request of that `sid` (protocol 1.2); never with `id`. */
+  sid?: number;
 }
 
-/** A server-to-client reply, or a push when it has no `id`. */
+/** A server-to-client reply, a push when it has no `id`, or a request when it has a `sid`. */
 export interface ReplyFrame<T = unknown> {
   /** The request's event (or the event a handler chose with a `WsResponse`). */
   event: string;
@@ -43,6 +45,8 @@ export interface ReplyFrame<T = unknown> {
   data: T;
   /** The room a push was sent to. */
   room?: string;
+  /** Set in a request from the server (protocol 1.2): the client answers with the same `sid`. */
+  sid?: number;
 }
 
 /** One failing property of a `VALIDATION_FAILED` error. */
@@ -107,6 +111,15 @@ export function parseFrame(text: string, maxDepth: number = DEFAULT_MAX_DEPTH): 
     return {
       kind: 'invalid',
       message: `"id" must be a string of 1 to ${MAX_ID_LENGTH} characters or a finite number`,
+    };
+  }
+  const sid = frame.sid;
+  if (sid !== undefined && (!Number.isSafeInteger(sid) || (sid as number) < 1 || id !== undefined)) {
+    return {
+      kind: 'invalid',
+      id,
+      message:
+        id === undefined ? '"sid" must be a whole number of at least 1' : 'a frame carries "id" (a request) or "sid" (a reply), not both',
     };
   }
   if (!sanitize(frame, 1, maxDepth)) {

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { BrokerHealth, RealtimeBroker, StreamPosition } from '../broker/broker.interface.js';
 import { MemoryBroker } from '../broker/memory-broker.js';
 import { type Connection, connectionOf } from '../gateway/connection.js';
+import type { ClientRequestOptions } from '../gateway/client-requests.js';
 import { prebuildTextFrame } from '../transport/prebuilt-frame.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
@@ -213,6 +214,16 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     const frame = JSON.stringify({ event, data });
     this.deliver(this.everyone, frame, undefined);
     this.publish(ALL_CHANNEL, { type: 'message', origin: this.instanceId, frame });
+  }
+
+  /**
+   * Asks a client of this instance to answer `event` (protocol 1.2; the client SDK answers
+   * with `handle()`) and resolves with the `data` of its reply. Rejects with a
+   * `ClientRequestError`: the client's own error code, `TIMEOUT` after `options.timeoutMs`
+   * (default 10 s), or `DISCONNECTED` when the connection closes (or is closing) first.
+   */
+  request<T = unknown>(client: object, event: string, data?: unknown, options: ClientRequestOptions = {}): Promise<T> {
+    return this.connection(client).ask(event, data, options) as Promise<T>;
   }
 
   /**
