@@ -1,3 +1,4 @@
+import type { RealtimeCompressionOptions } from './options/compression.js';
 import type { RealtimeAuthOptions } from './auth/auth-options.interface.js';
 import type { RealtimeAuthenticator } from './auth/authenticator.interface.js';
 import type { RealtimeBroker } from './broker/broker.interface.js';
@@ -62,6 +63,13 @@ export interface RealtimeModuleOptions {
    * it off. Default `{ whitelist: true, forbidNonWhitelisted: true, transform: true }`.
    */
   validation?: RealtimeValidationSetting;
+  /**
+   * permessage-deflate, for clients that offer it (browsers do): messages over a threshold
+   * are sent compressed, and compressed inbound ones are accepted, inflated no further than
+   * `limits.maxPayload`. `true` for the defaults. Default false: compression costs CPU on
+   * every compressed message.
+   */
+  compression?: RealtimeCompressionOptions | boolean;
 }
 
 /** `RealtimeModuleOptions.history`: how much of each room's history is kept. */
@@ -90,7 +98,7 @@ export interface RealtimeShutdownOptions {
  * Per-gateway options, given to {@link RealtimeGateway}: a subset of the module's, which
  * they override for this gateway, plus who may connect.
  */
-export interface RealtimeGatewayOptions extends Pick<RealtimeModuleOptions, 'allowedOrigins' | 'heartbeat' | 'validation'> {
+export interface RealtimeGatewayOptions extends Pick<RealtimeModuleOptions, 'allowedOrigins' | 'heartbeat' | 'validation' | 'compression'> {
   /** Accept connections without credentials (credentials that are given must still be valid). Default false. */
   public?: boolean;
   /** Roles the principal's `roles` must all contain, checked at the handshake (403). */

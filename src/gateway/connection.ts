@@ -1,3 +1,5 @@
+import { deflateFrame } from '../transport/deflate.js';
+import { type PrebuiltFrame, prebuildTextFrame } from '../transport/prebuilt-frame.js';
 import { ClientRequests, type ClientRequestOptions } from './client-requests.js';
 import type { IncomingMessage } from 'node:http';
 import type { RealtimePrincipal } from '../auth/principal.interface.js';
@@ -8,7 +10,6 @@ import type { GatewayMetrics } from '../metrics/realtime-metrics.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { DisconnectCause, DisconnectReason } from './disconnect-reason.js';
 import type { GatewaySettings } from './gateway-settings.js';
-import type { PrebuiltFrame } from '../transport/prebuilt-frame.js';
 import type { BoundHandler, DirectHandler } from './handler-types.js';
 import type { Deadline } from './deadline-queue.js';
 import type { RealtimeTransport } from '../transport/transport.interface.js';
@@ -100,6 +101,13 @@ export class Connection {
   private closeTimer: NodeJS.Timeout | undefined;
   /** Who waits for the close (see whenClosed); null once closed. */
   private closedWaiters: (() => void)[] | null | undefined;
+  /**
+   * The compression window of what it sends, when the connection negotiated permessage-deflate
+   * and the gateway compresses; undefined otherwise. Messages of at least
+   * {@link deflateThreshold} bytes go compressed.
+   */
+  deflateBits: number | undefined;
+  deflateThreshold = Number.POSITIVE_INFINITY;
   /** The server's requests to this client that wait for its reply; made by the first. */
   asked: ClientRequests | undefined;
   /** Requests dispatched and not yet answered (see afterReply). */
@@ -168,6 +176,9 @@ export class Connection {
 
   /** Sends a text frame if the connection is still open; false when it was not sent. */
   send(text: string | Buffer): boolean {
+    if (this.deflateBits !== undefined && text.length >= this.deflateThreshold) {
+      return this.sendPrebuilt(prebuildTextFrame(text)); // compressed there
+    }
     // Characters, not bytes: a lower bound of the frame's size that costs nothing to read.
     if (!this.mayWrite(text.length)) {
       return false;
@@ -178,14 +189,32 @@ export class Connection {
 
   /**
    * Sends a frame built once for many recipients (a broadcast), through the transport's
-   * fan-out (the same bytes for every recipient); false when it was not sent.
+   * fan-out (the same bytes for every recipient); false when it was not sent. On a
+   * connection with compression, a frame over the threshold goes compressed: once per
+   * frame and window, whatever the number of recipients.
    */
   sendPrebuilt(frame: PrebuiltFrame): boolean {
-    if (!this.mayWrite(frame.bytes.length)) {
+    let out = frame;
+    const compression = this.settings.compression;
+    if (this.deflateBits !== undefined && compression && frame.payload.length >= compression.threshold) {
+      out = deflateFrame(frame, compression, this.deflateBits) ?? frame;
+    }
+    if (!this.mayWrite(out.bytes.length)) {
       return false;
     }
-    this.transport.sendPrebuilt(this.socket, frame);
+    this.transport.sendPrebuilt(this.socket, out);
     return true;
+  }
+
+  /** Compresses what it sends when the connection negotiated it (see {@link deflateBits}). */
+  useCompression(): void {
+    const compression = this.settings.compression;
+    const window = compression ? this.transport.deflateWindow(this.socket) : undefined;
+    // A raw deflate window is at least 9 bits: a client that allows less gets no compression.
+    if (compression && window !== undefined && window >= 9) {
+      this.deflateBits = Math.min(window, compression.windowBits);
+      this.deflateThreshold = compression.threshold;
+    }
   }
 
   /**

@@ -1,3 +1,4 @@
+import { type CompressionSettings, resolveCompression } from '../options/compression.js';
 import type { HeartbeatTiming } from '../heartbeat/heartbeat-monitor.js';
 import {
   DEFAULTS,
@@ -27,6 +28,8 @@ export interface GatewaySettings {
   readonly maxRoomsPerConnection: number;
   /** How long a client has to answer the server's close frame before its socket is cut. */
   readonly closeTimeoutMs: number;
+  /** permessage-deflate; undefined when it is off. */
+  readonly compression: CompressionSettings | undefined;
 }
 
 /** The settings of the gateway at `path`: the module's, overridden by the gateway's own options. */
@@ -50,6 +53,7 @@ export function resolveGatewaySettings(path: string, module: ResolvedOptions, ga
     maxBufferedBytes: module.limits.maxBufferedBytes,
     maxRoomsPerConnection: module.limits.maxRoomsPerConnection,
     closeTimeoutMs: module.limits.closeTimeoutMs,
+    compression: resolveCompression(`${path}: compression`, gateway.compression, module.compression),
   };
   positiveInteger(`${path}: limits.maxPayload`, settings.maxPayload);
   positiveInteger(`${path}: limits.maxDepth`, settings.maxDepth);

@@ -146,7 +146,15 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       noServer: true,
       clientTracking: true,
       maxPayload: settings.maxPayload,
-      perMessageDeflate: false,
+      perMessageDeflate: settings.compression
+        ? {
+            // ws only negotiates and inflates (up to maxPayload): the adapter compresses each
+            // outbound message itself, on its own (no context takeover), once per broadcast.
+            threshold: Number.POSITIVE_INFINITY,
+            serverNoContextTakeover: true,
+            concurrencyLimit: settings.compression.inflateConcurrency,
+          }
+        : false,
       handleProtocols: (protocols) => (protocols.has(PROTOCOL_V1) ? PROTOCOL_V1 : false),
     });
     server.on('error', (error) => this.logger.error(`WebSocket server at ${path}: ${error.message}`));

@@ -1,3 +1,4 @@
+import { type CompressionSettings, resolveCompression } from './compression.js';
 import type { HistoryPolicy } from '../broker/broker.interface.js';
 import type { HeartbeatTiming } from '../heartbeat/heartbeat-monitor.js';
 import type { LimitSettings, RealtimeLimits } from '../limits/limits.js';
@@ -47,6 +48,8 @@ export interface ResolvedOptions {
   readonly metrics: boolean;
   /** Room history; undefined when it is off (`history: false`). */
   readonly history: HistoryPolicy | undefined;
+  /** permessage-deflate; undefined when it is off (the default). */
+  readonly compression: CompressionSettings | undefined;
 }
 
 /** Options that moved, and where they went: a clear error instead of a silently ignored key. */
@@ -84,6 +87,7 @@ export function resolveOptions(options: RealtimeModuleOptions = {}): ResolvedOpt
     allowedOrigins: toOriginSet(options.allowedOrigins),
     metrics: options.metrics ?? true,
     history: resolveHistory(options.history),
+    compression: resolveCompression('compression', options.compression, undefined),
   });
 }
 

@@ -11,9 +11,9 @@ export interface PrebuiltFrame {
   readonly bytes: Buffer;
 }
 
-/** Frames `text` as one final unmasked text frame (FIN + opcode 1). */
-export function prebuildTextFrame(text: string): PrebuiltFrame {
-  const length = Buffer.byteLength(text);
+/** Frames `text` (a string, or its UTF-8 bytes) as one final unmasked text frame (FIN + opcode 1). */
+export function prebuildTextFrame(text: string | Buffer): PrebuiltFrame {
+  const length = typeof text === 'string' ? Buffer.byteLength(text) : text.length;
   const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
   const bytes = Buffer.allocUnsafe(header + length);
   bytes[0] = 0x81;
@@ -26,6 +26,10 @@ export function prebuildTextFrame(text: string): PrebuiltFrame {
     bytes[1] = 127;
     bytes.writeBigUInt64BE(BigInt(length), 2);
   }
-  bytes.write(text, header, 'utf8');
+  if (typeof text === 'string') {
+    bytes.write(text, header, 'utf8');
+  } else {
+    text.copy(bytes, header);
+  }
   return { payload: bytes.subarray(header), bytes };
 }

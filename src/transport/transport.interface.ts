@@ -39,11 +39,18 @@ export interface RealtimeTransport<Socket extends object = object> {
   isOpen(socket: Socket): boolean;
   /** Bytes waiting in this process to be written to the client. */
   bufferedAmount(socket: Socket): number;
-  /** Sends one text frame. */
+  /** Sends one text frame, uncompressed. */
   send(socket: Socket, text: string | Buffer): void;
   /**
+   * The largest compression window (in bits) the client allows the server, when the
+   * connection negotiated permessage-deflate; undefined otherwise. Frames compressed with
+   * such a window are sent with {@link sendPrebuilt}.
+   */
+  deflateWindow(socket: Socket): number | undefined;
+  /**
    * Fan-out: sends a frame built once for many recipients (a broadcast), as bytes shared by
-   * every recipient where the transport can write them as they are.
+   * every recipient where the transport can write them as they are (else its payload as a
+   * text frame). Also how compressed frames go out.
    */
   sendPrebuilt(socket: Socket, frame: PrebuiltFrame): void;
   /**

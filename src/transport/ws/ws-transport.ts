@@ -3,8 +3,21 @@ import type { PrebuiltFrame } from '../prebuilt-frame.js';
 import { corkForThisTurn, corkOnData, resetConnection, uncorkNow, underlyingSocket } from './write-batching.js';
 import type { RealtimeTransport, TransportEvents } from '../transport.interface.js';
 
-/** Text frames, also when the data is a Buffer (a broadcast encoded once). */
-const TEXT_FRAME = { binary: false } as const;
+/**
+ * Text frames, also when the data is a Buffer (a broadcast encoded once), never compressed
+ * by `ws`: with permessage-deflate the adapter compresses itself (see `deflateFrame`), so
+ * `ws` never holds a frame back while it compresses one, and prebuilt frames written
+ * straight to the TCP socket keep their order.
+ */
+const TEXT_FRAME = { binary: false, compress: false } as const;
+
+/** What `ws` keeps of the extensions it negotiated (not public API: read defensively). */
+interface NegotiatedExtensions {
+  _extensions?: { 'permessage-deflate'?: { params?: { server_max_window_bits?: unknown } } };
+}
+
+/** The window a compressor may use when the client set no `server_max_window_bits`. */
+const DEFAULT_WINDOW_BITS = 15;
 
 /** `ws` listeners that hand a socket's events to one {@link TransportEvents}: `this` is the socket. */
 interface WsListeners {
@@ -67,8 +80,16 @@ export const wsTransport: RealtimeTransport<WebSocket> = {
   send(socket, text) {
     socket.send(text, TEXT_FRAME);
   },
+  deflateWindow(socket) {
+    const params = (socket as NegotiatedExtensions)._extensions?.['permessage-deflate']?.params;
+    if (!params) {
+      return undefined;
+    }
+    const bits = params.server_max_window_bits;
+    return typeof bits === 'number' ? bits : DEFAULT_WINDOW_BITS;
+  },
   sendPrebuilt(socket, frame: PrebuiltFrame) {
-    // ws queues nothing of its own here (no permessage-deflate), so the order of frames holds.
+    // ws queues nothing of its own here (it never compresses: see TEXT_FRAME), so the order of frames holds.
     const raw = underlyingSocket(socket);
     if (raw) {
       corkForThisTurn(raw);

@@ -1,0 +1,55 @@
+import zlib from 'node:zlib';
+import type { CompressionSettings } from '../options/compression.js';
+import type { PrebuiltFrame } from './prebuilt-frame.js';
+
+/** What RFC 7692 §7.2.1 says to take off the end of a message's deflate output. */
+const SYNC_FLUSH_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+
+/** A frame's compressed form, kept on the frame: a broadcast is compressed once for all its recipients. */
+const compressed = new WeakMap<PrebuiltFrame, { windowBits: number; frame: PrebuiltFrame | null }>();
+
+/**
+ * The frame compressed as one permessage-deflate message (RSV1 set), with a window of at most
+ * `windowBits`; null when compressing does not make it smaller. Each message is compressed on
+ * its own, with no context from earlier ones (the server negotiates
+ * `server_no_context_takeover`), so the same bytes are valid for every connection that allows
+ * that window, and no compressor is kept per connection. The result is kept on the frame.
+ */
+export function deflateFrame(frame: PrebuiltFrame, settings: CompressionSettings, windowBits: number): PrebuiltFrame | null {
+  const kept = compressed.get(frame);
+  if (kept && kept.windowBits === windowBits) {
+    return kept.frame;
+  }
+  const made = deflate(frame.payload, settings, windowBits);
+  compressed.set(frame, { windowBits, frame: made });
+  return made;
+}
+
+function deflate(payload: Buffer, settings: CompressionSettings, windowBits: number): PrebuiltFrame | null {
+  const output = zlib.deflateRawSync(payload, {
+    level: settings.level,
+    memLevel: settings.memLevel,
+    windowBits,
+    finishFlush: zlib.constants.Z_SYNC_FLUSH,
+  });
+  const body = output.subarray(output.length - 4).equals(SYNC_FLUSH_TAIL) ? output.subarray(0, output.length - 4) : output;
+  const length = body.length;
+  if (length >= payload.length) {
+    return null;
+  }
+  const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const bytes = Buffer.allocUnsafe(header + length);
+  bytes[0] = 0xc1; // FIN, RSV1 (compressed), text
+  if (length < 126) {
+    bytes[1] = length;
+  } else if (length < 65_536) {
+    bytes[1] = 126;
+    bytes.writeUInt16BE(length, 2);
+  } else {
+    bytes[1] = 127;
+    bytes.writeBigUInt64BE(BigInt(length), 2);
+  }
+  body.copy(bytes, header);
+  // `payload` stays the uncompressed text: what a connection that cannot take raw bytes is sent.
+  return { payload, bytes };
+}
