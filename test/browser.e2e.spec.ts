@@ -49,7 +49,8 @@ describe('demo page in headless Chromium (client SDK in a browser)', () => {
 
   it('logs in, echoes, sees a chat message from a Node client, and reconnects after a server restart', async () => {
     const port = await freePort();
-    const env = { PORT: String(port), JWT_SECRET: SECRET };
+    // With compression on: the page's pushes over 1 KiB come compressed, which Chromium must read.
+    const env = { PORT: String(port), JWT_SECRET: SECRET, COMPRESSION: 'on' };
     let app = await startSampleApp(env);
     const base = `http://127.0.0.1:${port}`;
     const page = await browser.newPage();
@@ -96,6 +97,26 @@ describe('demo page in headless Chromium (client SDK in a browser)', () => {
       assert.deepEqual((await dave.request<{ members: string[] }>('join', { room: 'general' })).members, ['carol', 'dave']);
       await dave.request('send', { room: 'general', text: 'hi from Node' });
       await textIn(page, '#chat-log', '[general] dave: hi from Node');
+      // A push of about 2 KB, compressed by the server (Chromium offers permessage-deflate).
+      const long = `long: ${'la '.repeat(600)}end`;
+      await dave.request('send', { room: 'general', text: long });
+      await textIn(page, '#chat-log', `[general] dave: ${long}`);
+      // Chromium negotiated it: a WebSocket of the page's own reads the extension and a compressed reply.
+      const negotiated = await page.evaluate(
+        async ([url, token]) =>
+          new Promise<{ extensions: string; reply: string }>((resolve, reject) => {
+            const socket = new WebSocket(url!, ['realtime.v1', `bearer.${token}`]);
+            socket.onerror = () => reject(new Error('the WebSocket failed'));
+            socket.onopen = () => socket.send(JSON.stringify({ event: 'echo', id: 1, data: { message: 'x'.repeat(1000) } }));
+            socket.onmessage = (event) => {
+              resolve({ extensions: socket.extensions, reply: String(event.data) });
+              socket.close();
+            };
+          }),
+        [`ws://127.0.0.1:${port}/echo`, await demoToken(base, 'frank')],
+      );
+      assert.match(negotiated.extensions, /^permessage-deflate; server_no_context_takeover/);
+      assert.deepEqual(JSON.parse(negotiated.reply), { event: 'echo', id: 1, data: { message: `Echo: ${'x'.repeat(1000)}` } });
 
       // Restart the server on the same port: the page reconnects and re-joins its room.
       app.child.kill('SIGTERM');

@@ -162,6 +162,10 @@ describe('sample app (protocol.md §6)', () => {
     assert.deepEqual(loadConfig({ JWT_SECRET: 'x', HEARTBEAT_INTERVAL_MS: '1000' }).heartbeat, { intervalMs: 1000, timeoutMs: 10_000 });
     assert.deepEqual(loadConfig({ JWT_SECRET: 'x' }).heartbeat, { intervalMs: 25_000, timeoutMs: 10_000 });
     assert.throws(() => loadConfig({ JWT_SECRET: 'x', HEARTBEAT_TIMEOUT_MS: '-5' }), /HEARTBEAT_TIMEOUT_MS must be a positive/);
+    assert.equal(loadConfig({ JWT_SECRET: 'x' }).compression, false);
+    assert.equal(loadConfig({ JWT_SECRET: 'x', COMPRESSION: 'on' }).compression, true);
+    assert.equal(loadConfig({ JWT_SECRET: 'x', COMPRESSION: 'Off' }).compression, false);
+    assert.throws(() => loadConfig({ JWT_SECRET: 'x', COMPRESSION: 'yes please' }), /COMPRESSION must be "on" or "off", got "yes please"/);
   });
 
   it('takes a Redis Cluster from REDIS_CLUSTER, and refuses a malformed one or one next to REDIS_URL', () => {

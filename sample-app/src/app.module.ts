@@ -21,6 +21,7 @@ export class AppModule {
           auth: { secret: config.jwtSecret, algorithms: ['HS256'] },
           allowedOrigins: config.allowedOrigins,
           heartbeat: config.heartbeat,
+          compression: config.compression,
           broker:
             config.redisUrl || config.redisCluster
               ? new RedisBroker({

@@ -17,6 +17,8 @@ export interface SampleConfig {
   tls: { certFile: string; keyFile: string } | undefined;
   /** LOG_FORMAT=json: structured log lines. */
   jsonLogs: boolean;
+  /** COMPRESSION=on: permessage-deflate for clients that offer it. */
+  compression: boolean;
 }
 
 /** Used when JWT_SECRET is unset: fine on a laptop, never in production. */
@@ -61,6 +63,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
     throw new Error(`LOG_FORMAT must be "text" or "json", got "${env.LOG_FORMAT}"`);
   }
   const jsonLogs = env.LOG_FORMAT === 'json';
+  const compression = onOff(env, 'COMPRESSION');
   return {
     port,
     host: env.HOST || '127.0.0.1',
@@ -72,7 +75,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
     presenceTtlMs,
     tls,
     jsonLogs,
+    compression,
   };
+}
+
+/** `on`/`true`/`1` or `off`/`false`/`0`/unset; anything else is a clear error. */
+function onOff(env: NodeJS.ProcessEnv, name: string): boolean {
+  const raw = (env[name] ?? '').trim().toLowerCase();
+  if (raw === '' || raw === 'off' || raw === 'false' || raw === '0') {
+    return false;
+  }
+  if (raw === 'on' || raw === 'true' || raw === '1') {
+    return true;
+  }
+  throw new Error(`${name} must be "on" or "off", got "${env[name]}"`);
 }
 
 function clusterNode(node: string): { host: string; port: number } {
