@@ -11,6 +11,7 @@ export type {
 export { ClientRequestError, RealtimeError } from './realtime.errors.js';
 export type { ClientRequestOptions } from './gateway/client-requests.js';
 export type { RealtimeCompressionOptions } from './options/compression.js';
+export type { RealtimePresenceOptions } from './rooms/presence-options.js';
 export type { HandshakeInfo, JwtAlgorithm, JwtKey, JwtTokenHeader, RealtimeAuthOptions } from './auth/auth-options.interface.js';
 export { Principal, principalOf } from './auth/principal.js';
 export type { RealtimePrincipal } from './auth/principal.interface.js';

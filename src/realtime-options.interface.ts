@@ -1,3 +1,4 @@
+import type { RealtimePresenceOptions } from './rooms/presence-options.js';
 import type { RealtimeCompressionOptions } from './options/compression.js';
 import type { RealtimeAuthOptions } from './auth/auth-options.interface.js';
 import type { RealtimeAuthenticator } from './auth/authenticator.interface.js';
@@ -52,6 +53,13 @@ export interface RealtimeModuleOptions {
    * then carry no offset). Default `{ size: 100, ttlMs: 300000 }`.
    */
   history?: RealtimeHistoryOptions | false;
+  /**
+   * Presence events: with `{ events: true }`, a room's members on every instance are told
+   * when a user joins the room (their first connection in it) or leaves it (their last),
+   * `{"event": "presence", "room", "data": {"joined": sub}}` or `{"left": sub}`, once a
+   * change has settled for `debounceMs` (default 1000). Default: off.
+   */
+  presence?: RealtimePresenceOptions;
   /**
    * Heartbeat: a connection from which nothing arrived for `intervalMs` is pinged; one
    * silent for `intervalMs + timeoutMs` is terminated. `false` turns it off.

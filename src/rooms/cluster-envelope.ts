@@ -3,7 +3,8 @@
  * format is compact on purpose (it travels once per publish): `<origin><kind><body>`,
  * where `origin` is the publishing instance's id (36 characters), `kind` one character
  * (`m` a frame to deliver, `x` a frame to deliver to all but one local connection of the
- * origin, its body `<ticket>:<frame>`, `k` a kick with its close reason), `body` the rest.
+ * origin, its body `<ticket>:<frame>`, `k` a kick with its close reason, `p` on a room
+ * channel: the room's presence changed, no body), `body` the rest.
  */
 
 /** The channel every instance subscribes to: broadcasts to everyone. */
@@ -14,6 +15,7 @@ const ORIGIN_LENGTH = 36;
 const MESSAGE = 'm';
 const MESSAGE_EXCEPT = 'x';
 const KICK = 'k';
+const PRESENCE = 'p';
 
 /** Who a cluster message is for. */
 export type ClusterTarget =
@@ -28,7 +30,8 @@ export type ClusterMessage =
       /** Names, on the origin only, a local connection that should not get it (the sender). */
       readonly except?: number;
     }
-  | { readonly type: 'kick'; readonly origin: string; readonly reason: string };
+  | { readonly type: 'kick'; readonly origin: string; readonly reason: string }
+  | { readonly type: 'presence'; readonly origin: string };
 
 /** The channel of a room's messages. */
 export function roomChannel(room: string): string {
@@ -56,6 +59,9 @@ export function encodeClusterMessage(message: ClusterMessage): string {
   if (message.type === 'kick') {
     return message.origin + KICK + message.reason;
   }
+  if (message.type === 'presence') {
+    return message.origin + PRESENCE;
+  }
   return message.except === undefined
     ? message.origin + MESSAGE + message.frame
     : `${message.origin}${MESSAGE_EXCEPT}${message.except}:${message.frame}`;
@@ -77,6 +83,9 @@ export function decodeClusterMessage(payload: string): ClusterMessage | undefine
   if (kind === MESSAGE_EXCEPT) {
     const colon = body.indexOf(':');
     return { type: 'message', origin, frame: body.slice(colon + 1), except: Number(body.slice(0, colon)) };
+  }
+  if (kind === PRESENCE) {
+    return { type: 'presence', origin };
   }
   return kind === KICK ? { type: 'kick', origin, reason: body } : undefined;
 }

@@ -15,6 +15,8 @@ export class LocalPresence {
     private readonly store: PresenceStore,
     /** Makes a broker call that cannot reject (a failure is logged). */
     private readonly settle: (work: Promise<void>, what: string) => Promise<void>,
+    /** Told once the broker knows of a user's first connection in a room, or of their last one leaving. */
+    private readonly events?: { changedHere(room: string): void },
   ) {}
 
   /** One more local connection of `sub` in `room`; resolves once others can see the user there. */
@@ -28,7 +30,10 @@ export class LocalPresence {
     present.set(sub, count + 1);
     const key = presenceKey(room, sub);
     if (count === 0) {
-      this.announcing.set(key, this.settle(this.store.addPresence(room, sub), 'presence'));
+      this.announcing.set(
+        key,
+        this.settle(this.store.addPresence(room, sub), 'presence').then(() => this.events?.changedHere(room)),
+      );
     }
     return this.announcing.get(key) ?? Promise.resolve();
   }
@@ -49,7 +54,7 @@ export class LocalPresence {
       this.counts.delete(room);
     }
     this.announcing.delete(presenceKey(room, sub));
-    return this.settle(this.store.removePresence(room, sub), 'presence');
+    return this.settle(this.store.removePresence(room, sub), 'presence').then(() => this.events?.changedHere(room));
   }
 }
 

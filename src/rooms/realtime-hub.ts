@@ -5,7 +5,6 @@ import { MemoryBroker } from '../broker/memory-broker.js';
 import { type Connection, connectionOf } from '../gateway/connection.js';
 import type { ClientRequestOptions } from '../gateway/client-requests.js';
 import { prebuildTextFrame } from '../transport/prebuilt-frame.js';
-import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { RealtimeError } from '../realtime.errors.js';
 import { REALTIME_MODULE_OPTIONS } from '../realtime.module-definition.js';
@@ -25,6 +24,7 @@ import {
 } from './cluster-envelope.js';
 import { checkJoin } from './room-name.js';
 import { LocalPresence } from './local-presence.js';
+import { PresenceEvents } from './presence-events.js';
 import type { EmitToRoomOptions, JoinOptions, RoomPosition } from './room-options.js';
 import { RoomPublisher } from './room-publisher.js';
 import { RoomStreams } from './room-streams.js';
@@ -60,6 +60,8 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   /** Room subscriptions in flight, which later joiners must wait for too. */
   private readonly pendingWork = new Map<string, Promise<void>>();
   private readonly localPresence: LocalPresence;
+  /** Presence events; undefined unless `presence.events`. */
+  private readonly presenceEvents: PresenceEvents | undefined;
   /** Room offsets, history and recovery; undefined when `history: false`. */
   private readonly streams: RoomStreams | undefined;
   private readonly publisher: RoomPublisher;
@@ -68,7 +70,6 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   constructor(@Optional() @Inject(REALTIME_MODULE_OPTIONS) options?: RealtimeModuleOptions, @Optional() metrics?: RealtimeMetrics) {
     this.broker = options?.broker ?? new MemoryBroker();
     this.metrics = options?.metrics === false ? undefined : metrics;
-    this.localPresence = new LocalPresence(this.broker, (work, what) => this.settle(work, what));
     this.userChannels = new UserChannels(this.broker, (work, what) => this.settle(work, what));
     const history = resolveHistory(options?.history);
     this.publisher = new RoomPublisher(this.broker, this.instanceId, history, this.metrics, {
@@ -85,6 +86,9 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
           (count) => this.metrics?.pushed(count),
         )
       : undefined;
+    const host = { rooms: this.rooms, streams: this.streams, metrics: this.metrics };
+    this.presenceEvents = PresenceEvents.from(options?.presence, this.broker, this.instanceId, this.logger, host);
+    this.localPresence = new LocalPresence(this.broker, (work, what) => this.settle(work, what), this.presenceEvents);
     this.metrics?.watchBroker(() => this.broker.health());
   }
 
@@ -99,6 +103,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
 
   /** Runs after the gateways have closed their connections (and left their rooms). */
   async onApplicationShutdown(): Promise<void> {
+    this.presenceEvents?.stop();
     await this.broker.close();
   }
 
@@ -135,6 +140,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     if (!members) {
       this.rooms.set(room, (members = new Set()));
       this.streams?.open(room);
+      this.presenceEvents?.opened(room, connection.user);
       this.pendingWork.set(roomChannel(room), this.settle(this.broker.subscribe(roomChannel(room)), 'subscribe'));
     }
     members.add(connection);
@@ -234,7 +240,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
    */
   disconnectUser(sub: string, reason = 'forbidden'): void {
     const fitting = trimCloseReason(String(reason));
-    this.kickLocally(sub, fitting);
+    this.userChannels.kick(sub, fitting);
     this.publish(userChannel(sub), { type: 'kick', origin: this.instanceId, reason: fitting });
   }
 
@@ -300,6 +306,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     if (members?.delete(connection) && members.size === 0) {
       this.rooms.delete(room);
       this.streams?.close(room);
+      this.presenceEvents?.closed(room);
       this.pendingWork.delete(roomChannel(room));
       waits.push(this.settle(this.broker.unsubscribe(roomChannel(room)), 'unsubscribe'));
     }
@@ -357,9 +364,11 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     const message = decodeClusterMessage(payload);
     if (!target || !message) {
       this.logger.debug(`message on channel ${channel} ignored: not a cluster message`);
+    } else if (message.type === 'presence') {
+      this.presenceEvents?.changedElsewhere(target);
     } else if (message.type === 'kick') {
       if (target.to === 'user') {
-        this.kickLocally(target.sub, message.reason);
+        this.userChannels.kick(target.sub, message.reason);
       }
     } else {
       const connections =
@@ -376,12 +385,6 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     this.metrics?.publishedOne();
     // A refusal is logged and counted by the broker; local members already have the message.
     this.broker.publish(channel, encodeClusterMessage(message)).then(undefined, ignoreRefusal);
-  }
-
-  private kickLocally(sub: string, reason: string): void {
-    for (const connection of [...(this.userChannels.connectionsOf(sub) ?? [])]) {
-      connection.close(CloseCode.FORBIDDEN, reason, 'kicked');
-    }
   }
 
   private connection(client: object): Connection {

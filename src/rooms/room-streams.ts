@@ -124,6 +124,12 @@ export class RoomStreams {
     this.streams.get(room)?.recovering.set(connection, newRecovery());
   }
 
+  /** Whether `connection` is joining `room` and its join's reply is not out yet: the room's pushes wait for it. */
+  replyPending(room: string, connection: Connection): boolean {
+    const recovery = this.streams.get(room)?.recovering.get(connection);
+    return recovery !== undefined && !recovery.flushed;
+  }
+
   /**
    * A connection just joined `room` (its subscription is in place): reads the room's
    * position, and with `since` the messages after it. Recovered messages, and newer ones

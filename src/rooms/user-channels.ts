@@ -1,5 +1,6 @@
 import type { BrokerPubSub } from '../broker/broker.interface.js';
 import type { Connection } from '../gateway/connection.js';
+import { CloseCode } from '../protocol/close-codes.js';
 import { userChannel } from './cluster-envelope.js';
 
 /**
@@ -76,5 +77,12 @@ export class UserChannels {
       this.local.delete(sub);
     }
     this.release(sub);
+  }
+
+  /** Closes every local connection of `sub` with 4003. */
+  kick(sub: string, reason: string): void {
+    for (const connection of [...(this.local.get(sub) ?? [])]) {
+      connection.close(CloseCode.FORBIDDEN, reason, 'kicked');
+    }
   }
 }

@@ -1,0 +1,137 @@
+import { Logger } from '@nestjs/common';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, it } from 'node:test';
+import { type RealtimeModuleOptions } from '../src/index.js';
+import { RedisBroker } from '../src/redis.js';
+import { RedisServer } from './support/redis-server.js';
+import { startRoomsApp, type RoomsApp } from './support/rooms-app.js';
+import { TestClient } from './support/ws-client.js';
+
+if (!process.env.TEST_LOGS) {
+  Logger.overrideLogger(false);
+}
+
+/** The client's next presence push (other frames, replies included, are skipped). */
+async function nextPresence(client: TestClient): Promise<Record<string, unknown>> {
+  for (;;) {
+    const frame = await client.nextJson();
+    if (frame.event === 'presence') {
+      return frame;
+    }
+  }
+}
+
+describe('presence events (protocol §9)', () => {
+  const apps: RoomsApp[] = [];
+  const clients: TestClient[] = [];
+  let redis: RedisServer | undefined;
+
+  afterEach(async () => {
+    clients.splice(0).forEach((client) => client.close());
+    await Promise.all(apps.splice(0).map((app) => app.close()));
+    await redis?.stop();
+    redis = undefined;
+  });
+
+  async function start(options: RealtimeModuleOptions, broker?: RedisBroker): Promise<RoomsApp> {
+    const app = await startRoomsApp(broker, undefined, 0, options);
+    apps.push(app);
+    return app;
+  }
+
+  async function joined(app: RoomsApp, sub: string, room = 'r'): Promise<TestClient> {
+    const client = await app.connect(sub);
+    clients.push(client);
+    const reply = await client.request({ event: 'join', id: `join-${sub}`, data: { room } });
+    assert.equal(reply.event, 'join', JSON.stringify(reply));
+    return client;
+  }
+
+  async function leave(client: TestClient, room = 'r'): Promise<void> {
+    client.send({ event: 'leave', id: 'leave', data: { room } });
+  }
+
+  it("tells a room's members when a user joins and leaves: once per user, not per connection", async () => {
+    const app = await start({ presence: { events: true, debounceMs: 20 } });
+    const bob = await joined(app, 'bob');
+    const alice = await joined(app, 'alice');
+    assert.deepEqual(await nextPresence(bob), { event: 'presence', room: 'r', data: { joined: 'alice' } });
+    // A second connection of alice's, then the first one leaving: alice is still in the room.
+    const alice2 = await joined(app, 'alice');
+    await leave(alice);
+    const carol = await joined(app, 'carol');
+    // The next thing bob hears is about carol: alice's second connection and first leave changed nothing.
+    assert.deepEqual(await nextPresence(bob), { event: 'presence', room: 'r', data: { joined: 'carol' } });
+    // A joiner hears of itself too, after its join's reply (which may already list it).
+    assert.deepEqual(await nextPresence(carol), { event: 'presence', room: 'r', data: { joined: 'carol' } });
+    alice2.close(); // her last connection: she leaves
+    assert.deepEqual(await nextPresence(bob), { event: 'presence', room: 'r', data: { left: 'alice' } });
+    assert.deepEqual(await nextPresence(carol), { event: 'presence', room: 'r', data: { left: 'alice' } });
+  });
+
+  it('does not flap for a user who leaves and comes back within the debounce', async () => {
+    const app = await start({ presence: { events: true, debounceMs: 400 } });
+    const bob = await joined(app, 'bob');
+    const alice = await joined(app, 'alice');
+    assert.deepEqual(await nextPresence(bob), { event: 'presence', room: 'r', data: { joined: 'alice' } });
+    // A reconnection: the old connection goes, a new one joins, well within 400 ms.
+    alice.close();
+    await joined(app, 'alice');
+    await joined(app, 'dave');
+    assert.deepEqual(await nextPresence(bob), { event: 'presence', room: 'r', data: { joined: 'dave' } });
+  });
+
+  it('refuses bad options at startup', async () => {
+    await assert.rejects(
+      start({ presence: { events: true, debounceMs: -1 } }),
+      /presence\.debounceMs must be a whole number of ms, got -1/,
+    );
+    await assert.rejects(start({ presence: { events: true, resyncMs: 0 } }), /presence\.resyncMs/);
+    await assert.rejects(start({ presence: 'on' as never }), /Realtime option presence must be an object, got "on"/);
+  });
+
+  it('spans instances on Redis: every instance tells its members, once per user across instances', async () => {
+    redis = await RedisServer.start();
+    const keyPrefix = `p${randomUUID().slice(0, 8)}:`;
+    // No resync within the test: what the instances hear from each other is what tells.
+    const options: RealtimeModuleOptions = { presence: { events: true, debounceMs: 20, resyncMs: 60_000 } };
+    const [a, b] = [
+      await start(options, new RedisBroker({ url: redis.url, keyPrefix })),
+      await start(options, new RedisBroker({ url: redis.url, keyPrefix })),
+    ];
+    const bob = await joined(a, 'bob');
+    const erin = await joined(b, 'erin');
+    assert.deepEqual(await nextPresence(bob), { event: 'presence', room: 'r', data: { joined: 'erin' } });
+    const alice = await joined(b, 'alice');
+    assert.deepEqual(await nextPresence(bob), { event: 'presence', room: 'r', data: { joined: 'alice' } });
+    assert.deepEqual(await nextPresence(erin), { event: 'presence', room: 'r', data: { joined: 'alice' } });
+    // alice on the other instance too, then gone from b: still in the room.
+    const aliceOnA = await joined(a, 'alice');
+    alice.close();
+    const carol = await joined(a, 'carol');
+    assert.deepEqual(await nextPresence(erin), { event: 'presence', room: 'r', data: { joined: 'carol' } });
+    assert.deepEqual(await nextPresence(bob), { event: 'presence', room: 'r', data: { joined: 'carol' } });
+    assert.deepEqual(await nextPresence(carol), { event: 'presence', room: 'r', data: { joined: 'carol' } });
+    aliceOnA.close();
+    for (const member of [bob, carol, erin]) {
+      assert.deepEqual(await nextPresence(member), { event: 'presence', room: 'r', data: { left: 'alice' } });
+    }
+  });
+
+  it("tells the members of the other instances that an instance's users left when it goes away (at the next resync)", async () => {
+    redis = await RedisServer.start();
+    const keyPrefix = `p${randomUUID().slice(0, 8)}:`;
+    const options: RealtimeModuleOptions = { presence: { events: true, debounceMs: 20, resyncMs: 200 } };
+    const [a, b] = [
+      await start(options, new RedisBroker({ url: redis.url, keyPrefix })),
+      await start(options, new RedisBroker({ url: redis.url, keyPrefix })),
+    ];
+    const bob = await joined(a, 'bob');
+    await joined(b, 'erin');
+    assert.deepEqual(await nextPresence(bob), { event: 'presence', room: 'r', data: { joined: 'erin' } });
+    await b.close();
+    apps.splice(apps.indexOf(b), 1);
+    assert.deepEqual(await nextPresence(bob), { event: 'presence', room: 'r', data: { left: 'erin' } });
+  });
+});
