@@ -6,6 +6,7 @@ import { type RealtimeModuleOptions } from '../src/index.js';
 import { RedisBroker } from '../src/redis.js';
 import { RedisServer } from './support/redis-server.js';
 import { startRoomsApp, type RoomsApp } from './support/rooms-app.js';
+import { until } from './support/until.js';
 import { TestClient } from './support/ws-client.js';
 
 if (!process.env.TEST_LOGS) {
@@ -117,6 +118,31 @@ describe('presence events (protocol §9)', () => {
     for (const member of [bob, carol, erin]) {
       assert.deepEqual(await nextPresence(member), { event: 'presence', room: 'r', data: { left: 'alice' } });
     }
+  });
+
+  it('does not take a stalled broker for everyone leaving: no events while it cannot answer', async () => {
+    redis = await RedisServer.start();
+    const keyPrefix = `p${randomUUID().slice(0, 8)}:`;
+    const options: RealtimeModuleOptions = { presence: { events: true, debounceMs: 20, resyncMs: 100 } };
+    const broker = (): RedisBroker => new RedisBroker({ url: redis!.url, keyPrefix, commandTimeoutMs: 200, healthCheckMs: 100 });
+    const [a, b] = [await start(options, broker()), await start(options, broker())];
+    const bob = await joined(a, 'bob');
+    await joined(b, 'erin');
+    assert.deepEqual(await nextPresence(bob), { event: 'presence', room: 'r', data: { joined: 'erin' } });
+    const pausedAt = Date.now();
+    redis.pause();
+    try {
+      // Reads at the command deadline answer with a's own members only (bob): the resyncs
+      // while Redis is stalled (every 100 ms) must not tell bob that erin left. Every read
+      // started before the stall has met its deadline (200 ms) well before the thaw.
+      await until(() => a.hub.health().status === 'degraded', 'the broker to be found stalled', 5000);
+      await until(() => Date.now() >= pausedAt + 4 * 200, 'the reads made during the stall to meet their deadline', 5000);
+    } finally {
+      redis.resume();
+    }
+    await until(() => a.hub.health().status === 'ok', 'the broker to be back', 10_000);
+    await joined(b, 'frank');
+    assert.deepEqual(await nextPresence(bob), { event: 'presence', room: 'r', data: { joined: 'frank' } });
   });
 
   it("tells the members of the other instances that an instance's users left when it goes away (at the next resync)", async () => {

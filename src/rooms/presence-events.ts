@@ -56,6 +56,8 @@ export class PresenceEvents {
   /** Per room, the latest read started: an older read that answers later is not applied. */
   private readonly reads = new Map<string, number>();
   private readCount = 0;
+  /** The broker was not answering at the last compare (said once in the log). */
+  private paused = false;
   private readonly resync: NodeJS.Timeout;
 
   /** The presence events `options` ask for; undefined when they are off. */
@@ -137,6 +139,12 @@ export class PresenceEvents {
   }
 
   private async compare(room: string, joiner?: string): Promise<void> {
+    // A broker that is not answering reports this instance's own members only: compared with
+    // that, every other instance's users would seem to leave. Such reads are not used; the
+    // next change or resync after the broker is back compares again.
+    if (!this.brokerAnswers()) {
+      return;
+    }
     const read = ++this.readCount;
     this.reads.set(room, read);
     let present: string[];
@@ -144,10 +152,10 @@ export class PresenceEvents {
       present = await this.broker.presence(room);
     } catch (error) {
       this.logger.warn(`presence of ${room} could not be read for its events: ${error instanceof Error ? error.message : String(error)}`);
-      return; // the next change or resync tries again
+      return;
     }
-    if (this.reads.get(room) !== read || !this.told.has(room)) {
-      return; // a newer read was started, or its last local member left meanwhile
+    if (!this.brokerAnswers() || this.reads.get(room) !== read || !this.told.has(room)) {
+      return; // the broker failed meanwhile, a newer read was started, or the room's last local member left
     }
     const before = this.told.get(room);
     const now = new Set(present);
@@ -164,6 +172,20 @@ export class PresenceEvents {
     for (const sub of [...now].filter((user) => !before.has(user)).sort()) {
       this.deliver(room, JSON.stringify({ event: PRESENCE_EVENT, room, data: { joined: sub } }));
     }
+  }
+
+  /** Whether the broker answers; the first time it does not, says so once, until it does again. */
+  private brokerAnswers(): boolean {
+    const { status } = this.broker.health();
+    if (status === 'ok') {
+      this.paused = false;
+      return true;
+    }
+    if (!this.paused) {
+      this.paused = true;
+      this.logger.warn(`presence events wait for the broker (${status}): its presence cannot be read now`);
+    }
+    return false;
   }
 
   /** Pushes a frame to the room's local members; one still joining gets it after its join's reply. */
