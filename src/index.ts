@@ -66,9 +66,18 @@ export {
   ERROR_EVENT,
   PING_EVENT,
   PONG_EVENT,
+  PRESENCE_EVENT,
   MAX_ID_LENGTH,
   isErrorCode,
   isRealtimeErrorCode,
 } from './protocol/index.js';
 export type { RealtimeErrorCode } from './protocol/index.js';
-export type { ErrorFrame, ErrorPayload, MessageId, ReplyFrame, RequestFrame, ValidationErrorDetail } from './protocol/index.js';
+export type {
+  ErrorFrame,
+  ErrorPayload,
+  MessageId,
+  PresenceData,
+  ReplyFrame,
+  RequestFrame,
+  ValidationErrorDetail,
+} from './protocol/index.js';

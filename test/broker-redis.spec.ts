@@ -75,6 +75,7 @@ describe('RedisBroker when Redis fails', () => {
     await a.broker.unsubscribe('r:nothing');
     await a.broker.removePresence('room', 'gone');
     assert.deepEqual(await a.broker.presence('room'), ['alice']);
+    await assert.rejects(a.broker.presence('room', { strict: true }), BrokerUnavailableError);
 
     await redis.run();
     await until(() => a.broker.health().status === 'ok' && b.broker.health().status === 'ok', 'recovery', 10_000);
@@ -302,6 +303,9 @@ describe('RedisBroker presence in Redis', () => {
       await broker.addPresence('lobby', 'alice');
       assert.deepEqual(await broker.presence('lobby'), ['alice'], 'what Redis could not answer, the instance answers from what it knows');
       assert.match(warnings.join('\n'), /presence failed: WRONGTYPE/);
+      // A strict read (presence events) fails instead: this instance's members alone would
+      // make every other instance's users seem gone.
+      await assert.rejects(broker.presence('lobby', { strict: true }), /WRONGTYPE/);
     } finally {
       Logger.overrideLogger(process.env.TEST_LOGS ? new ConsoleLogger() : false);
       await broker.close();

@@ -6,7 +6,7 @@ import { RealtimeModule, type RealtimeModuleOptions } from '../src/index.js';
 import { resolveCompression } from '../src/options/compression.js';
 import { DeflateGateway, PlainGateway } from './fixtures/compression-gateways.js';
 import { startApp, type RunningApp } from './support/app.js';
-import { TestClient } from './support/ws-client.js';
+import { refusedUpgrade, TestClient } from './support/ws-client.js';
 
 /** Bytes the client's TCP socket has read so far (frames as they came on the wire). */
 function bytesRead(client: TestClient): number {
@@ -114,6 +114,32 @@ describe('permessage-deflate (opt-in compression)', () => {
     assert.ok(wire[3]! > 30_000, `the uncompressed client: ${wire[3]} bytes`);
   });
 
+  it('compresses a broadcast once per window its recipients allow, whatever their order', async () => {
+    await start({ compression: true });
+    const members = [
+      await connect('/deflate'),
+      await connect('/deflate', { serverMaxWindowBits: 9 }),
+      await connect('/deflate'),
+      await connect('/deflate', { serverMaxWindowBits: 9 }),
+    ];
+    for (const member of members) {
+      assert.equal((await member.request({ event: 'join', id: 'j', data: { room: 'w' } })).data, 'w');
+    }
+    const deflates = mock.method(zlib, 'deflateRawSync');
+    const text = compressible(30_000);
+    members[0]!.send({ event: 'send', id: 's', data: { room: 'w', text } });
+    for (const member of members) {
+      for (;;) {
+        const frame = await member.nextJson();
+        if (frame.event === 'message') {
+          assert.deepEqual(frame.data, { text });
+          break;
+        }
+      }
+    }
+    assert.equal(deflates.mock.callCount(), 2, 'one compression per window (15 and 9)');
+  });
+
   it('is turned off per gateway with compression: false', async () => {
     await start({ compression: true });
     const client = await connect('/plain');
@@ -141,6 +167,19 @@ describe('permessage-deflate (opt-in compression)', () => {
     assert.equal((await bomb.waitClosed()).code, 1009);
     const other = await connect('/deflate');
     assert.equal((await other.request({ event: 'echo', id: 1, data: 'fine' })).data, 'fine');
+  });
+
+  it('refuses an extension offer it cannot accept with HTTP 400, and gives the connection place back', async () => {
+    await start({ compression: true, limits: { maxConnectionsPerIp: 1 } });
+    const refused = await refusedUpgrade(app.wsUrl('/deflate'), {
+      perMessageDeflate: false,
+      headers: { 'sec-websocket-extensions': 'permessage-deflate; server_max_window_bits=99' },
+    });
+    assert.equal(refused.status, 400);
+    assert.match(refused.body, /Sec-WebSocket-Extensions/);
+    // The one place per address is free again.
+    const client = await connect('/deflate');
+    assert.equal((await client.request({ event: 'echo', id: 1, data: 'ok' })).data, 'ok');
   });
 
   it('refuses bad options at startup, naming them', () => {

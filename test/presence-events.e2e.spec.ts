@@ -83,13 +83,39 @@ describe('presence events (protocol §9)', () => {
     assert.deepEqual(await nextPresence(bob), { event: 'presence', room: 'r', data: { joined: 'dave' } });
   });
 
+  it('gives each user who goes their own grace, whatever else changed in the room meanwhile', async () => {
+    const app = await start({ presence: { events: true, debounceMs: 600 } });
+    const bob = await joined(app, 'bob');
+    const alice = await joined(app, 'alice');
+    assert.deepEqual(await nextPresence(bob), { event: 'presence', room: 'r', data: { joined: 'alice' } });
+    // carol's arrival makes the room compare about 600 ms from now; alice goes before that
+    // and is back after it: she has been gone for less than 600 ms all along.
+    const carolAt = Date.now();
+    await joined(app, 'carol');
+    await until(() => Date.now() >= carolAt + 100, 'a moment');
+    alice.close();
+    assert.deepEqual(await nextPresence(bob), { event: 'presence', room: 'r', data: { joined: 'carol' } });
+    await until(() => Date.now() >= carolAt + 700, 'the compare after carol to be over');
+    await joined(app, 'alice');
+    await joined(app, 'dave');
+    assert.deepEqual(await nextPresence(bob), { event: 'presence', room: 'r', data: { joined: 'dave' } });
+  });
+
   it('refuses bad options at startup', async () => {
     await assert.rejects(
       start({ presence: { events: true, debounceMs: -1 } }),
-      /presence\.debounceMs must be a whole number of ms, got -1/,
+      /presence\.debounceMs must be a whole number of ms, at least 0, got -1/,
     );
-    await assert.rejects(start({ presence: { events: true, resyncMs: 0 } }), /presence\.resyncMs/);
+    await assert.rejects(
+      start({ presence: { events: true, resyncMs: 50 } }),
+      /presence\.resyncMs must be a whole number of ms, at least 100/,
+    );
     await assert.rejects(start({ presence: 'on' as never }), /Realtime option presence must be an object, got "on"/);
+    await assert.rejects(
+      start({ presence: { event: true } as never }),
+      /presence has no "event" \(it takes events, debounceMs, resyncMs\)/,
+    );
+    await assert.rejects(start({ presence: { events: 'yes' } as never }), /presence\.events must be true or false, got "yes"/);
   });
 
   it('spans instances on Redis: every instance tells its members, once per user across instances', async () => {

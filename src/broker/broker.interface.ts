@@ -117,6 +117,11 @@ export interface PresenceStore {
   addPresence(room: string, member: string): Promise<void>;
   /** Removes this instance's entry of `member` in `room`. */
   removePresence(room: string, member: string): Promise<void>;
-  /** The distinct members present in `room` on any live instance. */
-  presence(room: string): Promise<string[]>;
+  /**
+   * The distinct members present in `room` on any live instance. When the broker cannot
+   * tell now, it may answer with this instance's own members; with `strict`, it rejects
+   * instead (presence events compare reads, and a partial one would look like everyone
+   * else leaving).
+   */
+  presence(room: string, options?: { strict?: boolean }): Promise<string[]>;
 }

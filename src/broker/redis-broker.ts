@@ -205,8 +205,8 @@ export class RedisBroker implements RealtimeBroker {
     return this.presenceStore.remove(this.usable(), room, member);
   }
 
-  presence(room: string): Promise<string[]> {
-    return this.presenceStore.members(this.usable(), room);
+  presence(room: string, options?: { strict?: boolean }): Promise<string[]> {
+    return this.presenceStore.members(this.usable(), room, options?.strict === true);
   }
 
   health(): BrokerHealth {

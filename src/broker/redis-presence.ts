@@ -1,5 +1,6 @@
 import type { ChainableCommander } from 'ioredis';
 import type { RedisConnection } from './redis-link.js';
+import { BrokerUnavailableError } from './broker-errors.js';
 
 /** Entries refreshed per transaction. */
 const REFRESH_BATCH = 1000;
@@ -92,9 +93,12 @@ export class RedisPresence {
   }
 
   /** The room's members on every instance; without Redis, this instance's. */
-  async members(redis: RedisConnection | undefined, room: string): Promise<string[]> {
+  async members(redis: RedisConnection | undefined, room: string, strict = false): Promise<string[]> {
     const local = [...(this.present.get(room) ?? [])];
     if (!redis) {
+      if (strict) {
+        throw new BrokerUnavailableError('Redis cannot be reached now: the presence of other instances is unknown');
+      }
       return local;
     }
     const key = this.key(room);
@@ -105,7 +109,10 @@ export class RedisPresence {
       );
       const entries = (results[1]?.[1] ?? []) as string[];
       return [...new Set(entries.map((entry) => entry.slice(entry.indexOf('|') + 1)))];
-    } catch {
+    } catch (error) {
+      if (strict) {
+        throw error;
+      }
       return local;
     }
   }

@@ -21,4 +21,5 @@ export type { WebSocketConstructor, WebSocketLike } from './websocket-like.js';
 export { CloseCode } from '../protocol/close-codes.js';
 export { ErrorCode } from '../protocol/error-codes.js';
 export type { RealtimeErrorCode } from '../protocol/error-codes.js';
-export type { ValidationErrorDetail } from '../protocol/envelope.js';
+export type { PresenceData, ValidationErrorDetail } from '../protocol/envelope.js';
+export { PRESENCE_EVENT } from '../protocol/envelope.js';

@@ -150,6 +150,10 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
         ? {
             // ws only negotiates and inflates (up to maxPayload): the adapter compresses each
             // outbound message itself, on its own (no context takeover), once per broadcast.
+            // The two go together: ws applies its threshold only with server_no_context_takeover,
+            // and the infinite threshold keeps even an application's own ws.send() (compress:
+            // true by default) uncompressed, so ws's sender never holds a frame back while it
+            // compresses one, and frames written past it keep their order.
             threshold: Number.POSITIVE_INFINITY,
             serverNoContextTakeover: true,
             concurrencyLimit: settings.compression.inflateConcurrency,

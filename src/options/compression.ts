@@ -17,7 +17,11 @@ export interface RealtimeCompressionOptions {
   windowBits?: number;
   /** zlib memory level, 1 to 9: the compressor's working memory. Default 8. */
   memLevel?: number;
-  /** Compressed inbound messages inflated at once, across the gateway's connections. Default 10. */
+  /**
+   * Compressed inbound messages inflated at once. `ws` keeps one such limit for the whole
+   * process, set by the first server (or client) that negotiates compression: give every
+   * gateway the same value. Default 10.
+   */
   inflateConcurrency?: number;
 }
 

@@ -19,6 +19,11 @@ export const PING_EVENT = 'ping';
 export const PONG_EVENT = 'pong';
 /** Reserved event: in-band token refresh with `data: {"token": ...}`. */
 export const AUTH_EVENT = 'auth';
+/** Event of presence pushes (protocol 1.2, when the server turns them on); their `data` is a {@link PresenceData}. */
+export const PRESENCE_EVENT = 'presence';
+
+/** The `data` of a presence push: one user who joined the room, or one who left it. */
+export type PresenceData = { readonly joined: string; readonly left?: never } | { readonly left: string; readonly joined?: never };
 
 /** A request id: a string of 1 to 64 characters or a finite number. */
 export type MessageId = string | number;
@@ -75,6 +80,8 @@ export interface ErrorFrame {
   event: typeof ERROR_EVENT;
   /** The failed request's id, when it had a valid one. */
   id?: MessageId;
+  /** In a client's failure reply to a server request (protocol 1.2): that request's `sid`. */
+  sid?: number;
   /** What went wrong. */
   data: ErrorPayload;
 }

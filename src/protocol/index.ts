@@ -10,10 +10,20 @@ export {
   MAX_ID_LENGTH,
   PING_EVENT,
   PONG_EVENT,
+  PRESENCE_EVENT,
   PROTOCOL_V1,
   encodeError,
   encodeReply,
   isMessageId,
   parseFrame,
 } from './envelope.js';
-export type { ErrorFrame, ErrorPayload, MessageId, ParsedFrame, ReplyFrame, RequestFrame, ValidationErrorDetail } from './envelope.js';
+export type {
+  ErrorFrame,
+  ErrorPayload,
+  MessageId,
+  ParsedFrame,
+  PresenceData,
+  ReplyFrame,
+  RequestFrame,
+  ValidationErrorDetail,
+} from './envelope.js';

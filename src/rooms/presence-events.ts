@@ -4,6 +4,7 @@ import type { Connection } from '../gateway/connection.js';
 import type { RealtimeMetrics } from '../metrics/realtime-metrics.js';
 import { prebuildTextFrame } from '../transport/prebuilt-frame.js';
 import type { RealtimePresenceOptions } from './presence-options.js';
+import { PRESENCE_EVENT } from '../protocol/envelope.js';
 import { type ClusterTarget, encodeClusterMessage, roomChannel } from './cluster-envelope.js';
 
 /** Presence event settings with their defaults applied. */
@@ -20,24 +21,35 @@ export interface PresenceEventsHost {
   readonly metrics: RealtimeMetrics | undefined;
 }
 
-/** The event of presence pushes. */
-export const PRESENCE_EVENT = 'presence';
+/** The option names `presence` takes. */
+const PRESENCE_KEYS: ReadonlySet<string> = new Set(['events', 'debounceMs', 'resyncMs']);
 
-/** `presence` with its defaults applied; undefined when events are off. */
+/** `presence` with its defaults applied; undefined when events are off. A bad value is a clear error at startup. */
 export function resolvePresenceEvents(options: RealtimePresenceOptions | undefined): PresenceEventSettings | undefined {
-  if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
-    throw new TypeError(`Realtime option presence must be an object, got ${JSON.stringify(options)}`);
-  }
-  if (!options?.events) {
+  if (options === undefined) {
     return undefined;
   }
-  const settings = { debounceMs: options.debounceMs ?? 1000, resyncMs: options.resyncMs ?? 15_000 };
-  for (const [name, value] of Object.entries(settings)) {
-    if (!Number.isSafeInteger(value) || value < (name === 'debounceMs' ? 0 : 1)) {
-      throw new TypeError(`Realtime option presence.${name} must be a whole number of ms, got ${JSON.stringify(value)}`);
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(`Realtime option presence must be an object, got ${JSON.stringify(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!PRESENCE_KEYS.has(key)) {
+      throw new TypeError(`Realtime option presence has no "${key}" (it takes ${[...PRESENCE_KEYS].join(', ')})`);
     }
   }
-  return Object.freeze(settings);
+  if (options.events !== undefined && typeof options.events !== 'boolean') {
+    throw new TypeError(`Realtime option presence.events must be true or false, got ${JSON.stringify(options.events)}`);
+  }
+  const settings = { debounceMs: options.debounceMs ?? 1000, resyncMs: options.resyncMs ?? 15_000 };
+  for (const [name, value, min] of [
+    ['debounceMs', settings.debounceMs, 0],
+    ['resyncMs', settings.resyncMs, 100],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < min) {
+      throw new TypeError(`Realtime option presence.${name} must be a whole number of ms, at least ${min}, got ${JSON.stringify(value)}`);
+    }
+  }
+  return options.events ? Object.freeze(settings) : undefined;
 }
 
 /**
@@ -45,12 +57,18 @@ export function resolvePresenceEvents(options: RealtimePresenceOptions | undefin
  * event crosses the broker: when presence may have changed (a local user's first
  * connection joined or last one left, or another instance said one of its users did), the
  * instance reads the room's presence once the change has settled, compares it with what
- * it last told, and pushes the difference. Every instance reads the same presence, so
- * members everywhere get the same events, once per user and not per connection.
+ * it last told, and pushes the difference: a newcomer at once, a user gone only once they
+ * have stayed gone for `debounceMs` (a reconnection causes no event). Every instance reads
+ * the same presence, so members everywhere get the same events, once per user and not per
+ * connection.
  */
 export class PresenceEvents {
   /** Rooms with local members → the users last told to them; undefined until the first read. */
   private readonly told = new Map<string, Set<string> | undefined>();
+  /** Per room, users told as present whom a read found gone, and since when (not told yet). */
+  private readonly gone = new Map<string, Map<string, number>>();
+  /** Rooms whose notice to the other instances went out within the last `debounceMs`, and whether another is due. */
+  private readonly notices = new Map<string, { again: boolean }>();
   /** Rooms whose presence is due to be compared. */
   private readonly due = new Map<string, NodeJS.Timeout>();
   /** Per room, the latest read started: an older read that answers later is not applied. */
@@ -79,7 +97,11 @@ export class PresenceEvents {
     private readonly host: PresenceEventsHost,
     private readonly logger: Pick<Logger, 'warn'>,
   ) {
-    this.resync = setInterval(() => this.told.forEach((_, room) => this.schedule(room)), settings.resyncMs);
+    // Spread over the interval: the rooms' reads do not all reach the broker at once.
+    this.resync = setInterval(
+      () => this.told.forEach((_, room) => this.schedule(room, Math.floor(Math.random() * settings.resyncMs))),
+      settings.resyncMs,
+    );
     this.resync.unref();
   }
 
@@ -91,11 +113,14 @@ export class PresenceEvents {
   opened(room: string, joiner: string | undefined): void {
     this.told.set(room, undefined);
     void this.compare(room, joiner);
+    // Once more after the room's channel is surely subscribed: a notice sent before is not lost.
+    this.schedule(room);
   }
 
   /** A room lost its last local member: nobody here to tell. */
   closed(room: string): void {
     this.told.delete(room);
+    this.gone.delete(room);
     this.reads.delete(room);
     clearTimeout(this.due.get(room));
     this.due.delete(room);
@@ -106,9 +131,7 @@ export class PresenceEvents {
    * broker knows it: other instances are told to compare too.
    */
   changedHere(room: string): void {
-    this.broker.publish(roomChannel(room), encodeClusterMessage({ type: 'presence', origin: this.instanceId })).catch(() => {
-      // Unreachable broker: the other instances compare at their next resync.
-    });
+    this.notify(room);
     this.schedule(room);
   }
 
@@ -124,16 +147,44 @@ export class PresenceEvents {
     clearInterval(this.resync);
     this.due.forEach((timer) => clearTimeout(timer));
     this.due.clear();
+    this.notices.clear();
   }
 
-  private schedule(room: string): void {
+  /**
+   * Tells the other instances that the room's presence changed: at most one notice per room
+   * per `debounceMs`, plus one at the end of it if more changes came (they compare once the
+   * changes have settled anyway). None while the broker does not answer: the notice would
+   * only crowd its bounded queue, and the other instances compare at their next resync.
+   */
+  private notify(room: string): void {
+    const window = this.notices.get(room);
+    if (window) {
+      window.again = true;
+      return;
+    }
+    if (this.broker.health().status === 'ok') {
+      this.broker.publish(roomChannel(room), encodeClusterMessage({ type: 'presence', origin: this.instanceId })).catch(() => {
+        // Refused after all: the other instances compare at their next resync.
+      });
+    }
+    const opened = { again: false };
+    this.notices.set(room, opened);
+    setTimeout(() => {
+      this.notices.delete(room);
+      if (opened.again) {
+        this.notify(room);
+      }
+    }, this.settings.debounceMs).unref();
+  }
+
+  private schedule(room: string, delayMs = this.settings.debounceMs): void {
     if (!this.told.has(room) || this.due.has(room)) {
       return;
     }
     const timer = setTimeout(() => {
       this.due.delete(room);
       void this.compare(room);
-    }, this.settings.debounceMs);
+    }, delayMs);
     timer.unref();
     this.due.set(room, timer);
   }
@@ -149,28 +200,63 @@ export class PresenceEvents {
     this.reads.set(room, read);
     let present: string[];
     try {
-      present = await this.broker.presence(room);
+      // Strict: a broker that cannot tell rejects rather than answer with this instance's members.
+      present = await this.broker.presence(room, { strict: true });
     } catch (error) {
-      this.logger.warn(`presence of ${room} could not be read for its events: ${error instanceof Error ? error.message : String(error)}`);
+      this.pause(error instanceof Error ? error.message : String(error));
       return;
     }
     if (!this.brokerAnswers() || this.reads.get(room) !== read || !this.told.has(room)) {
       return; // the broker failed meanwhile, a newer read was started, or the room's last local member left
     }
-    const before = this.told.get(room);
+    this.paused = false;
+    const told = this.told.get(room);
     const now = new Set(present);
-    this.told.set(room, now);
-    if (!before) {
+    if (!told) {
       if (joiner !== undefined) {
         now.add(joiner); // its own presence may not be written yet: no event about itself
       }
+      this.told.set(room, now);
       return;
     }
-    for (const sub of [...before].filter((user) => !now.has(user)).sort()) {
-      this.deliver(room, JSON.stringify({ event: PRESENCE_EVENT, room, data: { left: sub } }));
+    this.tell(room, told, now);
+  }
+
+  /** Pushes who joined (at once) and who left (once gone for `debounceMs`); keeps `told` up to date. */
+  private tell(room: string, told: Set<string>, now: Set<string>): void {
+    const at = performance.now();
+    let gone = this.gone.get(room);
+    let wait = Number.POSITIVE_INFINITY;
+    for (const sub of [...told].sort()) {
+      if (now.has(sub)) {
+        gone?.delete(sub); // back within the grace: nothing to tell
+        continue;
+      }
+      if (!gone) {
+        this.gone.set(room, (gone = new Map()));
+      }
+      const since = gone.get(sub) ?? at;
+      gone.set(sub, since);
+      const left = at - since >= this.settings.debounceMs;
+      if (left) {
+        told.delete(sub);
+        gone.delete(sub);
+        this.deliver(room, JSON.stringify({ event: PRESENCE_EVENT, room, data: { left: sub } }));
+      } else {
+        wait = Math.min(wait, since + this.settings.debounceMs - at);
+      }
     }
-    for (const sub of [...now].filter((user) => !before.has(user)).sort()) {
-      this.deliver(room, JSON.stringify({ event: PRESENCE_EVENT, room, data: { joined: sub } }));
+    for (const sub of [...now].sort()) {
+      if (!told.has(sub)) {
+        told.add(sub);
+        this.deliver(room, JSON.stringify({ event: PRESENCE_EVENT, room, data: { joined: sub } }));
+      }
+    }
+    if (gone?.size === 0) {
+      this.gone.delete(room);
+    }
+    if (wait !== Number.POSITIVE_INFINITY) {
+      this.schedule(room, Math.ceil(wait)); // whether they are still gone then
     }
   }
 
@@ -178,14 +264,18 @@ export class PresenceEvents {
   private brokerAnswers(): boolean {
     const { status } = this.broker.health();
     if (status === 'ok') {
-      this.paused = false;
       return true;
     }
+    this.pause(`the broker is ${status}`);
+    return false;
+  }
+
+  /** Presence cannot be read now: said once in the log, until a read works again. */
+  private pause(why: string): void {
     if (!this.paused) {
       this.paused = true;
-      this.logger.warn(`presence events wait for the broker (${status}): its presence cannot be read now`);
+      this.logger.warn(`presence events wait: the rooms' presence cannot be read now (${why})`);
     }
-    return false;
   }
 
   /** Pushes a frame to the room's local members; one still joining gets it after its join's reply. */
@@ -194,7 +284,7 @@ export class PresenceEvents {
     let sent = 0;
     for (const connection of this.host.rooms.get(room) ?? []) {
       if (this.host.streams?.replyPending(room, connection)) {
-        connection.afterReply(() => connection.send(frame));
+        connection.afterReply(() => connection.rooms.has(room) && connection.send(frame));
       } else if (connection.sendPrebuilt(prebuilt)) {
         sent++;
       }

@@ -227,6 +227,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
    * with `handle()`) and resolves with the `data` of its reply. Rejects with a
    * `ClientRequestError`: the client's own error code, `TIMEOUT` after `options.timeoutMs`
    * (default 10 s), or `DISCONNECTED` when the connection closes (or is closing) first.
+   * @throws TypeError at once for a bad event or timeout, or a client that is not a gateway's.
    */
   request<T = unknown>(client: object, event: string, data?: unknown, options: ClientRequestOptions = {}): Promise<T> {
     return this.connection(client).ask(event, data, options) as Promise<T>;

@@ -5,8 +5,11 @@ import type { PrebuiltFrame } from './prebuilt-frame.js';
 /** What RFC 7692 §7.2.1 says to take off the end of a message's deflate output. */
 const SYNC_FLUSH_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
-/** A frame's compressed form, kept on the frame: a broadcast is compressed once for all its recipients. */
-const compressed = new WeakMap<PrebuiltFrame, { windowBits: number; frame: PrebuiltFrame | null }>();
+/**
+ * A frame's compressed forms, kept on the frame, one per window: a broadcast is compressed
+ * once for all its recipients, and once more for each other window its recipients allow.
+ */
+const compressed = new WeakMap<PrebuiltFrame, Map<number, PrebuiltFrame | null>>();
 
 /**
  * The frame compressed as one permessage-deflate message (RSV1 set), with a window of at most
@@ -16,12 +19,16 @@ const compressed = new WeakMap<PrebuiltFrame, { windowBits: number; frame: Prebu
  * that window, and no compressor is kept per connection. The result is kept on the frame.
  */
 export function deflateFrame(frame: PrebuiltFrame, settings: CompressionSettings, windowBits: number): PrebuiltFrame | null {
-  const kept = compressed.get(frame);
-  if (kept && kept.windowBits === windowBits) {
-    return kept.frame;
+  let kept = compressed.get(frame);
+  const known = kept?.get(windowBits);
+  if (known !== undefined) {
+    return known;
   }
   const made = deflate(frame.payload, settings, windowBits);
-  compressed.set(frame, { windowBits, frame: made });
+  if (!kept) {
+    compressed.set(frame, (kept = new Map()));
+  }
+  kept.set(windowBits, made);
   return made;
 }
 
