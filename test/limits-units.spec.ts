@@ -267,6 +267,8 @@ describe('ConnectionCounter', () => {
     assert.equal(limits.admitUser(a, 'u'), undefined);
     limits.release(a);
     assert.equal(limits.count, 0);
+    // Nothing is kept of it: many addresses and users passing through leave no trace.
+    assert.deepEqual(limits.tracked, { addresses: 0, users: 0 });
     const b = admitted(limits.admit('1.1.1.1'));
     assert.equal(limits.admitUser(b, 'u'), undefined);
   });

@@ -114,6 +114,11 @@ export class ConnectionCounter {
     return this.total;
   }
 
+  /** Addresses and users counted now: none is kept once its last connection is gone. */
+  get tracked(): { addresses: number; users: number } {
+    return { addresses: this.perIp.size, users: this.perUser.size };
+  }
+
   /**
    * Takes a place for an upgrade request from the client address `address`, or says why
    * not. An IPv6 address counts by its /64, as for the handshake rate.
