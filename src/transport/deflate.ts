@@ -1,6 +1,6 @@
 import zlib from 'node:zlib';
 import type { CompressionSettings } from '../options/compression.js';
-import type { PrebuiltFrame } from './prebuilt-frame.js';
+import { allocateFrame, type PrebuiltFrame } from './prebuilt-frame.js';
 
 /** What RFC 7692 §7.2.1 says to take off the end of a message's deflate output. */
 const SYNC_FLUSH_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
@@ -44,18 +44,7 @@ function deflate(payload: Buffer, settings: CompressionSettings, windowBits: num
   if (length >= payload.length) {
     return null;
   }
-  const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
-  const bytes = Buffer.allocUnsafe(header + length);
-  bytes[0] = 0xc1; // FIN, RSV1 (compressed), text
-  if (length < 126) {
-    bytes[1] = length;
-  } else if (length < 65_536) {
-    bytes[1] = 126;
-    bytes.writeUInt16BE(length, 2);
-  } else {
-    bytes[1] = 127;
-    bytes.writeBigUInt64BE(BigInt(length), 2);
-  }
+  const { bytes, header } = allocateFrame(0xc1, length); // FIN, RSV1 (compressed), text
   body.copy(bytes, header);
   // `payload` stays the uncompressed text: what a connection that cannot take raw bytes is sent.
   return { payload, bytes };

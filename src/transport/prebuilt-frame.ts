@@ -14,9 +14,24 @@ export interface PrebuiltFrame {
 /** Frames `text` (a string, or its UTF-8 bytes) as one final unmasked text frame (FIN + opcode 1). */
 export function prebuildTextFrame(text: string | Buffer): PrebuiltFrame {
   const length = typeof text === 'string' ? Buffer.byteLength(text) : text.length;
+  const { bytes, header } = allocateFrame(0x81, length);
+  if (typeof text === 'string') {
+    bytes.write(text, header, 'utf8');
+  } else {
+    text.copy(bytes, header);
+  }
+  return { payload: bytes.subarray(header), bytes };
+}
+
+/**
+ * A buffer for one unmasked server frame of `length` payload bytes, its header written:
+ * `first` is the frame's first byte (FIN, RSV bits and opcode), then the length in 7, 16
+ * or 64 bits (RFC 6455 §5.2). The payload goes from `header` on.
+ */
+export function allocateFrame(first: number, length: number): { bytes: Buffer; header: number } {
   const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
   const bytes = Buffer.allocUnsafe(header + length);
-  bytes[0] = 0x81;
+  bytes[0] = first;
   if (length < 126) {
     bytes[1] = length;
   } else if (length < 65_536) {
@@ -26,10 +41,5 @@ export function prebuildTextFrame(text: string | Buffer): PrebuiltFrame {
     bytes[1] = 127;
     bytes.writeBigUInt64BE(BigInt(length), 2);
   }
-  if (typeof text === 'string') {
-    bytes.write(text, header, 'utf8');
-  } else {
-    text.copy(bytes, header);
-  }
-  return { payload: bytes.subarray(header), bytes };
+  return { bytes, header };
 }
