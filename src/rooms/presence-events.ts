@@ -69,8 +69,8 @@ export class PresenceEvents {
   private readonly gone = new Map<string, Map<string, number>>();
   /** Rooms whose notice to the other instances went out within the last `debounceMs`, and whether another is due. */
   private readonly notices = new Map<string, { again: boolean }>();
-  /** Rooms whose presence is due to be compared. */
-  private readonly due = new Map<string, NodeJS.Timeout>();
+  /** Rooms whose presence is due to be compared, and when (`performance.now()`). */
+  private readonly due = new Map<string, { timer: NodeJS.Timeout; at: number }>();
   /** Per room, the latest read started: an older read that answers later is not applied. */
   private readonly reads = new Map<string, number>();
   private readCount = 0;
@@ -122,7 +122,7 @@ export class PresenceEvents {
     this.told.delete(room);
     this.gone.delete(room);
     this.reads.delete(room);
-    clearTimeout(this.due.get(room));
+    clearTimeout(this.due.get(room)?.timer);
     this.due.delete(room);
   }
 
@@ -145,7 +145,7 @@ export class PresenceEvents {
   /** Stops the timers (the application shuts down). */
   stop(): void {
     clearInterval(this.resync);
-    this.due.forEach((timer) => clearTimeout(timer));
+    this.due.forEach(({ timer }) => clearTimeout(timer));
     this.due.clear();
     this.notices.clear();
   }
@@ -177,16 +177,25 @@ export class PresenceEvents {
     }, this.settings.debounceMs).unref();
   }
 
+  /** Compares the room's presence in `delayMs`, unless a compare is due sooner (a later one is brought forward). */
   private schedule(room: string, delayMs = this.settings.debounceMs): void {
-    if (!this.told.has(room) || this.due.has(room)) {
+    if (!this.told.has(room)) {
       return;
+    }
+    const at = performance.now() + delayMs;
+    const pending = this.due.get(room);
+    if (pending) {
+      if (pending.at <= at) {
+        return;
+      }
+      clearTimeout(pending.timer); // a resync's spread-out compare: this change comes sooner
     }
     const timer = setTimeout(() => {
       this.due.delete(room);
       void this.compare(room);
     }, delayMs);
     timer.unref();
-    this.due.set(room, timer);
+    this.due.set(room, { timer, at });
   }
 
   private async compare(room: string, joiner?: string): Promise<void> {
