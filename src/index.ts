@@ -8,8 +8,8 @@ export type {
   RealtimeModuleOptions,
   RealtimeShutdownOptions,
 } from './realtime-options.interface.js';
-export { ClientRequestError, RealtimeError } from './realtime.errors.js';
-export type { ClientRequestOptions } from './gateway/client-requests.js';
+export { ClientReplyError, RealtimeError } from './realtime.errors.js';
+export type { ServerRequestOptions } from './gateway/server-requests.js';
 export type { RealtimeCompressionOptions } from './options/compression.js';
 export type { RealtimePresenceOptions } from './rooms/presence-options.js';
 export type { HandshakeInfo, JwtAlgorithm, JwtKey, JwtTokenHeader, RealtimeAuthOptions } from './auth/auth-options.interface.js';

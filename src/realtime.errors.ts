@@ -38,7 +38,7 @@ export class RealtimeError extends Error {
  * codes, so a handler that lets it escape answers its own request with `INTERNAL`. Catch
  * it and throw a `RealtimeError` of your choice to tell that client more.
  */
-export class ClientRequestError extends Error {
+export class ClientReplyError extends Error {
   /** What went wrong: `TIMEOUT`, `DISCONNECTED`, or an error code (the client's own, or `BAD_REQUEST`). */
   readonly code: 'TIMEOUT' | 'DISCONNECTED' | RealtimeErrorCode;
   /** The event the server asked. */
@@ -46,7 +46,7 @@ export class ClientRequestError extends Error {
 
   constructor(code: 'TIMEOUT' | 'DISCONNECTED' | RealtimeErrorCode, message: string, event: string) {
     super(message);
-    this.name = 'ClientRequestError';
+    this.name = 'ClientReplyError';
     this.code = code;
     this.event = event;
   }

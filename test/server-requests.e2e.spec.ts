@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { ClientRequestError, RealtimeHub, RealtimeModule } from '../src/index.js';
+import { ClientReplyError, RealtimeHub, RealtimeModule } from '../src/index.js';
 import { RealtimeClient, RealtimeClientError } from '../src/client/index.js';
 import { AskerGateway, AskLog } from './fixtures/asking-gateways.js';
 import { startApp, type RunningApp } from './support/app.js';
@@ -144,11 +144,11 @@ describe('server-to-client requests (protocol §8)', () => {
         event: 'confirm',
         code: 'DISCONNECTED',
         message: 'the connection closed before the client answered "confirm"',
-        name: 'ClientRequestError',
+        name: 'ClientReplyError',
       });
       const closed = app.app.get(RealtimeHub).request(log.sockets[0]!, 'again', undefined, { timeoutMs: 60_000 });
       await assert.rejects(closed, (error: unknown) => {
-        assert.ok(error instanceof ClientRequestError);
+        assert.ok(error instanceof ClientReplyError);
         assert.deepEqual(
           [error.code, error.event, error.message],
           ['DISCONNECTED', 'again', 'the connection closed before "again" could be sent'],
@@ -199,6 +199,12 @@ describe('server-to-client requests (protocol §8)', () => {
       });
       client.handle('broken', () => Promise.reject(new Error('the dialog crashed')));
       client.handle('unsendable', () => ({ big: 1n }));
+      assert.throws(
+        () => client.handle('', () => 'x'),
+        /RealtimeClient\.handle\(\): the event must be a string of 1 to 128 characters other than "error", got ""/,
+      );
+      assert.throws(() => client.handle('error', () => 'x'), /other than "error"/);
+      assert.throws(() => client.handle('ok', 'not a function' as never), /the handler of "ok" must be a function/);
       const removed = client.handle('gone', () => 'here');
       assert.deepEqual(await client.request('ask', { event: 'gone' }), { reply: 'here' });
       removed();
@@ -213,7 +219,7 @@ describe('server-to-client requests (protocol §8)', () => {
         { failed: { code: 'UNKNOWN_EVENT', message: 'no handler for server request "gone"' } },
         { failed: { code: 'UNKNOWN_EVENT', message: 'no handler for server request "never"' } },
       ]);
-      // A ClientRequestError that escapes a handler answers its request INTERNAL, not with the SDK's own codes.
+      // A ClientReplyError that escapes a handler answers its request INTERNAL, not with the SDK's own codes.
       await assert.rejects(client.request('ask-unguarded', { event: 'declined' }), (error: unknown) => {
         assert.ok(error instanceof RealtimeClientError);
         assert.equal(error.code, 'INTERNAL');

@@ -13,7 +13,7 @@ export type {
 } from './client-options.js';
 export type { ClientClock } from './clock.js';
 export type { RoomRejoin } from './room-tracker.js';
-export type { RequestHandler } from './request-handlers.js';
+export type { ServerRequestHandler } from './request-handlers.js';
 export { RealtimeClientError, ClientErrorCode } from './client-error.js';
 export { backoffDelay, resolveBackoff } from './backoff.js';
 export type { BackoffOptions, ResolvedBackoff } from './backoff.js';

@@ -9,7 +9,7 @@ import { ClientHeartbeat } from './client-heartbeat.js';
 import type { EventMap, IncomingFrame, ReconnectContext, RealtimeClientOptions, TokenReason } from './client-options.js';
 import { ClientErrorCode, describe, RealtimeClientError, toClientError } from './client-error.js';
 import { Outbox } from './outbox.js';
-import { type RequestHandler, RequestHandlers } from './request-handlers.js';
+import { type ServerRequestHandler, RequestHandlers } from './request-handlers.js';
 import { type RoomRejoin, RoomTracker } from './room-tracker.js';
 import { TokenKeeper } from './token-keeper.js';
 import { OPEN, type WebSocketConstructor, type WebSocketLike, webSocketFor } from './websocket-like.js';
@@ -105,8 +105,8 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
    * reply, a throw goes back as an error; one handler per event (none: `UNKNOWN_EVENT`).
    * Returns a function that removes it.
    */
-  handle<T = unknown>(event: string, handler: RequestHandler<T>): () => void {
-    return this.handlers.set(event, handler as RequestHandler);
+  handle<T = unknown>(event: string, handler: ServerRequestHandler<T>): () => void {
+    return this.handlers.set(event, handler as ServerRequestHandler);
   }
 
   /**

@@ -1,4 +1,4 @@
-import { ERROR_EVENT } from '../protocol/envelope.js';
+import { ERROR_EVENT, MAX_EVENT_LENGTH } from '../protocol/envelope.js';
 import { isRealtimeErrorCode } from '../protocol/error-codes.js';
 import type { IncomingFrame } from './client-options.js';
 import { describe } from './client-error.js';
@@ -8,7 +8,7 @@ import { describe } from './client-error.js';
  * `data`; a throw or a rejection is sent back as an error, with the error's `code` when it
  * is an error code (`[A-Z][A-Z0-9_]{1,63}`, as a `RealtimeClientError`'s), else `INTERNAL`.
  */
-export type RequestHandler<T = unknown> = (data: T, frame: IncomingFrame<T>) => unknown;
+export type ServerRequestHandler<T = unknown> = (data: T, frame: IncomingFrame<T>) => unknown;
 
 /**
  * The client's handlers of server requests (protocol 1.2: `{event, sid, data}`), one per
@@ -17,10 +17,15 @@ export type RequestHandler<T = unknown> = (data: T, frame: IncomingFrame<T>) => 
  * meanwhile is not sent (the server has failed the request with `DISCONNECTED`).
  */
 export class RequestHandlers {
-  private readonly handlers = new Map<string, RequestHandler>();
+  private readonly handlers = new Map<string, ServerRequestHandler>();
 
   /** Sets the handler of `event`, replacing any; returns a function that removes it. */
-  set(event: string, handler: RequestHandler): () => void {
+  set(event: string, handler: ServerRequestHandler): () => void {
+    if (typeof event !== 'string' || event.length === 0 || event.length > MAX_EVENT_LENGTH || event === ERROR_EVENT) {
+      throw new TypeError(
+        `RealtimeClient.handle(): the event must be a string of 1 to ${MAX_EVENT_LENGTH} characters other than "error", got ${JSON.stringify(event)}`,
+      );
+    }
     if (typeof handler !== 'function') {
       throw new TypeError(`RealtimeClient.handle(): the handler of "${event}" must be a function`);
     }

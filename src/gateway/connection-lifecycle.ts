@@ -49,9 +49,7 @@ export class ConnectionLifecycle {
     const { gate, tokens, policy, heartbeats, drain, transport } = this.parts;
     const connection = new Connection(socket, transport, this.parts.keepRequest ? request : undefined, settings, drain.disconnectWork);
     connection.metrics = metrics;
-    if (settings.compression) {
-      connection.useCompression();
-    }
+    connection.useCompression();
     metrics?.connected();
     const accepted = gate.take(request);
     const authentication = accepted?.authentication;

@@ -1,6 +1,7 @@
-import { deflateFrame } from '../transport/deflate.js';
+import { deflateFrame, deflateMessage } from '../transport/deflate.js';
+import { type CompressionSettings, MIN_WINDOW_BITS } from '../options/compression.js';
 import { type PrebuiltFrame, prebuildTextFrame } from '../transport/prebuilt-frame.js';
-import { ClientRequests, type ClientRequestOptions } from './client-requests.js';
+import { ServerRequests, type ServerRequestOptions } from './server-requests.js';
 import type { IncomingMessage } from 'node:http';
 import type { RealtimePrincipal } from '../auth/principal.interface.js';
 import type { HeartbeatEntry, HeartbeatMonitor, HeartbeatPeer } from '../heartbeat/heartbeat-monitor.js';
@@ -102,14 +103,13 @@ export class Connection {
   /** Who waits for the close (see whenClosed); null once closed. */
   private closedWaiters: (() => void)[] | null | undefined;
   /**
-   * The compression window of what it sends, when the connection negotiated permessage-deflate
-   * and the gateway compresses; undefined otherwise. Messages of at least
-   * {@link deflateThreshold} bytes go compressed.
+   * How what it sends is compressed, when the connection negotiated permessage-deflate and
+   * the gateway compresses (see {@link useCompression}): the gateway's settings and the
+   * window the client allows. Undefined otherwise.
    */
-  deflateBits: number | undefined;
-  deflateThreshold = Number.POSITIVE_INFINITY;
+  private deflate: { readonly settings: CompressionSettings; readonly windowBits: number } | undefined;
   /** The server's requests to this client that wait for its reply; made by the first. */
-  asked: ClientRequests | undefined;
+  asked: ServerRequests | undefined;
   /** Requests dispatched and not yet answered (see afterReply). */
   requestsInFlight = 0;
   /** What waits for the next answered request (see afterReply). */
@@ -149,8 +149,8 @@ export class Connection {
    * Sends a request to the client (protocol 1.2) and resolves with the `data` of its reply;
    * see `RealtimeHub.request()` for how it fails.
    */
-  ask(event: string, data: unknown, options: ClientRequestOptions): Promise<unknown> {
-    this.asked ??= new ClientRequests();
+  ask(event: string, data: unknown, options: ServerRequestOptions): Promise<unknown> {
+    this.asked ??= new ServerRequests();
     return this.asked.ask((frame) => this.send(frame), event, data, options);
   }
 
@@ -176,8 +176,10 @@ export class Connection {
 
   /** Sends a text frame if the connection is still open; false when it was not sent. */
   send(text: string | Buffer): boolean {
-    if (this.deflateBits !== undefined && text.length >= this.deflateThreshold) {
-      return this.sendPrebuilt(prebuildTextFrame(text)); // compressed there
+    const deflate = this.deflate;
+    if (deflate && text.length >= deflate.settings.threshold) {
+      const frame = prebuildTextFrame(text);
+      return this.writeFrame(deflateMessage(frame.payload, deflate.settings, deflate.windowBits) ?? frame);
     }
     // Characters, not bytes: a lower bound of the frame's size that costs nothing to read.
     if (!this.mayWrite(text.length)) {
@@ -194,26 +196,32 @@ export class Connection {
    * frame and window, whatever the number of recipients.
    */
   sendPrebuilt(frame: PrebuiltFrame): boolean {
-    let out = frame;
-    const compression = this.settings.compression;
-    if (this.deflateBits !== undefined && compression && frame.payload.length >= compression.threshold) {
-      out = deflateFrame(frame, compression, this.deflateBits) ?? frame;
+    const deflate = this.deflate;
+    if (deflate && frame.payload.length >= deflate.settings.threshold) {
+      return this.writeFrame(deflateFrame(frame, deflate.settings, deflate.windowBits) ?? frame);
     }
-    if (!this.mayWrite(out.bytes.length)) {
+    return this.writeFrame(frame);
+  }
+
+  /** Writes a whole frame through the transport's fan-out, if it may be written now. */
+  private writeFrame(frame: PrebuiltFrame): boolean {
+    if (!this.mayWrite(frame.bytes.length)) {
       return false;
     }
-    this.transport.sendPrebuilt(this.socket, out);
+    this.transport.sendPrebuilt(this.socket, frame);
     return true;
   }
 
-  /** Compresses what it sends when the connection negotiated it (see {@link deflateBits}). */
+  /**
+   * Compresses what it sends from now on, when the gateway compresses and the connection
+   * negotiated permessage-deflate with a window a raw deflate can use (a client that allows
+   * less than {@link MIN_WINDOW_BITS} gets no compression).
+   */
   useCompression(): void {
-    const compression = this.settings.compression;
-    const window = compression ? this.transport.deflateWindow(this.socket) : undefined;
-    // A raw deflate window is at least 9 bits: a client that allows less gets no compression.
-    if (compression && window !== undefined && window >= 9) {
-      this.deflateBits = Math.min(window, compression.windowBits);
-      this.deflateThreshold = compression.threshold;
+    const settings = this.settings.compression;
+    const window = settings ? this.transport.deflateWindow(this.socket) : undefined;
+    if (settings && window !== undefined && window >= MIN_WINDOW_BITS) {
+      this.deflate = { settings, windowBits: Math.min(window, settings.windowBits) };
     }
   }
 

@@ -34,6 +34,9 @@ export interface CompressionSettings {
   readonly inflateConcurrency: number;
 }
 
+/** The smallest window a raw deflate stream can use (zlib cannot compress with 8 bits). */
+export const MIN_WINDOW_BITS = 9;
+
 const DEFAULT_COMPRESSION: CompressionSettings = Object.freeze({
   threshold: 1024,
   level: 1,
@@ -46,7 +49,7 @@ const DEFAULT_COMPRESSION: CompressionSettings = Object.freeze({
 const RANGES: { readonly [Name in keyof CompressionSettings]: readonly [number, number] } = {
   threshold: [0, Number.MAX_SAFE_INTEGER],
   level: [1, 9],
-  windowBits: [9, 15],
+  windowBits: [MIN_WINDOW_BITS, 15],
   memLevel: [1, 9],
   inflateConcurrency: [1, 1_000_000],
 };

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { BrokerHealth, RealtimeBroker, StreamPosition } from '../broker/broker.interface.js';
 import { MemoryBroker } from '../broker/memory-broker.js';
 import { type Connection, connectionOf } from '../gateway/connection.js';
-import type { ClientRequestOptions } from '../gateway/client-requests.js';
+import type { ServerRequestOptions } from '../gateway/server-requests.js';
 import { prebuildTextFrame } from '../transport/prebuilt-frame.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { RealtimeError } from '../realtime.errors.js';
@@ -225,11 +225,11 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   /**
    * Asks a client of this instance to answer `event` (protocol 1.2; the client SDK answers
    * with `handle()`) and resolves with the `data` of its reply. Rejects with a
-   * `ClientRequestError`: the client's own error code, `TIMEOUT` after `options.timeoutMs`
+   * `ClientReplyError`: the client's own error code, `TIMEOUT` after `options.timeoutMs`
    * (default 10 s), or `DISCONNECTED` when the connection closes (or is closing) first.
    * @throws TypeError at once for a bad event or timeout, or a client that is not a gateway's.
    */
-  request<T = unknown>(client: object, event: string, data?: unknown, options: ClientRequestOptions = {}): Promise<T> {
+  request<T = unknown>(client: object, event: string, data?: unknown, options: ServerRequestOptions = {}): Promise<T> {
     return this.connection(client).ask(event, data, options) as Promise<T>;
   }
 

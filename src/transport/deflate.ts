@@ -24,7 +24,7 @@ export function deflateFrame(frame: PrebuiltFrame, settings: CompressionSettings
   if (known !== undefined) {
     return known;
   }
-  const made = deflate(frame.payload, settings, windowBits);
+  const made = deflateMessage(frame.payload, settings, windowBits);
   if (!kept) {
     compressed.set(frame, (kept = new Map()));
   }
@@ -32,7 +32,12 @@ export function deflateFrame(frame: PrebuiltFrame, settings: CompressionSettings
   return made;
 }
 
-function deflate(payload: Buffer, settings: CompressionSettings, windowBits: number): PrebuiltFrame | null {
+/**
+ * `payload` (a text message's UTF-8 bytes) as one compressed frame, with a window of at
+ * most `windowBits`; null when compressing does not make it smaller. Nothing is kept: for a
+ * message sent to one connection.
+ */
+export function deflateMessage(payload: Buffer, settings: CompressionSettings, windowBits: number): PrebuiltFrame | null {
   const output = zlib.deflateRawSync(payload, {
     level: settings.level,
     memLevel: settings.memLevel,

@@ -1,15 +1,15 @@
 import { ERROR_EVENT, MAX_EVENT_LENGTH } from '../protocol/envelope.js';
 import { isRealtimeErrorCode } from '../protocol/error-codes.js';
-import { ClientRequestError } from '../realtime.errors.js';
+import { ClientReplyError } from '../realtime.errors.js';
 
 /** Options of `RealtimeHub.request()`. */
-export interface ClientRequestOptions {
+export interface ServerRequestOptions {
   /** How long the client has to answer, in ms; then the request fails with `TIMEOUT`. Default 10 000. */
   timeoutMs?: number;
 }
 
 /** Default time a client has to answer a server request. */
-export const DEFAULT_CLIENT_REQUEST_TIMEOUT_MS = 10_000;
+export const DEFAULT_SERVER_REQUEST_TIMEOUT_MS = 10_000;
 /** Longest timer Node keeps (about 24.8 days). */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 /** Longest error message kept from a client's failure reply. */
@@ -18,11 +18,11 @@ const MAX_CLIENT_MESSAGE_LENGTH = 1000;
 interface Pending {
   readonly event: string;
   readonly resolve: (data: unknown) => void;
-  readonly reject: (error: ClientRequestError) => void;
+  readonly reject: (error: ClientReplyError) => void;
   readonly timer: NodeJS.Timeout;
 }
 
-/** What became of a client's reply (see {@link ClientRequests.answer}). */
+/** What became of a client's reply (see {@link ServerRequests.answer}). */
 export type ReplyOutcome = 'answered' | 'late' | 'unknown';
 
 /**
@@ -31,7 +31,7 @@ export type ReplyOutcome = 'answered' | 'late' | 'unknown';
  * involved), and ends exactly once: with the client's reply, at its timeout, or when the
  * connection closes.
  */
-export class ClientRequests {
+export class ServerRequests {
   /** The last `sid` given out. */
   private last = 0;
   private readonly pending = new Map<number, Pending>();
@@ -40,17 +40,17 @@ export class ClientRequests {
    * Sends the request through `send` (false: the connection is closing) and waits for its
    * reply. Rejects at once with `DISCONNECTED` when it could not be sent.
    */
-  ask(send: (frame: string) => boolean, event: string, data: unknown, options: ClientRequestOptions): Promise<unknown> {
+  ask(send: (frame: string) => boolean, event: string, data: unknown, options: ServerRequestOptions): Promise<unknown> {
     const timeoutMs = checkRequest(event, options);
     const sid = ++this.last;
     return new Promise((resolve, reject) => {
       if (!send(JSON.stringify({ event, sid, data: data ?? null }))) {
-        reject(new ClientRequestError('DISCONNECTED', `the connection closed before "${event}" could be sent`, event));
+        reject(new ClientReplyError('DISCONNECTED', `the connection closed before "${event}" could be sent`, event));
         return;
       }
       const timer = setTimeout(() => {
         this.pending.delete(sid);
-        reject(new ClientRequestError('TIMEOUT', `the client did not answer "${event}" within ${timeoutMs} ms`, event));
+        reject(new ClientReplyError('TIMEOUT', `the client did not answer "${event}" within ${timeoutMs} ms`, event));
       }, timeoutMs);
       timer.unref();
       this.pending.set(sid, { event, resolve, reject, timer });
@@ -78,8 +78,8 @@ export class ClientRequests {
     const message = typeof failure?.message === 'string' ? failure.message.slice(0, MAX_CLIENT_MESSAGE_LENGTH) : '';
     request.reject(
       typeof code === 'string' && isRealtimeErrorCode(code)
-        ? new ClientRequestError(code, message || `the client failed to answer "${request.event}"`, request.event)
-        : new ClientRequestError('BAD_REQUEST', `the client answered "${request.event}" with a malformed error`, request.event),
+        ? new ClientReplyError(code, message || `the client failed to answer "${request.event}"`, request.event)
+        : new ClientReplyError('BAD_REQUEST', `the client answered "${request.event}" with a malformed error`, request.event),
     );
     return 'answered';
   }
@@ -90,20 +90,20 @@ export class ClientRequests {
       this.pending.delete(sid);
       clearTimeout(request.timer);
       request.reject(
-        new ClientRequestError('DISCONNECTED', `the connection closed before the client answered "${request.event}"`, request.event),
+        new ClientReplyError('DISCONNECTED', `the connection closed before the client answered "${request.event}"`, request.event),
       );
     }
   }
 }
 
 /** Checks a request's event and timeout; returns the timeout. */
-function checkRequest(event: string, options: ClientRequestOptions): number {
+function checkRequest(event: string, options: ServerRequestOptions): number {
   if (typeof event !== 'string' || event.length === 0 || event.length > MAX_EVENT_LENGTH || event === ERROR_EVENT) {
     throw new TypeError(
       `RealtimeHub.request(): the event must be a string of 1 to ${MAX_EVENT_LENGTH} characters other than "error", got ${JSON.stringify(event)}`,
     );
   }
-  const timeoutMs = options.timeoutMs ?? DEFAULT_CLIENT_REQUEST_TIMEOUT_MS;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_SERVER_REQUEST_TIMEOUT_MS;
   if (!(timeoutMs > 0 && timeoutMs <= MAX_TIMEOUT_MS)) {
     throw new TypeError(`RealtimeHub.request(): timeoutMs must be over 0 and at most ${MAX_TIMEOUT_MS}, got ${String(timeoutMs)}`);
   }
