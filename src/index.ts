@@ -62,6 +62,7 @@ export {
   CloseCode,
   ErrorCode,
   PROTOCOL_V1,
+  PROTOCOL_V1_MSGPACK,
   AUTH_EVENT,
   ERROR_EVENT,
   PING_EVENT,

@@ -341,7 +341,7 @@ describe('TokenLifetime', () => {
     request: undefined;
     frames: Record<string, unknown>[];
     closes: number[];
-    send(frame: string): void;
+    sendFrame(frame: Record<string, unknown>): boolean;
     close(code: number): boolean;
     next(): Promise<Record<string, unknown>>;
   }
@@ -357,10 +357,10 @@ describe('TokenLifetime', () => {
       request: undefined,
       frames: [],
       closes: [],
-      send(frame) {
-        const parsed = JSON.parse(frame) as Record<string, unknown>;
-        this.frames.push(parsed);
-        waiting.shift()?.(parsed);
+      sendFrame(frame) {
+        this.frames.push(frame);
+        waiting.shift()?.(frame);
+        return true;
       },
       close(code) {
         this.closes.push(code);

@@ -117,6 +117,28 @@ describe('demo page in headless Chromium (client SDK in a browser)', () => {
       );
       assert.match(negotiated.extensions, /^permessage-deflate; server_no_context_takeover/);
       assert.deepEqual(JSON.parse(negotiated.reply), { event: 'echo', id: 1, data: { message: `Echo: ${'x'.repeat(1000)}` } });
+      // The bundled client speaks MessagePack in Chromium: binary frames both ways, read as ArrayBuffers.
+      const packed = await page.evaluate(
+        async ([bundle, url, token]) => {
+          const sdk = (await import(bundle!)) as typeof import('../src/client/index.js');
+          const sockets: WebSocket[] = [];
+          const Recording = class extends WebSocket {
+            constructor(address: string, protocols?: string | string[]) {
+              super(address, protocols);
+              sockets.push(this);
+            }
+          };
+          const client = new sdk.RealtimeClient(url!, { token: token!, encoding: 'msgpack', WebSocket: Recording });
+          try {
+            const reply = await client.request<{ message: string }>('echo', { message: 'packed' });
+            return { reply, protocol: sockets[0]!.protocol, binaryType: sockets[0]!.binaryType };
+          } finally {
+            client.disconnect();
+          }
+        },
+        ['/sdk/client/bundle.js', `ws://127.0.0.1:${port}/echo`, await demoToken(base, 'grace')],
+      );
+      assert.deepEqual(packed, { reply: { message: 'Echo: packed' }, protocol: 'realtime.v1.msgpack', binaryType: 'arraybuffer' });
 
       // Restart the server on the same port: the page reconnects and re-joins its room.
       app.child.kill('SIGTERM');

@@ -3,7 +3,7 @@ import { DeadlineQueue } from '../gateway/deadline-queue.js';
 import type { LogThrottle } from '../limits/log-throttle.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
-import { AUTH_EVENT, encodeError, encodeReply, type MessageId } from '../protocol/envelope.js';
+import { AUTH_EVENT, errorFrame, type MessageId, replyFrame } from '../protocol/envelope.js';
 import { type Authentication, AuthenticationError, errorKind } from './authenticator.interface.js';
 import type { HandshakeChecker } from './handshake.js';
 
@@ -23,7 +23,7 @@ export interface SignInHooks {
 export class TokenLifetime {
   /** Every connection's expiry, under one timer. */
   private readonly deadlines = new DeadlineQueue<Connection>((connection) => {
-    connection.send(encodeError(undefined, ErrorCode.UNAUTHORIZED, 'token expired'));
+    connection.sendFrame(errorFrame(undefined, ErrorCode.UNAUTHORIZED, 'token expired'));
     connection.close(CloseCode.TOKEN_EXPIRED, 'token expired', 'token-expired');
   });
 
@@ -65,18 +65,18 @@ export class TokenLifetime {
   refresh(connection: Connection, id: MessageId | undefined, payload: unknown): void {
     const authenticator = this.handshake.authenticator;
     if (!authenticator) {
-      connection.send(encodeError(id, ErrorCode.BAD_REQUEST, 'this server does not use tokens'));
+      connection.sendFrame(errorFrame(id, ErrorCode.BAD_REQUEST, 'this server does not use tokens'));
       return;
     }
     if (!authenticator.refresh) {
-      connection.send(encodeError(id, ErrorCode.BAD_REQUEST, 'these credentials cannot be refreshed in-band'));
+      connection.sendFrame(errorFrame(id, ErrorCode.BAD_REQUEST, 'these credentials cannot be refreshed in-band'));
       return;
     }
     // Refreshes can overlap; only the latest one may change the principal.
     const attempt = ++connection.refreshAttempts;
     const refuse = (message: string, detail: string): void => {
       this.log.log('warn', 'in-band auth refused', () => `in-band auth refused at ${connection.settings.path}: ${detail}`);
-      connection.send(encodeError(id, ErrorCode.UNAUTHORIZED, message));
+      connection.sendFrame(errorFrame(id, ErrorCode.UNAUTHORIZED, message));
     };
     // Through a promise from the start: an authenticator that throws at once is caught too.
     Promise.resolve(payload)
@@ -104,7 +104,7 @@ export class TokenLifetime {
         if (signingIn) {
           await this.signIn.signedIn(connection);
         }
-        connection.send(encodeReply(AUTH_EVENT, id, { exp: principal.exp ?? null }));
+        connection.sendFrame(replyFrame(AUTH_EVENT, id, { exp: principal.exp ?? null }));
       })
       .catch((error: unknown) => {
         if (error instanceof AuthenticationError) {

@@ -2,6 +2,12 @@ import type { BackoffOptions } from './backoff.js';
 import type { ClientClock } from './clock.js';
 import type { WebSocketConstructor } from './websocket-like.js';
 
+/**
+ * How the client encodes its frames: `json` (text frames, the default) or `msgpack` (binary
+ * frames, with bytes inside `data`; docs/protocol.md §10).
+ */
+export type ClientEncoding = 'json' | 'msgpack';
+
 /** Why the token provider is asked for a token. */
 export type TokenReason = 'connect' | 'reconnect' | 'expired' | 'refresh';
 
@@ -38,6 +44,12 @@ export interface ReconnectContext {
 export interface RealtimeClientOptions {
   /** The WebSocket implementation. Default `globalThis.WebSocket` (browsers); pass `ws`'s in Node 20. */
   WebSocket?: WebSocketConstructor;
+  /**
+   * `msgpack`: offer the MessagePack encoding (binary frames, with bytes inside `data`),
+   * and speak it with a server that selects it; a server that does not know it is spoken
+   * to in JSON. Default `json`.
+   */
+  encoding?: ClientEncoding;
   /** The token, or a provider called before every connection and refresh. Omit for public gateways. */
   token?: string | TokenProvider;
   /** How long the token provider may take before the attempt counts as failed, in ms. Default 10000. */

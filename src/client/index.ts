@@ -3,6 +3,7 @@
 export { RealtimeClient } from './realtime-client.js';
 export type { ConnectionState, StateChange, StateReason } from './client-state.js';
 export type {
+  ClientEncoding,
   ClientRoomOptions,
   EventMap,
   IncomingFrame,
@@ -22,4 +23,4 @@ export { CloseCode } from '../protocol/close-codes.js';
 export { ErrorCode } from '../protocol/error-codes.js';
 export type { RealtimeErrorCode } from '../protocol/error-codes.js';
 export type { PresenceData, ValidationErrorDetail } from '../protocol/envelope.js';
-export { PRESENCE_EVENT } from '../protocol/envelope.js';
+export { PRESENCE_EVENT, PROTOCOL_V1, PROTOCOL_V1_MSGPACK } from '../protocol/envelope.js';

@@ -2,9 +2,9 @@ import { ERROR_EVENT, type ErrorPayload } from '../protocol/envelope.js';
 import type { ClientClock } from './clock.js';
 import { ClientErrorCode, RealtimeClientError } from './client-error.js';
 
-/** A frame waiting for the connection, and the request it belongs to. */
+/** A frame waiting for the connection (encoded as that connection's subprotocol says), and the request it belongs to. */
 interface Queued {
-  readonly frame: string;
+  readonly frame: object;
   readonly id?: number;
 }
 
@@ -35,9 +35,9 @@ export class Outbox {
    * and resolves with its reply's data, or rejects: the server's error, `TIMEOUT`, or
    * whatever `write` throws.
    */
-  request<T>(event: string, data: unknown, timeoutMs: number, write: (frame: string, id: number) => boolean): Promise<T> {
+  request<T>(event: string, data: unknown, timeoutMs: number, write: (frame: object, id: number) => boolean): Promise<T> {
     const id = ++this.nextId;
-    const frame = JSON.stringify({ event, id, data });
+    const frame = { event, id, data };
     return new Promise<T>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         this.pending.delete(id);
@@ -57,20 +57,35 @@ export class Outbox {
   }
 
   /** Keeps a frame for the next connection; throws `QUEUE_FULL` rather than drop it. */
-  enqueue(frame: string, id?: number): void {
+  enqueue(frame: object, id?: number): void {
     if (this.queue.length >= this.maxQueue) {
       throw new RealtimeClientError(ClientErrorCode.QUEUE_FULL, `${this.queue.length} messages are already waiting for the connection`);
     }
     this.queue.push(id === undefined ? { frame } : { frame, id });
   }
 
-  /** Sends every queued frame through `send`, in order, and empties the queue. */
-  flush(send: (frame: string) => void): void {
+  /**
+   * Sends every queued frame through `send`, in order, and empties the queue. A frame that
+   * `send` cannot encode fails its request, or, without one, goes to `failed`.
+   */
+  flush(send: (frame: object) => void, failed: (error: unknown) => void): void {
     const queue = this.queue;
     this.queue = [];
     for (const queued of queue) {
-      send(queued.frame);
-      const request = queued.id === undefined ? undefined : this.pending.get(queued.id);
+      const id = queued.id;
+      const request = id === undefined ? undefined : this.pending.get(id);
+      try {
+        send(queued.frame);
+      } catch (error) {
+        if (request) {
+          this.pending.delete(id!);
+          this.clock.clearTimeout(request.timer);
+          request.reject(error as RealtimeClientError);
+        } else {
+          failed(error);
+        }
+        continue;
+      }
       if (request) {
         request.sent = true;
       }

@@ -1,6 +1,8 @@
 import { CloseCode } from '../protocol/close-codes.js';
 import { trimCloseReason } from '../protocol/close-reason.js';
-import { AUTH_EVENT, BEARER_PROTOCOL_PREFIX, ERROR_EVENT, type ErrorPayload, PING_EVENT, PROTOCOL_V1 } from '../protocol/envelope.js';
+import { AUTH_EVENT, ERROR_EVENT, type ErrorPayload, PING_EVENT } from '../protocol/envelope.js';
+import { DEAD_LINK_CLOSE, finalClose } from './close-policy.js';
+import { checkEncoding, decodeIncoming, encoderFor, type FrameEncoder, protocolsFor } from './client-codec.js';
 import { backoffDelay, resolveBackoff } from './backoff.js';
 import { ClientStateMachine, type ConnectionState, type StateChange } from './client-state.js';
 import { type ClientClock, systemClock } from './clock.js';
@@ -13,16 +15,6 @@ import { type ServerRequestHandler, RequestHandlers } from './request-handlers.j
 import { type RoomRejoin, RoomTracker } from './room-tracker.js';
 import { TokenKeeper } from './token-keeper.js';
 import { OPEN, type WebSocketConstructor, type WebSocketLike, webSocketFor } from './websocket-like.js';
-
-/** Close codes after which the client stops for good (protocol §5). */
-const FINAL_CLOSES: ReadonlySet<number> = new Set([
-  CloseCode.NORMAL,
-  CloseCode.POLICY_VIOLATION,
-  CloseCode.MESSAGE_TOO_BIG,
-  CloseCode.FORBIDDEN,
-]);
-/** The close code the client uses when its heartbeat finds the link dead (4000-4999 are free for applications). */
-const DEAD_LINK_CLOSE = 4000;
 
 /**
  * Client of protocol v1, for browsers and Node: reconnection with full-jitter backoff that
@@ -56,6 +48,9 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
   private readonly rooms: RoomTracker;
   private readonly heartbeat: ClientHeartbeat;
   private readonly handlers = new RequestHandlers();
+  private readonly encoding;
+  /** How the current connection writes frames: as the subprotocol its server selected says. */
+  private encode: FrameEncoder;
   /** The constructor's connect() is still to come; a disconnect() before it cancels it. */
   private autoConnecting = false;
   /** Attempts started, ever: an attempt that is not the latest stops (see {@link attempt}). */
@@ -66,6 +61,8 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     private readonly options: RealtimeClientOptions = {},
   ) {
     this.WebSocketImpl = webSocketFor(url, options.WebSocket);
+    this.encoding = checkEncoding(options.encoding);
+    this.encode = encoderFor('');
     this.backoff = resolveBackoff(options.backoff);
     this.clock = options.clock ?? systemClock;
     this.events = new ClientEvents(options.reportListenerError);
@@ -148,7 +145,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
 
   /** Sends an event without waiting for anything. Throws `QUEUE_FULL` or `CLOSED` rather than drop it. */
   send(event: string, data?: unknown): void {
-    this.write(JSON.stringify({ event, data }), undefined, false);
+    this.write({ event, data }, undefined, false);
   }
 
   /**
@@ -190,14 +187,14 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
   }
 
   /** Writes now when open (or `direct`, during the reconnect hook), else queues; true when written. */
-  private write(frame: string, id: number | undefined, direct: boolean): boolean {
+  private write(frame: object, id: number | undefined, direct: boolean): boolean {
     // Right after the constructor the client is about to connect: what is sent then waits in the queue.
     if (this.state === 'closed' && !this.autoConnecting) {
       throw new RealtimeClientError(ClientErrorCode.CLOSED, 'the client is closed');
     }
     const socket = this.socket;
     if (socket?.readyState === OPEN && (this.state === 'open' || direct)) {
-      socket.send(frame);
+      socket.send(this.encode(frame));
       return true;
     }
     this.outbox.enqueue(frame, id);
@@ -224,7 +221,8 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     }
     let socket: WebSocketLike;
     try {
-      socket = new this.WebSocketImpl(this.url, token ? [PROTOCOL_V1, BEARER_PROTOCOL_PREFIX + token] : [PROTOCOL_V1]);
+      socket = new this.WebSocketImpl(this.url, protocolsFor(this.encoding, token));
+      socket.binaryType = 'arraybuffer';
     } catch (error) {
       // E.g. a token that is not a valid subprotocol value (base64 with + / =): a new token may do.
       this.events.error(new RealtimeClientError(ClientErrorCode.DISCONNECTED, `cannot open the WebSocket: ${describe(error)}`));
@@ -237,6 +235,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     socket.addEventListener('open', () => {
       opened = true;
       if (this.socket === socket) {
+        this.encode = encoderFor(socket.protocol);
         void this.onOpen(socket, token);
       }
     });
@@ -280,7 +279,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
       // The hook's own messages go out at once; everything else waits in the queue.
       const context: ReconnectContext = {
         request: (event, data, options = {}) => this.requestVia(event, data, options, true),
-        send: (event, data) => void this.write(JSON.stringify({ event, data }), undefined, true),
+        send: (event, data) => void this.write({ event, data }, undefined, true),
       };
       try {
         await this.options.onReconnect(context);
@@ -291,28 +290,32 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     if (this.socket !== socket || socket.readyState !== OPEN || this.state !== 'connecting') {
       return;
     }
-    this.outbox.flush((frame) => socket.send(frame));
+    this.outbox.flush(
+      (frame) => socket.send(this.encode(frame)),
+      (error) => this.events.error(toClientError(error)),
+    );
     this.machine.move('open', 'opened');
   }
 
-  private onMessage(raw: unknown, socket: WebSocketLike): void {
+  private onMessage(data: unknown, socket: WebSocketLike): void {
     this.heartbeat.traffic();
-    if (typeof raw !== 'string') {
+    const incoming = decodeIncoming(data);
+    if ('raw' in incoming) {
+      this.events.dispatch({ event: 'raw', data: incoming.raw });
       return;
     }
-    let frame: IncomingFrame;
-    try {
-      frame = JSON.parse(raw) as IncomingFrame;
-    } catch {
-      this.events.dispatch({ event: 'raw', data: raw });
+    if ('invalid' in incoming) {
+      this.events.error(new RealtimeClientError('BAD_REQUEST', `the server sent ${incoming.invalid}`));
       return;
     }
+    const frame = incoming.frame;
     if (typeof frame?.event !== 'string' || this.outbox.settle(frame)) {
       return;
     }
     if (frame.sid !== undefined) {
       // A server request, answered on the connection it came on while that stays open.
-      this.handlers.answer(frame, (text) => socket.readyState === OPEN && socket.send(text));
+      const encode = this.encode;
+      this.handlers.answer(frame, (reply) => socket.readyState === OPEN && socket.send(encode(reply)));
       return;
     }
     this.rooms.seen(frame);
@@ -331,11 +334,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     if (this.state === 'closed') {
       return;
     }
-    const stopFor = FINAL_CLOSES.has(code)
-      ? `the server closed the connection for good (${code} ${reason})`
-      : code === CloseCode.TOKEN_EXPIRED && typeof this.options.token === 'string'
-        ? 'the token expired (4001) and there is no token provider to get a new one'
-        : undefined;
+    const stopFor = finalClose(code, reason, typeof this.options.token !== 'string');
     if (stopFor) {
       this.outbox.fail(new RealtimeClientError(ClientErrorCode.CLOSED, stopFor), true);
       this.machine.move('closed', 'server-closed', { code, reason });

@@ -41,10 +41,10 @@ export class RequestHandlers {
    * Answers a server request (a frame with a `sid`). `send` sends the reply if the
    * connection the request came on is still open.
    */
-  answer(frame: IncomingFrame, send: (text: string) => unknown): void {
+  answer(frame: IncomingFrame, send: (frame: object) => unknown): void {
     const { event, sid } = frame;
     const fail = (code: string, message: string): void => {
-      send(JSON.stringify({ event: ERROR_EVENT, sid, data: { code, message } }));
+      send({ event: ERROR_EVENT, sid, data: { code, message } });
     };
     const handler = this.handlers.get(event);
     if (!handler) {
@@ -58,9 +58,9 @@ export class RequestHandlers {
     try {
       Promise.resolve(handler(frame.data, frame)).then((data) => {
         try {
-          send(JSON.stringify({ event, sid, data: data ?? null }));
+          send({ event, sid, data: data ?? null });
         } catch (error) {
-          failWith(error); // a result JSON cannot carry (a cycle, a BigInt)
+          failWith(error); // a result the encoding cannot carry (a cycle, a BigInt)
         }
       }, failWith);
     } catch (error) {

@@ -3,7 +3,10 @@ export interface WebSocketLike {
   readonly readyState: number;
   /** The subprotocol the server selected. */
   readonly protocol: string;
-  send(data: string): void;
+  /** How binary messages are handed over; the client asks for `arraybuffer`. */
+  binaryType?: string;
+  /** Sends a text frame (a string) or a binary one (an `ArrayBuffer`, in the MessagePack encoding). */
+  send(data: string | ArrayBuffer): void;
   close(code?: number, reason?: string): void;
   addEventListener(type: 'open', listener: () => void): void;
   addEventListener(type: 'message', listener: (event: { data: unknown }) => void): void;

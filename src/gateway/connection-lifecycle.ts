@@ -5,6 +5,7 @@ import type { ConnectionCounter } from '../limits/limits.js';
 import type { LogThrottle } from '../limits/log-throttle.js';
 import type { GatewayMetrics } from '../metrics/realtime-metrics.js';
 import type { RealtimeHub } from '../rooms/realtime-hub.js';
+import { PROTOCOL_V1_MSGPACK } from '../protocol/envelope.js';
 import { Connection, connectionOf } from './connection.js';
 import type { Drain } from './drain.js';
 import type { FrameDispatcher } from './frame-dispatcher.js';
@@ -49,6 +50,7 @@ export class ConnectionLifecycle {
     const { gate, tokens, policy, heartbeats, drain, transport } = this.parts;
     const connection = new Connection(socket, transport, this.parts.keepRequest ? request : undefined, settings, drain.disconnectWork);
     connection.metrics = metrics;
+    connection.binary = transport.protocol(socket) === PROTOCOL_V1_MSGPACK;
     connection.useCompression();
     metrics?.connected();
     const accepted = gate.take(request);

@@ -1,6 +1,8 @@
 import { deflateFrame, deflateMessage } from '../transport/deflate.js';
 import { type CompressionSettings, MIN_WINDOW_BITS } from '../options/compression.js';
-import { type PrebuiltFrame, prebuildTextFrame } from '../transport/prebuilt-frame.js';
+import { type PrebuiltFrame, prebuildBinaryFrame, prebuildTextFrame } from '../transport/prebuilt-frame.js';
+import type { PushFrame } from '../transport/push-frame.js';
+import { packShared } from '../protocol/msgpack.js';
 import { ServerRequests, type ServerRequestOptions } from './server-requests.js';
 import type { IncomingMessage } from 'node:http';
 import type { RealtimePrincipal } from '../auth/principal.interface.js';
@@ -37,23 +39,6 @@ class HeartbeatOf implements HeartbeatPeer {
     this.connection.metrics?.reapedOne();
     this.connection.terminate('heartbeat-timeout');
   }
-}
-
-const connectingGateways = new WeakMap<object, object>();
-
-/**
- * @internal Noted by a {@link RealtimeGateway}'s `handleConnection`, which Nest calls just
- * before it binds that gateway's handlers to the client: which instance they belong to.
- */
-export function noteConnectingGateway(client: object, instance: object): void {
-  connectingGateways.set(client, instance);
-}
-
-/** @internal The gateway instance noted for `client`, forgotten as it is read. */
-export function takeConnectingGateway(client: object): object | undefined {
-  const instance = connectingGateways.get(client);
-  connectingGateways.delete(client);
-  return instance;
 }
 
 /** @internal The plugin's state of a connected client (the `ws` socket), if it has any. */
@@ -108,6 +93,8 @@ export class Connection {
    * window the client allows. Undefined otherwise.
    */
   private deflate: { readonly settings: CompressionSettings; readonly windowBits: number } | undefined;
+  /** It speaks the MessagePack encoding (binary frames both ways), not JSON. */
+  binary = false;
   /** The server's requests to this client that wait for its reply; made by the first. */
   asked: ServerRequests | undefined;
   /** Requests dispatched and not yet answered (see afterReply). */
@@ -151,7 +138,7 @@ export class Connection {
    */
   ask(event: string, data: unknown, options: ServerRequestOptions): Promise<unknown> {
     this.asked ??= new ServerRequests();
-    return this.asked.ask((frame) => this.send(frame), event, data, options);
+    return this.asked.ask((frame) => this.sendFrame(frame), event, data, options);
   }
 
   /** Adds a room to {@link rooms}; the set is made on the first join (most connections join none). */
@@ -174,12 +161,29 @@ export class Connection {
     return this.transport.isOpen(this.socket);
   }
 
-  /** Sends a text frame if the connection is still open; false when it was not sent. */
+  /**
+   * Sends a frame (a reply, an error, a request) in the connection's encoding if it is still
+   * open; false when it was not sent.
+   * @throws what the encoding throws for data it cannot carry (a `BigInt`, a cycle).
+   */
+  sendFrame(frame: object): boolean {
+    if (!this.binary) {
+      return this.send(JSON.stringify(frame));
+    }
+    const built = prebuildBinaryFrame(packShared(frame));
+    const deflate = this.deflate;
+    if (deflate && built.payload.length >= deflate.settings.threshold) {
+      return this.writeFrame(deflateMessage(built.payload, deflate.settings, deflate.windowBits, true) ?? built);
+    }
+    return this.writeFrame(built);
+  }
+
+  /** Sends a text frame as it is (JSON, or a raw handler's text) if the connection is still open; false when it was not sent. */
   send(text: string | Buffer): boolean {
     const deflate = this.deflate;
     if (deflate && text.length >= deflate.settings.threshold) {
       const frame = prebuildTextFrame(text);
-      return this.writeFrame(deflateMessage(frame.payload, deflate.settings, deflate.windowBits) ?? frame);
+      return this.writeFrame(deflateMessage(frame.payload, deflate.settings, deflate.windowBits, false) ?? frame);
     }
     // Characters, not bytes: a lower bound of the frame's size that costs nothing to read.
     if (!this.mayWrite(text.length)) {
@@ -190,12 +194,13 @@ export class Connection {
   }
 
   /**
-   * Sends a frame built once for many recipients (a broadcast), through the transport's
-   * fan-out (the same bytes for every recipient); false when it was not sent. On a
-   * connection with compression, a frame over the threshold goes compressed: once per
-   * frame and window, whatever the number of recipients.
+   * Sends a push built once for many recipients (a broadcast) in the connection's encoding,
+   * through the transport's fan-out (the same bytes for every recipient); false when it was
+   * not sent. On a connection with compression, a frame over the threshold goes compressed:
+   * once per frame and window, whatever the number of recipients.
    */
-  sendPrebuilt(frame: PrebuiltFrame): boolean {
+  sendPush(push: PushFrame): boolean {
+    const frame = this.binary ? push.binaryFrame() : push.textFrame();
     const deflate = this.deflate;
     if (deflate && frame.payload.length >= deflate.settings.threshold) {
       return this.writeFrame(deflateFrame(frame, deflate.settings, deflate.windowBits) ?? frame);

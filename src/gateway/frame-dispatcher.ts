@@ -2,7 +2,17 @@ import { Logger } from '@nestjs/common';
 import { isObservable, lastValueFrom } from 'rxjs';
 import type { TokenLifetime } from '../auth/token-lifetime.js';
 import { ErrorCode } from '../protocol/error-codes.js';
-import { AUTH_EVENT, encodeReply, parseFrame, PING_EVENT, PONG_EVENT, requestIdOf } from '../protocol/envelope.js';
+import {
+  AUTH_EVENT,
+  binaryRequestIdOf,
+  parseBinaryFrame,
+  parseFrame,
+  PING_EVENT,
+  PONG_EVENT,
+  PROTOCOL_V1_MSGPACK,
+  replyFrame,
+  requestIdOf,
+} from '../protocol/envelope.js';
 import { RAW_TEXT_MESSAGE } from '../realtime.constants.js';
 import type { Connection } from './connection.js';
 import { LogThrottle, type LogThrottleSettings } from '../limits/log-throttle.js';
@@ -54,17 +64,20 @@ export class FrameDispatcher {
       connection.metrics?.messageIn(undefined);
       // Only the id is read: exactly one reply per id holds under a flood too, and the
       // invalid-frame budget bounds how many frames are read that far.
-      const id = isBinary ? undefined : requestIdOf(data.toString());
+      const id = isBinary !== connection.binary ? undefined : isBinary ? binaryRequestIdOf(data) : requestIdOf(data.toString());
       this.policy.refuse(connection, id, ErrorCode.RATE_LIMITED, 'too many messages: slow down', 'rate limit exceeded');
       return;
     }
-    if (isBinary) {
+    if (isBinary !== connection.binary) {
       connection.metrics?.messageIn(undefined);
-      this.policy.refuse(connection, undefined, ErrorCode.BAD_REQUEST, 'binary frames are not accepted on this gateway');
+      const message = isBinary
+        ? `binary frames are only accepted with the ${PROTOCOL_V1_MSGPACK} subprotocol`
+        : `this connection speaks MessagePack (${PROTOCOL_V1_MSGPACK}): frames must be binary`;
+      this.policy.refuse(connection, undefined, ErrorCode.BAD_REQUEST, message);
       return;
     }
-    const text = data.toString();
-    const parsed = parseFrame(text, connection.settings.maxDepth);
+    const { maxDepth } = connection.settings;
+    const parsed = isBinary ? parseBinaryFrame(data, maxDepth) : parseFrame(data.toString(), maxDepth);
     if (parsed.kind === 'invalid') {
       connection.metrics?.messageIn(undefined);
       this.policy.refuse(connection, parsed.id, ErrorCode.BAD_REQUEST, parsed.message);
@@ -73,7 +86,7 @@ export class FrameDispatcher {
     if (parsed.kind === 'raw') {
       connection.metrics?.messageIn(RAW_METRIC_LABEL);
       if (connection.rawHandler) {
-        this.dispatch(new MessageContext(connection, RAW_TEXT_MESSAGE, undefined, true), connection.rawHandler, text);
+        this.dispatch(new MessageContext(connection, RAW_TEXT_MESSAGE, undefined, true), connection.rawHandler, parsed.text);
       } else {
         this.policy.refuse(connection, undefined, ErrorCode.BAD_REQUEST, 'frame must be a JSON object');
       }
@@ -87,7 +100,7 @@ export class FrameDispatcher {
     const handler = connection.handlers.get(event);
     connection.metrics?.messageIn(handler || event === PING_EVENT || event === AUTH_EVENT ? event : undefined);
     if (event === PING_EVENT) {
-      connection.send(encodeReply(PONG_EVENT, id, { t: Date.now() }));
+      connection.sendFrame(replyFrame(PONG_EVENT, id, { t: Date.now() }));
       return;
     }
     if (event === AUTH_EVENT) {

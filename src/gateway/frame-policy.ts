@@ -1,6 +1,6 @@
 import { CloseCode } from '../protocol/close-codes.js';
 import type { ErrorCode } from '../protocol/error-codes.js';
-import { encodeError, type MessageId } from '../protocol/envelope.js';
+import { errorFrame, type MessageId } from '../protocol/envelope.js';
 import type { LimitSettings } from '../limits/limits.js';
 import type { LogThrottle } from '../limits/log-throttle.js';
 import { TokenBucket } from '../limits/token-bucket.js';
@@ -74,7 +74,7 @@ export class FramePolicy {
     message: string,
     closeReason = 'too many invalid frames',
   ): void {
-    connection.send(encodeError(id, code, message));
+    connection.sendFrame(errorFrame(id, code, message));
     connection.metrics?.error(code);
     if (connection.countInvalidFrame(Date.now()) && connection.close(CloseCode.POLICY_VIOLATION, closeReason, 'policy-violation')) {
       this.log.log('warn', 'policy close', () => `closing a connection at ${connection.settings.path} with 1008: ${closeReason}`);

@@ -1,7 +1,7 @@
 import { type ArgumentsHost, Logger } from '@nestjs/common';
 import { LogThrottle } from '../limits/log-throttle.js';
 import { ErrorCode, isRealtimeErrorCode, type RealtimeErrorCode } from '../protocol/error-codes.js';
-import { encodeError, encodeReply, type MessageId } from '../protocol/envelope.js';
+import { errorFrame, type MessageId, replyFrame } from '../protocol/envelope.js';
 import type { Connection } from './connection.js';
 
 /** An application's filter failing with what is not an error code is a bug worth a warning, not one per frame. */
@@ -58,15 +58,18 @@ export class MessageContext {
       this.measure();
       return;
     }
-    let text: string;
+    let sent: boolean;
     try {
-      text = this.raw ? (typeof data === 'string' ? data : (JSON.stringify(data) ?? String(data))) : encodeReply(event, this.id, data);
+      // Encoded before anything is written: a result that cannot be is answered INTERNAL instead.
+      sent = this.raw
+        ? this.connection.send(typeof data === 'string' ? data : (JSON.stringify(data) ?? String(data)))
+        : this.connection.sendFrame(replyFrame(event, this.id, data));
     } catch {
       this.fail(ErrorCode.INTERNAL, 'the handler result could not be serialized');
       return;
     }
     this.settled = true;
-    if (this.connection.send(text)) {
+    if (sent) {
       this.connection.metrics?.replied();
     }
     this.measure();
@@ -90,14 +93,12 @@ export class MessageContext {
       );
       [code, message, details] = [ErrorCode.INTERNAL, 'internal error', undefined];
     }
-    let text: string;
-    try {
-      text = encodeError(this.id, code, message, details);
-    } catch {
-      text = encodeError(this.id, code, message);
-    }
     this.settled = true;
-    this.connection.send(text);
+    try {
+      this.connection.sendFrame(errorFrame(this.id, code, message, details));
+    } catch {
+      this.connection.sendFrame(errorFrame(this.id, code, message)); // details the encoding cannot carry
+    }
     this.connection.metrics?.error(code);
     this.measure();
   }

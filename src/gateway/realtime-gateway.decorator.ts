@@ -4,7 +4,8 @@ import { SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import { RAW_TEXT_MESSAGE, REALTIME_GATEWAY_OPTIONS } from '../realtime.constants.js';
 import type { RealtimeGatewayOptions } from '../realtime-options.interface.js';
 import { applyValidationPipes } from '../validation/message-validation.decorator.js';
-import { connectionOf, noteConnectingGateway } from './connection.js';
+import { connectionOf } from './connection.js';
+import { noteConnectingGateway } from './connecting-gateways.js';
 import { describeError, RealtimeExceptionFilter } from './realtime-exception.filter.js';
 
 const exceptionFilter = new RealtimeExceptionFilter();

@@ -10,12 +10,13 @@ import { ConnectionCounter } from '../limits/limits.js';
 import { type ResolvedOptions, resolveOptions } from '../options/resolve-options.js';
 import { LogThrottle } from '../limits/log-throttle.js';
 import { RealtimeMetrics } from '../metrics/realtime-metrics.js';
-import { PROTOCOL_V1 } from '../protocol/envelope.js';
+import { PROTOCOL_V1, PROTOCOL_V1_MSGPACK } from '../protocol/envelope.js';
 import { RAW_TEXT_MESSAGE, REALTIME_GATEWAY_OPTIONS } from '../realtime.constants.js';
 import type { RealtimeGatewayOptions, RealtimeModuleOptions } from '../realtime-options.interface.js';
 import { RealtimeHub } from '../rooms/realtime-hub.js';
 import { ConnectionLifecycle } from './connection-lifecycle.js';
-import { type Connection, connectionOf, takeConnectingGateway } from './connection.js';
+import { type Connection, connectionOf } from './connection.js';
+import { takeConnectingGateway } from './connecting-gateways.js';
 import { DirectTables, findProvider } from './direct-tables.js';
 import { Drain } from './drain.js';
 import { FrameDispatcher } from './frame-dispatcher.js';
@@ -159,7 +160,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
             concurrencyLimit: settings.compression.inflateConcurrency,
           }
         : false,
-      handleProtocols: (protocols) => (protocols.has(PROTOCOL_V1) ? PROTOCOL_V1 : false),
+      handleProtocols: selectProtocol,
     });
     server.on('error', (error) => this.logger.error(`WebSocket server at ${path}: ${error.message}`));
     const gatewayMetrics = this.metrics?.forGateway(path);
@@ -249,4 +250,9 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     }
     return server as HttpServer;
   }
+}
+
+/** The subprotocol of a handshake: MessagePack when the client offers it (it offers JSON too, for older servers), else JSON. */
+function selectProtocol(protocols: Set<string>): string | false {
+  return protocols.has(PROTOCOL_V1_MSGPACK) ? PROTOCOL_V1_MSGPACK : protocols.has(PROTOCOL_V1) ? PROTOCOL_V1 : false;
 }

@@ -40,11 +40,11 @@ export class ServerRequests {
    * Sends the request through `send` (false: the connection is closing) and waits for its
    * reply. Rejects at once with `DISCONNECTED` when it could not be sent.
    */
-  ask(send: (frame: string) => boolean, event: string, data: unknown, options: ServerRequestOptions): Promise<unknown> {
+  ask(send: (frame: object) => boolean, event: string, data: unknown, options: ServerRequestOptions): Promise<unknown> {
     const timeoutMs = checkRequest(event, options);
     const sid = ++this.last;
     return new Promise((resolve, reject) => {
-      if (!send(JSON.stringify({ event, sid, data: data ?? null }))) {
+      if (!send({ event, sid, data: data ?? null })) {
         reject(new ClientReplyError('DISCONNECTED', `the connection closed before "${event}" could be sent`, event));
         return;
       }

@@ -1,7 +1,14 @@
 import type { RealtimeErrorCode } from './error-codes.js';
+import { unpack } from './msgpack.js';
 
-/** The subprotocol a client offers (and the server selects) for protocol v1. */
+/** The subprotocol a client offers (and the server selects) for protocol v1, in JSON text frames. */
 export const PROTOCOL_V1 = 'realtime.v1';
+/**
+ * The subprotocol of the MessagePack encoding (protocol 1.2): the same envelope in binary
+ * frames, with bytes inside `data`. A client offers it next to {@link PROTOCOL_V1}, and a
+ * server that knows it selects it.
+ */
+export const PROTOCOL_V1_MSGPACK = 'realtime.v1.msgpack';
 /** Prefix of the `Sec-WebSocket-Protocol` entry that carries a token from a browser. */
 export const BEARER_PROTOCOL_PREFIX = 'bearer.';
 /** Longest accepted request `id`, in characters. */
@@ -112,7 +119,37 @@ export function parseFrame(text: string, maxDepth: number = DEFAULT_MAX_DEPTH): 
     return { kind: 'invalid', message: 'frame is not valid JSON' };
   }
   // A '{' start guarantees an object, so only the envelope's fields remain to check.
-  const frame = value as Record<string, unknown>;
+  return checkEnvelope(value as Record<string, unknown>, maxDepth);
+}
+
+/**
+ * Parses one binary frame of the MessagePack encoding ({@link PROTOCOL_V1_MSGPACK}): a map,
+ * checked as {@link parseFrame} checks a JSON object. There are no raw binary frames.
+ */
+export function parseBinaryFrame(bytes: Uint8Array, maxDepth: number = DEFAULT_MAX_DEPTH): ParsedFrame {
+  const value = unpackMap(bytes);
+  if (typeof value === 'string') {
+    return { kind: 'invalid', message: value };
+  }
+  return checkEnvelope(value, maxDepth);
+}
+
+/** The map of a binary frame, or why it is not one. */
+function unpackMap(bytes: Uint8Array): Record<string, unknown> | string {
+  let value: unknown;
+  try {
+    value = unpack(bytes);
+  } catch (error) {
+    return `frame is not valid MessagePack: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || ArrayBuffer.isView(value) || value instanceof Date) {
+    return 'frame must be a MessagePack map';
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Checks a decoded frame against the v1 envelope (see {@link parseFrame}). */
+function checkEnvelope(frame: Record<string, unknown>, maxDepth: number): ParsedFrame {
   const id = frame.id;
   if (id !== undefined && !isMessageId(id)) {
     return {
@@ -159,15 +196,31 @@ export function requestIdOf(text: string): MessageId | undefined {
   }
 }
 
-/** Serializes a reply (or, without `id`, a push). */
-export function encodeReply(event: string, id: MessageId | undefined, data: unknown): string {
-  return JSON.stringify(id === undefined ? { event, data: data ?? null } : { event, id, data: data ?? null });
+/** The valid request id of a binary frame, if it has one (see {@link requestIdOf}). */
+export function binaryRequestIdOf(bytes: Uint8Array): MessageId | undefined {
+  const value = unpackMap(bytes);
+  return typeof value !== 'string' && isMessageId(value.id) ? value.id : undefined;
 }
 
-/** Serializes an error frame. */
-export function encodeError(id: MessageId | undefined, code: RealtimeErrorCode, message: string, details?: readonly unknown[]): string {
+/** A reply (or, without `id`, a push) as an object, in the envelope's key order. */
+export function replyFrame(event: string, id: MessageId | undefined, data: unknown): ReplyFrame {
+  return id === undefined ? { event, data: data ?? null } : { event, id, data: data ?? null };
+}
+
+/** An error frame as an object. */
+export function errorFrame(id: MessageId | undefined, code: RealtimeErrorCode, message: string, details?: readonly unknown[]): ErrorFrame {
   const data: ErrorPayload = details === undefined ? { code, message } : { code, message, details: [...details] };
-  return JSON.stringify(id === undefined ? { event: ERROR_EVENT, data } : { event: ERROR_EVENT, id, data });
+  return id === undefined ? { event: ERROR_EVENT, data } : { event: ERROR_EVENT, id, data };
+}
+
+/** Serializes a reply (or, without `id`, a push) as JSON. */
+export function encodeReply(event: string, id: MessageId | undefined, data: unknown): string {
+  return JSON.stringify(replyFrame(event, id, data));
+}
+
+/** Serializes an error frame as JSON. */
+export function encodeError(id: MessageId | undefined, code: RealtimeErrorCode, message: string, details?: readonly unknown[]): string {
+  return JSON.stringify(errorFrame(id, code, message, details));
 }
 
 function firstNonBlank(text: string): number {
@@ -181,9 +234,9 @@ function firstNonBlank(text: string): number {
   return -1;
 }
 
-/** Walks a parsed JSON value: false when deeper than `max`; deletes prototype-polluting keys. */
+/** Walks a decoded value: false when deeper than `max`; deletes prototype-polluting keys. Bytes and dates are leaves. */
 function sanitize(value: unknown, depth: number, max: number): boolean {
-  if (typeof value !== 'object' || value === null) {
+  if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value) || value instanceof Date) {
     return true;
   }
   if (depth > max) {

@@ -12,9 +12,11 @@ export {
   PONG_EVENT,
   PRESENCE_EVENT,
   PROTOCOL_V1,
+  PROTOCOL_V1_MSGPACK,
   encodeError,
   encodeReply,
   isMessageId,
+  parseBinaryFrame,
   parseFrame,
 } from './envelope.js';
 export type {

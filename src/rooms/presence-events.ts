@@ -2,7 +2,7 @@ import type { Logger } from '@nestjs/common';
 import type { RealtimeBroker } from '../broker/broker.interface.js';
 import type { Connection } from '../gateway/connection.js';
 import type { RealtimeMetrics } from '../metrics/realtime-metrics.js';
-import { prebuildTextFrame } from '../transport/prebuilt-frame.js';
+import { PushFrame } from '../transport/push-frame.js';
 import type { RealtimePresenceOptions } from './presence-options.js';
 import { PRESENCE_EVENT } from '../protocol/envelope.js';
 import { type ClusterTarget, encodeClusterMessage, roomChannel } from './cluster-envelope.js';
@@ -250,7 +250,7 @@ export class PresenceEvents {
       if (left) {
         told.delete(sub);
         gone.delete(sub);
-        this.deliver(room, JSON.stringify({ event: PRESENCE_EVENT, room, data: { left: sub } }));
+        this.deliver(room, PushFrame.of({ event: PRESENCE_EVENT, room, data: { left: sub } }));
       } else {
         wait = Math.min(wait, since + this.settings.debounceMs - at);
       }
@@ -258,7 +258,7 @@ export class PresenceEvents {
     for (const sub of [...now].sort()) {
       if (!told.has(sub)) {
         told.add(sub);
-        this.deliver(room, JSON.stringify({ event: PRESENCE_EVENT, room, data: { joined: sub } }));
+        this.deliver(room, PushFrame.of({ event: PRESENCE_EVENT, room, data: { joined: sub } }));
       }
     }
     if (gone?.size === 0) {
@@ -288,13 +288,12 @@ export class PresenceEvents {
   }
 
   /** Pushes a frame to the room's local members; one still joining gets it after its join's reply. */
-  private deliver(room: string, frame: string): void {
-    const prebuilt = prebuildTextFrame(frame);
+  private deliver(room: string, push: PushFrame): void {
     let sent = 0;
     for (const connection of this.host.rooms.get(room) ?? []) {
       if (this.host.streams?.replyPending(room, connection)) {
-        connection.afterReply(() => connection.rooms.has(room) && connection.send(frame));
-      } else if (connection.sendPrebuilt(prebuilt)) {
+        connection.afterReply(() => connection.rooms.has(room) && connection.sendPush(push));
+      } else if (connection.sendPush(push)) {
         sent++;
       }
     }

@@ -4,7 +4,7 @@ import type { BrokerHealth, RealtimeBroker, StreamPosition } from '../broker/bro
 import { MemoryBroker } from '../broker/memory-broker.js';
 import { type Connection, connectionOf } from '../gateway/connection.js';
 import type { ServerRequestOptions } from '../gateway/server-requests.js';
-import { prebuildTextFrame } from '../transport/prebuilt-frame.js';
+import { PushFrame } from '../transport/push-frame.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { RealtimeError } from '../realtime.errors.js';
 import { REALTIME_MODULE_OPTIONS } from '../realtime.module-definition.js';
@@ -201,25 +201,25 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
    * refusal is logged by the broker, never an unhandled rejection.
    */
   emitToRoom(room: string, event: string, data: unknown, options: EmitToRoomOptions = {}): Promise<number | undefined> {
-    const frame = JSON.stringify({ event, room, data });
+    const push = PushFrame.of({ event, room, data });
     const except = options.except === undefined ? undefined : connectionOf(options.except);
-    const result = this.publisher.emit(room, frame, except);
+    const result = this.publisher.emit(room, push, except);
     result.catch(ignoreRefusal); // handled for whoever does not await it; an awaiting caller still gets the rejection
     return result;
   }
 
   /** Sends `{event, data}` to every connection of a user (`sub`) on every instance. */
   emitToUser(sub: string, event: string, data: unknown): void {
-    const frame = JSON.stringify({ event, data });
-    this.deliver(this.userChannels.connectionsOf(sub), frame, undefined);
-    this.publish(userChannel(sub), { type: 'message', origin: this.instanceId, frame });
+    const push = PushFrame.of({ event, data });
+    this.deliver(this.userChannels.connectionsOf(sub), push, undefined);
+    this.publish(userChannel(sub), { type: 'message', origin: this.instanceId, frame: push.wire });
   }
 
   /** Sends `{event, data}` to every connection of every gateway on every instance. */
   emitToAll(event: string, data: unknown): void {
-    const frame = JSON.stringify({ event, data });
-    this.deliver(this.everyone, frame, undefined);
-    this.publish(ALL_CHANNEL, { type: 'message', origin: this.instanceId, frame });
+    const push = PushFrame.of({ event, data });
+    this.deliver(this.everyone, push, undefined);
+    this.publish(ALL_CHANNEL, { type: 'message', origin: this.instanceId, frame: push.wire });
   }
 
   /**
@@ -324,15 +324,14 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     });
   }
 
-  private deliver(connections: Iterable<Connection> | undefined, frame: string, except: Connection | undefined): void {
+  private deliver(connections: Iterable<Connection> | undefined, push: PushFrame, except: Connection | undefined): void {
     if (!connections) {
       return;
     }
-    // Encoded and framed once: the same bytes for every recipient.
-    const prebuilt = prebuildTextFrame(frame);
+    // Encoded and framed once per encoding: the same bytes for every recipient of each.
     let sent = 0;
     for (const connection of connections) {
-      if (connection !== except && connection.sendPrebuilt(prebuilt)) {
+      if (connection !== except && connection.sendPush(push)) {
         sent++;
       }
     }
@@ -378,7 +377,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
           : target.to === 'room'
             ? this.rooms.get(target.room)
             : this.userChannels.connectionsOf(target.sub);
-      this.deliver(connections, message.frame, undefined);
+      this.deliver(connections, PushFrame.fromWire(message.frame), undefined);
     }
   }
 

@@ -5,6 +5,7 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import { RealtimeError } from '../realtime.errors.js';
 import { decodeClusterMessage, encodeClusterMessage, roomChannel } from './cluster-envelope.js';
 import type { RoomPush } from './room-streams.js';
+import type { PushFrame } from '../transport/push-frame.js';
 
 /** Sender exclusions of publishes still on their way back from the broker; beyond it, the oldest are forgotten. */
 const MAX_EXCEPT_TICKETS = 10_000;
@@ -13,8 +14,8 @@ const MAX_EXCEPT_TICKETS = 10_000;
 export interface RoomPublisherHost {
   /** The local members of a room. */
   members(room: string): ReadonlySet<Connection> | undefined;
-  /** Sends a frame to a room's local members at once (without history). */
-  deliver(room: string, frame: string, except: Connection | undefined): void;
+  /** Sends a push to a room's local members at once (without history). */
+  deliver(room: string, push: PushFrame, except: Connection | undefined): void;
 }
 
 /**
@@ -36,9 +37,9 @@ export class RoomPublisher {
     private readonly host: RoomPublisherHost,
   ) {}
 
-  /** Publishes a room frame; resolves with its offset (undefined without history), rejects with `UNAVAILABLE`. */
-  emit(room: string, frame: string, except: Connection | undefined): Promise<number | undefined> {
-    return this.history ? this.publishWithHistory(room, frame, except, this.history) : this.publishWithoutHistory(room, frame, except);
+  /** Publishes a room push; resolves with its offset (undefined without history), rejects with `UNAVAILABLE`. */
+  emit(room: string, push: PushFrame, except: Connection | undefined): Promise<number | undefined> {
+    return this.history ? this.publishWithHistory(room, push.wire, except, this.history) : this.publishWithoutHistory(room, push, except);
   }
 
   /** The push of a room message from the broker; the sender's exclusion is used once, by the live copy (`live`). */
@@ -81,10 +82,10 @@ export class RoomPublisher {
     }
   }
 
-  private async publishWithoutHistory(room: string, frame: string, except: Connection | undefined): Promise<undefined> {
-    this.host.deliver(room, frame, except);
+  private async publishWithoutHistory(room: string, push: PushFrame, except: Connection | undefined): Promise<undefined> {
+    this.host.deliver(room, push, except);
     this.metrics?.publishedOne();
-    const payload = encodeClusterMessage({ type: 'message', origin: this.instanceId, frame });
+    const payload = encodeClusterMessage({ type: 'message', origin: this.instanceId, frame: push.wire });
     await this.broker.publish(roomChannel(room), payload).catch(() => {
       throw unavailable();
     });

@@ -3,7 +3,7 @@ import type { HistoryPage, HistoryPolicy, RealtimeBroker, StreamPosition } from 
 import type { Connection } from '../gateway/connection.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { RealtimeError } from '../realtime.errors.js';
-import { prebuildTextFrame } from '../transport/prebuilt-frame.js';
+import { PushFrame } from '../transport/push-frame.js';
 import { roomChannel } from './cluster-envelope.js';
 import type { RoomPosition } from './room-options.js';
 
@@ -15,7 +15,7 @@ const MAX_HELD = 10_000;
 const FILL_RETRY_MS = 1000;
 const FILL_RETRY_MAX_MS = 10_000;
 
-/** A room push as the stream hands it to the hub: its frame (without offset) and who not to send it to. */
+/** A room push as the stream hands it to the hub: its frame's wire form (without offset) and who not to send it to. */
 export interface RoomPush {
   readonly frame: string;
   readonly except?: Connection;
@@ -29,8 +29,8 @@ interface Recovery {
   epoch: string | undefined;
   /** Sent: the replay went out, after the join's reply. */
   flushed: boolean;
-  /** Newer pushes that came before the replay went out: `[offset, frame, epoch]`. */
-  readonly held: [number, string, string | undefined][];
+  /** Newer pushes that came before the replay went out: `[offset, push, epoch]`. */
+  readonly held: [number, PushFrame, string | undefined][];
 }
 
 /** One room's ordered stream on this instance. */
@@ -187,12 +187,12 @@ export class RoomStreams {
     let sent = 0;
     for (const entry of replay) {
       const push = this.decode(entry.payload, false);
-      if (push && connection.send(withOffset(push.frame, entry.offset))) {
+      if (push && connection.sendPush(PushFrame.fromWire(push.frame, entry.offset))) {
         sent++;
       }
     }
     for (const [offset, frame, epoch] of recovery.held) {
-      if (offset > recovery.until! && sameEpoch(recovery, epoch) && connection.send(frame)) {
+      if (offset > recovery.until! && sameEpoch(recovery, epoch) && connection.sendPush(frame)) {
         sent++;
       }
     }
@@ -323,8 +323,8 @@ export class RoomStreams {
     if (!push || !members) {
       return;
     }
-    const frame = withOffset(push.frame, offset);
-    const prebuilt = prebuildTextFrame(frame);
+    // Encoded and framed once per encoding, with its offset: the same bytes for every recipient of each.
+    const frame = PushFrame.fromWire(push.frame, offset);
     let sent = 0;
     const recovering = stream.recovering;
     for (const connection of members) {
@@ -334,7 +334,7 @@ export class RoomStreams {
       const recovery = recovering.size === 0 ? undefined : recovering.get(connection);
       if (recovery) {
         sent += this.offer(stream, connection, recovery, offset, frame) ? 1 : 0;
-      } else if (connection.sendPrebuilt(prebuilt)) {
+      } else if (connection.sendPush(frame)) {
         sent++;
       }
     }
@@ -342,7 +342,7 @@ export class RoomStreams {
   }
 
   /** A push for a connection that is catching up: skipped when its replay has it, held until the replay is out, else sent. */
-  private offer(stream: RoomStream, connection: Connection, recovery: Recovery, offset: number, frame: string): boolean {
+  private offer(stream: RoomStream, connection: Connection, recovery: Recovery, offset: number, frame: PushFrame): boolean {
     if (recovery.until === undefined || !recovery.flushed) {
       recovery.held.push([offset, frame, stream.epoch]);
       return false;
@@ -353,7 +353,7 @@ export class RoomStreams {
     if (caughtUp(stream, recovery)) {
       stream.recovering.delete(connection);
     }
-    return offset > recovery.until && connection.send(frame);
+    return offset > recovery.until && connection.sendPush(frame);
   }
 }
 
@@ -370,9 +370,4 @@ function caughtUp(stream: RoomStream, recovery: Recovery): boolean {
 /** Whether a push of `epoch` belongs to the joined connection (any, when its join could name none). */
 function sameEpoch(recovery: Recovery, epoch: string | undefined): boolean {
   return recovery.epoch === undefined || recovery.epoch === epoch;
-}
-
-/** A room push's frame with its offset: `{"offset":N,...}`, built once per message. */
-export function withOffset(frame: string, offset: number): string {
-  return `{"offset":${offset},${frame.slice(1)}`;
 }

@@ -24,7 +24,7 @@ export function deflateFrame(frame: PrebuiltFrame, settings: CompressionSettings
   if (known !== undefined) {
     return known;
   }
-  const made = deflateMessage(frame.payload, settings, windowBits);
+  const made = deflateMessage(frame.payload, settings, windowBits, frame.binary);
   if (!kept) {
     compressed.set(frame, (kept = new Map()));
   }
@@ -33,11 +33,11 @@ export function deflateFrame(frame: PrebuiltFrame, settings: CompressionSettings
 }
 
 /**
- * `payload` (a text message's UTF-8 bytes) as one compressed frame, with a window of at
- * most `windowBits`; null when compressing does not make it smaller. Nothing is kept: for a
- * message sent to one connection.
+ * `payload` (a text message's UTF-8 bytes, or a binary message's bytes when `binary`) as one
+ * compressed frame, with a window of at most `windowBits`; null when compressing does not
+ * make it smaller. Nothing is kept: for a message sent to one connection.
  */
-export function deflateMessage(payload: Buffer, settings: CompressionSettings, windowBits: number): PrebuiltFrame | null {
+export function deflateMessage(payload: Buffer, settings: CompressionSettings, windowBits: number, binary: boolean): PrebuiltFrame | null {
   const output = zlib.deflateRawSync(payload, {
     level: settings.level,
     memLevel: settings.memLevel,
@@ -49,8 +49,8 @@ export function deflateMessage(payload: Buffer, settings: CompressionSettings, w
   if (length >= payload.length) {
     return null;
   }
-  const { bytes, header } = allocateFrame(0xc1, length); // FIN, RSV1 (compressed), text
+  const { bytes, header } = allocateFrame(binary ? 0xc2 : 0xc1, length); // FIN, RSV1 (compressed), binary or text
   body.copy(bytes, header);
-  // `payload` stays the uncompressed text: what a connection that cannot take raw bytes is sent.
-  return { payload, bytes };
+  // `payload` stays uncompressed: what a connection that cannot take raw bytes is sent.
+  return { payload, bytes, binary };
 }

@@ -1,14 +1,16 @@
 /**
- * A server-to-client text frame built once and written as is to every recipient of a
+ * A server-to-client frame (text, or binary in the MessagePack encoding) built once and written as is to every recipient of a
  * broadcast. Server frames are not masked (RFC 6455 §5.1), so the bytes are the same for
  * every connection: a room of 10,000 costs one encoding and one frame header, and each
  * recipient one plain socket write instead of `ws`'s per-send framing and `writev`.
  */
 export interface PrebuiltFrame {
-  /** The UTF-8 payload, for a connection that cannot take raw bytes. */
+  /** The payload (a text frame's UTF-8), for a connection that cannot take raw bytes. */
   readonly payload: Buffer;
-  /** Header and payload: a complete, final, unmasked text frame. */
+  /** Header and payload: a complete, final, unmasked frame. */
   readonly bytes: Buffer;
+  /** A binary frame (opcode 2), not a text one. */
+  readonly binary: boolean;
 }
 
 /** Frames `text` (a string, or its UTF-8 bytes) as one final unmasked text frame (FIN + opcode 1). */
@@ -20,7 +22,14 @@ export function prebuildTextFrame(text: string | Buffer): PrebuiltFrame {
   } else {
     text.copy(bytes, header);
   }
-  return { payload: bytes.subarray(header), bytes };
+  return { payload: bytes.subarray(header), bytes, binary: false };
+}
+
+/** Frames `payload` as one final unmasked binary frame (FIN + opcode 2). */
+export function prebuildBinaryFrame(payload: Uint8Array): PrebuiltFrame {
+  const { bytes, header } = allocateFrame(0x82, payload.length);
+  bytes.set(payload, header);
+  return { payload: bytes.subarray(header), bytes, binary: true };
 }
 
 /**

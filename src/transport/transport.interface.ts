@@ -39,6 +39,8 @@ export interface RealtimeTransport<Socket extends object = object> {
   isOpen(socket: Socket): boolean;
   /** Bytes waiting in this process to be written to the client. */
   bufferedAmount(socket: Socket): number;
+  /** The subprotocol the handshake selected (`''` for none): it names the connection's encoding. */
+  protocol(socket: Socket): string;
   /** Sends one text frame, uncompressed. */
   send(socket: Socket, text: string | Buffer): void;
   /**

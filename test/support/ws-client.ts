@@ -1,9 +1,14 @@
 import WebSocket, { type ClientOptions } from 'ws';
+import { PROTOCOL_V1_MSGPACK } from '../../src/protocol/envelope.js';
+import { pack, unpack } from '../../src/protocol/msgpack.js';
 
 const WAIT_MS = 5000;
 
-/** A message as received: parsed JSON when it parses, else the raw text. */
-export type Received = { json: Record<string, unknown> | undefined; text: string; isBinary: boolean };
+/**
+ * A message as received: its frame when it decodes (a text frame as JSON, a binary frame as
+ * MessagePack), its raw text and bytes.
+ */
+export type Received = { json: Record<string, unknown> | undefined; text: string; isBinary: boolean; bytes: Buffer };
 
 /**
  * A real `ws` client that queues what it receives, so tests await the next frame or
@@ -27,11 +32,11 @@ export class TestClient {
       const text = data.toString();
       let json: Record<string, unknown> | undefined;
       try {
-        json = JSON.parse(text) as Record<string, unknown>;
+        json = (isBinary ? unpack(data) : JSON.parse(text)) as Record<string, unknown>;
       } catch {
         json = undefined;
       }
-      const message = { json, text, isBinary };
+      const message = { json, text, isBinary, bytes: data };
       const waiter = this.waiters.shift();
       waiter ? waiter.resolve(message) : this.queue.push(message);
     });
@@ -67,8 +72,13 @@ export class TestClient {
     });
   }
 
+  /** Sends a frame: a string as it is, anything else in the connection's encoding (JSON, or MessagePack when selected). */
   send(frame: unknown): void {
-    this.socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+    if (typeof frame === 'string') {
+      this.socket.send(frame);
+    } else {
+      this.socket.send(this.socket.protocol === PROTOCOL_V1_MSGPACK ? pack(frame) : JSON.stringify(frame));
+    }
   }
 
   /** The next frame, raw; fails at once when the connection closed or failed before it. */

@@ -10,6 +10,8 @@ import type { RealtimeTransport, TransportEvents } from '../transport.interface.
  * straight to the TCP socket keep their order.
  */
 const TEXT_FRAME = { binary: false, compress: false } as const;
+/** The same for a binary frame (the MessagePack encoding). */
+const BINARY_FRAME = { binary: true, compress: false } as const;
 
 /** What `ws` keeps of the extensions it negotiated (not public API: read defensively). */
 interface NegotiatedExtensions {
@@ -95,9 +97,10 @@ export const wsTransport: RealtimeTransport<WebSocket> = {
       corkForThisTurn(raw);
       raw.write(frame.bytes);
     } else {
-      socket.send(frame.payload, TEXT_FRAME);
+      socket.send(frame.payload, frame.binary ? BINARY_FRAME : TEXT_FRAME);
     }
   },
+  protocol: (socket) => socket.protocol,
   flushHeld(socket) {
     const raw = underlyingSocket(socket);
     return raw !== undefined && uncorkNow(raw);

@@ -1,0 +1,25 @@
+import { CloseCode } from '../protocol/close-codes.js';
+
+/** Close codes after which the client stops for good (protocol §5). */
+const FINAL_CLOSES: ReadonlySet<number> = new Set([
+  CloseCode.NORMAL,
+  CloseCode.POLICY_VIOLATION,
+  CloseCode.MESSAGE_TOO_BIG,
+  CloseCode.FORBIDDEN,
+]);
+
+/** The close code the client uses when its heartbeat finds the link dead (4000-4999 are free for applications). */
+export const DEAD_LINK_CLOSE = 4000;
+
+/**
+ * Why a close ends the client for good, or undefined when it reconnects: a final close code,
+ * or a 4001 (token expired) with no provider (`canRenew`) to get a new token.
+ */
+export function finalClose(code: number, reason: string, canRenew: boolean): string | undefined {
+  if (FINAL_CLOSES.has(code)) {
+    return `the server closed the connection for good (${code} ${reason})`;
+  }
+  return code === CloseCode.TOKEN_EXPIRED && !canRenew
+    ? 'the token expired (4001) and there is no token provider to get a new one'
+    : undefined;
+}
