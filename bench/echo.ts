@@ -9,7 +9,8 @@
 // generator runs on core 1 and flags runs it may have limited. Run: `npm run bench`.
 import { JwtService } from '@nestjs/jwt';
 import { median, pickContenders, shuffled } from './support/latency.js';
-import { closeAll, type LoadConnection, type LoopResult, maskedTextFrame, openConnections, timedLoop } from './support/ws-load.js';
+import { echoRun, type RunResult } from './support/echo-run.js';
+import { type LoadConnection, maskedTextFrame } from './support/ws-load.js';
 import { pinSelf, startServer } from './support/server-process.js';
 import { socketIoPrepare } from './support/socket-io.js';
 
@@ -70,42 +71,20 @@ const DEFAULT_CONTENDERS = ['ws', 'ws-json', 'nest-ws', 'nest-ws-validation', 's
 
 type Running = { contender: Contender; server: Awaited<ReturnType<typeof startServer>> };
 
-/** One run's figures: the loop's, the server's CPU share, and the generator's. */
-type RunResult = LoopResult & { cpu: number; generatorCpu: number };
-
 /** One closed-loop run against a server that is already up: fresh connections each time. */
-async function run({ contender, server }: Running, inFlight: number, durationMs = RUN_MS): Promise<RunResult> {
-  const url = `ws://127.0.0.1:${server.port}${contender.path}`;
-  const connections: LoadConnection[] = [];
-  for (let i = 0; i < CONNECTIONS; i++) {
-    let prepared: Promise<void> | undefined;
-    const [connection] = await openConnections(url, 1, contender.headers?.(i), (opened) => {
-      prepared = contender.prepare?.(opened);
-    });
-    await prepared;
-    connections.push(connection!);
-  }
-  // CPU shares over the measured window only (not the warm-up, not the drain).
-  let cpu = 0;
-  let generatorCpu = 0;
-  let cpuBefore = 0;
-  let generatorBefore = process.cpuUsage();
-  let startedAt = 0;
-  const result = await timedLoop(connections, maskedTextFrame(contender.frame), inFlight, durationMs, 500, {
-    start: () => {
-      cpuBefore = server.cpuSeconds();
-      generatorBefore = process.cpuUsage();
-      startedAt = performance.now();
+function run({ contender, server }: Running, inFlight: number, durationMs = RUN_MS): Promise<RunResult> {
+  return echoRun(
+    {
+      url: `ws://127.0.0.1:${server.port}${contender.path}`,
+      connections: CONNECTIONS,
+      frame: maskedTextFrame(contender.frame),
+      headers: contender.headers,
+      prepare: contender.prepare,
+      cpuSeconds: () => server.cpuSeconds(),
     },
-    end: () => {
-      const seconds = (performance.now() - startedAt) / 1000;
-      const generator = process.cpuUsage(generatorBefore);
-      cpu = (server.cpuSeconds() - cpuBefore) / seconds;
-      generatorCpu = (generator.user + generator.system) / 1e6 / seconds;
-    },
-  });
-  closeAll(connections);
-  return { ...result, cpu, generatorCpu };
+    inFlight,
+    durationMs,
+  );
 }
 
 /** Why a contender's figures may understate it: its server was not the bottleneck in some run. */

@@ -6,6 +6,7 @@ import { Module, UsePipes, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { MessageBody, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
+import { IsNotEmpty } from 'class-validator';
 import { RealtimeGateway, RealtimeModule } from '../../src/index.js';
 import { EchoDto } from '../../sample-app/src/echo.dto.js';
 import { BENCH_SECRET } from './bench-secret.js';
@@ -39,12 +40,23 @@ export async function stockNest(validated: boolean): Promise<number> {
   return (app.getHttpServer().address() as { port: number }).port;
 }
 
+/** Bytes of bench/encodings: a Buffer in MessagePack, a base64 string in JSON. */
+class BlobDto {
+  @IsNotEmpty()
+  bytes!: Buffer | string;
+}
+
 /** This plugin: authenticated, validated (EchoDto), heartbeat on; rate limits off (a benchmark floods on purpose). */
 @RealtimeGateway('/echo')
 class PluginGateway {
   @SubscribeMessage('echo')
   echo(@MessageBody() body: EchoDto): { message: string } {
     return { message: body.message };
+  }
+
+  @SubscribeMessage('blob')
+  blob(@MessageBody() body: BlobDto): { bytes: Buffer | string } {
+    return { bytes: body.bytes };
   }
 }
 

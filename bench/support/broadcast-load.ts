@@ -5,14 +5,15 @@
 // pushes of one publisher reach every member in publish order, so a member's n-th frame of
 // the run is the n-th publish, and counting is enough to match them.
 import { LatencyRecorder } from './latency.js';
-import { type LoadConnection, maskedTextFrame, openConnection, sleep } from './ws-load.js';
+import { pack, unpack } from '../../src/protocol/msgpack.js';
+import { type LoadConnection, maskedFrame, maskedTextFrame, openConnection, sleep } from './ws-load.js';
 
-/** Opens `count` connections to `url`, `concurrency` handshakes at a time. */
-export async function openMany(url: string, count: number, concurrency = 200): Promise<LoadConnection[]> {
+/** Opens `count` connections to `url`, `concurrency` handshakes at a time, with `headers` (a subprotocol, say). */
+export async function openMany(url: string, count: number, concurrency = 200, headers?: Record<string, string>): Promise<LoadConnection[]> {
   const connections: LoadConnection[] = [];
   while (connections.length < count) {
     const batch = Math.min(concurrency, count - connections.length);
-    connections.push(...(await Promise.all(Array.from({ length: batch }, () => openConnection(url)))));
+    connections.push(...(await Promise.all(Array.from({ length: batch }, () => openConnection(url, headers)))));
   }
   return connections;
 }
@@ -34,17 +35,18 @@ export function resetAll(connections: readonly LoadConnection[]): void {
  * frames, `batch` members at a time (each batch written at once, then awaited), and
  * resolves when every join has been answered with a `join` reply. Rejects on the first
  * other answer (an error frame: a limit refused the join) or when the answers are not all
- * in after `timeoutMs`.
+ * in after `timeoutMs`. With `packed`, the members speak MessagePack: the frames are binary.
  */
 export async function joinRooms(
   members: readonly LoadConnection[],
   roomsOf: (index: number) => readonly string[],
   batch = 1000,
   timeoutMs = 20_000,
+  packed = false,
 ): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   for (let first = 0; first < members.length; first += batch) {
-    await joinBatch(members.slice(first, first + batch), (index) => roomsOf(first + index), deadline);
+    await joinBatch(members.slice(first, first + batch), (index) => roomsOf(first + index), deadline, packed);
   }
 }
 
@@ -52,8 +54,15 @@ async function joinBatch(
   members: readonly LoadConnection[],
   roomsOf: (index: number) => readonly string[],
   deadline: number,
+  packed: boolean,
 ): Promise<void> {
   const joinReply = Buffer.from('{"event":"join"');
+  const isJoinReply = (payload: Buffer): boolean =>
+    packed ? (unpack(payload) as { event?: unknown }).event === 'join' : payload.subarray(0, joinReply.length).equals(joinReply);
+  const joinFrame = (room: string): Buffer =>
+    packed
+      ? maskedFrame(0x82, Buffer.from(pack({ event: 'join', id: 1, data: room })))
+      : maskedTextFrame(JSON.stringify({ event: 'join', id: 1, data: room }));
   let refusal: string | undefined;
   let expected = 0;
   const base = members.map((member) => member.received);
@@ -61,12 +70,12 @@ async function joinBatch(
     const rooms = roomsOf(index);
     expected += rooms.length;
     member.intercept = (payload) => {
-      if (refusal === undefined && !payload.subarray(0, joinReply.length).equals(joinReply)) {
+      if (refusal === undefined && !isJoinReply(payload)) {
         refusal = payload.toString();
       }
       return false;
     };
-    member.socket.write(Buffer.concat(rooms.map((room) => maskedTextFrame(JSON.stringify({ event: 'join', id: 1, data: room })))));
+    member.socket.write(Buffer.concat(rooms.map(joinFrame)));
   });
   const answered = (): number => members.reduce((sum, member, index) => sum + member.received - base[index]!, 0);
   while (refusal === undefined && answered() < expected && performance.now() < deadline) {
