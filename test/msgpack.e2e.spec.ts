@@ -8,6 +8,7 @@ import { PROTOCOL_V1, PROTOCOL_V1_MSGPACK, RealtimeModule, type RealtimeModuleOp
 import { RealtimeClient, RealtimeClientError } from '../src/client/index.js';
 import { pack } from '../src/protocol/msgpack.js';
 import { RedisBroker } from '../src/redis.js';
+import { RealtimeTestClient, RealtimeTestError } from '../src/testing/index.js';
 import { BinaryGateway } from './fixtures/binary-gateways.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RedisServer } from './support/redis-server.js';
@@ -291,6 +292,20 @@ describe('the MessagePack encoding (protocol 1.2)', () => {
       clients.splice(0).forEach((client) => client.close());
       await Promise.all(apps.splice(0).map((app) => app.close()));
       await redis.stop();
+    }
+  });
+
+  it("gives the test helpers' client the encoding too", async () => {
+    const app = await start();
+    const client = await RealtimeTestClient.connect(app.app, '/bin', { encoding: 'msgpack' });
+    try {
+      assert.equal(client.socket.protocol, PROTOCOL_V1_MSGPACK);
+      assert.deepEqual(bytesOf((await client.request<{ b: unknown }>('echo', { b: BYTES })).b), BYTES);
+      client.send('shout', BYTES);
+      assert.deepEqual(bytesOf((await client.next('shout')).data), BYTES);
+      await assert.rejects(client.request('upload', {}), (error: RealtimeTestError) => error.code === 'VALIDATION_FAILED');
+    } finally {
+      client.close();
     }
   });
 

@@ -2,7 +2,8 @@ import type { INestApplication } from '@nestjs/common';
 import type { AddressInfo } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import WebSocket from 'ws';
-import type { ValidationErrorDetail } from '../protocol/envelope.js';
+import { PROTOCOL_V1_MSGPACK, type ValidationErrorDetail } from '../protocol/envelope.js';
+import { pack, unpack } from '../protocol/msgpack.js';
 
 /** Options of {@link RealtimeTestClient.connect}. */
 export interface TestClientOptions {
@@ -14,6 +15,11 @@ export interface TestClientOptions {
   timeoutMs?: number;
   /** For an app served over TLS (`wss://`): the certificate authority to trust, e.g. a test's self-signed certificate. */
   ca?: string | Buffer;
+  /**
+   * `msgpack`: speak the MessagePack encoding (binary frames; bytes in `data` arrive as
+   * `Uint8Array`s). Default `json`.
+   */
+  encoding?: 'json' | 'msgpack';
 }
 
 /** A push the server sent (a frame without `id`): a room message, a broadcast, an error without id. */
@@ -54,8 +60,8 @@ interface Frame {
 /**
  * A WebSocket client for end-to-end tests of an application: it connects to a gateway of a
  * listening app (`await app.listen(0)`), matches each request with its reply by id, and
- * queues pushes for {@link next}. Replies and pushes are JSON frames of the plugin's
- * protocol.
+ * queues pushes for {@link next}. Replies and pushes are frames of the plugin's
+ * protocol, in JSON or, with `encoding: 'msgpack'`, in MessagePack.
  *
  * @example
  * const client = await RealtimeTestClient.connect(app, '/chat', { token: await signTestToken(app, { sub: 'alice' }) });
@@ -72,11 +78,15 @@ export class RealtimeTestClient {
   private readonly closedPromise: Promise<{ code: number; reason: string }>;
   private closedWith: { code: number; reason: string } | undefined;
 
+  /** Frames go binary, in MessagePack. */
+  private readonly binary: boolean;
+
   private constructor(
-    /** The underlying `ws` socket, for what the helpers do not cover (binary frames, pings). */
+    /** The underlying `ws` socket, for what the helpers do not cover (raw frames, pings). */
     readonly socket: WebSocket,
     private readonly timeoutMs: number,
   ) {
+    this.binary = socket.protocol === PROTOCOL_V1_MSGPACK;
     this.closedPromise = new Promise((resolve) =>
       socket.once('close', (code, reason) => {
         this.closedWith = { code, reason: reason.toString() };
@@ -88,9 +98,15 @@ export class RealtimeTestClient {
         resolve(this.closedWith);
       }),
     );
-    socket.on('message', (data, isBinary) => {
+    socket.on('message', (data: Buffer, isBinary) => {
       if (!isBinary) {
-        this.receive(data.toString());
+        const text = data.toString();
+        const frame = parseObject(text);
+        // Not a protocol frame: a raw text handler's answer.
+        frame ? this.receive(frame) : this.deliver({ event: 'raw', data: text });
+      } else if (this.binary) {
+        const frame = unpackObject(data);
+        frame ? this.receive(frame) : this.deliver({ event: 'raw', data });
       }
     });
   }
@@ -105,7 +121,8 @@ export class RealtimeTestClient {
     }
     const timeoutMs = options.timeoutMs ?? 5000;
     const headers = { ...options.headers, ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }) };
-    const socket = new WebSocket(`${baseUrl(target)}${path}`, { headers, handshakeTimeout: timeoutMs, ca: options.ca });
+    const protocols = options.encoding === 'msgpack' ? [PROTOCOL_V1_MSGPACK] : [];
+    const socket = new WebSocket(`${baseUrl(target)}${path}`, protocols, { headers, handshakeTimeout: timeoutMs, ca: options.ca });
     return new Promise((resolve, reject) => {
       socket.once('open', () => resolve(new RealtimeTestClient(socket, timeoutMs)));
       socket.once('unexpected-response', (_request, response) => {
@@ -145,13 +162,17 @@ export class RealtimeTestClient {
           }
         },
       });
-      this.socket.send(JSON.stringify(data === undefined ? { event, id } : { event, id, data }));
+      this.write(data === undefined ? { event, id } : { event, id, data });
     });
   }
 
   /** Sends a message without id (no reply unless the handler returns one, which then comes as a push). */
   send(event: string, data?: unknown): void {
-    this.socket.send(JSON.stringify(data === undefined ? { event } : { event, data }));
+    this.write(data === undefined ? { event } : { event, data });
+  }
+
+  private write(frame: object): void {
+    this.socket.send(this.binary ? pack(frame) : JSON.stringify(frame));
   }
 
   /** The next push of `event` (those that came before and were not taken yet included). */
@@ -207,12 +228,7 @@ export class RealtimeTestClient {
     this.socket.close(1000);
   }
 
-  private receive(text: string): void {
-    const frame = parseObject(text);
-    if (!frame) {
-      this.deliver({ event: 'raw', data: text }); // not a protocol frame: a raw text handler's answer
-      return;
-    }
+  private receive(frame: Frame): void {
     const reply = typeof frame.id === 'string' ? this.replies.get(frame.id) : undefined;
     if (reply) {
       this.replies.delete(frame.id as string);
@@ -243,11 +259,23 @@ export class RealtimeTestClient {
 /** `text` as a JSON object, or undefined when it is not one. */
 function parseObject(text: string): Frame | undefined {
   try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Frame) : undefined;
+    return asFrame(JSON.parse(text));
   } catch {
     return undefined;
   }
+}
+
+/** `bytes` as a MessagePack map, or undefined when they are not one. */
+function unpackObject(bytes: Uint8Array): Frame | undefined {
+  try {
+    return asFrame(unpack(bytes));
+  } catch {
+    return undefined;
+  }
+}
+
+function asFrame(value: unknown): Frame | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value) ? (value as Frame) : undefined;
 }
 
 /** `ws://host:port` (`wss://` over TLS) of a listening app, or the given base URL without a trailing slash. */
