@@ -1,5 +1,6 @@
 import { Inject, Module } from '@nestjs/common';
-import { ApplicationConfig, HttpAdapterHost, ModuleRef } from '@nestjs/core';
+import { ApplicationConfig, DiscoveryModule, HttpAdapterHost, ModuleRef } from '@nestjs/core';
+import { RealtimeContract } from './contract/realtime-contract.js';
 import { RealtimeWsAdapter } from './gateway/realtime-ws.adapter.js';
 import { RealtimeHub } from './rooms/realtime-hub.js';
 import { RealtimeMetrics } from './metrics/realtime-metrics.js';
@@ -11,9 +12,14 @@ import type { RealtimeModuleOptions } from './realtime-options.interface.js';
  * `forRootAsync({ imports, inject, useFactory })`) installs {@link RealtimeWsAdapter}
  * as the application's WebSocket adapter, unless `main.ts` set one with
  * `app.useWebSocketAdapter()`, and provides {@link RealtimeHub} (rooms, user targeting,
- * broadcast, presence). It is global unless `isGlobal: false` is given.
+ * broadcast, presence) and {@link RealtimeContract} (the gateways' AsyncAPI document). It
+ * is global unless `isGlobal: false` is given.
  */
-@Module({ providers: [RealtimeHub, RealtimeMetrics], exports: [RealtimeHub, RealtimeMetrics] })
+@Module({
+  imports: [DiscoveryModule],
+  providers: [RealtimeHub, RealtimeMetrics, RealtimeContract],
+  exports: [RealtimeHub, RealtimeMetrics, RealtimeContract],
+})
 export class RealtimeModule extends ConfigurableModuleClass {
   constructor(
     @Inject(REALTIME_MODULE_OPTIONS) options: RealtimeModuleOptions,

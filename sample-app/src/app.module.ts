@@ -4,6 +4,7 @@ import { RealtimeModule } from '../../src/index.js';
 import { RedisBroker } from '../../src/redis.js';
 import { ChatGateway } from './chat.gateway.js';
 import { DemoAuthController } from './auth.controller.js';
+import { ContractController } from './contract.controller.js';
 import type { SampleConfig } from './config.js';
 import { EchoGateway } from './echo.gateway.js';
 import { HealthController } from './health.controller.js';
@@ -32,7 +33,7 @@ export class AppModule {
               : undefined,
         }),
       ],
-      controllers: [HealthController, MetricsController, DemoAuthController],
+      controllers: [HealthController, MetricsController, DemoAuthController, ContractController],
       providers: [EchoGateway, ChatGateway],
     };
   }

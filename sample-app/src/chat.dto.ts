@@ -1,5 +1,5 @@
 import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Length, Matches, Min, ValidateNested } from 'class-validator';
+import { IsArray, IsBoolean, IsInt, IsISO8601, IsOptional, IsString, Length, Matches, Min, ValidateNested } from 'class-validator';
 
 /** Room names: 1 to 128 characters of `[A-Za-z0-9_.:-]` (protocol §6). */
 export const ROOM_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -35,4 +35,48 @@ export class SendDto extends RoomDto {
   @IsString()
   @Length(1, 2000)
   text!: string;
+}
+
+// Replies and pushes: never validated (the server makes them); their rules describe them in
+// the contract (GET /asyncapi.json) for client authors and generated types.
+
+/** The reply to `join`: the room's members on every instance, and its position. */
+export class JoinReply extends RoomDto {
+  @IsArray()
+  @IsString({ each: true })
+  members!: string[];
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  offset?: number;
+
+  @IsOptional()
+  @IsString()
+  epoch?: string;
+
+  /** Set when the join asked to recover (`since`): whether every missed message follows. */
+  @IsOptional()
+  @IsBoolean()
+  recovered?: boolean;
+}
+
+/** The reply to `send`: when the server took the message, and its offset in the room. */
+export class SendReply extends RoomDto {
+  @IsISO8601()
+  at!: string;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  offset?: number;
+}
+
+/** What every member of a room receives for each `send`, under the event `message`. */
+export class ChatMessage extends SendDto {
+  @IsString()
+  from!: string;
+
+  @IsISO8601()
+  at!: string;
 }

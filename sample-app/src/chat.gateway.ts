@@ -1,24 +1,16 @@
 import { ConnectedSocket, MessageBody, SubscribeMessage } from '@nestjs/websockets';
 import type WebSocket from 'ws';
-import { ErrorCode, Principal, RealtimeError, RealtimeGateway, RealtimeHub, type RealtimePrincipal } from '../../src/index.js';
-import { JoinDto, RoomDto, SendDto } from './chat.dto.js';
-
-/** What every member of a room receives for each `send`, under the event `message`. */
-export interface ChatMessage {
-  room: string;
-  from: string;
-  text: string;
-  at: string;
-}
-
-/** The reply to `join`. */
-export interface JoinReply {
-  room: string;
-  members: string[];
-  offset?: number;
-  epoch?: string;
-  recovered?: boolean;
-}
+import {
+  Emits,
+  ErrorCode,
+  Principal,
+  RealtimeError,
+  RealtimeGateway,
+  RealtimeHub,
+  type RealtimePrincipal,
+  Replies,
+} from '../../src/index.js';
+import { ChatMessage, JoinDto, JoinReply, RoomDto, SendDto, SendReply } from './chat.dto.js';
 
 /**
  * `/chat` (authenticated): rooms on `RealtimeHub`, so they span every instance that
@@ -33,27 +25,33 @@ export interface JoinReply {
  *   Sending to a room not joined: `FORBIDDEN`.
  */
 @RealtimeGateway('/chat')
+@Emits('message', ChatMessage, {
+  description: 'A message sent to a room the client is in (with the room and, while history is on, its offset).',
+})
 export class ChatGateway {
   constructor(private readonly hub: RealtimeHub) {}
 
   @SubscribeMessage('join')
+  @Replies(JoinReply)
   async join(@ConnectedSocket() client: WebSocket, @MessageBody() { room, since }: JoinDto): Promise<JoinReply> {
     const position = await this.hub.join(client, room, { since });
     return { room, members: await this.hub.presence(room), ...position };
   }
 
   @SubscribeMessage('leave')
+  @Replies(RoomDto)
   async leave(@ConnectedSocket() client: WebSocket, @MessageBody() { room }: RoomDto): Promise<{ room: string }> {
     await this.hub.leave(client, room);
     return { room };
   }
 
   @SubscribeMessage('send')
+  @Replies(SendReply)
   async send(
     @ConnectedSocket() client: WebSocket,
     @MessageBody() { room, text }: SendDto,
     @Principal() user: RealtimePrincipal,
-  ): Promise<{ room: string; at: string; offset?: number }> {
+  ): Promise<SendReply> {
     if (!this.hub.isInRoom(client, room)) {
       throw new RealtimeError(ErrorCode.FORBIDDEN, `join the room "${room}" before sending to it`);
     }

@@ -6,3 +6,9 @@ export class EchoDto {
   @Length(1, 1000)
   message!: string;
 }
+
+/** Reply of the `echo` event (never validated: its rules describe it in the contract). */
+export class EchoReply {
+  @IsString()
+  message!: string;
+}

@@ -1,11 +1,6 @@
 import { MessageBody, SubscribeMessage } from '@nestjs/websockets';
-import { RealtimeGateway, SubscribeRawText } from '../../src/index.js';
-import { EchoDto } from './echo.dto.js';
-
-/** Reply of the `echo` event. */
-export interface EchoReply {
-  message: string;
-}
+import { RealtimeGateway, Replies, SubscribeRawText } from '../../src/index.js';
+import { EchoDto, EchoReply } from './echo.dto.js';
 
 /**
  * `/echo` (authenticated): JSON `echo` requests and raw text frames, both answered with
@@ -14,6 +9,7 @@ export interface EchoReply {
 @RealtimeGateway('/echo')
 export class EchoGateway {
   @SubscribeMessage('echo')
+  @Replies(EchoReply)
   echo(@MessageBody() body: EchoDto): EchoReply {
     return { message: `Echo: ${body.message}` };
   }

@@ -1,0 +1,90 @@
+import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
+import { GATEWAY_OPTIONS, MESSAGE_METADATA } from '@nestjs/websockets/constants.js';
+import { WsParamtype } from '@nestjs/websockets/enums/ws-paramtype.enum.js';
+import type { RealtimeGatewayOptions } from '../realtime-options.interface.js';
+import { RAW_TEXT_MESSAGE, REALTIME_GATEWAY_OPTIONS } from '../realtime.constants.js';
+import { messageHandlers } from '../validation/message-validation.decorator.js';
+import { type ContractType, type EmittedPush, emittedBy, type JsonSchema, repliesOf } from './contract.decorators.js';
+
+/** One `@SubscribeMessage` handler (or the raw-text one) as the contract sees it. */
+export interface HandlerContract {
+  /** Its event; the raw-text handler's is undefined. */
+  readonly event: string | undefined;
+  /** The method's name. */
+  readonly method: string;
+  /** What its `@MessageBody()` is; undefined: anything. */
+  readonly request: ContractType | undefined;
+  /** What its reply's `data` is (`@Replies`); undefined: anything. */
+  readonly reply: ContractType | undefined;
+  readonly replyDescription: string | undefined;
+}
+
+/** A realtime gateway as the contract sees it. */
+export interface GatewayContract {
+  readonly path: string;
+  /** The class's name. */
+  readonly name: string;
+  /** Connections need no token. */
+  readonly public: boolean;
+  readonly roles: readonly string[];
+  readonly handlers: readonly HandlerContract[];
+  readonly pushes: readonly EmittedPush[];
+}
+
+/** The parameter metadata Nest keeps per handler: `"<paramtype>:<index>"` → its index and data. */
+type ParamMetadata = Record<string, { index: number; data?: unknown }>;
+
+const PRIMITIVES = new Map<unknown, JsonSchema>([
+  [String, { type: 'string' }],
+  [Number, { type: 'number' }],
+  [Boolean, { type: 'boolean' }],
+  [Array, { type: 'array' }],
+]);
+
+/** The contract of a `@RealtimeGateway` class; undefined for any other class. */
+export function describeGateway(type: Function): GatewayContract | undefined {
+  const options = Reflect.getMetadata(GATEWAY_OPTIONS, type) as
+    { path?: string; [REALTIME_GATEWAY_OPTIONS]?: RealtimeGatewayOptions } | undefined;
+  const realtime = options?.[REALTIME_GATEWAY_OPTIONS];
+  if (!realtime || typeof options.path !== 'string') {
+    return undefined;
+  }
+  const prototype = type.prototype as object;
+  const handlers: HandlerContract[] = [];
+  for (const [method, handler] of messageHandlers(prototype)) {
+    const event = Reflect.getMetadata(MESSAGE_METADATA, handler) as string;
+    const reply = repliesOf(handler);
+    handlers.push({
+      event: event === RAW_TEXT_MESSAGE ? undefined : event,
+      method,
+      request: bodyType(type, prototype, method),
+      reply: reply?.type,
+      replyDescription: reply?.description,
+    });
+  }
+  return {
+    path: options.path,
+    name: type.name,
+    public: realtime.public === true,
+    roles: realtime.roles ?? [],
+    handlers,
+    pushes: emittedBy(type),
+  };
+}
+
+/** What the handler's whole `@MessageBody()` is declared as: a class, a primitive's schema, or undefined (anything). */
+function bodyType(type: Function, prototype: object, method: string): ContractType | undefined {
+  const params = Reflect.getMetadata(ROUTE_ARGS_METADATA, type, method) as ParamMetadata | undefined;
+  // Without parameter decorators Nest passes (socket, payload).
+  const index = params
+    ? Object.entries(params).find(([key, param]) => key.startsWith(`${WsParamtype.PAYLOAD}:`) && param.data === undefined)?.[1].index
+    : 1;
+  if (index === undefined) {
+    return undefined;
+  }
+  const declared = ((Reflect.getMetadata('design:paramtypes', prototype, method) as unknown[] | undefined) ?? [])[index];
+  if (typeof declared !== 'function' || declared === Object) {
+    return undefined;
+  }
+  return PRIMITIVES.get(declared) ?? (declared as ContractType);
+}

@@ -1,0 +1,241 @@
+import { Parser } from '@asyncapi/parser';
+import { type INestApplication, Logger } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import request from 'supertest';
+import { type AsyncApiDocument, RealtimeContract, RealtimeModule } from '../src/index.js';
+import { describeGateway } from '../src/contract/gateway-contract.js';
+import { AppModule } from '../sample-app/src/app.module.js';
+import { loadConfig } from '../sample-app/src/config.js';
+import { sampleContractInfo } from '../sample-app/src/contract.controller.js';
+import { ApiKeyAuthenticator } from './fixtures/api-key-authenticator.js';
+import { AdminGateway, NotesGateway, StockGateway } from './fixtures/contract-gateways.js';
+import { startApp, type RunningApp } from './support/app.js';
+
+if (!process.env.TEST_LOGS) {
+  Logger.overrideLogger(false);
+}
+
+type Json = Record<string, unknown>;
+
+/** The document's errors, as the official AsyncAPI parser reports them (severity 0), and the parsed document. */
+async function parse(document: unknown): Promise<{ errors: string[]; parsed: boolean }> {
+  const { document: parsed, diagnostics } = await new Parser().parse(JSON.stringify(document));
+  const errors = diagnostics.filter((d) => d.severity === 0).map((d) => `${d.code}: ${d.message} at ${d.path.join('.')}`);
+  return { errors, parsed: parsed !== undefined };
+}
+
+/** Follows a local `$ref` (`#/a/b`) in `document`. */
+function resolve(document: Json, ref: string): Json {
+  return ref
+    .slice(2)
+    .split('/')
+    .reduce<Json>((node, key) => node[key] as Json, document);
+}
+
+function at(document: Json, ...path: string[]): Json {
+  return path.reduce<Json>((node, key) => {
+    assert.ok(node && key in node, `no ${path.join('.')} in the document`);
+    return node[key] as Json;
+  }, document);
+}
+
+describe('the realtime contract (AsyncAPI 3.0)', () => {
+  describe('of the sample app', () => {
+    let app: INestApplication;
+    let served: Json;
+
+    before(async () => {
+      const moduleRef = await Test.createTestingModule({
+        imports: [AppModule.register(loadConfig({ JWT_SECRET: 'contract-test-secret-0123456789abcdef0123' }))],
+      }).compile();
+      app = moduleRef.createNestApplication({ logger: false });
+      await app.listen(0, '127.0.0.1');
+      const response = await request(app.getHttpServer()).get('/asyncapi.json').expect(200).expect('content-type', /json/);
+      served = response.body as Json;
+    });
+
+    after(() => app?.close());
+
+    it('serves GET /asyncapi.json, valid for the official parser with zero errors, naming the host it was asked on', async () => {
+      const { errors, parsed } = await parse(served);
+      assert.deepEqual(errors, []);
+      assert.equal(parsed, true);
+      assert.equal(served.asyncapi, '3.0.0');
+      const { port } = app.getHttpServer().address() as { port: number };
+      assert.deepEqual(at(served, 'servers', 'sample'), { host: `127.0.0.1:${port}`, protocol: 'ws', description: 'This server.' });
+    });
+
+    it('has a channel per gateway and an operation per handler, with its request, reply and error frame', () => {
+      assert.deepEqual(
+        Object.fromEntries(Object.entries(at(served, 'channels')).map(([key, channel]) => [key, (channel as Json).address])),
+        { chat: '/chat', echo: '/echo' },
+      );
+      assert.deepEqual(Object.keys(at(served, 'operations')).sort(), [
+        'chat.auth',
+        'chat.join',
+        'chat.leave',
+        'chat.message.push',
+        'chat.ping',
+        'chat.send',
+        'echo.auth',
+        'echo.echo',
+        'echo.ping',
+        'echo.raw',
+      ]);
+      const join = at(served, 'operations', 'chat.join');
+      assert.equal(join.action, 'receive');
+      assert.deepEqual(join.messages, [{ $ref: '#/channels/chat/messages/join' }]);
+      assert.deepEqual((join.reply as Json).messages, [
+        { $ref: '#/channels/chat/messages/join.reply' },
+        { $ref: '#/channels/chat/messages/error' },
+      ]);
+      // The request's data is the handler's DTO, the reply's the @Replies class.
+      const request = resolve(served, (join.messages as { $ref: string }[])[0]!.$ref);
+      assert.deepEqual(at(request, 'payload', 'properties', 'data'), { $ref: '#/components/schemas/JoinDto' });
+      assert.deepEqual(at(resolve(served, '#/channels/chat/messages/join.reply'), 'payload', 'properties', 'data'), {
+        $ref: '#/components/schemas/JoinReply',
+      });
+      // The raw-text handler: text both ways.
+      const raw = resolve(served, '#/channels/echo/messages/raw');
+      assert.equal(raw.contentType, 'text/plain');
+      assert.deepEqual(raw.payload, { type: 'string' });
+      // The push declared with @Emits, which the application sends.
+      assert.equal(at(served, 'operations', 'chat.message.push').action, 'send');
+      assert.deepEqual(at(resolve(served, '#/channels/chat/messages/message.push'), 'payload', 'properties', 'data'), {
+        $ref: '#/components/schemas/ChatMessage',
+      });
+    });
+
+    it("makes the DTOs' schemas from their class-validator rules, inherited and nested ones included", () => {
+      const schemas = at(served, 'components', 'schemas');
+      assert.deepEqual(schemas.EchoDto, {
+        type: 'object',
+        properties: { message: { type: 'string', minLength: 1, maxLength: 1000 } },
+        required: ['message'],
+      });
+      const join = schemas.JoinDto as Json;
+      assert.deepEqual(join.required, ['room']);
+      assert.deepEqual(at(join, 'properties', 'room'), { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$' });
+      assert.deepEqual(at(join, 'properties', 'since'), { $ref: '#/components/schemas/SinceDto' });
+      assert.deepEqual(at(schemas, 'SinceDto', 'properties', 'offset'), { type: 'integer', minimum: 0 });
+      assert.deepEqual(at(schemas, 'JoinReply', 'properties', 'members'), { type: 'array', items: { type: 'string' } });
+      // Only what the contract uses: no class of another part of the process.
+      assert.equal('NoteDto' in schemas, false);
+    });
+
+    it('describes the error frame and its codes, the JWT schemes and the close codes', () => {
+      const codes = at(served, 'components', 'schemas', 'ErrorCode');
+      assert.deepEqual((codes.anyOf as Json[])[0], {
+        enum: [
+          'BAD_REQUEST',
+          'UNKNOWN_EVENT',
+          'VALIDATION_FAILED',
+          'UNAUTHORIZED',
+          'FORBIDDEN',
+          'NOT_FOUND',
+          'CONFLICT',
+          'RATE_LIMITED',
+          'UNAVAILABLE',
+          'INTERNAL',
+        ],
+      });
+      assert.deepEqual(Object.keys(at(served, 'components', 'securitySchemes')), ['jwtHeader', 'jwtSubprotocol', 'jwtQuery']);
+      assert.deepEqual(at(served, 'components', 'securitySchemes', 'jwtQuery'), {
+        type: 'httpApiKey',
+        in: 'query',
+        name: 'access_token',
+        description: 'The token as the `access_token` query parameter.',
+      });
+      assert.equal((at(served, 'operations', 'echo.echo').security as unknown[]).length, 3);
+      const close = at(served, 'x-close-codes');
+      assert.equal(close['4001'], 'token expired: refresh the token, then reconnect');
+      assert.equal(Object.keys(close).length, 10);
+    });
+
+    it('is what sample-app/asyncapi.json holds (npm run asyncapi writes it)', async () => {
+      const written = JSON.parse(readFileSync(new URL('../../sample-app/asyncapi.json', import.meta.url), 'utf8')) as Json;
+      const config = loadConfig({});
+      const fresh = await app.get(RealtimeContract).asyncApi(sampleContractInfo(`localhost:${config.port}`, false));
+      assert.deepEqual(written, JSON.parse(JSON.stringify(fresh)), 'sample-app/asyncapi.json is out of date: run npm run asyncapi');
+    });
+  });
+
+  describe('of other gateways', () => {
+    let running: RunningApp;
+    let document: AsyncApiDocument;
+
+    before(async () => {
+      running = await startApp({
+        imports: [RealtimeModule.forRoot({ auth: { secret: 'contract-fixture-secret-0123456789abcdef' } })],
+        providers: [NotesGateway, AdminGateway],
+      });
+      document = await running.app.get(RealtimeContract).asyncApi({ title: 'Notes', version: '0.3.0' });
+    });
+
+    after(() => running?.close());
+
+    it('is valid for the official parser', async () => {
+      assert.deepEqual((await parse(document)).errors, []);
+      assert.deepEqual(at(document, 'info'), {
+        title: 'Notes',
+        version: '0.3.0',
+        description: (at(document, 'info') as Json).description,
+      });
+      assert.equal('servers' in document, false);
+    });
+
+    it('reads every kind of body: a DTO, a primitive, a part of it, none, a handler without decorators', () => {
+      const data = (key: string): unknown => at(resolve(document, `#/channels/notes/messages/${key}`), 'payload', 'properties', 'data');
+      assert.deepEqual(data('note_add'), { $ref: '#/components/schemas/NoteDto' });
+      assert.deepEqual(data('shout'), { type: 'string' });
+      assert.deepEqual(data('pick'), {});
+      assert.deepEqual(data('bare'), { $ref: '#/components/schemas/NoteDto' });
+      assert.deepEqual(data('note_add.reply'), {
+        type: 'object',
+        required: ['id'],
+        properties: { id: { type: 'string', format: 'uuid' } },
+      });
+      assert.equal(at(resolve(document, '#/channels/notes/messages/note_add.reply'), 'summary'), 'the new note');
+    });
+
+    it('keeps event names whole in messages, declares pushes with or without a type, and marks public gateways', () => {
+      const added = resolve(document, '#/channels/notes/messages/note_added.push');
+      assert.equal(added.name, 'note:added');
+      assert.equal(added.summary, 'a note someone added');
+      assert.deepEqual(at(added, 'payload', 'properties', 'event'), { const: 'note:added' });
+      assert.deepEqual(at(resolve(document, '#/channels/notes/messages/tick.push'), 'payload', 'properties', 'data'), {});
+      // Public: no security on its operations; the authenticated one has the three schemes and says its roles.
+      assert.equal('security' in at(document, 'operations', 'notes.note_add'), false);
+      assert.equal((at(document, 'operations', 'admin.stats').security as unknown[]).length, 3);
+      assert.match(String(at(document, 'channels', 'admin').description), /roles must include admin, ops/);
+      assert.match(String(at(document, 'channels', 'notes').description), /Public/);
+    });
+
+    it('leaves out classes that are not realtime gateways', () => {
+      assert.equal(describeGateway(StockGateway), undefined);
+      assert.equal(describeGateway(NoteDtoHolder), undefined);
+    });
+  });
+
+  it('has no JWT schemes and no in-band auth for an application with its own authenticator', async () => {
+    const running = await startApp({
+      imports: [RealtimeModule.forRoot({ authenticator: new ApiKeyAuthenticator(new Map()) })],
+      providers: [AdminGateway],
+    });
+    try {
+      const document = await running.app.get(RealtimeContract).asyncApi();
+      assert.deepEqual((await parse(document)).errors, []);
+      assert.equal('securitySchemes' in at(document, 'components'), false);
+      assert.equal('admin.auth' in at(document, 'operations'), false);
+      assert.equal('security' in at(document, 'operations', 'admin.stats'), false);
+    } finally {
+      await running.close();
+    }
+  });
+});
+
+/** Not a gateway at all. */
+class NoteDtoHolder {}
