@@ -96,9 +96,9 @@ describe('the MessagePack encoding (protocol 1.2)', () => {
     const pong = await binaryRequest(client, { event: 'ping', id: 3 });
     assert.equal(pong.event, 'pong');
     assert.equal(typeof (pong.data as { t: unknown }).t, 'number');
-    // A date travels as MessagePack's timestamp.
+    // A date travels as JSON renders it.
     const when = await binaryRequest(client, { event: 'when', id: 4 });
-    assert.deepEqual(when.data, { at: new Date(Date.UTC(2026, 0, 2, 3, 4, 5)) });
+    assert.deepEqual(when.data, { at: '2026-01-02T03:04:05.000Z' });
   });
 
   it('validates DTOs as JSON does: bytes reach the handler as a Buffer, and a bad frame gets the same error frame', async () => {
@@ -154,6 +154,17 @@ describe('the MessagePack encoding (protocol 1.2)', () => {
     });
     // 65,536 nested arrays in a frame under the size limit: refused, nothing crashes.
     assert.equal((await refusal(Buffer.alloc(60_000, 0x91))).event, 'error');
+    // Sizes the bytes cannot hold: refused before anything is reserved for them. 21,000
+    // nested arrays of 65,535 elements would take gigabytes; 2^25 elements, 270 MB.
+    const huge = await refusal(Buffer.concat(Array.from({ length: 21_000 }, () => Buffer.from([0xdc, 0xff, 0xff]))));
+    assert.deepEqual(huge.data, {
+      code: 'BAD_REQUEST',
+      message: 'frame is not valid MessagePack: the message declares more than it holds',
+    });
+    assert.equal((await refusal(Buffer.from([0xdd, 0x01, 0xff, 0xff, 0xff]))).event, 'error');
+    assert.equal((await refusal(Buffer.from([0xdf, 0x7f, 0xff, 0xff, 0xff]))).event, 'error');
+    assert.equal((await refusal(Buffer.from([0xc6, 0xff, 0xff, 0xff, 0xff, 0x00]))).event, 'error');
+    assert.equal((await refusal(Buffer.from([0x81, 0xa1]))).event, 'error');
     assert.deepEqual((await refusal('{"event":"echo","id":1}')).data, {
       code: 'BAD_REQUEST',
       message: 'this connection speaks MessagePack (realtime.v1.msgpack): frames must be binary',
@@ -193,9 +204,9 @@ describe('the MessagePack encoding (protocol 1.2)', () => {
     assert.equal(typeof offset, 'number');
     assert.deepEqual(Object.keys(push), ['offset', 'event', 'room', 'data']);
     assert.deepEqual({ ...push, data: undefined }, { offset, event: 'message', room, data: undefined });
-    const data = push.data as { file: Uint8Array; at: Date };
+    const data = push.data as { file: Uint8Array; at: string };
     assert.deepEqual(bytesOf(data.file), BYTES);
-    assert.deepEqual(data.at, new Date(0));
+    assert.equal(data.at, new Date(0).toISOString());
     assert.deepEqual(await json.nextJson(), {
       offset,
       event: 'message',
@@ -214,6 +225,33 @@ describe('the MessagePack encoding (protocol 1.2)', () => {
     packed.send({ event: 'shout', data: { b: BYTES } });
     assert.deepEqual(bytesOf(((await nextBinary(packed)).data as { b: Uint8Array }).b), BYTES);
     assert.deepEqual((await json.nextJson()).data, { b: { type: 'Buffer', data: [...BYTES] } });
+  });
+
+  it('makes every encoding of a push, live or recovered, from what JSON makes of its data, bytes kept', async () => {
+    const app = await start();
+    const room = `r-${randomUUID()}`;
+    const packed = await connect(app);
+    const json = await connect(app, [PROTOCOL_V1]);
+    const joined = (await binaryRequest(packed, { event: 'join', id: 'j', data: { room } })).data as { epoch: string; offset: number };
+    await json.request({ event: 'join', id: 'j', data: { room } });
+    const asJson = { price: '1.10', at: '1970-01-01T00:00:00.000Z', bad: null, nan: null, list: [null, null, 2] };
+    const bytes = { f32: [0, 0, 192, 63], buffer: [0, 0], bytes: [1, 2] };
+    const readBytes = (data: Frame): Frame =>
+      Object.fromEntries(Object.entries(data).map(([key, value]) => [key, key in bytes ? [...bytesOf(value)] : value]));
+    packed.send({ event: 'rich', id: 'r', data: { room } });
+    const [push, reply] = [await nextBinary(packed), await nextBinary(packed)].sort((a, b) => Number('id' in a) - Number('id' in b));
+    assert.deepEqual(readBytes(push!.data as Frame), { ...asJson, ...bytes });
+    assert.deepEqual(readBytes(reply!.data as Frame), { ...asJson, ...bytes });
+    const jsonBytes = Object.fromEntries(Object.entries(bytes).map(([key, data]) => [key, { type: 'Buffer', data }]));
+    assert.deepEqual((await json.nextJson()).data, { ...asJson, ...jsonBytes });
+    // The same push recovered from history, by a MessagePack member and by a JSON one.
+    const since = { offset: joined.offset, epoch: joined.epoch };
+    const again = await connect(app);
+    await binaryRequest(again, { event: 'join', id: 'again', data: { room, since } });
+    assert.deepEqual(readBytes((await nextBinary(again)).data as Frame), { ...asJson, ...bytes });
+    const jsonAgain = await connect(app, [PROTOCOL_V1]);
+    await jsonAgain.request({ event: 'join', id: 'again', data: { room, since } });
+    assert.deepEqual((await jsonAgain.nextJson()).data, { ...asJson, ...jsonBytes });
   });
 
   it('recovers missed room messages with their bytes intact after a reconnection', async () => {
@@ -334,6 +372,22 @@ describe('the MessagePack encoding (protocol 1.2)', () => {
       assert.deepEqual(bytesOf(answered.reply.signed), BYTES);
       // The server's error frames reject as in JSON.
       await assert.rejects(client.request('upload', { name: 1 }), (error: RealtimeClientError) => error.code === 'VALIDATION_FAILED');
+    });
+
+    it('sends a queued frame as it was when it was queued', async () => {
+      const app = await start();
+      const client = sdk(app.wsUrl('/bin'));
+      const bytes = new Uint8Array([1, 2, 3]);
+      const data = { bytes, note: 'before' };
+      // Right after the constructor: queued until the connection opens.
+      const reply = client.request<{ bytes: Uint8Array; note: string }>('echo', data);
+      bytes[0] = 9;
+      data.note = 'after';
+      const echoed = await reply;
+      assert.deepEqual([...bytesOf(echoed.bytes)], [1, 2, 3]);
+      assert.equal(echoed.note, 'before');
+      // What MessagePack cannot carry throws at the call, as with JSON.
+      assert.throws(() => client.send('echo', { n: 1n }), /BigInt/);
     });
 
     it('speaks JSON to a server that does not select MessagePack', async () => {

@@ -13,6 +13,7 @@ export type {
   TokenReason,
 } from './client-options.js';
 export type { ClientClock } from './clock.js';
+export type { PushesOf, ReplyOf, RequestArgs, RequestEvent, RequestOptions, TypedContract, UntypedEvent } from './client-contract.js';
 export type { RoomRejoin } from './room-tracker.js';
 export type { ServerRequestHandler } from './request-handlers.js';
 export { RealtimeClientError, ClientErrorCode } from './client-error.js';

@@ -1,10 +1,11 @@
 import { ERROR_EVENT, type ErrorPayload } from '../protocol/envelope.js';
 import type { ClientClock } from './clock.js';
+import type { PreparedFrame } from './client-codec.js';
 import { ClientErrorCode, RealtimeClientError } from './client-error.js';
 
 /** A frame waiting for the connection (encoded as that connection's subprotocol says), and the request it belongs to. */
 interface Queued {
-  readonly frame: object;
+  readonly frame: PreparedFrame;
   readonly id?: number;
 }
 
@@ -35,9 +36,15 @@ export class Outbox {
    * and resolves with its reply's data, or rejects: the server's error, `TIMEOUT`, or
    * whatever `write` throws.
    */
-  request<T>(event: string, data: unknown, timeoutMs: number, write: (frame: object, id: number) => boolean): Promise<T> {
+  request<T>(
+    event: string,
+    data: unknown,
+    timeoutMs: number,
+    prepare: (frame: object) => PreparedFrame,
+    write: (frame: PreparedFrame, id: number) => boolean,
+  ): Promise<T> {
     const id = ++this.nextId;
-    const frame = { event, id, data };
+    const frame = prepare({ event, id, data }); // data the encoding cannot carry throws here, at the call
     return new Promise<T>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         this.pending.delete(id);
@@ -57,7 +64,7 @@ export class Outbox {
   }
 
   /** Keeps a frame for the next connection; throws `QUEUE_FULL` rather than drop it. */
-  enqueue(frame: object, id?: number): void {
+  enqueue(frame: PreparedFrame, id?: number): void {
     if (this.queue.length >= this.maxQueue) {
       throw new RealtimeClientError(ClientErrorCode.QUEUE_FULL, `${this.queue.length} messages are already waiting for the connection`);
     }
@@ -68,7 +75,7 @@ export class Outbox {
    * Sends every queued frame through `send`, in order, and empties the queue. A frame that
    * `send` cannot encode fails its request, or, without one, goes to `failed`.
    */
-  flush(send: (frame: object) => void, failed: (error: unknown) => void): void {
+  flush(send: (frame: PreparedFrame) => void, failed: (error: unknown) => void): void {
     const queue = this.queue;
     this.queue = [];
     for (const queued of queue) {

@@ -2,7 +2,7 @@ import { CloseCode } from '../protocol/close-codes.js';
 import { trimCloseReason } from '../protocol/close-reason.js';
 import { AUTH_EVENT, ERROR_EVENT, type ErrorPayload, PING_EVENT } from '../protocol/envelope.js';
 import { DEAD_LINK_CLOSE, finalClose } from './close-policy.js';
-import { checkEncoding, decodeIncoming, encoderFor, type FrameEncoder, protocolsFor } from './client-codec.js';
+import * as codec from './client-codec.js';
 import { backoffDelay, resolveBackoff } from './backoff.js';
 import { ClientStateMachine, type ConnectionState, type StateChange } from './client-state.js';
 import { type ClientClock, systemClock } from './clock.js';
@@ -15,6 +15,7 @@ import { type ServerRequestHandler, RequestHandlers } from './request-handlers.j
 import { type RoomRejoin, RoomTracker } from './room-tracker.js';
 import { TokenKeeper } from './token-keeper.js';
 import { OPEN, type WebSocketConstructor, type WebSocketLike, webSocketFor } from './websocket-like.js';
+import type { PushesOf, ReplyOf, RequestArgs, RequestEvent, RequestOptions, UntypedEvent } from './client-contract.js';
 
 /**
  * Client of protocol v1, for browsers and Node: reconnection with full-jitter backoff that
@@ -49,8 +50,9 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
   private readonly heartbeat: ClientHeartbeat;
   private readonly handlers = new RequestHandlers();
   private readonly encoding;
+  private readonly prepare: (frame: object) => codec.PreparedFrame;
   /** How the current connection writes frames: as the subprotocol its server selected says. */
-  private encode: FrameEncoder;
+  private encode: codec.FrameEncoder;
   /** The constructor's connect() is still to come; a disconnect() before it cancels it. */
   private autoConnecting = false;
   /** Attempts started, ever: an attempt that is not the latest stops (see {@link attempt}). */
@@ -61,8 +63,9 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     private readonly options: RealtimeClientOptions = {},
   ) {
     this.WebSocketImpl = webSocketFor(url, options.WebSocket);
-    this.encoding = checkEncoding(options.encoding);
-    this.encode = encoderFor('');
+    this.encoding = codec.checkEncoding(options.encoding);
+    this.prepare = codec.preparerFor(this.encoding);
+    this.encode = codec.encoderFor('');
     this.backoff = resolveBackoff(options.backoff);
     this.clock = options.clock ?? systemClock;
     this.events = new ClientEvents(options.reportListenerError);
@@ -92,8 +95,11 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     return this.events.onError(listener);
   }
 
-  /** Listens to server pushes (and replies to requests without id) of one event. */
-  on<E extends keyof Events & string>(event: E, listener: (data: Events[E], frame: IncomingFrame<Events[E]>) => void): () => void {
+  /** Listens to server pushes (and replies to requests without id) of one event; typed by the client's contract or event map. */
+  on<E extends keyof PushesOf<Events> & string>(
+    event: E,
+    listener: (data: PushesOf<Events>[E], frame: IncomingFrame<PushesOf<Events>[E]>) => void,
+  ): () => void {
     return this.events.on(event, listener as (data: unknown, frame: IncomingFrame) => void);
   }
 
@@ -112,13 +118,13 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
    * missed arrives through the usual listeners, once each. Resolves with the server's reply.
    */
   join<T = unknown>(room: string, data: Readonly<Record<string, unknown>> = {}): Promise<T> {
-    return this.rooms.track(room, data, () => this.request<T>(this.rooms.joinEvent, { ...data, room }));
+    return this.rooms.track(room, data, () => this.requestVia<T>(this.rooms.joinEvent, { ...data, room }, {}, false));
   }
 
   /** Leaves a room joined with {@link join} (`rooms.leaveEvent`, default `leave`). */
   leave<T = unknown>(room: string, data: Readonly<Record<string, unknown>> = {}): Promise<T> {
     this.rooms.left(room);
-    return this.request<T>(this.rooms.leaveEvent, { ...data, room });
+    return this.requestVia<T>(this.rooms.leaveEvent, { ...data, room }, {}, false);
   }
 
   /** Listens to the rooms joined again after a reconnection, and whether each recovered what it missed. */
@@ -145,15 +151,18 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
 
   /** Sends an event without waiting for anything. Throws `QUEUE_FULL` or `CLOSED` rather than drop it. */
   send(event: string, data?: unknown): void {
-    this.write({ event, data }, undefined, false);
+    this.write(this.prepare({ event, data }), undefined, false);
   }
 
   /**
    * Sends a request and resolves with the `data` of its reply. Rejects with a
    * {@link RealtimeClientError}: the server's code and details, `TIMEOUT`, or
-   * `DISCONNECTED` when the connection dropped after it was sent.
+   * `DISCONNECTED` when the connection dropped after it was sent. With a contract as the
+   * client's type argument, the event, its data and its reply are typed by it.
    */
-  request<T = unknown>(event: string, data?: unknown, options: { timeoutMs?: number } = {}): Promise<T> {
+  request<E extends RequestEvent<Events>>(event: E, ...args: RequestArgs<Events, E>): Promise<ReplyOf<Events, E>>;
+  request<T = unknown>(event: UntypedEvent<Events>, data?: unknown, options?: RequestOptions): Promise<T>;
+  request(event: string, data?: unknown, options: RequestOptions = {}): Promise<unknown> {
     return this.requestVia(event, data, options, false);
   }
 
@@ -183,11 +192,11 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
 
   private requestVia<T>(event: string, data: unknown, options: { timeoutMs?: number }, direct: boolean): Promise<T> {
     const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs ?? 10_000;
-    return this.outbox.request<T>(event, data, timeoutMs, (frame, id) => this.write(frame, id, direct));
+    return this.outbox.request<T>(event, data, timeoutMs, this.prepare, (frame, id) => this.write(frame, id, direct));
   }
 
   /** Writes now when open (or `direct`, during the reconnect hook), else queues; true when written. */
-  private write(frame: object, id: number | undefined, direct: boolean): boolean {
+  private write(frame: codec.PreparedFrame, id: number | undefined, direct: boolean): boolean {
     // Right after the constructor the client is about to connect: what is sent then waits in the queue.
     if (this.state === 'closed' && !this.autoConnecting) {
       throw new RealtimeClientError(ClientErrorCode.CLOSED, 'the client is closed');
@@ -221,7 +230,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     }
     let socket: WebSocketLike;
     try {
-      socket = new this.WebSocketImpl(this.url, protocolsFor(this.encoding, token));
+      socket = new this.WebSocketImpl(this.url, codec.protocolsFor(this.encoding, token));
       socket.binaryType = 'arraybuffer';
     } catch (error) {
       // E.g. a token that is not a valid subprotocol value (base64 with + / =): a new token may do.
@@ -235,7 +244,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     socket.addEventListener('open', () => {
       opened = true;
       if (this.socket === socket) {
-        this.encode = encoderFor(socket.protocol);
+        this.encode = codec.encoderFor(socket.protocol);
         void this.onOpen(socket, token);
       }
     });
@@ -279,7 +288,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
       // The hook's own messages go out at once; everything else waits in the queue.
       const context: ReconnectContext = {
         request: (event, data, options = {}) => this.requestVia(event, data, options, true),
-        send: (event, data) => void this.write({ event, data }, undefined, true),
+        send: (event, data) => void this.write(this.prepare({ event, data }), undefined, true),
       };
       try {
         await this.options.onReconnect(context);
@@ -299,16 +308,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
 
   private onMessage(data: unknown, socket: WebSocketLike): void {
     this.heartbeat.traffic();
-    const incoming = decodeIncoming(data);
-    if ('raw' in incoming) {
-      this.events.dispatch({ event: 'raw', data: incoming.raw });
-      return;
-    }
-    if ('invalid' in incoming) {
-      this.events.error(new RealtimeClientError('BAD_REQUEST', `the server sent ${incoming.invalid}`));
-      return;
-    }
-    const frame = incoming.frame;
+    const frame = codec.frameOf(data, this.events);
     if (typeof frame?.event !== 'string' || this.outbox.settle(frame)) {
       return;
     }
@@ -376,7 +376,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
   private async refresh(socket: WebSocketLike): Promise<void> {
     try {
       const token = await this.tokens.get('refresh');
-      await this.request(AUTH_EVENT, { token });
+      await this.requestVia(AUTH_EVENT, { token }, {}, false);
       if (this.socket === socket && this.state !== 'closed') {
         this.tokens.schedule(token, () => void this.refresh(socket));
       }

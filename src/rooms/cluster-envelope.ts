@@ -1,10 +1,14 @@
+import { PACKED_MARK } from '../transport/push-frame.js';
+
 /**
  * What instances tell each other through the broker, and on which channel. The wire
  * format is compact on purpose (it travels once per publish): `<origin><kind><body>`,
  * where `origin` is the publishing instance's id (36 characters), `kind` one character
  * (`m` a frame to deliver, `x` a frame to deliver to all but one local connection of the
- * origin, its body `<ticket>:<frame>`, `k` a kick with its close reason, `p` on a room
- * channel: the room's presence changed, no body), `body` the rest.
+ * origin, its body `<ticket>:<frame>`, `n` and `y` the same for a frame that carries bytes
+ * (its MessagePack wire form: an instance that cannot read one skips it), `k` a kick with
+ * its close reason, `p` on a room channel: the room's presence changed, no body), `body`
+ * the rest.
  */
 
 /** The channel every instance subscribes to: broadcasts to everyone. */
@@ -14,6 +18,8 @@ const USER_CHANNEL = 'u:';
 const ORIGIN_LENGTH = 36;
 const MESSAGE = 'm';
 const MESSAGE_EXCEPT = 'x';
+const PACKED_MESSAGE = 'n';
+const PACKED_MESSAGE_EXCEPT = 'y';
 const KICK = 'k';
 const PRESENCE = 'p';
 
@@ -62,9 +68,10 @@ export function encodeClusterMessage(message: ClusterMessage): string {
   if (message.type === 'presence') {
     return message.origin + PRESENCE;
   }
+  const packed = message.frame.startsWith(PACKED_MARK);
   return message.except === undefined
-    ? message.origin + MESSAGE + message.frame
-    : `${message.origin}${MESSAGE_EXCEPT}${message.except}:${message.frame}`;
+    ? message.origin + (packed ? PACKED_MESSAGE : MESSAGE) + message.frame
+    : `${message.origin}${packed ? PACKED_MESSAGE_EXCEPT : MESSAGE_EXCEPT}${message.except}:${message.frame}`;
 }
 
 /** The origin of a payload, without decoding the rest (an instance skips its own messages). */
@@ -77,10 +84,10 @@ export function decodeClusterMessage(payload: string): ClusterMessage | undefine
   const origin = payload.slice(0, ORIGIN_LENGTH);
   const kind = payload.charAt(ORIGIN_LENGTH);
   const body = payload.slice(ORIGIN_LENGTH + 1);
-  if (kind === MESSAGE) {
+  if (kind === MESSAGE || kind === PACKED_MESSAGE) {
     return { type: 'message', origin, frame: body };
   }
-  if (kind === MESSAGE_EXCEPT) {
+  if (kind === MESSAGE_EXCEPT || kind === PACKED_MESSAGE_EXCEPT) {
     const colon = body.indexOf(':');
     return { type: 'message', origin, frame: body.slice(colon + 1), except: Number(body.slice(0, colon)) };
   }

@@ -1,8 +1,8 @@
-import { jsonLoses, pack, packShared, unpack } from '../protocol/msgpack.js';
+import { jsonLoses, pack, packable, packShared, unpack } from '../protocol/msgpack.js';
 import { type PrebuiltFrame, prebuildBinaryFrame, prebuildTextFrame } from './prebuilt-frame.js';
 
 /** The first character of a push's wire form when it is MessagePack (in base64); a JSON one starts with `{`. */
-const PACKED_MARK = '~';
+export const PACKED_MARK = '~';
 
 /**
  * One server push (a broadcast, a room message, a presence event) for any number of
@@ -10,10 +10,11 @@ const PACKED_MARK = '~';
  * MessagePack binary frame, or both, each framed once for all.
  *
  * Its wire form is what instances tell each other and what room history keeps: the JSON
- * text when JSON carries the push whole, or, when its data holds bytes or dates, the
- * MessagePack encoding in base64 behind a `~`. Either way a MessagePack client gets the
- * bytes, and a JSON client what `JSON.stringify` makes of the data (a byte array as
- * `{"type":"Buffer","data":[...]}`, as Node renders a Buffer).
+ * text when JSON carries the push whole, or, when its data holds bytes, the MessagePack
+ * encoding in base64 behind a `~`. Every encoding of a push is made from the same value
+ * (what JSON makes of the data, bytes kept: see `packable`), so a member gets the same push
+ * from this instance, from another one, or from history: a MessagePack member the bytes,
+ * a JSON member a byte array as `{"type":"Buffer","data":[...]}` (as Node renders a Buffer).
  */
 export class PushFrame {
   private text: PrebuiltFrame | undefined;
@@ -24,7 +25,7 @@ export class PushFrame {
     readonly wire: string,
     /** Its offset in its room, written first in every encoding. */
     private readonly offset: number | undefined,
-    /** The frame as an object, when it was made here or has been decoded. */
+    /** The frame as an object, once it has been decoded (or made here, with bytes). */
     private value: Record<string, unknown> | undefined,
   ) {}
 
@@ -33,8 +34,11 @@ export class PushFrame {
    * @throws what `JSON.stringify` (or MessagePack) throws for data it cannot carry.
    */
   static of(frame: Record<string, unknown>): PushFrame {
-    const wire = jsonLoses(frame.data) ? PACKED_MARK + Buffer.from(pack(frame)).toString('base64') : JSON.stringify(frame);
-    return new PushFrame(wire, undefined, frame);
+    if (!jsonLoses(frame.data)) {
+      return new PushFrame(JSON.stringify(frame), undefined, undefined);
+    }
+    const value = packable(frame) as Record<string, unknown>;
+    return new PushFrame(PACKED_MARK + Buffer.from(pack(value)).toString('base64'), undefined, value);
   }
 
   /** A push received in its wire form (from the broker or history), with its offset in its room when it has one. */
