@@ -31,6 +31,7 @@ export { RealtimeContract } from './contract/realtime-contract.js';
 export { Emits, Replies } from './contract/contract.decorators.js';
 export type { ContractOptions, ContractType, EmittedPush, JsonSchema, JsonValue } from './contract/contract.decorators.js';
 export type { AsyncApiDocument, AsyncApiInfo, AsyncApiServer } from './contract/asyncapi-document.js';
+export { asyncApiTypes } from './contract/contract-types.js';
 export type { GatewayContract, HandlerContract } from './contract/gateway-contract.js';
 export { MAX_ROOM_LENGTH } from './rooms/room-name.js';
 export type { EmitToRoomOptions, JoinOptions, RoomPosition } from './rooms/room-options.js';

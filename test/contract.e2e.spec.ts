@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
-import { type AsyncApiDocument, RealtimeContract, RealtimeModule } from '../src/index.js';
+import { type AsyncApiDocument, asyncApiTypes, RealtimeContract, RealtimeModule } from '../src/index.js';
 import { describeGateway } from '../src/contract/gateway-contract.js';
 import { AppModule } from '../sample-app/src/app.module.js';
 import { loadConfig } from '../sample-app/src/config.js';
@@ -155,11 +155,13 @@ describe('the realtime contract (AsyncAPI 3.0)', () => {
       assert.equal(Object.keys(close).length, 10);
     });
 
-    it('is what sample-app/asyncapi.json holds (npm run asyncapi writes it)', async () => {
+    it('is what sample-app/asyncapi.json and sample-app/contract.ts hold (npm run asyncapi writes them)', async () => {
       const written = JSON.parse(readFileSync(new URL('../../sample-app/asyncapi.json', import.meta.url), 'utf8')) as Json;
       const config = loadConfig({});
       const fresh = await app.get(RealtimeContract).asyncApi(sampleContractInfo(`localhost:${config.port}`, false));
       assert.deepEqual(written, JSON.parse(JSON.stringify(fresh)), 'sample-app/asyncapi.json is out of date: run npm run asyncapi');
+      const types = readFileSync(new URL('../../sample-app/contract.ts', import.meta.url), 'utf8');
+      assert.equal(types, asyncApiTypes(fresh), 'sample-app/contract.ts is out of date: run npm run asyncapi');
     });
   });
 
@@ -212,6 +214,76 @@ describe('the realtime contract (AsyncAPI 3.0)', () => {
       assert.equal((at(document, 'operations', 'admin.stats').security as unknown[]).length, 3);
       assert.match(String(at(document, 'channels', 'admin').description), /roles must include admin, ops/);
       assert.match(String(at(document, 'channels', 'notes').description), /Public/);
+    });
+
+    it('gives each gateway a contract type for the typed client', () => {
+      const types = asyncApiTypes(document);
+      const has = (...lines: string[]): void => assert.ok(types.includes(lines.join('\n')), `no ${lines.join(' / ')} in:\n${types}`);
+      has('export type NoteDto = {', '  title: string;', '  stars: number;', '};');
+      has(
+        'export type NotesContract = {',
+        '  requests: {',
+        "    'note:add': {",
+        '      data: NoteDto;',
+        '      reply: {',
+        '        id: string;',
+      );
+      has('    shout: {', '      data: string;');
+      has('    pick: {', '      data?: unknown;');
+      has('  pushes: {', "    'note:added': NoteDto;", '    tick: unknown;', '  };');
+      has('export type AdminContract = {', '  requests: {', '    stats: {', '      data?: unknown;', '      reply: unknown;');
+      has('  pushes: Record<never, never>;', '};');
+      // The raw-text handler is not an envelope: not a request of the contract.
+      assert.doesNotMatch(types, /raw/);
+    });
+
+    it('turns every JSON Schema form class-validator rules give into TypeScript', () => {
+      const types = asyncApiTypes({
+        asyncapi: '3.0.0',
+        info: { title: 'Forms', version: '1' },
+        components: {
+          schemas: {
+            Forms: {
+              type: 'object',
+              required: ['kind', 'quote'],
+              properties: {
+                kind: { enum: ['a', "it's", 2] },
+                quote: { const: 'say "hi"\n' },
+                maybe: { type: ['string', 'null'] },
+                list: { type: 'array' },
+                tags: { type: 'array', items: { anyOf: [{ type: 'string' }, { type: 'integer' }] } },
+                map: { type: 'object', additionalProperties: { type: 'boolean' } },
+                open: { type: 'object', additionalProperties: true },
+                empty: { type: 'object' },
+                'odd-name': { $ref: '#/elsewhere/Thing' },
+                other: { type: 'bogus' },
+              },
+            },
+          },
+        },
+      });
+      assert.equal(
+        types.split('\n').slice(2).join('\n'),
+        [
+          'export type Forms = {',
+          "  kind: 'a' | 'it\\'s' | 2;",
+          '  quote: \'say "hi"\\n\';',
+          '  maybe?: string | null;',
+          '  list?: unknown[];',
+          '  tags?: Array<string | number>;',
+          '  map?: {',
+          '    [key: string]: boolean;',
+          '  };',
+          '  open?: {',
+          '    [key: string]: unknown;',
+          '  };',
+          '  empty?: Record<string, unknown>;',
+          "  'odd-name'?: unknown;",
+          '  other?: unknown;',
+          '};',
+          '',
+        ].join('\n'),
+      );
     });
 
     it('leaves out classes that are not realtime gateways', () => {

@@ -138,7 +138,7 @@ export function asyncApiDocument(
         envelope,
       ),
     );
-    add('ping', reservedRequest(PING_EVENT, 'Application-level ping, answered with `pong`.', {}, envelope), ['pong']);
+    add('ping', reservedRequest(PING_EVENT, 'Application-level ping, answered with `pong`.', undefined, envelope), ['pong']);
     if (authentication === 'jwt') {
       const exp = {
         type: 'object',
@@ -234,7 +234,7 @@ function requestMessage(handler: HandlerContract, schemas: ContractSchemas, enve
     summary: `Handled by ${handler.method}(). With an id, exactly one reply or error frame carries it back.`,
     payload: {
       type: 'object',
-      required: ['event'],
+      required: handler.request === undefined ? ['event'] : ['event', 'data'],
       properties: { event: { const: handler.event! }, id: envelope.messageId, data: schemas.of(handler.request) },
     },
   };
@@ -271,11 +271,15 @@ function pushMessage(event: string, data: JsonSchema, description: string | unde
   };
 }
 
-function reservedRequest(event: string, summary: string, data: JsonSchema, envelope: Envelope): JsonValue {
+function reservedRequest(event: string, summary: string, data: JsonSchema | undefined, envelope: Envelope): JsonValue {
   return {
     name: event,
     summary,
-    payload: { type: 'object', required: ['event'], properties: { event: { const: event }, id: envelope.messageId, data } },
+    payload: {
+      type: 'object',
+      required: data === undefined ? ['event'] : ['event', 'data'],
+      properties: { event: { const: event }, id: envelope.messageId, data: data ?? {} },
+    },
   };
 }
 

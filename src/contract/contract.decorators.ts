@@ -49,8 +49,9 @@ export function Emits(event: string, type?: ContractType, options: ContractOptio
     throw new TypeError(`@Emits() needs an event name, got ${JSON.stringify(event)}`);
   }
   return (target) => {
+    // Decorators apply from the bottom up: each goes first, so the list keeps the source's order.
     const own = emittedBy(target).filter((push) => push.event !== event);
-    Reflect.defineMetadata(EMITS, [...own, { event, type, description: options.description }], target);
+    Reflect.defineMetadata(EMITS, [{ event, type, description: options.description }, ...own], target);
   };
 }
 
