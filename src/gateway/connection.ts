@@ -167,30 +167,25 @@ export class Connection {
    * @throws what the encoding throws for data it cannot carry (a `BigInt`, a cycle).
    */
   sendFrame(frame: object): boolean {
-    if (!this.binary) {
-      return this.send(JSON.stringify(frame));
-    }
-    const built = prebuildBinaryFrame(packShared(frame));
-    const deflate = this.deflate;
-    if (deflate && built.payload.length >= deflate.settings.threshold) {
-      return this.writeFrame(deflateMessage(built.payload, deflate.settings, deflate.windowBits, true) ?? built);
-    }
-    return this.writeFrame(built);
+    return this.sendOne(this.binary ? prebuildBinaryFrame(packShared(frame)) : prebuildTextFrame(JSON.stringify(frame)));
   }
 
   /** Sends a text frame as it is (JSON, or a raw handler's text) if the connection is still open; false when it was not sent. */
   send(text: string | Buffer): boolean {
+    return this.sendOne(prebuildTextFrame(text));
+  }
+
+  /**
+   * Sends a frame built for this connection alone, compressed (uncached) when it is over
+   * the threshold. Written like a broadcast's frames, straight to the socket under `ws`:
+   * one frame header written here, no `ws` framing per send.
+   */
+  private sendOne(frame: PrebuiltFrame): boolean {
     const deflate = this.deflate;
-    if (deflate && text.length >= deflate.settings.threshold) {
-      const frame = prebuildTextFrame(text);
-      return this.writeFrame(deflateMessage(frame.payload, deflate.settings, deflate.windowBits, false) ?? frame);
+    if (deflate && frame.payload.length >= deflate.settings.threshold) {
+      return this.writeFrame(deflateMessage(frame.payload, deflate.settings, deflate.windowBits, frame.binary) ?? frame);
     }
-    // Characters, not bytes: a lower bound of the frame's size that costs nothing to read.
-    if (!this.mayWrite(text.length)) {
-      return false;
-    }
-    this.transport.send(this.socket, text);
-    return true;
+    return this.writeFrame(frame);
   }
 
   /**

@@ -41,8 +41,6 @@ export interface RealtimeTransport<Socket extends object = object> {
   bufferedAmount(socket: Socket): number;
   /** The subprotocol the handshake selected (`''` for none): it names the connection's encoding. */
   protocol(socket: Socket): string;
-  /** Sends one text frame, uncompressed. */
-  send(socket: Socket, text: string | Buffer): void;
   /**
    * The largest compression window (in bits) the client allows the server, when the
    * connection negotiated permessage-deflate; undefined otherwise. Frames compressed with
@@ -50,9 +48,10 @@ export interface RealtimeTransport<Socket extends object = object> {
    */
   deflateWindow(socket: Socket): number | undefined;
   /**
-   * Fan-out: sends a frame built once for many recipients (a broadcast), as bytes shared by
-   * every recipient where the transport can write them as they are (else its payload as a
-   * text frame). Also how compressed frames go out.
+   * Sends a frame the core built whole (header included): a broadcast's, built once and
+   * shared by every recipient, or one connection's own (a reply, compressed or not). The
+   * transport writes its bytes as they are where it can (else sends its payload as a text
+   * or binary frame), in the order they come.
    */
   sendPrebuilt(socket: Socket, frame: PrebuiltFrame): void;
   /**

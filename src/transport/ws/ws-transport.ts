@@ -4,10 +4,10 @@ import { corkForThisTurn, corkOnData, resetConnection, uncorkNow, underlyingSock
 import type { RealtimeTransport, TransportEvents } from '../transport.interface.js';
 
 /**
- * Text frames, also when the data is a Buffer (a broadcast encoded once), never compressed
- * by `ws`: with permessage-deflate the adapter compresses itself (see `deflateFrame`), so
- * `ws` never holds a frame back while it compresses one, and prebuilt frames written
- * straight to the TCP socket keep their order.
+ * A prebuilt frame's payload sent through `ws` (only where the TCP socket cannot be reached),
+ * never compressed by `ws`: with permessage-deflate the adapter compresses itself (see
+ * `deflateFrame`), so `ws` never holds a frame back while it compresses one, and frames
+ * written straight to the TCP socket keep their order.
  */
 const TEXT_FRAME = { binary: false, compress: false } as const;
 /** The same for a binary frame (the MessagePack encoding). */
@@ -59,9 +59,10 @@ function listenersFor(events: TransportEvents<WebSocket>): WsListeners {
 }
 
 /**
- * The `ws` transport: text frames through `ws`, broadcasts written as prebuilt bytes
- * straight to the TCP socket under it (corked for the turn, so the pushes of several
- * broadcasts reach a member in one write), and resets for cut sockets.
+ * The `ws` transport: `ws` for the handshake, reading frames, pings and closes; every frame
+ * the core sends (replies and broadcasts alike) written as prebuilt bytes straight to the
+ * TCP socket under it (corked for the turn, so the replies and pushes of one turn reach a
+ * client in one write), and resets for cut sockets.
  */
 export const wsTransport: RealtimeTransport<WebSocket> = {
   listen(socket, events, pings) {
@@ -79,9 +80,6 @@ export const wsTransport: RealtimeTransport<WebSocket> = {
   },
   isOpen: (socket) => socket.readyState === WebSocket.OPEN,
   bufferedAmount: (socket) => socket.bufferedAmount,
-  send(socket, text) {
-    socket.send(text, TEXT_FRAME);
-  },
   deflateWindow(socket) {
     const params = (socket as NegotiatedExtensions)._extensions?.['permessage-deflate']?.params;
     if (!params) {
