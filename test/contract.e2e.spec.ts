@@ -11,7 +11,8 @@ import { AppModule } from '../sample-app/src/app.module.js';
 import { loadConfig } from '../sample-app/src/config.js';
 import { sampleContractInfo } from '../sample-app/src/contract.controller.js';
 import { ApiKeyAuthenticator } from './fixtures/api-key-authenticator.js';
-import { AdminGateway, NotesGateway, StockGateway } from './fixtures/contract-gateways.js';
+import ts from 'typescript';
+import { AdminGateway, ClashGateway, NamedGateway, NotesGateway, StockGateway, TwoFactorGateway } from './fixtures/contract-gateways.js';
 import { startApp, type RunningApp } from './support/app.js';
 
 if (!process.env.TEST_LOGS) {
@@ -25,6 +26,17 @@ async function parse(document: unknown): Promise<{ errors: string[]; parsed: boo
   const { document: parsed, diagnostics } = await new Parser().parse(JSON.stringify(document));
   const errors = diagnostics.filter((d) => d.severity === 0).map((d) => `${d.code}: ${d.message} at ${d.path.join('.')}`);
   return { errors, parsed: parsed !== undefined };
+}
+
+/** The errors of TypeScript `source` (one module of its own), compiled strictly. */
+function compileErrors(source: string): string[] {
+  const file = 'generated-contract.ts';
+  const options: ts.CompilerOptions = { strict: true, noEmit: true, skipLibCheck: true, types: [], target: ts.ScriptTarget.ES2022 };
+  const host = ts.createCompilerHost(options);
+  const read = host.getSourceFile.bind(host);
+  host.getSourceFile = (name, language) => (name === file ? ts.createSourceFile(file, source, language) : read(name, language));
+  const program = ts.createProgram([file], options, host);
+  return ts.getPreEmitDiagnostics(program).map((diagnostic) => ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
 }
 
 /** Follows a local `$ref` (`#/a/b`) in `document`. */
@@ -172,7 +184,7 @@ describe('the realtime contract (AsyncAPI 3.0)', () => {
     before(async () => {
       running = await startApp({
         imports: [RealtimeModule.forRoot({ auth: { secret: 'contract-fixture-secret-0123456789abcdef' } })],
-        providers: [NotesGateway, AdminGateway],
+        providers: [NotesGateway, AdminGateway, TwoFactorGateway],
       });
       document = await running.app.get(RealtimeContract).asyncApi({ title: 'Notes', version: '0.3.0' });
     });
@@ -193,7 +205,7 @@ describe('the realtime contract (AsyncAPI 3.0)', () => {
       const data = (key: string): unknown => at(resolve(document, `#/channels/notes/messages/${key}`), 'payload', 'properties', 'data');
       assert.deepEqual(data('note_add'), { $ref: '#/components/schemas/NoteDto' });
       assert.deepEqual(data('shout'), { type: 'string' });
-      assert.deepEqual(data('pick'), {});
+      assert.deepEqual(data('pick'), { type: 'object', required: ['title'], properties: { title: { type: 'string' } } });
       assert.deepEqual(data('bare'), { $ref: '#/components/schemas/NoteDto' });
       assert.deepEqual(data('note_add.reply'), {
         type: 'object',
@@ -229,7 +241,7 @@ describe('the realtime contract (AsyncAPI 3.0)', () => {
         '        id: string;',
       );
       has('    shout: {', '      data: string;');
-      has('    pick: {', '      data?: unknown;');
+      has('    pick: {', '      data: {', '        title: string;', '      };');
       has('  pushes: {', "    'note:added': NoteDto;", '    tick: unknown;', '  };');
       has('export type AdminContract = {', '  requests: {', '    stats: {', '      data?: unknown;', '      reply: unknown;');
       has('  pushes: Record<never, never>;', '};');
@@ -284,6 +296,35 @@ describe('the realtime contract (AsyncAPI 3.0)', () => {
           '',
         ].join('\n'),
       );
+    });
+
+    it('keeps every event apart, whatever its name, and types compile for any path', () => {
+      const operations = Object.keys(at(document, 'operations')).filter((key) => key.startsWith('2fa.'));
+      assert.deepEqual(operations.sort(), ['2fa.a_b', '2fa.a_b-2', '2fa.auth', '2fa.ping', '2fa.x', '2fa.x-2.push', '2fa.x.reply-2']);
+      const event = (key: string): unknown => at(resolve(document, `#/channels/2fa/messages/${key}`), 'payload', 'properties', 'event');
+      assert.deepEqual(
+        [event('x'), event('x.reply-2'), event('a_b'), event('a_b-2'), event('x-2.push')],
+        [{ const: 'x' }, { const: 'x.reply' }, { const: 'a:b' }, { const: 'a_b' }, { const: 'x' }],
+      );
+      // The user's own `ping` never runs: the protocol's is in the contract.
+      assert.match(String(at(resolve(document, '#/channels/2fa/messages/ping'), 'summary')), /Application-level ping/);
+      const types = asyncApiTypes(document);
+      assert.match(types, /export type _2faContract = \{/);
+      assert.deepEqual(compileErrors(types), []);
+    });
+
+    it('refuses two classes of one name, and a class named like an envelope schema', async () => {
+      const clash = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [ClashGateway] });
+      const named = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [NamedGateway] });
+      try {
+        await assert.rejects(
+          clash.app.get(RealtimeContract).asyncApi(),
+          /names two different things "CreateDto" \(two classes\): rename the class/,
+        );
+        await assert.rejects(named.app.get(RealtimeContract).asyncApi(), /"MessageId" \(a schema of the protocol's envelope\)/);
+      } finally {
+        await Promise.all([clash.close(), named.close()]);
+      }
     });
 
     it('leaves out classes that are not realtime gateways', () => {

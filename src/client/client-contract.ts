@@ -23,8 +23,11 @@ export type TypedContract = {
 /** The options of a request. */
 export type RequestOptions = { timeoutMs?: number };
 
-/** The pushes of a client's type argument: a contract's, or an event map (`EventMap`) as it is. */
-export type PushesOf<C> = C extends TypedContract ? C['pushes'] : C;
+/**
+ * The events `on()` takes, with their data: a contract's pushes (and `raw`, the text of a
+ * raw-text answer), or an event map (`EventMap`) as it is.
+ */
+export type PushesOf<C> = C extends TypedContract ? C['pushes'] & { raw: string } : C;
 
 /** The events a client may request by its contract; none for an event map (`EventMap`): any event goes, untyped. */
 export type RequestEvent<C> = C extends TypedContract ? keyof C['requests'] & string : never;

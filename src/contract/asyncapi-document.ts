@@ -91,11 +91,24 @@ export function asyncApiDocument(
   const channels: Record<string, JsonValue> = {};
   const operations: Record<string, JsonValue> = {};
   const taken = new Set<string>();
+  const operationIds = new Set<string>();
   for (const gateway of [...gateways].sort((a, b) => a.path.localeCompare(b.path))) {
     const channel = uniqueKey(gateway.path === '/' ? 'root' : gateway.path.slice(1), taken);
     const security = gateway.public || authentication !== 'jwt' ? undefined : Object.keys(JWT_SCHEMES).map(schemeRef);
     const messages: Record<string, JsonValue> = { error: { $ref: '#/components/messages/error' } };
     const operationsHere = new Map<string, JsonValue>();
+    // Message keys of this channel: the reserved ones, then one per event (with its `.reply`
+    // or `.push`), never two alike, whatever the events' names.
+    const keys = new Set(['error', 'ping', 'pong', 'auth', 'auth.reply', 'raw', 'raw.reply']);
+    const keyFor = (event: string): string => {
+      const base = messageKey(event);
+      let key = base;
+      for (let n = 2; keys.has(key) || keys.has(`${key}.reply`) || keys.has(`${key}.push`); n++) {
+        key = `${base}-${n}`;
+      }
+      keys.add(key).add(`${key}.reply`).add(`${key}.push`);
+      return key;
+    };
     const add = (key: string, message: JsonValue, reply?: string[]): void => {
       messages[key] = message;
       if (reply) {
@@ -116,19 +129,27 @@ export function asyncApiDocument(
           action: 'receive',
           channel: { $ref: `#/channels/${channel}` },
           messages: [messageRef(channel, 'raw')],
-          reply: { channel: { $ref: `#/channels/${channel}` }, messages: [messageRef(channel, 'raw.reply')] },
+          reply: { channel: { $ref: `#/channels/${channel}` }, messages: ['raw.reply', 'error'].map((name) => messageRef(channel, name)) },
           ...(security ? { security } : {}),
         });
         continue;
       }
-      const key = messageKey(handler.event);
+      if (handler.event === PING_EVENT || handler.event === AUTH_EVENT) {
+        continue; // answered by the protocol itself: the handler never runs
+      }
+      const key = keyFor(handler.event);
       add(`${key}.reply`, replyMessage(handler, schemas, envelope));
       add(key, requestMessage(handler, schemas, envelope), [`${key}.reply`]);
     }
     for (const push of gateway.pushes) {
-      const key = `${messageKey(push.event)}.push`;
+      const key = `${keyFor(push.event)}.push`;
       messages[key] = pushMessage(push.event, schemas.of(push.type), push.description);
-      operationsHere.set(key, { action: 'send', channel: { $ref: `#/channels/${channel}` }, messages: [messageRef(channel, key)] });
+      operationsHere.set(key, {
+        action: 'send',
+        channel: { $ref: `#/channels/${channel}` },
+        messages: [messageRef(channel, key)],
+        ...(security ? { security } : {}),
+      });
     }
     add(
       'pong',
@@ -159,7 +180,7 @@ export function asyncApiDocument(
       bindings: { ws: { method: 'GET', bindingVersion: '0.1.0' } },
     };
     for (const [key, operation] of operationsHere) {
-      operations[`${channel}.${key}`] = operation;
+      operations[uniqueKey(`${channel}.${key}`, operationIds)] = operation;
     }
   }
   return {
@@ -234,7 +255,7 @@ function requestMessage(handler: HandlerContract, schemas: ContractSchemas, enve
     summary: `Handled by ${handler.method}(). With an id, exactly one reply or error frame carries it back.`,
     payload: {
       type: 'object',
-      required: handler.request === undefined ? ['event'] : ['event', 'data'],
+      required: handler.takesData ? ['event', 'data'] : ['event'],
       properties: { event: { const: handler.event! }, id: envelope.messageId, data: schemas.of(handler.request) },
     },
   };

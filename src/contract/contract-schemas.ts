@@ -1,5 +1,8 @@
 import type { ContractType, JsonSchema, JsonValue } from './contract.decorators.js';
 
+/** The owner of the envelope's own schemas (see `define`). */
+const ENVELOPE = Symbol('envelope');
+
 /** Where the document keeps its schemas. */
 export const SCHEMAS_POINTER = '#/components/schemas/';
 
@@ -10,6 +13,8 @@ export const SCHEMAS_POINTER = '#/components/schemas/';
  */
 export class ContractSchemas {
   private readonly used = new Map<string, JsonSchema>();
+  /** Who each name stands for: a class, or the envelope (`define`). */
+  private readonly owners = new Map<string, unknown>();
 
   private constructor(private readonly known: Readonly<Record<string, JsonSchema>>) {}
 
@@ -50,6 +55,13 @@ export class ContractSchemas {
       return type;
     }
     const name = type.name;
+    const owner = this.owners.get(name);
+    if (owner !== undefined && owner !== type) {
+      throw new Error(
+        `the realtime contract names two different things "${name}" (${owner === ENVELOPE ? "a schema of the protocol's envelope" : 'two classes'}): rename the class`,
+      );
+    }
+    this.owners.set(name, type);
     if (!this.used.has(name)) {
       const schema = this.known[name] ?? { type: 'object', description: `${name}: a class without class-validator rules` };
       this.used.set(name, schema);
@@ -60,6 +72,7 @@ export class ContractSchemas {
 
   /** Adds a schema of the document's own (an envelope part), by name. */
   define(name: string, schema: JsonSchema): JsonSchema {
+    this.owners.set(name, ENVELOPE);
     this.used.set(name, schema);
     return { $ref: SCHEMAS_POINTER + name };
   }

@@ -23,6 +23,7 @@ export function asyncApiTypes(document: AsyncApiDocument): string {
     '',
   ];
   const schemas = ((document.components as Node | undefined)?.schemas ?? {}) as Node;
+  const names = new Set(Object.keys(schemas).map(identifier));
   for (const [name, schema] of Object.entries(schemas)) {
     const description = (schema as Node).description;
     if (typeof description === 'string') {
@@ -60,9 +61,10 @@ export function asyncApiTypes(document: AsyncApiDocument): string {
       );
     }
     const title = (channel as Node).address as string;
+    const name = uniqueName(contractName(key), names);
     lines.push(
-      `/** The gateway at \`${title}\`: its requests (data and reply) and its pushes, for \`RealtimeClient<${contractName(key)}>\`. */`,
-      `export type ${contractName(key)} = {`,
+      `/** The gateway at \`${title}\`: its requests (data and reply) and its pushes, for \`RealtimeClient<${name}>\`. */`,
+      `export type ${name} = {`,
       ...(requests.length > 0 ? ['  requests: {', ...requests, '  };'] : ['  requests: Record<never, never>;']),
       ...(pushes.length > 0 ? ['  pushes: {', ...pushes, '  };'] : ['  pushes: Record<never, never>;']),
       '};',
@@ -160,13 +162,25 @@ function identifier(name: string): string {
   return /^[0-9]/.test(cleaned) ? `_${cleaned}` : cleaned;
 }
 
-/** `chat` → `ChatContract`, `admin-v2` → `AdminV2Contract`. */
+/** `chat` → `ChatContract`, `admin-v2` → `AdminV2Contract`, `2fa` → `_2faContract`. */
 function contractName(channel: string): string {
-  return `${channel
-    .split(/[^A-Za-z0-9]+/)
-    .filter(Boolean)
-    .map((part) => part[0]!.toUpperCase() + part.slice(1))
-    .join('')}Contract`;
+  return identifier(
+    `${channel
+      .split(/[^A-Za-z0-9]+/)
+      .filter(Boolean)
+      .map((part) => part[0]!.toUpperCase() + part.slice(1))
+      .join('')}Contract`,
+  );
+}
+
+/** `name`, or `name2`, `name3`… when taken; the one returned is taken from now on. */
+function uniqueName(name: string, taken: Set<string>): string {
+  let unique = name;
+  for (let n = 2; taken.has(unique); n++) {
+    unique = `${name}${n}`;
+  }
+  taken.add(unique);
+  return unique;
 }
 
 function comment(text: string, indent: string): string {

@@ -14,6 +14,8 @@ export interface HandlerContract {
   readonly method: string;
   /** What its `@MessageBody()` is; undefined: anything. */
   readonly request: ContractType | undefined;
+  /** It reads its message's `data` (it has a body parameter): the request must carry some. */
+  readonly takesData: boolean;
   /** What its reply's `data` is (`@Replies`); undefined: anything. */
   readonly reply: ContractType | undefined;
   readonly replyDescription: string | undefined;
@@ -54,10 +56,12 @@ export function describeGateway(type: Function): GatewayContract | undefined {
   for (const [method, handler] of messageHandlers(prototype)) {
     const event = Reflect.getMetadata(MESSAGE_METADATA, handler) as string;
     const reply = repliesOf(handler);
+    const body = bodyOf(type, prototype, method);
     handlers.push({
       event: event === RAW_TEXT_MESSAGE ? undefined : event,
       method,
-      request: bodyType(type, prototype, method),
+      request: body.type,
+      takesData: body.present,
       reply: reply?.type,
       replyDescription: reply?.description,
     });
@@ -72,17 +76,40 @@ export function describeGateway(type: Function): GatewayContract | undefined {
   };
 }
 
-/** What the handler's whole `@MessageBody()` is declared as: a class, a primitive's schema, or undefined (anything). */
-function bodyType(type: Function, prototype: object, method: string): ContractType | undefined {
+/**
+ * What the handler's `@MessageBody()` parameters declare: the whole body's type (a class, a
+ * primitive's schema), or an object of the properties taken one by one
+ * (`@MessageBody('title') title: string`); undefined when nothing says. `present`: the
+ * handler has a body parameter at all.
+ */
+function bodyOf(type: Function, prototype: object, method: string): { type: ContractType | undefined; present: boolean } {
   const params = Reflect.getMetadata(ROUTE_ARGS_METADATA, type, method) as ParamMetadata | undefined;
+  const declared = (Reflect.getMetadata('design:paramtypes', prototype, method) as unknown[] | undefined) ?? [];
   // Without parameter decorators Nest passes (socket, payload).
-  const index = params
-    ? Object.entries(params).find(([key, param]) => key.startsWith(`${WsParamtype.PAYLOAD}:`) && param.data === undefined)?.[1].index
-    : 1;
-  if (index === undefined) {
-    return undefined;
+  const payloads = params
+    ? Object.entries(params)
+        .filter(([key]) => key.startsWith(`${WsParamtype.PAYLOAD}:`))
+        .map(([, param]) => param)
+    : declared.length > 1
+      ? [{ index: 1 }]
+      : [];
+  if (payloads.length === 0) {
+    return { type: undefined, present: false };
   }
-  const declared = ((Reflect.getMetadata('design:paramtypes', prototype, method) as unknown[] | undefined) ?? [])[index];
+  const whole = payloads.find((param) => param.data === undefined);
+  if (whole) {
+    return { type: schemaOf(declared[whole.index]), present: true };
+  }
+  const properties: Record<string, JsonSchema> = {};
+  for (const param of payloads) {
+    const schema = schemaOf(declared[param.index]);
+    properties[String(param.data)] = schema === undefined || typeof schema === 'function' ? {} : schema;
+  }
+  return { type: { type: 'object', required: Object.keys(properties), properties }, present: true };
+}
+
+/** A declared parameter type as the contract says it: a class, a primitive's schema, or undefined (anything). */
+function schemaOf(declared: unknown): ContractType | undefined {
   if (typeof declared !== 'function' || declared === Object) {
     return undefined;
   }

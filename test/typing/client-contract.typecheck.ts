@@ -42,6 +42,8 @@ export function pushes(): void {
     // @ts-expect-error no such field in ChatMessage
     void message.nothing;
   });
+  // A raw-text answer still comes as `raw`.
+  chat.on('raw', (text) => void text.toUpperCase());
   // @ts-expect-error not a push of /chat
   chat.on('presence', () => undefined);
   // @ts-expect-error /echo sends no push
