@@ -41,6 +41,8 @@ const PRIMITIVES = new Map<unknown, JsonSchema>([
   [Number, { type: 'number' }],
   [Boolean, { type: 'boolean' }],
   [Array, { type: 'array' }],
+  // What JSON (and MessagePack, which carries what JSON does) makes of a date.
+  [Date, { type: 'string', format: 'date-time' }],
 ]);
 
 /** The contract of a `@RealtimeGateway` class; undefined for any other class. */
