@@ -71,7 +71,7 @@ function normalize(value: unknown, key: string, ancestors: Set<object>): unknown
     case 'boolean':
       return value;
     case 'number':
-      return Number.isFinite(value) ? value : null;
+      return Number.isFinite(value) ? value + 0 : null; // + 0: -0 is 0, as in JSON
     case 'bigint':
       throw new TypeError('Do not know how to serialize a BigInt');
     case 'object':
