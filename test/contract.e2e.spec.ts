@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
-import { type AsyncApiDocument, asyncApiTypes, RealtimeContract, RealtimeModule } from '../src/index.js';
+import { type AsyncApiDocument, asyncApiTypes, Emits, RealtimeContract, RealtimeModule, Replies } from '../src/index.js';
 import { describeGateway } from '../src/contract/gateway-contract.js';
 import { AppModule } from '../sample-app/src/app.module.js';
 import { loadConfig } from '../sample-app/src/config.js';
@@ -325,6 +325,11 @@ describe('the realtime contract (AsyncAPI 3.0)', () => {
       } finally {
         await Promise.all([clash.close(), named.close()]);
       }
+    });
+
+    it('refuses a type that is neither a class nor a JSON Schema, naming the decorator', () => {
+      assert.throws(() => Replies(undefined as never), /@Replies\(\) needs a class or a JSON Schema object, got undefined/);
+      assert.throws(() => Emits('e', 'Dto' as never), /@Emits\(\) needs a class or a JSON Schema object, got Dto/);
     });
 
     it('leaves out classes that are not realtime gateways', () => {

@@ -335,6 +335,10 @@ describe('the MessagePack encoding (protocol 1.2)', () => {
 
   it("gives the test helpers' client the encoding too", async () => {
     const app = await start();
+    await assert.rejects(
+      RealtimeTestClient.connect(app.app, '/bin', { encoding: 'cbor' as 'json' }),
+      /encoding is 'json' or 'msgpack', got "cbor"/,
+    );
     const client = await RealtimeTestClient.connect(app.app, '/bin', { encoding: 'msgpack' });
     try {
       assert.equal(client.socket.protocol, PROTOCOL_V1_MSGPACK);

@@ -48,6 +48,9 @@ export function Emits(event: string, type?: ContractType, options: ContractOptio
   if (typeof event !== 'string' || event.length === 0) {
     throw new TypeError(`@Emits() needs an event name, got ${JSON.stringify(event)}`);
   }
+  if (type !== undefined) {
+    checkType('@Emits()', type);
+  }
   return (target) => {
     // Decorators apply from the bottom up: each goes first, so the list keeps the source's order.
     const own = emittedBy(target).filter((push) => push.event !== event);
@@ -67,6 +70,7 @@ export function Emits(event: string, type?: ContractType, options: ContractOptio
  * ```
  */
 export function Replies(type: ContractType, options: ContractOptions = {}): MethodDecorator {
+  checkType('@Replies()', type);
   return (_target, _name, descriptor) => {
     Reflect.defineMetadata(REPLIES, { type, description: options.description }, descriptor.value as object);
   };
@@ -80,4 +84,13 @@ export function emittedBy(target: Function): readonly EmittedPush[] {
 /** @internal The reply declared on a handler. */
 export function repliesOf(handler: Function): { type: ContractType; description: string | undefined } | undefined {
   return Reflect.getMetadata(REPLIES, handler) as { type: ContractType; description: string | undefined } | undefined;
+}
+
+/** A contract type is a class or a JSON Schema object; anything else (an import cycle's `undefined`, say) is a mistake to name. */
+function checkType(where: string, type: unknown): void {
+  if (typeof type !== 'function' && (typeof type !== 'object' || type === null || Array.isArray(type))) {
+    throw new TypeError(
+      `${where} needs a class or a JSON Schema object, got ${String(type)} (an import cycle can make a class undefined here)`,
+    );
+  }
 }

@@ -27,17 +27,17 @@ const decoder = new Decoder({
  * @throws a TypeError for a `BigInt` or a cycle, as `JSON.stringify` does.
  */
 export function packShared(value: unknown): Uint8Array {
-  return encoder.encodeSharedRef(packable(value));
+  return encoder.encodeSharedRef(prepared(value));
 }
 
 /** `value` as MessagePack (see {@link packable}), in a buffer of its own. */
 export function pack(value: unknown): Uint8Array {
-  return encoder.encode(packable(value));
+  return encoder.encode(prepared(value));
 }
 
 /** `value` as MessagePack (see {@link packable}), in an `ArrayBuffer` of its own: what every WebSocket's `send()` takes. */
 export function packToArrayBuffer(value: unknown): ArrayBuffer {
-  const bytes = encoder.encode(packable(value));
+  const bytes = encoder.encode(prepared(value));
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
 }
 
@@ -62,7 +62,18 @@ export function unpack(bytes: Uint8Array): unknown {
  * @throws a TypeError for a `BigInt` or a cycle, as `JSON.stringify` does.
  */
 export function packable(value: unknown): unknown {
-  return normalize(value, '', new Set());
+  const made = normalize(value, '', new Set());
+  if (typeof made === 'object' && made !== null) {
+    madeByPackable.add(made);
+  }
+  return made;
+}
+
+/** What {@link packable} made: packed as it is, not walked again (a push, a queued client frame). */
+const madeByPackable = new WeakSet<object>();
+
+function prepared(value: unknown): unknown {
+  return typeof value === 'object' && value !== null && madeByPackable.has(value) ? value : packable(value);
 }
 
 function normalize(value: unknown, key: string, ancestors: Set<object>): unknown {

@@ -121,6 +121,9 @@ export class RealtimeTestClient {
     }
     const timeoutMs = options.timeoutMs ?? 5000;
     const headers = { ...options.headers, ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }) };
+    if (options.encoding !== undefined && options.encoding !== 'json' && options.encoding !== 'msgpack') {
+      return Promise.reject(new TypeError(`encoding is 'json' or 'msgpack', got ${JSON.stringify(options.encoding)}`));
+    }
     const protocols = options.encoding === 'msgpack' ? [PROTOCOL_V1_MSGPACK] : [];
     const socket = new WebSocket(`${baseUrl(target)}${path}`, protocols, { headers, handshakeTimeout: timeoutMs, ca: options.ca });
     return new Promise((resolve, reject) => {
