@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { AppModule } from './app.module.js';
 import { loadConfig } from './config.js';
 
+/** Connections the kernel queues before they are accepted (Node's default is 511). */
+const LISTEN_BACKLOG = 4096;
+
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
   // TLS_CERT and TLS_KEY set: https and wss on the same port, nothing else changes.
@@ -35,7 +38,10 @@ async function bootstrap(): Promise<void> {
   app.useStaticAssets(fileURLToPath(new URL('../../../sample-app/public/', import.meta.url)));
   const sdk = new URL('../../src/client/', import.meta.url);
   app.useStaticAssets(fileURLToPath(sdk), { prefix: '/sdk/client/' });
-  await app.listen(config.port, config.host);
+  // A deep accept queue for reconnect storms (Linux caps it at net.core.somaxconn); Nest
+  // passes the third argument on to http.Server#listen but types only two.
+  const listen = app.listen.bind(app) as unknown as (port: number, host: string, backlog: number) => Promise<unknown>;
+  await listen(config.port, config.host, LISTEN_BACKLOG);
   const log = new Logger('SampleApp');
   if (!existsSync(new URL('bundle.js', sdk))) {
     log.warn('the demo page needs the client bundle, which `nest build` does not make: run `npm run build`');
