@@ -108,6 +108,12 @@ function compare(plugin: readonly RunResult[], other: readonly RunResult[], labe
   return `  plugin / ${label}: ${ratio.toFixed(2)}x throughput, ${capacity.toFixed(2)}x per server CPU-second${verdict}`;
 }
 
+/** The plugin's server CPU per message against another's, as the median of per-round ratios, with a ceiling. */
+function cpuPerMessage(plugin: readonly RunResult[], other: readonly RunResult[], label: string, ceiling: number): string {
+  const ratio = median(plugin.map((result, round) => result.cpu / result.rate / (other[round]!.cpu / other[round]!.rate)));
+  return `  plugin / ${label}: ${ratio.toFixed(2)}x server CPU per message  (target <= ${ceiling}x: ${ratio <= ceiling ? 'met' : 'NOT met'})`;
+}
+
 pinSelf(1);
 const chosen = pickContenders(contenders, DEFAULT_CONTENDERS);
 // Every server is up at once (idle ones cost nothing), so that rounds can interleave them:
@@ -149,7 +155,7 @@ try {
     const plugin = rounds.get('plugin');
     if (plugin) {
       for (const [key, label, target] of [
-        ['ws-json', 'ws + JSON routing', inFlight === 16 ? 0.8 : undefined],
+        ['ws-json', 'ws + JSON routing', inFlight === 16 ? 0.8 : 0.95],
         ['nest-ws-validation', 'stock Nest + ValidationPipe', inFlight === 16 ? 3 : undefined],
         ['nest-ws', 'stock Nest', undefined],
         ['socket.io', 'Socket.IO', undefined],
@@ -162,6 +168,10 @@ try {
         if (other) {
           console.log(compare(plugin, other, label, target));
         }
+      }
+      const json = rounds.get('ws-json');
+      if (json && inFlight === 1) {
+        console.log(cpuPerMessage(plugin, json, 'ws + JSON routing', 1.05));
       }
     }
   }

@@ -28,7 +28,7 @@ const FIRST_PASS_MS = 600;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SERVER_CORE = 0;
 const GENERATOR_CORE = 1;
-const TARGET_RATIO = 0.8;
+const TARGET_RATIO = 0.85;
 
 interface Contender {
   readonly name: string;

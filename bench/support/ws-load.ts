@@ -50,15 +50,19 @@ export function maskedFrame(first: number, data: Buffer): Buffer {
   return frame;
 }
 
-/** Opens one connection and completes the handshake; refuses anything but 101. */
+/**
+ * Opens one connection and completes the handshake; refuses anything but 101.
+ * `localAddress` picks the source address (any of 127.0.0.0/8 on loopback).
+ */
 export function openConnection(
   url: string,
   headers: Record<string, string> = {},
   init?: (connection: LoadConnection) => void,
+  localAddress?: string,
 ): Promise<LoadConnection> {
   const { hostname, port, pathname, search } = new URL(url);
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: hostname, port: Number(port), noDelay: true });
+    const socket = connect({ host: hostname, port: Number(port), noDelay: true, localAddress });
     const lines = [
       `GET ${pathname}${search} HTTP/1.1`,
       `Host: ${hostname}:${port}`,

@@ -1,0 +1,139 @@
+// 19,000 idle authenticated connections in one server process: the time to accept them,
+// RSS and heap per connection, the server's CPU while they idle with heartbeats at the
+// default intervals, and the time a SIGTERM takes to drain them all.
+//
+// The server is the sample app (bench/servers/sample-instance.ts: JWT auth, heartbeat
+// every 25 s with a 10 s timeout, room history, metrics, every default limit), in its own
+// process pinned to core 0, with a 1 MB young generation as in memory.ts. The load
+// generator (this process, core 1) opens raw TCP connections to `/echo`, each with its
+// own token in `Authorization`, 64 handshakes at a time. A process may hold 20,000 open
+// files here and every loopback address pair has about 28,000 ephemeral ports, so the
+// clients come from 100 source addresses (127.0.0.2 to 127.0.0.101): 190 per address, under
+// the per-address defaults (500 connections, bursts of 200 handshakes). Clients answer
+// pings with pongs and close frames with close frames, as browsers do.
+//
+// Steps: the server's idle CPU and memory before any connection; the accept phase; memory
+// after two full GCs; an idle window (BENCH_IDLE_MS, default 60 s: more than two heartbeat
+// intervals); then SIGTERM, timed until the process has exited and until the last client
+// socket has closed. Both CPU windows start 15 s after the work before them, whose tail
+// (V8 shrinking its heap a few seconds after allocation stops) is not idle cost. Targets:
+// heartbeat CPU <= 2% of a core, drain <= 5 s.
+// Run: `npm run bench:fleet` (or, after a build, `node dist/bench/connections.js`).
+import { JwtService } from '@nestjs/jwt';
+import { createSecretKey } from 'node:crypto';
+import { BENCH_SECRET } from './servers/bench-secret.js';
+import { memoryOf, pinSelf, startServer } from './support/server-process.js';
+import { maskedFrame, openConnection, type LoadConnection, sleep } from './support/ws-load.js';
+
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 19_000);
+const ADDRESSES = 100;
+const OUTSTANDING = 64;
+const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 60_000);
+const BASELINE_MS = 10_000;
+const SETTLE_MS = 15_000;
+const HEARTBEAT_CPU_TARGET = 0.02;
+const DRAIN_TARGET_MS = 5000;
+
+pinSelf(1);
+const jwt = new JwtService({ secret: createSecretKey(Buffer.from(BENCH_SECRET)) });
+const tokens = Array.from({ length: CONNECTIONS }, (_, i) => jwt.sign({ sub: `user${i}` }, { expiresIn: '1h' }));
+
+const server = await startServer(
+  new URL('./servers/sample-instance.js', import.meta.url).pathname,
+  0,
+  { JWT_SECRET: BENCH_SECRET },
+  { nodeFlags: ['--expose-gc', '--max-semi-space-size=1'], ipc: true },
+);
+const closeCodes = new Map<number, number>();
+
+/** Answers a close frame as a browser does: the same code back, then the end of the stream. */
+function answerClose(connection: LoadConnection, code: number): void {
+  closeCodes.set(code, (closeCodes.get(code) ?? 0) + 1);
+  const payload = Buffer.alloc(2);
+  payload.writeUInt16BE(code);
+  connection.socket.end(maskedFrame(0x88, payload));
+}
+
+/** Server CPU as a fraction of a core over the next `ms`. */
+async function cpuOver(ms: number): Promise<number> {
+  const before = server.cpuSeconds();
+  const startedAt = performance.now();
+  await sleep(ms);
+  return (server.cpuSeconds() - before) / ((performance.now() - startedAt) / 1000);
+}
+
+try {
+  const url = `ws://127.0.0.1:${server.port}/echo`;
+  await sleep(SETTLE_MS);
+  const idleBefore = await cpuOver(BASELINE_MS);
+  const baseline = await memoryOf(server);
+
+  const connections: LoadConnection[] = [];
+  let next = 0;
+  const cpuBefore = server.cpuSeconds();
+  const startedAt = performance.now();
+  const lane = async (): Promise<void> => {
+    while (next < CONNECTIONS) {
+      const i = next++;
+      const connection = await openConnection(url, { authorization: `Bearer ${tokens[i]}` }, undefined, `127.0.0.${2 + (i % ADDRESSES)}`);
+      connection.onClose = (code) => answerClose(connection, code);
+      connections.push(connection);
+    }
+  };
+  await Promise.all(Array.from({ length: OUTSTANDING }, lane));
+  const acceptMs = performance.now() - startedAt;
+  const acceptCpu = server.cpuSeconds() - cpuBefore;
+
+  const loaded = await memoryOf(server);
+  await sleep(SETTLE_MS);
+  const pingsBefore = connections.reduce((sum, c) => sum + c.pings, 0);
+  const idle = await cpuOver(IDLE_MS);
+  const pings = connections.reduce((sum, c) => sum + c.pings, 0) - pingsBefore;
+  const alive = connections.filter((c) => !c.socket.destroyed).length;
+
+  const closed = Promise.all(
+    connections.map(({ socket }) => new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())))),
+  );
+  const exited = new Promise<number>((resolve) => server.child.once('exit', () => resolve(performance.now())));
+  const termAt = performance.now();
+  server.child.kill('SIGTERM');
+  const exitMs = (await exited) - termAt;
+  const lastCloseMs = Math.max(...(await closed)) - termAt;
+
+  const perConnection = (field: 'rss' | 'heapUsed'): string =>
+    Math.round((loaded[field] - baseline[field]) / CONNECTIONS).toLocaleString('en-US');
+  const heartbeatCpu = idle - idleBefore;
+  console.log(
+    `${CONNECTIONS} idle authenticated connections to one server (the sample app, default heartbeat 25 s / 10 s), ` +
+      `from ${ADDRESSES} source addresses; server on core 0:`,
+  );
+  console.log(
+    `  accept: ${(acceptMs / 1000).toFixed(1)} s (${Math.round(CONNECTIONS / (acceptMs / 1000))} handshakes/s, ` +
+      `${OUTSTANDING} outstanding), ${Math.round((acceptCpu / CONNECTIONS) * 1e6)} µs of server CPU each`,
+  );
+  console.log(
+    `  memory per connection after GC: RSS ${perConnection('rss')} B, heapUsed ${perConnection('heapUsed')} B ` +
+      `(RSS ${Math.round(loaded.rss / 2 ** 20)} MB in all)`,
+  );
+  console.log(
+    `  idle CPU: ${(idleBefore * 100).toFixed(2)}% of a core with no connection, ${(idle * 100).toFixed(2)}% with ${CONNECTIONS} ` +
+      `over ${IDLE_MS / 1000} s (${Math.round(pings / (IDLE_MS / 1000))} pings/s answered, ${alive} connections still open)`,
+  );
+  console.log(
+    `  heartbeat and idle connections: ${(heartbeatCpu * 100).toFixed(2)}% of a core  ` +
+      `(target <= ${HEARTBEAT_CPU_TARGET * 100}%: ${heartbeatCpu <= HEARTBEAT_CPU_TARGET ? 'met' : 'NOT met'})`,
+  );
+  const codes = [...closeCodes].map(([code, count]) => `${count} x ${code}`).join(', ') || 'none';
+  console.log(
+    `  SIGTERM: the process exited after ${(exitMs / 1000).toFixed(2)} s, the last client socket closed after ` +
+      `${(lastCloseMs / 1000).toFixed(2)} s; close frames received: ${codes}  ` +
+      `(target <= ${DRAIN_TARGET_MS / 1000} s: ${Math.max(exitMs, lastCloseMs) <= DRAIN_TARGET_MS ? 'met' : 'NOT met'})`,
+  );
+  if (alive !== CONNECTIONS) {
+    throw new Error(`${CONNECTIONS - alive} connections were cut while idle`);
+  }
+} finally {
+  if (server.child.exitCode === null && server.child.signalCode === null) {
+    await server.stop();
+  }
+}
