@@ -26,15 +26,15 @@ describe('heartbeat (protocol §3)', () => {
     return adapter.heartbeatStats();
   }
 
-  /** Resolves once the client has received `count` protocol pings in all. */
-  function pings(client: TestClient, count: number): Promise<void> {
-    let seen = 0;
+  /** Resolves with the payloads of the first `count` protocol pings the client receives. */
+  function pings(client: TestClient, count: number): Promise<Buffer[]> {
+    const seen: Buffer[] = [];
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`only ${seen} pings arrived`)), 10 * count * timing.intervalMs);
-      client.socket.on('ping', () => {
-        if (++seen === count) {
+      const timer = setTimeout(() => reject(new Error(`only ${seen.length} pings arrived`)), 10 * count * timing.intervalMs);
+      client.socket.on('ping', (payload: Buffer) => {
+        if (seen.push(payload) === count) {
           clearTimeout(timer);
-          resolve();
+          resolve(seen);
         }
       });
     });
@@ -72,7 +72,12 @@ describe('heartbeat (protocol §3)', () => {
 
   it('keeps a silent client that answers pings, over many intervals', async () => {
     const client = await connect();
-    await pings(client, 6);
+    const payloads = await pings(client, 6);
+    // Well-formed pings with no payload (a malformed frame would have closed the socket with 1002).
+    assert.deepEqual(
+      payloads.map((payload) => payload.length),
+      [0, 0, 0, 0, 0, 0],
+    );
     assert.equal(client.socket.readyState, WebSocket.OPEN);
     assert.equal((await client.request({ event: 'work', id: 1 })).data, 'done');
     assert.deepEqual(stats(), { watched: 1, reaped: 0, timers: 1 });

@@ -41,9 +41,20 @@ export function uncorkNow(stream: Writable): boolean {
   return true;
 }
 
-/** A `'data'` listener that corks the socket the bytes arrived on (shared: `this` is that socket). */
-export function corkOnData(this: Writable): void {
-  corkForThisTurn(this);
+/**
+ * A `'data'` listener that corks the socket the bytes arrived on (shared: `this` is that
+ * socket), unless the chunk is one pong alone (most of what an idle connection sends: the
+ * answer to a heartbeat), which no reply follows.
+ */
+export function corkOnData(this: Writable, chunk: Buffer): void {
+  if (!isOnePong(chunk)) {
+    corkForThisTurn(this);
+  }
+}
+
+/** One masked pong frame (FIN, opcode 0xA, a payload under 126 bytes), and nothing else. */
+function isOnePong(chunk: Buffer): boolean {
+  return chunk[0] === 0x8a && chunk.length >= 2 && (chunk[1] & 0x80) !== 0 && chunk.length === 6 + (chunk[1] & 0x7f);
 }
 
 function flush(): void {

@@ -13,6 +13,9 @@ const TEXT_FRAME = { binary: false, compress: false } as const;
 /** The same for a binary frame (the MessagePack encoding). */
 const BINARY_FRAME = { binary: true, compress: false } as const;
 
+/** A ping frame with no payload (FIN, opcode 0x9, length 0), as a server sends it: unmasked. */
+const EMPTY_PING = Buffer.from([0x89, 0x00]);
+
 /** What `ws` keeps of the extensions it negotiated (not public API: read defensively). */
 interface NegotiatedExtensions {
   _extensions?: { 'permessage-deflate'?: { params?: { server_max_window_bits?: unknown } } };
@@ -104,7 +107,13 @@ export const wsTransport: RealtimeTransport<WebSocket> = {
     return raw !== undefined && uncorkNow(raw);
   },
   ping(socket, payload) {
-    socket.ping(payload);
+    const raw = payload === undefined ? underlyingSocket(socket) : undefined;
+    if (raw) {
+      // The heartbeat's ping, the same two bytes for every connection, in one write.
+      raw.write(EMPTY_PING);
+    } else {
+      socket.ping(payload);
+    }
   },
   close(socket, code, reason) {
     socket.close(code, reason);
