@@ -4,10 +4,12 @@ import type WebSocket from 'ws';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { connect as tcpConnect, type Socket } from 'node:net';
+import { connect as tcpConnect, Socket } from 'node:net';
+import { Writable } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
 import { type DisconnectReason, type OnRealtimeDisconnect, RealtimeGateway, RealtimeModule } from '../src/index.js';
 import { RealtimeTestClient, signTestToken } from '../src/testing/index.js';
+import { maskedFrame, openConnection } from '../bench/support/ws-load.js';
 import { startApp } from './support/app.js';
 import { RawWsClient } from './support/raw-ws.js';
 import { startRoomsApp, type RoomsApp, tokenFor } from './support/rooms-app.js';
@@ -53,6 +55,32 @@ async function closedWithin(socket: Socket, ms: number): Promise<number> {
     clearTimeout(timer);
   }
   return performance.now() - started;
+}
+
+/**
+ * Counts, until `stop()`, the `end()` calls with no arguments on streams that have already
+ * finished (TCP sockets and `ws`'s frame parsers alike): Node builds an error with a stack
+ * trace for each, and drops it.
+ */
+function countEndsOnFinished(): { stop(): number } {
+  let count = 0;
+  const originals = [Writable.prototype, Socket.prototype].map((proto) => [proto, proto.end] as const);
+  for (const [proto, end] of originals) {
+    proto.end = function (this: Writable, ...args: unknown[]) {
+      if (args.length === 0 && this.writableFinished) {
+        count++;
+      }
+      return (end as (...a: unknown[]) => Writable).apply(this, args);
+    } as typeof proto.end;
+  }
+  return {
+    stop() {
+      for (const [proto, end] of originals) {
+        proto.end = end as typeof proto.end;
+      }
+      return count;
+    },
+  };
 }
 
 /** What `/stuck` saw of disconnects, as they began. */
@@ -105,6 +133,43 @@ describe('shutdown and slow sockets', () => {
     assert.deepEqual(await within(member.closed(), 'the close'), { code: 1001, reason: 'server shutting down' });
     await closedWithin(idle, 500);
     await closedWithin(half, 500);
+  });
+
+  it('closes connections, by the client and on shutdown, without ending a stream that has finished', async () => {
+    app = await startRoomsApp();
+    const url = app.wsUrl('/rooms');
+    // Raw TCP clients (no `ws` client in this process): each answers a close frame with its
+    // own and then its FIN, as browsers do.
+    const open = (sub: string) =>
+      openConnection(url, { authorization: `Bearer ${tokenFor(sub)}` }).then((connection) => {
+        connection.onClose = (code) => {
+          // A client that closed first has sent its close frame and FIN already.
+          if (!connection.socket.writableEnded) {
+            connection.socket.end(maskedFrame(0x88, Buffer.from([code >> 8, code & 0xff])));
+          }
+        };
+        return connection;
+      });
+    const leaving = await Promise.all(['leaving-1', 'leaving-2', 'leaving-3'].map(open));
+    const staying = await Promise.all(['staying-1', 'staying-2', 'staying-3'].map(open));
+    const closed = [...leaving, ...staying].map(({ socket }) => once(socket, 'close'));
+    const log = app.log;
+    const counter = countEndsOnFinished();
+    let endsOnFinished: number;
+    try {
+      for (const { socket } of leaving) {
+        socket.end(maskedFrame(0x88, Buffer.from([0x03, 0xe8])));
+      }
+      await until(() => log.disconnects.length === 3, 'the three clients that left');
+      await app.close();
+      app = undefined;
+      await within(Promise.all(closed), 'every client socket closed');
+    } finally {
+      endsOnFinished = counter.stop();
+    }
+    const reasons = log.disconnects.map(({ reason }) => `${reason.cause} ${reason.code}`).sort();
+    assert.deepEqual(reasons, ['client 1000', 'client 1000', 'client 1000', 'shutdown 1001', 'shutdown 1001', 'shutdown 1001']);
+    assert.equal(endsOnFinished, 0);
   });
 
   it("answers upgrades that arrive after the adapter is disposed with 503, not the HTTP stack's 404", async () => {
