@@ -4,7 +4,8 @@
 //
 // The server is the sample app (bench/servers/sample-instance.ts: JWT auth, heartbeat
 // every 25 s with a 10 s timeout, room history, metrics, every default limit), in its own
-// process pinned to core 0, with a 1 MB young generation as in memory.ts. The load
+// process pinned to core 0, with V8's default heap sizes (the garbage collection that
+// heartbeats cause is part of their cost, as in production). The load
 // generator (this process, core 1) opens raw TCP connections to `/echo`, each with its
 // own token in `Authorization`, 64 handshakes at a time. A process may hold 20,000 open
 // files here and every loopback address pair has about 28,000 ephemeral ports, so the
@@ -15,15 +16,18 @@
 // Steps: the server's idle CPU and memory before any connection; the accept phase; memory
 // after two full GCs; an idle window (BENCH_IDLE_MS, default 60 s: more than two heartbeat
 // intervals); then SIGTERM, timed until the process has exited and until the last client
-// socket has closed. Both CPU windows start 15 s after the work before them, whose tail
-// (V8 shrinking its heap a few seconds after allocation stops) is not idle cost. Targets:
-// heartbeat CPU <= 2% of a core, drain <= 5 s.
+// socket has closed. Then the baseline: the same connections idle on a raw `ws` server
+// with the heartbeat of `ws`'s README at the same 25 s interval, over the same window. CPU
+// windows start 15 s after the work before them, whose tail (V8 shrinking its heap a few
+// seconds after allocation stops) is not idle cost. Targets:
+// heartbeat CPU (all of the server's CPU while the connections idle) <= 2% of a core,
+// drain <= 5 s.
 // Run: `npm run bench:fleet` (or, after a build, `node dist/bench/connections.js`).
 import { JwtService } from '@nestjs/jwt';
 import { createSecretKey } from 'node:crypto';
 import { BENCH_SECRET } from './servers/bench-secret.js';
-import { memoryOf, pinSelf, startServer } from './support/server-process.js';
-import { maskedFrame, openConnection, type LoadConnection, sleep } from './support/ws-load.js';
+import { memoryOf, pinSelf, startServer, type ServerProcess } from './support/server-process.js';
+import { closeAll, maskedFrame, openConnection, type LoadConnection, sleep } from './support/ws-load.js';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 19_000);
 const ADDRESSES = 100;
@@ -42,7 +46,7 @@ const server = await startServer(
   new URL('./servers/sample-instance.js', import.meta.url).pathname,
   0,
   { JWT_SECRET: BENCH_SECRET },
-  { nodeFlags: ['--expose-gc', '--max-semi-space-size=1'], ipc: true },
+  { nodeFlags: ['--expose-gc'], ipc: true },
 );
 const closeCodes = new Map<number, number>();
 
@@ -54,24 +58,18 @@ function answerClose(connection: LoadConnection, code: number): void {
   connection.socket.end(maskedFrame(0x88, payload));
 }
 
-/** Server CPU as a fraction of a core over the next `ms`. */
-async function cpuOver(ms: number): Promise<number> {
-  const before = server.cpuSeconds();
+/** `target`'s CPU as a fraction of a core over the next `ms`. */
+async function cpuOver(ms: number, target: ServerProcess = server): Promise<number> {
+  const before = target.cpuSeconds();
   const startedAt = performance.now();
   await sleep(ms);
-  return (server.cpuSeconds() - before) / ((performance.now() - startedAt) / 1000);
+  return (target.cpuSeconds() - before) / ((performance.now() - startedAt) / 1000);
 }
 
-try {
-  const url = `ws://127.0.0.1:${server.port}/echo`;
-  await sleep(SETTLE_MS);
-  const idleBefore = await cpuOver(BASELINE_MS);
-  const baseline = await memoryOf(server);
-
+/** Opens `CONNECTIONS` connections to `url`, `OUTSTANDING` handshakes at a time, each with its own token. */
+async function openAll(url: string): Promise<LoadConnection[]> {
   const connections: LoadConnection[] = [];
   let next = 0;
-  const cpuBefore = server.cpuSeconds();
-  const startedAt = performance.now();
   const lane = async (): Promise<void> => {
     while (next < CONNECTIONS) {
       const i = next++;
@@ -81,28 +79,75 @@ try {
     }
   };
   await Promise.all(Array.from({ length: OUTSTANDING }, lane));
+  return connections;
+}
+
+/** `target`'s CPU over an idle window that starts SETTLE_MS from now, and the pings per second the clients answered. */
+async function idleWindow(connections: readonly LoadConnection[], target: ServerProcess): Promise<{ cpu: number; pings: number }> {
+  await sleep(SETTLE_MS);
+  const pingsBefore = connections.reduce((sum, c) => sum + c.pings, 0);
+  const cpu = await cpuOver(IDLE_MS, target);
+  const pings = connections.reduce((sum, c) => sum + c.pings, 0) - pingsBefore;
+  return { cpu, pings: pings / (IDLE_MS / 1000) };
+}
+
+/**
+ * The baseline: the same connections idling on a raw `ws` server that runs the heartbeat
+ * of `ws`'s README at the same interval (bench/servers/ws-heartbeat.ts).
+ */
+async function rawWsIdle(): Promise<{ cpu: number; pings: number }> {
+  const raw = await startServer(new URL('./servers/ws-heartbeat.js', import.meta.url).pathname, 0, { HB_INTERVAL_MS: '25000' });
+  try {
+    const connections = await openAll(`ws://127.0.0.1:${raw.port}/echo`);
+    const idle = await idleWindow(connections, raw);
+    closeAll(connections);
+    return idle;
+  } finally {
+    await raw.stop();
+  }
+}
+
+try {
+  const url = `ws://127.0.0.1:${server.port}/echo`;
+  await sleep(SETTLE_MS);
+  const idleBefore = await cpuOver(BASELINE_MS);
+  const baseline = await memoryOf(server);
+
+  const cpuBefore = server.cpuSeconds();
+  const startedAt = performance.now();
+  const connections = await openAll(url);
   const acceptMs = performance.now() - startedAt;
   const acceptCpu = server.cpuSeconds() - cpuBefore;
 
   const loaded = await memoryOf(server);
-  await sleep(SETTLE_MS);
-  const pingsBefore = connections.reduce((sum, c) => sum + c.pings, 0);
-  const idle = await cpuOver(IDLE_MS);
-  const pings = connections.reduce((sum, c) => sum + c.pings, 0) - pingsBefore;
+  const { cpu: idle, pings } = await idleWindow(connections, server);
   const alive = connections.filter((c) => !c.socket.destroyed).length;
 
   const closed = Promise.all(
     connections.map(({ socket }) => new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())))),
   );
   const exited = new Promise<number>((resolve) => server.child.once('exit', () => resolve(performance.now())));
+  // The server's CPU during the drain: read every 50 ms until its process is gone.
+  const cpuAtTerm = server.cpuSeconds();
+  let drainCpu = 0;
+  const sampler = setInterval(() => {
+    try {
+      drainCpu = server.cpuSeconds() - cpuAtTerm;
+    } catch {
+      clearInterval(sampler);
+    }
+  }, 50);
   const termAt = performance.now();
   server.child.kill('SIGTERM');
   const exitMs = (await exited) - termAt;
+  clearInterval(sampler);
   const lastCloseMs = Math.max(...(await closed)) - termAt;
 
   const perConnection = (field: 'rss' | 'heapUsed'): string =>
     Math.round((loaded[field] - baseline[field]) / CONNECTIONS).toLocaleString('en-US');
-  const heartbeatCpu = idle - idleBefore;
+  // The whole idle CPU counts: the no-connection window can catch a one-off burst of V8
+  // shrinking its heap, so subtracting it would flatter the result.
+  const heartbeatCpu = idle;
   console.log(
     `${CONNECTIONS} idle authenticated connections to one server (the sample app, default heartbeat 25 s / 10 s), ` +
       `from ${ADDRESSES} source addresses; server on core 0:`,
@@ -117,7 +162,8 @@ try {
   );
   console.log(
     `  idle CPU: ${(idleBefore * 100).toFixed(2)}% of a core with no connection, ${(idle * 100).toFixed(2)}% with ${CONNECTIONS} ` +
-      `over ${IDLE_MS / 1000} s (${Math.round(pings / (IDLE_MS / 1000))} pings/s answered, ${alive} connections still open)`,
+      `over ${IDLE_MS / 1000} s (${Math.round(pings)} pings/s answered, ${((idle / pings) * 1e6).toFixed(1)} µs per ping, ` +
+      `${alive} connections still open)`,
   );
   console.log(
     `  heartbeat and idle connections: ${(heartbeatCpu * 100).toFixed(2)}% of a core  ` +
@@ -126,12 +172,21 @@ try {
   const codes = [...closeCodes].map(([code, count]) => `${count} x ${code}`).join(', ') || 'none';
   console.log(
     `  SIGTERM: the process exited after ${(exitMs / 1000).toFixed(2)} s, the last client socket closed after ` +
-      `${(lastCloseMs / 1000).toFixed(2)} s; close frames received: ${codes}  ` +
+      `${(lastCloseMs / 1000).toFixed(2)} s (${drainCpu.toFixed(2)} s of server CPU); close frames received: ${codes}  ` +
       `(target <= ${DRAIN_TARGET_MS / 1000} s: ${Math.max(exitMs, lastCloseMs) <= DRAIN_TARGET_MS ? 'met' : 'NOT met'})`,
   );
   if (alive !== CONNECTIONS) {
     throw new Error(`${CONNECTIONS - alive} connections were cut while idle`);
   }
+  // Per answered ping: raw ws pings every connection at once every 25 s, so its window holds two or three sweeps.
+  const raw = await rawWsIdle();
+  const perPing = (cpu: number, rate: number): number => (cpu / rate) * 1e6;
+  console.log(
+    `  baseline: the same connections idle on raw ws with the heartbeat of its README every 25 s: ` +
+      `${(raw.cpu * 100).toFixed(2)}% of a core (${Math.round(raw.pings)} pings/s answered, ` +
+      `${perPing(raw.cpu, raw.pings).toFixed(1)} µs per ping); per ping this plugin ` +
+      `${(perPing(idle, pings) / perPing(raw.cpu, raw.pings)).toFixed(2)}x raw ws`,
+  );
 } finally {
   if (server.child.exitCode === null && server.child.signalCode === null) {
     await server.stop();

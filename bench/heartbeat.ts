@@ -1,7 +1,8 @@
 // CPU cost of heartbeats at 10,000 idle connections, in one run: the server's CPU time
 // over the same idle window with heartbeats off and on, with clients that answer pings
-// as browsers do. The interval is 1 s here (25 times the default rate) so that the cost
-// is measurable; the cost at the default 25 s interval is derived from it.
+// as browsers do, and the same for a raw `ws` server running the heartbeat of `ws`'s
+// README (the baseline). The interval is 1 s here (25 times the default rate) so that the
+// cost is measurable; the cost at the default 25 s interval is derived from it.
 // Run: `npm run bench` (or, after a build, `node dist/bench/heartbeat.js`).
 import { closeAll, openConnections, sleep } from './support/ws-load.js';
 import { pinSelf, startServer } from './support/server-process.js';
@@ -32,23 +33,34 @@ async function idleCpu(port: number, cpuSeconds: () => number, path: string): Pr
   return { cpu, pings: pings / seconds };
 }
 
+const env = { HB_INTERVAL_MS: String(INTERVAL_MS), HB_TIMEOUT_MS: String(TIMEOUT_MS) };
+const row = (label: string, cpu: number, pings?: number): string =>
+  `  ${label.padEnd(38)} ${(cpu * 100).toFixed(2).padStart(6)} % of a core` +
+  (pings === undefined ? '' : `  (${Math.round(pings)} pings/s)`);
+
 pinSelf(1);
-const server = await startServer(new URL('./servers/heartbeat-server.js', import.meta.url).pathname, 0, {
-  HB_INTERVAL_MS: String(INTERVAL_MS),
-  HB_TIMEOUT_MS: String(TIMEOUT_MS),
-});
+console.log(`heartbeat CPU, ${CONNECTIONS} idle connections answering pings, ${WINDOW_MS / 1000} s window, server on core 0:`);
+const baseline = await startServer(new URL('./servers/ws-heartbeat.js', import.meta.url).pathname, 0, env);
+let wsPerPing: number;
 try {
-  console.log(`heartbeat CPU, ${CONNECTIONS} idle connections answering pings, ${WINDOW_MS / 1000} s window, server on core 0:`);
+  const ws = await idleCpu(baseline.port, baseline.cpuSeconds, '/');
+  wsPerPing = (ws.cpu / ws.pings) * 1e6;
+  console.log(row(`raw ws, ws.ping() every ${INTERVAL_MS} ms`, ws.cpu, ws.pings));
+} finally {
+  await baseline.stop();
+}
+const server = await startServer(new URL('./servers/heartbeat-server.js', import.meta.url).pathname, 0, env);
+try {
   const off = await idleCpu(server.port, server.cpuSeconds, '/no-heartbeat');
-  console.log(`  heartbeat off                          ${(off.cpu * 100).toFixed(2).padStart(6)} % of a core`);
+  console.log(row('this plugin, heartbeat off', off.cpu));
   const on = await idleCpu(server.port, server.cpuSeconds, '/heartbeat');
-  console.log(
-    `  heartbeat on, interval ${INTERVAL_MS} ms            ${(on.cpu * 100).toFixed(2).padStart(6)} % of a core` +
-      `  (${Math.round(on.pings)} pings/s)`,
-  );
+  console.log(row(`this plugin, heartbeat on, ${INTERVAL_MS} ms`, on.cpu, on.pings));
   const perPing = ((on.cpu - off.cpu) / on.pings) * 1e6;
   const atDefault = ((on.cpu - off.cpu) * INTERVAL_MS) / DEFAULT_INTERVAL_MS;
-  console.log(`  cost per ping/pong cycle, sweep included: ${perPing.toFixed(1)} µs of server CPU`);
+  console.log(
+    `  cost per ping/pong cycle, sweep included: ${perPing.toFixed(1)} µs of server CPU ` +
+      `(raw ws: ${wsPerPing.toFixed(1)} µs, ${(perPing / wsPerPing).toFixed(2)}x)`,
+  );
   console.log(
     `  at the default ${DEFAULT_INTERVAL_MS / 1000} s interval: ${(atDefault * 100).toFixed(2)} % of a core ` +
       `for ${CONNECTIONS} idle connections`,
