@@ -113,7 +113,9 @@ try {
     clients.push(client);
     joined.push(client.join(`room${i % ROOMS}`));
     if (i % RAMP.clients === RAMP.clients - 1) {
-      await sleep(RAMP.everyMs);
+      // The next step waits for this one's joins too: on a slow machine a fixed pace queues
+      // more handshakes than the server takes, and late joins time out (10 s).
+      await Promise.all([sleep(RAMP.everyMs), ...joined.slice(-RAMP.clients)]);
     }
   }
   await Promise.all(joined);
