@@ -162,7 +162,7 @@ try {
   );
   console.log(
     `  idle CPU: ${(idleBefore * 100).toFixed(2)}% of a core with no connection, ${(idle * 100).toFixed(2)}% with ${CONNECTIONS} ` +
-      `over ${IDLE_MS / 1000} s (${Math.round(pings)} pings/s answered, ${((idle / pings) * 1e6).toFixed(1)} µs per ping, ` +
+      `over ${IDLE_MS / 1000} s (${Math.round(pings)} pings/s answered, ${pings > 0 ? `${((idle / pings) * 1e6).toFixed(1)} µs per ping` : 'no ping in this window'}, ` +
       `${alive} connections still open)`,
   );
   console.log(
