@@ -27,7 +27,7 @@ import { JwtService } from '@nestjs/jwt';
 import { createSecretKey } from 'node:crypto';
 import { BENCH_SECRET } from './servers/bench-secret.js';
 import { memoryOf, pinSelf, startServer, type ServerProcess } from './support/server-process.js';
-import { closeAll, maskedFrame, openConnection, type LoadConnection, sleep } from './support/ws-load.js';
+import { closeAll, maskedCloseFrame, openConnection, type LoadConnection, sleep } from './support/ws-load.js';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 19_000);
 const ADDRESSES = 100;
@@ -53,9 +53,7 @@ const closeCodes = new Map<number, number>();
 /** Answers a close frame as a browser does: the same code back, then the end of the stream. */
 function answerClose(connection: LoadConnection, code: number): void {
   closeCodes.set(code, (closeCodes.get(code) ?? 0) + 1);
-  const payload = Buffer.alloc(2);
-  payload.writeUInt16BE(code);
-  connection.socket.end(maskedFrame(0x88, payload));
+  connection.socket.end(maskedCloseFrame(code));
 }
 
 /** `target`'s CPU as a fraction of a core over the next `ms`. */
@@ -64,6 +62,11 @@ async function cpuOver(ms: number, target: ServerProcess = server): Promise<numb
   const startedAt = performance.now();
   await sleep(ms);
   return (target.cpuSeconds() - before) / ((performance.now() - startedAt) / 1000);
+}
+
+/** Microseconds of CPU per answered ping, from a fraction of a core and pings per second. */
+function perPing(cpu: number, rate: number): number {
+  return (cpu / rate) * 1e6;
 }
 
 /** Opens `CONNECTIONS` connections to `url`, `OUTSTANDING` handshakes at a time, each with its own token. */
@@ -93,10 +96,13 @@ async function idleWindow(connections: readonly LoadConnection[], target: Server
 
 /**
  * The baseline: the same connections idling on a raw `ws` server that runs the heartbeat
- * of `ws`'s README at the same interval (bench/servers/ws-heartbeat.ts).
+ * of `ws`'s README at the same interval (`ws-heartbeat` in bench/servers/echo-contenders.ts).
  */
 async function rawWsIdle(): Promise<{ cpu: number; pings: number }> {
-  const raw = await startServer(new URL('./servers/ws-heartbeat.js', import.meta.url).pathname, 0, { HB_INTERVAL_MS: '25000' });
+  const raw = await startServer(new URL('./servers/echo-contenders.js', import.meta.url).pathname, 0, {
+    CONTENDER: 'ws-heartbeat',
+    HB_INTERVAL_MS: '25000',
+  });
   try {
     const connections = await openAll(`ws://127.0.0.1:${raw.port}/echo`);
     const idle = await idleWindow(connections, raw);
@@ -145,9 +151,6 @@ try {
 
   const perConnection = (field: 'rss' | 'heapUsed'): string =>
     Math.round((loaded[field] - baseline[field]) / CONNECTIONS).toLocaleString('en-US');
-  // The whole idle CPU counts: the no-connection window can catch a one-off burst of V8
-  // shrinking its heap, so subtracting it would flatter the result.
-  const heartbeatCpu = idle;
   console.log(
     `${CONNECTIONS} idle authenticated connections to one server (the sample app, default heartbeat 25 s / 10 s), ` +
       `from ${ADDRESSES} source addresses; server on core 0:`,
@@ -162,12 +165,14 @@ try {
   );
   console.log(
     `  idle CPU: ${(idleBefore * 100).toFixed(2)}% of a core with no connection, ${(idle * 100).toFixed(2)}% with ${CONNECTIONS} ` +
-      `over ${IDLE_MS / 1000} s (${Math.round(pings)} pings/s answered, ${pings > 0 ? `${((idle / pings) * 1e6).toFixed(1)} µs per ping` : 'no ping in this window'}, ` +
+      `over ${IDLE_MS / 1000} s (${Math.round(pings)} pings/s answered, ${pings > 0 ? `${perPing(idle, pings).toFixed(1)} µs per ping` : 'no ping in this window'}, ` +
       `${alive} connections still open)`,
   );
   console.log(
-    `  heartbeat and idle connections: ${(heartbeatCpu * 100).toFixed(2)}% of a core  ` +
-      `(target <= ${HEARTBEAT_CPU_TARGET * 100}%: ${heartbeatCpu <= HEARTBEAT_CPU_TARGET ? 'met' : 'NOT met'})`,
+    // The whole idle CPU counts: the no-connection window can catch a one-off burst of V8
+    // shrinking its heap, so subtracting it would flatter the result.
+    `  heartbeat and idle connections: ${(idle * 100).toFixed(2)}% of a core  ` +
+      `(target <= ${HEARTBEAT_CPU_TARGET * 100}%: ${idle <= HEARTBEAT_CPU_TARGET ? 'met' : 'NOT met'})`,
   );
   const codes = [...closeCodes].map(([code, count]) => `${count} x ${code}`).join(', ') || 'none';
   console.log(
@@ -181,7 +186,6 @@ try {
   }
   // Per answered ping: raw ws pings every connection at once every 25 s, so its window holds two or three sweeps.
   const raw = await rawWsIdle();
-  const perPing = (cpu: number, rate: number): number => (cpu / rate) * 1e6;
   console.log(
     `  baseline: the same connections idle on raw ws with the heartbeat of its README every 25 s: ` +
       `${(raw.cpu * 100).toFixed(2)}% of a core (${Math.round(raw.pings)} pings/s answered, ` +

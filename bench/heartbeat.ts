@@ -40,7 +40,10 @@ const row = (label: string, cpu: number, pings?: number): string =>
 
 pinSelf(1);
 console.log(`heartbeat CPU, ${CONNECTIONS} idle connections answering pings, ${WINDOW_MS / 1000} s window, server on core 0:`);
-const baseline = await startServer(new URL('./servers/ws-heartbeat.js', import.meta.url).pathname, 0, env);
+const baseline = await startServer(new URL('./servers/echo-contenders.js', import.meta.url).pathname, 0, {
+  ...env,
+  CONTENDER: 'ws-heartbeat',
+});
 let wsPerPing: number;
 try {
   const ws = await idleCpu(baseline.port, baseline.cpuSeconds, '/');

@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
 import { type DisconnectReason, type OnRealtimeDisconnect, RealtimeGateway, RealtimeModule } from '../src/index.js';
 import { RealtimeTestClient, signTestToken } from '../src/testing/index.js';
-import { maskedFrame, openConnection } from '../bench/support/ws-load.js';
+import { maskedCloseFrame, openConnection } from '../bench/support/ws-load.js';
 import { startApp } from './support/app.js';
 import { RawWsClient } from './support/raw-ws.js';
 import { startRoomsApp, type RoomsApp, tokenFor } from './support/rooms-app.js';
@@ -145,7 +145,7 @@ describe('shutdown and slow sockets', () => {
         connection.onClose = (code) => {
           // A client that closed first has sent its close frame and FIN already.
           if (!connection.socket.writableEnded) {
-            connection.socket.end(maskedFrame(0x88, Buffer.from([code >> 8, code & 0xff])));
+            connection.socket.end(maskedCloseFrame(code));
           }
         };
         return connection;
@@ -158,7 +158,7 @@ describe('shutdown and slow sockets', () => {
     let endsOnFinished: number;
     try {
       for (const { socket } of leaving) {
-        socket.end(maskedFrame(0x88, Buffer.from([0x03, 0xe8])));
+        socket.end(maskedCloseFrame(1000));
       }
       await until(() => log.disconnects.length === 3, 'the three clients that left');
       await app.close();

@@ -1,12 +1,13 @@
 // The echo servers of bench/echo: one contender per process, chosen by CONTENDER, each
 // answering {"event":"echo","id","data":{...}} (or its own protocol's equivalent).
 // Prints {"port": N} once listening. Started by the benchmark, pinned to one core.
-// Also the servers of bench/handshakes and bench/memory. Started with an IPC channel
+// Also the servers of bench/handshakes and bench/memory, and (ws-heartbeat) the raw `ws`
+// baseline of bench/heartbeat and bench/connections. Started with an IPC channel
 // (bench/memory), a server answers memory queries after a full GC. The Nest-based
 // contenders (nest-echo-contenders.ts) and Socket.IO are loaded only when chosen, so that
 // a raw ws server starts in a fraction of a second rather than after Nest has loaded.
 import { createServer } from 'node:http';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { answerMemoryQueries } from '../support/server-process.js';
 import { BENCH_SECRET } from './bench-secret.js';
 
@@ -26,6 +27,36 @@ async function rawWs(): Promise<number> {
   const http = createServer();
   const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
   wss.on('connection', (socket) => socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary })));
+  return listen(http);
+}
+
+/**
+ * Raw ws with the heartbeat of `ws`'s README: every `HB_INTERVAL_MS` (25 s unless set),
+ * terminate a client that did not answer the last ping, ping the rest; a pong or a message
+ * marks a client alive.
+ */
+async function wsHeartbeat(): Promise<number> {
+  const intervalMs = Number(process.env.HB_INTERVAL_MS ?? 25_000);
+  const alive = new WeakSet<WebSocket>();
+  const http = createServer();
+  const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
+  function markAlive(this: WebSocket): void {
+    alive.add(this);
+  }
+  wss.on('connection', (socket) => {
+    alive.add(socket);
+    socket.on('pong', markAlive);
+    socket.on('message', markAlive);
+  });
+  setInterval(() => {
+    for (const socket of wss.clients) {
+      if (alive.delete(socket)) {
+        socket.ping();
+      } else {
+        socket.terminate();
+      }
+    }
+  }, intervalMs);
   return listen(http);
 }
 
@@ -62,6 +93,7 @@ async function socketIo(): Promise<number> {
 const contenders: Record<string, () => Promise<number>> = {
   ws: rawWs,
   'ws-json': wsJson,
+  'ws-heartbeat': wsHeartbeat,
   'nest-ws': async () => (await import('./nest-echo-contenders.js')).stockNest(false),
   'nest-ws-validation': async () => (await import('./nest-echo-contenders.js')).stockNest(true),
   'socket.io': socketIo,

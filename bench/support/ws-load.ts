@@ -50,6 +50,11 @@ export function maskedFrame(first: number, data: Buffer): Buffer {
   return frame;
 }
 
+/** A masked client close frame with `code` (1000 when none is given). */
+export function maskedCloseFrame(code = 1000): Buffer {
+  return maskedFrame(0x88, Buffer.from([code >> 8, code & 0xff]));
+}
+
 /**
  * Opens one connection and completes the handshake; refuses anything but 101.
  * `localAddress` picks the source address (any of 127.0.0.0/8 on loopback).

@@ -11,7 +11,7 @@ import type { Writable } from 'node:stream';
  * called with no arguments on a finished stream, and otherwise is the stream's own.
  */
 export function skipEndsOnceFinished(stream: Writable | undefined): void {
-  if (stream && typeof stream.end === 'function') {
+  if (stream) {
     stream.end = endUnlessFinished;
   }
 }
