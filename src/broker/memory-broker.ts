@@ -8,6 +8,7 @@ import type {
   StreamPosition,
 } from './broker.interface.js';
 import { MemoryHistories } from './memory-history.js';
+import { addOne, itemsOf, type OneOrSet, removeOne } from './one-or-set.js';
 
 /** Options of {@link MemoryBroker}. */
 export interface MemoryBrokerOptions {
@@ -26,7 +27,7 @@ const TAKEN: Promise<undefined> = Promise.resolve(undefined);
 /** What instances of {@link MemoryBroker} share: subscriptions and presence, in memory. */
 export class MemoryBus {
   /** @internal channel → subscribed instances' listeners */
-  readonly channels = new Map<string, Set<Listener>>();
+  readonly channels = new Map<string, OneOrSet<Listener>>();
   /** @internal room → member → instances where it is present */
   readonly presence = new Map<string, Map<string, Set<string>>>();
   /** @internal the channels' histories */
@@ -62,11 +63,9 @@ export class MemoryBroker implements RealtimeBroker {
       return Promise.reject(new BrokerUnavailableError('the memory broker is closed'));
     }
     const position = history ? this.bus.histories.append(channel, payload, history) : undefined;
-    const listeners = this.bus.channels.get(channel);
-    if (listeners) {
-      for (const listener of [...listeners]) {
-        listener(channel, payload, position);
-      }
+    // A copy of a set: a listener may subscribe or unsubscribe as it runs.
+    for (const listener of [...itemsOf(this.bus.channels.get(channel))]) {
+      listener(channel, payload, position);
     }
     return position ? Promise.resolve(position) : TAKEN;
   }
@@ -81,23 +80,14 @@ export class MemoryBroker implements RealtimeBroker {
   subscribe(channel: string): Promise<void> {
     if (this.listener && !this.subscribed.has(channel)) {
       this.subscribed.add(channel);
-      let listeners = this.bus.channels.get(channel);
-      if (!listeners) {
-        listeners = new Set();
-        this.bus.channels.set(channel, listeners);
-      }
-      listeners.add(this.listener);
+      addOne(this.bus.channels, channel, this.listener);
     }
     return Promise.resolve();
   }
 
   unsubscribe(channel: string): Promise<void> {
     if (this.listener && this.subscribed.delete(channel)) {
-      const listeners = this.bus.channels.get(channel);
-      listeners?.delete(this.listener);
-      if (listeners?.size === 0) {
-        this.bus.channels.delete(channel);
-      }
+      removeOne(this.bus.channels, channel, this.listener);
     }
     return Promise.resolve();
   }

@@ -185,7 +185,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
 
   /** The clients of this instance that belong to a user. */
   localClientsOf(sub: string): object[] {
-    return [...(this.userChannels.connectionsOf(sub) ?? [])].map((connection) => connection.socket);
+    return [...this.userChannels.connectionsOf(sub)].map((connection) => connection.socket);
   }
 
   /** The distinct users (`sub`) present in a room on any instance, sorted. */

@@ -2,6 +2,7 @@ import type { BrokerPubSub } from '../broker/broker.interface.js';
 import type { Connection } from '../gateway/connection.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { userChannel } from './cluster-envelope.js';
+import { addOne, itemsOf, type OneOrSet, removeOne } from '../broker/one-or-set.js';
 
 /**
  * The users of this instance: their connections here, and the user channels this instance
@@ -10,7 +11,7 @@ import { userChannel } from './cluster-envelope.js';
  */
 export class UserChannels {
   /** user → its connections on this instance */
-  private readonly local = new Map<string, Set<Connection>>();
+  private readonly local = new Map<string, OneOrSet<Connection>>();
   /** user → holds (connections of the user, plus upgrades under way) */
   private readonly holds = new Map<string, number>();
   /** user → the subscription to the user channel, while it is being made */
@@ -51,19 +52,14 @@ export class UserChannels {
   }
 
   /** The connections of `sub` on this instance. */
-  connectionsOf(sub: string): Set<Connection> | undefined {
-    return this.local.get(sub);
+  connectionsOf(sub: string): Iterable<Connection> {
+    return itemsOf(this.local.get(sub));
   }
 
   /** Counts `connection` as `sub`'s from now on (the user is held already). */
   add(connection: Connection, sub: string): void {
     connection.user = sub;
-    let connections = this.local.get(sub);
-    if (!connections) {
-      connections = new Set();
-      this.local.set(sub, connections);
-    }
-    connections.add(connection);
+    addOne(this.local, sub, connection);
   }
 
   /** A connection that closed is no longer its user's, and gives its user's hold back. */
@@ -72,16 +68,13 @@ export class UserChannels {
     if (sub === undefined) {
       return;
     }
-    const connections = this.local.get(sub);
-    if (connections?.delete(connection) && connections.size === 0) {
-      this.local.delete(sub);
-    }
+    removeOne(this.local, sub, connection);
     this.release(sub);
   }
 
   /** Closes every local connection of `sub` with 4003. */
   kick(sub: string, reason: string): void {
-    for (const connection of [...(this.local.get(sub) ?? [])]) {
+    for (const connection of [...this.connectionsOf(sub)]) {
       connection.close(CloseCode.FORBIDDEN, reason, 'kicked');
     }
   }
