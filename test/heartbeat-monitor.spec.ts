@@ -1,24 +1,25 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
-import { type HeartbeatEntry, HeartbeatMonitor, type HeartbeatPeer } from '../src/heartbeat/heartbeat-monitor.js';
+import { HeartbeatEntry, HeartbeatMonitor } from '../src/heartbeat/heartbeat-monitor.js';
 import { FakeClock } from './support/fake-clock.js';
 
 /** A peer that records what the monitor did to it, and when. */
-class RecordingPeer implements HeartbeatPeer {
+class RecordingPeer extends HeartbeatEntry {
   readonly pings: number[] = [];
   terminatedAt: number | undefined;
   /** Set to answer pings: the pong arrives `pongDelayMs` later. */
   answer: ((entry: HeartbeatEntry) => void) | undefined;
-  entry!: HeartbeatEntry;
 
-  constructor(private readonly clock: FakeClock) {}
-
-  ping(): void {
-    this.pings.push(this.clock.now());
-    this.answer?.(this.entry);
+  constructor(private readonly clock: FakeClock) {
+    super();
   }
 
-  terminate(): void {
+  heartbeatPing(): void {
+    this.pings.push(this.clock.now());
+    this.answer?.(this);
+  }
+
+  heartbeatTimeout(): void {
     assert.equal(this.terminatedAt, undefined, 'terminated twice');
     this.terminatedAt = this.clock.now();
   }
@@ -31,7 +32,7 @@ describe('HeartbeatMonitor (fake clock, no sockets)', () => {
 
   function watch(): RecordingPeer {
     const peer = new RecordingPeer(clock);
-    peer.entry = monitor.add(peer);
+    monitor.add(peer);
     return peer;
   }
 
@@ -77,7 +78,7 @@ describe('HeartbeatMonitor (fake clock, no sockets)', () => {
   it('neither pings nor terminates a peer that keeps sending', () => {
     const peer = watch();
     for (let t = 0; t < 50 * timing.intervalMs; t += 150) {
-      peer.entry.active = true;
+      peer.active = true;
       clock.advance(150);
     }
     assert.deepEqual(peer.pings, []);
@@ -87,10 +88,10 @@ describe('HeartbeatMonitor (fake clock, no sockets)', () => {
   it('terminates a peer that went silent after being busy, counting from its last activity', () => {
     const peer = watch();
     for (let t = 0; t < 1000; t += 150) {
-      peer.entry.active = true;
+      peer.active = true;
       clock.advance(150);
     }
-    peer.entry.active = true;
+    peer.active = true;
     const lastActivity = clock.now();
     clock.advance(1000);
     assert.ok(peer.terminatedAt !== undefined);
@@ -116,7 +117,7 @@ describe('HeartbeatMonitor (fake clock, no sockets)', () => {
     assert.equal(monitor.size, 2500);
     assert.equal(clock.timers, 1);
     for (const peer of peers) {
-      monitor.remove(peer.entry);
+      monitor.remove(peer);
     }
     assert.equal(monitor.size, 0);
     assert.equal(clock.timers, 0);
@@ -138,7 +139,7 @@ describe('HeartbeatMonitor (fake clock, no sockets)', () => {
     alive.answer = (entry) => (entry.active = true);
     clock.advance(400);
     assert.notEqual(dead.terminatedAt, undefined);
-    monitor.remove(dead.entry);
+    monitor.remove(dead);
     assert.equal(monitor.size, 1);
     assert.equal(monitor.reaped, 1);
   });

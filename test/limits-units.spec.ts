@@ -239,7 +239,7 @@ describe('ConnectionCounter', () => {
 
   it('admits up to maxConnections in all and maxConnectionsPerIp per address (an IPv6 address by its /64)', () => {
     const limits = counter(4, 2, 10);
-    assert.deepEqual(limits.admit('1.1.1.1'), { ip: '1.1.1.1', released: false });
+    assert.deepEqual(limits.admit('1.1.1.1'), { ip: '1.1.1.1', user: undefined, released: false });
     admitted(limits.admit('2001:db8:0:1::1'));
     admitted(limits.admit('2001:db8:0:1::2'));
     assert.deepEqual(refusal(limits.admit('2001:db8:0:1::3')), { status: 429, code: 'TOO_MANY_CONNECTIONS', cause: 'address-connections' });

@@ -6,14 +6,14 @@ import { packShared } from '../protocol/msgpack.js';
 import { ServerRequests, type ServerRequestOptions } from './server-requests.js';
 import type { IncomingMessage } from 'node:http';
 import type { RealtimePrincipal } from '../auth/principal.interface.js';
-import type { HeartbeatEntry, HeartbeatMonitor, HeartbeatPeer } from '../heartbeat/heartbeat-monitor.js';
+import { HeartbeatEntry, type HeartbeatMonitor } from '../heartbeat/heartbeat-monitor.js';
 import type { TokenBucket } from '../limits/token-bucket.js';
 import type { Admission } from '../limits/limits.js';
 import type { GatewayMetrics } from '../metrics/realtime-metrics.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { DisconnectCause, DisconnectReason } from './disconnect-reason.js';
 import type { GatewaySettings } from './gateway-settings.js';
-import type { BoundHandler, DirectHandler } from './handler-types.js';
+import { type BoundHandler, DIRECT_ONLY, type DirectHandler } from './handler-types.js';
 import type { Deadline } from './deadline-queue.js';
 import type { RealtimeTransport } from '../transport/transport.interface.js';
 
@@ -25,22 +25,6 @@ const connections = new WeakMap<object, Connection>();
 /** The rooms of a connection in none: shared, never added to (see {@link Connection.joinRoom}). */
 const NO_ROOMS: Set<string> = new Set();
 
-/** A connection as its heartbeat monitor sees it: one small object, not two closures per connection. */
-class HeartbeatOf implements HeartbeatPeer {
-  constructor(private readonly connection: Connection) {}
-
-  ping(): void {
-    if (this.connection.isOpen) {
-      this.connection.transport.ping(this.connection.socket);
-    }
-  }
-
-  terminate(): void {
-    this.connection.metrics?.reapedOne();
-    this.connection.terminate('heartbeat-timeout');
-  }
-}
-
 /** @internal The plugin's state of a connected client (the `ws` socket), if it has any. */
 export function connectionOf(client: object): Connection | undefined {
   return connections.get(client);
@@ -50,8 +34,9 @@ export function connectionOf(client: object): Connection | undefined {
  * Server-side state of one WebSocket connection: its handlers (several gateways may
  * share a path), its invalid-frame budget and why it ended.
  */
-export class Connection {
-  readonly handlers = new Map<string, BoundHandler>();
+export class Connection extends HeartbeatEntry {
+  /** Nest's handlers bound to this client, by event; made by the first (see {@link handlerFor}). */
+  private handlers: Map<string, BoundHandler> | undefined;
   /** The rooms it is in; kept by `RealtimeHub` with {@link joinRoom} and `rooms.delete`. */
   rooms: Set<string> = NO_ROOMS;
   /** The user `RealtimeHub` counts it under: its `sub` when it was registered or signed in. */
@@ -67,6 +52,8 @@ export class Connection {
   rawHandler: BoundHandler | undefined;
   /** Handlers the adapter calls itself, shared by every connection of their gateway instance. */
   direct: ReadonlyMap<string, DirectHandler> | undefined;
+  /** Nest's disconnect callback of the first gateway that bound one (see the adapter's `bindClientDisconnect`). */
+  nestDisconnect: ((reason: DisconnectReason) => void) | undefined;
   /** How many gateways bound their handlers to it (more than one: Nest's path for all). */
   bindings = 0;
   private invalidCount = 0;
@@ -80,8 +67,7 @@ export class Connection {
   refreshAttempts = 0;
   /** The verified token's claims; undefined on a public gateway without a token. */
   principal: RealtimePrincipal | undefined;
-  /** Its heartbeat entry, whose `active` flag any inbound traffic sets; none when heartbeats are off. */
-  heartbeat: HeartbeatEntry | undefined;
+  /** The heartbeat monitor watching it; none when heartbeats are off. */
   private heartbeatMonitor: HeartbeatMonitor | undefined;
   /** Cuts the socket when the client does not answer the server's close frame in time. */
   private closeTimer: NodeJS.Timeout | undefined;
@@ -123,13 +109,14 @@ export class Connection {
     /** Its adapter's async `handleDisconnect` work still running, which a shutdown waits for. */
     readonly disconnectWork: Set<Promise<unknown>>,
   ) {
+    super();
     connections.set(socket, this);
   }
 
   /** Puts the connection under a heartbeat monitor: pinged when silent, terminated when it stays so. */
   watch(monitor: HeartbeatMonitor): void {
     this.heartbeatMonitor = monitor;
-    this.heartbeat = monitor.add(new HeartbeatOf(this));
+    monitor.add(this);
   }
 
   /**
@@ -141,6 +128,19 @@ export class Connection {
     return this.asked.ask((frame) => this.sendFrame(frame), event, data, options);
   }
 
+  /** Binds Nest's `handler` of `event` to this client, unless a handler of that event is bound already. */
+  bindHandler(event: string, handler: BoundHandler): void {
+    this.handlers ??= new Map();
+    if (!this.handlers.has(event)) {
+      this.handlers.set(event, handler);
+    }
+  }
+
+  /** The handler of `event`: Nest's, bound to this client, or `DIRECT_ONLY` for one only `direct` has. */
+  handlerFor(event: string): BoundHandler | undefined {
+    return this.handlers?.get(event) ?? (this.direct?.has(event) ? DIRECT_ONLY : undefined);
+  }
+
   /** Adds a room to {@link rooms}; the set is made on the first join (most connections join none). */
   joinRoom(room: string): void {
     if (this.rooms === NO_ROOMS) {
@@ -149,11 +149,20 @@ export class Connection {
     this.rooms.add(room);
   }
 
+  /** Its heartbeat monitor's ping, sent while it is open. */
+  heartbeatPing(): void {
+    this.isOpen && this.transport.ping(this.socket);
+  }
+
+  /** Its heartbeat monitor found it silent for too long: cut it. */
+  heartbeatTimeout(): void {
+    this.metrics?.reapedOne();
+    this.terminate('heartbeat-timeout');
+  }
+
   /** Records proof of life: called for every inbound frame, pong and ping. */
   markAlive(): void {
-    if (this.heartbeat) {
-      this.heartbeat.active = true;
-    }
+    this.active = true;
   }
 
   /** Open and not closing: once the server (or the client) starts closing, its frames are discarded. */
@@ -369,10 +378,8 @@ export class Connection {
     this.closedWaiters = null;
     waiters?.forEach((resolve) => resolve());
     clearTimeout(this.closeTimer);
-    if (this.heartbeat) {
-      this.heartbeatMonitor!.remove(this.heartbeat);
-      this.heartbeat = undefined;
-    }
+    this.heartbeatMonitor?.remove(this);
+    this.heartbeatMonitor = undefined;
   }
 
   /**

@@ -97,7 +97,7 @@ export class FrameDispatcher {
       this.onReply(connection, sid, event, payload);
       return;
     }
-    const handler = connection.handlers.get(event);
+    const handler = connection.handlerFor(event);
     connection.metrics?.messageIn(handler || event === PING_EVENT || event === AUTH_EVENT ? event : undefined);
     if (event === PING_EVENT) {
       connection.sendFrame(replyFrame(PONG_EVENT, id, { t: Date.now() }));

@@ -57,6 +57,8 @@ export type HttpServerSource = INestApplicationContext | HttpServer | HttpAdapte
 export class RealtimeWsAdapter extends AbstractWsAdapter {
   private readonly logger = new Logger('RealtimeWsAdapter');
   private readonly settings = new WeakMap<WebSocketServer, GatewaySettings>();
+  /** How many gateways Nest bound to the server of each path's settings. */
+  private readonly gatewaysOn = new WeakMap<GatewaySettings, number>();
   private readonly heartbeats = new HeartbeatRegistry();
   private readonly adapterHost: HttpAdapterHost | undefined;
   private readonly handshake: HandshakeChecker;
@@ -173,6 +175,11 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   }
 
   override bindClientConnect(server: WebSocketServer, callback: (...args: unknown[]) => void): void {
+    // Nest binds each gateway on the path here, all of them before the first connection.
+    const settings = this.settings.get(server);
+    if (settings) {
+      this.gatewaysOn.set(settings, (this.gatewaysOn.get(settings) ?? 0) + 1);
+    }
     server.on('connection', callback);
   }
 
@@ -183,19 +190,29 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     }
     // One gateway on the path: its plain handlers skip Nest's async pipeline. Several: Nest's path for all.
     const gateway = takeConnectingGateway(client);
-    connection.direct = ++connection.bindings === 1 && gateway ? this.direct.of(gateway) : undefined;
+    const direct = ++connection.bindings === 1 && gateway ? this.direct.of(gateway) : undefined;
+    connection.direct = direct;
+    // The sole gateway of its path: a handler the adapter calls itself needs no bound copy per connection.
+    const sole = direct !== undefined && this.gatewaysOn.get(connection.settings) === 1;
     for (const { message, callback } of handlers) {
       const event = String(message);
       if (event === RAW_TEXT_MESSAGE) {
         connection.rawHandler ??= callback as BoundHandler;
-      } else if (!connection.handlers.has(event)) {
+      } else if (!(sole && direct.has(event))) {
         // Two gateways on one path both subscribed to it: the first wins, as Nest's map does.
-        connection.handlers.set(event, callback as BoundHandler);
+        connection.bindHandler(event, callback as BoundHandler);
       }
     }
   }
 
   override bindClientDisconnect(client: WebSocket, callback: (reason: unknown) => void): void {
+    const own = connectionOf(client);
+    if (own && !own.nestDisconnect) {
+      // The first gateway's: kept on the connection, with one listener shared by all, not a closure each.
+      own.nestDisconnect = callback;
+      client.on('close', tellNestOfClose);
+      return;
+    }
     // 'on', not 'once': ws emits 'close' once, and once() would add a wrapper per connection.
     client.on('close', (code: number, reason: Buffer) => {
       const connection = connectionOf(client);
@@ -255,4 +272,10 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
 /** The subprotocol of a handshake: MessagePack when the client offers it (it offers JSON too, for older servers), else JSON. */
 function selectProtocol(protocols: Set<string>): string | false {
   return protocols.has(PROTOCOL_V1_MSGPACK) ? PROTOCOL_V1_MSGPACK : protocols.has(PROTOCOL_V1) ? PROTOCOL_V1 : false;
+}
+
+/** The `'close'` listener that tells Nest of a disconnect (shared: `this` is the client). */
+function tellNestOfClose(this: WebSocket, code: number, reason: Buffer): void {
+  const connection = connectionOf(this)!;
+  connection.nestDisconnect!(connection.disconnectReason(code, reason));
 }

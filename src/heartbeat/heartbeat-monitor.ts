@@ -1,31 +1,29 @@
 import { type HeartbeatClock, systemClock } from './heartbeat-clock.js';
 
-/** A connection as the heartbeat sees it: something to ping and something to cut. */
-export interface HeartbeatPeer {
-  /** Sends a protocol-level ping. */
-  ping(): void;
-  /** Ends the connection without a close handshake: the peer is presumed gone. */
-  terminate(): void;
-}
+/** {@link HeartbeatEntry.pingedAt} of a peer never pinged: a small integer, like every time an entry holds. */
+const NEVER = -(2 ** 30);
 
 /**
- * A peer's entry in the monitor. The transport sets `active` on any inbound traffic (a
- * frame, a pong, a ping): a single property store, the whole per-message cost.
+ * A peer as the heartbeat sees it: something to ping and something to cut, which keeps
+ * its own liveness (a connection is one, so it needs no separate entry object). The
+ * transport sets `active` on any inbound traffic (a frame, a pong, a ping): a single
+ * property store, the whole per-message cost.
  */
-export class HeartbeatEntry {
+export abstract class HeartbeatEntry {
   /** Something arrived since the last sweep. */
   active = true;
-  /** @internal When a sweep last saw activity. */
-  seenAt: number;
-  /** @internal When the last ping went out, or -Infinity. */
-  pingedAt = Number.NEGATIVE_INFINITY;
+  /**
+   * @internal When a sweep last saw activity, in whole ms since the monitor was made: an
+   * integer is stored in the object itself, a fraction in a number object of its own.
+   */
+  seenAt = 0;
+  /** @internal When the last ping went out, in the same unit, or {@link NEVER}. */
+  pingedAt = NEVER;
 
-  constructor(
-    readonly peer: HeartbeatPeer,
-    now: number,
-  ) {
-    this.seenAt = now;
-  }
+  /** Sends a protocol-level ping. */
+  abstract heartbeatPing(): void;
+  /** Ends the connection without a close handshake: the peer is presumed gone. */
+  abstract heartbeatTimeout(): void;
 }
 
 /** Heartbeat timing: ping after `intervalMs` of silence, cut after `intervalMs + timeoutMs`. */
@@ -50,12 +48,19 @@ export class HeartbeatMonitor {
   private readonly entries = new Set<HeartbeatEntry>();
   private timer: unknown;
   private reapedCount = 0;
+  private readonly epoch: number;
 
   constructor(
     readonly timing: HeartbeatTiming,
     private readonly clock: HeartbeatClock = systemClock,
   ) {
     this.sweepMs = Math.max(1, Math.floor(Math.min(timing.intervalMs, timing.timeoutMs) / 4));
+    this.epoch = clock.now();
+  }
+
+  /** Whole ms since the monitor was made. */
+  private now(): number {
+    return Math.floor(this.clock.now() - this.epoch);
   }
 
   /** Peers being watched. */
@@ -73,14 +78,15 @@ export class HeartbeatMonitor {
     return this.timer !== undefined;
   }
 
-  /** Starts watching a peer; keep the entry to mark activity and to remove it. */
-  add(peer: HeartbeatPeer): HeartbeatEntry {
-    const entry = new HeartbeatEntry(peer, this.clock.now());
+  /** Starts watching a peer, as seen now. */
+  add(entry: HeartbeatEntry): void {
+    entry.active = true;
+    entry.seenAt = this.now();
+    entry.pingedAt = NEVER;
     this.entries.add(entry);
     if (this.timer === undefined) {
       this.timer = this.clock.setInterval(() => this.sweep(), this.sweepMs);
     }
-    return entry;
   }
 
   /** Stops watching a peer (it closed); the timer stops with the last one. */
@@ -102,7 +108,7 @@ export class HeartbeatMonitor {
 
   /** One pass over every peer; the timer calls it every `sweepMs`. */
   sweep(): void {
-    const now = this.clock.now();
+    const now = this.now();
     const { intervalMs, timeoutMs } = this.timing;
     for (const entry of this.entries) {
       if (entry.active) {
@@ -115,10 +121,10 @@ export class HeartbeatMonitor {
         // Removed at once: the peer's close event may come later, or not at all.
         this.entries.delete(entry);
         this.reapedCount++;
-        entry.peer.terminate();
+        entry.heartbeatTimeout();
       } else if (silence >= intervalMs && now - entry.pingedAt >= intervalMs) {
         entry.pingedAt = now;
-        entry.peer.ping();
+        entry.heartbeatPing();
       }
     }
     if (this.entries.size === 0) {

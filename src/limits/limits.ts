@@ -133,7 +133,8 @@ export class ConnectionCounter {
     }
     this.total++;
     this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
-    return { ip, released: false };
+    // Every field from the start: one added later would move them all out of the object.
+    return { ip, user: undefined, released: false };
   }
 
   /**
