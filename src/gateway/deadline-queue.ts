@@ -3,7 +3,10 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** One item's place in a {@link DeadlineQueue}. */
 export interface Deadline<T> {
   readonly item: T;
-  /** Epoch ms. */
+  /**
+   * When, in whole ms after the queue was made (rounded up: never early). Small integers
+   * are stored in the entry itself; an epoch time would take a number object of its own.
+   */
   at: number;
   /** @internal Its index in the heap; -1 once out of the queue. */
   index: number;
@@ -21,6 +24,7 @@ export class DeadlineQueue<T> {
   private readonly heap: Deadline<T>[] = [];
   private timer: NodeJS.Timeout | undefined;
   private armedFor = Number.POSITIVE_INFINITY;
+  private readonly epoch = Date.now();
 
   /** @param expire called once for each item whose deadline has passed, in deadline order */
   constructor(private readonly expire: (item: T) => void) {}
@@ -29,8 +33,9 @@ export class DeadlineQueue<T> {
     return this.heap.length;
   }
 
-  /** Puts `item` in the queue at `at` (epoch ms), or moves it there if `deadline` is its entry. */
-  set(item: T, at: number, deadline?: Deadline<T>): Deadline<T> {
+  /** Puts `item` in the queue at `epochMs`, or moves it there if `deadline` is its entry. */
+  set(item: T, epochMs: number, deadline?: Deadline<T>): Deadline<T> {
+    const at = Math.ceil(epochMs - this.epoch);
     if (deadline && deadline.index >= 0) {
       const earlier = at < deadline.at;
       deadline.at = at;
@@ -62,7 +67,7 @@ export class DeadlineQueue<T> {
   private fire(): void {
     this.timer = undefined;
     this.armedFor = Number.POSITIVE_INFINITY;
-    const now = Date.now();
+    const now = Date.now() - this.epoch;
     while (this.heap.length > 0 && this.heap[0]!.at <= now) {
       const first = this.heap[0]!;
       this.take(first);
@@ -96,7 +101,7 @@ export class DeadlineQueue<T> {
     clearTimeout(this.timer);
     this.armedFor = first.at;
     // Past a step's end the timer fires early and re-arms itself for what remains.
-    this.timer = setTimeout(() => this.fire(), Math.min(Math.max(first.at - Date.now(), 0), MAX_TIMER_MS));
+    this.timer = setTimeout(() => this.fire(), Math.min(Math.max(first.at + this.epoch - Date.now(), 0), MAX_TIMER_MS));
     this.timer.unref();
   }
 
