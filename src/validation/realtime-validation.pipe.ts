@@ -1,9 +1,10 @@
 import { type ArgumentMetadata, Inject, Injectable, Logger, Optional, type PipeTransform } from '@nestjs/common';
 import { instanceToPlain, plainToInstance } from 'class-transformer';
-import { validate, validateSync, type ValidationError, type ValidatorOptions } from 'class-validator';
+import { validate, type ValidationError, type ValidatorOptions } from 'class-validator';
 import { REALTIME_MODULE_OPTIONS } from '../realtime.module-definition.js';
 import type { RealtimeModuleOptions } from '../realtime-options.interface.js';
 import { type DtoPlan, planFor } from './dto-plan.js';
+import { SyncValidator } from './sync-validator.js';
 import type { RealtimeValidationOptions, RealtimeValidationSetting } from './validation-options.interface.js';
 import { toValidationDetails, validationFailed } from './validation-details.js';
 
@@ -52,6 +53,7 @@ export class RealtimeValidationPipe implements PipeTransform<unknown, unknown> {
 
   private readonly transformResult: boolean;
   private readonly validatorOptions: ValidatorOptions | undefined;
+  private readonly syncValidator: SyncValidator | undefined;
 
   constructor(@Optional() @Inject(REALTIME_MODULE_OPTIONS) moduleOptions?: RealtimeModuleOptions) {
     const layers = (new.target as typeof RealtimeValidationPipe).layers;
@@ -70,6 +72,7 @@ export class RealtimeValidationPipe implements PipeTransform<unknown, unknown> {
             forbidUnknownValues: true,
             validationError: { target: false, value: false },
           };
+    this.syncValidator = this.validatorOptions && new SyncValidator(this.validatorOptions);
   }
 
   transform(value: unknown, metadata: ArgumentMetadata): unknown {
@@ -90,7 +93,7 @@ export class RealtimeValidationPipe implements PipeTransform<unknown, unknown> {
     if (plan.async) {
       return validate(instance, this.validatorOptions).then((errors) => this.settle(instance, errors));
     }
-    return this.settle(instance, validateSync(instance, this.validatorOptions));
+    return this.settle(instance, this.syncValidator!.validate(instance));
   }
 
   private instantiate(plan: DtoPlan, value: object): object {
