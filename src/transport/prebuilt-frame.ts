@@ -13,6 +13,22 @@ export interface PrebuiltFrame {
   readonly binary: boolean;
 }
 
+/**
+ * A frame whose payload is a view of its bytes, made only when asked for: almost every
+ * frame is written as bytes, and a view is a `Buffer` object of its own.
+ */
+class FramedBytes implements PrebuiltFrame {
+  constructor(
+    readonly bytes: Buffer,
+    private readonly header: number,
+    readonly binary: boolean,
+  ) {}
+
+  get payload(): Buffer {
+    return this.bytes.subarray(this.header);
+  }
+}
+
 /** Frames `text` (a string, or its UTF-8 bytes) as one final unmasked text frame (FIN + opcode 1). */
 export function prebuildTextFrame(text: string | Buffer): PrebuiltFrame {
   const length = typeof text === 'string' ? Buffer.byteLength(text) : text.length;
@@ -22,14 +38,14 @@ export function prebuildTextFrame(text: string | Buffer): PrebuiltFrame {
   } else {
     text.copy(bytes, header);
   }
-  return { payload: bytes.subarray(header), bytes, binary: false };
+  return new FramedBytes(bytes, header, false);
 }
 
 /** Frames `payload` as one final unmasked binary frame (FIN + opcode 2). */
 export function prebuildBinaryFrame(payload: Uint8Array): PrebuiltFrame {
   const { bytes, header } = allocateFrame(0x82, payload.length);
   bytes.set(payload, header);
-  return { payload: bytes.subarray(header), bytes, binary: true };
+  return new FramedBytes(bytes, header, true);
 }
 
 /**
