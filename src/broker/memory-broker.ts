@@ -8,7 +8,7 @@ import type {
   StreamPosition,
 } from './broker.interface.js';
 import { MemoryHistories } from './memory-history.js';
-import { addOne, itemsOf, type OneOrSet, removeOne } from './one-or-set.js';
+import { addOne, hasOne, itemsOf, type OneOrSet, removeOne } from './one-or-set.js';
 
 /** Options of {@link MemoryBroker}. */
 export interface MemoryBrokerOptions {
@@ -43,7 +43,6 @@ export class MemoryBroker implements RealtimeBroker {
   private readonly bus: MemoryBus;
   private instanceId = '';
   private listener: Listener | undefined;
-  private readonly subscribed = new Set<string>();
   private readonly present = new Map<string, Set<string>>();
   private closed = false;
 
@@ -78,15 +77,15 @@ export class MemoryBroker implements RealtimeBroker {
   }
 
   subscribe(channel: string): Promise<void> {
-    if (this.listener && !this.subscribed.has(channel)) {
-      this.subscribed.add(channel);
+    // The bus is the record of what this instance subscribed to: no set of its own per channel.
+    if (this.listener) {
       addOne(this.bus.channels, channel, this.listener);
     }
     return Promise.resolve();
   }
 
   unsubscribe(channel: string): Promise<void> {
-    if (this.listener && this.subscribed.delete(channel)) {
+    if (this.listener) {
       removeOne(this.bus.channels, channel, this.listener);
     }
     return Promise.resolve();
@@ -140,7 +139,9 @@ export class MemoryBroker implements RealtimeBroker {
   }
 
   async close(): Promise<void> {
-    for (const channel of [...this.subscribed]) {
+    const listener = this.listener;
+    const channels = listener ? [...this.bus.channels.keys()].filter((channel) => hasOne(this.bus.channels, channel, listener)) : [];
+    for (const channel of channels) {
       await this.unsubscribe(channel);
     }
     for (const [room, members] of [...this.present]) {

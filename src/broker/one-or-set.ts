@@ -17,6 +17,12 @@ export function addOne<K, T extends object>(map: Map<K, OneOrSet<T>>, key: K, it
   }
 }
 
+/** Whether `item` is under `key`. */
+export function hasOne<K, T extends object>(map: Map<K, OneOrSet<T>>, key: K, item: T): boolean {
+  const held = map.get(key);
+  return held === item || (held instanceof Set && held.has(item));
+}
+
 /** Removes `item` from under `key`, and `key` with its last item; true when `item` was there. */
 export function removeOne<K, T extends object>(map: Map<K, OneOrSet<T>>, key: K, item: T): boolean {
   const held = map.get(key);
