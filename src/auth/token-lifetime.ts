@@ -42,7 +42,7 @@ export class TokenLifetime {
   attach(connection: Connection, authentication: Authentication): void {
     connection.principal = authentication.principal;
     if (authentication.expiresAt !== undefined) {
-      connection.expiry = this.deadlines.set(connection, authentication.expiresAt, connection.expiry);
+      this.deadlines.set(connection, authentication.expiresAt);
     } else {
       this.detach(connection);
     }
@@ -50,10 +50,7 @@ export class TokenLifetime {
 
   /** Forgets a connection's deadline (it closed, or its new identity does not expire). */
   detach(connection: Connection): void {
-    if (connection.expiry) {
-      this.deadlines.remove(connection.expiry);
-      connection.expiry = undefined;
-    }
+    this.deadlines.remove(connection);
   }
 
   /** Stops the expiry timer (the adapter is being disposed). */

@@ -34,7 +34,7 @@ export function connectionOf(client: object): Connection | undefined {
  * Server-side state of one WebSocket connection: its handlers (several gateways may
  * share a path), its invalid-frame budget and why it ended.
  */
-export class Connection extends HeartbeatEntry {
+export class Connection extends HeartbeatEntry implements Deadline {
   /** Nest's handlers bound to this client, by event; made by the first (see {@link handlerFor}). */
   private handlers: Map<string, BoundHandler> | undefined;
   /** The rooms it is in; kept by `RealtimeHub` with {@link joinRoom} and `rooms.delete`. */
@@ -61,8 +61,9 @@ export class Connection extends HeartbeatEntry {
   private closeCause: DisconnectCause | undefined;
   /** Why it ended, once its socket closed (see {@link disconnectReason}). */
   endReason: DisconnectReason | undefined;
-  /** Its token's expiry, kept by `TokenLifetime`. */
-  expiry: Deadline<Connection> | undefined;
+  /** Its token's expiry, kept by `TokenLifetime`'s deadline queue (see {@link Deadline}). */
+  deadlineAt = 0;
+  deadlineIndex = -1;
   /** In-band refreshes started, so that a slow one cannot overwrite a newer one. */
   refreshAttempts = 0;
   /** The verified token's claims; undefined on a public gateway without a token. */

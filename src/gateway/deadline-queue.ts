@@ -1,27 +1,29 @@
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** One item's place in a {@link DeadlineQueue}. */
-export interface Deadline<T> {
-  readonly item: T;
+/**
+ * An item with its place in a {@link DeadlineQueue}, which the queue keeps in the item
+ * itself: no entry object per item.
+ */
+export interface Deadline {
   /**
    * When, in whole ms after the queue was made (rounded up: never early). Small integers
-   * are stored in the entry itself; an epoch time would take a number object of its own.
+   * are stored in the object itself; an epoch time would take a number object of its own.
    */
-  at: number;
-  /** @internal Its index in the heap; -1 once out of the queue. */
-  index: number;
+  deadlineAt: number;
+  /** Its index in the queue's heap; -1 while out of the queue. */
+  deadlineIndex: number;
 }
 
 /**
  * Many deadlines, one timer: a binary min-heap by time, and a single timer armed for
  * the earliest. Token expiry used a timer per connection (a `Timeout`, its closure and
- * its list entry, about 250 bytes each); here a connection costs one small entry.
+ * its list entry, about 250 bytes each); here a connection costs two numbers of its own.
  * Setting, moving and removing a deadline are O(log n); the timer is re-armed only when
  * the earliest deadline changes. Long deadlines are reached in steps, since Node timers
  * top out near 24.8 days.
  */
-export class DeadlineQueue<T> {
-  private readonly heap: Deadline<T>[] = [];
+export class DeadlineQueue<T extends Deadline> {
+  private readonly heap: T[] = [];
   private timer: NodeJS.Timeout | undefined;
   private armedFor = Number.POSITIVE_INFINITY;
   private readonly epoch = Date.now();
@@ -33,26 +35,26 @@ export class DeadlineQueue<T> {
     return this.heap.length;
   }
 
-  /** Puts `item` in the queue at `epochMs`, or moves it there if `deadline` is its entry. */
-  set(item: T, epochMs: number, deadline?: Deadline<T>): Deadline<T> {
+  /** Puts `item` in the queue at `epochMs`, or moves it there if it is in the queue. */
+  set(item: T, epochMs: number): void {
     const at = Math.ceil(epochMs - this.epoch);
-    if (deadline && deadline.index >= 0) {
-      const earlier = at < deadline.at;
-      deadline.at = at;
-      earlier ? this.up(deadline.index) : this.down(deadline.index);
+    if (item.deadlineIndex >= 0) {
+      const earlier = at < item.deadlineAt;
+      item.deadlineAt = at;
+      earlier ? this.up(item.deadlineIndex) : this.down(item.deadlineIndex);
     } else {
-      deadline = { item, at, index: this.heap.length };
-      this.heap.push(deadline);
-      this.up(deadline.index);
+      item.deadlineAt = at;
+      item.deadlineIndex = this.heap.length;
+      this.heap.push(item);
+      this.up(item.deadlineIndex);
     }
     this.arm();
-    return deadline;
   }
 
-  /** Takes a deadline out of the queue; nothing happens if it already left. */
-  remove(deadline: Deadline<T>): void {
-    if (deadline.index >= 0) {
-      this.take(deadline);
+  /** Takes an item out of the queue; nothing happens if it is not in it. */
+  remove(item: T): void {
+    if (item.deadlineIndex >= 0) {
+      this.take(item);
       this.arm();
     }
   }
@@ -68,23 +70,23 @@ export class DeadlineQueue<T> {
     this.timer = undefined;
     this.armedFor = Number.POSITIVE_INFINITY;
     const now = Date.now() - this.epoch;
-    while (this.heap.length > 0 && this.heap[0]!.at <= now) {
+    while (this.heap.length > 0 && this.heap[0]!.deadlineAt <= now) {
       const first = this.heap[0]!;
       this.take(first);
-      this.expire(first.item);
+      this.expire(first);
     }
     this.arm();
   }
 
-  private take(deadline: Deadline<T>): void {
-    const index = deadline.index;
+  private take(item: T): void {
+    const index = item.deadlineIndex;
     const last = this.heap.pop()!;
-    deadline.index = -1;
-    if (last !== deadline) {
+    item.deadlineIndex = -1;
+    if (last !== item) {
       this.heap[index] = last;
-      last.index = index;
+      last.deadlineIndex = index;
       this.down(index);
-      this.up(last.index);
+      this.up(last.deadlineIndex);
     }
   }
 
@@ -95,13 +97,13 @@ export class DeadlineQueue<T> {
       this.stop();
       return;
     }
-    if (this.timer && first.at === this.armedFor) {
+    if (this.timer && first.deadlineAt === this.armedFor) {
       return;
     }
     clearTimeout(this.timer);
-    this.armedFor = first.at;
+    this.armedFor = first.deadlineAt;
     // Past a step's end the timer fires early and re-arms itself for what remains.
-    this.timer = setTimeout(() => this.fire(), Math.min(Math.max(first.at + this.epoch - Date.now(), 0), MAX_TIMER_MS));
+    this.timer = setTimeout(() => this.fire(), Math.min(Math.max(first.deadlineAt + this.epoch - Date.now(), 0), MAX_TIMER_MS));
     this.timer.unref();
   }
 
@@ -110,15 +112,15 @@ export class DeadlineQueue<T> {
     while (index > 0) {
       const parentIndex = (index - 1) >> 1;
       const parent = this.heap[parentIndex]!;
-      if (parent.at <= entry.at) {
+      if (parent.deadlineAt <= entry.deadlineAt) {
         break;
       }
       this.heap[index] = parent;
-      parent.index = index;
+      parent.deadlineIndex = index;
       index = parentIndex;
     }
     this.heap[index] = entry;
-    entry.index = index;
+    entry.deadlineIndex = index;
   }
 
   private down(index: number): void {
@@ -129,18 +131,18 @@ export class DeadlineQueue<T> {
       if (child >= length) {
         break;
       }
-      if (child + 1 < length && this.heap[child + 1]!.at < this.heap[child]!.at) {
+      if (child + 1 < length && this.heap[child + 1]!.deadlineAt < this.heap[child]!.deadlineAt) {
         child++;
       }
       const smaller = this.heap[child]!;
-      if (smaller.at >= entry.at) {
+      if (smaller.deadlineAt >= entry.deadlineAt) {
         break;
       }
       this.heap[index] = smaller;
-      smaller.index = index;
+      smaller.deadlineIndex = index;
       index = child;
     }
     this.heap[index] = entry;
-    entry.index = index;
+    entry.deadlineIndex = index;
   }
 }
