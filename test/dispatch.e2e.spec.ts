@@ -103,6 +103,18 @@ class PlainGateway {
     return { direct: calledFromAdapter() };
   }
 
+  // Two handlers of one event: Nest keeps the first, which takes Nest's path; the second is never called.
+  @SubscribeMessage('twice')
+  @UseInterceptors(WrapInterceptor)
+  twiceFirst(): { which: string } {
+    return { which: 'first' };
+  }
+
+  @SubscribeMessage('twice')
+  twiceSecond(): { which: string } {
+    return { which: 'second' };
+  }
+
   @SubscribeMessage('own-pipe')
   @UsePipes(OwnValidationPipe)
   ownPipe(@MessageBody() body: NoteDto): { text: string; direct: boolean } {
@@ -282,6 +294,7 @@ describe("the adapter's direct dispatch path", () => {
     running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [PlainGateway, OwnValidationPipe] });
     const client = await connect('/plain');
     assert.deepEqual((await client.request({ event: 'intercepted', id: 1 })).data, { wrapped: { direct: false } });
+    assert.deepEqual((await client.request({ event: 'twice', id: 4 })).data, { wrapped: { which: 'first' } });
     assert.deepEqual((await client.request({ event: 'own-pipe', id: 2, data: { text: 'x' } })).data, { text: 'x', direct: false });
     assert.equal(
       ((await client.request({ event: 'own-pipe', id: 3, data: { text: 1 } })).data as { code: string }).code,

@@ -170,6 +170,16 @@ describe('gateway adapter and protocol v1 envelope', () => {
       assert.equal((await client.next()).text, 'raw:   [1,2]');
     });
 
+    it('never lets a JSON frame reach the raw handler by naming its internal event', async () => {
+      const client = await connect();
+      client.send(JSON.stringify({ event: '<raw text>', id: 2, data: 'json' }));
+      assert.deepEqual(await client.nextJson(), {
+        event: 'error',
+        id: 2,
+        data: { code: 'UNKNOWN_EVENT', message: 'no handler for event "<raw text>"' },
+      });
+    });
+
     it('answers an error of the raw handler with an error frame', async () => {
       const client = await connect();
       client.send('fail');

@@ -9,6 +9,7 @@ import {
 } from '@nestjs/common/constants.js';
 import type { ApplicationConfig } from '@nestjs/core';
 import { MESSAGE_METADATA } from '@nestjs/websockets/constants.js';
+import { RAW_TEXT_MESSAGE } from '../realtime.constants.js';
 import type { RealtimeModuleOptions } from '../realtime-options.interface.js';
 import { isConfiguredPipe, messageHandlers } from '../validation/message-validation.decorator.js';
 import { RealtimeValidationPipe } from '../validation/realtime-validation.pipe.js';
@@ -93,11 +94,15 @@ function buildTable(instance: object, options: RealtimeModuleOptions | undefined
   if (!onlyRealtimeFilter(type) || has(GUARDS_METADATA, type) || has(INTERCEPTORS_METADATA, type) || has(PIPES_METADATA, type)) {
     return table;
   }
+  const seen = new Set<string>();
   for (const [name, method] of messageHandlers(Object.getPrototypeOf(instance) as object)) {
     const event = Reflect.getMetadata(MESSAGE_METADATA, method) as string;
-    if (table.has(event)) {
-      continue; // Nest's map keeps the first too.
+    // Nest's map keeps the first handler of an event: a later one is never called directly
+    // either. Raw text always takes Nest's path: a JSON frame naming its event must not reach it.
+    if (seen.has(event) || event === RAW_TEXT_MESSAGE) {
+      continue;
     }
+    seen.add(event);
     const direct = directHandler(instance, name, method, options);
     if (direct) {
       table.set(event, direct);
