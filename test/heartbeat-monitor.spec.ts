@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
+import type { HeartbeatClock } from '../src/heartbeat/heartbeat-clock.js';
 import { HeartbeatEntry, HeartbeatMonitor } from '../src/heartbeat/heartbeat-monitor.js';
 import { FakeClock } from './support/fake-clock.js';
 
@@ -142,5 +143,55 @@ describe('HeartbeatMonitor (fake clock, no sockets)', () => {
     monitor.remove(dead);
     assert.equal(monitor.size, 1);
     assert.equal(monitor.reaped, 1);
+  });
+
+  describe('with a clock of fractional milliseconds, swept by hand', () => {
+    let time = 0;
+    const manual: HeartbeatClock = { now: () => time, setInterval: () => 1, clearInterval: () => undefined };
+
+    function sweepAt(at: number, handMonitor: HeartbeatMonitor): void {
+      time = at;
+      handMonitor.sweep();
+    }
+
+    it('never cuts a peer before interval + timeout of silence, whatever the fractions', () => {
+      time = 0;
+      const handMonitor = new HeartbeatMonitor(timing, manual);
+      const peer = new RecordingPeer(clock);
+      handMonitor.add(peer);
+      sweepAt(10.9, handMonitor); // seen at 10.9
+      sweepAt(310.5, handMonitor); // silent for 299.6 ms: pinged, not cut
+      assert.equal(peer.pings.length, 1);
+      assert.equal(peer.terminatedAt, undefined, 'cut after 299.6 ms of silence');
+      sweepAt(310.9, handMonitor); // silent for 300 ms: whole-ms rounding may leave it for a sweep
+      sweepAt(312.9, handMonitor); // silent for 302 ms
+      assert.notEqual(peer.terminatedAt, undefined, 'not cut 2 ms after its time');
+    });
+
+    it('keeps its times small integers as the process runs for weeks, and its timing with them', () => {
+      time = 0;
+      const handMonitor = new HeartbeatMonitor(timing, manual);
+      const quiet = new RecordingPeer(clock);
+      const busy = new RecordingPeer(clock);
+      handMonitor.add(quiet);
+      handMonitor.add(busy);
+      const weeks = 4 * 7 * 24 * 3600 * 1000; // past 2^31 ms
+      sweepAt(weeks + 0.25, handMonitor); // both seen
+      assert.ok(Number.isInteger(quiet.seenAt) && Math.abs(quiet.seenAt) < 2 ** 30, `seenAt ${quiet.seenAt}`);
+      busy.active = true;
+      sweepAt(weeks + 250.25, handMonitor);
+      assert.equal(quiet.pings.length, 1, 'pinged after 250 ms of silence');
+      busy.active = true;
+      sweepAt(weeks + 299.75, handMonitor);
+      assert.equal(quiet.terminatedAt, undefined, 'cut after 299.5 ms of silence');
+      busy.active = true;
+      sweepAt(weeks + 302.25, handMonitor);
+      assert.notEqual(quiet.terminatedAt, undefined, 'not cut 2 ms after its time');
+      assert.equal(busy.terminatedAt, undefined);
+      for (const peer of [quiet, busy]) {
+        assert.ok(Number.isInteger(peer.seenAt) && Math.abs(peer.seenAt) < 2 ** 30, `seenAt ${peer.seenAt}`);
+        assert.ok(Number.isInteger(peer.pingedAt) && Math.abs(peer.pingedAt) <= 2 ** 30, `pingedAt ${peer.pingedAt}`);
+      }
+    });
   });
 });

@@ -1,7 +1,16 @@
 import { type HeartbeatClock, systemClock } from './heartbeat-clock.js';
 
-/** {@link HeartbeatEntry.pingedAt} of a peer never pinged: a small integer, like every time an entry holds. */
+/**
+ * {@link HeartbeatEntry.pingedAt} of a peer never pinged (or not for about a week): a
+ * small integer, like every time an entry holds.
+ */
 const NEVER = -(2 ** 30);
+/**
+ * Once this many ms have passed since the monitor's epoch, the epoch moves to now and the
+ * entries' times with it, so that they stay small integers (V8 stores those in the object
+ * itself; past 2^31 ms, about 25 days, every entry's time would be a number object).
+ */
+const REBASE_AFTER_MS = 2 ** 29;
 
 /**
  * A peer as the heartbeat sees it: something to ping and something to cut, which keeps
@@ -13,11 +22,12 @@ export abstract class HeartbeatEntry {
   /** Something arrived since the last sweep. */
   active = true;
   /**
-   * @internal When a sweep last saw activity, in whole ms since the monitor was made: an
-   * integer is stored in the object itself, a fraction in a number object of its own.
+   * @internal When a sweep last saw activity, in whole ms after the monitor's epoch (rounded
+   * up: a silence is never overstated): an integer is stored in the object itself, a
+   * fraction in a number object of its own.
    */
   seenAt = 0;
-  /** @internal When the last ping went out, in the same unit, or {@link NEVER}. */
+  /** @internal When the last ping went out, in the same unit (rounded up), or {@link NEVER}. */
   pingedAt = NEVER;
 
   /** Sends a protocol-level ping. */
@@ -48,7 +58,7 @@ export class HeartbeatMonitor {
   private readonly entries = new Set<HeartbeatEntry>();
   private timer: unknown;
   private reapedCount = 0;
-  private readonly epoch: number;
+  private epoch: number;
 
   constructor(
     readonly timing: HeartbeatTiming,
@@ -58,9 +68,19 @@ export class HeartbeatMonitor {
     this.epoch = clock.now();
   }
 
-  /** Whole ms since the monitor was made. */
-  private now(): number {
-    return Math.floor(this.clock.now() - this.epoch);
+  /** Ms since the epoch, moved forward (with every entry's times) once they grow large. */
+  private elapsed(): number {
+    const elapsed = this.clock.now() - this.epoch;
+    if (elapsed < REBASE_AFTER_MS) {
+      return elapsed;
+    }
+    const shift = Math.floor(elapsed);
+    this.epoch += shift;
+    for (const entry of this.entries) {
+      entry.seenAt -= shift;
+      entry.pingedAt = Math.max(entry.pingedAt - shift, NEVER);
+    }
+    return elapsed - shift;
   }
 
   /** Peers being watched. */
@@ -81,7 +101,7 @@ export class HeartbeatMonitor {
   /** Starts watching a peer, as seen now. */
   add(entry: HeartbeatEntry): void {
     entry.active = true;
-    entry.seenAt = this.now();
+    entry.seenAt = Math.ceil(this.elapsed());
     entry.pingedAt = NEVER;
     this.entries.add(entry);
     if (this.timer === undefined) {
@@ -108,12 +128,16 @@ export class HeartbeatMonitor {
 
   /** One pass over every peer; the timer calls it every `sweepMs`. */
   sweep(): void {
-    const now = this.now();
+    // Silences are measured to `now` rounded down and from times stored rounded up: never
+    // longer than they were, so no peer is pinged or cut early.
+    const elapsed = this.elapsed();
+    const now = Math.floor(elapsed);
+    const stamp = Math.ceil(elapsed);
     const { intervalMs, timeoutMs } = this.timing;
     for (const entry of this.entries) {
       if (entry.active) {
         entry.active = false;
-        entry.seenAt = now;
+        entry.seenAt = stamp;
         continue;
       }
       const silence = now - entry.seenAt;
@@ -122,8 +146,8 @@ export class HeartbeatMonitor {
         this.entries.delete(entry);
         this.reapedCount++;
         entry.heartbeatTimeout();
-      } else if (silence >= intervalMs && now - entry.pingedAt >= intervalMs) {
-        entry.pingedAt = now;
+      } else if (silence >= intervalMs && (entry.pingedAt === NEVER || now - entry.pingedAt >= intervalMs)) {
+        entry.pingedAt = stamp;
         entry.heartbeatPing();
       }
     }
