@@ -334,7 +334,8 @@ describe('TokenLifetime', () => {
 
   interface FakeConnection {
     principal: RealtimePrincipal | undefined;
-    expiry: unknown;
+    deadlineAt: number;
+    deadlineIndex: number;
     refreshAttempts: number;
     isOpen: boolean;
     settings: GatewaySettings;
@@ -350,7 +351,8 @@ describe('TokenLifetime', () => {
     const waiting: ((frame: Record<string, unknown>) => void)[] = [];
     const connection: FakeConnection = {
       principal,
-      expiry: undefined,
+      deadlineAt: 0,
+      deadlineIndex: -1,
       refreshAttempts: 0,
       isOpen: true,
       settings: { path: '/ws', roles: [], public: true } as unknown as GatewaySettings,
@@ -382,7 +384,8 @@ describe('TokenLifetime', () => {
     lifetime.attach(asConnection(expiring), { principal: { sub: 'a' }, expiresAt: 1_005_000 });
     lifetime.attach(asConnection(renewed), { principal: { sub: 'b' }, expiresAt: 1_005_000 });
     lifetime.attach(asConnection(renewed), { principal: { sub: 'b' } });
-    assert.equal(renewed.expiry, undefined);
+    assert.equal(renewed.deadlineIndex, -1, 'out of the deadline queue');
+    assert.ok(expiring.deadlineIndex >= 0, 'in the deadline queue');
     t.mock.timers.tick(4_999);
     assert.deepEqual(expiring.closes, []);
     t.mock.timers.tick(1);
@@ -400,7 +403,7 @@ describe('TokenLifetime', () => {
     const stopped = fakeConnection();
     lifetime.attach(asConnection(detached), { principal: { sub: 'a' }, expiresAt: 1_005_000 });
     lifetime.detach(asConnection(detached));
-    assert.equal(detached.expiry, undefined);
+    assert.equal(detached.deadlineIndex, -1, 'out of the deadline queue');
     t.mock.timers.tick(10_000);
     assert.deepEqual(detached.closes, []);
     lifetime.attach(asConnection(stopped), { principal: { sub: 'b' }, expiresAt: 1_020_000 });

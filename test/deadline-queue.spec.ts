@@ -98,6 +98,28 @@ describe('DeadlineQueue (token expiry under one timer)', () => {
     assert.equal(queue.size, 0);
   });
 
+  it('keeps its deadlines small integers as the process runs for weeks, and runs each on time', () => {
+    const expired: string[] = [];
+    const queue = new DeadlineQueue<Named<string>>((item) => expired.push(item.name));
+    const day = 24 * 3600 * 1000;
+    const late = named('late');
+    queue.set(late, Date.now() + 40 * day);
+    mock.timers.tick(30 * day); // past 2^31 ms since the queue was made
+    const soon = named('soon');
+    queue.set(soon, Date.now() + 10.5); // rounded up: never early
+    for (const item of [late, soon]) {
+      assert.ok(Number.isInteger(item.deadlineAt) && Math.abs(item.deadlineAt) < 2 ** 30, `${item.name} at ${item.deadlineAt}`);
+    }
+    mock.timers.tick(10);
+    assert.deepEqual(expired, []);
+    mock.timers.tick(1);
+    assert.deepEqual(expired, ['soon']);
+    mock.timers.tick(10 * day - 12);
+    assert.deepEqual(expired, ['soon']);
+    mock.timers.tick(1);
+    assert.deepEqual(expired, ['soon', 'late']);
+  });
+
   it('stop() runs nothing more; a later set() arms it again', () => {
     const expired: string[] = [];
     const queue = new DeadlineQueue<Named<string>>((item) => expired.push(item.name));

@@ -1,4 +1,9 @@
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * Once this many ms have passed since the queue's epoch, the epoch moves to now and the
+ * deadlines with it, so that they stay small integers (see {@link Deadline.deadlineAt}).
+ */
+const REBASE_AFTER_MS = 2 ** 29;
 
 /**
  * An item with its place in a {@link DeadlineQueue}, which the queue keeps in the item
@@ -6,7 +11,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  */
 export interface Deadline {
   /**
-   * When, in whole ms after the queue was made (rounded up: never early). Small integers
+   * When, in whole ms after the queue's epoch (rounded up: never early). Small integers
    * are stored in the object itself; an epoch time would take a number object of its own.
    */
   deadlineAt: number;
@@ -26,7 +31,7 @@ export class DeadlineQueue<T extends Deadline> {
   private readonly heap: T[] = [];
   private timer: NodeJS.Timeout | undefined;
   private armedFor = Number.POSITIVE_INFINITY;
-  private readonly epoch = Date.now();
+  private epoch = Date.now();
 
   /** @param expire called once for each item whose deadline has passed, in deadline order */
   constructor(private readonly expire: (item: T) => void) {}
@@ -37,6 +42,7 @@ export class DeadlineQueue<T extends Deadline> {
 
   /** Puts `item` in the queue at `epochMs`, or moves it there if it is in the queue. */
   set(item: T, epochMs: number): void {
+    this.rebase();
     const at = Math.ceil(epochMs - this.epoch);
     if (item.deadlineIndex >= 0) {
       const earlier = at < item.deadlineAt;
@@ -69,6 +75,7 @@ export class DeadlineQueue<T extends Deadline> {
   private fire(): void {
     this.timer = undefined;
     this.armedFor = Number.POSITIVE_INFINITY;
+    this.rebase();
     const now = Date.now() - this.epoch;
     while (this.heap.length > 0 && this.heap[0]!.deadlineAt <= now) {
       const first = this.heap[0]!;
@@ -76,6 +83,18 @@ export class DeadlineQueue<T extends Deadline> {
       this.expire(first);
     }
     this.arm();
+  }
+
+  /** Moves the epoch to now once it is old, and every deadline with it (their order holds). */
+  private rebase(): void {
+    const shift = Date.now() - this.epoch;
+    if (shift >= REBASE_AFTER_MS) {
+      this.epoch += shift;
+      this.armedFor -= shift;
+      for (const item of this.heap) {
+        item.deadlineAt -= shift;
+      }
+    }
   }
 
   private take(item: T): void {
