@@ -94,7 +94,7 @@ describe('SyncValidator (class-validator with rules looked up once per class)', 
     assert.deepEqual(targets, [Outer, Inner]);
   });
 
-  it('looks the rules up again once a rule is added to the class, or a class with rules is defined', () => {
+  it('looks the rules up again once a rule is added to the class or an ancestor, or a class with rules is defined', () => {
     class Late {
       @IsString()
       a!: string;
@@ -105,6 +105,16 @@ describe('SyncValidator (class-validator with rules looked up once per class)', 
     assert.deepEqual(shape(validator.validate(make(Late, { a: 'x', b: 'not an int' }))), [
       { property: 'b', constraints: { isInt: 'b must be an integer number' }, children: [] },
     ]);
+    class Child extends Late {
+      @IsString()
+      own!: string;
+    }
+    assert.deepEqual(shape(validator.validate(make(Child, { a: 'x', b: 1, own: 'y' }))), []);
+    MaxLength(1)(Late.prototype, 'a'); // a rule added to the parent, after the child's first validation
+    assert.deepEqual(
+      shape(validator.validate(make(Child, { a: 'xy', b: 1, own: 'y' }))).map((error) => error.property),
+      ['a'],
+    );
     class Later extends Late {
       @IsString()
       c!: string;

@@ -27,7 +27,7 @@ interface Executor {
 
 /** A class's rules, and what they were worked out from. */
 interface KnownRules {
-  /** How many classes (and schemas) had rules, and how many of them this class and the schema had. */
+  /** How many classes (and schemas) had rules, and how many of them this class, its ancestors and the schema had. */
   readonly classes: number;
   readonly own: number;
   readonly rules: ValidationMetadata[];
@@ -38,9 +38,12 @@ interface KnownRules {
  * looked up once instead of on every call. class-validator gathers them by testing every
  * class it knows for inheritance and filtering their rules, for every object it validates
  * (4% of the server's time on an echo at one message in flight). A class's rules are
- * looked up again when the number of classes with rules, or the number of its own rules,
- * has changed since. With a class-validator that lacks the internals this relies on, it is
- * `validateSync` itself.
+ * looked up again when the number of classes with rules, or the number of rules of the
+ * class and its ancestors, has changed since.
+ *
+ * It runs class-validator's own executor (`cjs/validation/ValidationExecutor.js`, in every
+ * class-validator version this package supports) with that rule source; if the metadata
+ * storage is not the `Map` it relies on, it is `validateSync` itself.
  */
 export class SyncValidator {
   private readonly validator = new Validator();
@@ -84,7 +87,11 @@ export class SyncValidator {
     groups: string[] | undefined,
   ): ValidationMetadata[] {
     const classes = byClass.size;
-    const own = (byClass.get(target)?.length ?? 0) + (schema ? (byClass.get(schema)?.length ?? 0) : 0);
+    let own = schema ? (byClass.get(schema)?.length ?? 0) : 0;
+    // The class's rules and its ancestors' (a short chain): a rule added to any of them counts.
+    for (let type: unknown = target; typeof type === 'function' && type !== Function.prototype; type = Object.getPrototypeOf(type)) {
+      own += byClass.get(type)?.length ?? 0;
+    }
     let bySchema = this.known.get(target);
     let known = bySchema?.get(schema);
     if (!known || known.classes !== classes || known.own !== own) {
