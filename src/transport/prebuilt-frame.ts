@@ -14,10 +14,12 @@ export interface PrebuiltFrame {
 }
 
 /**
- * A frame whose payload is a view of its bytes, made only when asked for: almost every
+ * A frame whose payload is a view of its bytes, made when first asked for: almost every
  * frame is written as bytes, and a view is a `Buffer` object of its own.
  */
 class FramedBytes implements PrebuiltFrame {
+  private view: Buffer | undefined;
+
   constructor(
     readonly bytes: Buffer,
     private readonly header: number,
@@ -25,7 +27,7 @@ class FramedBytes implements PrebuiltFrame {
   ) {}
 
   get payload(): Buffer {
-    return this.bytes.subarray(this.header);
+    return (this.view ??= this.bytes.subarray(this.header));
   }
 }
 
