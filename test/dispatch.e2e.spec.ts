@@ -22,6 +22,7 @@ import type WebSocket from 'ws';
 import { RealtimeGateway, RealtimeModule, RealtimeValidationPipe } from '../src/index.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { nestMajor } from './support/nest-version.js';
+import { until } from './support/until.js';
 import { TestClient } from './support/ws-client.js';
 
 /** Whether the caller runs inside the adapter's own frame handling: no await between them. */
@@ -200,8 +201,15 @@ class ScopedGateway {
   }
 }
 
+/** The gateways of the shared path whose `handleDisconnect` ran, in order. */
+const sharedDisconnects: string[] = [];
+
 @RealtimeGateway('/shared', { public: true })
 class SharedA {
+  handleDisconnect(): void {
+    sharedDisconnects.push('A');
+  }
+
   @SubscribeMessage('a')
   a(): string {
     return 'A';
@@ -215,6 +223,10 @@ class SharedA {
 
 @RealtimeGateway('/shared', { public: true })
 class SharedB {
+  handleDisconnect(): void {
+    sharedDisconnects.push('B');
+  }
+
   @SubscribeMessage('b')
   b(): string {
     return 'B';
@@ -368,7 +380,10 @@ describe("the adapter's direct dispatch path", () => {
         { from: connectedFirst === SharedA ? 'A' : 'B', direct: false },
         `providers ${providers.map((provider) => provider.name).join(', ')}`,
       );
+      sharedDisconnects.length = 0;
       client.close();
+      await until(() => sharedDisconnects.length === 2, 'both gateways to see the disconnect');
+      assert.deepEqual([...sharedDisconnects].sort(), ['A', 'B']);
       await running.close();
       running = undefined;
     }
