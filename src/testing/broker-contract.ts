@@ -143,6 +143,22 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFactor
       assert.deepEqual(await b.broker.presence('room'), ['bob']);
     });
 
+    it('stops delivering to an instance once it closes, and goes on delivering to the others on its channels', async () => {
+      const brokers = await factory();
+      const [a, b] = [await instance(brokers), await instance(brokers)];
+      await a.broker.subscribe('r:z');
+      await b.broker.subscribe('r:z');
+      await b.broker.publish('r:z', 'before');
+      await a.receivedCount(1);
+      await a.broker.close();
+      await b.broker.publish('r:z', 'after');
+      assert.deepEqual(await b.receivedCount(2), [
+        ['r:z', 'before'],
+        ['r:z', 'after'],
+      ]);
+      assert.deepEqual(a.received, [['r:z', 'before']]);
+    });
+
     it('reports ok, then closed', async () => {
       const brokers = await factory();
       const a = await instance(brokers);
