@@ -122,6 +122,48 @@ describe('a custom authenticator (API keys), through the public API only', () =>
     }
   });
 
+  it('refuses an authentication whose expiresAt is no finite number with 401, saying why in the log', async () => {
+    const given = new Map<string, unknown>([
+      ['nan-expiry-key-0123456789ab', { principal: { sub: 'svc' }, expiresAt: Number.NaN }],
+      ['text-expiry-key-0123456789a', { principal: { sub: 'svc' }, expiresAt: 'tomorrow' }],
+    ]);
+    class Sloppy extends ApiKeyAuthenticator {
+      override async authenticate(request: IncomingMessage): Promise<Authentication | undefined> {
+        const made = given.get(String(request.headers['x-api-key']));
+        return made ? (made as Authentication) : super.authenticate(request);
+      }
+      refresh(data: unknown): Promise<Authentication> {
+        return Promise.resolve(given.get((data as { key: string }).key) as Authentication);
+      }
+    }
+    const sloppyLog = new CapturingLogger();
+    const other = await startApp(
+      {
+        imports: [RealtimeModule.forRoot({ authenticator: new Sloppy(new Map([[READER_KEY, { sub: 'reporting-service' }]])) })],
+        providers: [AuthLog, SecureGateway],
+      },
+      (nest) => nest.useLogger(sloppyLog),
+    );
+    try {
+      for (const bad of given.keys()) {
+        const refused = await refusedUpgrade(other.wsUrl('/secure'), key(bad));
+        assert.equal(refused.status, 401, bad);
+        assert.deepEqual(JSON.parse(refused.body), { error: 'UNAUTHORIZED', message: 'invalid credentials' });
+      }
+      assert.match(sloppyLog.text, /expiresAt that is not a finite number/);
+      const client = await TestClient.connect(other.wsUrl('/secure'), key(READER_KEY));
+      assert.deepEqual(await client.request({ event: 'auth', id: 1, data: { key: 'nan-expiry-key-0123456789ab' } }), {
+        event: 'error',
+        id: 1,
+        data: { code: 'UNAUTHORIZED', message: 'invalid credentials' },
+      });
+      assert.equal((await client.request({ event: 'whoami', id: 2 })).event, 'whoami');
+      client.close();
+    } finally {
+      await other.close();
+    }
+  });
+
   it('refuses to start with both JWT keys and an authenticator', async () => {
     const authenticator = new ApiKeyAuthenticator(new Map());
     await assert.rejects(

@@ -26,6 +26,23 @@ export class AuthenticationError extends Error {
 }
 
 /**
+ * @internal `authentication` as an authenticator gave it, if its `expiresAt` is absent or a
+ * finite number of ms; anything else is refused (401, or `UNAUTHORIZED` in-band) with a
+ * log detail that says so. A `NaN` deadline would otherwise never expire, and hold back
+ * every deadline behind it.
+ */
+export function checkedAuthentication(authentication: Authentication): Authentication {
+  const expiresAt: unknown = authentication.expiresAt;
+  if (expiresAt !== undefined && !(typeof expiresAt === 'number' && Number.isFinite(expiresAt))) {
+    throw new AuthenticationError(
+      'invalid credentials',
+      'the authenticator gave an expiresAt that is not a finite number of ms since the epoch',
+    );
+  }
+  return authentication;
+}
+
+/**
  * What a log line may say of an error an authenticator threw that is not an
  * {@link AuthenticationError}: its kind, never its text, which may quote the credential.
  */

@@ -3,7 +3,13 @@ import type { GatewaySettings } from '../gateway/gateway-settings.js';
 import { positiveInteger } from '../options/resolve-options.js';
 import type { RealtimeModuleOptions } from '../realtime-options.interface.js';
 import type { RealtimeAuthOptions } from './auth-options.interface.js';
-import { type Authentication, AuthenticationError, errorKind, type RealtimeAuthenticator } from './authenticator.interface.js';
+import {
+  type Authentication,
+  AuthenticationError,
+  checkedAuthentication,
+  errorKind,
+  type RealtimeAuthenticator,
+} from './authenticator.interface.js';
 import { JwtAuthenticator } from './jwt-authenticator.js';
 import type { RealtimePrincipal } from './principal.interface.js';
 
@@ -65,6 +71,7 @@ export class HandshakeChecker {
     let authentication: Authentication | undefined;
     try {
       authentication = await this.authenticator?.authenticate(request);
+      authentication &&= checkedAuthentication(authentication);
     } catch (error) {
       return { refusal: unauthorized(error) };
     }

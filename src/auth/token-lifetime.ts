@@ -4,7 +4,7 @@ import type { LogThrottle } from '../limits/log-throttle.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { AUTH_EVENT, errorFrame, type MessageId, replyFrame } from '../protocol/envelope.js';
-import { type Authentication, AuthenticationError, errorKind } from './authenticator.interface.js';
+import { type Authentication, AuthenticationError, checkedAuthentication, errorKind } from './authenticator.interface.js';
 import type { HandshakeChecker } from './handshake.js';
 
 /** What {@link TokenLifetime} calls when a connection without an identity signs in. */
@@ -78,6 +78,7 @@ export class TokenLifetime {
     // Through a promise from the start: an authenticator that throws at once is caught too.
     Promise.resolve(payload)
       .then((data) => authenticator.refresh!(data))
+      .then(checkedAuthentication)
       .then(async (authentication) => {
         const { principal } = authentication;
         if (connection.principal && connection.principal.sub !== principal.sub) {
