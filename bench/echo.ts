@@ -17,6 +17,8 @@ import { socketIoPrepare } from './support/socket-io.js';
 const CONNECTIONS = 100;
 const RUN_MS = Number(process.env.BENCH_RUN_MS ?? 1000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Messages in flight per connection, one table each (BENCH_IN_FLIGHT=1 runs only the first). */
+const IN_FLIGHTS = (process.env.BENCH_IN_FLIGHT ?? '1,16').split(',').map(Number);
 const MESSAGE = { message: 'hello from the benchmark, 64 bytes' };
 const BENCH_SECRET = 'bench-secret-0123456789abcdef0123456789';
 
@@ -133,7 +135,7 @@ try {
   for (const running of servers) {
     await run(running, 16, 1000);
   }
-  for (const inFlight of [1, 16]) {
+  for (const inFlight of IN_FLIGHTS) {
     console.log(`echo, ${CONNECTIONS} connections x ${inFlight} in flight, ${ROUNDS} rounds of ${RUN_MS / 1000} s, server on core 0:`);
     const rounds = new Map<string, RunResult[]>(chosen.map((contender) => [contender.key, []]));
     for (let round = 0; round < ROUNDS; round++) {

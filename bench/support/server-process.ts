@@ -44,7 +44,10 @@ export async function startServer(
 ): Promise<ServerProcess> {
   // BENCH_PROFILE=<dir>: the server writes a V8 CPU profile there (node --cpu-prof) when it stops.
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const child = spawn('taskset', ['-c', String(core), process.execPath, ...profile, ...(options.nodeFlags ?? []), script], {
+  // BENCH_NODE_FLAGS: more Node flags for every server, separated by spaces.
+  const extra = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const flags = [...profile, ...(options.nodeFlags ?? []), ...extra];
+  const child = spawn('taskset', ['-c', String(core), process.execPath, ...flags, script], {
     stdio: options.ipc ? ['ignore', 'pipe', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   });
