@@ -4,11 +4,11 @@ import WebSocket from 'ws';
 /**
  * Reply batching ("corking", as uWebSockets calls it). A client that pipelines requests
  * sends several frames in one TCP segment; `ws` parses them in one go, and each reply
- * would otherwise be its own `writev` system call. A connection's socket is corked when
- * bytes arrive, and every socket corked during one turn of the event loop is uncorked in
- * one `setImmediate`: after that turn's I/O callbacks and the promise chains they
+ * would otherwise be its own `writev` system call. The first frame written to a socket in
+ * a turn of the event loop corks it, and every socket corked during the turn is uncorked
+ * in one `setImmediate`: after that turn's I/O callbacks and the promise chains they
  * started, so replies of synchronous and promise-based handlers leave together. Replies
- * that take longer (a database call, say) are written as they come, uncorked.
+ * that take longer (a database call, say) leave in a write of their own.
  *
  * Broadcasts cork their recipients the same way, so a member of a busy room gets the
  * pushes of all the broadcasts of one turn in one write, not one system call each.
@@ -39,22 +39,6 @@ export function uncorkNow(stream: Writable): boolean {
   }
   stream.uncork();
   return true;
-}
-
-/**
- * A `'data'` listener that corks the socket the bytes arrived on (shared: `this` is that
- * socket), unless the chunk is one pong alone (most of what an idle connection sends: the
- * answer to a heartbeat), which no reply follows.
- */
-export function corkOnData(this: Writable, chunk: Buffer): void {
-  if (!isOnePong(chunk)) {
-    corkForThisTurn(this);
-  }
-}
-
-/** One masked pong frame (FIN, opcode 0xA, a payload under 126 bytes), and nothing else. */
-function isOnePong(chunk: Buffer): boolean {
-  return chunk[0] === 0x8a && chunk.length >= 2 && (chunk[1] & 0x80) !== 0 && chunk.length === 6 + (chunk[1] & 0x7f);
 }
 
 function flush(): void {

@@ -1,7 +1,7 @@
 import WebSocket from 'ws';
 import type { PrebuiltFrame } from '../prebuilt-frame.js';
 import { frameParserOf, skipEndsOnceFinished } from './finished-ends.js';
-import { corkForThisTurn, corkOnData, resetConnection, uncorkNow, underlyingSocket } from './write-batching.js';
+import { corkForThisTurn, resetConnection, uncorkNow, underlyingSocket } from './write-batching.js';
 import type { RealtimeTransport, TransportEvents } from '../transport.interface.js';
 
 /**
@@ -79,10 +79,7 @@ export const wsTransport: RealtimeTransport<WebSocket> = {
     socket.on('close', listeners.close);
     socket.on('error', listeners.error);
     socket.on('message', listeners.message);
-    const raw = underlyingSocket(socket);
-    // Before ws's own 'data' listener: the replies to the frames of one chunk leave in one write.
-    raw?.prependListener('data', corkOnData);
-    skipEndsOnceFinished(raw);
+    skipEndsOnceFinished(underlyingSocket(socket));
     skipEndsOnceFinished(frameParserOf(socket));
   },
   isOpen: (socket) => socket.readyState === WebSocket.OPEN,
