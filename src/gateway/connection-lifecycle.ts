@@ -84,7 +84,8 @@ export class ConnectionLifecycle {
   }
 
   private onClose(connection: Connection, code: number, reason: Buffer): void {
-    connection.metrics?.disconnected(connection.disconnectReason(code, reason).cause);
+    const why = connection.disconnectReason(code, reason);
+    connection.metrics?.disconnected(why.cause);
     connection.release();
     this.parts.tokens.detach(connection);
     if (connection.admission) {
@@ -94,6 +95,8 @@ export class ConnectionLifecycle {
     // After the gateway's handleDisconnect (a later 'close' listener), which may still
     // want to know the connection's rooms.
     queueMicrotask(() => this.parts.hub()?.detach(connection));
+    // Then Nest's handleDisconnect, as a later 'close' listener would (one listener per socket, not two).
+    connection.nestDisconnect?.(why);
   }
 
   /**

@@ -208,9 +208,8 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
   override bindClientDisconnect(client: WebSocket, callback: (reason: unknown) => void): void {
     const own = connectionOf(client);
     if (own && !own.nestDisconnect) {
-      // The first gateway's: kept on the connection, with one listener shared by all, not a closure each.
+      // The first gateway's: kept on the connection and called when it closes, with no listener of its own.
       own.nestDisconnect = callback;
-      client.on('close', tellNestOfClose);
       return;
     }
     // 'on', not 'once': ws emits 'close' once, and once() would add a wrapper per connection.
@@ -272,10 +271,4 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
 /** The subprotocol of a handshake: MessagePack when the client offers it (it offers JSON too, for older servers), else JSON. */
 function selectProtocol(protocols: Set<string>): string | false {
   return protocols.has(PROTOCOL_V1_MSGPACK) ? PROTOCOL_V1_MSGPACK : protocols.has(PROTOCOL_V1) ? PROTOCOL_V1 : false;
-}
-
-/** The `'close'` listener that tells Nest of a disconnect (shared: `this` is the client). */
-function tellNestOfClose(this: WebSocket, code: number, reason: Buffer): void {
-  const connection = connectionOf(this)!;
-  connection.nestDisconnect!(connection.disconnectReason(code, reason));
 }
