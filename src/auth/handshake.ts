@@ -81,7 +81,9 @@ export class HandshakeChecker {
       }
       return { refusal: unauthorized(this.authenticator?.missing ?? new AuthenticationError('missing credentials')) };
     }
-    const refusal = await this.authorize(authentication.principal, request, gateway);
+    // Without roles to require or a hook to ask, nothing to wait for.
+    const refusal =
+      gateway.roles.length > 0 || this.auth.verifyConnection ? await this.authorize(authentication.principal, request, gateway) : undefined;
     return refusal ? { refusal } : { authentication };
   }
 

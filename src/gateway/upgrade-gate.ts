@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
-import type { HandshakeChecker } from '../auth/handshake.js';
+import type { HandshakeChecker, HandshakeOutcome } from '../auth/handshake.js';
 import type { Authentication } from '../auth/authenticator.interface.js';
 import { HandshakeRates } from '../limits/handshake-rates.js';
 import { type Admission, clientAddress, type ConnectionCounter, type LimitSettings } from '../limits/limits.js';
@@ -53,9 +53,14 @@ const LOGGED_PATH_LENGTH = 64;
  * where a token may be.
  */
 export class UpgradeGate {
-  private readonly accepted = new WeakMap<IncomingMessage, Accepted>();
+  /**
+   * The upgrade being handed to `ws`, and what it accepted: `ws` completes it and emits
+   * 'connection' synchronously, whose listener takes this (see {@link take}).
+   */
+  private handingOver: IncomingMessage | undefined;
+  private handedOver: Accepted | undefined;
   /** Upgrades still being checked: refused at once when a drain begins. */
-  private readonly inFlight = new Set<() => void>();
+  private readonly inFlight = new Set<PendingUpgrade>();
   private readonly rates: HandshakeRates | undefined;
 
   constructor(
@@ -72,15 +77,16 @@ export class UpgradeGate {
 
   /** Refuses every upgrade still being checked with 503 (the server is shutting down). */
   drain(): void {
-    for (const cancel of [...this.inFlight]) {
-      cancel();
+    for (const pending of [...this.inFlight]) {
+      this.finish(pending, DRAINING);
     }
   }
 
   /** Takes what the upgrade of `request` accepted; called once by the new connection. */
   take(request: IncomingMessage): Accepted | undefined {
-    const accepted = this.accepted.get(request);
-    this.accepted.delete(request);
+    const accepted = this.handingOver === request ? this.handedOver : undefined;
+    this.handingOver = undefined;
+    this.handedOver = undefined;
     return accepted;
   }
 
@@ -131,76 +137,111 @@ export class UpgradeGate {
       this.refuse(socket, admission, 'warn', () => `at ${path} from ${address}: ${admission.message}`);
       return;
     }
-    let finished = false;
-    /** Ends the upgrade here, refused, unless it has already ended; gives its place back. */
-    const finish = (refusal?: Refusal, level?: ThrottledLevel, line?: () => string): boolean => {
-      if (finished) {
-        return false;
-      }
-      finished = true;
-      clearTimeout(deadline);
-      this.inFlight.delete(cancel);
-      if (refusal) {
-        this.counter.release(admission);
-        this.refuse(socket, refusal, level, line);
-      }
-      return true;
-    };
-    const cancel = (): void => void finish(DRAINING);
-    this.inFlight.add(cancel);
-    const deadline = setTimeout(() => {
-      finish(TOO_SLOW, 'warn', () => `at ${path} from ${address}: took over ${this.limits.handshakeTimeoutMs} ms`);
-    }, this.limits.handshakeTimeoutMs);
-    deadline.unref();
-    const fail = (error: unknown): void => {
-      finish(FAILED, 'error', () => `at ${path}: ${describeError(error)}`);
-    };
-    this.handshake
-      .check(request, settings)
-      .then(async (outcome) => {
-        if (finished) {
-          return;
-        }
-        if ('refusal' in outcome) {
-          const refusal = outcome.refusal;
-          finish(refusal, 'warn', () => `at ${path} from ${address}: ${refusal.detail}`);
-          return;
-        }
-        const sub = outcome.authentication?.principal.sub;
-        if (sub !== undefined) {
-          const refusal = this.counter.admitUser(admission, sub);
-          if (refusal) {
-            finish(refusal, 'warn', () => `at ${path} from ${address}: ${refusal.message}`);
-            return;
-          }
-        }
-        const hub = this.hub();
-        if (sub !== undefined && hub) {
-          // Messages to the user must reach the connection from its first frame on, so the
-          // user's broker subscription is in place before the upgrade completes.
-          await hub.holdUser(sub);
-        }
-        if (!finish()) {
-          if (sub !== undefined) {
-            hub?.releaseUser(sub);
-          }
-          return;
-        }
-        let completed = false;
-        try {
-          completed = this.complete(routes, server, request, socket, head, { authentication: outcome.authentication, admission });
-        } finally {
-          // Not upgraded (or setting the connection up threw): give back what it held.
-          if (!completed) {
-            this.counter.release(admission);
-            if (sub !== undefined) {
-              hub?.releaseUser(sub);
-            }
-          }
-        }
-      }, fail)
-      .catch(fail);
+    const pending = new PendingUpgrade(routes, server, request, socket, head, path, address, admission);
+    this.inFlight.add(pending);
+    pending.deadline = setTimeout(this.timeOut, this.limits.handshakeTimeoutMs, pending);
+    pending.deadline.unref();
+    this.handshake.check(request, settings).then(
+      (outcome) => this.checked(pending, outcome),
+      (error: unknown) => this.fail(pending, error),
+    );
   }
+
+  /** What the handshake checks decided: refused, or on to the user's subscription and `ws`. */
+  private checked(pending: PendingUpgrade, outcome: HandshakeOutcome): void {
+    try {
+      if (pending.finished) {
+        return;
+      }
+      if ('refusal' in outcome) {
+        const refusal = outcome.refusal;
+        this.finish(pending, refusal, 'warn', () => `at ${pending.path} from ${pending.address}: ${refusal.detail}`);
+        return;
+      }
+      const authentication = outcome.authentication;
+      const sub = authentication?.principal.sub;
+      if (sub !== undefined) {
+        const refusal = this.counter.admitUser(pending.admission, sub);
+        if (refusal) {
+          this.finish(pending, refusal, 'warn', () => `at ${pending.path} from ${pending.address}: ${refusal.message}`);
+          return;
+        }
+      }
+      const hub = this.hub();
+      if (sub !== undefined && hub) {
+        // Messages to the user must reach the connection from its first frame on, so the
+        // user's broker subscription is in place before the upgrade completes.
+        hub.holdUser(sub).then(
+          () => this.upgrade(pending, authentication, sub, hub),
+          (error: unknown) => this.fail(pending, error),
+        );
+      } else {
+        this.upgrade(pending, authentication, sub, hub);
+      }
+    } catch (error) {
+      this.fail(pending, error);
+    }
+  }
+
+  /** Hands the upgrade to `ws` unless it has ended meanwhile; what it held is given back if it does not complete. */
+  private upgrade(
+    pending: PendingUpgrade,
+    authentication: Authentication | undefined,
+    sub: string | undefined,
+    hub: RealtimeHub | undefined,
+  ): void {
+    if (!this.finish(pending)) {
+      if (sub !== undefined) {
+        hub?.releaseUser(sub);
+      }
+      return;
+    }
+    let completed = false;
+    try {
+      const { routes, server, request, socket, head, admission } = pending;
+      completed = this.complete(routes, server, request, socket, head, { authentication, admission });
+    } catch (error) {
+      this.log.log('error', 'connection set-up failed', () => `connection set-up at ${pending.path} failed: ${describeError(error)}`);
+    } finally {
+      // Not upgraded (or setting the connection up threw): give back what it held.
+      if (!completed) {
+        this.counter.release(pending.admission);
+        if (sub !== undefined) {
+          hub?.releaseUser(sub);
+        }
+      }
+    }
+  }
+
+  /** Ends an upgrade here, refused, unless it has already ended; gives its place back. */
+  private finish(pending: PendingUpgrade, refusal?: Refusal, level?: ThrottledLevel, line?: () => string): boolean {
+    if (pending.finished) {
+      return false;
+    }
+    pending.finished = true;
+    clearTimeout(pending.deadline);
+    this.inFlight.delete(pending);
+    if (refusal) {
+      this.counter.release(pending.admission);
+      this.refuse(pending.socket, refusal, level, line);
+    }
+    return true;
+  }
+
+  /** The handshake checks or the user's subscription failed: 503, logged. */
+  private fail(pending: PendingUpgrade, error: unknown): void {
+    this.finish(pending, FAILED, 'error', () => `at ${pending.path}: ${describeError(error)}`);
+  }
+
+  /** The deadline of an upgrade passed (a timer callback, one for the gate). */
+  private readonly timeOut = (pending: PendingUpgrade): void => {
+    this.finish(
+      pending,
+      TOO_SLOW,
+      'warn',
+      () => `at ${pending.path} from ${pending.address}: took over ${this.limits.handshakeTimeoutMs} ms`,
+    );
+  };
 
   /** Hands an accepted request to ws; false when the socket went away or the server is draining. */
   private complete(
@@ -218,16 +259,19 @@ export class UpgradeGate {
       this.refuse(socket, DRAINING);
       return false;
     }
-    this.accepted.set(request, accepted);
     let upgraded = false;
-    server.handleUpgrade(request, socket, head, (ws) => {
-      upgraded = true;
-      socket.off('error', ignoreSocketError);
-      server.emit('connection', ws, request);
-    });
-    // Without verifyClient, ws completes or refuses a handshake synchronously.
-    if (!upgraded) {
-      this.accepted.delete(request);
+    this.handingOver = request;
+    this.handedOver = accepted;
+    try {
+      // Without verifyClient, ws completes or refuses a handshake synchronously.
+      server.handleUpgrade(request, socket, head, (ws) => {
+        upgraded = true;
+        socket.off('error', ignoreSocketError);
+        server.emit('connection', ws, request);
+      });
+    } finally {
+      this.handingOver = undefined;
+      this.handedOver = undefined;
     }
     return upgraded;
   }
@@ -247,4 +291,21 @@ export class UpgradeGate {
 
 function ignoreSocketError(): void {
   // The socket is being refused or handed to ws; its own close path reports it.
+}
+
+/** An upgrade being checked: what it needs to complete, its place under the limits, and its deadline. */
+class PendingUpgrade {
+  finished = false;
+  deadline: NodeJS.Timeout | undefined = undefined;
+
+  constructor(
+    readonly routes: GatewayRoutes,
+    readonly server: WebSocketServer,
+    readonly request: IncomingMessage,
+    readonly socket: Duplex,
+    readonly head: Buffer,
+    readonly path: string,
+    readonly address: string,
+    readonly admission: Admission,
+  ) {}
 }
