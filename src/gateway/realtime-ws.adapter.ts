@@ -25,6 +25,7 @@ import { checkGateway, type GatewaySettings, normalizePath, resolveGatewaySettin
 import type { BoundHandler } from './handler-types.js';
 import { PortRouters } from '../transport/ws/port-routers.js';
 import { wsTransport } from '../transport/ws/ws-transport.js';
+import { RealtimeWebSocket } from '../transport/ws/realtime-websocket.js';
 import { UpgradeGate } from './upgrade-gate.js';
 
 /** Options Nest hands to {@link RealtimeWsAdapter.create}: the gateway decorator's options. */
@@ -148,6 +149,8 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     const server = new WebSocketServer({
       noServer: true,
       clientTracking: true,
+      // Its emit hands the core its events: no listeners per connection (see RealtimeWebSocket).
+      WebSocket: RealtimeWebSocket,
       maxPayload: settings.maxPayload,
       perMessageDeflate: settings.compression
         ? {

@@ -2,7 +2,8 @@ import WebSocket from 'ws';
 import type { PrebuiltFrame } from '../prebuilt-frame.js';
 import { frameParserOf, skipEndsOnceFinished } from './finished-ends.js';
 import { corkForThisTurn, resetConnection, uncorkNow, underlyingSocket } from './write-batching.js';
-import type { RealtimeTransport, TransportEvents } from '../transport.interface.js';
+import type { RealtimeTransport } from '../transport.interface.js';
+import { RealtimeWebSocket } from './realtime-websocket.js';
 
 /**
  * A prebuilt frame's payload sent through `ws` (only where the TCP socket cannot be reached),
@@ -25,43 +26,6 @@ interface NegotiatedExtensions {
 /** The window a compressor may use when the client set no `server_max_window_bits`. */
 const DEFAULT_WINDOW_BITS = 15;
 
-/** `ws` listeners that hand a socket's events to one {@link TransportEvents}: `this` is the socket. */
-interface WsListeners {
-  message(this: WebSocket, data: Buffer, isBinary: boolean): void;
-  close(this: WebSocket, code: number, reason: Buffer): void;
-  error(this: WebSocket, error: Error & { code?: string }): void;
-  ping(this: WebSocket): void;
-  pong(this: WebSocket, payload: Buffer): void;
-}
-
-/** The listeners of each events object, made once: every socket of a server shares them. */
-const listenersOf = new WeakMap<TransportEvents<WebSocket>, WsListeners>();
-
-function listenersFor(events: TransportEvents<WebSocket>): WsListeners {
-  let listeners = listenersOf.get(events);
-  if (!listeners) {
-    listeners = {
-      message(data, isBinary) {
-        events.message(this, data, isBinary);
-      },
-      close(code, reason) {
-        events.close(this, code, reason);
-      },
-      error(error) {
-        events.error(this, error, error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH');
-      },
-      ping() {
-        events.ping(this);
-      },
-      pong(payload) {
-        events.pong(this, payload);
-      },
-    };
-    listenersOf.set(events, listeners);
-  }
-  return listeners;
-}
-
 /**
  * The `ws` transport: `ws` for the handshake, reading frames, pings and closes; every frame
  * the core sends (replies and broadcasts alike) written as prebuilt bytes straight to the
@@ -70,15 +34,12 @@ function listenersFor(events: TransportEvents<WebSocket>): WsListeners {
  */
 export const wsTransport: RealtimeTransport<WebSocket> = {
   listen(socket, events, pings) {
-    const listeners = listenersFor(events);
-    if (pings) {
-      socket.on('ping', listeners.ping);
+    if (!(socket instanceof RealtimeWebSocket)) {
+      throw new TypeError('the ws transport serves the sockets of servers made with WebSocket: RealtimeWebSocket');
     }
-    // Also without heartbeats: a pong is how a client proves it reads.
-    socket.on('pong', listeners.pong);
-    socket.on('close', listeners.close);
-    socket.on('error', listeners.error);
-    socket.on('message', listeners.message);
+    // Pongs also without heartbeats: a pong is how a client proves it reads.
+    socket.transportEvents = events;
+    socket.tellsPings = pings;
     skipEndsOnceFinished(underlyingSocket(socket));
     skipEndsOnceFinished(frameParserOf(socket));
   },
