@@ -6,6 +6,7 @@ import { isRealtimeErrorCode, RealtimeError, RealtimeModule } from '../src/index
 import { startApp, type RunningApp } from './support/app.js';
 import { refusedUpgrade, TestClient } from './support/ws-client.js';
 import { countServerWrites } from './support/socket-writes.js';
+import { until } from './support/until.js';
 import { CapturingLogger } from './fixtures/auth-gateways.js';
 import { BadCodeAboveGateway, BadCodeGateway, LifecycleLog, OtherGateway, TestGateway } from './fixtures/test-gateways.js';
 
@@ -471,6 +472,18 @@ describe('gateway adapter and protocol v1 envelope', () => {
       const [, second] = await log.disconnects(2);
       assert.equal(second?.code, 1006);
       assert.equal(second?.cause, 'lost');
+    });
+
+    it("still tells the application's own listeners on a client of its frames, pongs and close, after the plugin", async () => {
+      const client = await connect('/test?listen=1');
+      const frame = JSON.stringify({ event: 'echo', id: 1, data: 'x' });
+      client.socket.send(frame);
+      assert.deepEqual(await client.nextJson(), { event: 'echo', id: 1, data: 'x' });
+      client.socket.pong();
+      client.socket.close(1000, 'bye');
+      await log.disconnects(1);
+      await until(() => log.heardByApp.length === 3, 'three events heard by the application');
+      assert.deepEqual(log.heardByApp, [`message ${frame}`, 'pong', 'close 1000 after 1 disconnect(s)']);
     });
 
     it('closes every client with 1001 on app.close() and runs handleDisconnect for each', async () => {
