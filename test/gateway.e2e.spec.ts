@@ -474,7 +474,7 @@ describe('gateway adapter and protocol v1 envelope', () => {
       assert.equal(second?.cause, 'lost');
     });
 
-    it("still tells the application's own listeners on a client of its frames, pongs and close, after the plugin", async () => {
+    it("still tells the application's own listeners on a client of its frames and pongs, and of its close before handleDisconnect", async () => {
       const client = await connect('/test?listen=1');
       const frame = JSON.stringify({ event: 'echo', id: 1, data: 'x' });
       client.socket.send(frame);
@@ -483,7 +483,8 @@ describe('gateway adapter and protocol v1 envelope', () => {
       client.socket.close(1000, 'bye');
       await log.disconnects(1);
       await until(() => log.heardByApp.length === 3, 'three events heard by the application');
-      assert.deepEqual(log.heardByApp, [`message ${frame}`, 'pong', 'close 1000 after 1 disconnect(s)']);
+      assert.deepEqual(log.heardByApp, [`message ${frame}`, 'pong', 'close 1000 after 0 disconnect(s)']);
+      assert.deepEqual(log.trackedAtDisconnect, [false], "ws's server forgot the client before handleDisconnect");
     });
 
     it('closes every client with 1001 on app.close() and runs handleDisconnect for each', async () => {

@@ -1,7 +1,9 @@
 /**
  * Which gateway instance a client being connected belongs to, between its
  * `handleConnection` and Nest binding its handlers. Nest does both in one synchronous call
- * for each gateway in turn, so one slot holds it, not a map entry per connection.
+ * for each gateway in turn, so one slot holds it, not a map entry per connection. (A
+ * request-scoped gateway's instance is made later, after the binding: its note finds no
+ * taker, and the next connection's replaces it.)
  */
 let notedClient: object | undefined;
 let notedInstance: object | undefined;

@@ -92,10 +92,10 @@ export class ConnectionLifecycle {
       this.parts.counter.release(connection.admission);
     }
     this.parts.policy.release(connection);
-    // After the gateway's handleDisconnect (a later 'close' listener), which may still
-    // want to know the connection's rooms.
+    // After the gateway's handleDisconnect (called next), which may still want to know the
+    // connection's rooms.
     queueMicrotask(() => this.parts.hub()?.detach(connection));
-    // Then Nest's handleDisconnect, as a later 'close' listener would (one listener per socket, not two).
+    // Nest's handleDisconnect, last: no 'close' listener of its own per socket.
     connection.nestDisconnect?.(why);
   }
 

@@ -58,6 +58,7 @@ export class UpgradeGate {
    * 'connection' synchronously, whose listener takes this (see {@link take}).
    */
   private handingOver: IncomingMessage | undefined;
+  /** What {@link handingOver} accepted, for the connection to take. */
   private handedOver: Accepted | undefined;
   /** Upgrades still being checked: refused at once when a drain begins. */
   private readonly inFlight = new Set<PendingUpgrade>();
@@ -141,10 +142,13 @@ export class UpgradeGate {
     this.inFlight.add(pending);
     pending.deadline = setTimeout(this.timeOut, this.limits.handshakeTimeoutMs, pending);
     pending.deadline.unref();
-    this.handshake.check(request, settings).then(
-      (outcome) => this.checked(pending, outcome),
-      (error: unknown) => this.fail(pending, error),
-    );
+    this.handshake
+      .check(request, settings)
+      .then(
+        (outcome) => this.checked(pending, outcome),
+        (error: unknown) => this.fail(pending, error),
+      )
+      .catch((error: unknown) => this.fail(pending, error));
   }
 
   /** What the handshake checks decided: refused, or on to the user's subscription and `ws`. */
@@ -171,10 +175,13 @@ export class UpgradeGate {
       if (sub !== undefined && hub) {
         // Messages to the user must reach the connection from its first frame on, so the
         // user's broker subscription is in place before the upgrade completes.
-        hub.holdUser(sub).then(
-          () => this.upgrade(pending, authentication, sub, hub),
-          (error: unknown) => this.fail(pending, error),
-        );
+        hub
+          .holdUser(sub)
+          .then(
+            () => this.upgrade(pending, authentication, sub, hub),
+            (error: unknown) => this.fail(pending, error),
+          )
+          .catch((error: unknown) => this.fail(pending, error));
       } else {
         this.upgrade(pending, authentication, sub, hub);
       }

@@ -6,8 +6,9 @@ import type { TransportEvents } from '../transport.interface.js';
  * events the core needs (frames, close, errors, pongs, and the client's pings when asked)
  * straight to the transport's {@link TransportEvents}, with no listener added per socket.
  * Five listeners made `ws`'s listener table of every connection about 100 bytes larger,
- * and each event a lookup in it. Listeners the application adds get every event too,
- * after the core.
+ * and each event a lookup in it. Listeners the application adds get every event too:
+ * frames, errors, pings and pongs after the core, the close before the core's close
+ * handling (which ends with Nest's handleDisconnect).
  */
 export class RealtimeWebSocket extends WebSocket {
   /** @internal Where this socket's events go, once the transport listens to it. */
@@ -17,7 +18,20 @@ export class RealtimeWebSocket extends WebSocket {
 
   override emit(event: string | symbol, ...args: unknown[]): boolean {
     const events = this.transportEvents;
-    if (events === undefined || !tell(this, events, event, args)) {
+    if (events === undefined) {
+      return super.emit(event, ...args);
+    }
+    if (event === 'close') {
+      // The listeners first, as before the core's close handling: `ws`'s server forgets the
+      // client (its `clients`, its own close), then the application's; the core's handling,
+      // Nest's handleDisconnect last, runs even when one of them throws.
+      try {
+        return super.emit(event, ...args);
+      } finally {
+        events.close(this, args[0] as number, args[1] as Buffer);
+      }
+    }
+    if (!tell(this, events, event, args)) {
       return super.emit(event, ...args);
     }
     // Told to the core; to the application's own listeners too, if it has any (an 'error'
@@ -31,9 +45,6 @@ function tell(socket: RealtimeWebSocket, events: TransportEvents<WebSocket>, eve
   switch (event) {
     case 'message':
       events.message(socket, args[0] as Buffer, args[1] as boolean);
-      return true;
-    case 'close':
-      events.close(socket, args[0] as number, args[1] as Buffer);
       return true;
     case 'error': {
       const error = args[0] as Error & { code?: string };
