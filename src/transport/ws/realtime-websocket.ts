@@ -22,9 +22,9 @@ export class RealtimeWebSocket extends WebSocket {
       return super.emit(event, ...args);
     }
     if (event === 'close') {
-      // The listeners first, as before the core's close handling: `ws`'s server forgets the
-      // client (its `clients`, its own close), then the application's; the core's handling,
-      // Nest's handleDisconnect last, runs even when one of them throws.
+      // The listeners first: `ws`'s server forgets the client (its `clients`, its own
+      // close), then the application's run. Then the core's handling, which ends with
+      // Nest's handleDisconnect, and runs even when a listener throws.
       try {
         return super.emit(event, ...args);
       } finally {
