@@ -19,6 +19,11 @@ const RUN_MS = Number(process.env.BENCH_RUN_MS ?? 1000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** Messages in flight per connection, one table each (BENCH_IN_FLIGHT=1 runs only the first). */
 const IN_FLIGHTS = (process.env.BENCH_IN_FLIGHT ?? '1,16').split(',').map(Number);
+if (IN_FLIGHTS.some((n) => !Number.isInteger(n) || n < 1)) {
+  throw new Error(
+    `BENCH_IN_FLIGHT must be positive integers separated by commas (1,16, say), not ${JSON.stringify(process.env.BENCH_IN_FLIGHT)}`,
+  );
+}
 const MESSAGE = { message: 'hello from the benchmark, 64 bytes' };
 const BENCH_SECRET = 'bench-secret-0123456789abcdef0123456789';
 

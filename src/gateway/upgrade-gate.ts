@@ -198,24 +198,19 @@ export class UpgradeGate {
     hub: RealtimeHub | undefined,
   ): void {
     if (!this.finish(pending)) {
-      if (sub !== undefined) {
-        hub?.releaseUser(sub);
-      }
+      releaseHold(hub, sub);
       return;
     }
     let completed = false;
     try {
-      const { routes, server, request, socket, head, admission } = pending;
-      completed = this.complete(routes, server, request, socket, head, { authentication, admission });
+      completed = this.complete(pending, { authentication, admission: pending.admission });
     } catch (error) {
       this.log.log('error', 'connection set-up failed', () => `connection set-up at ${pending.path} failed: ${describeError(error)}`);
     } finally {
       // Not upgraded (or setting the connection up threw): give back what it held.
       if (!completed) {
         this.counter.release(pending.admission);
-        if (sub !== undefined) {
-          hub?.releaseUser(sub);
-        }
+        releaseHold(hub, sub);
       }
     }
   }
@@ -251,14 +246,8 @@ export class UpgradeGate {
   };
 
   /** Hands an accepted request to ws; false when the socket went away or the server is draining. */
-  private complete(
-    routes: GatewayRoutes,
-    server: WebSocketServer,
-    request: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    accepted: Accepted,
-  ): boolean {
+  private complete(pending: PendingUpgrade, accepted: Accepted): boolean {
+    const { routes, server, request, socket, head } = pending;
     if (socket.destroyed) {
       return false;
     }
@@ -293,6 +282,13 @@ export class UpgradeGate {
       this.log.log(level, `upgrade refused: ${refusal.cause}`, () => `upgrade refused (${refusal.status} ${refusal.code}) ${line()}`);
     }
     refuseUpgrade(socket, refusal.status, refusal.code, refusal.message, refusal.headers);
+  }
+}
+
+/** Gives back the hold an upgrade took on its user's channel, if it took one. */
+function releaseHold(hub: RealtimeHub | undefined, sub: string | undefined): void {
+  if (sub !== undefined) {
+    hub?.releaseUser(sub);
   }
 }
 
