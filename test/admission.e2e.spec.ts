@@ -8,6 +8,7 @@ import { type Authentication, MemoryBroker, MemoryBus, type RealtimeModuleOption
 import { Redis } from 'ioredis';
 import { RedisBroker } from '../src/redis.js';
 import { CapturingLogger } from './fixtures/auth-gateways.js';
+import { RoomsGateway } from './fixtures/rooms-gateways.js';
 import { RedisServer } from './support/redis-server.js';
 import { ROOMS_SECRET, startRoomsApp, type RoomsApp, tokenFor } from './support/rooms-app.js';
 import { until, within } from './support/until.js';
@@ -163,6 +164,69 @@ describe('admission: an upgrade that does not become a connection gives its plac
       await served('alice');
     });
   }
+
+  /** Connects `sub` to `/rooms` with `headers` added to its token. */
+  function connectWith(sub: string, headers: Record<string, string>): Promise<TestClient> {
+    return TestClient.connect(app!.wsUrl('/rooms'), { headers: { authorization: `Bearer ${tokenFor(sub)}`, ...headers } });
+  }
+
+  it("closes with 1011 a connection whose application 'connection' listener throws, and its close gives back only what it held", async () => {
+    const bus = new MemoryBus();
+    const logger = new CapturingLogger();
+    const running = await start(
+      { broker: new MemoryBroker({ bus }), limits: { maxConnections: 3, maxConnectionsPerIp: 3, maxConnectionsPerUser: 2 } },
+      logger,
+    );
+    // The application's own listener runs after the plugin's and Nest's have set the connection up.
+    running.app.get(RoomsGateway).server.on('connection', (_socket: unknown, request: IncomingMessage) => {
+      if (request.headers['x-explode'] !== undefined) {
+        throw new Error('boom in a connection listener');
+      }
+    });
+    const first = await served('alice');
+    const exploded = await connectWith('alice', { 'x-explode': '1' });
+    clients.push(exploded);
+    assert.deepEqual(await within(exploded.waitClosed(), 'the failed connection to be closed'), { code: 1011, reason: 'internal error' });
+    assert.match(logger.text, /error connection set-up at \/rooms failed: Error: boom in a connection listener/);
+    await until(() => running.log.disconnects.length === 1, 'handleDisconnect of the failed connection');
+    assert.equal(running.log.disconnects[0]!.reason.cause, 'server');
+
+    // alice's first connection still gets what is sent to her: the failed one gave back its own hold only.
+    running.hub.emitToUser('alice', 'note', 'still here');
+    assert.equal((await first.nextJson()).event, 'note');
+    // Its place is free again, and only its own: alice has two places, and one is still taken.
+    const second = await served('alice');
+    const third = await refusedUpgrade(running.wsUrl('/rooms'), { headers: { authorization: `Bearer ${tokenFor('alice')}` } });
+    assert.equal(third.status, 429, third.body);
+    first.close();
+    second.close();
+    await Promise.all([first.waitClosed(), second.waitClosed()]);
+    await until(() => !bus.channels.has('u:alice'), "alice's channel to be dropped once her last connection closed");
+  });
+
+  it("closes with 1011 a connection whose own set-up throws, and gives back its place and its user's channel", async () => {
+    const bus = new MemoryBus();
+    const logger = new CapturingLogger();
+    const running = await start({ broker: new MemoryBroker({ bus }), limits: ONE_PLACE }, logger);
+    // Fault injection: the plugin's own set-up fails once, after the connection took the upgrade's place.
+    const attach = running.hub.attach.bind(running.hub);
+    let failures = 1;
+    running.hub.attach = (connection) => {
+      if (failures-- > 0) {
+        throw new Error('injected set-up failure');
+      }
+      attach(connection);
+    };
+    const failed = await connectWith('alice', {});
+    clients.push(failed);
+    assert.deepEqual(await within(failed.waitClosed(), 'the failed connection to be closed'), { code: 1011, reason: 'internal error' });
+    assert.match(logger.text, /error connection set-up at \/rooms failed: Error: injected set-up failure/);
+    assert.equal(running.log.disconnects.length, 0, 'Nest never heard of a connection that was not set up');
+    await until(() => !bus.channels.has('u:alice'), "alice's channel to be given back");
+    // One place in all: the failed connection's is free again.
+    await served('alice');
+    assert.ok(bus.channels.has('u:alice'));
+  });
 
   it("answers 503 'try again later' when the handshake fails unexpectedly, logs why, and gives the place back", async () => {
     const logger = new CapturingLogger();

@@ -6,7 +6,7 @@ import type { LogThrottle } from '../limits/log-throttle.js';
 import type { GatewayMetrics } from '../metrics/realtime-metrics.js';
 import type { RealtimeHub } from '../rooms/realtime-hub.js';
 import { PROTOCOL_V1_MSGPACK } from '../protocol/envelope.js';
-import { Connection, connectionOf } from './connection.js';
+import { Connection, connectionOf, forgetConnection } from './connection.js';
 import type { Drain } from './drain.js';
 import type { FrameDispatcher } from './frame-dispatcher.js';
 import type { FramePolicy } from './frame-policy.js';
@@ -53,18 +53,44 @@ export class ConnectionLifecycle {
     connection.binary = transport.protocol(socket) === PROTOCOL_V1_MSGPACK;
     connection.useCompression();
     metrics?.connected();
+    // From here on, what the upgrade held (its place, its user's subscription) is the connection's.
     const accepted = gate.take(request);
     const authentication = accepted?.authentication;
-    if (authentication) {
-      tokens.attach(connection, authentication);
-    }
     connection.admission = accepted?.admission;
-    policy.attach(connection, authentication?.principal.sub);
-    if (settings.heartbeat) {
-      connection.watch(heartbeats.monitorFor(settings.heartbeat));
+    try {
+      if (authentication) {
+        tokens.attach(connection, authentication);
+      }
+      policy.attach(connection, authentication?.principal.sub);
+      if (settings.heartbeat) {
+        connection.watch(heartbeats.monitorFor(settings.heartbeat));
+      }
+      this.parts.hub()?.attach(connection);
+      transport.listen(socket, this.events, settings.heartbeat !== undefined);
+    } catch (error) {
+      this.abandon(connection, authentication?.principal.sub);
+      throw error;
     }
-    this.parts.hub()?.attach(connection);
-    transport.listen(socket, this.events, settings.heartbeat !== undefined);
+  }
+
+  /**
+   * Gives back what a connection whose set-up threw took or held, and forgets it: the
+   * upgrade gate closes its socket, whose close then finds no connection.
+   */
+  private abandon(connection: Connection, sub: string | undefined): void {
+    forgetConnection(connection.socket);
+    connection.release();
+    this.parts.tokens.detach(connection);
+    if (connection.admission) {
+      this.parts.counter.release(connection.admission);
+    }
+    this.parts.policy.release(connection);
+    const hub = this.parts.hub();
+    if (sub !== undefined && connection.user === undefined) {
+      hub?.releaseUser(sub); // the hold the upgrade took, not yet the connection's
+    }
+    hub?.detach(connection);
+    connection.metrics?.disconnected('server');
   }
 
   /**

@@ -30,6 +30,11 @@ export function connectionOf(client: object): Connection | undefined {
   return connections.get(client);
 }
 
+/** @internal Forgets the connection of `client`: its socket's later events find none. */
+export function forgetConnection(client: object): void {
+  connections.delete(client);
+}
+
 /**
  * Server-side state of one WebSocket connection: its handlers (several gateways may
  * share a path), its invalid-frame budget and why it ended.
@@ -74,11 +79,7 @@ export class Connection extends HeartbeatEntry implements Deadline {
   private closeTimer: NodeJS.Timeout | undefined;
   /** Who waits for the close (see whenClosed); null once closed. */
   private closedWaiters: (() => void)[] | null | undefined;
-  /**
-   * How what it sends is compressed, when the connection negotiated permessage-deflate and
-   * the gateway compresses (see {@link useCompression}): the gateway's settings and the
-   * window the client allows. Undefined otherwise.
-   */
+  /** How what it sends is compressed (see {@link useCompression}); undefined without permessage-deflate. */
   private deflate: { readonly settings: CompressionSettings; readonly windowBits: number } | undefined;
   /** It speaks the MessagePack encoding (binary frames both ways), not JSON. */
   binary = false;
@@ -88,10 +89,7 @@ export class Connection extends HeartbeatEntry implements Deadline {
   requestsInFlight = 0;
   /** What waits for the next answered request (see afterReply). */
   private afterReplyHooks: (() => void)[] | undefined;
-  /**
-   * Delivery accounting (see {@link mayWrite}): bytes sent, bytes the client has proven it
-   * read (a pong to a probe ping sent after them), and the outstanding probe.
-   */
+  /** Bytes sent, bytes proven read (a pong to a probe ping sent after them), the probe out (see {@link mayWrite}). */
   private sentBytes = 0;
   private readBytes = 0;
   private probeMark: number | undefined;

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { WebSocketServer } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import type { HandshakeChecker, HandshakeOutcome } from '../auth/handshake.js';
 import type { Authentication } from '../auth/authenticator.interface.js';
 import { HandshakeRates } from '../limits/handshake-rates.js';
@@ -9,7 +9,9 @@ import type { LogThrottle, ThrottledLevel } from '../limits/log-throttle.js';
 import type { RealtimeHub } from '../rooms/realtime-hub.js';
 import type { GatewaySettings } from './gateway-settings.js';
 import { normalizePath } from './gateway-settings.js';
+import { connectionOf } from './connection.js';
 import { describeError } from './realtime-exception.filter.js';
+import { CloseCode } from '../protocol/close-codes.js';
 import { refuseUpgrade, type UpgradeRefusalCause } from '../transport/ws/upgrade-response.js';
 
 /** The gateways served on one port, by path, and whether the port is draining. */
@@ -205,9 +207,11 @@ export class UpgradeGate {
     try {
       completed = this.complete(pending, { authentication, admission: pending.admission });
     } catch (error) {
-      this.log.log('error', 'connection set-up failed', () => `connection set-up at ${pending.path} failed: ${describeError(error)}`);
+      // ws itself threw: the socket is in no known state.
+      this.log.log('error', 'upgrade failed', () => `upgrade at ${pending.path} failed: ${describeError(error)}`);
+      pending.socket.destroy();
     } finally {
-      // Not upgraded (or setting the connection up threw): give back what it held.
+      // Not upgraded, or no connection took what it held: give it back.
       if (!completed) {
         this.counter.release(pending.admission);
         releaseHold(hub, sub);
@@ -263,13 +267,35 @@ export class UpgradeGate {
       server.handleUpgrade(request, socket, head, (ws) => {
         upgraded = true;
         socket.off('error', ignoreSocketError);
-        server.emit('connection', ws, request);
+        try {
+          server.emit('connection', ws, request);
+        } catch (error) {
+          // Once the connection has taken what the upgrade held, its close gives it back;
+          // before that (nothing took it), the gate does.
+          upgraded = this.handingOver !== request;
+          this.setUpFailed(pending, ws, error);
+        }
       });
     } finally {
       this.handingOver = undefined;
       this.handedOver = undefined;
     }
     return upgraded;
+  }
+
+  /**
+   * A listener of the new socket's 'connection' threw: the plugin's set-up, Nest's or the
+   * application's. The socket is closed with 1011 (the client may retry); a connection
+   * that was set up gives back its place and its user's subscription when it closes.
+   */
+  private setUpFailed(pending: PendingUpgrade, ws: WebSocket, error: unknown): void {
+    this.log.log('error', 'connection set-up failed', () => `connection set-up at ${pending.path} failed: ${describeError(error)}`);
+    const connection = connectionOf(ws);
+    if (connection) {
+      connection.close(CloseCode.INTERNAL_ERROR, 'internal error', 'server');
+    } else {
+      ws.close(CloseCode.INTERNAL_ERROR, 'internal error');
+    }
   }
 
   /**
