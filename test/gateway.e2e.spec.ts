@@ -6,7 +6,7 @@ import { isRealtimeErrorCode, RealtimeError, RealtimeModule } from '../src/index
 import { startApp, type RunningApp } from './support/app.js';
 import { refusedUpgrade, TestClient } from './support/ws-client.js';
 import { countServerWrites } from './support/socket-writes.js';
-import { until } from './support/until.js';
+import { until, within } from './support/until.js';
 import { CapturingLogger } from './fixtures/auth-gateways.js';
 import { BadCodeAboveGateway, BadCodeGateway, LifecycleLog, OtherGateway, TestGateway } from './fixtures/test-gateways.js';
 
@@ -485,6 +485,34 @@ describe('gateway adapter and protocol v1 envelope', () => {
       await until(() => log.heardByApp.length === 3, 'three events heard by the application');
       assert.deepEqual(log.heardByApp, [`message ${frame}`, 'pong', 'close 1000 after 0 disconnect(s)']);
       assert.deepEqual(log.trackedAtDisconnect, [false], "ws's server forgot the client before handleDisconnect");
+    });
+
+    it('closes with 1011 a client whose handleConnection throws or rejects, logs why, and serves the others', async () => {
+      await running.close();
+      const logger = new CapturingLogger();
+      running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [LifecycleLog, TestGateway] }, (app) =>
+        app.useLogger(logger),
+      );
+      log = running.app.get(LifecycleLog);
+      const bystander = await connect('/test');
+      for (const [when, message] of [
+        ['sync', 'handleConnection failed at once'],
+        ['async', 'handleConnection failed later'],
+      ] as const) {
+        const failing = await connect(`/test?fail=${when}`);
+        assert.deepEqual(await within(failing.waitClosed(), 'the close'), { code: 1011, reason: 'internal error' });
+        assert.match(logger.text, new RegExp(`error handleConnection of TestGateway failed: Error: ${message}`));
+      }
+      const reasons = await log.disconnects(2);
+      assert.deepEqual(
+        reasons.map((reason) => reason.cause),
+        ['server', 'server'],
+      );
+      assert.deepEqual(await bystander.request({ event: 'echo', id: 1, data: 'still served' }), {
+        event: 'echo',
+        id: 1,
+        data: 'still served',
+      });
     });
 
     it('closes every client with 1001 on app.close() and runs handleDisconnect for each', async () => {

@@ -4,6 +4,7 @@ import { SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import { RAW_TEXT_MESSAGE, REALTIME_GATEWAY_OPTIONS } from '../realtime.constants.js';
 import type { RealtimeGatewayOptions } from '../realtime-options.interface.js';
 import { applyValidationPipes } from '../validation/message-validation.decorator.js';
+import { CloseCode } from '../protocol/close-codes.js';
 import { connectionOf } from './connection.js';
 import { noteConnectingGateway } from './connecting-gateways.js';
 import { describeError, RealtimeExceptionFilter } from './realtime-exception.filter.js';
@@ -44,7 +45,9 @@ const NOTING = Symbol('realtime:noting-connections');
 /**
  * Gives the gateway a `handleConnection` (wrapping its own, if any) that notes which
  * instance is about to bind its handlers to the client, so that the adapter can call
- * them directly (see `direct-dispatch.ts`).
+ * them directly (see `direct-dispatch.ts`). Its own failing, at once or later (a rejected
+ * promise), is logged and closes that connection with 1011; Nest would rethrow it
+ * outside any handler, and the process would exit.
  */
 function noteConnections(target: Function): void {
   const prototype = target.prototype as { handleConnection?: (client: object, ...rest: unknown[]) => unknown };
@@ -52,9 +55,23 @@ function noteConnections(target: Function): void {
   if ((original as { [NOTING]?: boolean } | undefined)?.[NOTING]) {
     return;
   }
+  const failed = (client: object, error: unknown): void => {
+    logger.error(`handleConnection of ${target.name} failed: ${describeError(error)}`);
+    connectionOf(client)?.close(CloseCode.INTERNAL_ERROR, 'internal error', 'server');
+  };
   const noting = function (this: object, client: object, ...rest: unknown[]): unknown {
     noteConnectingGateway(client, this);
-    return original?.call(this, client, ...rest);
+    let result: unknown;
+    try {
+      result = original?.call(this, client, ...rest);
+    } catch (error) {
+      failed(client, error);
+      return undefined;
+    }
+    if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+      return Promise.resolve(result).catch((error: unknown) => failed(client, error));
+    }
+    return result;
   };
   Object.defineProperty(noting, NOTING, { value: true });
   prototype.handleConnection = noting;
