@@ -515,6 +515,27 @@ describe('gateway adapter and protocol v1 envelope', () => {
       });
     });
 
+    it('logs a handleDisconnect that throws or rejects, and serves on', async () => {
+      await running.close();
+      const logger = new CapturingLogger();
+      running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [LifecycleLog, TestGateway] }, (app) =>
+        app.useLogger(logger),
+      );
+      log = running.app.get(LifecycleLog);
+      for (const [reason, message] of [
+        ['fail at once', 'handleDisconnect failed at once'],
+        ['fail later', 'handleDisconnect failed later'],
+      ] as const) {
+        const leaving = await connect('/test');
+        leaving.socket.close(1000, reason);
+        await leaving.waitClosed();
+        await until(() => logger.text.includes(message), `"${message}" in the log`);
+        assert.match(logger.text, new RegExp(`error handleDisconnect of TestGateway failed: Error: ${message}`));
+      }
+      const next = await connect('/test');
+      assert.deepEqual(await next.request({ event: 'echo', id: 1, data: 'still served' }), { event: 'echo', id: 1, data: 'still served' });
+    });
+
     it('closes every client with 1001 on app.close() and runs handleDisconnect for each', async () => {
       const all = await Promise.all(Array.from({ length: 20 }, () => connect()));
       await running.close();

@@ -94,8 +94,9 @@ const logger = new Logger('RealtimeGateway');
 
 /**
  * Nest drops what `handleDisconnect` returns. Wrapped, an async one's promise is kept on
- * its connection, so that a shutdown waits for it, and its failure is logged instead of
- * becoming an unhandled rejection. NestJS 11 calls it with the client alone: the wrapper
+ * its connection, so that a shutdown waits for it, and its failure (a rejection, or a
+ * throw, which Nest would rethrow outside any handler) is logged instead of ending the
+ * process. NestJS 11 calls it with the client alone: the wrapper
  * passes the connection's `DisconnectReason` there, as NestJS 12 does.
  */
 function trackDisconnectWork(target: Function): void {
@@ -104,15 +105,22 @@ function trackDisconnectWork(target: Function): void {
   if (typeof original !== 'function' || (original as { [TRACKED]?: boolean })[TRACKED]) {
     return;
   }
+  const failed = (error: unknown): void => {
+    logger.error(`handleDisconnect of ${target.name} failed: ${describeError(error)}`);
+  };
   const tracked = function (this: unknown, client: object, reason?: unknown, ...rest: unknown[]): unknown {
-    const result = original.call(this, client, reason ?? connectionOf(client)?.endReason, ...rest);
+    let result: unknown;
+    try {
+      result = original.call(this, client, reason ?? connectionOf(client)?.endReason, ...rest);
+    } catch (error) {
+      failed(error);
+      return undefined;
+    }
     if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
       // The adapter's own registry: one application's shutdown never waits on another's.
       const work = connectionOf(client)?.disconnectWork;
       const settled = Promise.resolve(result)
-        .catch((error: unknown) => {
-          logger.error(`handleDisconnect of ${target.name} failed: ${describeError(error)}`);
-        })
+        .catch(failed)
         .finally(() => work?.delete(settled));
       work?.add(settled);
     }
