@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { MemoryBroker, MemoryBus } from '../src/index.js';
+import { type BrokerHealth, MemoryBroker, MemoryBus } from '../src/index.js';
+import { CapturingLogger } from './fixtures/auth-gateways.js';
 import { RealtimeTestClient, signTestToken } from '../src/testing/index.js';
 import { only, refusedWith } from './support/realtime-assert.js';
 import { startRoomsApp, type RoomsApp } from './support/rooms-app.js';
@@ -19,6 +20,32 @@ class SlowBroker extends MemoryBroker {
     await new Promise((resolve) => setTimeout(resolve, this.delayMs));
     await super.subscribe(channel);
     this.done.add(channel);
+  }
+}
+
+/** A memory broker that breaks the contract once told to: its unsubscribe, removePresence and health() throw. */
+class ThrowingBroker extends MemoryBroker {
+  throwing = false;
+
+  override unsubscribe(channel: string): Promise<void> {
+    if (this.throwing) {
+      throw new Error(`unsubscribe ${channel} threw`);
+    }
+    return super.unsubscribe(channel);
+  }
+
+  override removePresence(room: string, member: string): Promise<void> {
+    if (this.throwing) {
+      throw new Error(`removePresence ${room} threw`);
+    }
+    return super.removePresence(room, member);
+  }
+
+  override health(): BrokerHealth {
+    if (this.throwing) {
+      throw new Error('health threw');
+    }
+    return super.health();
   }
 }
 
@@ -286,6 +313,22 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
       clients.splice(0).forEach((client) => client.close());
       await Promise.all([one.close(), two.close()]);
     }
+  });
+
+  it('survives a broker that throws against its contract: logged, health degraded, the others served', async () => {
+    await app.close();
+    const logger = new CapturingLogger();
+    const broker = new ThrowingBroker();
+    app = await startRoomsApp(broker, undefined, 0, {}, (nest) => nest.useLogger(logger));
+    const alice = await joined('alice', 'lobby');
+    broker.throwing = true;
+    // The last member leaves: the room's unsubscribe and alice's presence removal run from the close.
+    alice.close();
+    await until(() => logger.text.includes('broker unsubscribe failed: unsubscribe r:lobby threw'), 'the failed unsubscribe in the log');
+    await until(() => logger.text.includes('broker presence failed: removePresence lobby threw'), 'the failed presence removal in the log');
+    assert.deepEqual(app.hub.health(), { type: 'ThrowingBroker', status: 'degraded', detail: 'health() threw: health threw' });
+    const bob = await joined('bob', 'hall');
+    assert.deepEqual(await bob.request('rooms'), ['hall']);
   });
 
   it('makes every joiner wait for the room subscription, not only the first', async () => {

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit, Optional } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { BrokerHealth, RealtimeBroker, StreamPosition } from '../broker/broker.interface.js';
+import { ContractGuard } from '../broker/contract-guard.js';
 import { MemoryBroker } from '../broker/memory-broker.js';
 import { type Connection, connectionOf } from '../gateway/connection.js';
 import type { ServerRequestOptions } from '../gateway/server-requests.js';
@@ -68,7 +69,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   private readonly metrics: RealtimeMetrics | undefined;
 
   constructor(@Optional() @Inject(REALTIME_MODULE_OPTIONS) options?: RealtimeModuleOptions, @Optional() metrics?: RealtimeMetrics) {
-    this.broker = options?.broker ?? new MemoryBroker();
+    this.broker = new ContractGuard(options?.broker ?? new MemoryBroker());
     this.metrics = options?.metrics === false ? undefined : metrics;
     this.userChannels = new UserChannels(this.broker, (work, what) => this.settle(work, what));
     const history = resolveHistory(options?.history);
@@ -104,7 +105,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   /** Runs after the gateways have closed their connections (and left their rooms). */
   async onApplicationShutdown(): Promise<void> {
     this.presenceEvents?.stop();
-    await this.broker.close();
+    await this.settle(this.broker.close(), 'close'); // a failure is logged; the shutdown goes on
   }
 
   /** The broker's health, for a health endpoint. */
