@@ -82,6 +82,20 @@ describe('gateway adapter and protocol v1 envelope', () => {
       assert.deepEqual(await client.request({ event: 'observable', id: 5 }), { event: 'observable', id: 5, data: 3 });
     });
 
+    it('stops the observable of a request that has not completed when its client goes away', async () => {
+      const client = await connect();
+      client.send({ event: 'forever', id: 1 });
+      await until(() => log.ticks > 2, 'the observable to be running');
+      assert.deepEqual(await client.request({ event: 'echo', id: 2, data: 'x' }), { event: 'echo', id: 2, data: 'x' });
+      assert.equal(log.streamsStopped, 0);
+      client.socket.close(1000);
+      await log.disconnects(1);
+      await until(() => log.streamsStopped === 1, 'the observable to be unsubscribed');
+      const ticks = log.ticks;
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      assert.equal(log.ticks, ticks, 'the observable went on after its client left');
+    });
+
     it('gives @ConnectedSocket() the ws client', async () => {
       const client = await connect();
       assert.deepEqual(await client.request({ event: 'socket', id: 6 }), { event: 'socket', id: 6, data: true });

@@ -8,6 +8,7 @@ import type { RealtimeHub } from '../rooms/realtime-hub.js';
 import { PROTOCOL_V1_MSGPACK } from '../protocol/envelope.js';
 import { Connection, connectionOf, forgetConnection } from './connection.js';
 import type { Drain } from './drain.js';
+import { stopObservables } from './observable-replies.js';
 import type { FrameDispatcher } from './frame-dispatcher.js';
 import type { FramePolicy } from './frame-policy.js';
 import type { GatewaySettings } from './gateway-settings.js';
@@ -113,6 +114,7 @@ export class ConnectionLifecycle {
     const why = connection.disconnectReason(code, reason);
     connection.metrics?.disconnected(why.cause);
     connection.release();
+    stopObservables(connection);
     this.parts.tokens.detach(connection);
     if (connection.admission) {
       this.parts.counter.release(connection.admission);

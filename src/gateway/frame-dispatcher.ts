@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { isObservable, lastValueFrom } from 'rxjs';
+import { isObservable } from 'rxjs';
 import type { TokenLifetime } from '../auth/token-lifetime.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import {
@@ -19,6 +19,7 @@ import { LogThrottle, type LogThrottleSettings } from '../limits/log-throttle.js
 import type { FramePolicy } from './frame-policy.js';
 import type { BoundHandler } from './handler-types.js';
 import { MessageContext } from './message-context.js';
+import { lastValueWhileOpen } from './observable-replies.js';
 import { failWithException } from './realtime-exception.filter.js';
 
 /** Metrics label of raw-text frames. */
@@ -147,7 +148,9 @@ export class FrameDispatcher {
       return;
     }
     if (isObservable(result)) {
-      lastValueFrom(result, { defaultValue: undefined }).then(
+      lastValueWhileOpen(
+        context.connection,
+        result,
         (value) => this.settle(context, value, logger),
         (error: unknown) => failWithException(context, error, logger),
       );
