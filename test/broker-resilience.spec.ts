@@ -10,12 +10,17 @@ import { until } from './support/until.js';
  */
 class ScriptedBackend implements ResilientBackend {
   isConnected = false;
-  /** How the next sends and probes answer: at once, with an error, or never. */
-  answer: 'ok' | 'error' | 'never' = 'ok';
+  /** How the next sends and probes answer: at once, with an error, never, or with a synchronous throw (against the interface). */
+  answer: 'ok' | 'error' | 'never' | 'throw' = 'ok';
+  /** connected() throws (against the interface). */
+  connectedThrows = false;
   readonly sent: string[] = [];
   restores = 0;
 
   connected(): boolean {
+    if (this.connectedThrows) {
+      throw new Error('connected() threw');
+    }
     return this.isConnected;
   }
 
@@ -38,6 +43,9 @@ class ScriptedBackend implements ResilientBackend {
   private reply<T>(value: T): Promise<T> {
     if (this.answer === 'never') {
       return new Promise<T>(() => undefined);
+    }
+    if (this.answer === 'throw') {
+      throw new Error('the backend threw');
     }
     // An error whose text says "timed out" is still an answer: only the wrapper's own deadline is a stall.
     return this.answer === 'error' ? Promise.reject(new Error('ERR command timed out in the script')) : Promise.resolve(value);
@@ -138,6 +146,33 @@ describe('BrokerResilience', () => {
       (error: unknown) => error instanceof BrokerUnavailableError && /Connection is closed/.test(error.message),
     );
     assert.deepEqual(wrapper.health('test'), { type: 'test', status: 'degraded', detail: 'publish failed: Connection is closed.' });
+    assert.equal(wrapper.answering, false);
+  });
+
+  it('takes a backend that throws instead of rejecting as one that failed: nothing leaks, nothing is made up, the process lives', async () => {
+    const backend = new ScriptedBackend();
+    backend.isConnected = true;
+    const wrapper = resilience(backend, 2);
+    await wrapper.up();
+    backend.answer = 'throw';
+    // More throwing publishes than maxPending: none of them stays counted as in flight.
+    for (let i = 0; i < 4; i++) {
+      await assert.rejects(wrapper.publish('c', `thrown ${i}`), BrokerUnavailableError);
+    }
+    await assert.rejects(
+      wrapper.attempt('probe', () => backend.probe()),
+      /the backend threw/,
+    );
+    backend.answer = 'ok';
+    assert.equal(await wrapper.publish('c', 'taken'), undefined);
+    assert.deepEqual(backend.sent, ['c=taken']);
+    // Past the command deadline: the throw was an answer, not a stall.
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    assert.equal(wrapper.state, 'ok');
+    // A connected() that throws, under the health check's timer: not connected, not fatal.
+    wrapper.start();
+    backend.connectedThrows = true;
+    await new Promise((resolve) => setTimeout(resolve, 60));
     assert.equal(wrapper.answering, false);
   });
 

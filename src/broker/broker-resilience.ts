@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { LogThrottle } from '../limits/log-throttle.js';
 import { BrokerTimeoutError, BrokerUnavailableError } from './broker-errors.js';
+import { promiseOf } from './promise-of.js';
 import type { BrokerHealth, BrokerState, HistoryPolicy, StreamPosition } from './broker.interface.js';
 
 /** What a broker gives {@link BrokerResilience}: its connections, seen from outside. */
@@ -60,7 +61,9 @@ const RESTORE_RETRY_MS = 1000;
  *
  * A broker composes it: it calls {@link up} and {@link down} as its connections come and
  * go, runs its commands through {@link attempt}, and publishes through {@link publish}.
- * Nothing here throws at the caller except the rejections it documents.
+ * Nothing here throws at the caller except the rejections it documents. A backend method
+ * that throws instead of rejecting counts as a failed call, and a `connected()` that
+ * throws as not connected.
  */
 export class BrokerResilience {
   private readonly logger: Pick<Logger, 'log' | 'warn'>;
@@ -104,7 +107,7 @@ export class BrokerResilience {
 
   /** Whether the backend answers now (connected, not stalled, not closed): worth asking rather than falling back. */
   get answering(): boolean {
-    return this.currentState !== 'closed' && !this.stalled && this.backend.connected();
+    return this.currentState !== 'closed' && !this.stalled && this.connected();
   }
 
   /** Health as `GET /health` reports it. */
@@ -146,7 +149,7 @@ export class BrokerResilience {
         this.failed(command, error);
         reject(error);
       }, timeoutMs); // not unref'd: the caller's promise settles by the deadline, whatever else the process holds
-      call().then(
+      promiseOf(call).then(
         (value) => {
           clearTimeout(timer);
           resolve(value);
@@ -192,7 +195,7 @@ export class BrokerResilience {
   /** No deadline here: a stalled backend may still take it, so only its answer or a dropped connection settles it. */
   private send(channel: string, payload: string, history: HistoryPolicy | undefined): Promise<StreamPosition | undefined> {
     this.inFlight++;
-    return this.backend.send(channel, payload, history).then(
+    return promiseOf(() => this.backend.send(channel, payload, history)).then(
       (position) => {
         this.inFlight--;
         return position;
@@ -205,13 +208,22 @@ export class BrokerResilience {
     );
   }
 
+  /** The backend's `connected()`; one that throws is taken for not connected. */
+  private connected(): boolean {
+    try {
+      return this.backend.connected();
+    } catch {
+      return false;
+    }
+  }
+
   private failed(command: string, error: unknown): void {
     const text = `${command} failed: ${describe(error)}`;
     if (error instanceof BrokerTimeoutError) {
       this.stalled = true;
       this.down(text);
       this.watchStall();
-    } else if (this.backend.connected()) {
+    } else if (this.connected()) {
       // The backend answered with an error while connected: not an outage (a Redis Cluster
       // node that is down fails only its slots' commands, maybe many a second).
       this.errorsWhileConnected.log('warn', command, () => text);
@@ -248,7 +260,7 @@ export class BrokerResilience {
 
   /** All restored and answering: `ok`, and what was kept goes out in order. */
   private settle(): void {
-    if (this.currentState === 'closed' || this.stalled || !this.backend.connected()) {
+    if (this.currentState === 'closed' || this.stalled || !this.connected()) {
       return;
     }
     const back = this.everReady && this.currentState !== 'ok';
@@ -262,13 +274,17 @@ export class BrokerResilience {
       this.send(kept.channel, kept.payload, kept.history).then(kept.resolve, kept.reject);
     }
     if (back) {
-      this.backend.restored?.();
+      try {
+        this.backend.restored?.();
+      } catch (error) {
+        this.logger.warn(`${this.options.name}: restored() threw: ${describe(error)}`);
+      }
     }
   }
 
   /** A connection can stay open while the backend no longer answers (stopped, network gone): ask it. */
   private async checkHealth(): Promise<void> {
-    if (this.currentState === 'closed' || !this.backend.connected()) {
+    if (this.currentState === 'closed' || !this.connected()) {
       return;
     }
     try {

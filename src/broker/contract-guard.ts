@@ -6,6 +6,7 @@ import type {
   RealtimeBroker,
   StreamPosition,
 } from './broker.interface.js';
+import { promiseOf } from './promise-of.js';
 
 /**
  * The broker as `RealtimeHub` calls it: a call that throws, against the contract ("no
@@ -17,23 +18,23 @@ export class ContractGuard implements RealtimeBroker {
   constructor(private readonly broker: RealtimeBroker) {}
 
   start(instanceId: string, onMessage: BrokerMessageListener, onRestored?: () => void): Promise<void> {
-    return rejectThrows(() => this.broker.start(instanceId, onMessage, onRestored));
+    return promiseOf(() => this.broker.start(instanceId, onMessage, onRestored));
   }
 
   publish(channel: string, payload: string, history?: HistoryPolicy): Promise<StreamPosition | undefined> {
-    return rejectThrows(() => this.broker.publish(channel, payload, history));
+    return promiseOf(() => this.broker.publish(channel, payload, history));
   }
 
   history(channel: string, since: StreamPosition | undefined, history: HistoryPolicy): Promise<HistoryPage> {
-    return rejectThrows(() => this.broker.history(channel, since, history));
+    return promiseOf(() => this.broker.history(channel, since, history));
   }
 
   subscribe(channel: string): Promise<void> {
-    return rejectThrows(() => this.broker.subscribe(channel));
+    return promiseOf(() => this.broker.subscribe(channel));
   }
 
   unsubscribe(channel: string): Promise<void> {
-    return rejectThrows(() => this.broker.unsubscribe(channel));
+    return promiseOf(() => this.broker.unsubscribe(channel));
   }
 
   health(): BrokerHealth {
@@ -45,28 +46,19 @@ export class ContractGuard implements RealtimeBroker {
   }
 
   close(): Promise<void> {
-    return rejectThrows(() => this.broker.close());
+    return promiseOf(() => this.broker.close());
   }
 
   addPresence(room: string, member: string): Promise<void> {
-    return rejectThrows(() => this.broker.addPresence(room, member));
+    return promiseOf(() => this.broker.addPresence(room, member));
   }
 
   removePresence(room: string, member: string): Promise<void> {
-    return rejectThrows(() => this.broker.removePresence(room, member));
+    return promiseOf(() => this.broker.removePresence(room, member));
   }
 
   presence(room: string, options?: { strict?: boolean }): Promise<string[]> {
-    return rejectThrows(() => this.broker.presence(room, options));
-  }
-}
-
-/** `call()`'s promise; a throw, or an answer that is no promise, as a rejection or a resolved promise. */
-function rejectThrows<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return Promise.resolve(call());
-  } catch (error) {
-    return Promise.reject(error instanceof Error ? error : new Error(messageOf(error)));
+    return promiseOf(() => this.broker.presence(room, options));
   }
 }
 
