@@ -411,6 +411,34 @@ describe('client SDK against a scripted fake server', () => {
     );
   });
 
+  it('opens without an onReconnect that never settles once onReconnectTimeoutMs passed, and says so', async () => {
+    server = await FakeServer.start();
+    server.onConnection = ({ socket }) => {
+      if (server.connections.length === 1) {
+        socket.close(1012, 'restart');
+      }
+    };
+    const clock = new FakeClock(Date.now());
+    const made = client({
+      clock,
+      random: () => 0,
+      onReconnectTimeoutMs: 5000,
+      onReconnect: () => new Promise<void>(() => undefined),
+    });
+    const errors: { code: string; message: string }[] = [];
+    made.onError((error) => errors.push({ code: error.code, message: error.message }));
+    await until(() => made.state === 'reconnecting', 'the reconnection to be planned');
+    clock.advance(0);
+    await server.connectionCount(2);
+    made.send('queued');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(made.state, 'connecting', 'the hook is still running');
+    clock.advance(5000);
+    await until(() => made.state === 'open', 'the client to open without the hook');
+    assert.deepEqual(errors, [{ code: 'TIMEOUT', message: 'onReconnect did not finish within 5000 ms' }]);
+    await until(() => server.connections[1]!.frames.some((frame) => frame.event === 'queued'), 'the queued message');
+  });
+
   it('asks for a fresh token on 4001 and reconnects with it at once', async () => {
     server = await FakeServer.start();
     server.onConnection = ({ socket }) => {

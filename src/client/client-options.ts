@@ -75,6 +75,11 @@ export interface RealtimeClientOptions {
    * after the rooms joined with `join()` are joined again): re-join other rooms here.
    */
   onReconnect?: (context: ReconnectContext) => void | Promise<void>;
+  /**
+   * How long `onReconnect` may take, in ms: past it, an `error` event (`TIMEOUT`) says so
+   * and the connection opens without waiting any longer. Default 30000.
+   */
+  onReconnectTimeoutMs?: number;
   /** Source of randomness for the backoff jitter, in [0, 1). Default `Math.random` (tests pin it). */
   random?: () => number;
   /** Where exceptions thrown by your listeners go. Default: rethrown asynchronously, as an `EventTarget` reports them. */

@@ -14,3 +14,25 @@ export const systemClock: ClientClock = {
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
+
+/**
+ * What `work` resolves with, or a rejection with `late()` once `ms` passed on `clock`
+ * without it settling. A throw of `work` is a rejection too; the timer is cleared either way.
+ */
+export async function withinDeadline<T>(clock: ClientClock, work: () => T | Promise<T>, ms: number, late: () => Error): Promise<T> {
+  let started: Promise<T>;
+  try {
+    started = Promise.resolve(work());
+  } catch (error) {
+    started = Promise.reject(error);
+  }
+  let timer: unknown;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = clock.setTimeout(() => reject(late()), ms);
+  });
+  try {
+    return await Promise.race([started, timeout]);
+  } finally {
+    clock.clearTimeout(timer);
+  }
+}

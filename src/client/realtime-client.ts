@@ -8,6 +8,7 @@ import { ClientStateMachine, type ConnectionState, type StateChange } from './cl
 import { type ClientClock, systemClock } from './clock.js';
 import { ClientEvents } from './client-events.js';
 import { ClientHeartbeat } from './client-heartbeat.js';
+import { DEFAULT_RECONNECT_HOOK_TIMEOUT_MS, runReconnectHook } from './reconnect-hook.js';
 import type { EventMap, IncomingFrame, ReconnectContext, RealtimeClientOptions, TokenReason } from './client-options.js';
 import { ClientErrorCode, describe, RealtimeClientError, toClientError } from './client-error.js';
 import { Outbox } from './outbox.js';
@@ -290,11 +291,8 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
         request: (event, data, options = {}) => this.requestVia(event, data, options, true),
         send: (event, data) => void this.write(this.prepare({ event, data }), undefined, true),
       };
-      try {
-        await this.options.onReconnect(context);
-      } catch (error) {
-        this.events.error(new RealtimeClientError(ClientErrorCode.DISCONNECTED, `onReconnect failed: ${describe(error)}`));
-      }
+      const ms = this.options.onReconnectTimeoutMs ?? DEFAULT_RECONNECT_HOOK_TIMEOUT_MS;
+      await runReconnectHook(this.options.onReconnect, context, this.clock, ms, (error) => this.events.error(error));
     }
     if (this.socket !== socket || socket.readyState !== OPEN || this.state !== 'connecting') {
       return;

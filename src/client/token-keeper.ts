@@ -1,4 +1,4 @@
-import type { ClientClock } from './clock.js';
+import { type ClientClock, withinDeadline } from './clock.js';
 import type { TokenProvider, TokenReason } from './client-options.js';
 import { tokenExpiry } from './jwt-expiry.js';
 
@@ -27,15 +27,12 @@ export class TokenKeeper {
     if (typeof provider !== 'function') {
       return provider;
     }
-    let timer: unknown;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = this.clock.setTimeout(() => reject(new Error(`no token within ${this.timeoutMs} ms`)), this.timeoutMs);
-    });
-    try {
-      return await Promise.race([Promise.resolve(provider(reason)), timeout]);
-    } finally {
-      this.clock.clearTimeout(timer);
-    }
+    return withinDeadline(
+      this.clock,
+      () => provider(reason),
+      this.timeoutMs,
+      () => new Error(`no token within ${this.timeoutMs} ms`),
+    );
   }
 
   /** Calls `due` when `token` should be refreshed; nothing without an expiry or a provider. */
