@@ -164,6 +164,35 @@ describe('a custom authenticator (API keys), through the public API only', () =>
     }
   });
 
+  it('refuses an in-band auth whose check hangs once the handshake deadline passed, and keeps the credentials it had', async () => {
+    class Hanging extends ApiKeyAuthenticator {
+      refresh(): Promise<Authentication> {
+        return new Promise<Authentication>(() => undefined);
+      }
+    }
+    const other = await startApp({
+      imports: [
+        RealtimeModule.forRoot({
+          authenticator: new Hanging(new Map([[READER_KEY, { sub: 'reporting-service' }]])),
+          limits: { handshakeTimeoutMs: 200 },
+        }),
+      ],
+      providers: [AuthLog, SecureGateway],
+    });
+    try {
+      const client = await TestClient.connect(other.wsUrl('/secure'), key(READER_KEY));
+      assert.deepEqual(await client.request({ event: 'auth', id: 1, data: { key: 'whatever' } }), {
+        event: 'error',
+        id: 1,
+        data: { code: 'UNAUTHORIZED', message: 'the credentials could not be checked in time' },
+      });
+      assert.deepEqual((await client.request({ event: 'whoami', id: 2 })).data, { sub: 'reporting-service', roles: [] });
+      client.close();
+    } finally {
+      await other.close();
+    }
+  });
+
   it('refuses to start with both JWT keys and an authenticator', async () => {
     const authenticator = new ApiKeyAuthenticator(new Map());
     await assert.rejects(

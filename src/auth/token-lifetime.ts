@@ -36,6 +36,8 @@ export class TokenLifetime {
     private readonly handshake: HandshakeChecker,
     private readonly log: LogThrottle,
     private readonly signIn: SignInHooks = { admit: () => undefined, signedIn: () => Promise.resolve() },
+    /** How long an in-band `auth` may take to be checked before it is refused (the handshake's deadline). */
+    private readonly timeoutMs = 10_000,
   ) {}
 
   /** Attaches an identity, and closes the connection with 4001 when it expires (if it does). */
@@ -72,14 +74,26 @@ export class TokenLifetime {
     // Refreshes can overlap; only the latest one may change the principal.
     const attempt = ++connection.refreshAttempts;
     const refuse = (message: string, detail: string): void => {
+      clearTimeout(deadline);
       this.log.log('warn', 'in-band auth refused', () => `in-band auth refused at ${connection.settings.path}: ${detail}`);
       connection.sendFrame(errorFrame(id, ErrorCode.UNAUTHORIZED, message));
     };
+    // A check that hangs (a key lookup, a verifyConnection hook) is refused in time; what it
+    // decides later is dropped, and the old credentials stand.
+    let late = false;
+    const deadline = setTimeout(() => {
+      late = true;
+      refuse('the credentials could not be checked in time', `took over ${this.timeoutMs} ms`);
+    }, this.timeoutMs);
+    deadline.unref();
     // Through a promise from the start: an authenticator that throws at once is caught too.
     Promise.resolve(payload)
       .then((data) => authenticator.refresh!(data))
       .then(checkedAuthentication)
       .then(async (authentication) => {
+        if (late) {
+          return;
+        }
         const { principal } = authentication;
         if (connection.principal && connection.principal.sub !== principal.sub) {
           return refuse('token is for another subject', 'token for another sub');
@@ -87,6 +101,9 @@ export class TokenLifetime {
         const refusal = await this.handshake.authorize(principal, connection.request, connection.settings);
         if (refusal) {
           return refuse(refusal.message, refusal.detail);
+        }
+        if (late) {
+          return;
         }
         if (!connection.isOpen || attempt !== connection.refreshAttempts) {
           return refuse('superseded', 'connection closed or a newer refresh arrived');
@@ -98,6 +115,7 @@ export class TokenLifetime {
             return refuse(refusal, `sign-in refused: ${refusal}`);
           }
         }
+        clearTimeout(deadline); // in time: from here on it is answered below, whatever happens
         this.attach(connection, authentication);
         if (signingIn) {
           await this.signIn.signedIn(connection);
@@ -105,6 +123,9 @@ export class TokenLifetime {
         connection.sendFrame(replyFrame(AUTH_EVENT, id, { exp: principal.exp ?? null }));
       })
       .catch((error: unknown) => {
+        if (late) {
+          return;
+        }
         if (error instanceof AuthenticationError) {
           return refuse(error.message, error.detail);
         }

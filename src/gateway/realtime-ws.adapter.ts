@@ -101,10 +101,15 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
     // Lines clients can cause (refusals, policy closes) go through it: a flood cannot flood the log.
     this.log = new LogThrottle(this.logger, limits.logThrottle);
     this.handshake = new HandshakeChecker(authenticatorOf(options), options.auth);
-    this.tokens = new TokenLifetime(this.handshake, this.log, {
-      admit: (connection, sub) => this.lifecycle.admitSignIn(connection, sub),
-      signedIn: (connection) => this.hub?.identify(connection) ?? Promise.resolve(),
-    });
+    this.tokens = new TokenLifetime(
+      this.handshake,
+      this.log,
+      {
+        admit: (connection, sub) => this.lifecycle.admitSignIn(connection, sub),
+        signedIn: (connection) => this.hub?.identify(connection) ?? Promise.resolve(),
+      },
+      limits.handshakeTimeoutMs,
+    );
     const counter = new ConnectionCounter(limits);
     const policy = new FramePolicy(limits, this.log);
     this.gate = new UpgradeGate(
