@@ -228,6 +228,27 @@ describe('admission: an upgrade that does not become a connection gives its plac
     assert.ok(bus.channels.has('u:alice'));
   });
 
+  it("does not keep a user out after a subscription to the user's channel that never completed", async () => {
+    // A broker whose first subscription to alice's channel never completes (a custom broker with no deadline of its own).
+    class StuckOnce extends MemoryBroker {
+      stuck = 0;
+      override subscribe(channel: string): Promise<void> {
+        if (channel === 'u:alice' && this.stuck++ === 0) {
+          return new Promise<void>(() => undefined);
+        }
+        return super.subscribe(channel);
+      }
+    }
+    const broker = new StuckOnce({ bus: new MemoryBus() });
+    await start({ broker, limits: { ...ONE_PLACE, handshakeTimeoutMs: 200 } });
+    const refused = await refusedUpgrade(app!.wsUrl('/rooms'), { headers: { authorization: `Bearer ${tokenFor('alice')}` } });
+    assert.equal(refused.status, 503);
+    assert.deepEqual(JSON.parse(refused.body), { error: 'UNAVAILABLE', message: 'the handshake took too long' });
+    // The next upgrade subscribes afresh instead of waiting on the stuck subscription.
+    await served('alice');
+    assert.equal(broker.stuck, 2);
+  });
+
   it("answers 503 'try again later' when the handshake fails unexpectedly, logs why, and gives the place back", async () => {
     const logger = new CapturingLogger();
     const running = await start(

@@ -177,15 +177,16 @@ export class UpgradeGate {
       if (sub !== undefined && hub) {
         // Messages to the user must reach the connection from its first frame on, so the
         // user's broker subscription is in place before the upgrade completes.
+        pending.held = { hub, sub };
         hub
           .holdUser(sub)
           .then(
-            () => this.upgrade(pending, authentication, sub, hub),
+            () => this.upgrade(pending, authentication),
             (error: unknown) => this.fail(pending, error),
           )
           .catch((error: unknown) => this.fail(pending, error));
       } else {
-        this.upgrade(pending, authentication, sub, hub);
+        this.upgrade(pending, authentication);
       }
     } catch (error) {
       this.fail(pending, error);
@@ -193,14 +194,8 @@ export class UpgradeGate {
   }
 
   /** Hands the upgrade to `ws` unless it has ended meanwhile; what it held is given back if it does not complete. */
-  private upgrade(
-    pending: PendingUpgrade,
-    authentication: Authentication | undefined,
-    sub: string | undefined,
-    hub: RealtimeHub | undefined,
-  ): void {
+  private upgrade(pending: PendingUpgrade, authentication: Authentication | undefined): void {
     if (!this.finish(pending)) {
-      releaseHold(hub, sub);
       return;
     }
     let completed = false;
@@ -212,9 +207,11 @@ export class UpgradeGate {
       pending.socket.destroy();
     } finally {
       // Not upgraded, or no connection took what it held: give it back.
-      if (!completed) {
+      if (completed) {
+        pending.held = undefined; // the connection's now
+      } else {
         this.counter.release(pending.admission);
-        releaseHold(hub, sub);
+        letGoOfUser(pending);
       }
     }
   }
@@ -229,6 +226,9 @@ export class UpgradeGate {
     this.inFlight.delete(pending);
     if (refusal) {
       this.counter.release(pending.admission);
+      // At once, even while the user's subscription is still being made: one that never
+      // completes must not keep the user's channel held (and the user's next upgrades waiting on it).
+      letGoOfUser(pending);
       this.refuse(pending.socket, refusal, level, line);
     }
     return true;
@@ -311,10 +311,12 @@ export class UpgradeGate {
   }
 }
 
-/** Gives back the hold an upgrade took on its user's channel, if it took one. */
-function releaseHold(hub: RealtimeHub | undefined, sub: string | undefined): void {
-  if (sub !== undefined) {
-    hub?.releaseUser(sub);
+/** Gives back the hold an upgrade took on its user's channel, if it holds one (once). */
+function letGoOfUser(pending: PendingUpgrade): void {
+  const held = pending.held;
+  if (held) {
+    pending.held = undefined;
+    held.hub.releaseUser(held.sub);
   }
 }
 
@@ -326,6 +328,8 @@ function ignoreSocketError(): void {
 class PendingUpgrade {
   finished = false;
   deadline: NodeJS.Timeout | undefined = undefined;
+  /** The hold it took on its user's channel, until it gives it back or its connection takes it. */
+  held: { readonly hub: RealtimeHub; readonly sub: string } | undefined = undefined;
 
   constructor(
     readonly routes: GatewayRoutes,
