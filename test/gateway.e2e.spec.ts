@@ -21,6 +21,17 @@ describe('gateway adapter and protocol v1 envelope', () => {
     return client;
   }
 
+  /** Starts the app again with `/test` alone, logging into the logger it returns. */
+  async function restartWithLogger(): Promise<CapturingLogger> {
+    await running.close();
+    const logger = new CapturingLogger();
+    running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [LifecycleLog, TestGateway] }, (app) =>
+      app.useLogger(logger),
+    );
+    log = running.app.get(LifecycleLog);
+    return logger;
+  }
+
   beforeEach(async () => {
     running = await startApp({
       imports: [RealtimeModule.forRoot({})],
@@ -82,7 +93,7 @@ describe('gateway adapter and protocol v1 envelope', () => {
       assert.deepEqual(await client.request({ event: 'observable', id: 5 }), { event: 'observable', id: 5, data: 3 });
     });
 
-    it('stops the observable of a request that has not completed when its client goes away', async () => {
+    it('stops the observable of a request that has not completed shortly after its client goes away (closeTimeoutMs)', async () => {
       const client = await connect();
       client.send({ event: 'forever', id: 1 });
       await until(() => log.ticks > 2, 'the observable to be running');
@@ -94,6 +105,16 @@ describe('gateway adapter and protocol v1 envelope', () => {
       const ticks = log.ticks;
       await new Promise((resolve) => setTimeout(resolve, 30));
       assert.equal(log.ticks, ticks, 'the observable went on after its client left');
+    });
+
+    it('runs to the end a request behind an interceptor that arrived just before its client closed', async () => {
+      const client = await connect();
+      client.socket.send(JSON.stringify({ event: 'save', id: 1, data: 'kept' }));
+      client.socket.close(1000);
+      await log.disconnects(1);
+      await until(() => log.audited.length === 1, 'the interceptor to see the request complete');
+      assert.deepEqual(log.saved, ['kept']);
+      assert.deepEqual(log.audited, ['kept']);
     });
 
     it('gives @ConnectedSocket() the ws client', async () => {
@@ -502,12 +523,7 @@ describe('gateway adapter and protocol v1 envelope', () => {
     });
 
     it('closes with 1011 a client whose handleConnection throws or rejects, logs why, and serves the others', async () => {
-      await running.close();
-      const logger = new CapturingLogger();
-      running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [LifecycleLog, TestGateway] }, (app) =>
-        app.useLogger(logger),
-      );
-      log = running.app.get(LifecycleLog);
+      const logger = await restartWithLogger();
       const bystander = await connect('/test');
       for (const [when, message] of [
         ['sync', 'handleConnection failed at once'],
@@ -530,12 +546,7 @@ describe('gateway adapter and protocol v1 envelope', () => {
     });
 
     it('logs a handleDisconnect that throws or rejects, and serves on', async () => {
-      await running.close();
-      const logger = new CapturingLogger();
-      running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [LifecycleLog, TestGateway] }, (app) =>
-        app.useLogger(logger),
-      );
-      log = running.app.get(LifecycleLog);
+      const logger = await restartWithLogger();
       for (const [reason, message] of [
         ['fail at once', 'handleDisconnect failed at once'],
         ['fail later', 'handleDisconnect failed later'],

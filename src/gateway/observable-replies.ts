@@ -1,14 +1,16 @@
 import type { Observable, Unsubscribable } from 'rxjs';
 import type { Connection } from './connection.js';
 
-/** The observables still running for a connection's requests: stopped when it closes. */
+/** The observables still running for an open connection's requests. */
 const running = new WeakMap<Connection, Set<Unsubscribable>>();
 
 /**
- * Runs a handler's observable to its last value, as the reply, for as long as the
- * connection is open: one that has not completed when the connection closes is
- * unsubscribed (its teardown runs), so a stream that never ends does not outlive its
- * client. `done` gets the last value (undefined if there was none), `failed` its error.
+ * Runs a handler's observable to its last value, as the reply. One still running when its
+ * connection closes gets the gateway's `closeTimeoutMs` more to finish (a request's async
+ * work and its interceptors' completion steps run to their end, as they would for a
+ * promise), and is then unsubscribed (its teardown runs): a stream that never ends does
+ * not outlive its client for long. `done` gets the last value (undefined if there was
+ * none), `failed` its error.
  */
 export function lastValueWhileOpen(
   connection: Connection,
@@ -39,8 +41,9 @@ export function lastValueWhileOpen(
   if (own.closed) {
     return; // completed (or failed) while subscribing
   }
-  if (!connection.isOpen) {
-    own.unsubscribe();
+  if (connection.endReason !== undefined) {
+    // Its connection has closed already (an async handler on Nest's path settled late).
+    stopLater(new Set([own]), connection.settings.closeTimeoutMs);
     return;
   }
   kept.subscription = own;
@@ -52,11 +55,16 @@ export function lastValueWhileOpen(
   set.add(own);
 }
 
-/** Unsubscribes the observables still running for a connection that closed. */
+/** A connection closed: what it still runs is unsubscribed after its `closeTimeoutMs` (unless done by then). */
 export function stopObservables(connection: Connection): void {
   const set = running.get(connection);
   if (set) {
     running.delete(connection);
-    set.forEach((subscription) => subscription.unsubscribe());
+    stopLater(set, connection.settings.closeTimeoutMs);
   }
+}
+
+function stopLater(subscriptions: Set<Unsubscribable>, graceMs: number): void {
+  // Unsubscribing one that completed meanwhile does nothing.
+  setTimeout(() => subscriptions.forEach((subscription) => subscription.unsubscribe()), graceMs).unref();
 }
