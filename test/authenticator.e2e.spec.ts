@@ -193,6 +193,52 @@ describe('a custom authenticator (API keys), through the public API only', () =>
     }
   });
 
+  it('answers an in-band auth once when its verifyConnection hook refuses after the deadline', async () => {
+    class Refreshable extends ApiKeyAuthenticator {
+      refresh(): Promise<Authentication> {
+        return Promise.resolve({ principal: { sub: 'reporting-service', roles: [] } });
+      }
+    }
+    let hookCalls = 0;
+    let hookAnswered!: () => void;
+    const answered = new Promise<void>((resolve) => (hookAnswered = resolve));
+    const other = await startApp({
+      imports: [
+        RealtimeModule.forRoot({
+          authenticator: new Refreshable(new Map([[READER_KEY, { sub: 'reporting-service' }]])),
+          auth: {
+            verifyConnectionTimeoutMs: 5000,
+            // The handshake passes; the refresh's check says no, long after the deadline.
+            verifyConnection: async () => {
+              if (hookCalls++ === 0) {
+                return true;
+              }
+              await new Promise((resolve) => setTimeout(resolve, 400));
+              hookAnswered();
+              return false;
+            },
+          },
+          limits: { handshakeTimeoutMs: 100 },
+        }),
+      ],
+      providers: [AuthLog, SecureGateway],
+    });
+    try {
+      const client = await TestClient.connect(other.wsUrl('/secure'), key(READER_KEY));
+      assert.deepEqual(await client.request({ event: 'auth', id: 1, data: {} }), {
+        event: 'error',
+        id: 1,
+        data: { code: 'UNAUTHORIZED', message: 'the credentials could not be checked in time' },
+      });
+      await answered;
+      // The hook's late "no" is not a second answer: the next frame is whoami's reply.
+      assert.equal((await client.request({ event: 'whoami', id: 2 })).event, 'whoami');
+      client.close();
+    } finally {
+      await other.close();
+    }
+  });
+
   it('refuses to start with both JWT keys and an authenticator', async () => {
     const authenticator = new ApiKeyAuthenticator(new Map());
     await assert.rejects(

@@ -83,7 +83,9 @@ export class TokenLifetime {
     let late = false;
     const deadline = setTimeout(() => {
       late = true;
-      refuse('the credentials could not be checked in time', `took over ${this.timeoutMs} ms`);
+      if (connection.isOpen) {
+        refuse('the credentials could not be checked in time', `took over ${this.timeoutMs} ms`);
+      }
     }, this.timeoutMs);
     deadline.unref();
     // Through a promise from the start: an authenticator that throws at once is caught too.
@@ -99,11 +101,11 @@ export class TokenLifetime {
           return refuse('token is for another subject', 'token for another sub');
         }
         const refusal = await this.handshake.authorize(principal, connection.request, connection.settings);
-        if (refusal) {
-          return refuse(refusal.message, refusal.detail);
-        }
         if (late) {
           return;
+        }
+        if (refusal) {
+          return refuse(refusal.message, refusal.detail);
         }
         if (!connection.isOpen || attempt !== connection.refreshAttempts) {
           return refuse('superseded', 'connection closed or a newer refresh arrived');
