@@ -419,11 +419,15 @@ describe('client SDK against a scripted fake server', () => {
       }
     };
     const clock = new FakeClock(Date.now());
+    let hookStarted = false;
     const made = client({
       clock,
       random: () => 0,
       onReconnectTimeoutMs: 5000,
-      onReconnect: () => new Promise<void>(() => undefined),
+      onReconnect: () => {
+        hookStarted = true;
+        return new Promise<void>(() => undefined);
+      },
     });
     const errors: { code: string; message: string }[] = [];
     made.onError((error) => errors.push({ code: error.code, message: error.message }));
@@ -431,7 +435,8 @@ describe('client SDK against a scripted fake server', () => {
     clock.advance(0);
     await server.connectionCount(2);
     made.send('queued');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The hook's deadline is set in the same turn as the hook is called.
+    await until(() => hookStarted, 'onReconnect to start');
     assert.equal(made.state, 'connecting', 'the hook is still running');
     clock.advance(5000);
     await until(() => made.state === 'open', 'the client to open without the hook');
