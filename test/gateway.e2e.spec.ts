@@ -543,6 +543,11 @@ describe('gateway adapter and protocol v1 envelope', () => {
         id: 1,
         data: 'still served',
       });
+      // A client that makes it fail again and again cannot flood the log: five lines, then counts.
+      for (let i = 0; i < 4; i++) {
+        await (await connect('/test?fail=sync')).waitClosed();
+      }
+      assert.equal(logger.lines.filter((line) => line.includes('handleConnection of TestGateway failed')).length, 5);
     });
 
     it('logs a handleDisconnect that throws or rejects, and serves on', async () => {

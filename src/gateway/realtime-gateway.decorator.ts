@@ -5,6 +5,7 @@ import { RAW_TEXT_MESSAGE, REALTIME_GATEWAY_OPTIONS } from '../realtime.constant
 import type { RealtimeGatewayOptions } from '../realtime-options.interface.js';
 import { applyValidationPipes } from '../validation/message-validation.decorator.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import { LogThrottle } from '../limits/log-throttle.js';
 import { connectionOf } from './connection.js';
 import { noteConnectingGateway } from './connecting-gateways.js';
 import { describeError, RealtimeExceptionFilter } from './realtime-exception.filter.js';
@@ -56,7 +57,11 @@ function noteConnections(target: Function): void {
     return;
   }
   const failed = (client: object, error: unknown): void => {
-    logger.error(`handleConnection of ${target.name} failed: ${describeError(error)}`);
+    hookFailures.log(
+      'error',
+      `handleConnection of ${target.name}`,
+      () => `handleConnection of ${target.name} failed: ${describeError(error)}`,
+    );
     connectionOf(client)?.close(CloseCode.INTERNAL_ERROR, 'internal error', 'server');
   };
   const noting = function (this: object, client: object, ...rest: unknown[]): unknown {
@@ -90,7 +95,8 @@ function putFilterFirst(target: Function): void {
 }
 
 const TRACKED = Symbol('realtime:tracked-disconnect');
-const logger = new Logger('RealtimeGateway');
+/** A hook a client can make fail (on every connection, say) cannot flood the log: a few lines, then counts. */
+const hookFailures = new LogThrottle(new Logger('RealtimeGateway'), { lines: 5, intervalMs: 10_000 });
 
 /**
  * Nest drops what `handleDisconnect` returns. Wrapped, an async one's promise is kept on
@@ -106,7 +112,11 @@ function trackDisconnectWork(target: Function): void {
     return;
   }
   const failed = (error: unknown): void => {
-    logger.error(`handleDisconnect of ${target.name} failed: ${describeError(error)}`);
+    hookFailures.log(
+      'error',
+      `handleDisconnect of ${target.name}`,
+      () => `handleDisconnect of ${target.name} failed: ${describeError(error)}`,
+    );
   };
   const tracked = function (this: unknown, client: object, reason?: unknown, ...rest: unknown[]): unknown {
     let result: unknown;
