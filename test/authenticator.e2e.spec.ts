@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Test } from '@nestjs/testing';
 import type { IncomingMessage } from 'node:http';
-import { type Authentication, RealtimeModule } from '../src/index.js';
+import type { INestApplication } from '@nestjs/common';
+import { type Authentication, RealtimeModule, type RealtimeModuleOptions } from '../src/index.js';
 import { ApiKeyAuthenticator } from './fixtures/api-key-authenticator.js';
 import { AdminGateway, AuthLog, CapturingLogger, OpenGateway, SecureGateway } from './fixtures/auth-gateways.js';
 import { startApp, type RunningApp } from './support/app.js';
@@ -16,6 +17,13 @@ describe('a custom authenticator (API keys), through the public API only', () =>
   let app: RunningApp;
   const logger = new CapturingLogger();
   const key = (value: string) => ({ headers: { 'x-api-key': value } });
+  /** The reader's key alone, for authenticators made in a test. */
+  const readerOnly = () => new Map([[READER_KEY, { sub: 'reporting-service' }]]);
+
+  /** Another app with `/secure` alone, under `options`. */
+  function startSecure(options: RealtimeModuleOptions, configure?: (nest: INestApplication) => void): Promise<RunningApp> {
+    return startApp({ imports: [RealtimeModule.forRoot(options)], providers: [AuthLog, SecureGateway] }, configure);
+  }
 
   before(async () => {
     const authenticator = new ApiKeyAuthenticator(
@@ -170,15 +178,7 @@ describe('a custom authenticator (API keys), through the public API only', () =>
         return new Promise<Authentication>(() => undefined);
       }
     }
-    const other = await startApp({
-      imports: [
-        RealtimeModule.forRoot({
-          authenticator: new Hanging(new Map([[READER_KEY, { sub: 'reporting-service' }]])),
-          limits: { handshakeTimeoutMs: 200 },
-        }),
-      ],
-      providers: [AuthLog, SecureGateway],
-    });
+    const other = await startSecure({ authenticator: new Hanging(readerOnly()), limits: { handshakeTimeoutMs: 200 } });
     try {
       const client = await TestClient.connect(other.wsUrl('/secure'), key(READER_KEY));
       assert.deepEqual(await client.request({ event: 'auth', id: 1, data: { key: 'whatever' } }), {
@@ -202,26 +202,21 @@ describe('a custom authenticator (API keys), through the public API only', () =>
     let hookCalls = 0;
     let hookAnswered!: () => void;
     const answered = new Promise<void>((resolve) => (hookAnswered = resolve));
-    const other = await startApp({
-      imports: [
-        RealtimeModule.forRoot({
-          authenticator: new Refreshable(new Map([[READER_KEY, { sub: 'reporting-service' }]])),
-          auth: {
-            verifyConnectionTimeoutMs: 5000,
-            // The handshake passes; the refresh's check says no, long after the deadline.
-            verifyConnection: async () => {
-              if (hookCalls++ === 0) {
-                return true;
-              }
-              await new Promise((resolve) => setTimeout(resolve, 400));
-              hookAnswered();
-              return false;
-            },
-          },
-          limits: { handshakeTimeoutMs: 100 },
-        }),
-      ],
-      providers: [AuthLog, SecureGateway],
+    const other = await startSecure({
+      authenticator: new Refreshable(readerOnly()),
+      auth: {
+        verifyConnectionTimeoutMs: 5000,
+        // The handshake passes; the refresh's check says no, long after the deadline.
+        verifyConnection: async () => {
+          if (hookCalls++ === 0) {
+            return true;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 400));
+          hookAnswered();
+          return false;
+        },
+      },
+      limits: { handshakeTimeoutMs: 100 },
     });
     try {
       const client = await TestClient.connect(other.wsUrl('/secure'), key(READER_KEY));

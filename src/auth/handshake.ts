@@ -10,6 +10,7 @@ import {
   errorKind,
   type RealtimeAuthenticator,
 } from './authenticator.interface.js';
+import { untilDeadline } from './deadline.js';
 import { JwtAuthenticator } from './jwt-authenticator.js';
 import type { RealtimePrincipal } from './principal.interface.js';
 
@@ -146,14 +147,9 @@ function unauthorized(error: unknown): HandshakeRefusal {
 
 /** Resolves with the hook's verdict, its error, or 'timeout'. */
 function withDeadline(verdict: Promise<boolean>, ms: number): Promise<boolean | Error | 'timeout'> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<'timeout'>((resolve) => {
-    // Unref'd: a hook that never settles must not keep a closing process alive.
-    timer = setTimeout(() => resolve('timeout'), ms).unref();
-  });
   const settled = verdict.then(
     (value) => value === true,
     (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
   );
-  return Promise.race([settled, deadline]).finally(() => clearTimeout(timer));
+  return untilDeadline(settled, ms);
 }

@@ -5,7 +5,14 @@ import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { AUTH_EVENT, errorFrame, type MessageId, replyFrame } from '../protocol/envelope.js';
 import { type Authentication, AuthenticationError, checkedAuthentication, errorKind } from './authenticator.interface.js';
+import { untilDeadline } from './deadline.js';
 import type { HandshakeChecker } from './handshake.js';
+
+/** Why an in-band refresh is refused: `message` for the client, `detail` for the log. */
+interface RefreshRefusal {
+  readonly message: string;
+  readonly detail: string;
+}
 
 /** What {@link TokenLifetime} calls when a connection without an identity signs in. */
 export interface SignInHooks {
@@ -74,42 +81,37 @@ export class TokenLifetime {
     // Refreshes can overlap; only the latest one may change the principal.
     const attempt = ++connection.refreshAttempts;
     const refuse = (message: string, detail: string): void => {
-      clearTimeout(deadline);
       this.log.log('warn', 'in-band auth refused', () => `in-band auth refused at ${connection.settings.path}: ${detail}`);
       connection.sendFrame(errorFrame(id, ErrorCode.UNAUTHORIZED, message));
     };
-    // A check that hangs (a key lookup, a verifyConnection hook) is refused in time; what it
-    // decides later is dropped, and the old credentials stand.
-    let late = false;
-    const deadline = setTimeout(() => {
-      late = true;
-      if (connection.isOpen) {
-        refuse('the credentials could not be checked in time', `took over ${this.timeoutMs} ms`);
-      }
-    }, this.timeoutMs);
-    deadline.unref();
     // Through a promise from the start: an authenticator that throws at once is caught too.
-    Promise.resolve(payload)
+    const checked = Promise.resolve(payload)
       .then((data) => authenticator.refresh!(data))
       .then(checkedAuthentication)
-      .then(async (authentication) => {
-        if (late) {
-          return;
-        }
+      .then(async (authentication): Promise<Authentication | RefreshRefusal> => {
         const { principal } = authentication;
         if (connection.principal && connection.principal.sub !== principal.sub) {
-          return refuse('token is for another subject', 'token for another sub');
+          return { message: 'token is for another subject', detail: 'token for another sub' };
         }
-        const refusal = await this.handshake.authorize(principal, connection.request, connection.settings);
-        if (late) {
+        return (await this.handshake.authorize(principal, connection.request, connection.settings)) ?? authentication;
+      });
+    // A check that hangs (a key lookup, a verifyConnection hook) is refused in time; what it
+    // decides later is dropped, and the old credentials stand.
+    untilDeadline(checked, this.timeoutMs)
+      .then(async (outcome) => {
+        if (outcome === 'timeout') {
+          if (connection.isOpen) {
+            refuse('the credentials could not be checked in time', `took over ${this.timeoutMs} ms`);
+          }
           return;
         }
-        if (refusal) {
-          return refuse(refusal.message, refusal.detail);
+        if ('detail' in outcome) {
+          return refuse(outcome.message, outcome.detail);
         }
         if (!connection.isOpen || attempt !== connection.refreshAttempts) {
           return refuse('superseded', 'connection closed or a newer refresh arrived');
         }
+        const { principal } = outcome;
         const signingIn = connection.principal === undefined;
         if (signingIn) {
           const refusal = this.signIn.admit(connection, principal.sub);
@@ -117,17 +119,13 @@ export class TokenLifetime {
             return refuse(refusal, `sign-in refused: ${refusal}`);
           }
         }
-        clearTimeout(deadline); // in time: from here on it is answered below, whatever happens
-        this.attach(connection, authentication);
+        this.attach(connection, outcome);
         if (signingIn) {
           await this.signIn.signedIn(connection);
         }
         connection.sendFrame(replyFrame(AUTH_EVENT, id, { exp: principal.exp ?? null }));
       })
       .catch((error: unknown) => {
-        if (late) {
-          return;
-        }
         if (error instanceof AuthenticationError) {
           return refuse(error.message, error.detail);
         }

@@ -29,3 +29,8 @@ export class BrokerTimeoutError extends Error {
     this.name = 'BrokerTimeoutError';
   }
 }
+
+/** @internal An error's message, or the thrown value as text, for a log line or a health detail. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

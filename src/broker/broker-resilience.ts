@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { LogThrottle } from '../limits/log-throttle.js';
-import { BrokerTimeoutError, BrokerUnavailableError } from './broker-errors.js';
+import { BrokerTimeoutError, BrokerUnavailableError, messageOf } from './broker-errors.js';
 import { promiseOf } from './promise-of.js';
 import type { BrokerHealth, BrokerState, HistoryPolicy, StreamPosition } from './broker.interface.js';
 
@@ -203,7 +203,7 @@ export class BrokerResilience {
       (error: unknown) => {
         this.inFlight--;
         this.failed('publish', error);
-        throw new BrokerUnavailableError(`${this.options.name} did not take the message: ${describe(error)}`);
+        throw new BrokerUnavailableError(`${this.options.name} did not take the message: ${messageOf(error)}`);
       },
     );
   }
@@ -218,7 +218,7 @@ export class BrokerResilience {
   }
 
   private failed(command: string, error: unknown): void {
-    const text = `${command} failed: ${describe(error)}`;
+    const text = `${command} failed: ${messageOf(error)}`;
     if (error instanceof BrokerTimeoutError) {
       this.stalled = true;
       this.down(text);
@@ -249,7 +249,7 @@ export class BrokerResilience {
       } while (this.restoreAgain && this.currentState !== 'closed');
       this.settle();
     } catch (error) {
-      this.down(`restoring failed: ${describe(error)}`);
+      this.down(`restoring failed: ${messageOf(error)}`);
       clearTimeout(this.restoreRetry);
       this.restoreRetry = setTimeout(() => this.answering && void this.up(), RESTORE_RETRY_MS);
       this.restoreRetry.unref();
@@ -277,7 +277,7 @@ export class BrokerResilience {
       try {
         this.backend.restored?.();
       } catch (error) {
-        this.logger.warn(`${this.options.name}: restored() threw: ${describe(error)}`);
+        this.logger.warn(`${this.options.name}: restored() threw: ${messageOf(error)}`);
       }
     }
   }
@@ -326,8 +326,4 @@ export class BrokerResilience {
         ? 'too many publishes in flight'
         : (this.detail ?? this.currentState);
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

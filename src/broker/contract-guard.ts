@@ -6,6 +6,7 @@ import type {
   RealtimeBroker,
   StreamPosition,
 } from './broker.interface.js';
+import { messageOf } from './broker-errors.js';
 import { promiseOf } from './promise-of.js';
 
 /**
@@ -60,8 +61,4 @@ export class ContractGuard implements RealtimeBroker {
   presence(room: string, options?: { strict?: boolean }): Promise<string[]> {
     return promiseOf(() => this.broker.presence(room, options));
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -80,12 +80,7 @@ export class ConnectionLifecycle {
    */
   private abandon(connection: Connection, sub: string | undefined): void {
     forgetConnection(connection.socket);
-    connection.release();
-    this.parts.tokens.detach(connection);
-    if (connection.admission) {
-      this.parts.counter.release(connection.admission);
-    }
-    this.parts.policy.release(connection);
+    this.giveBack(connection);
     const hub = this.parts.hub();
     if (sub !== undefined && connection.user === undefined) {
       hub?.releaseUser(sub); // the hold the upgrade took, not yet the connection's
@@ -110,16 +105,21 @@ export class ConnectionLifecycle {
     return undefined;
   }
 
-  private onClose(connection: Connection, code: number, reason: Buffer): void {
-    const why = connection.disconnectReason(code, reason);
-    connection.metrics?.disconnected(why.cause);
+  /** What a connection holds apart from its rooms and user: timers, token deadline, place, rates. */
+  private giveBack(connection: Connection): void {
     connection.release();
-    stopObservables(connection);
     this.parts.tokens.detach(connection);
     if (connection.admission) {
       this.parts.counter.release(connection.admission);
     }
     this.parts.policy.release(connection);
+  }
+
+  private onClose(connection: Connection, code: number, reason: Buffer): void {
+    const why = connection.disconnectReason(code, reason);
+    connection.metrics?.disconnected(why.cause);
+    this.giveBack(connection);
+    stopObservables(connection);
     // After the gateway's handleDisconnect (called next), which may still want to know the
     // connection's rooms.
     queueMicrotask(() => this.parts.hub()?.detach(connection));
