@@ -5,8 +5,15 @@
  */
 export type OneOrSet<T> = T | Set<T>;
 
+/** Where the items are kept by key: a `Map`, or a `WeakMap` for object keys. */
+export interface OneOrSetStore<K, T> {
+  get(key: K): OneOrSet<T> | undefined;
+  set(key: K, value: OneOrSet<T>): unknown;
+  delete(key: K): boolean;
+}
+
 /** Adds `item` under `key` (once: an item already there is not added again). */
-export function addOne<K, T extends object>(map: Map<K, OneOrSet<T>>, key: K, item: T): void {
+export function addOne<K, T extends object>(map: OneOrSetStore<K, T>, key: K, item: T): void {
   const held = map.get(key);
   if (held === undefined) {
     map.set(key, item);
@@ -18,13 +25,13 @@ export function addOne<K, T extends object>(map: Map<K, OneOrSet<T>>, key: K, it
 }
 
 /** Whether `item` is under `key`. */
-export function hasOne<K, T extends object>(map: Map<K, OneOrSet<T>>, key: K, item: T): boolean {
+export function hasOne<K, T extends object>(map: OneOrSetStore<K, T>, key: K, item: T): boolean {
   const held = map.get(key);
   return held === item || (held instanceof Set && held.has(item));
 }
 
 /** Removes `item` from under `key`, and `key` with its last item; true when `item` was there. */
-export function removeOne<K, T extends object>(map: Map<K, OneOrSet<T>>, key: K, item: T): boolean {
+export function removeOne<K, T extends object>(map: OneOrSetStore<K, T>, key: K, item: T): boolean {
   const held = map.get(key);
   if (held === item) {
     map.delete(key);

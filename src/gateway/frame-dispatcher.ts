@@ -19,7 +19,7 @@ import { LogThrottle, type LogThrottleSettings } from '../limits/log-throttle.js
 import type { FramePolicy } from './frame-policy.js';
 import type { BoundHandler } from './handler-types.js';
 import { MessageContext } from './message-context.js';
-import { lastValueWhileOpen } from './observable-replies.js';
+import { runToLastValue } from './observable-replies.js';
 import { failWithException } from './realtime-exception.filter.js';
 
 /** Metrics label of raw-text frames. */
@@ -148,7 +148,7 @@ export class FrameDispatcher {
       return;
     }
     if (isObservable(result)) {
-      lastValueWhileOpen(
+      runToLastValue(
         context.connection,
         result,
         (value) => this.settle(context, value, logger),

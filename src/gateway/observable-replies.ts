@@ -1,8 +1,9 @@
 import type { Observable, Unsubscribable } from 'rxjs';
+import { addOne, itemsOf, type OneOrSet, removeOne } from '../broker/one-or-set.js';
 import type { Connection } from './connection.js';
 
-/** The observables still running for an open connection's requests. */
-const running = new WeakMap<Connection, Set<Unsubscribable>>();
+/** The observables still running for an open connection's requests (most have none, or one). */
+const running = new WeakMap<Connection, OneOrSet<Unsubscribable>>();
 
 /**
  * Runs a handler's observable to its last value, as the reply. One still running when its
@@ -12,7 +13,7 @@ const running = new WeakMap<Connection, Set<Unsubscribable>>();
  * not outlive its client for long. `done` gets the last value (undefined if there was
  * none), `failed` its error.
  */
-export function lastValueWhileOpen(
+export function runToLastValue(
   connection: Connection,
   source: Observable<unknown>,
   done: (value: unknown) => void,
@@ -22,9 +23,8 @@ export function lastValueWhileOpen(
   // Set once it runs on past subscribing: it may complete while subscribing, before `own` exists.
   const kept: { subscription?: Unsubscribable } = {};
   const forget = (): void => {
-    const set = running.get(connection);
-    if (kept.subscription && set?.delete(kept.subscription) && set.size === 0) {
-      running.delete(connection);
+    if (kept.subscription) {
+      removeOne(running, connection, kept.subscription);
     }
   };
   const own = source.subscribe({
@@ -43,28 +43,27 @@ export function lastValueWhileOpen(
   }
   if (connection.endReason !== undefined) {
     // Its connection has closed already (an async handler on Nest's path settled late).
-    stopLater(new Set([own]), connection.settings.closeTimeoutMs);
+    stopLater(own, connection.settings.closeTimeoutMs);
     return;
   }
   kept.subscription = own;
-  let set = running.get(connection);
-  if (!set) {
-    set = new Set();
-    running.set(connection, set);
-  }
-  set.add(own);
+  addOne(running, connection, own);
 }
 
 /** A connection closed: what it still runs is unsubscribed after its `closeTimeoutMs` (unless done by then). */
 export function stopObservables(connection: Connection): void {
-  const set = running.get(connection);
-  if (set) {
+  const held = running.get(connection);
+  if (held !== undefined) {
     running.delete(connection);
-    stopLater(set, connection.settings.closeTimeoutMs);
+    stopLater(held, connection.settings.closeTimeoutMs);
   }
 }
 
-function stopLater(subscriptions: Set<Unsubscribable>, graceMs: number): void {
+function stopLater(held: OneOrSet<Unsubscribable>, graceMs: number): void {
   // Unsubscribing one that completed meanwhile does nothing.
-  setTimeout(() => subscriptions.forEach((subscription) => subscription.unsubscribe()), graceMs).unref();
+  setTimeout(() => {
+    for (const subscription of itemsOf(held)) {
+      subscription.unsubscribe();
+    }
+  }, graceMs).unref();
 }
