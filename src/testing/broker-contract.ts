@@ -96,6 +96,28 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFactor
       ]);
     });
 
+    it('ends in the state the last call asked for when subscribe and unsubscribe overlap', async () => {
+      // A room joined and left at once (or left and joined again) makes such calls without
+      // waiting for each other: the last one must win, whatever the first still has in flight.
+      const brokers = await factory();
+      const [a, b] = [await instance(brokers), await instance(brokers)];
+      await b.broker.subscribe('r:rejoined');
+      await Promise.all([b.broker.subscribe('r:left'), b.broker.unsubscribe('r:left')]);
+      await Promise.all([b.broker.unsubscribe('r:rejoined'), b.broker.subscribe('r:rejoined')]);
+      await Promise.all([b.broker.subscribe('r:flip'), b.broker.unsubscribe('r:flip'), b.broker.subscribe('r:flip')]);
+      await a.broker.publish('r:left', 'lost');
+      await a.broker.publish('r:rejoined', 'rejoined');
+      await a.broker.publish('r:flip', 'flip');
+      // A later marker on a channel b listens to proves b had time to receive the others.
+      await b.broker.subscribe('r:marker');
+      await a.broker.publish('r:marker', 'marker');
+      assert.deepEqual(await b.receivedCount(3), [
+        ['r:rejoined', 'rejoined'],
+        ['r:flip', 'flip'],
+        ['r:marker', 'marker'],
+      ]);
+    });
+
     it('keeps publish order, exactly once, over 1,000 payloads', async () => {
       const brokers = await factory();
       const [a, b] = [await instance(brokers), await instance(brokers)];
