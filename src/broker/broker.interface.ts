@@ -62,7 +62,9 @@ export interface BrokerHealth {
  * third-party broker can run too):
  * - a payload published on a channel reaches, once, every instance subscribed to that
  *   channel (the publisher included, if subscribed), in publish order per publisher;
- * - an instance receives only the channels it subscribed to;
+ * - an instance receives only the channels it subscribed to; `subscribe` and `unsubscribe`
+ *   calls of a channel that overlap (made without waiting for each other) take effect in
+ *   call order, so the last call decides;
  * - presence entries are per instance, and vanish when their instance closes the broker
  *   or stops refreshing them for `presenceTtlMs` (a dead process);
  * - no call throws, and only `publish` rejects, because the transport is down: the broker
