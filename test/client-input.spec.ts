@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { RealtimeClient, RealtimeClientError } from '../src/client/index.js';
+import { RealtimeClient, RealtimeClientError, type RealtimeClientOptions } from '../src/client/index.js';
 import { toClientError } from '../src/client/client-error.js';
 import { tokenExpiry } from '../src/client/jwt-expiry.js';
 
@@ -35,6 +35,52 @@ describe('client SDK: what it is given', () => {
     } finally {
       global.WebSocket = saved;
     }
+  });
+
+  it('refuses a numeric option that timers or the queue cannot use, naming it', () => {
+    const make = (options: RealtimeClientOptions): RealtimeClient =>
+      new RealtimeClient('ws://example.com/chat', { WebSocket, autoConnect: false, ...options });
+    const refused: [RealtimeClientOptions, string][] = [
+      // A timer's delay of NaN, below 1 or over 2^31 - 1 ms fires at once: every request would time out.
+      [
+        { requestTimeoutMs: Number.POSITIVE_INFINITY },
+        'option requestTimeoutMs must be a number of ms over 0 and at most 2147483647, got Infinity',
+      ],
+      [{ requestTimeoutMs: 2 ** 31 }, 'option requestTimeoutMs must be a number of ms over 0 and at most 2147483647, got 2147483648'],
+      [{ tokenTimeoutMs: Number.NaN }, 'option tokenTimeoutMs must be a number of ms over 0 and at most 2147483647, got NaN'],
+      [{ pongTimeoutMs: -1 }, 'option pongTimeoutMs must be a number of ms over 0 and at most 2147483647, got -1'],
+      [
+        { onReconnectTimeoutMs: '5000' as unknown as number },
+        'option onReconnectTimeoutMs must be a number of ms over 0 and at most 2147483647, got "5000"',
+      ],
+      [{ pingIntervalMs: 0 }, 'option pingIntervalMs must be a number of ms over 0 and at most 2147483647 or false, got 0'],
+      [{ refreshBeforeExpiryMs: -30_000 }, 'option refreshBeforeExpiryMs must be a number of ms from 0 to 2147483647, got -30000'],
+      [{ maxQueue: -1 }, 'option maxQueue must be a whole number of at least 0, got -1'],
+      [{ maxQueue: 2.5 }, 'option maxQueue must be a whole number of at least 0, got 2.5'],
+      [{ maxReconnectAttempts: Number.NaN }, 'option maxReconnectAttempts must be a whole number of at least 0 (or Infinity), got NaN'],
+      [{ backoff: { maxMs: 1e9 } }, 'backoff needs 0 < initialMs <= maxMs, overloadFactor >= 1 and maxMs * overloadFactor <= 2147483647'],
+    ];
+    for (const [options, message] of refused) {
+      assert.throws(() => make(options), {
+        name: 'RangeError',
+        message: message.startsWith('backoff') ? message : `RealtimeClient: ${message}`,
+      });
+    }
+    const accepted: RealtimeClientOptions[] = [
+      { pingIntervalMs: false, refreshBeforeExpiryMs: 0, maxQueue: 0, maxReconnectAttempts: 0 },
+      { maxReconnectAttempts: Number.POSITIVE_INFINITY, requestTimeoutMs: 2 ** 31 - 1, tokenTimeoutMs: 0.5 },
+    ];
+    for (const options of accepted) {
+      assert.doesNotThrow(() => make(options));
+    }
+  });
+
+  it("refuses a request's timeout that a timer cannot use, at the call", () => {
+    const client = new RealtimeClient('ws://example.com/chat', { WebSocket, autoConnect: false });
+    assert.throws(() => client.request('echo', 'x', { timeoutMs: Number.POSITIVE_INFINITY }), {
+      name: 'RangeError',
+      message: 'RealtimeClient: request timeoutMs must be a number of ms over 0 and at most 2147483647, got Infinity',
+    });
   });
 
   it("reads a token's exp without verifying it, and nothing from what is not a JWT", () => {

@@ -1,3 +1,5 @@
+import { MAX_DELAY_MS } from './clock.js';
+
 /** Reconnection delays: exponential growth with full jitter. */
 export interface BackoffOptions {
   /** Upper bound of the first delay, in ms. Default 500. */
@@ -14,8 +16,10 @@ export type ResolvedBackoff = Required<BackoffOptions>;
 /** Fills in the defaults and checks the values. */
 export function resolveBackoff(options: BackoffOptions = {}): ResolvedBackoff {
   const resolved = { initialMs: 500, maxMs: 20_000, overloadFactor: 4, ...options };
-  if (!(resolved.initialMs > 0) || !(resolved.maxMs >= resolved.initialMs) || !(resolved.overloadFactor >= 1)) {
-    throw new RangeError('backoff needs 0 < initialMs <= maxMs and overloadFactor >= 1');
+  const { initialMs, maxMs, overloadFactor } = resolved;
+  // A timer longer than MAX_DELAY_MS fires at once: the bound after an overload close must stay below it.
+  if (!(initialMs > 0) || !(maxMs >= initialMs) || !(overloadFactor >= 1) || !(maxMs * overloadFactor <= MAX_DELAY_MS)) {
+    throw new RangeError(`backoff needs 0 < initialMs <= maxMs, overloadFactor >= 1 and maxMs * overloadFactor <= ${MAX_DELAY_MS}`);
   }
   return resolved;
 }

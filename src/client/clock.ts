@@ -8,6 +8,9 @@ export interface ClientClock {
   clearTimeout(handle: unknown): void;
 }
 
+/** @internal The longest delay a timer keeps: browsers and Node fire a longer one at once. */
+export const MAX_DELAY_MS = 2 ** 31 - 1;
+
 /** The system clock and timers. */
 export const systemClock: ClientClock = {
   now: () => Date.now(),

@@ -2,6 +2,7 @@ import { ERROR_EVENT, type ErrorPayload } from '../protocol/envelope.js';
 import type { ClientClock } from './clock.js';
 import type { PreparedFrame } from './client-codec.js';
 import { ClientErrorCode, RealtimeClientError } from './client-error.js';
+import { checkDelay } from './option-checks.js';
 
 /** A frame waiting for the connection (encoded as that connection's subprotocol says), and the request it belongs to. */
 interface Queued {
@@ -43,6 +44,7 @@ export class Outbox {
     prepare: (frame: object) => PreparedFrame,
     write: (frame: PreparedFrame, id: number) => boolean,
   ): Promise<T> {
+    checkDelay('request timeoutMs', timeoutMs);
     const id = ++this.nextId;
     const frame = prepare({ event, id, data }); // data the encoding cannot carry throws here, at the call
     return new Promise<T>((resolve, reject) => {

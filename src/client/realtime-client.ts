@@ -12,6 +12,7 @@ import { DEFAULT_RECONNECT_HOOK_TIMEOUT_MS, runReconnectHook } from './reconnect
 import type { EventMap, IncomingFrame, ReconnectContext, RealtimeClientOptions, TokenReason } from './client-options.js';
 import { ClientErrorCode, describe, RealtimeClientError, toClientError } from './client-error.js';
 import { Outbox } from './outbox.js';
+import { checkClientOptions } from './option-checks.js';
 import { type ServerRequestHandler, RequestHandlers } from './request-handlers.js';
 import { type RoomRejoin, RoomTracker } from './room-tracker.js';
 import { TokenKeeper } from './token-keeper.js';
@@ -63,6 +64,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     readonly url: string,
     private readonly options: RealtimeClientOptions = {},
   ) {
+    checkClientOptions(options);
     this.WebSocketImpl = webSocketFor(url, options.WebSocket);
     this.encoding = codec.checkEncoding(options.encoding);
     this.prepare = codec.preparerFor(this.encoding);
