@@ -3,15 +3,27 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { Type } from 'class-transformer';
 import {
+  Allow,
   getMetadataStorage,
+  IsBoolean,
+  IsDefined,
+  IsIn,
   IsInt,
+  IsNotEmpty,
+  IsOptional,
   IsString,
   MaxLength,
+  Min,
+  Validate,
+  ValidateIf,
   ValidateNested,
   type ValidationError,
+  ValidatorConstraint,
+  type ValidatorConstraintInterface,
   validateSync,
   type ValidatorOptions,
 } from 'class-validator';
+import { ValidationExecutor } from 'class-validator/cjs/validation/ValidationExecutor.js';
 import { SyncValidator } from '../src/validation/sync-validator.js';
 
 const OPTIONS: ValidatorOptions = {
@@ -35,6 +47,92 @@ class Outer {
   @Type(() => Inner)
   inner!: Inner;
 }
+
+/** A constraint class of the application's own, as `@Validate()` takes it. */
+@ValidatorConstraint({ name: 'even' })
+class EvenConstraint implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    return typeof value === 'number' && value % 2 === 0;
+  }
+}
+
+/** An asynchronous one: synchronous validation does not run it. */
+@ValidatorConstraint({ name: 'checkedLater', async: true })
+class CheckedLater implements ValidatorConstraintInterface {
+  validate(value: unknown): Promise<boolean> {
+    return Promise.resolve(value === 1);
+  }
+}
+
+class Message {
+  @IsString()
+  @MaxLength(10)
+  text!: string;
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  count?: number;
+
+  @IsDefined()
+  @IsIn(['a', 'b'])
+  kind!: string;
+
+  @Allow()
+  note?: unknown;
+
+  @ValidateIf((message: Message) => message.kind === 'a')
+  @IsNotEmpty()
+  extra?: string;
+}
+
+class Reply extends Message {
+  @IsBoolean()
+  done!: boolean;
+}
+
+class Even {
+  @Validate(EvenConstraint)
+  n!: number;
+}
+
+class Checked {
+  @Validate(CheckedLater)
+  n!: number;
+}
+
+class Tags {
+  @IsString({ each: true })
+  tags!: string[];
+}
+
+class Grouped {
+  @IsString({ groups: ['x'] })
+  a!: string;
+
+  @IsInt({ always: true })
+  b!: number;
+}
+
+const MESSAGES: object[] = [
+  { text: 'hi', kind: 'b' },
+  { text: 'hi', kind: 'a', extra: 'e' },
+  { text: 'hi', kind: 'a' },
+  { text: 'hi', kind: 'a', extra: '' },
+  { text: 'hi', kind: 'b', count: 3, note: { any: 1 } },
+  { text: 'hi', kind: 'b', count: null },
+  { text: 'hi', kind: 'b', count: -1 },
+  { text: 'hi', kind: 'b', count: 1.5 },
+  { text: 'much too long text', kind: 'b' },
+  { text: 7, kind: 'b' },
+  { text: null, kind: 'b' },
+  { kind: 'b' },
+  { text: 'hi' },
+  { text: 'hi', kind: null },
+  { text: 'hi', kind: 'c' },
+  { text: 'hi', kind: 'b', unknown: true },
+  {},
+];
 
 function make<T extends object>(type: new () => T, value: object): T {
   return Object.assign(new type(), value);
@@ -79,6 +177,71 @@ describe('SyncValidator (class-validator with rules looked up once per class)', 
     }
     assert.equal(validator.validate(outer('ok', 1)).length, 0);
     assert.equal(validator.validate(outer(7, 'x')).length, 2);
+  });
+
+  it("answers as class-validator does for every kind of rule and option, and runs class-validator's executor only for what does not pass", () => {
+    const executions = { count: 0 };
+    const execute = ValidationExecutor.prototype.execute;
+    ValidationExecutor.prototype.execute = function (this: unknown, ...args: Parameters<typeof execute>) {
+      executions.count++;
+      return execute.apply(this, args);
+    };
+    try {
+      const cases: [new () => object, object[]][] = [
+        [Message, MESSAGES],
+        [Reply, [...MESSAGES.map((message) => ({ ...message, done: true })), { ...MESSAGES[0], done: 'yes' }]],
+        [Even, [{ n: 2 }, { n: 3 }, {}, { n: null }]],
+        [Checked, [{ n: 1 }, { n: 'x' }, {}]],
+        [Tags, [{ tags: ['a', 'b'] }, { tags: ['a', 1] }, { tags: 'a' }]],
+        [Grouped, [{ a: 'x', b: 1 }, { a: 1, b: 1 }, { a: 'x', b: 'y' }, {}]],
+      ];
+      const optionSets: ValidatorOptions[] = [
+        OPTIONS,
+        { whitelist: true },
+        { skipMissingProperties: true },
+        { skipNullProperties: true, skipUndefinedProperties: true, forbidUnknownValues: false },
+        { groups: ['x'] },
+        { groups: ['x'], strictGroups: true, always: true },
+        {},
+      ];
+      let valid = 0;
+      const ranFor: string[] = [];
+      for (const options of optionSets) {
+        const validator = new SyncValidator(options);
+        for (const [type, payloads] of cases) {
+          for (const payload of payloads) {
+            const [ours, theirs] = [make(type, structuredClone(payload)), make(type, structuredClone(payload))];
+            const before = executions.count;
+            const errors = shape(validator.validate(ours));
+            const expected = shape(validateSync(theirs, options));
+            const where = `${type.name} ${JSON.stringify(payload)} with ${JSON.stringify(options)}`;
+            assert.deepEqual(errors, expected, where);
+            assert.deepEqual({ ...ours }, { ...theirs }, `what is left of ${where}`); // the whitelist strips alike
+            if (errors.length === 0) {
+              valid++;
+              if (executions.count - before > 1) {
+                // More than validateSync's own execution: ours ran too.
+                ranFor.push(`${type.name}${'unknown' in payload ? ' (stripped)' : ''}`);
+              }
+            }
+          }
+        }
+      }
+      // Only `each` rules (Tags, valid in 2 cases under 6 option sets) and a property the
+      // whitelist strips need class-validator's executor when the object is valid.
+      assert.ok(valid > 100, `${valid} valid cases`);
+      assert.deepEqual(new Set(ranFor), new Set(['Tags', 'Message (stripped)', 'Reply (stripped)']));
+      assert.equal(ranFor.length, 2 * 6 + 2);
+      executions.count = 0;
+      const validator = new SyncValidator(OPTIONS);
+      assert.deepEqual(validator.validate(make(Message, { text: 'hi', kind: 'b' })), []);
+      assert.deepEqual(validator.validate(make(Even, { n: 4 })), []);
+      assert.equal(executions.count, 0, 'valid objects of plain rules pass without the executor');
+      assert.equal(validator.validate(make(Message, { text: 'hi', kind: 'c' })).length, 1);
+      assert.equal(executions.count, 1, 'one that fails is validated by class-validator');
+    } finally {
+      ValidationExecutor.prototype.execute = execute;
+    }
   });
 
   it('looks the rules of a class up once, however many objects of it are validated', () => {

@@ -1,6 +1,7 @@
 import { getMetadataStorage, type ValidationError, Validator, type ValidatorOptions, validateSync } from 'class-validator';
 import { ValidationExecutor } from 'class-validator/cjs/validation/ValidationExecutor.js';
 import type { ValidationMetadata } from 'class-validator/types/metadata/ValidationMetadata.js';
+import { PassCheck } from './pass-check.js';
 
 /** Rules by property, as class-validator groups them. */
 type RulesByProperty = Record<string, ValidationMetadata[]>;
@@ -41,9 +42,12 @@ interface KnownRules {
  * looked up again when the number of classes with rules, or the number of rules of the
  * class and its ancestors, has changed since.
  *
- * It runs class-validator's own executor (`cjs/validation/ValidationExecutor.js`, in every
- * class-validator version this package supports) with that rule source; if the metadata
- * storage is not the `Map` it relies on, it is `validateSync` itself.
+ * An object of a class with plain rules is first run through a {@link PassCheck}: the
+ * same validators without the executor's bookkeeping. Only what does not pass it (or a
+ * class with nested or `each` rules) goes to class-validator's own executor
+ * (`cjs/validation/ValidationExecutor.js`, in every class-validator version this package
+ * supports) with that rule source, which gives the errors; if the metadata storage is not
+ * the `Map` it relies on, it is `validateSync` itself.
  */
 export class SyncValidator {
   private readonly validator = new Validator();
@@ -51,6 +55,10 @@ export class SyncValidator {
   /** By class, then by schema name (class-validator names the parent class when it validates a nested object). */
   private readonly known = new WeakMap<Function, Map<string, KnownRules>>();
   private readonly grouped = new WeakMap<ValidationMetadata[], RulesByProperty>();
+  /** The pass check of a class's rules (null: class-validator runs them); a new lookup makes a new one. */
+  private readonly checks = new WeakMap<ValidationMetadata[], PassCheck | null>();
+  /** The rules of the object validated, as the executor asks for them (see {@link passCheckOf}). */
+  private readonly ownRules: ((target: Function) => ValidationMetadata[]) | undefined;
 
   constructor(private readonly options: ValidatorOptions) {
     const storage = getMetadataStorage() as unknown as RuleSource & { validationMetadatas?: unknown };
@@ -61,6 +69,9 @@ export class SyncValidator {
         this.rulesOf(storage, byClass as Map<unknown, unknown[]>, target, schema ?? '', always, strictGroups, groups);
       source.groupByPropertyName = (rules) => this.groupedOf(storage, rules);
       this.source = source;
+      // The arguments class-validator's executor looks an object's own rules up with.
+      const { always = false, strictGroups = false, groups } = options;
+      this.ownRules = (target) => source.getTargetValidationMetadatas(target, undefined, always, strictGroups, groups);
     }
   }
 
@@ -69,12 +80,26 @@ export class SyncValidator {
     if (!this.source) {
       return validateSync(object, this.options);
     }
+    if (this.passCheckOf(object)?.passes(object as Record<string, unknown>)) {
+      return [];
+    }
     const executor = new ValidationExecutor(this.validator, this.options) as unknown as Executor;
     executor.metadataStorage = this.source;
     executor.ignoreAsyncValidations = true;
     const errors: ValidationError[] = [];
     executor.execute(object, undefined, errors);
     return executor.stripEmptyErrors(errors);
+  }
+
+  /** The pass check of `object`'s class, made on its first validation and again when its rules change. */
+  private passCheckOf(object: object): PassCheck | null {
+    const rules = this.ownRules!(object.constructor);
+    let check = this.checks.get(rules);
+    if (check === undefined) {
+      check = PassCheck.of(rules, this.options);
+      this.checks.set(rules, check);
+    }
+    return check;
   }
 
   private rulesOf(

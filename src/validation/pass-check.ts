@@ -1,0 +1,130 @@
+import { getMetadataStorage, ValidationTypes, type ValidatorOptions } from 'class-validator';
+import type { ValidationMetadata } from 'class-validator/types/metadata/ValidationMetadata.js';
+
+/** What class-validator keeps of a constraint class: its validator and whether it is asynchronous. */
+interface Constraint {
+  readonly async: boolean;
+  readonly instance: { validate(value: unknown, args: object): unknown };
+}
+
+/** One rule and the validators of its constraint class. */
+interface Rule {
+  readonly metadata: ValidationMetadata;
+  readonly constraints: readonly Constraint[];
+}
+
+/** One property's rules, in the groups class-validator runs them in. */
+interface PropertyRules {
+  readonly property: string;
+  /** `@IsOptional()`, `@ValidateIf()`: the property is skipped unless all of them hold. */
+  readonly conditions: readonly ValidationMetadata[];
+  /** `@IsDefined()`: run whatever the value and the skip options. */
+  readonly defined: readonly Rule[];
+  /** The other rules (`@IsString()`, `@MaxLength()`, custom constraints). */
+  readonly custom: readonly Rule[];
+}
+
+/** The rule types a pass check runs; a class with any other (nested, promise) is left to class-validator. */
+const CHECKED = new Set<string>([
+  ValidationTypes.CUSTOM_VALIDATION,
+  ValidationTypes.IS_DEFINED,
+  ValidationTypes.CONDITIONAL_VALIDATION,
+  ValidationTypes.WHITELIST,
+]);
+
+/**
+ * Tells, without class-validator's executor, whether an object passes its class's rules:
+ * the same validators with the same arguments, in the same order, with the same skip and
+ * whitelist options. It only says "passes" or "ask class-validator": an object it does not
+ * pass is validated again by class-validator, which gives the errors (a failing payload
+ * runs its validators twice). The executor builds three filtered arrays, an error object
+ * and closures per property of every object it validates; most payloads are valid, and
+ * this allocates one argument object per validator call.
+ *
+ * Made only for classes whose rules are all plain constraints, `@IsDefined()`,
+ * `@IsOptional()`/`@ValidateIf()` and `@Allow()`, none with `each` (see {@link passCheckFor}).
+ */
+export class PassCheck {
+  private constructor(
+    private readonly properties: readonly PropertyRules[],
+    /** With the `whitelist` option: the properties that have rules; any other fails the check. */
+    private readonly allowed: ReadonlySet<string> | undefined,
+    private readonly options: ValidatorOptions,
+  ) {}
+
+  /** A check for these rules of a class, or null when class-validator must run them itself. */
+  static of(rules: readonly ValidationMetadata[], options: ValidatorOptions): PassCheck | null {
+    if (rules.length === 0 || rules.some((rule) => !CHECKED.has(rule.type) || rule.each || rule.validateIf)) {
+      return null;
+    }
+    const storage = getMetadataStorage();
+    const byProperty = new Map<string, ValidationMetadata[]>();
+    for (const rule of rules) {
+      const list = byProperty.get(rule.propertyName) ?? [];
+      list.push(rule);
+      byProperty.set(rule.propertyName, list);
+    }
+    const withConstraints = (list: ValidationMetadata[]): Rule[] =>
+      list.map((metadata) => ({ metadata, constraints: storage.getTargetValidatorConstraints(metadata.constraintCls) as Constraint[] }));
+    const properties = [...byProperty].map(([property, list]) => ({
+      property,
+      conditions: list.filter((rule) => rule.type === ValidationTypes.CONDITIONAL_VALIDATION),
+      defined: withConstraints(list.filter((rule) => rule.type === ValidationTypes.IS_DEFINED)),
+      custom: withConstraints(list.filter((rule) => rule.type === ValidationTypes.CUSTOM_VALIDATION)),
+    }));
+    return new PassCheck(properties, options.whitelist ? new Set(byProperty.keys()) : undefined, options);
+  }
+
+  /** True when `object` passes every rule; false when it may not (then class-validator decides). */
+  passes(object: Record<string, unknown>): boolean {
+    if (this.allowed) {
+      // An unknown property is stripped or refused: class-validator does either.
+      for (const key of Object.keys(object)) {
+        if (!this.allowed.has(key)) {
+          return false;
+        }
+      }
+    }
+    const { skipUndefinedProperties, skipNullProperties, skipMissingProperties } = this.options;
+    for (const { property, conditions, defined, custom } of this.properties) {
+      const value = object[property];
+      if (!conditions.every((condition) => (condition.constraints[0] as (o: object, v: unknown) => unknown)(object, value))) {
+        continue;
+      }
+      if (!this.holds(object, value, defined)) {
+        return false;
+      }
+      const skipped =
+        (value === undefined && skipUndefinedProperties === true) ||
+        (value === null && skipNullProperties === true) ||
+        ((value === null || value === undefined) && skipMissingProperties === true);
+      if (!skipped && !this.holds(object, value, custom)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private holds(object: Record<string, unknown>, value: unknown, rules: readonly Rule[]): boolean {
+    for (const { metadata, constraints } of rules) {
+      for (const constraint of constraints) {
+        // As class-validator's synchronous validation: asynchronous constraints are not run.
+        if (constraint.async) {
+          continue;
+        }
+        const args = {
+          targetName: object.constructor ? object.constructor.name : undefined,
+          property: metadata.propertyName,
+          object,
+          value,
+          constraints: metadata.constraints,
+        };
+        const valid = constraint.instance.validate(value, args);
+        if (!valid || typeof (valid as { then?: unknown }).then === 'function') {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+}
