@@ -1,4 +1,5 @@
-import { getMetadataStorage, ValidationTypes, type ValidatorOptions } from 'class-validator';
+import * as classValidator from 'class-validator';
+import { getMetadataStorage, IS_OPTIONAL, ValidationTypes, type ValidatorOptions } from 'class-validator';
 import type { ValidationMetadata } from 'class-validator/types/metadata/ValidationMetadata.js';
 
 /** What class-validator keeps of a constraint class: its validator and whether it is asynchronous. */
@@ -16,33 +17,60 @@ interface Rule {
 /** One property's rules, in the groups class-validator runs them in. */
 interface PropertyRules {
   readonly property: string;
-  /** `@IsOptional()`, `@ValidateIf()`: the property is skipped unless all of them hold. */
+  /** `@IsOptional()`: the property is skipped unless all of them hold. */
   readonly conditions: readonly ValidationMetadata[];
   /** `@IsDefined()`: run whatever the value and the skip options. */
   readonly defined: readonly Rule[];
-  /** The other rules (`@IsString()`, `@MaxLength()`, custom constraints). */
+  /** The other rules (`@IsString()`, `@MaxLength()`, …). */
   readonly custom: readonly Rule[];
 }
 
-/** The rule types a pass check runs; a class with any other (nested, promise) is left to class-validator. */
-const CHECKED = new Set<string>([
-  ValidationTypes.CUSTOM_VALIDATION,
-  ValidationTypes.IS_DEFINED,
-  ValidationTypes.CONDITIONAL_VALIDATION,
-  ValidationTypes.WHITELIST,
-]);
+/**
+ * The names of class-validator's own decorators' rules (`isString`, `maxLength`, …): the
+ * values of its upper-case string exports (`IS_STRING`, `MAX_LENGTH`, …).
+ */
+const BUILT_IN_NAMES: ReadonlySet<string> = new Set(
+  Object.entries(classValidator)
+    .filter(([key, value]) => /^[A-Z][A-Z0-9_]*$/.test(key) && typeof value === 'string')
+    .map(([, value]) => value as string),
+);
+
+/**
+ * Whether a pass check may run a rule: `@Allow()`, `@IsOptional()`, and class-validator's
+ * own validators (made by its `registerDecorator` from a validator object, under one of
+ * its names), which are pure functions of the value and the rule's arguments, so running
+ * them again for a payload that fails changes nothing. A constraint class or decorator of
+ * the application's own may keep state (a nonce seen before, a counter), and
+ * `@ValidateIf()`'s condition is the application's: such classes are left to
+ * class-validator, as are nested, promise and `each` rules.
+ */
+function isBuiltIn(rule: ValidationMetadata): boolean {
+  if (rule.each || rule.validateIf) {
+    return false;
+  }
+  switch (rule.type) {
+    case ValidationTypes.WHITELIST:
+      return true;
+    case ValidationTypes.CONDITIONAL_VALIDATION:
+      return rule.name === IS_OPTIONAL; // unnamed in class-validator 0.14: left to it there
+    case ValidationTypes.CUSTOM_VALIDATION:
+    case ValidationTypes.IS_DEFINED:
+      return rule.name !== undefined && BUILT_IN_NAMES.has(rule.name) && rule.constraintCls?.name === 'CustomConstraint';
+    default:
+      return false;
+  }
+}
 
 /**
  * Tells, without class-validator's executor, whether an object passes its class's rules:
  * the same validators with the same arguments, in the same order, with the same skip and
  * whitelist options. It only says "passes" or "ask class-validator": an object it does not
- * pass is validated again by class-validator, which gives the errors (a failing payload
- * runs its validators twice). The executor builds three filtered arrays, an error object
+ * pass is validated again by class-validator, which gives the errors (its validators run
+ * twice then, which only pure ones may). The executor builds three filtered arrays, an error object
  * and closures per property of every object it validates; most payloads are valid, and
  * this allocates one argument object per validator call.
  *
- * Made only for classes whose rules are all plain constraints, `@IsDefined()`,
- * `@IsOptional()`/`@ValidateIf()` and `@Allow()`, none with `each` (see {@link passCheckFor}).
+ * Made only for classes whose rules are all class-validator's own (see {@link isBuiltIn}).
  */
 export class PassCheck {
   private constructor(
@@ -54,7 +82,7 @@ export class PassCheck {
 
   /** A check for these rules of a class, or null when class-validator must run them itself. */
   static of(rules: readonly ValidationMetadata[], options: ValidatorOptions): PassCheck | null {
-    if (rules.length === 0 || rules.some((rule) => !CHECKED.has(rule.type) || rule.each || rule.validateIf)) {
+    if (rules.length === 0 || !rules.every(isBuiltIn)) {
       return null;
     }
     const storage = getMetadataStorage();
