@@ -42,33 +42,49 @@ describe('client SDK: what it is given', () => {
       new RealtimeClient('ws://example.com/chat', { WebSocket, autoConnect: false, ...options });
     const refused: [RealtimeClientOptions, string][] = [
       // A timer's delay of NaN, below 1 or over 2^31 - 1 ms fires at once: every request would time out.
-      [
-        { requestTimeoutMs: Number.POSITIVE_INFINITY },
-        'option requestTimeoutMs must be a number of ms over 0 and at most 2147483647, got Infinity',
-      ],
-      [{ requestTimeoutMs: 2 ** 31 }, 'option requestTimeoutMs must be a number of ms over 0 and at most 2147483647, got 2147483648'],
-      [{ tokenTimeoutMs: Number.NaN }, 'option tokenTimeoutMs must be a number of ms over 0 and at most 2147483647, got NaN'],
-      [{ pongTimeoutMs: -1 }, 'option pongTimeoutMs must be a number of ms over 0 and at most 2147483647, got -1'],
+      [{ requestTimeoutMs: Number.POSITIVE_INFINITY }, 'option requestTimeoutMs must be a number of ms from 1 to 2147483647, got Infinity'],
+      [{ requestTimeoutMs: 2 ** 31 }, 'option requestTimeoutMs must be a number of ms from 1 to 2147483647, got 2147483648'],
+      [{ requestTimeoutMs: 0.5 }, 'option requestTimeoutMs must be a number of ms from 1 to 2147483647, got 0.5'],
+      [{ tokenTimeoutMs: Number.NaN }, 'option tokenTimeoutMs must be a number of ms from 1 to 2147483647, got NaN'],
+      [{ pongTimeoutMs: -1 }, 'option pongTimeoutMs must be a number of ms from 1 to 2147483647, got -1'],
       [
         { onReconnectTimeoutMs: '5000' as unknown as number },
-        'option onReconnectTimeoutMs must be a number of ms over 0 and at most 2147483647, got "5000"',
+        'option onReconnectTimeoutMs must be a number of ms from 1 to 2147483647, got "5000"',
       ],
-      [{ pingIntervalMs: 0 }, 'option pingIntervalMs must be a number of ms over 0 and at most 2147483647 or false, got 0'],
-      [{ refreshBeforeExpiryMs: -30_000 }, 'option refreshBeforeExpiryMs must be a number of ms from 0 to 2147483647, got -30000'],
-      [{ maxQueue: -1 }, 'option maxQueue must be a whole number of at least 0, got -1'],
-      [{ maxQueue: 2.5 }, 'option maxQueue must be a whole number of at least 0, got 2.5'],
-      [{ maxReconnectAttempts: Number.NaN }, 'option maxReconnectAttempts must be a whole number of at least 0 (or Infinity), got NaN'],
-      [{ backoff: { maxMs: 1e9 } }, 'backoff needs 0 < initialMs <= maxMs, overloadFactor >= 1 and maxMs * overloadFactor <= 2147483647'],
+      [{ pingIntervalMs: 0 }, 'option pingIntervalMs must be a number of ms from 1 to 2147483647 or false, got 0'],
+      [{ refreshBeforeExpiryMs: -30_000 }, 'option refreshBeforeExpiryMs must be a number of ms of at least 0, got -30000'],
+      [{ maxQueue: -1 }, 'option maxQueue must be a whole number of at least 0 or Infinity, got -1'],
+      [{ maxQueue: 2.5 }, 'option maxQueue must be a whole number of at least 0 or Infinity, got 2.5'],
+      [{ maxReconnectAttempts: Number.NaN }, 'option maxReconnectAttempts must be a whole number of at least 0 or Infinity, got NaN'],
+      [
+        { backoff: { maxMs: 1e9 } },
+        'option backoff needs 0 < initialMs <= maxMs, overloadFactor >= 1 and maxMs * overloadFactor <= 2147483647, got {"initialMs":500,"maxMs":1000000000,"overloadFactor":4}',
+      ],
     ];
     for (const [options, message] of refused) {
-      assert.throws(() => make(options), {
-        name: 'RangeError',
-        message: message.startsWith('backoff') ? message : `RealtimeClient: ${message}`,
-      });
+      assert.throws(() => make(options), { name: 'RangeError', message: `RealtimeClient: ${message}` });
     }
     const accepted: RealtimeClientOptions[] = [
       { pingIntervalMs: false, refreshBeforeExpiryMs: 0, maxQueue: 0, maxReconnectAttempts: 0 },
-      { maxReconnectAttempts: Number.POSITIVE_INFINITY, requestTimeoutMs: 2 ** 31 - 1, tokenTimeoutMs: 0.5 },
+      {
+        maxReconnectAttempts: Number.POSITIVE_INFINITY,
+        maxQueue: Number.POSITIVE_INFINITY,
+        requestTimeoutMs: 2 ** 31 - 1,
+        tokenTimeoutMs: 1,
+      },
+      // Not a timer's delay: the refresh then comes at half the token's lifetime.
+      { refreshBeforeExpiryMs: Number.POSITIVE_INFINITY },
+      // null takes the default, as undefined does (options read from JSON have it).
+      {
+        requestTimeoutMs: null,
+        tokenTimeoutMs: null,
+        pongTimeoutMs: null,
+        onReconnectTimeoutMs: null,
+        pingIntervalMs: null,
+        refreshBeforeExpiryMs: null,
+        maxQueue: null,
+        maxReconnectAttempts: null,
+      } as unknown as RealtimeClientOptions,
     ];
     for (const options of accepted) {
       assert.doesNotThrow(() => make(options));
@@ -79,7 +95,7 @@ describe('client SDK: what it is given', () => {
     const client = new RealtimeClient('ws://example.com/chat', { WebSocket, autoConnect: false });
     assert.throws(() => client.request('echo', 'x', { timeoutMs: Number.POSITIVE_INFINITY }), {
       name: 'RangeError',
-      message: 'RealtimeClient: request timeoutMs must be a number of ms over 0 and at most 2147483647, got Infinity',
+      message: 'RealtimeClient: request timeoutMs must be a number of ms from 1 to 2147483647, got Infinity',
     });
   });
 

@@ -19,7 +19,9 @@ export function resolveBackoff(options: BackoffOptions = {}): ResolvedBackoff {
   const { initialMs, maxMs, overloadFactor } = resolved;
   // A timer longer than MAX_DELAY_MS fires at once: the bound after an overload close must stay below it.
   if (!(initialMs > 0) || !(maxMs >= initialMs) || !(overloadFactor >= 1) || !(maxMs * overloadFactor <= MAX_DELAY_MS)) {
-    throw new RangeError(`backoff needs 0 < initialMs <= maxMs, overloadFactor >= 1 and maxMs * overloadFactor <= ${MAX_DELAY_MS}`);
+    throw new RangeError(
+      `RealtimeClient: option backoff needs 0 < initialMs <= maxMs, overloadFactor >= 1 and maxMs * overloadFactor <= ${MAX_DELAY_MS}, got ${JSON.stringify(resolved)}`,
+    );
   }
   return resolved;
 }
