@@ -66,9 +66,9 @@ function isBuiltIn(rule: ValidationMetadata): boolean {
  * the same validators with the same arguments, in the same order, with the same skip and
  * whitelist options. It only says "passes" or "ask class-validator": an object it does not
  * pass is validated again by class-validator, which gives the errors (its validators run
- * twice then, which only pure ones may). The executor builds three filtered arrays, an error object
- * and closures per property of every object it validates; most payloads are valid, and
- * this allocates one argument object per validator call.
+ * twice then, which only pure ones may). The executor builds three filtered arrays, an
+ * error object and closures per property of every object it validates; most payloads are
+ * valid, and this allocates one argument object per validator call.
  *
  * Made only for classes whose rules are all class-validator's own (see {@link isBuiltIn}).
  */

@@ -42,9 +42,10 @@ interface KnownRules {
  * looked up again when the number of classes with rules, or the number of rules of the
  * class and its ancestors, has changed since.
  *
- * An object of a class with plain rules is first run through a {@link PassCheck}: the
- * same validators without the executor's bookkeeping. Only what does not pass it (or a
- * class with nested or `each` rules) goes to class-validator's own executor
+ * An object of a class with only class-validator's own rules is first run through a
+ * {@link PassCheck}: the same validators without the executor's bookkeeping. Only what
+ * does not pass it (or an object of a class with rules of the application's own, nested or
+ * `each` rules) goes to class-validator's own executor
  * (`cjs/validation/ValidationExecutor.js`, in every class-validator version this package
  * supports) with that rule source, which gives the errors; if the metadata storage is not
  * the `Map` it relies on, it is `validateSync` itself.
