@@ -8,6 +8,7 @@
 // Run: `npm run bench` (or, after `npm run build:bench`, `node dist/bench/validation.js`).
 import 'reflect-metadata';
 import { type ArgumentMetadata, ValidationPipe } from '@nestjs/common';
+import { useContainer } from 'class-validator';
 import { RealtimeValidationPipe } from '../src/index.js';
 import { EchoDto } from '../sample-app/src/echo.dto.js';
 import { closeAll, closedLoop, maskedTextFrame, openConnections } from './support/ws-load.js';
@@ -61,6 +62,49 @@ async function micro(): Promise<void> {
       `invalid: plugin ${cost(pluginInvalid)}, Nest ${cost(nestInvalid)} ` +
       `(${((nestInvalid - parse) / (pluginInvalid - parse)).toFixed(1)}x)`,
   );
+  await withNestContainer(parse);
+}
+
+/**
+ * 1b. The same calls with class-validator's container set up as Nest's documentation does
+ * for injectable constraints, `useContainer(app.select(AppModule), { fallbackOnErrors: true })`:
+ * a container whose get() throws for a class it does not provide (as Nest's does for
+ * class-validator's own constraint classes), and class-validator falls back.
+ */
+async function withNestContainer(parse: number): Promise<void> {
+  console.log(
+    "1b. the same, with class-validator's container set as for Nest (get() throws for its own constraint classes, fallbackOnErrors):",
+  );
+  useContainer(
+    {
+      get(type: Function): never {
+        throw new Error(`Nest could not find ${type.name} element (this provider does not exist in the current context)`);
+      },
+    },
+    { fallbackOnErrors: true },
+  );
+  try {
+    const plugin = new RealtimeValidationPipe({});
+    const nest = new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true });
+    const pluginValid = await perCall('RealtimeValidationPipe, valid', (value) => plugin.transform(value, metadata), valid, 200_000);
+    const nestValid = await perCall('Nest ValidationPipe (transform), valid', (value) => nest.transform(value, metadata), valid, 20_000);
+    const pluginInvalid = await perCall('RealtimeValidationPipe, invalid', (value) => plugin.transform(value, metadata), invalid, 50_000);
+    const nestInvalid = await perCall(
+      'Nest ValidationPipe (transform), invalid',
+      (value) => nest.transform(value, metadata),
+      invalid,
+      10_000,
+    );
+    const cost = (ns: number): string => `${((ns - parse) / 1000).toFixed(2)} µs`;
+    console.log(
+      `  validation cost, valid: plugin ${cost(pluginValid)}, Nest ${cost(nestValid)} ` +
+        `(${((nestValid - parse) / (pluginValid - parse)).toFixed(1)}x); ` +
+        `invalid: plugin ${cost(pluginInvalid)}, Nest ${cost(nestInvalid)} ` +
+        `(${((nestInvalid - parse) / (pluginInvalid - parse)).toFixed(1)}x)`,
+    );
+  } finally {
+    useContainer(undefined as unknown as { get(type: unknown): unknown });
+  }
 }
 
 async function endToEnd(): Promise<void> {

@@ -22,6 +22,7 @@ import {
   type ValidatorConstraintInterface,
   validateSync,
   type ValidatorOptions,
+  useContainer,
 } from 'class-validator';
 import { ValidationExecutor } from 'class-validator/cjs/validation/ValidationExecutor.js';
 import { SyncValidator } from '../src/validation/sync-validator.js';
@@ -281,6 +282,52 @@ describe('SyncValidator (class-validator with rules looked up once per class)', 
       shape(validator.validate(make(Signed, { nonce: 'n2', text: 'again' }))).map((error) => Object.keys(error.constraints ?? {})),
       [['freshNonce']],
     );
+  });
+
+  it("asks a container for class-validator's own validators once, and for the application's on every call", () => {
+    // As Nest apps set it up: useContainer(app.select(AppModule), { fallbackOnErrors: true }),
+    // whose get() throws for a class Nest does not provide.
+    const asked = new Map<string, number>();
+    useContainer(
+      {
+        get(type: Function): never {
+          asked.set(type.name, (asked.get(type.name) ?? 0) + 1);
+          throw new Error(`Nest could not find ${type.name}`);
+        },
+      },
+      { fallbackOnErrors: true },
+    );
+    try {
+      const validator = new SyncValidator(OPTIONS);
+      const payloads = [
+        { text: 'hi', kind: 'b' },
+        { text: 'much too long text', kind: 'c' },
+      ];
+      let ours = 0;
+      for (let i = 0; i < 20; i++) {
+        for (const payload of payloads) {
+          const before = asked.get('CustomConstraint') ?? 0;
+          const errors = shape(validator.validate(make(Message, { ...payload })));
+          ours += (asked.get('CustomConstraint') ?? 0) - before;
+          assert.deepEqual(errors, shape(validateSync(make(Message, { ...payload }), OPTIONS)));
+        }
+      }
+      asked.clear();
+      validateSync(make(Message, payloads[1]!), OPTIONS);
+      const perInvalid = asked.get('CustomConstraint') ?? 0;
+      // Message has 7 rules of class-validator's own: asked for once each, for all 40
+      // payloads; class-validator asks on every call, at least once for each rule it runs
+      // (4 for this payload: 2 rules of text, 2 of kind; the optional ones are left out).
+      assert.equal(ours, 7);
+      assert.ok(perInvalid >= 4, `class-validator asked ${perInvalid} times for one payload`);
+      asked.clear();
+      for (let i = 0; i < 3; i++) {
+        validator.validate(make(Even, { n: 2 }));
+      }
+      assert.equal(asked.get('EvenConstraint'), 3, "the application's own constraint class, on every call");
+    } finally {
+      useContainer(undefined as unknown as { get(type: unknown): unknown });
+    }
   });
 
   it('looks the rules of a class up once, however many objects of it are validated', () => {

@@ -1,11 +1,16 @@
 import * as classValidator from 'class-validator';
-import { getMetadataStorage, IS_OPTIONAL, ValidationTypes, type ValidatorOptions } from 'class-validator';
+import { IS_OPTIONAL, ValidationTypes, type ValidatorOptions } from 'class-validator';
 import type { ValidationMetadata } from 'class-validator/types/metadata/ValidationMetadata.js';
 
 /** What class-validator keeps of a constraint class: its validator and whether it is asynchronous. */
 interface Constraint {
   readonly async: boolean;
   readonly instance: { validate(value: unknown, args: object): unknown };
+}
+
+/** Where a check finds a constraint class's validators. */
+export interface ValidatorSource {
+  getTargetValidatorConstraints(target: Function): readonly object[];
 }
 
 /** One rule and the validators of its constraint class. */
@@ -80,12 +85,23 @@ export class PassCheck {
     private readonly options: ValidatorOptions,
   ) {}
 
-  /** A check for these rules of a class, or null when class-validator must run them itself. */
-  static of(rules: readonly ValidationMetadata[], options: ValidatorOptions): PassCheck | null {
+  /**
+   * A check for these rules of a class, or null when class-validator must run them itself.
+   * `validators` gives a constraint class's validators (class-validator's metadata storage,
+   * or a source that keeps their instances).
+   */
+  static of(rules: readonly ValidationMetadata[], options: ValidatorOptions, validators: ValidatorSource): PassCheck | null {
     if (rules.length === 0 || !rules.every(isBuiltIn)) {
       return null;
     }
-    const storage = getMetadataStorage();
+    try {
+      return PassCheck.make(rules, options, validators);
+    } catch {
+      return null; // a container that cannot give a validator: class-validator reports it
+    }
+  }
+
+  private static make(rules: readonly ValidationMetadata[], options: ValidatorOptions, validators: ValidatorSource): PassCheck {
     const byProperty = new Map<string, ValidationMetadata[]>();
     for (const rule of rules) {
       const list = byProperty.get(rule.propertyName) ?? [];
@@ -93,7 +109,10 @@ export class PassCheck {
       byProperty.set(rule.propertyName, list);
     }
     const withConstraints = (list: ValidationMetadata[]): Rule[] =>
-      list.map((metadata) => ({ metadata, constraints: storage.getTargetValidatorConstraints(metadata.constraintCls) as Constraint[] }));
+      list.map((metadata) => ({
+        metadata,
+        constraints: validators.getTargetValidatorConstraints(metadata.constraintCls) as Constraint[],
+      }));
     const properties = [...byProperty].map(([property, list]) => ({
       property,
       conditions: list.filter((rule) => rule.type === ValidationTypes.CONDITIONAL_VALIDATION),

@@ -1,5 +1,6 @@
 import { getMetadataStorage, type ValidationError, Validator, type ValidatorOptions, validateSync } from 'class-validator';
 import { ValidationExecutor } from 'class-validator/cjs/validation/ValidationExecutor.js';
+import type { ConstraintMetadata } from 'class-validator/types/metadata/ConstraintMetadata.js';
 import type { ValidationMetadata } from 'class-validator/types/metadata/ValidationMetadata.js';
 import { PassCheck } from './pass-check.js';
 
@@ -16,6 +17,7 @@ interface RuleSource {
     groups?: string[],
   ): ValidationMetadata[];
   groupByPropertyName(rules: ValidationMetadata[]): RulesByProperty;
+  getTargetValidatorConstraints(target: Function): ConstraintMetadata[];
 }
 
 /** The parts of class-validator's `ValidationExecutor` that its own `validateSync` uses. */
@@ -58,6 +60,8 @@ export class SyncValidator {
   private readonly grouped = new WeakMap<ValidationMetadata[], RulesByProperty>();
   /** The pass check of a class's rules (null: class-validator runs them); a new lookup makes a new one. */
   private readonly checks = new WeakMap<ValidationMetadata[], PassCheck | null>();
+  /** The validators of class-validator's own constraint classes, each instance taken once (see {@link constraintsOf}). */
+  private readonly constraints = new WeakMap<Function, ConstraintMetadata[]>();
   /** The rules of the object validated, as the executor asks for them (see {@link passCheckOf}). */
   private readonly ownRules: ((target: Function) => ValidationMetadata[]) | undefined;
 
@@ -69,6 +73,7 @@ export class SyncValidator {
       source.getTargetValidationMetadatas = (target, schema, always, strictGroups, groups) =>
         this.rulesOf(storage, byClass as Map<unknown, unknown[]>, target, schema ?? '', always, strictGroups, groups);
       source.groupByPropertyName = (rules) => this.groupedOf(storage, rules);
+      source.getTargetValidatorConstraints = (target) => this.constraintsOf(storage, target);
       this.source = source;
       // The arguments class-validator's executor looks an object's own rules up with.
       const { always = false, strictGroups = false, groups } = options;
@@ -97,10 +102,32 @@ export class SyncValidator {
     const rules = this.ownRules!(object.constructor);
     let check = this.checks.get(rules);
     if (check === undefined) {
-      check = PassCheck.of(rules, this.options);
+      check = PassCheck.of(rules, this.options, this.source!);
       this.checks.set(rules, check);
     }
     return check;
+  }
+
+  /**
+   * The validators of a constraint class. class-validator asks its container for the
+   * class's instance on every call; with Nest's `useContainer(app.select(AppModule),
+   * { fallbackOnErrors: true })` each such call throws inside Nest and falls back, about 8
+   * µs a rule. The classes class-validator makes for its own decorators (and for
+   * `registerDecorator` with a validator object), `CustomConstraint`, have no state of their
+   * own, so their instance is taken once; a constraint class of the application's own is
+   * asked for on every call, as class-validator does (its container may scope it).
+   */
+  private constraintsOf(storage: RuleSource, target: Function): ConstraintMetadata[] {
+    const all = storage.getTargetValidatorConstraints(target);
+    if (target.name !== 'CustomConstraint') {
+      return all;
+    }
+    let kept = this.constraints.get(target);
+    if (kept?.length !== all.length) {
+      kept = all.map((constraint) => Object.create(constraint, { instance: { value: constraint.instance } }) as ConstraintMetadata);
+      this.constraints.set(target, kept);
+    }
+    return kept;
   }
 
   private rulesOf(
