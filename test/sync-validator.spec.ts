@@ -65,6 +65,19 @@ class CheckedLater implements ValidatorConstraintInterface {
   }
 }
 
+/** The application's own constraint class, named as class-validator's own are. */
+@ValidatorConstraint({ name: 'okOnly' })
+class CustomConstraint implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    return value === 'ok';
+  }
+}
+
+class Named {
+  @Validate(CustomConstraint)
+  v!: string;
+}
+
 class Message {
   @IsString()
   @MaxLength(10)
@@ -287,16 +300,21 @@ describe('SyncValidator (class-validator with rules looked up once per class)', 
   it("asks a container for class-validator's own validators once, and for the application's on every call", () => {
     // As Nest apps set it up: useContainer(app.select(AppModule), { fallbackOnErrors: true }),
     // whose get() throws for a class Nest does not provide.
-    const asked = new Map<string, number>();
+    const asked = new Map<Function, number>();
     useContainer(
       {
         get(type: Function): never {
-          asked.set(type.name, (asked.get(type.name) ?? 0) + 1);
+          asked.set(type, (asked.get(type) ?? 0) + 1);
           throw new Error(`Nest could not find ${type.name}`);
         },
       },
       { fallbackOnErrors: true },
     );
+    /** How often the container was asked for class-validator's own constraint classes. */
+    const askedForOwn = (): number =>
+      [...asked]
+        .filter(([type]) => type.name === 'CustomConstraint' && type !== CustomConstraint)
+        .reduce((sum, [, count]) => sum + count, 0);
     try {
       const validator = new SyncValidator(OPTIONS);
       const payloads = [
@@ -306,25 +324,36 @@ describe('SyncValidator (class-validator with rules looked up once per class)', 
       let ours = 0;
       for (let i = 0; i < 20; i++) {
         for (const payload of payloads) {
-          const before = asked.get('CustomConstraint') ?? 0;
+          const before = askedForOwn();
           const errors = shape(validator.validate(make(Message, { ...payload })));
-          ours += (asked.get('CustomConstraint') ?? 0) - before;
+          ours += askedForOwn() - before;
           assert.deepEqual(errors, shape(validateSync(make(Message, { ...payload }), OPTIONS)));
         }
       }
       asked.clear();
       validateSync(make(Message, payloads[1]!), OPTIONS);
-      const perInvalid = asked.get('CustomConstraint') ?? 0;
+      const perInvalid = askedForOwn();
       // Message has 7 rules of class-validator's own: asked for once each, for all 40
       // payloads; class-validator asks on every call, at least once for each rule it runs
       // (4 for this payload: 2 rules of text, 2 of kind; the optional ones are left out).
       assert.equal(ours, 7);
       assert.ok(perInvalid >= 4, `class-validator asked ${perInvalid} times for one payload`);
-      asked.clear();
-      for (let i = 0; i < 3; i++) {
-        validator.validate(make(Even, { n: 2 }));
-      }
-      assert.equal(asked.get('EvenConstraint'), 3, "the application's own constraint class, on every call");
+      // The application's own constraint classes, even one named as class-validator names its
+      // own, are asked for as often as class-validator asks (once per use, on every call).
+      const askedFor = (validate: (object: object) => unknown): Map<Function, number> => {
+        asked.clear();
+        for (let i = 0; i < 3; i++) {
+          validate(make(Even, { n: 2 }));
+          validate(make(Named, { v: 'no' }));
+        }
+        return new Map(asked);
+      };
+      const byOurs = askedFor((object) => validator.validate(object));
+      const byClassValidator = askedFor((object) => validateSync(object, OPTIONS));
+      assert.equal(byOurs.get(EvenConstraint), 3);
+      assert.equal(byOurs.get(EvenConstraint), byClassValidator.get(EvenConstraint));
+      assert.ok(byOurs.get(CustomConstraint)! >= 3);
+      assert.equal(byOurs.get(CustomConstraint), byClassValidator.get(CustomConstraint));
     } finally {
       useContainer(undefined as unknown as { get(type: unknown): unknown });
     }

@@ -41,6 +41,31 @@ const BUILT_IN_NAMES: ReadonlySet<string> = new Set(
 );
 
 /**
+ * The `validate` of the class class-validator's `registerDecorator` makes around a
+ * validator object (`CustomConstraint`, for its own decorators too), white space removed.
+ */
+const DELEGATING_VALIDATE = 'validate(value,validationArguments){returnvalidator.validate(value,validationArguments);}';
+/** What {@link keepsNoState} found of each constraint class. */
+const stateless = new WeakMap<Function, boolean>();
+
+/**
+ * Whether a constraint class is the one class-validator's `registerDecorator` makes around
+ * a validator object: named `CustomConstraint`, with no fields, its `validate` handing the
+ * call to the validator object. Any instance of it does what any other does. An
+ * application's class of that name is not taken for it.
+ */
+export function keepsNoState(target: Function): boolean {
+  let known = stateless.get(target);
+  if (known === undefined) {
+    const validate = (target.prototype as { validate?: unknown } | undefined)?.validate;
+    known =
+      target.name === 'CustomConstraint' && typeof validate === 'function' && String(validate).replace(/\s+/g, '') === DELEGATING_VALIDATE;
+    stateless.set(target, known);
+  }
+  return known;
+}
+
+/**
  * Whether a pass check may run a rule: `@Allow()`, `@IsOptional()`, and class-validator's
  * own validators (made by its `registerDecorator` from a validator object, under one of
  * its names), which are pure functions of the value and the rule's arguments, so running
@@ -60,7 +85,7 @@ function isBuiltIn(rule: ValidationMetadata): boolean {
       return rule.name === IS_OPTIONAL; // unnamed in class-validator 0.14: left to it there
     case ValidationTypes.CUSTOM_VALIDATION:
     case ValidationTypes.IS_DEFINED:
-      return rule.name !== undefined && BUILT_IN_NAMES.has(rule.name) && rule.constraintCls?.name === 'CustomConstraint';
+      return rule.name !== undefined && BUILT_IN_NAMES.has(rule.name) && keepsNoState(rule.constraintCls);
     default:
       return false;
   }
@@ -94,14 +119,6 @@ export class PassCheck {
     if (rules.length === 0 || !rules.every(isBuiltIn)) {
       return null;
     }
-    try {
-      return PassCheck.make(rules, options, validators);
-    } catch {
-      return null; // a container that cannot give a validator: class-validator reports it
-    }
-  }
-
-  private static make(rules: readonly ValidationMetadata[], options: ValidatorOptions, validators: ValidatorSource): PassCheck {
     const byProperty = new Map<string, ValidationMetadata[]>();
     for (const rule of rules) {
       const list = byProperty.get(rule.propertyName) ?? [];

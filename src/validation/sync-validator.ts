@@ -2,7 +2,7 @@ import { getMetadataStorage, type ValidationError, Validator, type ValidatorOpti
 import { ValidationExecutor } from 'class-validator/cjs/validation/ValidationExecutor.js';
 import type { ConstraintMetadata } from 'class-validator/types/metadata/ConstraintMetadata.js';
 import type { ValidationMetadata } from 'class-validator/types/metadata/ValidationMetadata.js';
-import { PassCheck } from './pass-check.js';
+import { keepsNoState, PassCheck } from './pass-check.js';
 
 /** Rules by property, as class-validator groups them. */
 type RulesByProperty = Record<string, ValidationMetadata[]>;
@@ -113,13 +113,14 @@ export class SyncValidator {
    * class's instance on every call; with Nest's `useContainer(app.select(AppModule),
    * { fallbackOnErrors: true })` each such call throws inside Nest and falls back, about 8
    * µs a rule. The classes class-validator makes for its own decorators (and for
-   * `registerDecorator` with a validator object), `CustomConstraint`, have no state of their
-   * own, so their instance is taken once; a constraint class of the application's own is
-   * asked for on every call, as class-validator does (its container may scope it).
+   * `registerDecorator` with a validator object) have no state of their own (see
+   * {@link keepsNoState}), so their instance is taken once, at the first validation that
+   * needs it; a constraint class of the application's own is asked for on every call, as
+   * class-validator does (its container may scope it).
    */
   private constraintsOf(storage: RuleSource, target: Function): ConstraintMetadata[] {
     const all = storage.getTargetValidatorConstraints(target);
-    if (target.name !== 'CustomConstraint') {
+    if (!keepsNoState(target)) {
       return all;
     }
     let kept = this.constraints.get(target);
