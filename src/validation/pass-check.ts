@@ -13,6 +13,9 @@ export interface ValidatorSource {
   getTargetValidatorConstraints(target: Function): readonly object[];
 }
 
+/** The test of an `@IsOptional()` rule: whether the property's other rules apply. */
+type Condition = (object: object, value: unknown) => unknown;
+
 /** One rule and the validators of its constraint class. */
 interface Rule {
   readonly metadata: ValidationMetadata;
@@ -23,7 +26,7 @@ interface Rule {
 interface PropertyRules {
   readonly property: string;
   /** `@IsOptional()`: the property is skipped unless all of them hold. */
-  readonly conditions: readonly ValidationMetadata[];
+  readonly conditions: readonly Condition[];
   /** `@IsDefined()`: run whatever the value and the skip options. */
   readonly defined: readonly Rule[];
   /** The other rules (`@IsString()`, `@MaxLength()`, …). */
@@ -132,7 +135,9 @@ export class PassCheck {
       }));
     const properties = [...byProperty].map(([property, list]) => ({
       property,
-      conditions: list.filter((rule) => rule.type === ValidationTypes.CONDITIONAL_VALIDATION),
+      conditions: list
+        .filter((rule) => rule.type === ValidationTypes.CONDITIONAL_VALIDATION)
+        .map((rule) => rule.constraints[0] as Condition),
       defined: withConstraints(list.filter((rule) => rule.type === ValidationTypes.IS_DEFINED)),
       custom: withConstraints(list.filter((rule) => rule.type === ValidationTypes.CUSTOM_VALIDATION)),
     }));
@@ -150,26 +155,28 @@ export class PassCheck {
       }
     }
     const { skipUndefinedProperties, skipNullProperties, skipMissingProperties } = this.options;
+    // What class-validator passes its validators as `targetName`: the same for every rule.
+    const targetName = object.constructor ? object.constructor.name : undefined;
     for (const { property, conditions, defined, custom } of this.properties) {
       const value = object[property];
-      if (!conditions.every((condition) => (condition.constraints[0] as (o: object, v: unknown) => unknown)(object, value))) {
+      if (!applies(conditions, object, value)) {
         continue;
       }
-      if (!this.holds(object, value, defined)) {
+      if (!this.holds(object, targetName, value, defined)) {
         return false;
       }
       const skipped =
         (value === undefined && skipUndefinedProperties === true) ||
         (value === null && skipNullProperties === true) ||
         ((value === null || value === undefined) && skipMissingProperties === true);
-      if (!skipped && !this.holds(object, value, custom)) {
+      if (!skipped && !this.holds(object, targetName, value, custom)) {
         return false;
       }
     }
     return true;
   }
 
-  private holds(object: Record<string, unknown>, value: unknown, rules: readonly Rule[]): boolean {
+  private holds(object: Record<string, unknown>, targetName: string | undefined, value: unknown, rules: readonly Rule[]): boolean {
     for (const { metadata, constraints } of rules) {
       for (const constraint of constraints) {
         // As class-validator's synchronous validation: asynchronous constraints are not run.
@@ -177,7 +184,7 @@ export class PassCheck {
           continue;
         }
         const args = {
-          targetName: object.constructor ? object.constructor.name : undefined,
+          targetName,
           property: metadata.propertyName,
           object,
           value,
@@ -191,4 +198,14 @@ export class PassCheck {
     }
     return true;
   }
+}
+
+/** Whether every condition of a property holds (class-validator then runs its other rules). */
+function applies(conditions: readonly Condition[], object: object, value: unknown): boolean {
+  for (const condition of conditions) {
+    if (!condition(object, value)) {
+      return false;
+    }
+  }
+  return true;
 }
