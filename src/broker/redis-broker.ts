@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { RedisOptions } from 'ioredis';
 import type { RedisBrokerOptions } from './redis-broker-options.js';
-import { BrokerUnavailableError } from './broker-errors.js';
+import { BrokerUnavailableError, messageOf } from './broker-errors.js';
 import { BrokerResilience } from './broker-resilience.js';
 import type {
   BrokerHealth,
@@ -159,7 +159,7 @@ export class RedisBroker implements RealtimeBroker {
     // application starts degraded rather than not at all.
     await Promise.all([this.pub.connect(), this.sub.connect()]).then(
       () => this.resilience.up(), // resolves once subscriptions and presence are in place
-      (error: unknown) => this.resilience.down(`cannot reach Redis yet: ${message(error)}`),
+      (error: unknown) => this.resilience.down(`cannot reach Redis yet: ${messageOf(error)}`),
     );
   }
 
@@ -179,7 +179,7 @@ export class RedisBroker implements RealtimeBroker {
       );
       return decodeHistoryReply(reply, since);
     } catch (error) {
-      throw new BrokerUnavailableError(`Redis did not answer the history read: ${message(error)}`);
+      throw new BrokerUnavailableError(`Redis did not answer the history read: ${messageOf(error)}`);
     }
   }
 
@@ -364,8 +364,4 @@ export class RedisBroker implements RealtimeBroker {
 
 function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
   return a.size === b.size && [...a].every((item) => b.has(item));
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

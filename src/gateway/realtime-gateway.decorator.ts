@@ -57,11 +57,7 @@ function noteConnections(target: Function): void {
     return;
   }
   const failed = (client: object, error: unknown): void => {
-    hookFailures.log(
-      'error',
-      `handleConnection of ${target.name}`,
-      () => `handleConnection of ${target.name} failed: ${describeError(error)}`,
-    );
+    logHookFailure('handleConnection', target, error);
     connectionOf(client)?.close(CloseCode.INTERNAL_ERROR, 'internal error', 'server');
   };
   const noting = function (this: object, client: object, ...rest: unknown[]): unknown {
@@ -98,6 +94,11 @@ const TRACKED = Symbol('realtime:tracked-disconnect');
 /** A hook a client can make fail (on every connection, say) cannot flood the log: a few lines, then counts. */
 const hookFailures = new LogThrottle(new Logger('RealtimeGateway'), { lines: 5, intervalMs: 10_000 });
 
+/** Logs a failure of a gateway's hook, at {@link hookFailures}' rate per hook and gateway. */
+function logHookFailure(hook: string, target: Function, error: unknown): void {
+  hookFailures.log('error', `${hook} of ${target.name}`, () => `${hook} of ${target.name} failed: ${describeError(error)}`);
+}
+
 /**
  * Nest drops what `handleDisconnect` returns. Wrapped, an async one's promise is kept on
  * its connection, so that a shutdown waits for it, and its failure (a rejection, or a
@@ -111,13 +112,7 @@ function trackDisconnectWork(target: Function): void {
   if (typeof original !== 'function' || (original as { [TRACKED]?: boolean })[TRACKED]) {
     return;
   }
-  const failed = (error: unknown): void => {
-    hookFailures.log(
-      'error',
-      `handleDisconnect of ${target.name}`,
-      () => `handleDisconnect of ${target.name} failed: ${describeError(error)}`,
-    );
-  };
+  const failed = (error: unknown): void => logHookFailure('handleDisconnect', target, error);
   const tracked = function (this: unknown, client: object, reason?: unknown, ...rest: unknown[]): unknown {
     let result: unknown;
     try {

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit, Optional } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { BrokerHealth, RealtimeBroker, StreamPosition } from '../broker/broker.interface.js';
+import { messageOf } from '../broker/broker-errors.js';
 import { ContractGuard } from '../broker/contract-guard.js';
 import { MemoryBroker } from '../broker/memory-broker.js';
 import { type Connection, connectionOf } from '../gateway/connection.js';
@@ -320,9 +321,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
 
   /** A broker call that cannot reject: a broker breaking its contract is logged, never fatal. */
   private settle(work: Promise<void>, what: string): Promise<void> {
-    return work.catch((error: unknown) => {
-      this.logger.error(`broker ${what} failed: ${error instanceof Error ? error.message : String(error)}`);
-    });
+    return work.catch((error: unknown) => this.logger.error(`broker ${what} failed: ${messageOf(error)}`));
   }
 
   private deliver(connections: Iterable<Connection> | undefined, push: PushFrame, except: Connection | undefined): void {
@@ -352,7 +351,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
       this.handleBrokerMessage(channel, payload);
     } catch (error) {
       // This runs inside the broker client's event handler, where a throw would be fatal.
-      this.logger.error(`broker message on ${channel} failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.error(`broker message on ${channel} failed: ${messageOf(error)}`);
     }
   }
 
