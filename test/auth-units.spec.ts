@@ -15,6 +15,7 @@ import { principalOf } from '../src/auth/principal.js';
 import type { RealtimePrincipal } from '../src/auth/principal.interface.js';
 import { RequireRoles, RolesGuard } from '../src/auth/require-roles.decorator.js';
 import { Connection } from '../src/gateway/connection.js';
+import { registerConnection } from '../src/gateway/connection-registry.js';
 import type { GatewaySettings } from '../src/gateway/gateway-settings.js';
 import type { RealtimeTransport } from '../src/transport/transport.interface.js';
 import type { ExecutionContext } from '@nestjs/common';
@@ -309,6 +310,7 @@ describe('RolesGuard and principalOf', () => {
   function clientWith(principal: RealtimePrincipal | undefined): object {
     const socket = {};
     const connection = new Connection(socket, {} as RealtimeTransport, undefined, {} as GatewaySettings, new Set());
+    registerConnection(socket, connection);
     connection.principal = principal;
     return socket;
   }

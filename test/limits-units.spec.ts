@@ -9,6 +9,7 @@ import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-hos
 import { Reflector } from '@nestjs/core';
 import { FramePolicy } from '../src/gateway/frame-policy.js';
 import { Connection } from '../src/gateway/connection.js';
+import { registerConnection } from '../src/gateway/connection-registry.js';
 import type { GatewaySettings } from '../src/gateway/gateway-settings.js';
 import type { RealtimeTransport } from '../src/transport/transport.interface.js';
 import { LogThrottle } from '../src/limits/log-throttle.js';
@@ -325,7 +326,9 @@ describe('clientAddress', () => {
 /** A connection with no socket behind it: FramePolicy and the guards only read and set its fields. */
 function bareConnection(): { socket: object; connection: Connection } {
   const socket = {};
-  return { socket, connection: new Connection(socket, {} as RealtimeTransport, undefined, {} as GatewaySettings, new Set()) };
+  const connection = new Connection(socket, {} as RealtimeTransport, undefined, {} as GatewaySettings, new Set());
+  registerConnection(socket, connection);
+  return { socket, connection };
 }
 
 describe('FramePolicy', () => {

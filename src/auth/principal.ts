@@ -1,5 +1,5 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
-import { connectionOf } from '../gateway/connection.js';
+import { connectionOf } from '../gateway/connection-registry.js';
 import type { RealtimePrincipal } from './principal.interface.js';
 
 /** The principal of a connected client (the `ws` socket); undefined on public gateways without a token. */

@@ -6,7 +6,8 @@ import type { LogThrottle } from '../limits/log-throttle.js';
 import type { GatewayMetrics } from '../metrics/realtime-metrics.js';
 import type { RealtimeHub } from '../rooms/realtime-hub.js';
 import { PROTOCOL_V1_MSGPACK } from '../protocol/envelope.js';
-import { Connection, connectionOf, forgetConnection } from './connection.js';
+import { Connection } from './connection.js';
+import { connectionOf, forgetConnection, registerConnection } from './connection-registry.js';
 import type { Drain } from './drain.js';
 import { stopObservables } from './observable-replies.js';
 import type { FrameDispatcher } from './frame-dispatcher.js';
@@ -50,6 +51,7 @@ export class ConnectionLifecycle {
   open(socket: object, request: IncomingMessage, settings: GatewaySettings, metrics: GatewayMetrics | undefined): void {
     const { gate, tokens, policy, heartbeats, drain, transport } = this.parts;
     const connection = new Connection(socket, transport, this.parts.keepRequest ? request : undefined, settings, drain.disconnectWork);
+    registerConnection(socket, connection);
     connection.metrics = metrics;
     connection.binary = transport.protocol(socket) === PROTOCOL_V1_MSGPACK;
     connection.useCompression();

@@ -20,20 +20,8 @@ import type { RealtimeTransport } from '../transport/transport.interface.js';
 /** A client that does not read gets this long to answer its 4008 close: it is not reading, after all. */
 const SLOW_CONSUMER_GRACE_MS = 1000;
 
-const connections = new WeakMap<object, Connection>();
-
 /** The rooms of a connection in none: shared, never added to (see {@link Connection.joinRoom}). */
 const NO_ROOMS: Set<string> = new Set();
-
-/** @internal The plugin's state of a connected client (the `ws` socket), if it has any. */
-export function connectionOf(client: object): Connection | undefined {
-  return connections.get(client);
-}
-
-/** @internal Forgets the connection of `client`: its socket's later events find none. */
-export function forgetConnection(client: object): void {
-  connections.delete(client);
-}
 
 /**
  * Server-side state of one WebSocket connection: its handlers (several gateways may
@@ -109,7 +97,6 @@ export class Connection extends HeartbeatEntry implements Deadline {
     readonly disconnectWork: Set<Promise<unknown>>,
   ) {
     super();
-    connections.set(socket, this);
   }
 
   /** Puts the connection under a heartbeat monitor: pinged when silent, terminated when it stays so. */

@@ -6,7 +6,7 @@ import type { RealtimeGatewayOptions } from '../realtime-options.interface.js';
 import { applyValidationPipes } from '../validation/message-validation.decorator.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { LogThrottle } from '../limits/log-throttle.js';
-import { connectionOf } from './connection.js';
+import { connectionOf } from './connection-registry.js';
 import { noteConnectingGateway } from './connecting-gateways.js';
 import { describeError, RealtimeExceptionFilter } from './realtime-exception.filter.js';
 

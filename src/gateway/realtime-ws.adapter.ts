@@ -15,7 +15,8 @@ import { RAW_TEXT_MESSAGE, REALTIME_GATEWAY_OPTIONS } from '../realtime.constant
 import type { RealtimeGatewayOptions, RealtimeModuleOptions } from '../realtime-options.interface.js';
 import { RealtimeHub } from '../rooms/realtime-hub.js';
 import { ConnectionLifecycle } from './connection-lifecycle.js';
-import { type Connection, connectionOf } from './connection.js';
+import type { Connection } from './connection.js';
+import { connectionOf } from './connection-registry.js';
 import { takeConnectingGateway } from './connecting-gateways.js';
 import { DirectTables, findProvider } from './direct-tables.js';
 import { Drain } from './drain.js';

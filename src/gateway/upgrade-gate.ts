@@ -9,7 +9,7 @@ import type { LogThrottle, ThrottledLevel } from '../limits/log-throttle.js';
 import type { RealtimeHub } from '../rooms/realtime-hub.js';
 import type { GatewaySettings } from './gateway-settings.js';
 import { normalizePath } from './gateway-settings.js';
-import { connectionOf } from './connection.js';
+import { connectionOf } from './connection-registry.js';
 import { describeError } from './realtime-exception.filter.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { refuseUpgrade, type UpgradeRefusalCause } from '../transport/ws/upgrade-response.js';

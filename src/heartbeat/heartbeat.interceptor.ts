@@ -1,6 +1,6 @@
 import { type CallHandler, type ExecutionContext, Injectable, type NestInterceptor } from '@nestjs/common';
 import type { Observable } from 'rxjs';
-import { connectionOf } from '../gateway/connection.js';
+import { connectionOf } from '../gateway/connection-registry.js';
 
 /**
  * Counts a handled message as proof of life for the heartbeat of the connection that sent

@@ -1,6 +1,6 @@
 import { applyDecorators, type CanActivate, type ExecutionContext, Injectable, SetMetadata, UseGuards } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { connectionOf } from '../gateway/connection.js';
+import { connectionOf } from '../gateway/connection-registry.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { RealtimeError } from '../realtime.errors.js';
 import { checkRate, type RateLimit, TokenBucket } from './token-bucket.js';

@@ -4,7 +4,8 @@ import type { BrokerHealth, RealtimeBroker, StreamPosition } from '../broker/bro
 import { messageOf } from '../broker/broker-errors.js';
 import { ContractGuard } from '../broker/contract-guard.js';
 import { MemoryBroker } from '../broker/memory-broker.js';
-import { type Connection, connectionOf } from '../gateway/connection.js';
+import type { Connection } from '../gateway/connection.js';
+import { connectionOf } from '../gateway/connection-registry.js';
 import type { ServerRequestOptions } from '../gateway/server-requests.js';
 import { PushFrame } from '../transport/push-frame.js';
 import { ErrorCode } from '../protocol/error-codes.js';

@@ -1,6 +1,20 @@
 import type { PrebuiltFrame } from './prebuilt-frame.js';
 
 /**
+ * The key of a socket's own place for the core's state of its connection. A transport's
+ * socket class that declares it (initialised, so that it sits in the object) saves the
+ * core a `WeakMap` entry per connection (about 45 bytes) and a `WeakMap` lookup per event;
+ * the core looks up sockets without one in a `WeakMap`.
+ */
+export const CONNECTION_SLOT: unique symbol = Symbol('realtime.connection');
+
+/** A socket with a place of its own for the core's state of its connection (see {@link CONNECTION_SLOT}). */
+export interface ConnectionSlot {
+  /** The core's state of the connection; undefined before it is set up and once it is forgotten. */
+  [CONNECTION_SLOT]: unknown;
+}
+
+/**
  * What a transport tells the core about its sockets. One object per gateway server, shared
  * by all its sockets (each method gets the socket), so listening allocates nothing per
  * connection.

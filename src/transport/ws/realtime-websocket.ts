@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import type { TransportEvents } from '../transport.interface.js';
+import { CONNECTION_SLOT, type ConnectionSlot, type TransportEvents } from '../transport.interface.js';
 
 /**
  * The WebSocket class of the plugin's `ws` servers: `ws`'s own, whose `emit` hands the
@@ -10,7 +10,9 @@ import type { TransportEvents } from '../transport.interface.js';
  * frames, errors, pings and pongs after the core, the close before the core's close
  * handling (which ends with Nest's handleDisconnect).
  */
-export class RealtimeWebSocket extends WebSocket {
+export class RealtimeWebSocket extends WebSocket implements ConnectionSlot {
+  /** @internal The core's state of this connection (see {@link CONNECTION_SLOT}). */
+  [CONNECTION_SLOT]: unknown = undefined;
   /** @internal Where this socket's events go, once the transport listens to it. */
   transportEvents: TransportEvents<WebSocket> | undefined = undefined;
   /** @internal Whether the client's pings are told too (heartbeats are on). */
