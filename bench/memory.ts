@@ -3,19 +3,18 @@
 // transport, each client connected to the main namespace) and this plugin (JWT auth, one
 // distinct token per connection, heartbeat on). One server at a time, in its own process
 // pinned to core 0, started with --expose-gc, a small young generation (see boot()) and an
-// IPC channel, over which it reports its memory after two full GCs: once 2,000 connections
-// are open and idle (the baseline), and once 10,000 more are. Per connection = difference /
-// 10,000: what one more connection costs, without the server's one-time costs. Measured
-// from an idle server, the plugin's RSS was 4.8 or 6.0 KB per connection from one run to
-// the next, its heap the same: about 12 MB of native memory came in some runs only, most
-// likely the JIT compiling the connection path (its threads' malloc arenas are kept).
+// IPC channel, over which it reports its memory after two full GCs, once its RSS has
+// settled (support/server-process.ts): once 2,000 connections are open and idle (the
+// baseline), and once 10,000 more are. Per connection = difference / 10,000: what one more
+// connection costs, without the server's one-time costs. RSS read right after the GCs
+// still counted memory V8's helper threads were about to give back, by an amount that
+// changed from run to run (up to about 1 KB per connection for the plugin): its RSS per
+// connection then differed by up to 20% between runs, its heap by 1%.
 // The load generator (core 1) opens the connections over raw TCP (support/ws-load.ts), 64
 // handshakes at a time, and closes them (while the next server boots) before the next
 // baseline. Raw ws and the plugin, the pair the target compares, run three times (again in
-// reverse order, then in order) and are compared by their medians: V8's helper threads keep
-// a varying amount of freed native memory (their malloc arenas) from run to run, which moves
-// the RSS of a single run by up to about 20% (the RSS above the V8 heap, shown per run, is
-// where it lands). The others run once (time budget).
+// reverse order, then in order) and are compared by their medians; the RSS above the V8
+// heap is shown per run. The others run once (time budget).
 // Run: `npm run bench` (or, after a build, `node dist/bench/memory.js`).
 import { JwtService } from '@nestjs/jwt';
 import { createSecretKey } from 'node:crypto';

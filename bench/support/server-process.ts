@@ -1,6 +1,6 @@
 // Starts a benchmark server in a child process pinned to one core, and reads its CPU time.
 // With `ipc: true` the child also gets an IPC channel, over which `memoryOf` asks it for its
-// memory after a full GC (the server answers with `answerMemoryQueries`).
+// memory after a full GC, once RSS has settled (the server answers with `answerMemoryQueries`).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -22,7 +22,7 @@ export interface ServerOptions {
   readonly ipc?: boolean;
 }
 
-/** The server's memory after a full GC, as its `process.memoryUsage()` reports it (bytes). */
+/** The server's memory after a full GC and once RSS has settled, as its `process.memoryUsage()` reports it (bytes). */
 export interface ServerMemory {
   readonly rss: number;
   readonly heapTotal: number;
@@ -109,10 +109,27 @@ export function memoryOf(server: ServerProcess): Promise<ServerMemory> {
   });
 }
 
+/** Least wait after the GCs before RSS is read, in ms (see {@link answerMemoryQueries}). */
+const SETTLE_MIN_MS = 250;
+/** How often RSS is read while it settles, in ms. */
+const SETTLE_POLL_MS = 100;
+/** RSS has settled once a read is less than this below the one before (bytes). */
+const SETTLE_STEP_BYTES = 256 * 1024;
+/** Longest wait for RSS to settle, in ms: past it, the last read is reported. */
+const SETTLE_MAX_MS = 5000;
+
 /**
  * In a server process: answers {@link memoryOf} over the IPC channel, if there is one
  * (otherwise does nothing). Each query runs two full GCs (`--expose-gc`), a turn of the
- * event loop apart so that finalizers run, then reports `process.memoryUsage()`.
+ * event loop apart so that finalizers run, then waits for RSS to settle and reports
+ * `process.memoryUsage()`.
+ *
+ * V8's helper threads go on sweeping and giving pages back to the system for a while
+ * after a full GC: an RSS read at once counts memory that is about to be freed, by an
+ * amount that differs from run to run (up to about 1 KB per connection at 10,000 idle
+ * connections here, more in a server that made more garbage). So RSS is read after {@link SETTLE_MIN_MS}, then
+ * every {@link SETTLE_POLL_MS} until it stops falling (a read less than
+ * {@link SETTLE_STEP_BYTES} below the one before), for at most {@link SETTLE_MAX_MS}.
  */
 export function answerMemoryQueries(): void {
   if (!process.send) {
@@ -130,11 +147,21 @@ export function answerMemoryQueries(): void {
     gc();
     setImmediate(() => {
       gc();
-      setImmediate(() => {
-        const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
+      const start = performance.now();
+      let previous = process.memoryUsage.rss();
+      const read = (): void => {
+        const rss = process.memoryUsage.rss();
+        const settled = previous - rss < SETTLE_STEP_BYTES || performance.now() - start >= SETTLE_MAX_MS;
+        previous = rss;
+        if (!settled) {
+          setTimeout(read, SETTLE_POLL_MS);
+          return;
+        }
+        const { heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
         const memory: ServerMemory = { rss, heapTotal, heapUsed, external, arrayBuffers };
         process.send!({ type: MEMORY_QUERY, memory });
-      });
+      };
+      setTimeout(read, SETTLE_MIN_MS);
     });
   });
   // The channel must not keep a server alive on its own: SIGTERM (or the parent's exit) ends it.
