@@ -13,20 +13,23 @@
 // the per-address defaults (500 connections, bursts of 200 handshakes). Clients answer
 // pings with pongs and close frames with close frames, as browsers do.
 //
-// Steps: the server's idle CPU and memory before any connection; the accept phase; memory
-// after two full GCs; an idle window (BENCH_IDLE_MS, default 60 s: more than two heartbeat
-// intervals); then SIGTERM, timed until the process has exited and until the last client
+// Steps: the server's idle CPU and memory before any connection; the accept phase; an idle
+// window (BENCH_IDLE_MS, default 60 s: more than two heartbeat intervals); memory after two
+// full GCs; then SIGTERM, timed until the process has exited and until the last client
 // socket has closed. Then the baseline: the same connections idle on a raw `ws` server
 // with the heartbeat of `ws`'s README at the same 25 s interval, over the same window. CPU
-// windows start 15 s after the work before them, whose tail (V8 shrinking its heap a few
-// seconds after allocation stops) is not idle cost. Targets:
+// windows start 30 s after the work before them: once allocation stops, V8's memory reducer
+// runs up to three full GCs about 8 s apart to shrink the heap (100–200 ms of CPU each at
+// 19,000 connections), a one-off after the connections opened, not the cost of keeping
+// them. The full and young-generation GCs inside each window are printed. The memory is
+// read after the idle window, since its forced GCs start the memory reducer again. Targets:
 // heartbeat CPU (all of the server's CPU while the connections idle) <= 2% of a core,
 // drain <= 5 s.
 // Run: `npm run bench:fleet` (or, after a build, `node dist/bench/connections.js`).
 import { JwtService } from '@nestjs/jwt';
 import { createSecretKey } from 'node:crypto';
 import { BENCH_SECRET } from './servers/bench-secret.js';
-import { memoryOf, pinSelf, startServer, type ServerProcess } from './support/server-process.js';
+import { gcOf, memoryOf, pinSelf, type ServerGc, startServer, type ServerProcess } from './support/server-process.js';
 import { closeAll, maskedCloseFrame, openConnection, type LoadConnection, sleep } from './support/ws-load.js';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 19_000);
@@ -34,7 +37,7 @@ const ADDRESSES = 100;
 const OUTSTANDING = 64;
 const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 60_000);
 const BASELINE_MS = 10_000;
-const SETTLE_MS = 15_000;
+const SETTLE_MS = 30_000;
 const HEARTBEAT_CPU_TARGET = 0.02;
 const DRAIN_TARGET_MS = 5000;
 
@@ -85,24 +88,49 @@ async function openAll(url: string): Promise<LoadConnection[]> {
   return connections;
 }
 
-/** `target`'s CPU over an idle window that starts SETTLE_MS from now, and the pings per second the clients answered. */
-async function idleWindow(connections: readonly LoadConnection[], target: ServerProcess): Promise<{ cpu: number; pings: number }> {
+/** What an idle window measured. */
+interface IdleWindow {
+  /** The server's CPU, as a fraction of a core. */
+  readonly cpu: number;
+  /** Pings per second the clients answered. */
+  readonly pings: number;
+  /** The server's garbage collections in the window. */
+  readonly gc: ServerGc;
+}
+
+/** `target`'s CPU over an idle window that starts SETTLE_MS from now, the pings answered, and its GCs. */
+async function idleWindow(connections: readonly LoadConnection[], target: ServerProcess): Promise<IdleWindow> {
   await sleep(SETTLE_MS);
   const pingsBefore = connections.reduce((sum, c) => sum + c.pings, 0);
+  const gcBefore = await gcOf(target);
   const cpu = await cpuOver(IDLE_MS, target);
+  const gcAfter = await gcOf(target);
   const pings = connections.reduce((sum, c) => sum + c.pings, 0) - pingsBefore;
-  return { cpu, pings: pings / (IDLE_MS / 1000) };
+  const gc: ServerGc = {
+    major: gcAfter.major - gcBefore.major,
+    majorMs: gcAfter.majorMs - gcBefore.majorMs,
+    minor: gcAfter.minor - gcBefore.minor,
+    minorMs: gcAfter.minorMs - gcBefore.minorMs,
+  };
+  return { cpu, pings: pings / (IDLE_MS / 1000), gc };
+}
+
+/** The GCs of a window, as printed. */
+function describeGc({ major, majorMs, minor, minorMs }: ServerGc): string {
+  return `GC in the window: ${major} full (${majorMs.toFixed(0)} ms), ${minor} young (${minorMs.toFixed(0)} ms)`;
 }
 
 /**
  * The baseline: the same connections idling on a raw `ws` server that runs the heartbeat
  * of `ws`'s README at the same interval (`ws-heartbeat` in bench/servers/echo-contenders.ts).
  */
-async function rawWsIdle(): Promise<{ cpu: number; pings: number }> {
-  const raw = await startServer(new URL('./servers/echo-contenders.js', import.meta.url).pathname, 0, {
-    CONTENDER: 'ws-heartbeat',
-    HB_INTERVAL_MS: '25000',
-  });
+async function rawWsIdle(): Promise<IdleWindow> {
+  const raw = await startServer(
+    new URL('./servers/echo-contenders.js', import.meta.url).pathname,
+    0,
+    { CONTENDER: 'ws-heartbeat', HB_INTERVAL_MS: '25000' },
+    { ipc: true },
+  );
   try {
     const connections = await openAll(`ws://127.0.0.1:${raw.port}/echo`);
     const idle = await idleWindow(connections, raw);
@@ -125,8 +153,8 @@ try {
   const acceptMs = performance.now() - startedAt;
   const acceptCpu = server.cpuSeconds() - cpuBefore;
 
+  const { cpu: idle, pings, gc } = await idleWindow(connections, server);
   const loaded = await memoryOf(server);
-  const { cpu: idle, pings } = await idleWindow(connections, server);
   const alive = connections.filter((c) => !c.socket.destroyed).length;
 
   const closed = Promise.all(
@@ -160,13 +188,13 @@ try {
       `${OUTSTANDING} outstanding), ${Math.round((acceptCpu / CONNECTIONS) * 1e6)} µs of server CPU each`,
   );
   console.log(
-    `  memory per connection after GC: RSS ${perConnection('rss')} B, heapUsed ${perConnection('heapUsed')} B ` +
+    `  memory per connection after GC, after the idle window: RSS ${perConnection('rss')} B, heapUsed ${perConnection('heapUsed')} B ` +
       `(RSS ${Math.round(loaded.rss / 2 ** 20)} MB in all)`,
   );
   console.log(
     `  idle CPU: ${(idleBefore * 100).toFixed(2)}% of a core with no connection, ${(idle * 100).toFixed(2)}% with ${CONNECTIONS} ` +
       `over ${IDLE_MS / 1000} s (${Math.round(pings)} pings/s answered, ${pings > 0 ? `${perPing(idle, pings).toFixed(1)} µs per ping` : 'no ping in this window'}, ` +
-      `${alive} connections still open)`,
+      `${alive} connections still open; ${describeGc(gc)})`,
   );
   console.log(
     // The whole idle CPU counts: the no-connection window can catch a one-off burst of V8
@@ -190,7 +218,7 @@ try {
     `  baseline: the same connections idle on raw ws with the heartbeat of its README every 25 s: ` +
       `${(raw.cpu * 100).toFixed(2)}% of a core (${Math.round(raw.pings)} pings/s answered, ` +
       (raw.pings > 0
-        ? `${perPing(raw.cpu, raw.pings).toFixed(1)} µs per ping); per ping this plugin ` +
+        ? `${perPing(raw.cpu, raw.pings).toFixed(1)} µs per ping; ${describeGc(raw.gc)}); per ping this plugin ` +
           `${(perPing(idle, pings) / perPing(raw.cpu, raw.pings)).toFixed(2)}x raw ws`
         : `no ping in this window: BENCH_IDLE_MS under 25 s can miss its sweeps)`),
   );

@@ -3,6 +3,7 @@
 // memory after a full GC, once RSS has settled (the server answers with `answerMemoryQueries`).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 
 /** A server under test, in its own process. */
@@ -32,8 +33,19 @@ export interface ServerMemory {
   readonly arrayBuffers: number;
 }
 
+/** The server's garbage collection so far (main-thread pauses, as `perf_hooks` reports them). */
+export interface ServerGc {
+  /** Full (mark-compact) collections, and their ms. */
+  readonly major: number;
+  readonly majorMs: number;
+  /** Young-generation collections (scavenges), and their ms. */
+  readonly minor: number;
+  readonly minorMs: number;
+}
+
 const CLOCK_TICKS = 100;
 const MEMORY_QUERY = 'bench:memory';
+const GC_QUERY = 'bench:gc';
 
 /** Runs `node script` on core `core` (via taskset) and waits for its `{"port"}` line. */
 export async function startServer(
@@ -82,6 +94,19 @@ export function cpuSecondsOf(pid: number | undefined): number {
  * after a full GC; the server must call {@link answerMemoryQueries}.
  */
 export function memoryOf(server: ServerProcess): Promise<ServerMemory> {
+  return ask<ServerMemory>(server, MEMORY_QUERY, 'memory');
+}
+
+/**
+ * Asks a server started with `{ ipc: true }` for its garbage collection so far (it runs
+ * none for the question); the server must call {@link answerMemoryQueries}.
+ */
+export function gcOf(server: ServerProcess): Promise<ServerGc> {
+  return ask<ServerGc>(server, GC_QUERY, 'gc');
+}
+
+/** Sends `type` over the server's IPC channel and resolves with the `field` of its answer. */
+function ask<T>(server: ServerProcess, type: string, field: string): Promise<T> {
   const { child } = server;
   if (!child.send) {
     return Promise.reject(new Error('the server has no IPC channel: start it with { ipc: true }'));
@@ -89,23 +114,23 @@ export function memoryOf(server: ServerProcess): Promise<ServerMemory> {
   return new Promise((resolve, reject) => {
     const onExit = (code: number | null): void => {
       child.off('message', onMessage);
-      reject(new Error(`the server exited (${code}) before it reported its memory`));
+      reject(new Error(`the server exited (${code}) before it answered ${type}`));
     };
     const onMessage = (message: unknown): void => {
-      if (typeof message === 'object' && message !== null && (message as { type?: unknown }).type === MEMORY_QUERY) {
+      if (typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type) {
         child.off('message', onMessage);
         child.off('exit', onExit);
-        const { memory, error } = message as { memory?: ServerMemory; error?: string };
-        if (memory) {
-          resolve(memory);
+        const answer = message as Record<string, unknown>;
+        if (answer[field] !== undefined) {
+          resolve(answer[field] as T);
         } else {
-          reject(new Error(error ?? 'no memory in the answer'));
+          reject(new Error(typeof answer.error === 'string' ? answer.error : `no ${field} in the answer`));
         }
       }
     };
     child.on('message', onMessage);
     child.once('exit', onExit);
-    child.send!({ type: MEMORY_QUERY });
+    child.send!({ type });
   });
 }
 
@@ -119,9 +144,10 @@ const SETTLE_STEP_BYTES = 256 * 1024;
 const SETTLE_MAX_MS = 5000;
 
 /**
- * In a server process: answers {@link memoryOf} over the IPC channel, if there is one
- * (otherwise does nothing). Each query runs two full GCs (`--expose-gc`), a turn of the
- * event loop apart so that finalizers run, then waits for RSS to settle and reports
+ * In a server process: answers {@link memoryOf} and {@link gcOf} over the IPC channel, if
+ * there is one (otherwise does nothing). A GC query gets the collections counted since
+ * this call. A memory query runs two full GCs (`--expose-gc`), a turn of the event loop
+ * apart so that finalizers run, then waits for RSS to settle and reports
  * `process.memoryUsage()`.
  *
  * V8's helper threads go on sweeping and giving pages back to the system for a while
@@ -135,8 +161,27 @@ export function answerMemoryQueries(): void {
   if (!process.send) {
     return;
   }
+  const collected = { major: 0, majorMs: 0, minor: 0, minorMs: 0 };
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+        collected.major++;
+        collected.majorMs += entry.duration;
+      } else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
+        collected.minor++;
+        collected.minorMs += entry.duration;
+      }
+    }
+  }).observe({ entryTypes: ['gc'] });
   process.on('message', (message: unknown) => {
-    if (typeof message !== 'object' || message === null || (message as { type?: unknown }).type !== MEMORY_QUERY) {
+    const type = typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined;
+    if (type === GC_QUERY) {
+      const answer: ServerGc = { ...collected };
+      process.send!({ type: GC_QUERY, gc: answer });
+      return;
+    }
+    if (type !== MEMORY_QUERY) {
       return;
     }
     const gc = (globalThis as { gc?: () => void }).gc;
