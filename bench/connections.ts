@@ -117,7 +117,7 @@ async function idleWindow(connections: readonly LoadConnection[], target: Server
 
 /** The GCs of a window, as printed. */
 function describeGc({ major, majorMs, minor, minorMs }: ServerGc): string {
-  return `GC in the window: ${major} full (${majorMs.toFixed(0)} ms), ${minor} young (${minorMs.toFixed(0)} ms)`;
+  return `GC pauses in the window: ${major} full (${majorMs.toFixed(0)} ms), ${minor} young (${minorMs.toFixed(0)} ms)`;
 }
 
 /**

@@ -427,4 +427,10 @@ describe('RateLimitGuard', () => {
       assert.equal(guard.canActivate(context({}, Gateway.prototype.limited)), true);
     }
   });
+
+  it('lets through a context without a client (null or undefined), as a global guard sees elsewhere', () => {
+    for (const client of [null, undefined]) {
+      assert.equal(guard.canActivate(context(client as unknown as object, Gateway.prototype.limited)), true);
+    }
+  });
 });

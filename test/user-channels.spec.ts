@@ -56,4 +56,18 @@ describe('UserChannels: the user channel is held by connections and by upgrades 
     assert.equal(subscribed('bob'), false);
     assert.deepEqual(calls, ['subscribe', 'unsubscribe']);
   });
+
+  it('unsubscribes when a waiting hold is released with no connection, even while its subscribe is under way', async () => {
+    const { users, subscribed, calls } = await channels();
+    await users.hold('carol'); // an upgrade that is then refused
+    users.release('carol');
+    assert.equal(subscribed('carol'), false);
+    const pending = users.hold('dave'); // refused before its subscription is made
+    users.release('dave');
+    await pending;
+    assert.equal(subscribed('dave'), false);
+    await users.hold('dave'); // the next upgrade subscribes again
+    assert.equal(subscribed('dave'), true);
+    assert.deepEqual(calls, ['subscribe', 'unsubscribe', 'subscribe', 'unsubscribe', 'subscribe']);
+  });
 });

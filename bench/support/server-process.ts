@@ -33,7 +33,10 @@ export interface ServerMemory {
   readonly arrayBuffers: number;
 }
 
-/** The server's garbage collection so far (main-thread pauses, as `perf_hooks` reports them). */
+/**
+ * The server's garbage collection so far, as `perf_hooks` reports it: main-thread pauses
+ * only (a full GC's incremental marking steps and its helper threads' work are not in it).
+ */
 export interface ServerGc {
   /** Full (mark-compact) collections, and their ms. */
   readonly major: number;

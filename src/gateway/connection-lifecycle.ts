@@ -51,10 +51,11 @@ export class ConnectionLifecycle {
   open(socket: object, request: IncomingMessage, settings: GatewaySettings, metrics: GatewayMetrics | undefined): void {
     const { gate, tokens, policy, heartbeats, drain, transport } = this.parts;
     const connection = new Connection(socket, transport, this.parts.keepRequest ? request : undefined, settings, drain.disconnectWork);
-    registerConnection(socket, connection);
-    connection.metrics = metrics;
     connection.binary = transport.protocol(socket) === PROTOCOL_V1_MSGPACK;
     connection.useCompression();
+    // Registered and counted only once nothing before the try below can throw: past it, abandon() undoes both.
+    registerConnection(socket, connection);
+    connection.metrics = metrics;
     metrics?.connected();
     // From here on, what the upgrade held (its place, its user's subscription) is the connection's.
     const accepted = gate.take(request);

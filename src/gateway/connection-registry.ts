@@ -4,8 +4,15 @@ import type { Connection } from './connection.js';
 /** The connections of sockets without a slot of their own (see {@link CONNECTION_SLOT}). */
 const connections = new WeakMap<object, Connection>();
 
-/** @internal The plugin's state of a connected client (the `ws` socket), if it has any. */
-export function connectionOf(client: object): Connection | undefined {
+/**
+ * @internal The plugin's state of a connected client (the `ws` socket), if it has any;
+ * undefined for anything else, `null` and `undefined` included (a guard may be asked about
+ * the client of a context that has none).
+ */
+export function connectionOf(client: object | null | undefined): Connection | undefined {
+  if (typeof client !== 'object' || client === null) {
+    return undefined;
+  }
   const own = (client as Partial<ConnectionSlot>)[CONNECTION_SLOT];
   return own !== undefined ? (own as Connection) : connections.get(client);
 }

@@ -250,14 +250,14 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * @internal The adapter holds a user before completing an upgrade, so that messages to
-   * the user reach the connection from the start; the connection's close (or a failed
-   * upgrade) releases the hold.
+   * the user reach the connection from the start. The connection takes the hold over when
+   * it is attached (and gives it up when it is detached); an upgrade that fails releases it.
    */
   holdUser(sub: string): Promise<void> {
     return this.userChannels.hold(sub);
   }
 
-  /** @internal Releases a hold taken by {@link holdUser}. */
+  /** @internal Releases a hold taken by {@link holdUser} that no connection has taken over (a failed upgrade's). */
   releaseUser(sub: string): void {
     this.userChannels.release(sub);
   }

@@ -10,7 +10,7 @@ export const CONNECTION_SLOT: unique symbol = Symbol('realtime.connection');
 
 /** A socket with a place of its own for the core's state of its connection (see {@link CONNECTION_SLOT}). */
 export interface ConnectionSlot {
-  /** The core's state of the connection; undefined before it is set up and once it is forgotten. */
+  /** The core's state of the connection; undefined until the core registers it and once it is forgotten. */
   [CONNECTION_SLOT]: unknown;
 }
 
