@@ -12,6 +12,8 @@
 // handshakes, each from a fresh ephemeral port (it prints how many): more to one server
 // than the 28,000 ports there are, which works because Linux reuses TIME_WAIT ports on
 // loopback (net.ipv4.tcp_tw_reuse, 2 by default); failures would be reported.
+// PLUGIN_VARIANT=public (a diagnostic, never a verdict): the plugin's gateway is public and
+// its handshakes carry no token, to tell authentication's cost from the rest's.
 // Run: `npm run bench` (or, after a build, `node dist/bench/handshakes.js`).
 import { JwtService } from '@nestjs/jwt';
 import { createSecretKey } from 'node:crypto';
@@ -29,6 +31,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SERVER_CORE = 0;
 const GENERATOR_CORE = 1;
 const TARGET_RATIO = 0.85;
+/** The diagnostic variant: a public gateway, handshakes without a token (see the header). */
+const PUBLIC = process.env.PLUGIN_VARIANT === 'public';
 
 interface Contender {
   readonly name: string;
@@ -47,7 +51,9 @@ const contenders: readonly Contender[] = [
     path: '/socket.io/?EIO=4&transport=websocket',
     untilFirstFrame: true,
   },
-  { name: 'this plugin (JWT in Authorization)', key: 'plugin', path: '/echo', authenticated: true },
+  PUBLIC
+    ? { name: 'this plugin (public gateway, no token)', key: 'plugin', path: '/echo' }
+    : { name: 'this plugin (JWT in Authorization)', key: 'plugin', path: '/echo', authenticated: true },
 ];
 
 /**
@@ -168,7 +174,9 @@ function report(runnings: readonly Running[]): void {
   if (plugin && ws) {
     const ratio = median(plugin.map((result, round) => result.rate / ws[round]!.rate));
     console.log(
-      `  plugin (JWT) / raw ws: ${ratio.toFixed(2)}x  (target >= ${TARGET_RATIO}x: ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}; median of per-round ratios)`,
+      PUBLIC
+        ? `  plugin (public gateway, no token) / raw ws: ${ratio.toFixed(2)}x  (a diagnostic: the target is for JWT handshakes; median of per-round ratios)`
+        : `  plugin (JWT) / raw ws: ${ratio.toFixed(2)}x  (target >= ${TARGET_RATIO}x: ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}; median of per-round ratios)`,
     );
   }
 }

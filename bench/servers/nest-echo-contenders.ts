@@ -46,8 +46,11 @@ class BlobDto {
   bytes!: Buffer | string;
 }
 
-/** This plugin: authenticated, validated (EchoDto), heartbeat on; rate limits off (a benchmark floods on purpose). */
-@RealtimeGateway('/echo')
+/**
+ * This plugin: authenticated, validated (EchoDto), heartbeat on; rate limits off (a benchmark
+ * floods on purpose). PLUGIN_VARIANT=public makes the gateway public (bench/handshakes.ts).
+ */
+@RealtimeGateway('/echo', { public: process.env.PLUGIN_VARIANT === 'public' })
 class PluginGateway {
   @SubscribeMessage('echo')
   echo(@MessageBody() body: EchoDto): { message: string } {
@@ -61,7 +64,8 @@ class PluginGateway {
 }
 
 export async function plugin(): Promise<number> {
-  // PLUGIN_VARIANT=bare: validation and metrics off; =no-metrics: metrics off. To tell their cost from the rest's.
+  // PLUGIN_VARIANT=bare: validation and metrics off; =no-metrics: metrics off; =public: a public
+  // gateway (see PluginGateway). To tell their cost from the rest's.
   const bare = process.env.PLUGIN_VARIANT === 'bare';
   const noMetrics = process.env.PLUGIN_VARIANT === 'no-metrics';
   @Module({
