@@ -8,7 +8,7 @@
 // a raw ws server starts in a fraction of a second rather than after Nest has loaded.
 import { createServer } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { answerMemoryQueries } from '../support/server-process.js';
+import { answerBenchQueries } from '../support/server-process.js';
 import { BENCH_SECRET } from './bench-secret.js';
 
 export { BENCH_SECRET };
@@ -104,6 +104,6 @@ const start = contenders[process.env.CONTENDER ?? ''];
 if (!start) {
   throw new Error(`CONTENDER must be one of ${Object.keys(contenders).join(', ')}`);
 }
-answerMemoryQueries();
+answerBenchQueries();
 ready(await start());
 process.on('SIGTERM', () => process.exit(0));

@@ -6,8 +6,8 @@
 import 'reflect-metadata';
 import { AppModule } from '../../sample-app/src/app.module.js';
 import { loadConfig } from '../../sample-app/src/config.js';
-import { answerMemoryQueries } from '../support/server-process.js';
+import { answerBenchQueries } from '../support/server-process.js';
 import { serveNest } from './serve.js';
 
-answerMemoryQueries();
+answerBenchQueries();
 await serveNest(AppModule.register(loadConfig()), process.env.PORT ? Number(process.env.PORT) : 0);

@@ -1,6 +1,7 @@
 // Starts a benchmark server in a child process pinned to one core, and reads its CPU time.
 // With `ipc: true` the child also gets an IPC channel, over which `memoryOf` asks it for its
-// memory after a full GC, once RSS has settled (the server answers with `answerMemoryQueries`).
+// memory after a full GC, once RSS has settled, and `gcOf` for its GCs so far (the server
+// answers both with `answerBenchQueries`).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
@@ -38,11 +39,13 @@ export interface ServerMemory {
  * only (a full GC's incremental marking steps and its helper threads' work are not in it).
  */
 export interface ServerGc {
-  /** Full (mark-compact) collections, and their ms. */
+  /** Full (mark-compact) collections. */
   readonly major: number;
+  /** Their pauses, in ms. */
   readonly majorMs: number;
-  /** Young-generation collections (scavenges), and their ms. */
+  /** Young-generation collections (scavenges). */
   readonly minor: number;
+  /** Their pauses, in ms. */
   readonly minorMs: number;
 }
 
@@ -94,7 +97,7 @@ export function cpuSecondsOf(pid: number | undefined): number {
 
 /**
  * Asks a server started with `{ ipc: true, nodeFlags: ['--expose-gc'] }` for its memory
- * after a full GC; the server must call {@link answerMemoryQueries}.
+ * after a full GC; the server must call {@link answerBenchQueries}.
  */
 export function memoryOf(server: ServerProcess): Promise<ServerMemory> {
   return ask<ServerMemory>(server, MEMORY_QUERY, 'memory');
@@ -102,7 +105,7 @@ export function memoryOf(server: ServerProcess): Promise<ServerMemory> {
 
 /**
  * Asks a server started with `{ ipc: true }` for its garbage collection so far (it runs
- * none for the question); the server must call {@link answerMemoryQueries}.
+ * none for the question); the server must call {@link answerBenchQueries}.
  */
 export function gcOf(server: ServerProcess): Promise<ServerGc> {
   return ask<ServerGc>(server, GC_QUERY, 'gc');
@@ -137,7 +140,7 @@ function ask<T>(server: ServerProcess, type: string, field: string): Promise<T> 
   });
 }
 
-/** Least wait after the GCs before RSS is read, in ms (see {@link answerMemoryQueries}). */
+/** Least wait after the GCs before RSS is read, in ms (see {@link answerBenchQueries}). */
 const SETTLE_MIN_MS = 250;
 /** How often RSS is read while it settles, in ms. */
 const SETTLE_POLL_MS = 100;
@@ -160,7 +163,7 @@ const SETTLE_MAX_MS = 5000;
  * every {@link SETTLE_POLL_MS} until it stops falling (a read less than
  * {@link SETTLE_STEP_BYTES} below the one before), for at most {@link SETTLE_MAX_MS}.
  */
-export function answerMemoryQueries(): void {
+export function answerBenchQueries(): void {
   if (!process.send) {
     return;
   }
