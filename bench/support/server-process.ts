@@ -53,7 +53,27 @@ const CLOCK_TICKS = 100;
 const MEMORY_QUERY = 'bench:memory';
 const GC_QUERY = 'bench:gc';
 
-/** Runs `node script` on core `core` (via taskset) and waits for its `{"port"}` line. */
+/** Longest wait for a server's `{"port"}` line, in ms: past it, the server is killed and the start fails. */
+const START_TIMEOUT_MS = 60_000;
+
+/** Servers started and not yet exited: killed when this process exits, whatever ends it. */
+const live = new Set<ChildProcess>();
+let killOnExit = false;
+
+/** Kills every server still running: a benchmark that throws must not leave them behind. */
+function killLive(): void {
+  for (const child of live) {
+    child.kill('SIGKILL');
+  }
+}
+
+/**
+ * Runs `node script` on core `core` (via taskset) and waits for its `{"port"}` line.
+ * Rejects, with the server killed, when the server exits first, prints something else
+ * first, or prints nothing for {@link START_TIMEOUT_MS}. Servers still running when this
+ * process exits (a benchmark that threw, say) are killed then, so they neither outlive it
+ * nor keep its output open.
+ */
 export async function startServer(
   script: string,
   core = 0,
@@ -69,21 +89,55 @@ export async function startServer(
     stdio: options.ipc ? ['ignore', 'pipe', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  if (!killOnExit) {
+    killOnExit = true;
+    process.once('exit', killLive);
+  }
   const lines = createInterface({ input: child.stdout! });
+  let timer: NodeJS.Timeout | undefined;
   const port = await new Promise<number>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before it listened`)));
-    lines.once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
-  });
+    const fail = (error: Error): void => {
+      child.kill('SIGKILL');
+      reject(error);
+    };
+    child.once('exit', (code, signal) => reject(new Error(`${script} exited with ${code ?? signal} before it listened`)));
+    child.once('error', (error) => fail(new Error(`${script} could not be started: ${error.message}`)));
+    timer = setTimeout(() => fail(new Error(`${script} printed no {"port"} line within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+    lines.once('line', (line) => {
+      const port = portOf(line);
+      if (port === undefined) {
+        fail(new Error(`${script} printed ${JSON.stringify(line.slice(0, 200))} before its {"port"} line`));
+      } else {
+        resolve(port);
+      }
+    });
+  }).finally(() => clearTimeout(timer));
   return {
     child,
     port,
     cpuSeconds: () => cpuSecondsOf(child.pid),
     stop: () =>
       new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          resolve(); // it has exited already (it crashed, say): nothing to wait for
+          return;
+        }
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       }),
   };
+}
+
+/** The port of a server's first line, `{"port":N}`; undefined for any other line. */
+function portOf(line: string): number | undefined {
+  try {
+    const port = (JSON.parse(line) as { port?: unknown } | null)?.port;
+    return typeof port === 'number' && Number.isInteger(port) && port > 0 ? port : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** CPU seconds (user + system) process `pid` has used so far; 0 for no process. */
