@@ -106,10 +106,12 @@ function run(side: Side, size: RoomSize): Promise<BroadcastResult> {
     durationMs: RUN_MS[size],
     warmUpMs: WARM_UP_MS,
     cpuSeconds: () => side.server.cpuSeconds(),
+    systemSeconds: () => side.server.systemSeconds(),
   });
 }
 
 const rate = (result: BroadcastResult): number => result.deliveriesPerSecond;
+const percent = (share: number): string => `${Math.round(share * 100)}%`;
 const mean = (values: readonly number[]): number => values.reduce((sum, value) => sum + value, 0) / values.length;
 
 function formatRow(name: string, results: readonly BroadcastResult[]): string {
@@ -118,7 +120,9 @@ function formatRow(name: string, results: readonly BroadcastResult[]): string {
     `    ${name.padEnd(38)} ${Math.round(median(results.map(rate)))
       .toString()
       .padStart(8)} deliveries/s  ` +
-    `last recipient p50 ${median(results.map((r) => r.p50)).toFixed(2)}  p99 ${median(results.map((r) => r.p99)).toFixed(2)} ms${flag}`
+    `last recipient p50 ${median(results.map((r) => r.p50)).toFixed(2)}  p99 ${median(results.map((r) => r.p99)).toFixed(2)} ms  ` +
+    `server CPU ${percent(median(results.map((r) => r.cpu)))} (${percent(median(results.map((r) => r.kernelShare)))} of it in the kernel), ` +
+    `${median(results.map((r) => r.framesPerRead)).toFixed(2)} pushes per member read${flag}`
   );
 }
 

@@ -133,6 +133,7 @@ async function broadcast(): Promise<void> {
         durationMs: ROOM_RUN_MS,
         warmUpMs: 200,
         cpuSeconds: () => server.cpuSeconds(),
+        systemSeconds: () => server.systemSeconds(),
       });
     };
     for (const mix of ROOM_MIXES) {

@@ -103,6 +103,10 @@ export interface BroadcastResult {
   readonly p99: number;
   /** The server's CPU share (0..1 of a core) over the window. */
   readonly cpu: number;
+  /** The share of that CPU spent in the kernel (0..1): system calls, socket writes mostly. */
+  readonly kernelShare: number;
+  /** Frames the room's members received per read in the window: how many pushes each socket write carried, about. */
+  readonly framesPerRead: number;
   /** This process's (the generator's) CPU share over the window. */
   readonly generatorCpu: number;
   /** Publishes sent in the whole run (warm-up and window). */
@@ -125,6 +129,8 @@ export interface BroadcastRunOptions {
   readonly drainMs?: number;
   /** The server's CPU seconds so far (`ServerProcess.cpuSeconds`). */
   readonly cpuSeconds: () => number;
+  /** Of those, the seconds in the kernel (`ServerProcess.systemSeconds`). */
+  readonly systemSeconds: () => number;
 }
 
 const RING = 1024;
@@ -153,6 +159,8 @@ export async function broadcastRun(
   let sent = 0;
   let completed = 0;
   let delivered = 0;
+  /** Chunks read by the room's members (each one or more frames). */
+  let reads = 0;
   let stray = 0;
   let running = true;
   /** Publishes numbered from here on are timed; Infinity during the warm-up. */
@@ -182,6 +190,7 @@ export async function broadcastRun(
           }
         : (count) => {
             delivered += count;
+            reads++;
             const now = performance.now();
             for (let i = 0; i < count; i++) {
               const index = got[position]++;
@@ -200,16 +209,21 @@ export async function broadcastRun(
   await sleep(options.warmUpMs);
   firstTimed = sent;
   const cpuBefore = options.cpuSeconds();
+  const systemBefore = options.systemSeconds();
+  const readsBefore = reads;
   const generatorBefore = process.cpuUsage();
   const deliveredBefore = delivered;
   const completedBefore = completed;
   const startedAt = performance.now();
   await sleep(options.durationMs);
   const seconds = (performance.now() - startedAt) / 1000;
-  const cpu = (options.cpuSeconds() - cpuBefore) / seconds;
+  const cpuSeconds = options.cpuSeconds() - cpuBefore;
+  const cpu = cpuSeconds / seconds;
+  const kernelShare = cpuSeconds > 0 ? (options.systemSeconds() - systemBefore) / cpuSeconds : 0;
   const generator = process.cpuUsage(generatorBefore);
   const generatorCpu = (generator.user + generator.system) / 1e6 / seconds;
   const deliveries = delivered - deliveredBefore;
+  const framesPerRead = deliveries / Math.max(1, reads - readsBefore);
   const publishes = completed - completedBefore;
   firstTimed = Infinity;
   running = false;
@@ -239,6 +253,8 @@ export async function broadcastRun(
     p50,
     p99,
     cpu,
+    kernelShare,
+    framesPerRead,
     generatorCpu,
     sent,
     missing,

@@ -13,6 +13,8 @@ export interface ServerProcess {
   readonly port: number;
   /** CPU seconds (user + system) the process has used so far. */
   cpuSeconds(): number;
+  /** Of those, the seconds spent in the kernel on the process's behalf (system calls, mostly). */
+  systemSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -118,6 +120,7 @@ export async function startServer(
     child,
     port,
     cpuSeconds: () => cpuSecondsOf(child.pid),
+    systemSeconds: () => cpuTimesOf(child.pid).system,
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) {
@@ -142,11 +145,17 @@ function portOf(line: string): number | undefined {
 
 /** CPU seconds (user + system) process `pid` has used so far; 0 for no process. */
 export function cpuSecondsOf(pid: number | undefined): number {
+  const { user, system } = cpuTimesOf(pid);
+  return user + system;
+}
+
+/** CPU seconds process `pid` has used so far in user space and in the kernel; 0 for no process. */
+export function cpuTimesOf(pid: number | undefined): { user: number; system: number } {
   if (pid === undefined) {
-    return 0;
+    return { user: 0, system: 0 };
   }
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  return { user: Number(fields[11]) / CLOCK_TICKS, system: Number(fields[12]) / CLOCK_TICKS };
 }
 
 /**
