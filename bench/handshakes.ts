@@ -14,6 +14,8 @@
 // loopback (net.ipv4.tcp_tw_reuse, 2 by default); failures would be reported.
 // PLUGIN_VARIANT=public (a diagnostic, never a verdict): the plugin's gateway is public and
 // its handshakes carry no token, to tell authentication's cost from the rest's.
+// PLUGIN_VARIANT=timed-auth: the same JWT authentication, timed inside the plugin's server
+// (support/timed-authenticator.ts), which prints the times when it stops.
 // Run: `npm run bench` (or, after a build, `node dist/bench/handshakes.js`).
 import { JwtService } from '@nestjs/jwt';
 import { createSecretKey } from 'node:crypto';
@@ -53,7 +55,12 @@ const contenders: readonly Contender[] = [
   },
   PUBLIC
     ? { name: 'this plugin (public gateway, no token)', key: 'plugin', path: '/echo' }
-    : { name: 'this plugin (JWT in Authorization)', key: 'plugin', path: '/echo', authenticated: true },
+    : {
+        name: `this plugin (JWT in Authorization${process.env.PLUGIN_VARIANT === 'timed-auth' ? ', timed' : ''})`,
+        key: 'plugin',
+        path: '/echo',
+        authenticated: true,
+      },
 ];
 
 /**

@@ -7,10 +7,11 @@ import { NestFactory } from '@nestjs/core';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { MessageBody, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import { IsNotEmpty } from 'class-validator';
-import { RealtimeGateway, RealtimeModule } from '../../src/index.js';
+import { type JwtAlgorithm, RealtimeGateway, RealtimeModule } from '../../src/index.js';
 import { EchoDto } from '../../sample-app/src/echo.dto.js';
 import { BENCH_SECRET } from './bench-secret.js';
 import { LOOPBACK_HANDSHAKE_RATE } from '../support/loopback.js';
+import { timedJwtAuthenticator } from '../support/timed-authenticator.js';
 
 @WebSocketGateway({ path: '/echo' })
 class StockGateway {
@@ -48,10 +49,12 @@ class BlobDto {
 
 /**
  * PLUGIN_VARIANT, to tell a feature's cost from the rest's: `bare` (validation and metrics
- * off), `no-metrics` (metrics off) or `public` (a public gateway: bench/handshakes.ts sends no
- * token then); unset for the plugin as the benchmarks measure it. Any other value is refused.
+ * off), `no-metrics` (metrics off), `public` (a public gateway: bench/handshakes.ts sends no
+ * token then) or `timed-auth` (the same JWT authentication, timed in the server: see
+ * support/timed-authenticator.ts); unset for the plugin as the benchmarks measure it. Any
+ * other value is refused.
  */
-const VARIANTS = ['bare', 'no-metrics', 'public'] as const;
+const VARIANTS = ['bare', 'no-metrics', 'public', 'timed-auth'] as const;
 const variant = process.env.PLUGIN_VARIANT || undefined;
 if (variant !== undefined && !(VARIANTS as readonly string[]).includes(variant)) {
   throw new Error(`PLUGIN_VARIANT must be one of ${VARIANTS.join(', ')} (or unset), got ${JSON.stringify(variant)}`);
@@ -72,12 +75,15 @@ class PluginGateway {
 }
 
 export async function plugin(): Promise<number> {
+  const algorithms: JwtAlgorithm[] = ['HS256'];
   const bare = variant === 'bare';
   const noMetrics = variant === 'no-metrics';
   @Module({
     imports: [
       RealtimeModule.forRoot({
-        auth: { secret: BENCH_SECRET, algorithms: ['HS256'] },
+        ...(variant === 'timed-auth'
+          ? { authenticator: await timedJwtAuthenticator(BENCH_SECRET, { algorithms }) }
+          : { auth: { secret: BENCH_SECRET, algorithms } }),
         limits: {
           messageRate: false,
           userMessageRate: false,
