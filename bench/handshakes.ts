@@ -33,8 +33,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SERVER_CORE = 0;
 const GENERATOR_CORE = 1;
 const TARGET_RATIO = 0.85;
-/** The diagnostic variant: a public gateway, handshakes without a token (see the header). */
+/** The diagnostic variants (see the header): a public gateway with tokenless handshakes, or authentication timed in the server. */
 const PUBLIC = process.env.PLUGIN_VARIANT === 'public';
+const TIMED = process.env.PLUGIN_VARIANT === 'timed-auth';
 
 interface Contender {
   readonly name: string;
@@ -56,7 +57,7 @@ const contenders: readonly Contender[] = [
   PUBLIC
     ? { name: 'this plugin (public gateway, no token)', key: 'plugin', path: '/echo' }
     : {
-        name: `this plugin (JWT in Authorization${process.env.PLUGIN_VARIANT === 'timed-auth' ? ', timed' : ''})`,
+        name: `this plugin (JWT in Authorization${TIMED ? ', timed' : ''})`,
         key: 'plugin',
         path: '/echo',
         authenticated: true,

@@ -60,14 +60,12 @@ const START_TIMEOUT_MS = 60_000;
 
 /** Servers started and not yet exited: killed when this process exits, whatever ends it. */
 const live = new Set<ChildProcess>();
-let killOnExit = false;
-
-/** Kills every server still running: a benchmark that throws must not leave them behind. */
-function killLive(): void {
+// A benchmark that throws must not leave its servers behind (an empty set in a server process).
+process.once('exit', () => {
   for (const child of live) {
     child.kill('SIGKILL');
   }
-}
+});
 
 /**
  * Runs `node script` on core `core` (via taskset) and waits for its `{"port"}` line.
@@ -93,10 +91,6 @@ export async function startServer(
   });
   live.add(child);
   child.once('exit', () => live.delete(child));
-  if (!killOnExit) {
-    killOnExit = true;
-    process.once('exit', killLive);
-  }
   const lines = createInterface({ input: child.stdout! });
   let timer: NodeJS.Timeout | undefined;
   const port = await new Promise<number>((resolve, reject) => {

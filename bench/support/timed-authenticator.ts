@@ -22,6 +22,7 @@ function timed<T>(histogram: RecordableHistogram, call: () => T): T {
   return result;
 }
 
+/** A histogram of ns as printed: p10, p50 and p90 in µs, the mean and the count. */
 function describe(histogram: RecordableHistogram): string {
   const us = (ns: number): string => (ns / 1000).toFixed(1);
   return (
