@@ -49,6 +49,35 @@ class ThrowingBroker extends MemoryBroker {
   }
 }
 
+/** A memory broker that breaks the contract once told to: its subscriptions, presence, history and close never answer. */
+class HangingBroker extends MemoryBroker {
+  hanging = false;
+
+  override subscribe(channel: string): Promise<void> {
+    return this.hanging ? never() : super.subscribe(channel);
+  }
+
+  override addPresence(room: string, member: string): Promise<void> {
+    return this.hanging ? never() : super.addPresence(room, member);
+  }
+
+  override presence(room: string): Promise<string[]> {
+    return this.hanging ? never() : super.presence(room);
+  }
+
+  override history(...args: Parameters<MemoryBroker['history']>): ReturnType<MemoryBroker['history']> {
+    return this.hanging ? never() : super.history(...args);
+  }
+
+  override close(): Promise<void> {
+    return this.hanging ? never() : super.close();
+  }
+}
+
+function never<T>(): Promise<T> {
+  return new Promise<T>(() => undefined);
+}
+
 // Application flows go through the public test client (nestjs-realtime/testing); the tests
 // of frames on the wire (framing, write batching) and of a client that ignores pings use
 // the frame-level TestClient.
@@ -329,6 +358,40 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
     assert.deepEqual(app.hub.health(), { type: 'ThrowingBroker', status: 'degraded', detail: 'health() threw: health threw' });
     const bob = await joined('bob', 'hall');
     assert.deepEqual(await bob.request('rooms'), ['hall']);
+  });
+
+  it('answers joins, sign-ins and presence reads within limits.brokerTimeoutMs when the broker never answers, and closes', async () => {
+    await app.close();
+    const logger = new CapturingLogger();
+    const broker = new HangingBroker();
+    const brokerTimeoutMs = 300;
+    app = await startRoomsApp(broker, undefined, 0, { limits: { brokerTimeoutMs } }, (nest) => nest.useLogger(logger));
+    const [alice, bob] = [await connect('alice'), await connect('bob')];
+    await bob.request('join', { room: 'hall' }); // a room this instance is subscribed to already
+    broker.hanging = true;
+    // The subscription and presence entry go unconfirmed (logged), the presence read answers with this instance's members.
+    assert.deepEqual(await alice.request('join', { room: 'lobby' }), { room: 'lobby', members: ['alice'] });
+    assert.ok(logger.text.includes(`broker subscribe failed: subscribe timed out after ${brokerTimeoutMs} ms`), logger.text);
+    assert.ok(logger.text.includes(`broker presence failed: addPresence timed out after ${brokerTimeoutMs} ms`), logger.text);
+    assert.ok(
+      logger.text.includes(`broker presence read failed: the broker did not answer presence within ${brokerTimeoutMs} ms`),
+      logger.text,
+    );
+    assert.deepEqual(await alice.request('rooms'), ['lobby']);
+    // Whether a rejoin missed anything cannot be told without the broker's history: not joined, try again.
+    const since = { offset: 0, epoch: 'e' };
+    await assert.rejects(alice.request('join', { room: 'hall', since }), refusedWith('UNAVAILABLE'));
+    assert.deepEqual(await alice.request('rooms'), ['lobby']);
+    // An in-band sign-in waits for the user's channel: answered too.
+    const anonymous = await RealtimeTestClient.connect(app.app, '/public-rooms');
+    clients.push(anonymous);
+    const exp = now() + 3600;
+    assert.deepEqual(await anonymous.request('auth', { token: await signTestToken(app.app, { sub: 'carol', exp }) }), { exp });
+    // The shutdown goes on without the broker's close.
+    clients.splice(0).forEach((client) => client.close());
+    await within(app.close(), 'the shutdown', 10 * brokerTimeoutMs);
+    assert.ok(logger.text.includes(`broker close failed: close timed out after ${brokerTimeoutMs} ms`), logger.text);
+    app = await startRoomsApp();
   });
 
   it('makes every joiner wait for the room subscription, not only the first', async () => {

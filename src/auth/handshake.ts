@@ -10,7 +10,7 @@ import {
   errorKind,
   type RealtimeAuthenticator,
 } from './authenticator.interface.js';
-import { untilDeadline } from './deadline.js';
+import { untilDeadline } from '../limits/deadline.js';
 import { JwtAuthenticator } from './jwt-authenticator.js';
 import type { RealtimePrincipal } from './principal.interface.js';
 

@@ -5,7 +5,7 @@ import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { AUTH_EVENT, errorFrame, type MessageId, replyFrame } from '../protocol/envelope.js';
 import { type Authentication, AuthenticationError, checkedAuthentication, errorKind } from './authenticator.interface.js';
-import { untilDeadline } from './deadline.js';
+import { untilDeadline } from '../limits/deadline.js';
 import type { HandshakeChecker } from './handshake.js';
 
 /** Why an in-band refresh is refused: `message` for the client, `detail` for the log. */

@@ -6,17 +6,31 @@ import type {
   RealtimeBroker,
   StreamPosition,
 } from './broker.interface.js';
-import { messageOf } from './broker-errors.js';
+import { BrokerTimeoutError, BrokerUnavailableError, messageOf } from './broker-errors.js';
 import { promiseOf } from './promise-of.js';
+import { untilDeadline } from '../limits/deadline.js';
+import { DEFAULTS } from '../options/resolve-options.js';
 
 /**
  * The broker as `RealtimeHub` calls it: a call that throws, against the contract ("no
  * call throws"), rejects instead, and a `health()` that throws reads as `degraded`. Many
  * of the hub's broker calls run from timers and close handlers, where a throw would end
  * the process; a rejection is logged there.
+ *
+ * Calls that a join, a leave, a sign-in, a presence read or the shutdown wait for get a
+ * deadline, so that a broker that never answers cannot hang them: `subscribe`,
+ * `unsubscribe`, the presence writes and `close` then reject with `BrokerTimeoutError`
+ * (the hub logs it and goes on, as when the broker is degraded), and the reads
+ * (`history`, `presence`) with `BrokerUnavailableError`. `start` may take as long as the
+ * broker needs to connect, and `publish` as long as it keeps the payload (it must not be
+ * refused and then sent).
  */
 export class ContractGuard implements RealtimeBroker {
-  constructor(private readonly broker: RealtimeBroker) {}
+  constructor(
+    private readonly broker: RealtimeBroker,
+    /** How long a bounded call may take, in ms; default `limits.brokerTimeoutMs`'s. */
+    private readonly timeoutMs: number = DEFAULTS.limits.brokerTimeoutMs,
+  ) {}
 
   start(instanceId: string, onMessage: BrokerMessageListener, onRestored?: () => void): Promise<void> {
     return promiseOf(() => this.broker.start(instanceId, onMessage, onRestored));
@@ -27,15 +41,15 @@ export class ContractGuard implements RealtimeBroker {
   }
 
   history(channel: string, since: StreamPosition | undefined, history: HistoryPolicy): Promise<HistoryPage> {
-    return promiseOf(() => this.broker.history(channel, since, history));
+    return this.read('history', () => this.broker.history(channel, since, history));
   }
 
   subscribe(channel: string): Promise<void> {
-    return promiseOf(() => this.broker.subscribe(channel));
+    return this.write('subscribe', () => this.broker.subscribe(channel));
   }
 
   unsubscribe(channel: string): Promise<void> {
-    return promiseOf(() => this.broker.unsubscribe(channel));
+    return this.write('unsubscribe', () => this.broker.unsubscribe(channel));
   }
 
   health(): BrokerHealth {
@@ -47,18 +61,36 @@ export class ContractGuard implements RealtimeBroker {
   }
 
   close(): Promise<void> {
-    return promiseOf(() => this.broker.close());
+    return this.write('close', () => this.broker.close());
   }
 
   addPresence(room: string, member: string): Promise<void> {
-    return promiseOf(() => this.broker.addPresence(room, member));
+    return this.write('addPresence', () => this.broker.addPresence(room, member));
   }
 
   removePresence(room: string, member: string): Promise<void> {
-    return promiseOf(() => this.broker.removePresence(room, member));
+    return this.write('removePresence', () => this.broker.removePresence(room, member));
   }
 
   presence(room: string, options?: { strict?: boolean }): Promise<string[]> {
-    return promiseOf(() => this.broker.presence(room, options));
+    return this.read('presence', () => this.broker.presence(room, options));
+  }
+
+  /** A call whose effect the broker keeps or restores: past the deadline, `BrokerTimeoutError`. */
+  private write(command: string, call: () => Promise<void>): Promise<void> {
+    return this.bounded(call, () => new BrokerTimeoutError(command, this.timeoutMs));
+  }
+
+  /** A read: past the deadline, `BrokerUnavailableError` (the broker cannot answer now). */
+  private read<T>(command: string, call: () => Promise<T>): Promise<T> {
+    return this.bounded(call, () => new BrokerUnavailableError(`the broker did not answer ${command} within ${this.timeoutMs} ms`));
+  }
+
+  private async bounded<T>(call: () => Promise<T>, late: () => Error): Promise<T> {
+    const result = await untilDeadline(promiseOf(call), this.timeoutMs);
+    if (result === 'timeout') {
+      throw late();
+    }
+    return result;
   }
 }

@@ -54,6 +54,14 @@ export interface RealtimeLimits extends FrameLimits {
    */
   closeTimeoutMs?: number;
   /**
+   * How long a join, a leave, a sign-in, a presence read and the shutdown wait for the
+   * module's broker, in ms. A broker that answers none of them in time no longer holds
+   * them up: a subscription or presence entry left unconfirmed is logged (the broker is
+   * expected to restore it, as after an outage), a presence read answers with this
+   * instance's members, and a join with `since` fails with `UNAVAILABLE`. Default 5000.
+   */
+  brokerTimeoutMs?: number;
+  /**
    * Log lines that clients can cause (refused handshakes, policy closes, refused token
    * refreshes): per kind, at most `lines` every `intervalMs`, then one line with the count
    * of those left out. Default 20 lines per 10000 ms.
@@ -82,6 +90,7 @@ export interface LimitSettings {
   readonly handshakeTimeoutMs: number;
   readonly handshakeRate: RateLimit | false;
   readonly closeTimeoutMs: number;
+  readonly brokerTimeoutMs: number;
   readonly logThrottle: LogThrottleSettings;
   readonly trustProxy: boolean | number;
 }

@@ -20,6 +20,7 @@ export const DEFAULTS = Object.freeze({
     handshakeTimeoutMs: 10_000,
     handshakeRate: Object.freeze({ perSecond: 50, burst: 200 }),
     closeTimeoutMs: 2000,
+    brokerTimeoutMs: 5000,
     logThrottle: Object.freeze({ lines: 20, intervalMs: 10_000 }),
     trustProxy: false,
     maxPayload: 64 * 1024,
@@ -116,6 +117,7 @@ export function resolveLimits(limits: RealtimeLimits = {}): LimitSettings {
     handshakeTimeoutMs: limits.handshakeTimeoutMs ?? defaults.handshakeTimeoutMs,
     handshakeRate: limits.handshakeRate ?? defaults.handshakeRate,
     closeTimeoutMs: limits.closeTimeoutMs ?? defaults.closeTimeoutMs,
+    brokerTimeoutMs: limits.brokerTimeoutMs ?? defaults.brokerTimeoutMs,
     logThrottle: limits.logThrottle ?? defaults.logThrottle,
     trustProxy: limits.trustProxy ?? defaults.trustProxy,
     maxPayload: limits.maxPayload ?? defaults.maxPayload,
@@ -130,6 +132,7 @@ export function resolveLimits(limits: RealtimeLimits = {}): LimitSettings {
     'maxBufferedBytes',
     'handshakeTimeoutMs',
     'closeTimeoutMs',
+    'brokerTimeoutMs',
     'maxPayload',
     'maxDepth',
   ] as const) {

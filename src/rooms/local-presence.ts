@@ -38,6 +38,19 @@ export class LocalPresence {
     return this.announcing.get(key) ?? Promise.resolve();
   }
 
+  /**
+   * The distinct users present in `room` on any instance, sorted; when the broker does not
+   * answer, those with a connection of this instance in it (the failure is logged).
+   */
+  async everywhere(room: string): Promise<string[]> {
+    let members: string[] | undefined;
+    await this.settle(
+      this.store.presence(room).then((all) => void (members = all)),
+      'presence read',
+    );
+    return (members ?? [...(this.counts.get(room)?.keys() ?? [])]).sort();
+  }
+
   /** One local connection of `sub` fewer in `room`; the last one takes the user out of the room's presence. */
   remove(room: string, sub: string): Promise<void> {
     const present = this.counts.get(room);

@@ -71,7 +71,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   private readonly metrics: RealtimeMetrics | undefined;
 
   constructor(@Optional() @Inject(REALTIME_MODULE_OPTIONS) options?: RealtimeModuleOptions, @Optional() metrics?: RealtimeMetrics) {
-    this.broker = new ContractGuard(options?.broker ?? new MemoryBroker());
+    this.broker = new ContractGuard(options?.broker ?? new MemoryBroker(), options?.limits?.brokerTimeoutMs);
     this.metrics = options?.metrics === false ? undefined : metrics;
     this.userChannels = new UserChannels(this.broker, (work, what) => this.settle(work, what));
     const history = resolveHistory(options?.history);
@@ -191,9 +191,9 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     return [...this.userChannels.connectionsOf(sub)].map((connection) => connection.socket);
   }
 
-  /** The distinct users (`sub`) present in a room on any instance, sorted. */
-  async presence(room: string): Promise<string[]> {
-    return (await this.broker.presence(room)).sort();
+  /** The distinct users (`sub`) present in a room on any instance, sorted; this instance's when the broker does not answer (logged). */
+  presence(room: string): Promise<string[]> {
+    return this.localPresence.everywhere(room);
   }
 
   /**
