@@ -444,6 +444,33 @@ describe('client SDK against a scripted fake server', () => {
     await until(() => server.connections[1]!.frames.some((frame) => frame.event === 'queued'), 'the queued message');
   });
 
+  it('leaves no timer behind when disconnect() comes while an onReconnect that never settles runs', async () => {
+    server = await FakeServer.start();
+    server.onConnection = ({ socket }) => {
+      if (server.connections.length === 1) {
+        socket.close(1012, 'restart');
+      }
+    };
+    const clock = new FakeClock(Date.now());
+    let hookStarted = false;
+    const made = client({
+      clock,
+      random: () => 0,
+      onReconnect: () => {
+        hookStarted = true;
+        return new Promise<void>(() => undefined);
+      },
+    });
+    await until(() => made.state === 'reconnecting', 'the reconnection to be planned');
+    clock.advance(0);
+    await until(() => hookStarted, 'onReconnect to start');
+    assert.ok(clock.timers > 0, 'the hook has its deadline');
+    made.disconnect();
+    assert.equal(made.state, 'closed');
+    // A timer left set would keep a Node process alive, here for the hook's 30 s.
+    assert.equal(clock.timers, 0);
+  });
+
   it('asks for a fresh token on 4001 and reconnects with it at once', async () => {
     server = await FakeServer.start();
     server.onConnection = ({ socket }) => {

@@ -18,6 +18,19 @@ export const systemClock: ClientClock = {
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
+/** `clock`, with the handle of each timer it sets given to `keep` too (for its owner to clear). */
+export function keepingTimers(clock: ClientClock, keep: (handle: unknown) => void): ClientClock {
+  return {
+    now: () => clock.now(),
+    setTimeout: (callback, ms) => {
+      const handle = clock.setTimeout(callback, ms);
+      keep(handle);
+      return handle;
+    },
+    clearTimeout: (handle) => clock.clearTimeout(handle),
+  };
+}
+
 /**
  * What `work` resolves with, or a rejection with `late()` once `ms` passed on `clock`
  * without it settling. A throw of `work` is a rejection too; the timer is cleared either way.

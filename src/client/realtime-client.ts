@@ -5,10 +5,10 @@ import { DEAD_LINK_CLOSE, finalClose } from './close-policy.js';
 import * as codec from './client-codec.js';
 import { backoffDelay, resolveBackoff } from './backoff.js';
 import { ClientStateMachine, type ConnectionState, type StateChange } from './client-state.js';
-import { type ClientClock, systemClock } from './clock.js';
+import { type ClientClock, keepingTimers, systemClock } from './clock.js';
 import { ClientEvents } from './client-events.js';
 import { ClientHeartbeat } from './client-heartbeat.js';
-import { DEFAULT_RECONNECT_HOOK_TIMEOUT_MS, runReconnectHook } from './reconnect-hook.js';
+import { runReconnectHook } from './reconnect-hook.js';
 import type { EventMap, IncomingFrame, ReconnectContext, RealtimeClientOptions, TokenReason } from './client-options.js';
 import { ClientErrorCode, describe, RealtimeClientError, toClientError } from './client-error.js';
 import { Outbox } from './outbox.js';
@@ -47,6 +47,8 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
   /** Attempts since the last open, a 1013 (overloaded) since, why the next token is asked for, and whether it opened before. */
   private retry = { attempt: 0, overloaded: false, tokenReason: 'connect' as TokenReason, everOpened: false };
   private retryTimer: unknown;
+  /** The running `onReconnect`'s deadline, cleared with the other timers (a hook left hanging keeps nothing alive). */
+  private hookDeadline: unknown;
   private readonly tokens: TokenKeeper;
   private readonly rooms: RoomTracker;
   private readonly heartbeat: ClientHeartbeat;
@@ -293,8 +295,8 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
         request: (event, data, options = {}) => this.requestVia(event, data, options, true),
         send: (event, data) => void this.write(this.prepare({ event, data }), undefined, true),
       };
-      const ms = this.options.onReconnectTimeoutMs ?? DEFAULT_RECONNECT_HOOK_TIMEOUT_MS;
-      await runReconnectHook(this.options.onReconnect, context, this.clock, ms, (error) => this.events.error(error));
+      const clock = keepingTimers(this.clock, (timer) => (this.hookDeadline = timer));
+      await runReconnectHook(this.options.onReconnect, context, clock, this.options.onReconnectTimeoutMs, this.events);
     }
     if (this.socket !== socket || socket.readyState !== OPEN || this.state !== 'connecting') {
       return;
@@ -390,6 +392,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
 
   private stopTimers(): void {
     this.clock.clearTimeout(this.retryTimer);
+    this.clock.clearTimeout(this.hookDeadline);
     this.rooms.stop((timer) => this.clock.clearTimeout(timer));
     this.tokens.stop();
     this.heartbeat.stop();

@@ -6,7 +6,7 @@ import { type ClientClock, withinDeadline } from './clock.js';
 export const DEFAULT_RECONNECT_HOOK_TIMEOUT_MS = 30_000;
 
 /**
- * Runs the application's `onReconnect` for at most `ms`: its failure is reported as
+ * Runs the application's `onReconnect` for at most `ms` (default 30000): its failure is reported as
  * `DISCONNECTED` ("onReconnect failed: …"), its running late as `TIMEOUT`; either way the
  * connection then opens, so a hook that never settles cannot hold the client back for good.
  */
@@ -14,8 +14,8 @@ export async function runReconnectHook(
   hook: (context: ReconnectContext) => void | Promise<void>,
   context: ReconnectContext,
   clock: ClientClock,
-  ms: number,
-  report: (error: RealtimeClientError) => void,
+  ms: number = DEFAULT_RECONNECT_HOOK_TIMEOUT_MS,
+  report: { error(error: RealtimeClientError): void },
 ): Promise<void> {
   const late = new RealtimeClientError(ClientErrorCode.TIMEOUT, `onReconnect did not finish within ${ms} ms`);
   try {
@@ -26,6 +26,6 @@ export async function runReconnectHook(
       () => late,
     );
   } catch (error) {
-    report(error === late ? late : new RealtimeClientError(ClientErrorCode.DISCONNECTED, `onReconnect failed: ${describe(error)}`));
+    report.error(error === late ? late : new RealtimeClientError(ClientErrorCode.DISCONNECTED, `onReconnect failed: ${describe(error)}`));
   }
 }
