@@ -77,6 +77,8 @@ describe('RealtimeModule', () => {
     assert.ok(Object.isFrozen(resolved) && Object.isFrozen(resolved.limits) && Object.isFrozen(resolved.shutdown));
     assert.throws(() => resolveOptions({ shutdown: { closeCode: 1000 as never } }), /shutdown\.closeCode must be 1001 or 1012/);
     assert.throws(() => resolveOptions({ heartbeat: { timeoutMs: 0 } }), /heartbeat\.timeoutMs must be a positive integer/);
+    assert.equal(resolved.limits.brokerTimeoutMs, 5000);
+    assert.throws(() => resolveOptions({ limits: { brokerTimeoutMs: 0 } }), /limits\.brokerTimeoutMs must be a positive integer/);
     assert.throws(() => resolveOptions({ shutdown: 5000 as never }), /Realtime option shutdown must be an object, got 5000/);
     assert.throws(() => resolveOptions({ heartbeat: true as never }), /Realtime option heartbeat must be an object, got true/);
   });

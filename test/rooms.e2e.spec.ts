@@ -394,6 +394,18 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
     app = await startRoomsApp();
   });
 
+  it('starts on a broker whose subscriptions never answer, once limits.brokerTimeoutMs passed (logged)', async () => {
+    await app.close();
+    const logger = new CapturingLogger();
+    const broker = new HangingBroker();
+    broker.hanging = true;
+    app = await startRoomsApp(broker, undefined, 0, { limits: { brokerTimeoutMs: 200 } }, (nest) => nest.useLogger(logger));
+    assert.ok(logger.text.includes('broker subscribe failed: subscribe timed out after 200 ms'), logger.text);
+    const alice = await connect('alice');
+    assert.deepEqual(await alice.request('rooms'), []);
+    broker.hanging = false;
+  });
+
   it('makes every joiner wait for the room subscription, not only the first', async () => {
     const bus = new MemoryBus();
     const slow = new SlowBroker({ bus });

@@ -86,8 +86,9 @@ export class ContractGuard implements RealtimeBroker {
     return this.bounded(call, () => new BrokerUnavailableError(`the broker did not answer ${command} within ${this.timeoutMs} ms`));
   }
 
+  /** Its timer keeps the process alive: a call made while nothing else does (during start-up) must still reach its deadline. */
   private async bounded<T>(call: () => Promise<T>, late: () => Error): Promise<T> {
-    const result = await untilDeadline(promiseOf(call), this.timeoutMs);
+    const result = await untilDeadline(promiseOf(call), this.timeoutMs, true);
     if (result === 'timeout') {
       throw late();
     }

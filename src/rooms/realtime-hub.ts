@@ -101,7 +101,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
       (channel, payload, position) => this.onBrokerMessage(channel, payload, position),
       () => this.streams?.catchUp(),
     );
-    await this.broker.subscribe(ALL_CHANNEL);
+    await this.settle(this.broker.subscribe(ALL_CHANNEL), 'subscribe'); // unconfirmed: logged, restored by the broker
   }
 
   /** Runs after the gateways have closed their connections (and left their rooms). */
