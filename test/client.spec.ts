@@ -291,6 +291,19 @@ describe('client SDK against a scripted fake server', () => {
     assert.equal(clock.timers, 0);
   });
 
+  it('leaves no timer behind when disconnect() comes while a token provider that never answers is awaited', async () => {
+    server = await FakeServer.start();
+    const clock = new FakeClock(Date.now());
+    let asked = 0;
+    const made = client({ clock, token: () => (asked++, new Promise<string>(() => undefined)) });
+    await until(() => asked === 1, 'the token to be asked for');
+    assert.equal(clock.timers, 1, 'the provider has its deadline');
+    made.disconnect();
+    // A timer left set would keep a Node process alive, here for tokenTimeoutMs.
+    assert.equal(clock.timers, 0);
+    assert.equal(server.connections.length, 0);
+  });
+
   it('treats a failing or hanging token provider as a failed attempt, and recovers', async () => {
     server = await FakeServer.start();
     const clock = new FakeClock(Date.now());

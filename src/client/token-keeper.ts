@@ -1,4 +1,4 @@
-import { type ClientClock, withinDeadline } from './clock.js';
+import { type ClientClock, keepingTimers, withinDeadline } from './clock.js';
 import type { TokenProvider, TokenReason } from './client-options.js';
 import { tokenExpiry } from './jwt-expiry.js';
 
@@ -13,6 +13,8 @@ const MIN_REFRESH_DELAY_MS = 1000;
  */
 export class TokenKeeper {
   private timer: unknown;
+  /** The deadlines of the tokens asked of the provider and still awaited. */
+  private readonly deadlines = new Set<unknown>();
 
   constructor(
     private readonly clock: ClientClock,
@@ -27,17 +29,23 @@ export class TokenKeeper {
     if (typeof provider !== 'function') {
       return provider;
     }
-    return withinDeadline(
-      this.clock,
-      () => provider(reason),
-      this.timeoutMs,
-      () => new Error(`no token within ${this.timeoutMs} ms`),
-    );
+    let deadline: unknown;
+    const clock = keepingTimers(this.clock, (timer) => this.deadlines.add((deadline = timer)));
+    try {
+      return await withinDeadline(
+        clock,
+        () => provider(reason),
+        this.timeoutMs,
+        () => new Error(`no token within ${this.timeoutMs} ms`),
+      );
+    } finally {
+      this.deadlines.delete(deadline);
+    }
   }
 
   /** Calls `due` when `token` should be refreshed; nothing without an expiry or a provider. */
   schedule(token: string | undefined, due: () => void): void {
-    this.stop();
+    this.clock.clearTimeout(this.timer);
     const expiry = token ? tokenExpiry(token) : undefined;
     if (expiry === undefined || typeof this.provider !== 'function') {
       return;
@@ -49,7 +57,13 @@ export class TokenKeeper {
     this.timer = this.clock.setTimeout(() => (wait > MAX_TIMER_MS ? this.schedule(token, due) : due()), Math.min(wait, MAX_TIMER_MS));
   }
 
+  /**
+   * Stops the refresh schedule, and the deadlines of tokens still awaited (a provider that
+   * never answers then keeps no timer set: the connection they were for is gone).
+   */
   stop(): void {
     this.clock.clearTimeout(this.timer);
+    this.deadlines.forEach((deadline) => this.clock.clearTimeout(deadline));
+    this.deadlines.clear();
   }
 }
