@@ -390,6 +390,64 @@ describe('client SDK room tracking', () => {
     ]);
   });
 
+  /** Rejoin I/O that records the bodies sent and answers each with `reply`. */
+  function recording(reply: unknown = { offset: 1, epoch: 'E' }) {
+    const bodies: unknown[] = [];
+    const io = {
+      request: (body: Record<string, unknown>) => (bodies.push(body), Promise.resolve(reply)),
+      fail: (error: unknown) => assert.fail(String(error)),
+      guard: (call: () => void) => call(),
+      later: () => undefined,
+    };
+    return { bodies, io };
+  }
+
+  it('keeps a room left while its join was in flight untracked once the reply comes', async () => {
+    const tracker = new RoomTracker();
+    let answer!: (reply: unknown) => void;
+    const joined = tracker.track('lobby', {}, () => new Promise((resolve) => (answer = resolve)));
+    tracker.left('lobby'); // the leave goes out behind the join: the server ends with the client out
+    answer({ room: 'lobby', offset: 3, epoch: 'E' });
+    await joined;
+    const { bodies, io } = recording();
+    await tracker.rejoinAll(io);
+    assert.deepEqual(bodies, [], 'a reconnection joined again a room the client had left');
+  });
+
+  it('tells no listener of a rejoin whose room was left meanwhile, and keeps it untracked', async () => {
+    const tracker = new RoomTracker();
+    await tracker.track('lobby', {}, () => Promise.resolve({ room: 'lobby', offset: 3, epoch: 'E' }));
+    const rejoins: unknown[] = [];
+    tracker.onRejoin((rejoin) => rejoins.push(rejoin));
+    let answer!: (reply: unknown) => void;
+    const rejoined = tracker.rejoinAll({
+      request: () => new Promise((resolve) => (answer = resolve)),
+      fail: (error) => assert.fail(String(error)),
+      guard: (call) => call(),
+      later: () => undefined,
+    });
+    tracker.left('lobby');
+    answer({ offset: 3, epoch: 'E', recovered: true });
+    await rejoined;
+    assert.deepEqual(rejoins, []);
+    const { bodies, io } = recording();
+    await tracker.rejoinAll(io);
+    assert.deepEqual(bodies, []);
+  });
+
+  it('keeps tracking a room joined again when an earlier first join of it fails late', async () => {
+    const tracker = new RoomTracker();
+    let refuse!: (error: Error) => void;
+    const first = tracker.track('lobby', {}, () => new Promise((_, reject) => (refuse = reject)));
+    tracker.left('lobby');
+    await tracker.track('lobby', {}, () => Promise.resolve({ room: 'lobby', offset: 7, epoch: 'E' }));
+    refuse(new Error('refused'));
+    await assert.rejects(first, /refused/);
+    const { bodies, io } = recording();
+    await tracker.rejoinAll(io);
+    assert.deepEqual(bodies, [{ room: 'lobby', since: { offset: 7, epoch: 'E' } }]);
+  });
+
   it('forgets a room whose first join failed', async () => {
     const tracker = new RoomTracker();
     await assert.rejects(

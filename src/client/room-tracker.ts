@@ -63,21 +63,28 @@ export class RoomTracker {
   /** Joins through `send` and tracks the room; a first join that fails leaves it untracked. */
   async track<T>(room: string, data: Readonly<Record<string, unknown>>, send: () => Promise<T>): Promise<T> {
     const fresh = this.joining(room, data);
+    const entry = this.rooms.get(room);
     try {
       const reply = await send();
-      this.joined(room, data, reply);
+      this.joined(room, reply);
       return reply;
     } catch (error) {
-      if (fresh) {
-        this.left(room);
+      if (fresh && this.rooms.get(room) === entry) {
+        this.left(room); // not if it was left and joined again meanwhile
       }
       throw error;
     }
   }
 
-  /** A join succeeded: the room goes on from the position its reply gives. */
-  joined(room: string, data: Readonly<Record<string, unknown>>, reply: unknown): void {
-    const tracked: Tracked = this.rooms.get(room) ?? { data };
+  /**
+   * A join succeeded: the room goes on from the position its reply gives. False when the
+   * room was left meanwhile (the leave went out after the join): it stays untracked.
+   */
+  joined(room: string, reply: unknown): boolean {
+    const tracked = this.rooms.get(room);
+    if (!tracked) {
+      return false;
+    }
     const position = positionOf(reply);
     if (position) {
       // A recovered join's replay follows the reply, and its offsets move this on; otherwise
@@ -87,7 +94,7 @@ export class RoomTracker {
       }
       tracked.epoch = position.epoch;
     }
-    this.rooms.set(room, tracked);
+    return true;
   }
 
   /** The room was left. */
@@ -146,7 +153,9 @@ export class RoomTracker {
     this.joining(room, tracked.data);
     try {
       const reply = await io.request(since ? { ...tracked.data, room, since } : { ...tracked.data, room });
-      this.joined(room, tracked.data, reply);
+      if (!this.joined(room, reply)) {
+        return; // left while its rejoin was under way
+      }
       const recovered = (reply as { recovered?: unknown } | null)?.recovered === true;
       this.listeners.forEach((listener) => io.guard(() => listener({ room, recovered, reply })));
     } catch (error) {
