@@ -248,6 +248,32 @@ describe('RedisBroker when Redis refuses or stalls its commands', () => {
     await until(async () => (await b.broker.presence('room')).sort().join() === 'alice,bob', 'the removal to reach Redis', 5000);
   });
 
+  it('keeps one presence removal per member for the next restore, however often it left, and none once it is back', async () => {
+    const a = await started('user');
+    const b = await started('default');
+    await a.broker.addPresence('room', 'flappy');
+    await a.broker.addPresence('room', 'back');
+    await b.broker.addPresence('room', 'bob');
+    await inspector.call('ACL', 'SETUSER', user, '-zrem');
+    // Each removal Redis refuses waits for the next restore; the member's return cancels it.
+    for (let i = 0; i < 20; i++) {
+      await a.broker.removePresence('room', 'flappy');
+      await a.broker.addPresence('room', 'flappy');
+    }
+    await a.broker.removePresence('room', 'flappy');
+    await a.broker.removePresence('room', 'back');
+    await a.broker.addPresence('room', 'back');
+    const before = await refusals('command', 'zrem');
+    assert.equal(before, 22, 'every removal was tried at once');
+    await inspector.call('CLIENT', 'KILL', 'USER', user);
+    await until(async () => (await refusals('command', 'zrem')) > before, "the restore's removals to be refused", 5000);
+    await until(() => a.broker.health().status === 'ok', 'the restore to finish', 5000);
+    assert.equal((await refusals('command', 'zrem')) - before, 1, "the restore sent flappy's removal once, and none of back's");
+    await inspector.call('ACL', 'SETUSER', user, '+zrem');
+    await inspector.call('CLIENT', 'KILL', 'USER', user);
+    await until(async () => (await b.broker.presence('room')).sort().join() === 'back,bob', 'the removal to reach Redis', 5000);
+  });
+
   it("answers presence from this instance's members while Redis stalls, at the deadline and then at once", async () => {
     const a = await started('default', { commandTimeoutMs: 1000, healthCheckMs: 600_000 });
     const b = await started('default');

@@ -43,8 +43,12 @@ return 0
  */
 export class RedisPresence {
   private readonly present = new Map<string, Set<string>>();
-  /** Entries removed while Redis could not be told: `[room, member]`. */
-  private readonly removals: [string, string][] = [];
+  /**
+   * Entries removed while Redis could not be told, `[room, member]` by `room\0member`: once
+   * each, however often the member left and came back meanwhile, and none for a member
+   * present again (the refresh puts its entry back).
+   */
+  private readonly removals = new Map<string, [string, string]>();
   private instanceId = '';
 
   constructor(
@@ -68,6 +72,7 @@ export class RedisPresence {
       this.present.set(room, members);
     }
     members.add(member);
+    this.removals.delete(removalKey(room, member));
     // Otherwise the entry reaches Redis with the refresh once it is back.
     if (redis) {
       const key = this.key(room);
@@ -84,11 +89,13 @@ export class RedisPresence {
       this.present.delete(room);
     }
     if (!redis) {
-      this.removals.push([room, member]); // told to Redis once it is back
+      this.removals.set(removalKey(room, member), [room, member]); // told to Redis once it is back
       return;
     }
     await this.attempt('presence', () => redis.zrem(this.key(room), this.entry(member))).catch(() => {
-      this.removals.push([room, member]);
+      if (!this.present.get(room)?.has(member)) {
+        this.removals.set(removalKey(room, member), [room, member]);
+      }
     });
   }
 
@@ -119,14 +126,19 @@ export class RedisPresence {
 
   /** Tells Redis what it lost or missed: removals made while away, then this instance's entries. */
   async restore(redis: RedisConnection): Promise<void> {
-    const removals = this.removals.splice(0);
+    const removals = [...this.removals];
+    this.removals.clear();
     const failed = await this.inTransactions(
       redis,
       'presence',
-      removals.map(([room, member]) => [this.key(room), (batch) => batch.zrem(this.key(room), this.entry(member))]),
+      removals.map(([, [room, member]]) => [this.key(room), (batch) => batch.zrem(this.key(room), this.entry(member))]),
     );
     if (failed) {
-      this.removals.unshift(...removals);
+      for (const [key, removal] of removals) {
+        if (!this.present.get(removal[0])?.has(removal[1])) {
+          this.removals.set(key, removal);
+        }
+      }
     }
     await this.refresh(redis);
   }
@@ -231,4 +243,9 @@ async function execAll(batch: ChainableCommander): Promise<[error: Error | null,
     throw failed[0]!;
   }
   return results;
+}
+
+/** A removal's key in {@link RedisPresence}'s queue. */
+function removalKey(room: string, member: string): string {
+  return `${room}\u0000${member}`;
 }
