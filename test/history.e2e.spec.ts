@@ -435,6 +435,41 @@ describe('client SDK room tracking', () => {
     assert.deepEqual(bodies, []);
   });
 
+  it("goes on from a room's latest join when an earlier join of it, left since, is answered last", async () => {
+    const tracker = new RoomTracker();
+    let answerFirst!: (reply: unknown) => void;
+    const first = tracker.track('lobby', {}, () => new Promise((resolve) => (answerFirst = resolve)));
+    tracker.left('lobby');
+    await tracker.track('lobby', {}, () => Promise.resolve({ room: 'lobby', offset: 9, epoch: 'E2' }));
+    answerFirst({ room: 'lobby', offset: 3, epoch: 'E1' });
+    await first;
+    const { bodies, io } = recording();
+    await tracker.rejoinAll(io);
+    assert.deepEqual(bodies, [{ room: 'lobby', since: { offset: 9, epoch: 'E2' } }]);
+  });
+
+  it('tells no listener of a rejoin whose room was left and joined again meanwhile', async () => {
+    const tracker = new RoomTracker();
+    await tracker.track('lobby', {}, () => Promise.resolve({ room: 'lobby', offset: 3, epoch: 'E' }));
+    const rejoins: unknown[] = [];
+    tracker.onRejoin((rejoin) => rejoins.push(rejoin));
+    let answer!: (reply: unknown) => void;
+    const rejoined = tracker.rejoinAll({
+      request: () => new Promise((resolve) => (answer = resolve)),
+      fail: (error) => assert.fail(String(error)),
+      guard: (call) => call(),
+      later: () => undefined,
+    });
+    tracker.left('lobby');
+    await tracker.track('lobby', {}, () => Promise.resolve({ room: 'lobby', offset: 8, epoch: 'E' }));
+    answer({ offset: 4, epoch: 'E', recovered: true });
+    await rejoined;
+    assert.deepEqual(rejoins, []);
+    const { bodies, io } = recording();
+    await tracker.rejoinAll(io);
+    assert.deepEqual(bodies, [{ room: 'lobby', since: { offset: 8, epoch: 'E' } }]);
+  });
+
   it('keeps tracking a room joined again when an earlier first join of it fails late', async () => {
     const tracker = new RoomTracker();
     let refuse!: (error: Error) => void;

@@ -63,10 +63,10 @@ export class RoomTracker {
   /** Joins through `send` and tracks the room; a first join that fails leaves it untracked. */
   async track<T>(room: string, data: Readonly<Record<string, unknown>>, send: () => Promise<T>): Promise<T> {
     const fresh = this.joining(room, data);
-    const entry = this.rooms.get(room);
+    const entry = this.rooms.get(room)!;
     try {
       const reply = await send();
-      this.joined(room, reply);
+      this.joined(room, entry, reply);
       return reply;
     } catch (error) {
       if (fresh && this.rooms.get(room) === entry) {
@@ -77,12 +77,12 @@ export class RoomTracker {
   }
 
   /**
-   * A join succeeded: the room goes on from the position its reply gives. False when the
-   * room was left meanwhile (the leave went out after the join): it stays untracked.
+   * A join succeeded: the room goes on from the position its reply gives, unless `tracked`
+   * is no longer the room's entry (false): the room was left meanwhile, and maybe joined
+   * again, whose own reply then decides.
    */
-  joined(room: string, reply: unknown): boolean {
-    const tracked = this.rooms.get(room);
-    if (!tracked) {
+  joined(room: string, tracked: Tracked, reply: unknown): boolean {
+    if (this.rooms.get(room) !== tracked) {
       return false;
     }
     const position = positionOf(reply);
@@ -153,7 +153,7 @@ export class RoomTracker {
     this.joining(room, tracked.data);
     try {
       const reply = await io.request(since ? { ...tracked.data, room, since } : { ...tracked.data, room });
-      if (!this.joined(room, reply)) {
+      if (!this.joined(room, tracked, reply)) {
         return; // left while its rejoin was under way
       }
       const recovered = (reply as { recovered?: unknown } | null)?.recovered === true;
