@@ -477,7 +477,6 @@ describe('client SDK against a scripted fake server', () => {
     await until(() => made.state === 'reconnecting', 'the reconnection to be planned');
     clock.advance(0);
     await until(() => hookStarted, 'onReconnect to start');
-    assert.ok(clock.timers > 0, 'the hook has its deadline');
     made.disconnect();
     assert.equal(made.state, 'closed');
     // A timer left set would keep a Node process alive, here for the hook's 30 s.

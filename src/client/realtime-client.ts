@@ -181,7 +181,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     this.attempts++; // an attempt under way stops at its next step
     const socket = this.socket;
     this.socket = undefined;
-    this.stopTimers();
+    this.stopTimers(true);
     const usable = code === CloseCode.NORMAL || (code >= 3000 && code <= 4999) ? code : CloseCode.NORMAL;
     const fitting = trimCloseReason(reason);
     try {
@@ -390,11 +390,11 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     }
   }
 
-  private stopTimers(): void {
+  private stopTimers(disconnecting = false): void {
     this.clock.clearTimeout(this.retryTimer);
     this.clock.clearTimeout(this.hookDeadline);
     this.rooms.stop((timer) => this.clock.clearTimeout(timer));
-    this.tokens.stop();
+    this.tokens.stop(disconnecting); // a token awaited on a lost connection may still serve the next
     this.heartbeat.stop();
   }
 }

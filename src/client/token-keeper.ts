@@ -58,12 +58,14 @@ export class TokenKeeper {
   }
 
   /**
-   * Stops the refresh schedule, and the deadlines of tokens still awaited (a provider that
-   * never answers then keeps no timer set: the connection they were for is gone).
+   * Stops the refresh schedule; with `awaited`, the deadlines of the tokens still awaited
+   * too (the client disconnects: a provider that never answers then keeps no timer set).
    */
-  stop(): void {
+  stop(awaited = false): void {
     this.clock.clearTimeout(this.timer);
-    this.deadlines.forEach((deadline) => this.clock.clearTimeout(deadline));
-    this.deadlines.clear();
+    if (awaited) {
+      this.deadlines.forEach((deadline) => this.clock.clearTimeout(deadline));
+      this.deadlines.clear();
+    }
   }
 }
