@@ -608,6 +608,7 @@ describe('authentication configuration', () => {
       [{ keyResolver: () => SECRET }, /keyResolver needs auth.algorithms/],
       [{ secret: SECRET, publicKey }, /exactly one of/],
       [{ secret: SECRET, verifyConnectionTimeoutMs: -5 }, /auth.verifyConnectionTimeoutMs must be a positive integer/],
+      [{ secret: SECRET, verifyConnectionTimeoutMs: 2 ** 31 }, /auth.verifyConnectionTimeoutMs must be at most 2147483647 ms/],
     ];
     for (const [auth, error] of attempts) {
       await assert.rejects(startApp({ imports: [RealtimeModule.forRoot({ auth })], providers: [OpenGateway] }), error);

@@ -77,8 +77,17 @@ describe('RealtimeModule', () => {
     assert.ok(Object.isFrozen(resolved) && Object.isFrozen(resolved.limits) && Object.isFrozen(resolved.shutdown));
     assert.throws(() => resolveOptions({ shutdown: { closeCode: 1000 as never } }), /shutdown\.closeCode must be 1001 or 1012/);
     assert.throws(() => resolveOptions({ heartbeat: { timeoutMs: 0 } }), /heartbeat\.timeoutMs must be a positive integer/);
-    assert.equal(resolved.limits.brokerTimeoutMs, 5000);
+    assert.equal(resolved.limits.brokerTimeoutMs, 2000);
     assert.throws(() => resolveOptions({ limits: { brokerTimeoutMs: 0 } }), /limits\.brokerTimeoutMs must be a positive integer/);
+    // Node fires a longer timer after 1 ms: refused, not a deadline that passes at once.
+    for (const options of [
+      { limits: { brokerTimeoutMs: 2 ** 31 } },
+      { limits: { handshakeTimeoutMs: 2 ** 40 } },
+      { shutdown: { timeoutMs: 2 ** 31 } },
+    ]) {
+      assert.throws(() => resolveOptions(options), /must be at most 2147483647 ms \(about 24\.8 days\), got/);
+    }
+    assert.equal(resolveOptions({ limits: { closeTimeoutMs: 2 ** 31 - 1 } }).limits.closeTimeoutMs, 2 ** 31 - 1);
     assert.throws(() => resolveOptions({ shutdown: 5000 as never }), /Realtime option shutdown must be an object, got 5000/);
     assert.throws(() => resolveOptions({ heartbeat: true as never }), /Realtime option heartbeat must be an object, got true/);
   });

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { GatewaySettings } from '../gateway/gateway-settings.js';
-import { positiveInteger } from '../options/resolve-options.js';
+import { delayMs } from '../options/resolve-options.js';
 import type { RealtimeModuleOptions } from '../realtime-options.interface.js';
 import type { RealtimeAuthOptions } from './auth-options.interface.js';
 import {
@@ -65,7 +65,7 @@ export class HandshakeChecker {
     private readonly auth: RealtimeAuthOptions = {},
   ) {
     this.verifyTimeoutMs = auth.verifyConnectionTimeoutMs ?? DEFAULT_VERIFY_CONNECTION_TIMEOUT_MS;
-    positiveInteger('auth.verifyConnectionTimeoutMs', this.verifyTimeoutMs);
+    delayMs('auth.verifyConnectionTimeoutMs', this.verifyTimeoutMs);
   }
 
   async check(request: IncomingMessage, gateway: GatewaySettings): Promise<HandshakeOutcome> {

@@ -54,11 +54,14 @@ export interface RealtimeLimits extends FrameLimits {
    */
   closeTimeoutMs?: number;
   /**
-   * How long a join, a leave, a sign-in, a presence read and the shutdown wait for the
-   * module's broker, in ms. A broker that answers none of them in time no longer holds
-   * them up: a subscription or presence entry left unconfirmed is logged (the broker is
+   * How long each broker call of a join, a leave, a sign-in, a presence read and the
+   * shutdown may take, in ms. A broker that does not answer in time no longer holds them
+   * up: a subscription or presence entry left unconfirmed is logged (the broker is
    * expected to restore it, as after an outage), a presence read answers with this
-   * instance's members, and a join with `since` fails with `UNAVAILABLE`. Default 5000.
+   * instance's members, and a join with `since` fails with `UNAVAILABLE`. A join makes two
+   * such waits one after the other (its subscription and presence entry, then the room's
+   * history), three with a handler that reads presence before it answers: keep that under
+   * your clients' request timeout (10 s in the client SDK). Default 2000.
    */
   brokerTimeoutMs?: number;
   /**

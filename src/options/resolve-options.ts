@@ -20,7 +20,7 @@ export const DEFAULTS = Object.freeze({
     handshakeTimeoutMs: 10_000,
     handshakeRate: Object.freeze({ perSecond: 50, burst: 200 }),
     closeTimeoutMs: 2000,
-    brokerTimeoutMs: 5000,
+    brokerTimeoutMs: 2000,
     logThrottle: Object.freeze({ lines: 20, intervalMs: 10_000 }),
     trustProxy: false,
     maxPayload: 64 * 1024,
@@ -76,7 +76,7 @@ export function resolveOptions(options: RealtimeModuleOptions = {}): ResolvedOpt
     closeCode: options.shutdown?.closeCode ?? DEFAULTS.shutdown.closeCode,
     batchSize: options.shutdown?.batchSize ?? DEFAULTS.shutdown.batchSize,
   };
-  positiveInteger('shutdown.timeoutMs', shutdown.timeoutMs);
+  delayMs('shutdown.timeoutMs', shutdown.timeoutMs);
   positiveInteger('shutdown.batchSize', shutdown.batchSize);
   if (shutdown.closeCode !== CloseCode.GOING_AWAY && shutdown.closeCode !== CloseCode.SERVICE_RESTART) {
     throw new TypeError(`Realtime option shutdown.closeCode must be 1001 or 1012, got ${String(shutdown.closeCode)}`);
@@ -130,13 +130,13 @@ export function resolveLimits(limits: RealtimeLimits = {}): LimitSettings {
     'maxConnectionsPerIp',
     'maxRoomsPerConnection',
     'maxBufferedBytes',
-    'handshakeTimeoutMs',
-    'closeTimeoutMs',
-    'brokerTimeoutMs',
     'maxPayload',
     'maxDepth',
   ] as const) {
     positiveInteger(`limits.${name}`, settings[name]);
+  }
+  for (const name of ['handshakeTimeoutMs', 'closeTimeoutMs', 'brokerTimeoutMs'] as const) {
+    delayMs(`limits.${name}`, settings[name]);
   }
   positiveInteger('limits.logThrottle.lines', settings.logThrottle.lines);
   positiveInteger('limits.logThrottle.intervalMs', settings.logThrottle.intervalMs);
@@ -190,6 +190,17 @@ export function optionalObject(name: string, value: unknown): void {
 export function positiveInteger(name: string, value: unknown): void {
   if (!Number.isSafeInteger(value) || (value as number) <= 0) {
     throw new TypeError(`Realtime option ${name} must be a positive integer, got ${String(value)}`);
+  }
+}
+
+/** The longest delay a Node timer keeps (a longer one fires after 1 ms). */
+const MAX_DELAY_MS = 2 ** 31 - 1;
+
+/** Throws unless `value` is a delay a timer can wait for: a positive integer of ms up to about 24.8 days. */
+export function delayMs(name: string, value: unknown): void {
+  positiveInteger(name, value);
+  if ((value as number) > MAX_DELAY_MS) {
+    throw new TypeError(`Realtime option ${name} must be at most ${MAX_DELAY_MS} ms (about 24.8 days), got ${String(value)}`);
   }
 }
 
