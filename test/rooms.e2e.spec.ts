@@ -49,7 +49,7 @@ class ThrowingBroker extends MemoryBroker {
   }
 }
 
-/** A memory broker that breaks the contract once told to: its subscriptions, presence, history and close never answer. */
+/** A memory broker that breaks the contract once told to: its (un)subscriptions, presence, history and close never answer. */
 class HangingBroker extends MemoryBroker {
   hanging = false;
 
@@ -57,8 +57,16 @@ class HangingBroker extends MemoryBroker {
     return this.hanging ? never() : super.subscribe(channel);
   }
 
+  override unsubscribe(channel: string): Promise<void> {
+    return this.hanging ? never() : super.unsubscribe(channel);
+  }
+
   override addPresence(room: string, member: string): Promise<void> {
     return this.hanging ? never() : super.addPresence(room, member);
+  }
+
+  override removePresence(room: string, member: string): Promise<void> {
+    return this.hanging ? never() : super.removePresence(room, member);
   }
 
   override presence(room: string): Promise<string[]> {
@@ -378,6 +386,11 @@ describe('rooms, user targeting and presence (in-memory broker)', () => {
       logger.text,
     );
     assert.deepEqual(await alice.request('rooms'), ['lobby']);
+    // A leave waits for the room's unsubscribe and the presence removal no longer than that either.
+    assert.deepEqual(await alice.request('leave', { room: 'lobby' }), { room: 'lobby' });
+    assert.ok(logger.text.includes(`broker unsubscribe failed: unsubscribe timed out after ${brokerTimeoutMs} ms`), logger.text);
+    assert.ok(logger.text.includes(`broker presence failed: removePresence timed out after ${brokerTimeoutMs} ms`), logger.text);
+    assert.deepEqual(await alice.request('join', { room: 'lobby' }), { room: 'lobby', members: ['alice'] });
     // Whether a rejoin missed anything cannot be told without the broker's history: not joined, try again.
     const since = { offset: 0, epoch: 'e' };
     await assert.rejects(alice.request('join', { room: 'hall', since }), refusedWith('UNAVAILABLE'));
