@@ -483,6 +483,32 @@ describe('client SDK room tracking', () => {
     assert.deepEqual(bodies, [{ room: 'lobby', since: { offset: 7, epoch: 'E' } }]);
   });
 
+  it('tries a rejoin again when it timed out, as when the server could not answer it', async () => {
+    const tracker = new RoomTracker();
+    await tracker.track('lobby', {}, () => Promise.resolve({ room: 'lobby', offset: 3, epoch: 'E' }));
+    const rejoins: unknown[] = [];
+    tracker.onRejoin(({ room, recovered }) => rejoins.push({ room, recovered }));
+    const failures: unknown[] = [];
+    const codes = ['TIMEOUT', 'UNAVAILABLE'];
+    const bodies: unknown[] = [];
+    await tracker.rejoinAll({
+      request: (body) => {
+        bodies.push(body);
+        const code = codes.shift();
+        return code
+          ? Promise.reject(Object.assign(new Error(code), { code }))
+          : Promise.resolve({ offset: 3, epoch: 'E', recovered: true });
+      },
+      fail: (error) => failures.push(error),
+      guard: (call) => call(),
+      later: (_ms, call) => setImmediate(call),
+    });
+    await until(() => rejoins.length === 1, 'the rejoin, tried a third time');
+    assert.deepEqual(rejoins, [{ room: 'lobby', recovered: true }]);
+    assert.deepEqual(failures, []);
+    assert.equal(bodies.length, 3);
+  });
+
   it('forgets a room whose first join failed', async () => {
     const tracker = new RoomTracker();
     await assert.rejects(

@@ -14,7 +14,7 @@ export interface RoomRejoin {
   readonly reply: unknown;
 }
 
-/** Tries of a rejoin the server could not answer (`UNAVAILABLE`), and the first pause between them. */
+/** Tries of a rejoin the server could not answer (`UNAVAILABLE`) or did not answer in time (`TIMEOUT`), and the first pause between them. */
 const REJOIN_RETRIES = 6;
 const REJOIN_RETRY_MS = 500;
 
@@ -125,8 +125,9 @@ export class RoomTracker {
   /**
    * On a new connection: joins every tracked room again through `io.request`, with `since`
    * when its position is known, and tells the listeners. A join the server cannot answer
-   * now (`UNAVAILABLE`: its history cannot be read) is tried again after a while, a few
-   * times; other failures go to `io.fail`. The room stays tracked either way.
+   * now (`UNAVAILABLE`: its history cannot be read) or did not answer in time (`TIMEOUT`;
+   * joining again is harmless) is tried again after a while, a few times; other failures
+   * go to `io.fail`. The room stays tracked either way.
    */
   async rejoinAll(io: RejoinIo): Promise<void> {
     if (this.rejoin) {
@@ -159,7 +160,8 @@ export class RoomTracker {
       const recovered = (reply as { recovered?: unknown } | null)?.recovered === true;
       this.listeners.forEach((listener) => io.guard(() => listener({ room, recovered, reply })));
     } catch (error) {
-      if ((error as { code?: unknown }).code === 'UNAVAILABLE' && attempt < REJOIN_RETRIES && generation === this.generation) {
+      const code = (error as { code?: unknown }).code;
+      if ((code === 'UNAVAILABLE' || code === 'TIMEOUT') && attempt < REJOIN_RETRIES && generation === this.generation) {
         const timer = io.later(Math.min(REJOIN_RETRY_MS * 2 ** attempt, 8000), () => {
           this.retries.delete(timer);
           void this.rejoinOne(room, generation, attempt + 1, io);
