@@ -424,7 +424,8 @@ describe('client SDK against a scripted fake server', () => {
     );
   });
 
-  it('opens without an onReconnect that never settles once onReconnectTimeoutMs passed, and says so', async () => {
+  /** A client on a fake clock whose first connection the server closes (1012), with an `onReconnect` that never settles. */
+  async function withHangingHook(options: { onReconnectTimeoutMs?: number } = {}) {
     server = await FakeServer.start();
     server.onConnection = ({ socket }) => {
       if (server.connections.length === 1) {
@@ -432,16 +433,21 @@ describe('client SDK against a scripted fake server', () => {
       }
     };
     const clock = new FakeClock(Date.now());
-    let hookStarted = false;
+    const hook = { started: false };
     const made = client({
       clock,
       random: () => 0,
-      onReconnectTimeoutMs: 5000,
+      ...options,
       onReconnect: () => {
-        hookStarted = true;
+        hook.started = true;
         return new Promise<void>(() => undefined);
       },
     });
+    return { clock, made, hook };
+  }
+
+  it('opens without an onReconnect that never settles once onReconnectTimeoutMs passed, and says so', async () => {
+    const { clock, made, hook } = await withHangingHook({ onReconnectTimeoutMs: 5000 });
     const errors: { code: string; message: string }[] = [];
     made.onError((error) => errors.push({ code: error.code, message: error.message }));
     await until(() => made.state === 'reconnecting', 'the reconnection to be planned');
@@ -449,7 +455,7 @@ describe('client SDK against a scripted fake server', () => {
     await server.connectionCount(2);
     made.send('queued');
     // The hook's deadline is set in the same turn as the hook is called.
-    await until(() => hookStarted, 'onReconnect to start');
+    await until(() => hook.started, 'onReconnect to start');
     assert.equal(made.state, 'connecting', 'the hook is still running');
     clock.advance(5000);
     await until(() => made.state === 'open', 'the client to open without the hook');
@@ -458,25 +464,10 @@ describe('client SDK against a scripted fake server', () => {
   });
 
   it('leaves no timer behind when disconnect() comes while an onReconnect that never settles runs', async () => {
-    server = await FakeServer.start();
-    server.onConnection = ({ socket }) => {
-      if (server.connections.length === 1) {
-        socket.close(1012, 'restart');
-      }
-    };
-    const clock = new FakeClock(Date.now());
-    let hookStarted = false;
-    const made = client({
-      clock,
-      random: () => 0,
-      onReconnect: () => {
-        hookStarted = true;
-        return new Promise<void>(() => undefined);
-      },
-    });
+    const { clock, made, hook } = await withHangingHook();
     await until(() => made.state === 'reconnecting', 'the reconnection to be planned');
     clock.advance(0);
-    await until(() => hookStarted, 'onReconnect to start');
+    await until(() => hook.started, 'onReconnect to start');
     made.disconnect();
     assert.equal(made.state, 'closed');
     // A timer left set would keep a Node process alive, here for the hook's 30 s.
