@@ -9,7 +9,6 @@ import type {
 import { BrokerTimeoutError, BrokerUnavailableError, messageOf } from './broker-errors.js';
 import { promiseOf } from './promise-of.js';
 import { untilDeadline } from '../limits/deadline.js';
-import { DEFAULTS } from '../options/resolve-options.js';
 
 /**
  * The broker as `RealtimeHub` calls it: a call that throws, against the contract ("no
@@ -28,8 +27,8 @@ import { DEFAULTS } from '../options/resolve-options.js';
 export class ContractGuard implements RealtimeBroker {
   constructor(
     private readonly broker: RealtimeBroker,
-    /** How long a bounded call may take, in ms; default `limits.brokerTimeoutMs`'s. */
-    private readonly timeoutMs: number = DEFAULTS.limits.brokerTimeoutMs,
+    /** How long a bounded call may take, in ms (`limits.brokerTimeoutMs`). */
+    private readonly timeoutMs: number,
   ) {}
 
   start(instanceId: string, onMessage: BrokerMessageListener, onRestored?: () => void): Promise<void> {

@@ -1,9 +1,7 @@
-import { type ClientClock, keepingTimers, withinDeadline } from './clock.js';
+import { type ClientClock, keepingTimers, MAX_DELAY_MS, withinDeadline } from './clock.js';
 import type { TokenProvider, TokenReason } from './client-options.js';
 import { tokenExpiry } from './jwt-expiry.js';
 
-/** Longest delay a timer takes everywhere (setTimeout fires at once beyond it). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const MIN_REFRESH_DELAY_MS = 1000;
 
 /**
@@ -54,7 +52,7 @@ export class TokenKeeper {
     const before = Math.min(this.refreshBeforeMs, lifetime / 2);
     const wait = Math.max(MIN_REFRESH_DELAY_MS, lifetime - before);
     // Timers beyond ~24.8 days fire at once: wait in steps and look again.
-    this.timer = this.clock.setTimeout(() => (wait > MAX_TIMER_MS ? this.schedule(token, due) : due()), Math.min(wait, MAX_TIMER_MS));
+    this.timer = this.clock.setTimeout(() => (wait > MAX_DELAY_MS ? this.schedule(token, due) : due()), Math.min(wait, MAX_DELAY_MS));
   }
 
   /**

@@ -1,4 +1,5 @@
-const MAX_TIMER_MS = 2 ** 31 - 1;
+import { MAX_TIMER_MS } from '../limits/deadline.js';
+
 /**
  * Once this many ms have passed since the queue's epoch, the epoch moves to now and the
  * deadlines with it, so that they stay small integers (see {@link Deadline.deadlineAt}).

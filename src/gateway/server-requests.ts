@@ -1,6 +1,7 @@
 import { ERROR_EVENT, MAX_EVENT_LENGTH } from '../protocol/envelope.js';
 import { isRealtimeErrorCode } from '../protocol/error-codes.js';
 import { ClientReplyError } from '../realtime.errors.js';
+import { MAX_TIMER_MS } from '../limits/deadline.js';
 
 /** Options of `RealtimeHub.request()`. */
 export interface ServerRequestOptions {
@@ -10,8 +11,6 @@ export interface ServerRequestOptions {
 
 /** Default time a client has to answer a server request. */
 export const DEFAULT_SERVER_REQUEST_TIMEOUT_MS = 10_000;
-/** Longest timer Node keeps (about 24.8 days). */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 /** Longest error message kept from a client's failure reply. */
 const MAX_CLIENT_MESSAGE_LENGTH = 1000;
 
@@ -104,8 +103,8 @@ function checkRequest(event: string, options: ServerRequestOptions): number {
     );
   }
   const timeoutMs = options.timeoutMs ?? DEFAULT_SERVER_REQUEST_TIMEOUT_MS;
-  if (!(timeoutMs > 0 && timeoutMs <= MAX_TIMEOUT_MS)) {
-    throw new TypeError(`RealtimeHub.request(): timeoutMs must be over 0 and at most ${MAX_TIMEOUT_MS}, got ${String(timeoutMs)}`);
+  if (!(timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) {
+    throw new TypeError(`RealtimeHub.request(): timeoutMs must be over 0 and at most ${MAX_TIMER_MS}, got ${String(timeoutMs)}`);
   }
   return timeoutMs;
 }

@@ -1,3 +1,6 @@
+/** The longest delay a Node timer keeps, in ms (about 24.8 days): a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * What `work` settles with, or `'timeout'` once `ms` passed first. Its timer is cleared
  * once it is decided, and unref'd unless `keepAlive` (work that never settles must not

@@ -2,6 +2,7 @@ import { type CompressionSettings, resolveCompression } from './compression.js';
 import type { HistoryPolicy } from '../broker/broker.interface.js';
 import type { HeartbeatTiming } from '../heartbeat/heartbeat-monitor.js';
 import type { LimitSettings, RealtimeLimits } from '../limits/limits.js';
+import { MAX_TIMER_MS } from '../limits/deadline.js';
 import { checkRate } from '../limits/token-bucket.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { DEFAULT_MAX_DEPTH } from '../protocol/envelope.js';
@@ -193,14 +194,11 @@ export function positiveInteger(name: string, value: unknown): void {
   }
 }
 
-/** The longest delay a Node timer keeps (a longer one fires after 1 ms). */
-const MAX_DELAY_MS = 2 ** 31 - 1;
-
 /** Throws unless `value` is a delay a timer can wait for: a positive integer of ms up to about 24.8 days. */
 export function delayMs(name: string, value: unknown): void {
   positiveInteger(name, value);
-  if ((value as number) > MAX_DELAY_MS) {
-    throw new TypeError(`Realtime option ${name} must be at most ${MAX_DELAY_MS} ms (about 24.8 days), got ${String(value)}`);
+  if ((value as number) > MAX_TIMER_MS) {
+    throw new TypeError(`Realtime option ${name} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${String(value)}`);
   }
 }
 

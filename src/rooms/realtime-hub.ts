@@ -13,7 +13,7 @@ import { RealtimeError } from '../realtime.errors.js';
 import { REALTIME_MODULE_OPTIONS } from '../realtime.module-definition.js';
 import { RealtimeMetrics } from '../metrics/realtime-metrics.js';
 import type { RealtimeModuleOptions } from '../realtime-options.interface.js';
-import { resolveHistory } from '../options/resolve-options.js';
+import { resolveHistory, resolveLimits } from '../options/resolve-options.js';
 import { trimCloseReason } from '../protocol/close-reason.js';
 import {
   ALL_CHANNEL,
@@ -71,7 +71,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   private readonly metrics: RealtimeMetrics | undefined;
 
   constructor(@Optional() @Inject(REALTIME_MODULE_OPTIONS) options?: RealtimeModuleOptions, @Optional() metrics?: RealtimeMetrics) {
-    this.broker = new ContractGuard(options?.broker ?? new MemoryBroker(), options?.limits?.brokerTimeoutMs);
+    this.broker = new ContractGuard(options?.broker ?? new MemoryBroker(), resolveLimits(options?.limits).brokerTimeoutMs);
     this.metrics = options?.metrics === false ? undefined : metrics;
     this.userChannels = new UserChannels(this.broker, (work, what) => this.settle(work, what));
     const history = resolveHistory(options?.history);
