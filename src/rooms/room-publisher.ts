@@ -25,8 +25,13 @@ export interface RoomPublisherHost {
  * history, local members get it at once and the broker carries it to the others.
  */
 export class RoomPublisher {
-  /** ticket → the sender a room publish of this instance must skip, until it comes back from the broker. */
-  private readonly exceptTickets = new Map<number, Connection>();
+  /**
+   * ticket → the sender a room publish of this instance must skip, until it comes back from
+   * the broker. Held weakly: a publish whose echo never comes (the room's subscription
+   * was dropped or never confirmed) must not keep a closed connection, its socket and its
+   * buffers alive until the ticket is pushed out.
+   */
+  private readonly exceptTickets = new Map<number, WeakRef<Connection>>();
   private nextTicket = 0;
 
   constructor(
@@ -50,7 +55,7 @@ export class RoomPublisher {
     }
     let except: Connection | undefined;
     if (live && message.except !== undefined && message.origin === this.instanceId) {
-      except = this.exceptTickets.get(message.except);
+      except = this.exceptTickets.get(message.except)?.deref();
       this.exceptTickets.delete(message.except);
     }
     return { frame: message.frame, except };
@@ -65,7 +70,7 @@ export class RoomPublisher {
     let ticket: number | undefined;
     if (except && this.host.members(room)?.has(except)) {
       ticket = ++this.nextTicket;
-      this.exceptTickets.set(ticket, except);
+      this.exceptTickets.set(ticket, new WeakRef(except));
       if (this.exceptTickets.size > MAX_EXCEPT_TICKETS) {
         this.exceptTickets.delete(this.exceptTickets.keys().next().value!);
       }
