@@ -1,5 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import type { RealtimeBroker } from '../broker/broker.interface.js';
+import { messageOf } from '../broker/broker-errors.js';
 import type { Connection } from '../gateway/connection.js';
 import type { RealtimeMetrics } from '../metrics/realtime-metrics.js';
 import { PushFrame } from '../transport/push-frame.js';
@@ -212,7 +213,7 @@ export class PresenceEvents {
       // Strict: a broker that cannot tell rejects rather than answer with this instance's members.
       present = await this.broker.presence(room, { strict: true });
     } catch (error) {
-      this.pause(error instanceof Error ? error.message : String(error));
+      this.pause(messageOf(error));
       return;
     }
     if (!this.brokerAnswers() || this.reads.get(room) !== read || !this.told.has(room)) {

@@ -1,5 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import type { HistoryPage, HistoryPolicy, RealtimeBroker, StreamPosition } from '../broker/broker.interface.js';
+import { messageOf } from '../broker/broker-errors.js';
 import type { Connection } from '../gateway/connection.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { RealtimeError } from '../realtime.errors.js';
@@ -279,7 +280,7 @@ export class RoomStreams {
       }
     } catch (error) {
       failed = true;
-      this.logger.debug(`room ${room}: a gap could not be filled yet: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.debug(`room ${room}: a gap could not be filled yet: ${messageOf(error)}`);
     } finally {
       stream.filling = false;
     }
