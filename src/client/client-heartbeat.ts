@@ -51,9 +51,11 @@ export class ClientHeartbeat {
       ping().then(
         () => generation === this.generation && this.schedule(ping, dead, generation),
         (error: RealtimeClientError) => {
-          if (error.code === ClientErrorCode.TIMEOUT && generation === this.generation) {
-            dead();
+          if (generation !== this.generation) {
+            return; // the connection ended: the next one has a heartbeat of its own
           }
+          // An error answer (RATE_LIMITED, say) proves the link carries frames: ping again later.
+          error.code === ClientErrorCode.TIMEOUT ? dead() : this.schedule(ping, dead, generation);
         },
       );
     }, delay ?? interval);

@@ -54,6 +54,11 @@ export interface RealtimeClientOptions {
   token?: string | TokenProvider;
   /** How long the token provider may take before the attempt counts as failed, in ms. Default 10000. */
   tokenTimeoutMs?: number;
+  /**
+   * How long the server may take to answer the WebSocket handshake before the attempt counts
+   * as failed and the next one is scheduled, in ms. Default 15000 (the server's own deadline is 10 s).
+   */
+  connectTimeoutMs?: number;
   /** Reconnection delays. */
   backoff?: BackoffOptions;
   /** Give up after this many failed reconnection attempts in a row. Default: never. */

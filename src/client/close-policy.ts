@@ -1,4 +1,5 @@
 import { CloseCode } from '../protocol/close-codes.js';
+import type { WebSocketLike } from './websocket-like.js';
 
 /** Close codes after which the client stops for good (protocol §5). */
 const FINAL_CLOSES: ReadonlySet<number> = new Set([
@@ -22,4 +23,13 @@ export function finalClose(code: number, reason: string, canRenew: boolean): str
   return code === CloseCode.TOKEN_EXPIRED && !canRenew
     ? 'the token expired (4001) and there is no token provider to get a new one'
     : undefined;
+}
+
+/**
+ * Drops a socket the client gave up on (no pong, no handshake): at once where the WebSocket
+ * allows it (`ws`'s `terminate`), else with a close that says why.
+ */
+export function abandon(socket: WebSocketLike, reason: string): void {
+  const terminate = (socket as { terminate?: () => void }).terminate;
+  terminate ? terminate.call(socket) : socket.close(DEAD_LINK_CLOSE, reason);
 }

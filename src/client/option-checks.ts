@@ -2,7 +2,7 @@ import type { RealtimeClientOptions } from './client-options.js';
 import { MAX_DELAY_MS } from './clock.js';
 
 /** The options that are delays in ms. */
-const DELAYS = ['tokenTimeoutMs', 'requestTimeoutMs', 'pongTimeoutMs', 'onReconnectTimeoutMs'] as const;
+const DELAYS = ['tokenTimeoutMs', 'connectTimeoutMs', 'requestTimeoutMs', 'pongTimeoutMs', 'onReconnectTimeoutMs'] as const;
 
 /**
  * @internal Checks a client's numeric options, so that a mistake fails at the constructor

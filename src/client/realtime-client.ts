@@ -1,15 +1,16 @@
 import { CloseCode } from '../protocol/close-codes.js';
 import { trimCloseReason } from '../protocol/close-reason.js';
 import { AUTH_EVENT, ERROR_EVENT, type ErrorPayload, PING_EVENT } from '../protocol/envelope.js';
-import { DEAD_LINK_CLOSE, finalClose } from './close-policy.js';
+import { abandon, finalClose } from './close-policy.js';
 import * as codec from './client-codec.js';
-import { backoffDelay, resolveBackoff } from './backoff.js';
+import { resolveBackoff } from './backoff.js';
 import { ClientStateMachine, type ConnectionState, type StateChange } from './client-state.js';
 import { type ClientClock, keepingTimers, systemClock } from './clock.js';
 import { ClientEvents } from './client-events.js';
 import { ClientHeartbeat } from './client-heartbeat.js';
 import { runReconnectHook } from './reconnect-hook.js';
-import type { EventMap, IncomingFrame, ReconnectContext, RealtimeClientOptions, TokenReason } from './client-options.js';
+import { Reconnection } from './reconnection.js';
+import type { EventMap, IncomingFrame, ReconnectContext, RealtimeClientOptions } from './client-options.js';
 import { ClientErrorCode, describe, RealtimeClientError, toClientError } from './client-error.js';
 import { Outbox } from './outbox.js';
 import { checkClientOptions } from './option-checks.js';
@@ -38,15 +39,12 @@ import type { PushesOf, ReplyOf, RequestArgs, RequestEvent, RequestOptions, Unty
  */
 export class RealtimeClient<Events extends EventMap = EventMap> {
   private readonly WebSocketImpl: WebSocketConstructor;
-  private readonly backoff;
   private readonly clock: ClientClock;
   private readonly events: ClientEvents;
   private readonly machine: ClientStateMachine;
   private readonly outbox: Outbox;
   private socket: WebSocketLike | undefined;
-  /** Attempts since the last open, a 1013 (overloaded) since, why the next token is asked for, and whether it opened before. */
-  private retry = { attempt: 0, overloaded: false, tokenReason: 'connect' as TokenReason, everOpened: false };
-  private retryTimer: unknown;
+  private readonly retry: Reconnection;
   /** The running `onReconnect`'s deadline, cleared with the other timers (a hook left hanging keeps nothing alive). */
   private hookDeadline: unknown;
   private readonly tokens: TokenKeeper;
@@ -71,8 +69,8 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     this.encoding = codec.checkEncoding(options.encoding);
     this.prepare = codec.preparerFor(this.encoding);
     this.encode = codec.encoderFor('');
-    this.backoff = resolveBackoff(options.backoff);
     this.clock = options.clock ?? systemClock;
+    this.retry = new Reconnection(this.clock, resolveBackoff(options.backoff), options.random);
     this.events = new ClientEvents(options.reportListenerError);
     this.machine = new ClientStateMachine((call) => this.events.guard(call));
     this.outbox = new Outbox(this.clock, options.maxQueue ?? 100);
@@ -143,8 +141,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     if (this.machine.state !== 'closed') {
       return;
     }
-    this.retry.attempt = 0;
-    this.retry.overloaded = false;
+    this.retry.restart();
     this.machine.move('connecting', 'connect');
     void this.attempt(++this.attempts);
   }
@@ -225,8 +222,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
       token = await this.tokens.get(this.retry.tokenReason);
     } catch (error) {
       if (attempt === this.attempts && this.state === 'connecting') {
-        this.events.error(new RealtimeClientError(ClientErrorCode.DISCONNECTED, `the token provider failed: ${describe(error)}`));
-        this.scheduleReconnect(undefined);
+        this.attemptFailed(attempt, `the token provider failed: ${describe(error)}`);
       }
       return;
     }
@@ -239,13 +235,19 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
       socket.binaryType = 'arraybuffer';
     } catch (error) {
       // E.g. a token that is not a valid subprotocol value (base64 with + / =): a new token may do.
-      this.events.error(new RealtimeClientError(ClientErrorCode.DISCONNECTED, `cannot open the WebSocket: ${describe(error)}`));
       this.retry.tokenReason = 'expired';
-      this.scheduleReconnect(undefined);
+      this.attemptFailed(attempt, `cannot open the WebSocket: ${describe(error)}`);
       return;
     }
     this.socket = socket;
     let opened = false;
+    const timeoutMs = this.options.connectTimeoutMs ?? 15_000;
+    this.retry.handshakeWithin(timeoutMs, () => {
+      if (this.socket === socket) {
+        abandon(socket, 'no handshake');
+        this.onClose(1006, `the handshake was not answered within ${timeoutMs} ms`, true);
+      }
+    });
     socket.addEventListener('open', () => {
       opened = true;
       if (this.socket === socket) {
@@ -266,30 +268,38 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     });
   }
 
+  /** An attempt failed before it had a socket; a listener told of it may have disconnected (or connected) meanwhile. */
+  private attemptFailed(attempt: number, message: string): void {
+    this.events.error(new RealtimeClientError(ClientErrorCode.DISCONNECTED, message));
+    if (attempt === this.attempts && this.state === 'connecting') {
+      this.scheduleReconnect(undefined);
+    }
+  }
+
   private async onOpen(socket: WebSocketLike, token: string | undefined): Promise<void> {
-    const reconnect = this.retry.everOpened;
-    this.retry = { attempt: 0, overloaded: false, tokenReason: 'reconnect', everOpened: true };
+    const reconnect = this.retry.opened();
     this.tokens.schedule(token, () => void this.refresh(socket));
     this.heartbeat.start(
       () => this.requestVia(PING_EVENT, undefined, { timeoutMs: this.options.pongTimeoutMs ?? 10_000 }, true),
       () => {
         if (this.socket === socket) {
           // No pong: the link is dead even if the socket does not know it yet.
-          const terminate = (socket as { terminate?: () => void }).terminate;
-          terminate ? terminate.call(socket) : socket.close(DEAD_LINK_CLOSE, 'no pong');
+          abandon(socket, 'no pong');
           this.onClose(1006, 'no pong', true);
         }
       },
     );
+    const current = () => this.socket === socket && this.state === 'connecting';
     if (reconnect) {
       await this.rooms.rejoinAll({
         request: (body) => this.requestVia(this.rooms.joinEvent, body, {}, true), // ahead of the queue
-        fail: (error) => this.events.error(toClientError(error)),
+        // A rejoin cut by the connection's end is tried again on the next one: nothing to tell.
+        fail: (error) => this.socket === socket && this.events.error(toClientError(error)),
         guard: (call) => this.events.guard(call),
         later: (ms, call) => this.clock.setTimeout(call, ms),
       });
     }
-    if (reconnect && this.options.onReconnect) {
+    if (reconnect && this.options.onReconnect && current()) {
       // The hook's own messages go out at once; everything else waits in the queue.
       const context: ReconnectContext = {
         request: (event, data, options = {}) => this.requestVia(event, data, options, true),
@@ -298,7 +308,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
       const clock = keepingTimers(this.clock, (timer) => (this.hookDeadline = timer));
       await runReconnectHook(this.options.onReconnect, context, clock, this.options.onReconnectTimeoutMs, this.events);
     }
-    if (this.socket !== socket || socket.readyState !== OPEN || this.state !== 'connecting') {
+    if (!current() || socket.readyState !== OPEN) {
       return;
     }
     this.outbox.flush(
@@ -328,6 +338,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     this.events.dispatch(frame);
   }
 
+  /** The connection (or the attempt) ended; `opened`: it opened, or it did not but was no refusal either (a timeout). */
   private onClose(code: number, reason: string, opened: boolean): void {
     this.socket = undefined;
     this.stopTimers();
@@ -343,12 +354,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
       this.events.error(new RealtimeClientError(ClientErrorCode.CLOSED, stopFor));
       return;
     }
-    if (code === CloseCode.TOKEN_EXPIRED || !opened) {
-      // 4001, or a handshake refused before any open (browsers cannot see the 401): a new token may help.
-      this.retry.tokenReason = 'expired';
-    }
-    // Overload lasts until a connection opens again, whatever closes the attempts meanwhile.
-    this.retry.overloaded ||= code === CloseCode.TRY_AGAIN_LATER;
+    this.retry.closed(code, !opened);
     this.scheduleReconnect({ code, reason });
   }
 
@@ -359,19 +365,12 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
       this.machine.move('closed', 'gave-up', close);
       return;
     }
-    // A 4001 is answered at once with a fresh token; everything else backs off.
-    const delay =
-      close?.code === CloseCode.TOKEN_EXPIRED && this.retry.attempt === 0
-        ? 0
-        : backoffDelay(this.retry.attempt, this.backoff, this.retry.overloaded, this.options.random);
-    this.retry.attempt++;
-    this.clock.clearTimeout(this.retryTimer);
-    this.retryTimer = this.clock.setTimeout(() => {
+    const delay = this.retry.schedule(close?.code, () => {
       if (this.state === 'reconnecting') {
         this.machine.move('connecting', 'retry');
         void this.attempt(++this.attempts);
       }
-    }, delay);
+    });
     this.machine.move('reconnecting', 'connection-lost', close, delay);
   }
 
@@ -391,7 +390,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
   }
 
   private stopTimers(disconnecting = false): void {
-    this.clock.clearTimeout(this.retryTimer);
+    this.retry.stop();
     this.clock.clearTimeout(this.hookDeadline);
     this.rooms.stop((timer) => this.clock.clearTimeout(timer));
     this.tokens.stop(disconnecting); // a token awaited on a lost connection may still serve the next

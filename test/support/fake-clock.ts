@@ -41,6 +41,11 @@ export class FakeClock implements HeartbeatClock, ClientClock {
     return this.intervals.size;
   }
 
+  /** How long until each timer set fires, soonest first. */
+  get dueIn(): number[] {
+    return [...this.intervals.values()].map((timer) => timer.due - this.time).sort((a, b) => a - b);
+  }
+
   /** How long until the next timer fires; undefined when none is set. */
   get nextDueIn(): number | undefined {
     let next: number | undefined;
