@@ -20,13 +20,26 @@ class ChannelHistory {
   }
 }
 
+/** Channels kept before the first sweep of expired ones. */
+const FIRST_SWEEP_AT = 1024;
+
 /**
  * The histories of the channels of one {@link MemoryBus}: what `MemoryBroker` keeps for
  * publishes with a {@link HistoryPolicy}. A channel's history, and its epoch, end
  * `ttlMs` after its last message; the next use starts a new epoch.
+ *
+ * Every join reads its room's history, which starts one for a room never published to,
+ * so expired histories are swept out: whenever the channels kept have doubled since the
+ * last sweep, which keeps them within twice those still alive (as Redis expires its keys).
  */
 export class MemoryHistories {
   private readonly channels = new Map<string, ChannelHistory>();
+  private sweepAt = FIRST_SWEEP_AT;
+
+  /** Channels with a history kept (some of them maybe expired, until the next sweep). */
+  get size(): number {
+    return this.channels.size;
+  }
 
   /** Keeps `payload` as the channel's next message; returns its position. */
   append(channel: string, payload: string, policy: HistoryPolicy, now = Date.now()): StreamPosition {
@@ -57,7 +70,19 @@ export class MemoryHistories {
     if (!history || now - history.touchedAt > policy.ttlMs) {
       history = new ChannelHistory(now);
       this.channels.set(channel, history);
+      if (this.channels.size >= this.sweepAt) {
+        this.sweep(policy, now);
+      }
     }
     return history;
+  }
+
+  private sweep(policy: HistoryPolicy, now: number): void {
+    for (const [channel, history] of this.channels) {
+      if (now - history.touchedAt > policy.ttlMs) {
+        this.channels.delete(channel);
+      }
+    }
+    this.sweepAt = Math.max(FIRST_SWEEP_AT, this.channels.size * 2);
   }
 }
