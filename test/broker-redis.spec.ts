@@ -1,6 +1,9 @@
 import { ConsoleLogger, Logger } from '@nestjs/common';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createConnection, createServer, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { BrokerUnavailableError } from '../src/index.js';
 import { RedisBroker, type RedisBrokerOptions } from '../src/redis.js';
@@ -95,6 +98,57 @@ describe('RedisBroker when Redis fails', () => {
     const kept = b.received.filter((payload) => payload.startsWith('down'));
     assert.deepEqual(kept, [...new Set(kept)]);
     assert.deepEqual(kept, [...kept].sort());
+  });
+
+  it('never sends a publish twice when the connection drops after Redis ran it but before its answer came', async () => {
+    // A proxy to Redis that cuts the connection right after Redis answered the marked publish.
+    let cut = false;
+    const links: Socket[] = [];
+    const proxy = createServer((client) => {
+      const server = createConnection(redis.port, '127.0.0.1');
+      links.push(client, server);
+      let marked = false;
+      client.on('data', (bytes) => {
+        marked ||= !cut && bytes.includes('only-once');
+        server.write(bytes);
+      });
+      server.on('data', (bytes) => {
+        if (marked && !cut) {
+          cut = true; // the answer is lost with the connection
+          client.destroy();
+          server.destroy();
+          return;
+        }
+        client.write(bytes);
+      });
+      for (const [one, other] of [
+        [client, server],
+        [server, client],
+      ]) {
+        one.on('error', () => undefined);
+        one.on('close', () => other.destroy());
+      }
+    });
+    proxy.listen(0, '127.0.0.1');
+    await once(proxy, 'listening');
+    try {
+      const keyPrefix = `once${randomUUID().slice(0, 8)}:`;
+      const { broker } = await started(`redis://127.0.0.1:${(proxy.address() as AddressInfo).port}`, { keyPrefix });
+      const policy = { size: 10, ttlMs: 60_000 };
+      const outcome = await broker.publish('r:once', 'only-once', policy).then(
+        (position) => `taken at ${position?.offset}`,
+        (error: unknown) => (error instanceof BrokerUnavailableError ? 'refused' : `failed: ${String(error)}`),
+      );
+      assert.ok(cut, 'the proxy cut the connection');
+      assert.equal(outcome, 'refused', 'the sender is told it may not have been taken');
+      await until(() => broker.health().status === 'ok', 'reconnected', 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 200)); // a resent command would have run by now
+      const page = await broker.history('r:once', undefined, policy);
+      assert.equal(page.position.offset, 1, 'the publish ran once: one offset taken');
+    } finally {
+      links.forEach((socket) => socket.destroy());
+      proxy.close();
+    }
   });
 
   it('does not believe a connection that no longer answers: bounded, degraded, then back', async () => {

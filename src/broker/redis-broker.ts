@@ -98,7 +98,11 @@ export class RedisBroker implements RealtimeBroker {
     const connectionOptions: RedisOptions = {
       // Never buffer commands while disconnected: that queue has no bound.
       enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
+      // A command sent and not answered when the connection drops fails then, and is never
+      // sent again on the next connection: Redis may have run it already (a publish would
+      // take a second offset, and reach every member twice).
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
       autoResubscribe: false,
       lazyConnect: true,
       // Deadlines are the broker's own (BrokerResilience.attempt), recognised by type.
