@@ -109,6 +109,24 @@ describe('DTO validation of message handlers', () => {
       assert.deepEqual(error.details, [{ property: 'admin', constraints: { whitelistValidation: 'property admin should not exist' } }]);
     });
 
+    it('answers a frame full of unknown keys with the first 50 details and a count of all, not one detail per key', async () => {
+      const client = await connect();
+      const data: Record<string, unknown> = { ...validProfile };
+      for (let i = 0; i < 5000; i++) {
+        data[`k${i}`] = 0;
+      }
+      const question = JSON.stringify({ event: 'profile', id: 'flood', data });
+      const answer = await client.request(JSON.parse(question) as Frame);
+      const error = errorOf(answer);
+      assert.equal(answer.id, 'flood');
+      assert.equal(error.code, 'VALIDATION_FAILED');
+      assert.equal(error.details?.length, 50);
+      assert.deepEqual(error.details?.[0], { property: 'k0', constraints: { whitelistValidation: 'property k0 should not exist' } });
+      assert.match(error.message, /\(and 4997 more\)$/);
+      assert.ok(JSON.stringify(answer).length < question.length / 5, `an answer of ${JSON.stringify(answer).length} bytes`);
+      await assertAlive(client);
+    });
+
     it('reports errors of a nested DTO as children', async () => {
       const client = await connect();
       const error = errorOf(await client.request({ event: 'profile', id: 1, data: { ...validProfile, address: { city: '', zip: 5 } } }));

@@ -5,6 +5,12 @@ import { RealtimeError } from '../realtime.errors.js';
 
 /** How many failed rules the error frame's message names before it says "and N more". */
 const MESSAGE_RULES = 3;
+/**
+ * How many entries (nested ones included) the error frame's details hold at most: a 64 KiB
+ * frame of unknown keys fails thousands of whitelist rules, and a detail for each would
+ * make the answer ten times the question.
+ */
+export const MAX_DETAILS = 50;
 
 /**
  * class-validator's errors as protocol details: `{property, constraints?, children?}`,
@@ -52,7 +58,7 @@ export function validationFailed(details: ValidationErrorDetail[], message = sum
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
   try {
-    return new RealtimeError(ErrorCode.VALIDATION_FAILED, message, details);
+    return new RealtimeError(ErrorCode.VALIDATION_FAILED, message, firstDetails(details, { left: MAX_DETAILS }));
   } finally {
     Error.stackTraceLimit = limit;
   }
@@ -67,4 +73,26 @@ export function validationFailed(details: ValidationErrorDetail[], message = sum
  */
 export function realtimeValidationExceptionFactory(errors: ValidationError[]): RealtimeError {
   return validationFailed(toValidationDetails(errors));
+}
+
+/** The first entries of `details`, depth first, while `budget` lasts (the message counts them all); `details` itself when all fit. */
+function firstDetails(details: ValidationErrorDetail[], budget: { left: number }): ValidationErrorDetail[] {
+  const kept: ValidationErrorDetail[] = [];
+  let cut = false;
+  for (const detail of details) {
+    if (budget.left <= 0) {
+      cut = true;
+      break;
+    }
+    budget.left--;
+    const children = detail.children && firstDetails(detail.children, budget);
+    if (children === detail.children) {
+      kept.push(detail);
+    } else {
+      cut = true;
+      const { property, constraints } = detail;
+      kept.push({ property, ...(constraints && { constraints }), ...(children!.length > 0 && { children }) });
+    }
+  }
+  return cut ? kept : details;
 }
