@@ -317,9 +317,56 @@ describe('room offsets, history and recovery (docs/protocol.md §7, in-memory br
     const reply = got.find((frame) => frame.id === 'again')!;
     const push = got.find((frame) => frame.event === 'message')!;
     assert.equal((reply.data as Frame).epoch !== undefined, true);
-    assert.equal('recovered' in (reply.data as Frame), false);
+    // Nothing is replayed to a member: with since, the reply says so (recovered: false).
+    assert.equal((reply.data as Frame).recovered, false);
     assert.equal((push.data as { text: string }).text, 'meanwhile');
     assert.equal((await alice.request({ event: 'rooms', id: 'r' })).id, 'r');
+  });
+
+  it('replays to a join with since that follows a join and a leave still under way on the same connection', async () => {
+    const on = await app();
+    const outside = await publisher(on);
+    for (const text of ['m1', 'm2', 'm3']) {
+      await sendAcked(outside, 'lobby', text);
+    }
+    const alice = await on.connect('alice');
+    clients.push(alice);
+    const [socket] = on.hub.localClientsOf('alice');
+    const { epoch } = (await on.hub.join(socket!, 'lobby'))!;
+    await on.hub.leave(socket!, 'lobby');
+    for (const text of ['m4', 'm5']) {
+      await sendAcked(outside, 'lobby', text);
+    }
+    // Back to back: the first join still waits for the broker when the leave and the second join come.
+    const first = on.hub.join(socket!, 'lobby');
+    const left = on.hub.leave(socket!, 'lobby');
+    const second = on.hub.join(socket!, 'lobby', { since: { offset: 3, epoch } });
+    await Promise.all([first, left]);
+    assert.deepEqual(await second, { offset: 5, epoch, recovered: true });
+    const pushes = await frames(alice, 2);
+    assert.deepEqual(
+      pushes.map((push) => [push.offset, (push.data as Frame).text]),
+      [
+        [4, 'm4'],
+        [5, 'm5'],
+      ],
+    );
+  });
+
+  it('joins afresh when a second join of a room comes while the first, which then fails, is under way', async () => {
+    const broker = new LossyBroker();
+    const on = await app({}, broker);
+    const outside = await publisher(on);
+    await sendAcked(outside, 'lobby', 'm1');
+    const alice = await on.connect('alice');
+    clients.push(alice);
+    const [socket] = on.hub.localClientsOf('alice');
+    broker.failHistory = 1;
+    const first = on.hub.join(socket!, 'lobby', { since: { offset: 0, epoch: 'old' } });
+    const second = on.hub.join(socket!, 'lobby');
+    await assert.rejects(first, { code: 'UNAVAILABLE' });
+    assert.equal((await second)?.offset, 1);
+    assert.equal(on.hub.isInRoom(socket!, 'lobby'), true, 'the second join, answered ok, left the client out');
   });
 
   it('refuses a since that is not {offset, epoch} with BAD_REQUEST', async () => {

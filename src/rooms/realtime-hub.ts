@@ -120,9 +120,9 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
    * instance will reach it, and its user shows in the room's presence, with the room's
    * position (undefined when history is off, or the broker could not tell and nothing is
    * known here). With `options.since`, the messages missed since are delivered right after
-   * the reply of the request that joined, before any newer one (`recovered: true`), or
-   * not at all (`recovered: false`); when the broker cannot tell now, it rejects with
-   * `UNAVAILABLE` and the client is not in the room.
+   * the reply of the request that joined, before any newer one (`recovered: true`), or not
+   * at all (`recovered: false`, always for a client in the room already); when the broker
+   * cannot tell now, it rejects with `UNAVAILABLE` and the client is not in the room.
    */
   async join(client: object, room: string, options: JoinOptions = {}): Promise<RoomPosition | undefined> {
     checkJoin(room, options.since);
@@ -131,8 +131,9 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
       return undefined;
     }
     if (connection.rooms.has(room)) {
-      await this.pendingWork.get(roomChannel(room));
-      return this.streams?.position(room); // already a member: it gets every message as it is
+      // Already in it (or joining it: that join first; once it failed, this one joins afresh).
+      await Promise.all([this.pendingWork.get(roomChannel(room)), this.streams?.answered(room, connection)]);
+      return connection.rooms.has(room) ? this.streams?.memberPosition(room, options.since) : this.join(client, room, options);
     }
     const limit = connection.settings.maxRoomsPerConnection;
     if (connection.rooms.size >= limit) {
@@ -147,7 +148,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
       this.pendingWork.set(roomChannel(room), this.settle(this.broker.subscribe(roomChannel(room)), 'subscribe'));
     }
     members.add(connection);
-    this.streams?.hold(room, connection); // its pushes wait for the join's reply
+    const held = this.streams?.hold(room, connection); // its pushes wait for the join's reply
     // Joiners who arrive while the room's subscription is being made wait for it too.
     const waits = [this.pendingWork.get(roomChannel(room))];
     if (connection.user !== undefined) {
@@ -158,7 +159,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
       return undefined;
     }
     try {
-      return await this.streams?.recover(room, connection, options.since);
+      return await this.streams?.recover(room, connection, options.since, held);
     } catch (error) {
       await this.leaveRoom(connection, room); // not joined: the client tries again
       throw error;
@@ -167,8 +168,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
 
   /** Removes a client from a room; a no-op when it is not in it. */
   async leave(client: object, room: string): Promise<void> {
-    const connection = this.connection(client);
-    await this.leaveRoom(connection, room);
+    return this.leaveRoom(this.connection(client), room);
   }
 
   /** The rooms a client is in. */

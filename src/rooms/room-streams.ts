@@ -7,6 +7,7 @@ import { RealtimeError } from '../realtime.errors.js';
 import { PushFrame } from '../transport/push-frame.js';
 import { roomChannel } from './cluster-envelope.js';
 import type { RoomPosition } from './room-options.js';
+import { answered, newRecovery, type Recovery, sameEpoch, whenAnswered } from './room-recovery.js';
 
 /** How long a joined connection's replay waits for the join's reply at most. */
 const RECOVERY_FALLBACK_MS = 5000;
@@ -20,18 +21,6 @@ const FILL_RETRY_MAX_MS = 10_000;
 export interface RoomPush {
   readonly frame: string;
   readonly except?: Connection;
-}
-
-/** What the join of one connection is owed while it catches up (see {@link RoomStreams.recover}). */
-interface Recovery {
-  /** The room's offset when the join read history: what is at or below it comes with the replay, or not at all. */
-  until: number | undefined;
-  /** The epoch the join's reply named: pushes of another (the one this instance is leaving) are not this connection's. */
-  epoch: string | undefined;
-  /** Sent: the replay went out, after the join's reply. */
-  flushed: boolean;
-  /** Newer pushes that came before the replay went out: `[offset, push, epoch]`. */
-  readonly held: [number, PushFrame, string | undefined][];
 }
 
 /** One room's ordered stream on this instance. */
@@ -90,7 +79,9 @@ export class RoomStreams {
 
   /** Closes the room's stream (its last local member left). */
   close(room: string): void {
-    clearTimeout(this.streams.get(room)?.retry);
+    const stream = this.streams.get(room);
+    clearTimeout(stream?.retry);
+    stream?.recovering.forEach(answered);
     this.streams.delete(room);
   }
 
@@ -121,8 +112,21 @@ export class RoomStreams {
    * join's reply is out ({@link recover} says what it is owed). Called as it becomes a
    * member, before anything is awaited, so that no push reaches it ahead of the reply.
    */
-  hold(room: string, connection: Connection): void {
-    this.streams.get(room)?.recovering.set(connection, newRecovery());
+  hold(room: string, connection: Connection): Recovery | undefined {
+    const recovering = this.streams.get(room)?.recovering;
+    const recovery = newRecovery();
+    answered(recovering?.get(connection)); // replaced
+    recovering?.set(connection, recovery);
+    return recovering && recovery;
+  }
+
+  /** Resolves once the join of `connection` still working out its answer has it, or is dropped; undefined when none is. */
+  answered(room: string, connection: Connection): Promise<void> | undefined {
+    const recovery = this.streams.get(room)?.recovering.get(connection);
+    if (recovery === undefined || recovery.until !== undefined) {
+      return undefined;
+    }
+    return whenAnswered(recovery);
   }
 
   /** Whether `connection` is joining `room` and its join's reply is not out yet: the room's pushes wait for it. */
@@ -138,13 +142,33 @@ export class RoomStreams {
    * position is what this instance knows; a join with `since` then fails with
    * `UNAVAILABLE` (whether it could recover cannot be told), to be tried again.
    */
-  async recover(room: string, connection: Connection, since: StreamPosition | undefined): Promise<RoomPosition | undefined> {
+  async recover(
+    room: string,
+    connection: Connection,
+    since: StreamPosition | undefined,
+    held?: Recovery,
+  ): Promise<RoomPosition | undefined> {
     const stream = this.streams.get(room);
-    if (!stream) {
-      return undefined;
+    const current = stream?.recovering.get(connection);
+    if (!stream || (held !== undefined && current !== held)) {
+      return this.position(room); // left and joined again meanwhile: that newer join recovers
     }
-    const recovery = stream.recovering.get(connection) ?? newRecovery();
+    const recovery = current ?? newRecovery();
     stream.recovering.set(connection, recovery);
+    try {
+      return await this.answer(room, stream, connection, recovery, since);
+    } finally {
+      answered(recovery);
+    }
+  }
+
+  private async answer(
+    room: string,
+    stream: RoomStream,
+    connection: Connection,
+    recovery: Recovery,
+    since: StreamPosition | undefined,
+  ): Promise<RoomPosition | undefined> {
     let page: HistoryPage | undefined;
     try {
       page = await this.broker.history(roomChannel(room), since, this.policy);
@@ -211,9 +235,21 @@ export class RoomStreams {
     return stream?.epoch === undefined ? undefined : { offset: stream.offset, epoch: stream.epoch };
   }
 
+  /**
+   * Where the room stands for a connection already in it, joining again: nothing is
+   * replayed (it gets every message as it comes), so a join with `since` is answered
+   * `recovered: false` (protocol §7: the client reloads rather than assume).
+   */
+  memberPosition(room: string, since: StreamPosition | undefined): RoomPosition | undefined {
+    const position = this.position(room);
+    return position && since !== undefined ? { ...position, recovered: false } : position;
+  }
+
   /** Forgets a connection's recovery (it left the room or closed). */
   forget(room: string, connection: Connection): void {
-    this.streams.get(room)?.recovering.delete(connection);
+    const recovering = this.streams.get(room)?.recovering;
+    answered(recovering?.get(connection));
+    recovering?.delete(connection);
   }
 
   private accept(room: string, stream: RoomStream, payload: string, position: StreamPosition): void {
@@ -358,17 +394,7 @@ export class RoomStreams {
   }
 }
 
-/** A joining connection's recovery, before its join has read the room's position: everything waits. */
-function newRecovery(): Recovery {
-  return { until: undefined, epoch: undefined, flushed: false, held: [] };
-}
-
 /** The room's stream has delivered all the joined connection's replay covers, in the epoch its join named. */
 function caughtUp(stream: RoomStream, recovery: Recovery): boolean {
   return sameEpoch(recovery, stream.epoch) && stream.offset >= recovery.until!;
-}
-
-/** Whether a push of `epoch` belongs to the joined connection (any, when its join could name none). */
-function sameEpoch(recovery: Recovery, epoch: string | undefined): boolean {
-  return recovery.epoch === undefined || recovery.epoch === epoch;
 }
