@@ -84,6 +84,9 @@ describe('RealtimeModule', () => {
       { limits: { brokerTimeoutMs: 2 ** 31 } },
       { limits: { handshakeTimeoutMs: 2 ** 40 } },
       { shutdown: { timeoutMs: 2 ** 31 } },
+      // The heartbeat's sweep runs every quarter of the shorter of its two durations.
+      { heartbeat: { intervalMs: 1e10, timeoutMs: 1e10 } },
+      { limits: { logThrottle: { lines: 20, intervalMs: 2 ** 31 } } },
     ]) {
       assert.throws(() => resolveOptions(options), /must be at most 2147483647 ms \(about 24\.8 days\), got/);
     }

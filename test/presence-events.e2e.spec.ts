@@ -104,7 +104,11 @@ describe('presence events (protocol §9)', () => {
   it('refuses bad options at startup', async () => {
     await assert.rejects(
       start({ presence: { events: true, debounceMs: -1 } }),
-      /presence\.debounceMs must be a whole number of ms, at least 0, got -1/,
+      /presence\.debounceMs must be a whole number of ms, at least 0 and at most 2147483647, got -1/,
+    );
+    await assert.rejects(
+      start({ presence: { events: true, resyncMs: 2 ** 31 } }),
+      /presence\.resyncMs must be a whole number of ms, at least 100 and at most 2147483647, got 2147483648/,
     );
     await assert.rejects(
       start({ presence: { events: true, resyncMs: 50 } }),

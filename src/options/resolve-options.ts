@@ -140,7 +140,7 @@ export function resolveLimits(limits: RealtimeLimits = {}): LimitSettings {
     delayMs(`limits.${name}`, settings[name]);
   }
   positiveInteger('limits.logThrottle.lines', settings.logThrottle.lines);
-  positiveInteger('limits.logThrottle.intervalMs', settings.logThrottle.intervalMs);
+  delayMs('limits.logThrottle.intervalMs', settings.logThrottle.intervalMs);
   positiveInteger('limits.invalidFrames.limit', settings.invalidFrames.limit);
   positiveInteger('limits.invalidFrames.windowMs', settings.invalidFrames.windowMs);
   for (const name of ['messageRate', 'userMessageRate', 'handshakeRate'] as const) {
@@ -162,8 +162,9 @@ export function resolveHeartbeat(
     return undefined;
   }
   const timing = { intervalMs: setting?.intervalMs ?? base.intervalMs, timeoutMs: setting?.timeoutMs ?? base.timeoutMs };
-  positiveInteger(`${name}.intervalMs`, timing.intervalMs);
-  positiveInteger(`${name}.timeoutMs`, timing.timeoutMs);
+  // The sweep timer's period is a quarter of the shorter one: both must be delays a timer can wait for.
+  delayMs(`${name}.intervalMs`, timing.intervalMs);
+  delayMs(`${name}.timeoutMs`, timing.timeoutMs);
   return Object.freeze(timing);
 }
 

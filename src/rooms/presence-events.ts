@@ -7,6 +7,7 @@ import { PushFrame } from '../transport/push-frame.js';
 import type { RealtimePresenceOptions } from './presence-options.js';
 import { PRESENCE_EVENT } from '../protocol/envelope.js';
 import { type ClusterTarget, encodeClusterMessage, roomChannel } from './cluster-envelope.js';
+import { MAX_TIMER_MS } from '../limits/deadline.js';
 
 /** Presence event settings with their defaults applied. */
 export interface PresenceEventSettings {
@@ -46,8 +47,11 @@ export function resolvePresenceEvents(options: RealtimePresenceOptions | undefin
     ['debounceMs', settings.debounceMs, 0],
     ['resyncMs', settings.resyncMs, 100],
   ] as const) {
-    if (!Number.isSafeInteger(value) || value < min) {
-      throw new TypeError(`Realtime option presence.${name} must be a whole number of ms, at least ${min}, got ${JSON.stringify(value)}`);
+    // Timers wait for both: Node fires one longer than MAX_TIMER_MS after 1 ms.
+    if (!Number.isSafeInteger(value) || value < min || value > MAX_TIMER_MS) {
+      throw new TypeError(
+        `Realtime option presence.${name} must be a whole number of ms, at least ${min} and at most ${MAX_TIMER_MS}, got ${JSON.stringify(value)}`,
+      );
     }
   }
   return options.events ? Object.freeze(settings) : undefined;
