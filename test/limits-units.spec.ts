@@ -210,8 +210,9 @@ describe('addressKey', () => {
     assert.equal(addressKey('a:b:c'), 'a:b:c');
   });
 
-  it('counts an IPv4-mapped IPv6 address as its IPv4 address', () => {
+  it('counts an IPv4-mapped IPv6 address as its IPv4 address, in either case', () => {
     assert.equal(addressKey('::ffff:1.2.3.4'), '1.2.3.4');
+    assert.equal(addressKey('::FFFF:1.2.3.4'), '1.2.3.4');
   });
 
   it('counts an IPv6 address by its /64, expanded and normalized', () => {
@@ -314,6 +315,14 @@ describe('clientAddress', () => {
     assert.equal(clientAddress(request('6.6.6.6, 1.1.1.1 ,2.2.2.2'), 2), '1.1.1.1');
     assert.equal(clientAddress(request(['6.6.6.6, 1.1.1.1', '2.2.2.2']), 2), '1.1.1.1');
     assert.equal(clientAddress(request('1.1.1.1, ,2.2.2.2'), 2), '1.1.1.1');
+  });
+
+  it('drops the port some proxies add to the entry, so that each connection does not count as a new client', () => {
+    assert.equal(clientAddress(request('6.6.6.6, 1.2.3.4:5678'), true), '1.2.3.4');
+    assert.equal(clientAddress(request('[2001:db8::1]:443'), true), '2001:db8::1');
+    assert.equal(clientAddress(request('[2001:db8::1]'), true), '2001:db8::1');
+    assert.equal(clientAddress(request('2001:db8::1'), true), '2001:db8::1');
+    assert.equal(addressKey(clientAddress(request('[2001:db8:0:1::1]:443'), true)), '2001:db8:0:1::/64');
   });
 
   it("falls back to the peer's address when the header has too few entries", () => {

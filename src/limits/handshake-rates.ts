@@ -60,15 +60,16 @@ export class HandshakeRates {
 }
 
 /** The key an address is counted under: itself, its IPv4 form, or its IPv6 /64. */
-export function addressKey(address: string): string {
-  if (!address.includes(':')) {
-    return address; // IPv4, the common case, without a parse
+export function addressKey(given: string): string {
+  if (!given.includes(':')) {
+    return given; // IPv4, the common case, without a parse
   }
+  const address = given.toLowerCase(); // hex digits of either case: ::FFFF:1.2.3.4 is mapped too
   if (address.startsWith('::ffff:') && address.includes('.')) {
     return address.slice(7);
   }
   if (!isIPv6(address)) {
-    return address;
+    return given;
   }
   return `${expandIPv6(address).slice(0, 4).join(':')}::/64`;
 }

@@ -198,10 +198,20 @@ export function clientAddress(request: IncomingMessage, trustProxy: boolean | nu
       .filter(Boolean);
     const trusted = entries[entries.length - hops];
     if (trusted) {
-      return trusted;
+      return withoutPort(trusted);
     }
   }
   return request.socket.remoteAddress ?? 'unknown';
+}
+
+/**
+ * An `X-Forwarded-For` entry without the port some proxies add (`1.2.3.4:5678`,
+ * `[2001:db8::1]:443`): with it, every connection, from a new port, would count as a
+ * client of its own under the per-address limits.
+ */
+function withoutPort(entry: string): string {
+  const match = /^\[([^\]]+)\](?::\d+)?$/.exec(entry) ?? /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(entry);
+  return match ? match[1]! : entry;
 }
 
 function decrement(counts: Map<string, number>, key: string): void {
