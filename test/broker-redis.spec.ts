@@ -2,10 +2,13 @@ import { ConsoleLogger, Logger } from '@nestjs/common';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createConnection, createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { BrokerUnavailableError } from '../src/index.js';
+import { BrokerUnavailableError, type StreamPosition } from '../src/index.js';
 import { RedisBroker, type RedisBrokerOptions } from '../src/redis.js';
 import { Redis } from 'ioredis';
 import { presenceKeyExpiryOnlyGrows } from './support/presence-expiry.js';
@@ -354,6 +357,44 @@ describe('RedisBroker when Redis refuses or stalls its commands', () => {
     }
     await until(() => a.broker.health().status === 'ok', 'ok once Redis answers again', 5000);
     assert.deepEqual((await a.broker.presence('room')).sort(), ['alice', 'bob']);
+  });
+});
+
+describe('RedisBroker history when Redis comes back with an older state (a snapshot after a crash)', () => {
+  it('starts a new epoch at the next publish of an instance that saw the lost offsets: none is handed out twice under one epoch', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'realtime-redis-'));
+    const server = await RedisServer.start(['--dir', dir, '--dbfilename', 'snapshot.rdb']);
+    const broker = new RedisBroker({ url: server.url, keyPrefix: 'snap:' });
+    const admin = new Redis(server.port, '127.0.0.1', { lazyConnect: true });
+    try {
+      const policy = { size: 100, ttlMs: 60_000 };
+      await broker.start(randomUUID(), () => undefined);
+      await broker.subscribe('r:room'); // an instance with members in the room: it sees every offset
+      for (let i = 1; i <= 5; i++) {
+        await broker.publish('r:room', `saved ${i}`, policy);
+      }
+      await admin.connect();
+      await admin.save(); // the snapshot holds offsets 1 to 5
+      admin.disconnect();
+      let last: StreamPosition | undefined;
+      for (let i = 6; i <= 8; i++) {
+        last = await broker.publish('r:room', `lost ${i}`, policy);
+      }
+      assert.equal(last?.offset, 8);
+      await server.kill(); // a crash: Redis comes back with the snapshot, offsets 6 to 8 gone
+      await server.run();
+      await until(() => broker.health().status === 'ok', 'reconnected', 10_000);
+      const next = await broker.publish('r:room', 'after the restart', policy);
+      assert.notEqual(next?.epoch, last?.epoch, `offset ${next?.offset} handed out again under the same epoch`);
+      assert.equal(next?.offset, 1);
+      const page = await broker.history('r:room', last, policy);
+      assert.equal(page.complete, false, 'a position from before the restart recovered');
+    } finally {
+      await broker.close();
+      admin.disconnect();
+      await server.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

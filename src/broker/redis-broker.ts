@@ -58,6 +58,8 @@ export class RedisBroker implements RealtimeBroker {
   private lastCatchUpAt = 0;
   /** Channels wanted, and those the subscriber is subscribed to (on a cluster: those handed to ioredis, which keeps them). */
   private readonly channels = new Set<string>();
+  /** Per subscribed channel with history, the latest position seen here (see {@link saw}). */
+  private readonly seen = new Map<string, StreamPosition>();
   private readonly subscribed = new Set<string>();
   /** Counts the subscriber connection's drops: a reply from before one says nothing of now. */
   private subscriberGeneration = 0;
@@ -132,7 +134,11 @@ export class RedisBroker implements RealtimeBroker {
     this.pub.defineCommand('rtHistory', { numberOfKeys: 2, lua: HISTORY_SCRIPT });
     this.link.onMessage(this.sub, (name, message) => {
       const [payload, position] = splitMessage(message);
-      onMessage(this.link.channelOf(name), payload, position);
+      const channel = this.link.channelOf(name);
+      if (position) {
+        this.saw(channel, position);
+      }
+      onMessage(channel, payload, position);
     });
     for (const [name, connection] of [
       ['publisher', this.pub],
@@ -196,6 +202,7 @@ export class RedisBroker implements RealtimeBroker {
   }
 
   async unsubscribe(channel: string): Promise<void> {
+    this.seen.delete(channel);
     if (this.channels.delete(channel) && this.resilience.state === 'ok' && this.resilience.answering) {
       await this.change('unsubscribe', [channel]).catch(() => undefined);
     }
@@ -259,18 +266,35 @@ export class RedisBroker implements RealtimeBroker {
       const refreshes = this.refreshesFor(history.ttlMs);
       batches = new HistoryBatches((channel, payloads) => {
         const [meta, stream] = historyKeys(this.prefix, channel);
+        const witness = this.seen.get(channel);
         const argv = [
           this.link.channelName(channel),
           String(history.size),
           this.epochs.next(),
           refreshes.take(channel),
           refreshes.expiryMs,
+          witness?.epoch ?? '',
+          String(witness?.offset ?? 0),
         ];
-        return (this.pub as ScriptedRedis).rtPublish(meta, stream, ...argv, ...payloads);
+        return (this.pub as ScriptedRedis).rtPublish(meta, stream, ...argv, ...payloads).then((reply) => {
+          this.saw(channel, { offset: Number(reply[0]) + payloads.length - 1, epoch: reply[1] });
+          return reply;
+        });
       });
       this.batches.set(key, batches);
     }
     return batches;
+  }
+
+  /**
+   * Keeps the latest position of a subscribed channel this instance saw, its own publishes'
+   * and the messages it received: the witness each publish gives Redis (see `publishScript`).
+   */
+  private saw(channel: string, position: StreamPosition): void {
+    const known = this.seen.get(channel);
+    if (this.channels.has(channel) && (known?.epoch !== position.epoch || position.offset > known.offset)) {
+      this.seen.set(channel, position);
+    }
   }
 
   private refreshesFor(ttlMs: number): ExpiryRefreshes {

@@ -5,10 +5,12 @@ import type { HistoryEntry, HistoryPage, StreamPosition } from './broker.interfa
 /**
  * Lua shared by both scripts: the channel's epoch in `epoch`; when the channel has none
  * (`started`), the candidate ARGV[3] becomes it, and a stream left from an older epoch goes.
+ * `rolledBack` is the Lua of a condition under which the epoch starts over too.
  */
-const EPOCH_OR_START = `
-local epoch = redis.call('HGET', KEYS[1], 'e')
-local started = not epoch
+const epochOrStart = (rolledBack = 'false'): string => `
+local meta = redis.call('HMGET', KEYS[1], 'e', 'o')
+local epoch = meta[1]
+local started = not epoch or ${rolledBack}
 if started then
   epoch = ARGV[3]
   redis.call('DEL', KEYS[2])
@@ -22,7 +24,7 @@ end`;
  *
  * Publishes with history are one script per batch (the publishes of one channel in one
  * turn of the event loop, see {@link HistoryBatches}): it starts the epoch when the channel has none
- * (first use, or Redis lost or expired it), takes the next offset, appends to the stream
+ * (first use, or Redis lost or expired it) or went back to an older state, takes the next offset, appends to the stream
  * trimmed to at least the history size (`MAXLEN ~`: whole stream nodes go, so a little
  * more is kept, never less), moves both keys' expiry when asked to (see
  * {@link ExpiryRefreshes}) or when the history is new, and publishes. Two instances can
@@ -33,13 +35,18 @@ end`;
  * Redis Cluster the channel (`<prefix>{<channel>}`, `SPUBLISH`) is in the keys' slot too.
  */
 export function publishScript(command: 'PUBLISH' | 'SPUBLISH'): string {
-  return `${EPOCH_OR_START}
-local count = #ARGV - 5
+  // The witness (ARGV[6], ARGV[7]): the latest position of this epoch the publishing
+  // instance saw. Redis holding an older one means it came back from an older state (a
+  // snapshot after a crash, a promoted replica that missed writes): it would hand out
+  // offsets already delivered again, which members skip as duplicates and recoveries
+  // replay wrongly. The epoch starts over instead.
+  return `${epochOrStart("epoch == ARGV[6] and tonumber(meta[2]) < tonumber(ARGV[7])")}
+local count = #ARGV - 7
 local last = redis.call('HINCRBY', KEYS[1], 'o', count)
 local first = last - count + 1
 for i = 1, count do
   local offset = first + i - 1
-  local payload = ARGV[5 + i]
+  local payload = ARGV[7 + i]
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], offset .. '-0', 'p', payload)
   redis.call('${command}', ARGV[1], 'H' .. offset .. ':' .. epoch .. ':' .. payload)
 end
@@ -55,7 +62,7 @@ return {first, epoch}
  * A history read, one script: the position (starting the epoch when there is none), and
  * with a `since` offset (ARGV[1], empty for none) the entries after it.
  */
-export const HISTORY_SCRIPT = `${EPOCH_OR_START}
+export const HISTORY_SCRIPT = `${epochOrStart()}
 if started then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
@@ -72,7 +79,10 @@ return {epoch, offset, redis.call('XRANGE', KEYS[2], '(' .. since .. '-0', '+')}
 
 /** The scripts, as ioredis's `defineCommand` adds them to the publisher connection. */
 export type ScriptedRedis = RedisConnection & {
-  /** ARGV: channel, size, epoch candidate, refresh ('0' | '1'), expiry ms, then the payloads; returns the first offset and the epoch. */
+  /**
+   * ARGV: channel, size, epoch candidate, refresh ('0' | '1'), expiry ms, the witness's epoch
+   * ('' for none) and offset, then the payloads; returns the first offset and the epoch.
+   */
   rtPublish(meta: string, stream: string, ...argv: string[]): Promise<[number, string]>;
   rtHistory(meta: string, stream: string, since: string, ttlMs: string, epoch: string): Promise<HistoryReply>;
 };
