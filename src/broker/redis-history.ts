@@ -40,7 +40,7 @@ export function publishScript(command: 'PUBLISH' | 'SPUBLISH'): string {
   // snapshot after a crash, a promoted replica that missed writes): it would hand out
   // offsets already delivered again, which members skip as duplicates and recoveries
   // replay wrongly. The epoch starts over instead.
-  return `${epochOrStart("epoch == ARGV[6] and tonumber(meta[2]) < tonumber(ARGV[7])")}
+  return `${epochOrStart('epoch == ARGV[6] and tonumber(meta[2]) < tonumber(ARGV[7])')}
 local count = #ARGV - 7
 local last = redis.call('HINCRBY', KEYS[1], 'o', count)
 local first = last - count + 1
