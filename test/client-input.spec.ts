@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { RealtimeClient, RealtimeClientError, type RealtimeClientOptions } from '../src/client/index.js';
 import { toClientError } from '../src/client/client-error.js';
-import { tokenExpiry } from '../src/client/jwt-expiry.js';
+import { tokenTimes } from '../src/client/jwt-expiry.js';
 
 /** A JWT-shaped string with `payload` as its (unsigned) payload. */
 function jwt(payload: unknown): string {
@@ -99,10 +99,15 @@ describe('client SDK: what it is given', () => {
     });
   });
 
-  it("reads a token's exp without verifying it, and nothing from what is not a JWT", () => {
-    assert.equal(tokenExpiry(jwt({ sub: 'a', exp: 1_700_000_000 })), 1_700_000_000_000);
+  it("reads a token's exp and iat without verifying it, and nothing from what is not a JWT", () => {
+    assert.deepEqual(tokenTimes(jwt({ sub: 'a', exp: 1_700_000_000 })), { expiresAt: 1_700_000_000_000, issuedAt: undefined });
+    assert.deepEqual(tokenTimes(jwt({ sub: 'a', iat: 1_699_999_000, exp: 1_700_000_000 })), {
+      expiresAt: 1_700_000_000_000,
+      issuedAt: 1_699_999_000_000,
+    });
+    assert.equal(tokenTimes(jwt({ sub: 'a', iat: 'then', exp: 1_700_000_000 }))?.issuedAt, undefined);
     for (const token of ['', 'opaque-api-key', jwt({ sub: 'a' }), jwt({ exp: '1700000000' }), 'a.%%%.c', 'a.bm90IGpzb24.c']) {
-      assert.equal(tokenExpiry(token), undefined, token);
+      assert.equal(tokenTimes(token), undefined, token);
     }
   });
 

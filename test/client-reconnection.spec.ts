@@ -180,6 +180,87 @@ describe('client SDK: reconnection edge cases', () => {
     });
   });
 
+  /** An unsigned token issued now (by the real clock) for `seconds`: the client only reads it. */
+  function tokenFor(seconds: number, issuedAt = true): string {
+    const part = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    return `${part({ alg: 'HS256' })}.${part({ sub: 'x', ...(issuedAt && { iat: now }), exp: now + seconds })}.sig`;
+  }
+
+  /** A fake server that accepts every in-band `auth`. */
+  async function acceptingAuth(): Promise<FakeServer> {
+    const started = await FakeServer.start();
+    started.onFrame = ({ socket }, frame) => {
+      if (frame.event === 'auth') {
+        socket.send(JSON.stringify({ event: 'auth', id: frame.id, data: {} }));
+      }
+    };
+    return started;
+  }
+
+  const authFrames = (on: FakeServer): number =>
+    on.connections.flatMap((connection) => connection.frames).filter((frame) => frame.event === 'auth').length;
+
+  /** Moves the fake clock on in steps of `stepMs`, letting sockets and promises run between them. */
+  async function advance(clock: FakeClock, totalMs: number, stepMs = 1000): Promise<void> {
+    for (let passed = 0; passed < totalMs; passed += stepMs) {
+      clock.advance(stepMs);
+      await settle();
+    }
+  }
+
+  it('plans the refresh from the token itself when the device clock is ahead by more than its lifetime', async () => {
+    server = await acceptingAuth();
+    const clock = new FakeClock(Date.now() + 10 * 60_000); // ten minutes fast
+    let asked = 0;
+    const made = client(server.url, { clock, token: () => (asked++, tokenFor(300)) });
+    await made.whenOpen();
+    await advance(clock, 20_000);
+    assert.equal(asked, 1, 'refreshed again and again: the token looked expired by the device clock');
+    assert.equal(authFrames(server), 0);
+    await advance(clock, 260_000, 10_000); // 270 s in: the refresh, 30 s before the token's own lifetime ends
+    await until(() => authFrames(server!) === 1, 'the refresh, planned from exp - iat');
+    assert.equal(asked, 2);
+  });
+
+  it('does not refresh every second a token that looks expired by the device clock and tells no iat', async () => {
+    server = await acceptingAuth();
+    const clock = new FakeClock(Date.now() + 10 * 60_000);
+    let asked = 0;
+    const made = client(server.url, { clock, token: () => (asked++, tokenFor(300, false)) });
+    await made.whenOpen();
+    await advance(clock, 20_000);
+    assert.equal(asked, 1);
+    assert.equal(authFrames(server), 0, 'left to the server, which closes with 4001 when it expires');
+  });
+
+  it('tries a failed in-band refresh again while the token lasts', async () => {
+    server = await acceptingAuth();
+    const clock = new FakeClock(Date.now());
+    const reasons: string[] = [];
+    const made = client(server.url, {
+      clock,
+      refreshBeforeExpiryMs: 30_000,
+      token: (reason) => {
+        reasons.push(reason);
+        if (reasons.length === 2) {
+          throw new Error('the auth server blinked');
+        }
+        return tokenFor(60);
+      },
+    });
+    const errors: string[] = [];
+    made.onError((error) => errors.push(error.message));
+    await made.whenOpen();
+    await advance(clock, 30_000, 5000); // the refresh is due 30 s in, and fails
+    await until(() => errors.length === 1, 'the failed refresh reported');
+    await advance(clock, 5000);
+    await until(() => authFrames(server!) === 1, 'the refresh tried again');
+    assert.deepEqual(reasons, ['connect', 'refresh', 'refresh']);
+    assert.match(errors[0] ?? '', /the auth server blinked/);
+    assert.equal(made.state, 'open');
+  });
+
   it('refuses a connectTimeoutMs that is no delay', () => {
     assert.throws(
       () => new RealtimeClient('ws://127.0.0.1:1/', { WebSocket, connectTimeoutMs: 0, autoConnect: false }),

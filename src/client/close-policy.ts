@@ -33,3 +33,8 @@ export function abandon(socket: WebSocketLike, reason: string): void {
   const terminate = (socket as { terminate?: () => void }).terminate;
   terminate ? terminate.call(socket) : socket.close(DEAD_LINK_CLOSE, reason);
 }
+
+/** `code` when a client may send it in a close frame (1000, 3000-4999), else 1000. */
+export function clientCloseCode(code: number): number {
+  return code === CloseCode.NORMAL || (code >= 3000 && code <= 4999) ? code : CloseCode.NORMAL;
+}

@@ -1,7 +1,7 @@
 import { CloseCode } from '../protocol/close-codes.js';
 import { trimCloseReason } from '../protocol/close-reason.js';
 import { AUTH_EVENT, ERROR_EVENT, type ErrorPayload, PING_EVENT } from '../protocol/envelope.js';
-import { abandon, finalClose } from './close-policy.js';
+import { abandon, clientCloseCode, finalClose } from './close-policy.js';
 import * as codec from './client-codec.js';
 import { resolveBackoff } from './backoff.js';
 import { ClientStateMachine, type ConnectionState, type StateChange } from './client-state.js';
@@ -179,8 +179,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     const socket = this.socket;
     this.socket = undefined;
     this.stopTimers(true);
-    const usable = code === CloseCode.NORMAL || (code >= 3000 && code <= 4999) ? code : CloseCode.NORMAL;
-    const fitting = trimCloseReason(reason);
+    const [usable, fitting] = [clientCloseCode(code), trimCloseReason(reason)];
     try {
       socket?.close(usable, fitting);
     } catch {
@@ -383,8 +382,9 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
       }
     } catch (error) {
       if (this.state !== 'closed') {
-        // The server will close with 4001 at expiry; the reconnection then asks for a token again.
         this.events.error(toClientError(error));
+        // Tried again while the token lasts; past it the server closes with 4001, and the reconnection asks anew.
+        this.socket === socket && this.tokens.retry(() => void this.refresh(socket));
       }
     }
   }

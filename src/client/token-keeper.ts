@@ -1,8 +1,12 @@
 import { type ClientClock, keepingTimers, MAX_DELAY_MS, withinDeadline } from './clock.js';
 import type { TokenProvider, TokenReason } from './client-options.js';
-import { tokenExpiry } from './jwt-expiry.js';
+import { tokenTimes } from './jwt-expiry.js';
 
 const MIN_REFRESH_DELAY_MS = 1000;
+/** The longest pause before a failed refresh is tried again (it is tried while the token lasts). */
+const REFRESH_RETRY_MS = 5000;
+/** How far in the future a token's `iat` may lie by this device's clock before the clock counts as wrong. */
+const CLOCK_SKEW_MS = 60_000;
 
 /**
  * The client's token: asked of the provider with a deadline, and refreshed before it
@@ -11,6 +15,8 @@ const MIN_REFRESH_DELAY_MS = 1000;
  */
 export class TokenKeeper {
   private timer: unknown;
+  /** When the token in use expires, by this device's clock (undefined: unknown). */
+  private expiresAt: number | undefined;
   /** The deadlines of the tokens asked of the provider and still awaited. */
   private readonly deadlines = new Set<unknown>();
 
@@ -41,18 +47,43 @@ export class TokenKeeper {
     }
   }
 
-  /** Calls `due` when `token` should be refreshed; nothing without an expiry or a provider. */
+  /**
+   * Calls `due` when `token`, just accepted by the server, should be refreshed; nothing
+   * without an expiry or a provider. Its lifetime is read off this device's clock, unless
+   * that clock disagrees with the token (it looks expired, or issued in the future): then
+   * from the token's own `exp - iat`. A token that looks expired and has no `iat` is not
+   * refreshed in-band: the server closes with 4001 when it expires, and the reconnection
+   * asks for a new one (rather than a refresh every second).
+   */
   schedule(token: string | undefined, due: () => void): void {
     this.clock.clearTimeout(this.timer);
-    const expiry = token ? tokenExpiry(token) : undefined;
-    if (expiry === undefined || typeof this.provider !== 'function') {
+    this.expiresAt = undefined;
+    const times = token ? tokenTimes(token) : undefined;
+    if (times === undefined || typeof this.provider !== 'function') {
       return;
     }
-    const lifetime = expiry - this.clock.now();
+    const now = this.clock.now();
+    const { expiresAt, issuedAt } = times;
+    const skewed = issuedAt !== undefined && (expiresAt <= now || issuedAt > now + CLOCK_SKEW_MS);
+    const lifetime = skewed ? expiresAt - issuedAt : expiresAt - now;
+    if (lifetime <= 0) {
+      return;
+    }
+    this.expiresAt = now + lifetime;
     const before = Math.min(this.refreshBeforeMs, lifetime / 2);
-    const wait = Math.max(MIN_REFRESH_DELAY_MS, lifetime - before);
-    // Timers beyond ~24.8 days fire at once: wait in steps and look again.
-    this.timer = this.clock.setTimeout(() => (wait > MAX_DELAY_MS ? this.schedule(token, due) : due()), Math.min(wait, MAX_DELAY_MS));
+    this.at(now + Math.max(MIN_REFRESH_DELAY_MS, lifetime - before), due);
+  }
+
+  /**
+   * A refresh failed: calls `due` again after a pause (at most {@link REFRESH_RETRY_MS}),
+   * while the token in use still has that long to live.
+   */
+  retry(due: () => void): void {
+    const left = this.expiresAt === undefined ? 0 : this.expiresAt - this.clock.now();
+    const pause = Math.min(REFRESH_RETRY_MS, left / 2);
+    if (pause >= MIN_REFRESH_DELAY_MS) {
+      this.at(this.clock.now() + pause, due);
+    }
   }
 
   /**
@@ -65,5 +96,12 @@ export class TokenKeeper {
       this.deadlines.forEach((deadline) => this.clock.clearTimeout(deadline));
       this.deadlines.clear();
     }
+  }
+
+  /** Calls `due` at `time` of the clock; timers beyond ~24.8 days fire at once, so it waits in steps and looks again. */
+  private at(time: number, due: () => void): void {
+    this.clock.clearTimeout(this.timer);
+    const wait = time - this.clock.now();
+    this.timer = this.clock.setTimeout(() => (wait > MAX_DELAY_MS ? this.at(time, due) : due()), Math.max(0, Math.min(wait, MAX_DELAY_MS)));
   }
 }
