@@ -134,6 +134,32 @@ describe('client SDK: reconnection edge cases', () => {
     assert.deepEqual(errors, [], 'the rejoin cut by the dropped connection is no error of its own');
   });
 
+  it('joins a room asked for while reconnecting once, and rejoins with the data of its latest join()', async () => {
+    server = await FakeServer.start();
+    server.onFrame = ({ socket }, frame) => {
+      if (frame.id !== undefined) {
+        socket.send(JSON.stringify({ event: frame.event, id: frame.id, data: { ok: true } }));
+      }
+    };
+    const made = client(server.url);
+    const rejoined: string[] = [];
+    made.onRejoin(({ room }) => rejoined.push(room));
+    await made.join('lobby', { colour: 'red' });
+    await made.join('lobby', { colour: 'blue' });
+    server.connections[0]!.socket.close(1012, 'restart');
+    await until(() => made.state === 'reconnecting', 'reconnecting');
+    const late = made.join('kitchen', { colour: 'green' }); // queued: sent once the connection is open
+    await server.connectionCount(2);
+    await late;
+    await until(() => made.state === 'open', 'reopened');
+    const joins = server.connections[1]!.frames.filter((frame) => frame.event === 'join').map((frame) => frame.data);
+    assert.deepEqual(joins, [
+      { colour: 'blue', room: 'lobby' },
+      { colour: 'green', room: 'kitchen' },
+    ]);
+    assert.deepEqual(rejoined, ['lobby']);
+  });
+
   it('keeps its heartbeat after an error reply to a ping (RATE_LIMITED, say)', async () => {
     server = await FakeServer.start();
     server.onFrame = ({ socket }, frame) => {

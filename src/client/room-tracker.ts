@@ -19,7 +19,10 @@ const REJOIN_RETRIES = 6;
 const REJOIN_RETRY_MS = 500;
 
 interface Tracked {
-  readonly data: Readonly<Record<string, unknown>>;
+  /** What its latest `join()` sent besides the room: a rejoin sends it again. */
+  data: Readonly<Record<string, unknown>>;
+  /** A join of it succeeded: only such rooms are joined again (a first join still queued goes out by itself). */
+  confirmed?: boolean;
   offset?: number;
   epoch?: string;
   /** The highest offset seen since the last join was sent: its pushes can be handled before its reply. */
@@ -56,6 +59,7 @@ export class RoomTracker {
       tracked = { data };
       this.rooms.set(room, tracked);
     }
+    tracked.data = data;
     tracked.seenSinceJoin = undefined;
     return fresh;
   }
@@ -85,6 +89,7 @@ export class RoomTracker {
     if (this.rooms.get(room) !== tracked) {
       return false;
     }
+    tracked.confirmed = true;
     const position = positionOf(reply);
     if (position) {
       // A recovered join's replay follows the reply, and its offsets move this on; otherwise
@@ -123,7 +128,8 @@ export class RoomTracker {
   }
 
   /**
-   * On a new connection: joins every tracked room again through `io.request`, with `since`
+   * On a new connection: joins every room joined before again through `io.request` (a room
+   * whose first join still waits in the queue is left to it), with `since`
    * when its position is known, and tells the listeners. A join the server cannot answer
    * now (`UNAVAILABLE`: its history cannot be read) or did not answer in time (`TIMEOUT`;
    * joining again is harmless) is tried again after a while, a few times; other failures
@@ -132,7 +138,8 @@ export class RoomTracker {
   async rejoinAll(io: RejoinIo): Promise<void> {
     if (this.rejoin) {
       const generation = ++this.generation;
-      await Promise.all([...this.rooms.keys()].map((room) => this.rejoinOne(room, generation, 0, io)));
+      const joined = [...this.rooms].filter(([, tracked]) => tracked.confirmed);
+      await Promise.all(joined.map(([room]) => this.rejoinOne(room, generation, 0, io)));
     }
   }
 
