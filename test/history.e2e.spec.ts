@@ -369,6 +369,24 @@ describe('room offsets, history and recovery (docs/protocol.md §7, in-memory br
     assert.equal(on.hub.isInRoom(socket!, 'lobby'), true, 'the second join, answered ok, left the client out');
   });
 
+  it('keeps pushing to a joiner whose join named an epoch that was lost before this instance got there', async () => {
+    const broker = new LossyBroker();
+    const on = await app({ history: { size: 100, ttlMs: 300 } }, broker);
+    const [alice] = await member(on, 'alice', 'lobby');
+    const outside = await publisher(on);
+    await sendAcked(outside, 'lobby', 'm1');
+    assert.equal((await alice.nextJson()).offset, 1);
+    broker.dropNext = 1; // m2 is still on its way to this instance when bob joins
+    await sendAcked(outside, 'lobby', 'm2');
+    const [bob, joined] = await member(on, 'bob', 'lobby');
+    assert.equal(joined.offset, 2, "bob's join read the history: offset 2");
+    await new Promise((resolve) => setTimeout(resolve, 400)); // the history expires: the next message starts a new epoch
+    await sendAcked(outside, 'lobby', 'new epoch');
+    const push = await bob.nextJson();
+    assert.deepEqual([push.offset, (push.data as Frame).text], [1, 'new epoch']);
+    assert.equal((await alice.nextJson()).offset, 1);
+  });
+
   it('refuses a since that is not {offset, epoch} with BAD_REQUEST', async () => {
     const on = await app();
     const client = await on.connect('alice');

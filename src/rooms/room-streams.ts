@@ -7,7 +7,7 @@ import { RealtimeError } from '../realtime.errors.js';
 import { PushFrame } from '../transport/push-frame.js';
 import { roomChannel } from './cluster-envelope.js';
 import type { RoomPosition } from './room-options.js';
-import { answered, newRecovery, type Recovery, sameEpoch, whenAnswered } from './room-recovery.js';
+import { answered, caughtUp, newRecovery, owed, type Recovery, whenAnswered } from './room-recovery.js';
 
 /** How long a joined connection's replay waits for the join's reply at most. */
 const RECOVERY_FALLBACK_MS = 5000;
@@ -187,6 +187,7 @@ export class RoomStreams {
     const position = page?.position ?? (stream.epoch === undefined ? undefined : { offset: stream.offset, epoch: stream.epoch });
     recovery.until = position?.offset ?? 0;
     recovery.epoch = position?.epoch;
+    recovery.from = stream.epoch;
     const recovered = since === undefined ? undefined : page?.complete === true;
     const replay = recovered ? page!.entries : [];
     const flush = (): void => this.flushRecovery(stream, connection, recovery, replay);
@@ -217,13 +218,13 @@ export class RoomStreams {
       }
     }
     for (const [offset, frame, epoch] of recovery.held) {
-      if (offset > recovery.until! && sameEpoch(recovery, epoch) && connection.sendPush(frame)) {
+      if (owed(recovery, epoch, offset) && connection.sendPush(frame)) {
         sent++;
       }
     }
     recovery.held.length = 0;
     recovery.flushed = true;
-    if (caughtUp(stream, recovery)) {
+    if (caughtUp(recovery, stream.epoch, stream.offset)) {
       stream.recovering.delete(connection);
     }
     this.pushed(sent);
@@ -384,17 +385,10 @@ export class RoomStreams {
       recovery.held.push([offset, frame, stream.epoch]);
       return false;
     }
-    if (!sameEpoch(recovery, stream.epoch)) {
-      return false; // the epoch this instance is leaving: the join's reply named the new one
-    }
-    if (caughtUp(stream, recovery)) {
+    const send = owed(recovery, stream.epoch, offset);
+    if (caughtUp(recovery, stream.epoch, stream.offset)) {
       stream.recovering.delete(connection);
     }
-    return offset > recovery.until && connection.sendPush(frame);
+    return send && connection.sendPush(frame);
   }
-}
-
-/** The room's stream has delivered all the joined connection's replay covers, in the epoch its join named. */
-function caughtUp(stream: RoomStream, recovery: Recovery): boolean {
-  return sameEpoch(recovery, stream.epoch) && stream.offset >= recovery.until!;
 }
