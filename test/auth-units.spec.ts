@@ -168,6 +168,16 @@ describe('JwtVerifier: keyResolver', () => {
     }
   });
 
+  it('takes a public key given as bytes with text before the PEM, or as DER, for a public key: never for an HMAC secret', async () => {
+    const preamble = 'Bag Attributes\n    friendlyName: the signing key of the identity provider, exported by openssl\n';
+    const keys = [Buffer.from(preamble + PUBLIC_PEM), publicKey.export({ type: 'spki', format: 'der' })];
+    for (const key of keys) {
+      assert.equal((await resolving(key).verify(rs256())).sub, 'alice');
+      const forged = handMadeToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'mallory', exp: now() + 60 }, { hmac: key });
+      assert.equal((await refusal(resolving(key), forged)).message, 'invalid token');
+    }
+  });
+
   it('never uses a resolved public key as an HMAC secret (HS256 signed with the PEM)', async () => {
     const forged = handMadeToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'mallory', exp: now() + 60 }, { hmac: PUBLIC_PEM });
     for (const key of [PUBLIC_PEM, publicKey]) {

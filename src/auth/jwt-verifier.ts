@@ -115,7 +115,7 @@ export class JwtVerifier {
     }
     // The key's own kind, never the token's alg, decides how it is used: a public key
     // cannot be turned into an HMAC secret by a token that claims HS256.
-    return isPublicKeyMaterial(key) ? toPublicKey(key) : toSecretKey(key);
+    return asPublicKey(key) ?? toSecretKey(key);
   }
 }
 
@@ -130,11 +130,26 @@ function toSecretKey(key: JwtKey): KeyObject {
   return createSecretKey(bytes);
 }
 
-function isPublicKeyMaterial(key: JwtKey): boolean {
+/**
+ * A resolved key as a public key when it is one: a public `KeyObject`, PEM (anywhere in the
+ * text: a file may start with "Bag Attributes" or a certificate's text before it), or
+ * bytes that parse as a DER SubjectPublicKeyInfo. Anything else is a secret (undefined).
+ */
+function asPublicKey(key: JwtKey): KeyObject | undefined {
   if (key instanceof KeyObject) {
-    return key.type !== 'secret';
+    return key.type === 'secret' ? undefined : key;
   }
-  return key.toString('utf8', 0, 64).includes('-----BEGIN');
+  if ((typeof key === 'string' ? key : key.toString('latin1')).includes('-----BEGIN')) {
+    return createPublicKey(key);
+  }
+  if (typeof key === 'string') {
+    return undefined;
+  }
+  try {
+    return createPublicKey({ key, format: 'der', type: 'spki' });
+  } catch {
+    return undefined; // not DER: the bytes of a secret
+  }
 }
 
 function toPublicKey(key: JwtKey): KeyObject {
