@@ -154,6 +154,59 @@ describe('RedisBroker when Redis fails', () => {
     }
   });
 
+  it('reconnects a subscriber connection that no longer answers while Redis does (a middlebox dropped it silently)', async () => {
+    // A proxy to Redis that, once told, carries nothing either way on the subscriber connections open then, without closing them.
+    const subscribers = new Set<Socket>();
+    const silenced = new Set<Socket>();
+    const links: Socket[] = [];
+    const proxy = createServer((client) => {
+      const server = createConnection(redis.port, '127.0.0.1');
+      links.push(client, server);
+      client.on('data', (bytes) => {
+        if (bytes.toString('latin1').toLowerCase().includes('subscribe')) {
+          subscribers.add(client);
+        }
+        silenced.has(client) || server.write(bytes);
+      });
+      server.on('data', (bytes) => silenced.has(client) || client.write(bytes));
+      for (const [one, other] of [
+        [client, server],
+        [server, client],
+      ]) {
+        one.on('error', () => undefined);
+        one.on('close', () => other.destroy());
+      }
+    });
+    proxy.listen(0, '127.0.0.1');
+    await once(proxy, 'listening');
+    try {
+      const keyPrefix = `mute${randomUUID().slice(0, 8)}:`;
+      const behind = await started(`redis://127.0.0.1:${(proxy.address() as AddressInfo).port}`, {
+        keyPrefix,
+        healthCheckMs: 100,
+        commandTimeoutMs: 300,
+      });
+      const publisher = await started(redis.url, { keyPrefix });
+      await behind.broker.subscribe('r:x');
+      await publisher.broker.publish('r:x', 'before');
+      await until(() => behind.received.includes('before'), 'the first payload');
+      subscribers.forEach((socket) => silenced.add(socket));
+      await publisher.broker.publish('r:x', 'lost');
+      await until(
+        async () => {
+          await publisher.broker.publish('r:x', 'after');
+          return behind.received.includes('after');
+        },
+        'a payload through a new subscriber connection',
+        10_000,
+      );
+      assert.equal(behind.broker.health().status, 'ok');
+    } finally {
+      links.forEach((socket) => socket.destroy());
+      proxy.close();
+    }
+  });
+
   it('does not believe a connection that no longer answers: bounded, degraded, then back', async () => {
     const a = await started(redis.url, { maxPendingPublishes: 20, commandTimeoutMs: 300, healthCheckMs: 100 });
     await a.broker.subscribe('r:s');

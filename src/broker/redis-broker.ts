@@ -11,7 +11,7 @@ import type {
   RealtimeBroker,
   StreamPosition,
 } from './broker.interface.js';
-import { type RedisConnection, RedisLink } from './redis-link.js';
+import { type RedisConnection, RedisLink, SubscriberWatch } from './redis-link.js';
 import { RedisPresence } from './redis-presence.js';
 import {
   decodeHistoryReply,
@@ -70,6 +70,8 @@ export class RedisBroker implements RealtimeBroker {
   /** Expiry refreshes of history keys, per history TTL (one, in practice). */
   private readonly refreshes = new Map<number, ExpiryRefreshes>();
   private readonly batches = new Map<string, HistoryBatches>();
+  private readonly logger = new Logger('RedisBroker');
+  private readonly subscriberWatch = new SubscriberWatch(this.logger);
 
   constructor(private readonly options: RedisBrokerOptions = {}) {
     this.prefix = options.keyPrefix ?? 'rt:';
@@ -90,12 +92,15 @@ export class RedisBroker implements RealtimeBroker {
     this.resilience = new BrokerResilience(
       {
         connected: () => this.pub?.status === 'ready' && this.sub?.status === 'ready',
-        probe: () => this.pub!.ping(),
+        probe: () => {
+          this.link.keepsSubscriptions || this.subscriberWatch.check(this.sub, this.pub!, commandTimeoutMs); // a cluster's: ioredis's own
+          return this.pub!.ping();
+        },
         restore: () => this.restore(),
         send: (channel, payload, history) => this.send(channel, payload, history),
         restored: () => this.onRestored?.(),
       },
-      { name: 'Redis', maxPending, commandTimeoutMs, healthCheckMs, logger: new Logger('RedisBroker') },
+      { name: 'Redis', maxPending, commandTimeoutMs, healthCheckMs, logger: this.logger },
     );
     const connectionOptions: RedisOptions = {
       // Never buffer commands while disconnected: that queue has no bound.

@@ -1,4 +1,6 @@
+import type { Logger } from '@nestjs/common';
 import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import { untilDeadline } from '../limits/deadline.js';
 import type { RedisBrokerOptions, RedisClusterTarget } from './redis-broker-options.js';
 
 /** A connection to one Redis server, or to a Redis Cluster. */
@@ -234,4 +236,42 @@ function throttleShardRetries(cluster: Cluster): void {
       ).unref();
     }
   });
+}
+
+/**
+ * Asks a subscriber connection whether it still answers, alongside each health check (which
+ * asks the publisher connection). When it does not answer a `PING` in time while the
+ * publisher does, its socket is gone without a word (a NAT or a load balancer dropped the
+ * idle connection, say), which TCP would notice only after minutes of keepalives: it is
+ * reconnected, and the subscriptions come back with the new connection (then what was
+ * missed, from history).
+ */
+export class SubscriberWatch {
+  private checking = false;
+
+  constructor(private readonly logger: Pick<Logger, 'warn'>) {}
+
+  /** Starts a check of `sub` (unless one is under way, or it is not ready); settles by itself. */
+  check(sub: RedisConnection | undefined, pub: RedisConnection, timeoutMs: number): void {
+    if (this.checking || sub?.status !== 'ready') {
+      return;
+    }
+    this.checking = true;
+    const pong = (connection: RedisConnection): Promise<'answered' | 'failed' | 'timeout'> =>
+      untilDeadline(
+        connection.ping().then(
+          () => 'answered' as const,
+          () => 'failed' as const,
+        ),
+        timeoutMs,
+      );
+    // Both asked at once: only a subscriber silent while the publisher answered in time is cut (a stalled Redis answers neither).
+    void Promise.all([pong(sub), pong(pub)]).then(([subscriber, publisher]) => {
+      this.checking = false;
+      if (subscriber === 'timeout' && publisher === 'answered' && sub.status === 'ready') {
+        this.logger.warn(`Redis subscriber connection did not answer a PING within ${timeoutMs} ms while Redis did: reconnecting it`);
+        sub.disconnect(true);
+      }
+    });
+  }
 }
