@@ -1,6 +1,9 @@
 import { JwtService } from '@nestjs/jwt';
 import assert from 'node:assert/strict';
-import { createSecretKey, generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, createSecretKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
 import type { JwtAlgorithm, RealtimeAuthOptions } from '../src/auth/auth-options.interface.js';
@@ -20,6 +23,7 @@ import type { GatewaySettings } from '../src/gateway/gateway-settings.js';
 import type { RealtimeTransport } from '../src/transport/transport.interface.js';
 import type { ExecutionContext } from '@nestjs/common';
 import { handMadeToken, now } from './support/tokens.js';
+import { selfSignedCertificate } from './support/certificate.js';
 
 const SECRET = 'unit-test-secret-with-enough-entropy-0123456789';
 const jwt = new JwtService();
@@ -168,13 +172,27 @@ describe('JwtVerifier: keyResolver', () => {
     }
   });
 
-  it('takes a public key given as bytes with text before the PEM, or as DER, for a public key: never for an HMAC secret', async () => {
-    const preamble = 'Bag Attributes\n    friendlyName: the signing key of the identity provider, exported by openssl\n';
-    const keys = [Buffer.from(preamble + PUBLIC_PEM), publicKey.export({ type: 'spki', format: 'der' })];
-    for (const key of keys) {
-      assert.equal((await resolving(key).verify(rs256())).sub, 'alice');
-      const forged = handMadeToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'mallory', exp: now() + 60 }, { hmac: key });
-      assert.equal((await refusal(resolving(key), forged)).message, 'invalid token');
+  it('takes a public key given as bytes (PEM after other text, DER key or certificate) for a public key: never for an HMAC secret', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'realtime-cert-'));
+    try {
+      const made = selfSignedCertificate(directory);
+      const certificate = new X509Certificate(readFileSync(made.cert));
+      const certificateKey = createPrivateKey(readFileSync(made.key));
+      const certified = handMadeToken({ alg: 'RS256', typ: 'JWT' }, { sub: 'alice', exp: now() + 60 }, { rsa: certificateKey });
+      const preamble = 'Bag Attributes\n    friendlyName: the signing key of the identity provider, exported by openssl\n';
+      const keys: [Buffer, string][] = [
+        [Buffer.from(preamble + PUBLIC_PEM), rs256()],
+        [publicKey.export({ type: 'spki', format: 'der' }), rs256()],
+        [publicKey.export({ type: 'pkcs1', format: 'der' }), rs256()],
+        [certificate.raw, certified], // a JWKS's x5c entry, decoded
+      ];
+      for (const [key, token] of keys) {
+        assert.equal((await resolving(key).verify(token)).sub, 'alice');
+        const forged = handMadeToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'mallory', exp: now() + 60 }, { hmac: key });
+        assert.equal((await refusal(resolving(key), forged)).message, 'invalid token');
+      }
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
     }
   });
 

@@ -1,5 +1,5 @@
 import { JwtService } from '@nestjs/jwt';
-import { createPublicKey, createSecretKey, KeyObject } from 'node:crypto';
+import { createPublicKey, createSecretKey, KeyObject, X509Certificate } from 'node:crypto';
 import { positiveInteger } from '../options/resolve-options.js';
 import type { JwtAlgorithm, JwtKey, JwtTokenHeader, RealtimeAuthOptions } from './auth-options.interface.js';
 import { AuthenticationError } from './authenticator.interface.js';
@@ -115,7 +115,15 @@ export class JwtVerifier {
     }
     // The key's own kind, never the token's alg, decides how it is used: a public key
     // cannot be turned into an HMAC secret by a token that claims HS256.
-    return asPublicKey(key) ?? toSecretKey(key);
+    if (typeof key === 'string' || key instanceof KeyObject) {
+      return asPublicKey(key) ?? toSecretKey(key);
+    }
+    let resolved = resolvedBytes.get(key);
+    if (!resolved) {
+      resolved = asPublicKey(key) ?? toSecretKey(key);
+      resolvedBytes.set(key, resolved);
+    }
+    return resolved;
   }
 }
 
@@ -131,9 +139,16 @@ function toSecretKey(key: JwtKey): KeyObject {
 }
 
 /**
- * A resolved key as a public key when it is one: a public `KeyObject`, PEM (anywhere in the
- * text: a file may start with "Bag Attributes" or a certificate's text before it), or
- * bytes that parse as a DER SubjectPublicKeyInfo. Anything else is a secret (undefined).
+ * The keys made of the bytes a `keyResolver` returned, by the very `Buffer`: a resolver that
+ * hands out the same bytes again (a JWKS cache) costs no second look at them.
+ */
+const resolvedBytes = new WeakMap<Buffer, KeyObject>();
+
+/**
+ * A resolved key as a public key when it is one: a public `KeyObject`; PEM anywhere in the
+ * text (a file may start with "Bag Attributes" or a certificate's text); or bytes that
+ * parse as DER: a SubjectPublicKeyInfo, a PKCS#1 RSA public key, or an X.509 certificate
+ * (a JWKS's `x5c` entry). Anything else is a secret (undefined).
  */
 function asPublicKey(key: JwtKey): KeyObject | undefined {
   if (key instanceof KeyObject) {
@@ -145,11 +160,19 @@ function asPublicKey(key: JwtKey): KeyObject | undefined {
   if (typeof key === 'string') {
     return undefined;
   }
-  try {
-    return createPublicKey({ key, format: 'der', type: 'spki' });
-  } catch {
-    return undefined; // not DER: the bytes of a secret
+  const parses: (() => KeyObject)[] = [
+    () => createPublicKey({ key, format: 'der', type: 'spki' }),
+    () => createPublicKey({ key, format: 'der', type: 'pkcs1' }),
+    () => new X509Certificate(key).publicKey,
+  ];
+  for (const parse of parses) {
+    try {
+      return parse();
+    } catch {
+      // Not this structure: the next, and bytes that are none of them are a secret.
+    }
   }
+  return undefined;
 }
 
 function toPublicKey(key: JwtKey): KeyObject {
