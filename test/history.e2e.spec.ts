@@ -29,6 +29,18 @@ class LossyBroker extends MemoryBroker {
   dropNext = 0;
   failHistory = 0;
   historyReads = 0;
+  /** While set, history reads are made at once but answered only once it opens. */
+  private historyGate: Promise<void> | undefined;
+  private openHistory: (() => void) | undefined;
+
+  holdHistoryAnswers(): void {
+    this.historyGate = new Promise((resolve) => (this.openHistory = resolve));
+  }
+
+  releaseHistoryAnswers(): void {
+    this.openHistory?.();
+    this.historyGate = undefined;
+  }
 
   override start(instanceId: string, onMessage: BrokerMessageListener): Promise<void> {
     return super.start(instanceId, (channel, payload, position) => {
@@ -46,7 +58,11 @@ class LossyBroker extends MemoryBroker {
       this.failHistory--;
       return Promise.reject(new BrokerUnavailableError('not now'));
     }
-    return super.history(channel, since, policy);
+    const gate = this.historyGate;
+    return super.history(channel, since, policy).then(async (page) => {
+      await gate;
+      return page;
+    });
   }
 }
 
@@ -385,6 +401,30 @@ describe('room offsets, history and recovery (docs/protocol.md §7, in-memory br
     const push = await bob.nextJson();
     assert.deepEqual([push.offset, (push.data as Frame).text], [1, 'new epoch']);
     assert.equal((await alice.nextJson()).offset, 1);
+  });
+
+  it("keeps pushing to a joiner whose join's history read answered after this instance moved on to a new epoch", async () => {
+    const broker = new LossyBroker();
+    const on = await app({ history: { size: 100, ttlMs: 300 } }, broker);
+    const [alice] = await member(on, 'alice', 'lobby');
+    const outside = await publisher(on);
+    await sendAcked(outside, 'lobby', 'm1');
+    assert.equal((await alice.nextJson()).offset, 1);
+    const bob = await on.connect('bob');
+    clients.push(bob);
+    broker.holdHistoryAnswers(); // bob's join reads the epoch of m1, and its answer comes late
+    const reads = broker.historyReads;
+    bob.send({ event: 'join', id: 'j', data: { room: 'lobby' } });
+    await until(() => broker.historyReads > reads, "bob's history read");
+    await new Promise((resolve) => setTimeout(resolve, 400)); // the history expires: the next message starts a new epoch
+    await sendAcked(outside, 'lobby', 'new epoch');
+    assert.equal((await alice.nextJson()).offset, 1);
+    broker.releaseHistoryAnswers();
+    const [reply, push] = await frames(bob, 2);
+    assert.equal(reply.id, 'j', JSON.stringify(reply));
+    assert.deepEqual([push!.offset, (push!.data as Frame).text], [1, 'new epoch']);
+    await sendAcked(outside, 'lobby', 'later');
+    assert.equal((await bob.nextJson()).offset, 2);
   });
 
   it('refuses a since that is not {offset, epoch} with BAD_REQUEST', async () => {

@@ -154,6 +154,7 @@ export class RoomStreams {
       return this.position(room); // left and joined again meanwhile: that newer join recovers
     }
     const recovery = current ?? newRecovery();
+    recovery.from = stream.epoch; // as the history read starts: the stream may move on to a new epoch before it answers
     stream.recovering.set(connection, recovery);
     try {
       return await this.answer(room, stream, connection, recovery, since);
@@ -187,7 +188,6 @@ export class RoomStreams {
     const position = page?.position ?? (stream.epoch === undefined ? undefined : { offset: stream.offset, epoch: stream.epoch });
     recovery.until = position?.offset ?? 0;
     recovery.epoch = position?.epoch;
-    recovery.from = stream.epoch;
     const recovered = since === undefined ? undefined : page?.complete === true;
     const replay = recovered ? page!.entries : [];
     const flush = (): void => this.flushRecovery(stream, connection, recovery, replay);
