@@ -134,10 +134,12 @@ describe('client SDK: reconnection edge cases', () => {
     assert.deepEqual(errors, [], 'the rejoin cut by the dropped connection is no error of its own');
   });
 
-  it('joins a room asked for while reconnecting once, and rejoins with the data of its latest join()', async () => {
+  it('joins a room asked for while reconnecting once, and rejoins with the data of its latest successful join()', async () => {
     server = await FakeServer.start();
     server.onFrame = ({ socket }, frame) => {
-      if (frame.id !== undefined) {
+      if ((frame.data as { colour?: string } | undefined)?.colour === 'black') {
+        socket.send(JSON.stringify({ event: 'error', id: frame.id, data: { code: 'FORBIDDEN', message: 'not that team' } }));
+      } else if (frame.id !== undefined) {
         socket.send(JSON.stringify({ event: frame.event, id: frame.id, data: { ok: true } }));
       }
     };
@@ -146,6 +148,7 @@ describe('client SDK: reconnection edge cases', () => {
     made.onRejoin(({ room }) => rejoined.push(room));
     await made.join('lobby', { colour: 'red' });
     await made.join('lobby', { colour: 'blue' });
+    await assert.rejects(made.join('lobby', { colour: 'black' }), { code: 'FORBIDDEN' });
     server.connections[0]!.socket.close(1012, 'restart');
     await until(() => made.state === 'reconnecting', 'reconnecting');
     const late = made.join('kitchen', { colour: 'green' }); // queued: sent once the connection is open

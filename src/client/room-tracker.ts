@@ -19,7 +19,7 @@ const REJOIN_RETRIES = 6;
 const REJOIN_RETRY_MS = 500;
 
 interface Tracked {
-  /** What its latest `join()` sent besides the room: a rejoin sends it again. */
+  /** What its latest successful `join()` sent besides the room: a rejoin sends it again. */
   data: Readonly<Record<string, unknown>>;
   /** A join of it succeeded: only such rooms are joined again (a first join still queued goes out by itself). */
   confirmed?: boolean;
@@ -59,7 +59,6 @@ export class RoomTracker {
       tracked = { data };
       this.rooms.set(room, tracked);
     }
-    tracked.data = data;
     tracked.seenSinceJoin = undefined;
     return fresh;
   }
@@ -70,7 +69,7 @@ export class RoomTracker {
     const entry = this.rooms.get(room)!;
     try {
       const reply = await send();
-      this.joined(room, entry, reply);
+      this.joined(room, entry, reply, data);
       return reply;
     } catch (error) {
       if (fresh && this.rooms.get(room) === entry) {
@@ -81,15 +80,16 @@ export class RoomTracker {
   }
 
   /**
-   * A join succeeded: the room goes on from the position its reply gives, unless `tracked`
+   * A join (of `data`) succeeded: the room goes on from the position its reply gives, unless `tracked`
    * is no longer the room's entry (false): the room was left meanwhile, and maybe joined
    * again, whose own reply then decides.
    */
-  joined(room: string, tracked: Tracked, reply: unknown): boolean {
+  joined(room: string, tracked: Tracked, reply: unknown, data = tracked.data): boolean {
     if (this.rooms.get(room) !== tracked) {
       return false;
     }
     tracked.confirmed = true;
+    tracked.data = data; // what the server took: a refused join() leaves the data that worked
     const position = positionOf(reply);
     if (position) {
       // A recovered join's replay follows the reply, and its offsets move this on; otherwise
