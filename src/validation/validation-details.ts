@@ -91,7 +91,10 @@ function firstDetails(details: ValidationErrorDetail[], budget: { left: number }
     } else {
       cut = true;
       const { property, constraints } = detail;
-      kept.push({ property, ...(constraints && { constraints }), ...(children!.length > 0 && { children }) });
+      if (constraints || children!.length > 0) {
+        // An entry whose nested failures were all cut, and that has none of its own, goes too.
+        kept.push({ property, ...(constraints && { constraints }), ...(children!.length > 0 && { children }) });
+      }
     }
   }
   return cut ? kept : details;
