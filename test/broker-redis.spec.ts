@@ -103,27 +103,20 @@ describe('RedisBroker when Redis fails', () => {
     assert.deepEqual(kept, [...kept].sort());
   });
 
-  it('never sends a publish twice when the connection drops after Redis ran it but before its answer came', async () => {
-    // A proxy to Redis that cuts the connection right after Redis answered the marked publish.
-    let cut = false;
-    const links: Socket[] = [];
+  /**
+   * A TCP proxy to the test's Redis. For each connection, `link` says what passes each way
+   * (`up`: to Redis, `down`: back; false drops the bytes) and may act on the sockets.
+   */
+  async function proxyToRedis(
+    link: (client: Socket, server: Socket) => { up(bytes: Buffer): boolean; down(bytes: Buffer): boolean },
+  ): Promise<{ url: string; close(): void }> {
+    const sockets: Socket[] = [];
     const proxy = createServer((client) => {
       const server = createConnection(redis.port, '127.0.0.1');
-      links.push(client, server);
-      let marked = false;
-      client.on('data', (bytes) => {
-        marked ||= !cut && bytes.includes('only-once');
-        server.write(bytes);
-      });
-      server.on('data', (bytes) => {
-        if (marked && !cut) {
-          cut = true; // the answer is lost with the connection
-          client.destroy();
-          server.destroy();
-          return;
-        }
-        client.write(bytes);
-      });
+      sockets.push(client, server);
+      const pass = link(client, server);
+      client.on('data', (bytes) => pass.up(bytes) && server.write(bytes));
+      server.on('data', (bytes) => pass.down(bytes) && client.write(bytes));
       for (const [one, other] of [
         [client, server],
         [server, client],
@@ -134,9 +127,36 @@ describe('RedisBroker when Redis fails', () => {
     });
     proxy.listen(0, '127.0.0.1');
     await once(proxy, 'listening');
+    return {
+      url: `redis://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+      close: () => {
+        sockets.forEach((socket) => socket.destroy());
+        proxy.close();
+      },
+    };
+  }
+
+  it('never sends a publish twice when the connection drops after Redis ran it but before its answer came', async () => {
+    // Cuts the connection right after Redis answered the marked publish: the answer is lost with it.
+    let cut = false;
+    const proxy = await proxyToRedis((client, server) => {
+      let marked = false;
+      return {
+        up: (bytes) => ((marked ||= !cut && bytes.includes('only-once')), true),
+        down: () => {
+          if (marked && !cut) {
+            cut = true;
+            client.destroy();
+            server.destroy();
+            return false;
+          }
+          return true;
+        },
+      };
+    });
     try {
       const keyPrefix = `once${randomUUID().slice(0, 8)}:`;
-      const { broker } = await started(`redis://127.0.0.1:${(proxy.address() as AddressInfo).port}`, { keyPrefix });
+      const { broker } = await started(proxy.url, { keyPrefix });
       const policy = { size: 10, ttlMs: 60_000 };
       const outcome = await broker.publish('r:once', 'only-once', policy).then(
         (position) => `taken at ${position?.offset}`,
@@ -149,43 +169,26 @@ describe('RedisBroker when Redis fails', () => {
       const page = await broker.history('r:once', undefined, policy);
       assert.equal(page.position.offset, 1, 'the publish ran once: one offset taken');
     } finally {
-      links.forEach((socket) => socket.destroy());
       proxy.close();
     }
   });
 
   it('reconnects a subscriber connection that no longer answers while Redis does (a middlebox dropped it silently)', async () => {
-    // A proxy to Redis that, once told, carries nothing either way on the subscriber connections open then, without closing them.
+    // Once told, carries nothing either way on the subscriber connections open then, without closing them.
     const subscribers = new Set<Socket>();
     const silenced = new Set<Socket>();
-    const links: Socket[] = [];
-    const proxy = createServer((client) => {
-      const server = createConnection(redis.port, '127.0.0.1');
-      links.push(client, server);
-      client.on('data', (bytes) => {
+    const proxy = await proxyToRedis((client) => ({
+      up: (bytes) => {
         if (bytes.toString('latin1').toLowerCase().includes('subscribe')) {
           subscribers.add(client);
         }
-        silenced.has(client) || server.write(bytes);
-      });
-      server.on('data', (bytes) => silenced.has(client) || client.write(bytes));
-      for (const [one, other] of [
-        [client, server],
-        [server, client],
-      ]) {
-        one.on('error', () => undefined);
-        one.on('close', () => other.destroy());
-      }
-    });
-    proxy.listen(0, '127.0.0.1');
-    await once(proxy, 'listening');
+        return !silenced.has(client);
+      },
+      down: () => !silenced.has(client),
+    }));
     try {
       const keyPrefix = `mute${randomUUID().slice(0, 8)}:`;
-      const behind = await started(`redis://127.0.0.1:${(proxy.address() as AddressInfo).port}`, {
-        keyPrefix,
-        healthCheckMs: 100,
-        commandTimeoutMs: 300,
-      });
+      const behind = await started(proxy.url, { keyPrefix, healthCheckMs: 100, commandTimeoutMs: 300 });
       const publisher = await started(redis.url, { keyPrefix });
       await behind.broker.subscribe('r:x');
       await publisher.broker.publish('r:x', 'before');
@@ -202,7 +205,6 @@ describe('RedisBroker when Redis fails', () => {
       );
       assert.equal(behind.broker.health().status, 'ok');
     } finally {
-      links.forEach((socket) => socket.destroy());
       proxy.close();
     }
   });

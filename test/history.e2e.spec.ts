@@ -24,23 +24,33 @@ if (!process.env.TEST_LOGS) {
 
 type Frame = Record<string, unknown>;
 
+/** What waits on it (`passed`) waits from `close()` to `open()`; it starts open. */
+class Gate {
+  private closed: Promise<void> | undefined;
+  private release: (() => void) | undefined;
+
+  close(): void {
+    this.closed = new Promise((resolve) => (this.release = resolve));
+  }
+
+  open(): void {
+    this.release?.();
+    this.closed = undefined;
+  }
+
+  /** Resolves once the gate is open. */
+  passed(): Promise<void> | undefined {
+    return this.closed;
+  }
+}
+
 /** A memory broker that can lose the next room messages it delivers, and fail the next history reads, as an outage would. */
 class LossyBroker extends MemoryBroker {
   dropNext = 0;
   failHistory = 0;
   historyReads = 0;
-  /** While set, history reads are made at once but answered only once it opens. */
-  private historyGate: Promise<void> | undefined;
-  private openHistory: (() => void) | undefined;
-
-  holdHistoryAnswers(): void {
-    this.historyGate = new Promise((resolve) => (this.openHistory = resolve));
-  }
-
-  releaseHistoryAnswers(): void {
-    this.openHistory?.();
-    this.historyGate = undefined;
-  }
+  /** History reads are made at once, and answered once it is open. */
+  readonly historyAnswers = new Gate();
 
   override start(instanceId: string, onMessage: BrokerMessageListener): Promise<void> {
     return super.start(instanceId, (channel, payload, position) => {
@@ -58,7 +68,7 @@ class LossyBroker extends MemoryBroker {
       this.failHistory--;
       return Promise.reject(new BrokerUnavailableError('not now'));
     }
-    const gate = this.historyGate;
+    const gate = this.historyAnswers.passed();
     return super.history(channel, since, policy).then(async (page) => {
       await gate;
       return page;
@@ -69,21 +79,12 @@ class LossyBroker extends MemoryBroker {
 /** A memory broker whose presence updates wait until released, as a slow broker's would. */
 class SlowPresenceBroker extends MemoryBroker {
   presenceCalls = 0;
-  private gate: Promise<void> | undefined;
-  private open: (() => void) | undefined;
-
-  hold(): void {
-    this.gate = new Promise((resolve) => (this.open = resolve));
-  }
-
-  release(): void {
-    this.open?.();
-    this.gate = undefined;
-  }
+  /** Presence updates wait for it to be open. */
+  readonly presenceUpdates = new Gate();
 
   override async addPresence(room: string, member: string): Promise<void> {
     this.presenceCalls++;
-    await this.gate;
+    await this.presenceUpdates.passed();
     return super.addPresence(room, member);
   }
 }
@@ -196,12 +197,12 @@ describe('room offsets, history and recovery (docs/protocol.md §7, in-memory br
     await sendAcked(outside, 'lobby', 'm2');
     const back = await on.connect('alice');
     clients.push(back);
-    broker.hold();
+    broker.presenceUpdates.close();
     const calls = broker.presenceCalls;
     back.send({ event: 'join', id: 'back', data: { room: 'lobby', since: { offset: 1, epoch } } });
     await until(() => broker.presenceCalls > calls, 'the join to wait for presence');
     await sendAcked(outside, 'lobby', 'm3'); // published while alice is a member, before her reply
-    broker.release();
+    broker.presenceUpdates.open();
     const [reply, ...pushes] = await frames(back, 3);
     assert.equal(reply.event, 'join', JSON.stringify(reply));
     assert.equal((reply.data as Frame).recovered, true);
@@ -412,14 +413,14 @@ describe('room offsets, history and recovery (docs/protocol.md §7, in-memory br
     assert.equal((await alice.nextJson()).offset, 1);
     const bob = await on.connect('bob');
     clients.push(bob);
-    broker.holdHistoryAnswers(); // bob's join reads the epoch of m1, and its answer comes late
+    broker.historyAnswers.close(); // bob's join reads the epoch of m1, and its answer comes late
     const reads = broker.historyReads;
     bob.send({ event: 'join', id: 'j', data: { room: 'lobby' } });
     await until(() => broker.historyReads > reads, "bob's history read");
     await new Promise((resolve) => setTimeout(resolve, 400)); // the history expires: the next message starts a new epoch
     await sendAcked(outside, 'lobby', 'new epoch');
     assert.equal((await alice.nextJson()).offset, 1);
-    broker.releaseHistoryAnswers();
+    broker.historyAnswers.open();
     const [reply, push] = await frames(bob, 2);
     assert.equal(reply.id, 'j', JSON.stringify(reply));
     assert.deepEqual([push!.offset, (push!.data as Frame).text], [1, 'new epoch']);
