@@ -386,13 +386,19 @@ describe('room offsets, history and recovery (docs/protocol.md §7, in-memory br
     assert.equal(on.hub.isInRoom(socket!, 'lobby'), true, 'the second join, answered ok, left the client out');
   });
 
-  it('keeps pushing to a joiner whose join named an epoch that was lost before this instance got there', async () => {
+  /** A room whose history lives 300 ms after its last message, alice in it, and its first message (m1) delivered. */
+  async function shortHistoryRoom(): Promise<{ broker: LossyBroker; on: RoomsApp; alice: TestClient; outside: TestClient }> {
     const broker = new LossyBroker();
     const on = await app({ history: { size: 100, ttlMs: 300 } }, broker);
     const [alice] = await member(on, 'alice', 'lobby');
     const outside = await publisher(on);
     await sendAcked(outside, 'lobby', 'm1');
     assert.equal((await alice.nextJson()).offset, 1);
+    return { broker, on, alice, outside };
+  }
+
+  it('keeps pushing to a joiner whose join named an epoch that was lost before this instance got there', async () => {
+    const { broker, on, alice, outside } = await shortHistoryRoom();
     broker.dropNext = 1; // m2 is still on its way to this instance when bob joins
     await sendAcked(outside, 'lobby', 'm2');
     const [bob, joined] = await member(on, 'bob', 'lobby');
@@ -405,12 +411,7 @@ describe('room offsets, history and recovery (docs/protocol.md §7, in-memory br
   });
 
   it("keeps pushing to a joiner whose join's history read answered after this instance moved on to a new epoch", async () => {
-    const broker = new LossyBroker();
-    const on = await app({ history: { size: 100, ttlMs: 300 } }, broker);
-    const [alice] = await member(on, 'alice', 'lobby');
-    const outside = await publisher(on);
-    await sendAcked(outside, 'lobby', 'm1');
-    assert.equal((await alice.nextJson()).offset, 1);
+    const { broker, on, alice, outside } = await shortHistoryRoom();
     const bob = await on.connect('bob');
     clients.push(bob);
     broker.historyAnswers.close(); // bob's join reads the epoch of m1, and its answer comes late
