@@ -149,10 +149,12 @@ describe('client SDK: reconnection edge cases', () => {
     await made.join('lobby', { colour: 'red' });
     await made.join('lobby', { colour: 'blue' });
     await assert.rejects(made.join('lobby', { colour: 'black' }), { code: 'FORBIDDEN' });
+    // Asked for while reconnecting (which lasts a few ms here): queued, sent once the connection is open.
+    let late: Promise<unknown> | undefined;
+    made.onState(({ state }) => state === 'reconnecting' && (late ??= made.join('kitchen', { colour: 'green' })));
     server.connections[0]!.socket.close(1012, 'restart');
-    await until(() => made.state === 'reconnecting', 'reconnecting');
-    const late = made.join('kitchen', { colour: 'green' }); // queued: sent once the connection is open
     await server.connectionCount(2);
+    await until(() => late !== undefined, 'the join asked for while reconnecting');
     await late;
     await until(() => made.state === 'open', 'reopened');
     const joins = server.connections[1]!.frames.filter((frame) => frame.event === 'join').map((frame) => frame.data);
