@@ -141,6 +141,19 @@ describe('hostile clients', () => {
     await until(() => logger.lines.filter((line) => line.includes('upgrade refused (401')).length === 4, 'a line in the next interval');
   });
 
+  it("counts in-band auth frames against their address's handshake rate: they cannot run the token checks faster", async () => {
+    await start({ limits: { handshakeRate: { perSecond: 0.5, burst: 3 } } });
+    const alice = await app.connect('alice'); // the first of the three
+    clients.push(alice);
+    const answers: unknown[] = [];
+    for (let i = 0; i < 3; i++) {
+      const reply = await alice.request({ event: 'auth', id: `a${i}`, data: { token: tokenFor('alice') } });
+      answers.push(reply.event === 'error' ? (reply.data as { code: string }).code : reply.event);
+    }
+    assert.deepEqual(answers, ['auth', 'auth', 'RATE_LIMITED']);
+    assert.equal((await alice.request({ event: 'rooms', id: 'r' })).id, 'r', 'the connection goes on');
+  });
+
   it('limits handshakes per address with 429 and Retry-After, before the token is read, and counts the cause', async () => {
     // Behind one trusted proxy, X-Forwarded-For tells the addresses apart.
     await start({ limits: { handshakeRate: { perSecond: 0.5, burst: 3 }, trustProxy: true } });

@@ -20,6 +20,8 @@ export interface SignInHooks {
   admit(connection: Connection, sub: string): string | undefined;
   /** The connection now has its principal. */
   signedIn(connection: Connection): Promise<void>;
+  /** Whether the connection may have its credentials checked now (its address's handshake rate); true when left out. */
+  mayCheck?(connection: Connection): boolean;
 }
 
 /**
@@ -76,6 +78,10 @@ export class TokenLifetime {
     }
     if (!authenticator.refresh) {
       connection.sendFrame(errorFrame(id, ErrorCode.BAD_REQUEST, 'these credentials cannot be refreshed in-band'));
+      return;
+    }
+    if (this.signIn.mayCheck?.(connection) === false) {
+      connection.sendFrame(errorFrame(id, ErrorCode.RATE_LIMITED, 'too many credential checks from this address: slow down'));
       return;
     }
     // Refreshes can overlap; only the latest one may change the principal.

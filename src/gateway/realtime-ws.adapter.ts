@@ -108,6 +108,7 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       {
         admit: (connection, sub) => this.lifecycle.admitSignIn(connection, sub),
         signedIn: (connection) => this.hub?.identify(connection) ?? Promise.resolve(),
+        mayCheck: (connection) => this.gate.mayCheckCredentials(connection.admission?.ip),
       },
       limits.handshakeTimeoutMs,
     );

@@ -78,6 +78,16 @@ export class UpgradeGate {
     this.rates = limits.handshakeRate ? new HandshakeRates(limits.handshakeRate, performance.now()) : undefined;
   }
 
+  /**
+   * Takes one credential check (an in-band `auth`) from the handshake rate of `address`, as a
+   * handshake would; false when that address has none left (or true without a rate). So a
+   * connection's `auth` frames cannot run the token checks and the application's hooks
+   * faster than new connections from its address may.
+   */
+  mayCheckCredentials(address: string | undefined): boolean {
+    return this.rates === undefined || address === undefined || this.rates.take(address, performance.now()) === true;
+  }
+
   /** Refuses every upgrade still being checked with 503 (the server is shutting down). */
   drain(): void {
     for (const pending of [...this.inFlight]) {
