@@ -8,6 +8,7 @@ import { refusedUpgrade, TestClient } from './support/ws-client.js';
 import { countServerWrites } from './support/socket-writes.js';
 import { until, within } from './support/until.js';
 import { CapturingLogger } from './fixtures/auth-gateways.js';
+import { pack } from '../src/protocol/msgpack.js';
 import { BadCodeAboveGateway, BadCodeGateway, LifecycleLog, OtherGateway, TestGateway } from './fixtures/test-gateways.js';
 
 describe('gateway adapter and protocol v1 envelope', () => {
@@ -290,11 +291,17 @@ describe('gateway adapter and protocol v1 envelope', () => {
       });
     });
 
-    it('answers a binary frame on a JSON connection with BAD_REQUEST', async () => {
+    it('answers a binary frame on a JSON connection with BAD_REQUEST, with the id a MessagePack one names', async () => {
       const client = await connect();
       client.socket.send(Buffer.from('{"event":"echo"}'), { binary: true });
       assert.deepEqual(await client.nextJson(), {
         event: 'error',
+        data: { code: 'BAD_REQUEST', message: 'binary frames are only accepted with the realtime.v1.msgpack subprotocol' },
+      });
+      client.socket.send(Buffer.from(pack({ event: 'echo', id: 7, data: 'hi' })), { binary: true });
+      assert.deepEqual(await client.nextJson(), {
+        event: 'error',
+        id: 7,
         data: { code: 'BAD_REQUEST', message: 'binary frames are only accepted with the realtime.v1.msgpack subprotocol' },
       });
     });

@@ -165,10 +165,12 @@ describe('the MessagePack encoding (protocol 1.2)', () => {
     assert.equal((await refusal(Buffer.from([0xdf, 0x7f, 0xff, 0xff, 0xff]))).event, 'error');
     assert.equal((await refusal(Buffer.from([0xc6, 0xff, 0xff, 0xff, 0xff, 0x00]))).event, 'error');
     assert.equal((await refusal(Buffer.from([0x81, 0xa1]))).event, 'error');
-    assert.deepEqual((await refusal('{"event":"echo","id":1}')).data, {
+    const textFrame = await refusal('{"event":"echo","id":1}');
+    assert.deepEqual(textFrame.data, {
       code: 'BAD_REQUEST',
       message: 'this connection speaks MessagePack (realtime.v1.msgpack): frames must be binary',
     });
+    assert.equal(textFrame.id, 1, 'the refusal names the request it refuses');
     // Still serving.
     assert.deepEqual(await binaryRequest(client, { event: 'echo', id: 'after', data: 1 }), { event: 'echo', id: 'after', data: 1 });
   });

@@ -74,7 +74,9 @@ export class FrameDispatcher {
       const message = isBinary
         ? `binary frames are only accepted with the ${PROTOCOL_V1_MSGPACK} subprotocol`
         : `this connection speaks MessagePack (${PROTOCOL_V1_MSGPACK}): frames must be binary`;
-      this.policy.refuse(connection, undefined, ErrorCode.BAD_REQUEST, message);
+      // The id read in the frame's own encoding, so that the request it names gets its answer.
+      const id = isBinary ? binaryRequestIdOf(data) : requestIdOf(data.toString());
+      this.policy.refuse(connection, id, ErrorCode.BAD_REQUEST, message);
       return;
     }
     const { maxDepth } = connection.settings;
