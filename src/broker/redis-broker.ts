@@ -93,8 +93,9 @@ export class RedisBroker implements RealtimeBroker {
       {
         connected: () => this.pub?.status === 'ready' && this.sub?.status === 'ready',
         probe: () => {
-          this.link.keepsSubscriptions || this.subscriberWatch.check(this.sub, this.pub!, commandTimeoutMs); // a cluster's: ioredis's own
-          return this.pub!.ping();
+          const pong = this.pub!.ping();
+          this.link.keepsSubscriptions || this.subscriberWatch.check(this.sub, pong, commandTimeoutMs); // a cluster's: ioredis's own
+          return pong;
         },
         restore: () => this.restore(),
         send: (channel, payload, history) => this.send(channel, payload, history),
@@ -291,10 +292,7 @@ export class RedisBroker implements RealtimeBroker {
     return batches;
   }
 
-  /**
-   * Keeps the latest position of a subscribed channel this instance saw, its own publishes'
-   * and the messages it received: the witness each publish gives Redis (see `publishScript`).
-   */
+  /** Keeps the latest position of a subscribed channel seen here (published or received): each publish's witness (see `publishScript`). */
   private saw(channel: string, position: StreamPosition): void {
     const known = this.seen.get(channel);
     if (this.channels.has(channel) && (known?.epoch !== position.epoch || position.offset > known.offset)) {

@@ -251,22 +251,25 @@ export class SubscriberWatch {
 
   constructor(private readonly logger: Pick<Logger, 'warn'>) {}
 
-  /** Starts a check of `sub` (unless one is under way, or it is not ready); settles by itself. */
-  check(sub: RedisConnection | undefined, pub: RedisConnection, timeoutMs: number): void {
+  /**
+   * Starts a check of `sub` (unless one is under way, or it is not ready) beside the health
+   * check's own `PING` of the publisher, `publisherPong`; settles by itself.
+   */
+  check(sub: RedisConnection | undefined, publisherPong: Promise<unknown>, timeoutMs: number): void {
     if (this.checking || sub?.status !== 'ready') {
       return;
     }
     this.checking = true;
-    const pong = (connection: RedisConnection): Promise<'answered' | 'failed' | 'timeout'> =>
+    const within = (pong: Promise<unknown>): Promise<'answered' | 'failed' | 'timeout'> =>
       untilDeadline(
-        connection.ping().then(
+        pong.then(
           () => 'answered' as const,
           () => 'failed' as const,
         ),
         timeoutMs,
       );
     // Both asked at once: only a subscriber silent while the publisher answered in time is cut (a stalled Redis answers neither).
-    void Promise.all([pong(sub), pong(pub)]).then(([subscriber, publisher]) => {
+    void Promise.all([within(sub.ping()), within(publisherPong)]).then(([subscriber, publisher]) => {
       this.checking = false;
       if (subscriber === 'timeout' && publisher === 'answered' && sub.status === 'ready') {
         this.logger.warn(`Redis subscriber connection did not answer a PING within ${timeoutMs} ms while Redis did: reconnecting it`);
