@@ -22,7 +22,7 @@ export function newRecovery(): Recovery {
 }
 
 /** Lets a second join of the same connection go on (see `RoomStreams.answered`). */
-export function answered(recovery: Recovery | undefined): void {
+export function markAnswered(recovery: Recovery | undefined): void {
   recovery?.answered?.resolve();
 }
 

@@ -7,7 +7,7 @@ import { RealtimeError } from '../realtime.errors.js';
 import { PushFrame } from '../transport/push-frame.js';
 import { roomChannel } from './cluster-envelope.js';
 import type { RoomPosition } from './room-options.js';
-import { answered, caughtUp, newRecovery, owed, type Recovery, whenAnswered } from './room-recovery.js';
+import { caughtUp, markAnswered, newRecovery, owed, type Recovery, whenAnswered } from './room-recovery.js';
 
 /** How long a joined connection's replay waits for the join's reply at most. */
 const RECOVERY_FALLBACK_MS = 5000;
@@ -81,7 +81,7 @@ export class RoomStreams {
   close(room: string): void {
     const stream = this.streams.get(room);
     clearTimeout(stream?.retry);
-    stream?.recovering.forEach(answered);
+    stream?.recovering.forEach(markAnswered);
     this.streams.delete(room);
   }
 
@@ -115,7 +115,7 @@ export class RoomStreams {
   hold(room: string, connection: Connection): Recovery | undefined {
     const recovering = this.streams.get(room)?.recovering;
     const recovery = newRecovery();
-    answered(recovering?.get(connection)); // replaced
+    markAnswered(recovering?.get(connection)); // replaced
     recovering?.set(connection, recovery);
     return recovering && recovery;
   }
@@ -159,7 +159,7 @@ export class RoomStreams {
     try {
       return await this.answer(room, stream, connection, recovery, since);
     } finally {
-      answered(recovery);
+      markAnswered(recovery);
     }
   }
 
@@ -249,7 +249,7 @@ export class RoomStreams {
   /** Forgets a connection's recovery (it left the room or closed). */
   forget(room: string, connection: Connection): void {
     const recovering = this.streams.get(room)?.recovering;
-    answered(recovering?.get(connection));
+    markAnswered(recovering?.get(connection));
     recovering?.delete(connection);
   }
 
