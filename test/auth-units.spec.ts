@@ -65,6 +65,14 @@ describe('JwtVerifier: options', () => {
     assert.doesNotThrow(() => new JwtVerifier({ secret: SECRET, algorithms: ['HS512'] }));
   });
 
+  it('refuses a publicKey that is no public key with a clear error, and takes one as DER', async () => {
+    for (const key of ['not a key', createSecretKey(Buffer.from(SECRET))]) {
+      assert.throws(() => new JwtVerifier({ publicKey: key as string }), /auth\.publicKey must be a public key/);
+    }
+    const der = publicKey.export({ type: 'spki', format: 'der' });
+    assert.equal((await new JwtVerifier({ publicKey: der }).verify(rs256())).sub, 'alice');
+  });
+
   it('refuses an empty secret, as text or bytes', () => {
     assert.throws(() => new JwtVerifier({ secret: '' }), TypeError);
     assert.throws(() => new JwtVerifier({ secret: Buffer.alloc(0) }), TypeError);

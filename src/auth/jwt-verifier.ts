@@ -54,7 +54,10 @@ export class JwtVerifier {
     if (options.secret !== undefined) {
       this.staticKey = toSecretKey(options.secret);
     } else if (options.publicKey !== undefined) {
-      this.staticKey = toPublicKey(options.publicKey);
+      this.staticKey = asPublicKey(options.publicKey);
+      if (!this.staticKey) {
+        throw new TypeError('Realtime auth.publicKey must be a public key: PEM, DER bytes (SPKI, PKCS#1, X.509) or a public KeyObject');
+      }
     }
     this.maxTokenLength = options.maxTokenLength ?? DEFAULT_MAX_TOKEN_LENGTH;
     this.clockToleranceSec = options.clockToleranceSec ?? 0;
@@ -173,10 +176,6 @@ function asPublicKey(key: JwtKey): KeyObject | undefined {
     }
   }
   return undefined;
-}
-
-function toPublicKey(key: JwtKey): KeyObject {
-  return key instanceof KeyObject ? key : createPublicKey(key);
 }
 
 function describeJwtError(error: unknown): TokenRejectedError {
