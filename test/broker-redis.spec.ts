@@ -241,6 +241,30 @@ describe('RedisBroker when Redis fails', () => {
     await until(() => a.received.includes(payload), 'delivery after the stall');
   });
 
+  it('leaves no subscription behind when a SUBSCRIBE answered after its deadline and the room was left meanwhile', async () => {
+    const keyPrefix = `late${randomUUID().slice(0, 8)}:`;
+    const a = await started(redis.url, { keyPrefix, commandTimeoutMs: 300, healthCheckMs: 100 });
+    const observer = new Redis(redis.port, '127.0.0.1');
+    const subscribers = async (): Promise<number> => {
+      const [, count] = (await observer.pubsub('NUMSUB', `${keyPrefix}r:late`)) as [string, number];
+      return Number(count);
+    };
+    try {
+      redis.pause();
+      try {
+        await a.broker.subscribe('r:late'); // times out: Redis runs it once it answers again
+        await until(() => a.broker.health().status === 'degraded', 'degraded while stalled', 3000);
+        await a.broker.unsubscribe('r:late'); // the room emptied meanwhile
+      } finally {
+        redis.resume();
+      }
+      await until(() => a.broker.health().status === 'ok', 'ok once Redis answers again', 5000);
+      await until(async () => (await subscribers()) === 0, 'no subscriber left on the channel', 3000);
+    } finally {
+      observer.disconnect();
+    }
+  });
+
   it('starts while Redis is down, and connects once it is up', async () => {
     const later = await RedisServer.reserve();
     try {

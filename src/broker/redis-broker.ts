@@ -13,6 +13,7 @@ import type {
 } from './broker.interface.js';
 import { type RedisConnection, RedisLink, SubscriberWatch } from './redis-link.js';
 import { RedisPresence } from './redis-presence.js';
+import { RedisSubscriptions } from './redis-subscriptions.js';
 import {
   decodeHistoryReply,
   EpochCandidates,
@@ -56,13 +57,10 @@ export class RedisBroker implements RealtimeBroker {
   private catchUpTimer: NodeJS.Timeout | undefined;
   private catchUpPauseMs = RESUBSCRIBED_CATCH_UP_MS;
   private lastCatchUpAt = 0;
-  /** Channels wanted, and those the subscriber is subscribed to (on a cluster: those handed to ioredis, which keeps them). */
-  private readonly channels = new Set<string>();
+  /** The channels wanted, and those the subscriber connection has. */
+  private readonly subscriptions: RedisSubscriptions;
   /** Per subscribed channel with history, the latest position seen here (see {@link saw}). */
   private readonly seen = new Map<string, StreamPosition>();
-  private readonly subscribed = new Set<string>();
-  /** Counts the subscriber connection's drops: a reply from before one says nothing of now. */
-  private subscriberGeneration = 0;
   private readonly presenceStore: RedisPresence;
   private refreshTimer: NodeJS.Timeout | undefined;
   private onRestored: (() => void) | undefined;
@@ -118,6 +116,7 @@ export class RedisBroker implements RealtimeBroker {
       keepAlive: 10_000,
     };
     this.link = RedisLink.for(options, this.prefix, connectionOptions);
+    this.subscriptions = new RedisSubscriptions(this.link, this.resilience);
     this.presenceStore = new RedisPresence(
       this.prefix,
       this.presenceTtlMs,
@@ -152,8 +151,7 @@ export class RedisBroker implements RealtimeBroker {
     ] as const) {
       connection.on('close', () => {
         if (connection === this.sub && !this.link.keepsSubscriptions) {
-          this.subscribed.clear();
-          this.subscriberGeneration++;
+          this.subscriptions.dropped();
         }
       });
       this.link.watch(connection, name, {
@@ -200,17 +198,17 @@ export class RedisBroker implements RealtimeBroker {
   }
 
   async subscribe(channel: string): Promise<void> {
-    this.channels.add(channel);
+    this.subscriptions.wanted.add(channel);
     // Otherwise the channel is subscribed when Redis is back (restore).
     if (this.resilience.state === 'ok' && this.resilience.answering) {
-      await this.change('subscribe', [channel]).catch(() => undefined); // judged by the resilience; the next restore catches up
+      await this.subscriptions.change('subscribe', [channel], this.sub!).catch(() => undefined); // judged by the resilience; the next restore catches up
     }
   }
 
   async unsubscribe(channel: string): Promise<void> {
     this.seen.delete(channel);
-    if (this.channels.delete(channel) && this.resilience.state === 'ok' && this.resilience.answering) {
-      await this.change('unsubscribe', [channel]).catch(() => undefined);
+    if (this.subscriptions.wanted.delete(channel) && this.resilience.state === 'ok' && this.resilience.answering) {
+      await this.subscriptions.change('unsubscribe', [channel], this.sub!).catch(() => undefined);
     }
   }
 
@@ -237,7 +235,7 @@ export class RedisBroker implements RealtimeBroker {
     const answering = this.resilience.answering;
     this.resilience.close();
     await this.presenceStore.clear(answering ? pub : undefined);
-    this.channels.clear();
+    this.subscriptions.wanted.clear();
     await Promise.all(
       [pub, this.sub].map(async (connection) => {
         if (!connection) {
@@ -295,7 +293,7 @@ export class RedisBroker implements RealtimeBroker {
   /** Keeps the latest position of a subscribed channel seen here (published or received): each publish's witness (see `publishScript`). */
   private saw(channel: string, position: StreamPosition): void {
     const known = this.seen.get(channel);
-    if (this.channels.has(channel) && (known?.epoch !== position.epoch || position.offset > known.offset)) {
+    if (this.subscriptions.wanted.has(channel) && (known?.epoch !== position.epoch || position.offset > known.offset)) {
       this.seen.set(channel, position);
     }
   }
@@ -315,7 +313,7 @@ export class RedisBroker implements RealtimeBroker {
       await this.presenceStore.restore(this.pub);
     }
     if (this.sub?.status === 'ready') {
-      await this.restoreSubscriptions(this.sub);
+      await this.subscriptions.restore(this.sub);
     }
   }
 
@@ -342,57 +340,8 @@ export class RedisBroker implements RealtimeBroker {
     }, this.catchUpPauseMs).unref();
   }
 
-  /**
-   * Brings the subscriber connection's channels in line with the wanted ones: all of them
-   * on a new connection, what changed meanwhile after a stall. Rejects when Redis did not
-   * answer; then the resilience tries again.
-   */
-  private async restoreSubscriptions(sub: RedisConnection): Promise<void> {
-    const generation = this.subscriberGeneration;
-    // Channels added or dropped while a SUBSCRIBE is in flight are caught up by the next round.
-    while (!sameSet(this.subscribed, this.channels) && generation === this.subscriberGeneration) {
-      const wanted = new Set(this.channels);
-      const added = [...wanted].filter((channel) => !this.subscribed.has(channel));
-      const dropped = [...this.subscribed].filter((channel) => !wanted.has(channel));
-      if (added.length > 0) {
-        await this.change('subscribe', added, sub);
-      }
-      if (dropped.length > 0) {
-        await this.change('unsubscribe', dropped, sub);
-      }
-    }
-  }
-
-  /**
-   * Subscribes or unsubscribes `channels`, and records it in `subscribed`. On one server it
-   * counts once Redis answered on the connection it was asked on (else the next 'ready'
-   * restores everything), and rejects when Redis did not answer. On a cluster, ioredis
-   * records the change as it sends it and repeats it whenever a shard's subscriber comes
-   * back, so it counts at once, and a shard that does not answer now fails nothing.
-   */
-  private async change(kind: 'subscribe' | 'unsubscribe', channels: readonly string[], sub = this.sub!): Promise<void> {
-    const names = channels.map((channel) => this.link.channelName(channel));
-    const call = (): Promise<unknown> => (kind === 'subscribe' ? this.link.subscribe(sub, names) : this.link.unsubscribe(sub, names));
-    const record = (): void =>
-      channels.forEach((channel) => (kind === 'subscribe' ? this.subscribed.add(channel) : this.subscribed.delete(channel)));
-    if (this.link.keepsSubscriptions) {
-      record();
-      await this.resilience.attempt(kind, call).catch(() => undefined);
-      return;
-    }
-    const generation = this.subscriberGeneration;
-    await this.resilience.attempt(kind, call);
-    if (generation === this.subscriberGeneration) {
-      record();
-    }
-  }
-
   /** The publisher connection when Redis answers (ready and not stalled), else undefined. */
   private usable(): RedisConnection | undefined {
     return this.resilience.answering ? this.pub : undefined;
   }
-}
-
-function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
-  return a.size === b.size && [...a].every((item) => b.has(item));
 }
