@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Socket } from 'node:net';
 import request from 'supertest';
-import { isRealtimeErrorCode, RealtimeError, RealtimeModule } from '../src/index.js';
+import { isRealtimeErrorCode, RealtimeError, RealtimeMetrics, RealtimeModule } from '../src/index.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { refusedUpgrade, TestClient } from './support/ws-client.js';
 import { countServerWrites } from './support/socket-writes.js';
@@ -390,6 +390,8 @@ describe('gateway adapter and protocol v1 envelope', () => {
       ['reject', 'INTERNAL', 'internal error'],
       ['throw-ws', 'BAD_REQUEST', 'room name is taken'],
       ['throw-ws-object', 'CONFLICT', 'already joined'],
+      // An error passed on (`new WsException(err)`) is mapped as itself: INTERNAL, its text (an address) kept from the client.
+      ['throw-ws-wrapped-error', 'INTERNAL', 'internal error'],
       ['throw-bad-request', 'BAD_REQUEST', 'limit must be positive'],
       ['throw-not-found', 'NOT_FOUND', 'no such room'],
       // A 5xx HttpException is the server's fault: INTERNAL, its text (a password, an address) kept from the client.
@@ -411,6 +413,16 @@ describe('gateway adapter and protocol v1 envelope', () => {
         assert.equal((await client.request({ event: 'echo', id: 12, data: 'after' })).data, 'after');
       });
     }
+
+    it('counts an error frame only when it was sent: not for a client gone before its handler failed', async () => {
+      const leaving = await connect();
+      leaving.send({ event: 'fail-later', id: 1 });
+      leaving.close();
+      const staying = await connect();
+      assert.equal((await staying.request({ event: 'fail-later', id: 2 })).event, 'error'); // the first one failed by now
+      const metrics = await running.app.get(RealtimeMetrics).registry.metrics();
+      assert.match(metrics, /^realtime_errors_total\{gateway="\/test",code="BAD_REQUEST"\} 1$/m);
+    });
 
     it("passes an application's own code and its details through RealtimeError", async () => {
       const client = await connect();

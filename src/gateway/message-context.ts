@@ -94,12 +94,15 @@ export class MessageContext {
       [code, message, details] = [ErrorCode.INTERNAL, 'internal error', undefined];
     }
     this.settled = true;
+    let sent: boolean;
     try {
-      this.connection.sendFrame(errorFrame(this.id, code, message, details));
+      sent = this.connection.sendFrame(errorFrame(this.id, code, message, details));
     } catch {
-      this.connection.sendFrame(errorFrame(this.id, code, message)); // details the encoding cannot carry
+      sent = this.connection.sendFrame(errorFrame(this.id, code, message)); // details the encoding cannot carry
     }
-    this.connection.metrics?.error(code);
+    if (sent) {
+      this.connection.metrics?.error(code);
+    }
     this.measure();
   }
 

@@ -47,12 +47,14 @@ export function mapException(exception: unknown): MappedError {
       const code = error === GUARD_DENIED_MESSAGE ? ErrorCode.FORBIDDEN : ErrorCode.BAD_REQUEST;
       return { code, message: error, unexpected: false };
     }
+    if (error instanceof Error) {
+      // An error passed on (`new WsException(err)`) is mapped as itself: a database's or the
+      // network's (ECONNREFUSED 10.0.0.5:5432) is INTERNAL, its text kept from the client.
+      return mapException(error);
+    }
     const body = (error ?? {}) as { code?: unknown; message?: unknown; details?: unknown };
-    // Only an object made for the client names the code: an Error passed on (`new WsException(err)`)
-    // carries a code of its own world (ECONNREFUSED, a database's) that is not the client's business.
-    const named = !(error instanceof Error) && isRealtimeErrorCode(body.code);
     return {
-      code: named ? (body.code as RealtimeErrorCode) : ErrorCode.BAD_REQUEST,
+      code: isRealtimeErrorCode(body.code) ? (body.code as RealtimeErrorCode) : ErrorCode.BAD_REQUEST,
       message: typeof body.message === 'string' ? body.message : exception.message,
       details: Array.isArray(body.details) ? body.details : undefined,
       unexpected: false,
