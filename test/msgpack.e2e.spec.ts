@@ -114,6 +114,19 @@ describe('the MessagePack encoding (protocol 1.2)', () => {
     assert.equal(fromBinary.event, 'error');
     assert.equal((fromBinary.data as { code: string }).code, 'VALIDATION_FAILED');
     assert.deepEqual(fromBinary, fromJson);
+    // MessagePack values that are objects in JavaScript but no map (bytes, a timestamp) are not a DTO's data.
+    for (const [id, data] of [
+      [3, new Uint8Array(60_000)],
+      [4, new Date(0)],
+    ] as const) {
+      const refused = await binaryRequest(client, { event: 'upload', id, data });
+      assert.equal(refused.id, id);
+      assert.deepEqual(refused.data, {
+        code: 'VALIDATION_FAILED',
+        message: 'validation failed: data must be a JSON object (UploadDto)',
+        details: [],
+      });
+    }
   });
 
   it('answers every bad binary frame with a clear error frame, with its id when it has one', async () => {
@@ -180,7 +193,12 @@ describe('the MessagePack encoding (protocol 1.2)', () => {
     for (let id = 1; id <= 4; id++) {
       client.send({ event: 'echo', id, data: id });
     }
-    const replies = [await nextBinary(client), await nextBinary(client), await nextBinary(client), await nextBinary(client)];
+    // Over the limit, a frame in the other encoding (JSON text) is refused with its id as well.
+    client.socket.send('{"event":"echo","id":5}');
+    const replies = [];
+    for (let i = 0; i < 5; i++) {
+      replies.push(await nextBinary(client));
+    }
     assert.deepEqual(
       replies.map((reply) => [reply.id, reply.event, (reply.data as { code?: string }).code ?? reply.data]),
       [
@@ -188,6 +206,7 @@ describe('the MessagePack encoding (protocol 1.2)', () => {
         [2, 'echo', 2],
         [3, 'error', 'RATE_LIMITED'],
         [4, 'error', 'RATE_LIMITED'],
+        [5, 'error', 'RATE_LIMITED'],
       ],
     );
   });

@@ -65,7 +65,7 @@ export class FrameDispatcher {
       connection.metrics?.messageIn(undefined);
       // Only the id is read: exactly one reply per id holds under a flood too, and the
       // invalid-frame budget bounds how many frames are read that far.
-      const id = isBinary !== connection.binary ? undefined : isBinary ? binaryRequestIdOf(data) : requestIdOf(data.toString());
+      const id = requestIdIn(data, isBinary);
       this.policy.refuse(connection, id, ErrorCode.RATE_LIMITED, 'too many messages: slow down', 'rate limit exceeded');
       return;
     }
@@ -74,9 +74,7 @@ export class FrameDispatcher {
       const message = isBinary
         ? `binary frames are only accepted with the ${PROTOCOL_V1_MSGPACK} subprotocol`
         : `this connection speaks MessagePack (${PROTOCOL_V1_MSGPACK}): frames must be binary`;
-      // The id read in the frame's own encoding, so that the request it names gets its answer.
-      const id = isBinary ? binaryRequestIdOf(data) : requestIdOf(data.toString());
-      this.policy.refuse(connection, id, ErrorCode.BAD_REQUEST, message);
+      this.policy.refuse(connection, requestIdIn(data, isBinary), ErrorCode.BAD_REQUEST, message);
       return;
     }
     const { maxDepth } = connection.settings;
@@ -184,4 +182,9 @@ function isWsResponse(value: unknown): value is { event: string; data: unknown }
   }
   const keys = Object.keys(value);
   return typeof (value as { event?: unknown }).event === 'string' && keys.length === 2 && keys.includes('event') && keys.includes('data');
+}
+
+/** The request id of a frame refused unparsed, read in the frame's own encoding (whatever its connection's), so that the request it names gets its answer. */
+function requestIdIn(data: Buffer, isBinary: boolean): string | number | undefined {
+  return isBinary ? binaryRequestIdOf(data) : requestIdOf(data.toString());
 }

@@ -83,7 +83,7 @@ export class RealtimeValidationPipe implements PipeTransform<unknown, unknown> {
     if (!plan) {
       return value;
     }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    if (!isRecord(value) && !(value instanceof plan.type)) {
       throw validationFailed([], `validation failed: data must be a JSON object (${plan.type.name})`);
     }
     if (plan.undecorated) {
@@ -127,4 +127,17 @@ export class RealtimeValidationPipe implements PipeTransform<unknown, unknown> {
 
 function withoutUndefined(options: RealtimeValidationOptions): RealtimeValidationOptions {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+}
+
+/**
+ * Whether `value` is an object of keys and values (a JSON object, a MessagePack map), not
+ * an array, bytes (MessagePack `bin`), a date (its timestamp extension) or another class's
+ * instance, none of which may become the DTO.
+ */
+function isRecord(value: unknown): value is object {
+  if (typeof value !== 'object' || value === null) {
+    return false;
+  }
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
 }
