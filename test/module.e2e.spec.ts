@@ -1,6 +1,6 @@
 import { Injectable, Module } from '@nestjs/common';
 import assert from 'node:assert/strict';
-import { resolveOptions } from '../src/options/resolve-options.js';
+import { resolveOptions, toOriginSet } from '../src/options/resolve-options.js';
 import { afterEach, describe, it } from 'node:test';
 import { RealtimeModule, RealtimeWsAdapter } from '../src/index.js';
 import { startApp, type RunningApp } from './support/app.js';
@@ -91,6 +91,23 @@ describe('RealtimeModule', () => {
       assert.throws(() => resolveOptions(options), /must be at most 2147483647 ms \(about 24\.8 days\), got/);
     }
     assert.equal(resolveOptions({ limits: { closeTimeoutMs: 2 ** 31 - 1 } }).limits.closeTimeoutMs, 2 ** 31 - 1);
+    // A frame is walked recursively to its depth: a limit far past any real payload would let one exhaust the stack.
+    assert.equal(resolveOptions({ limits: { maxDepth: 1000 } }).limits.maxDepth, 1000);
+    assert.throws(() => resolveOptions({ limits: { maxDepth: 100_000 } }), /limits\.maxDepth must be at most 1000, got 100000/);
+    // trustProxy from the environment is a string: refused, not read as "no proxy".
+    for (const trustProxy of ['true', '1', -1, 1.5]) {
+      assert.throws(
+        () => resolveOptions({ limits: { trustProxy: trustProxy as never } }),
+        /limits\.trustProxy must be true, false or a number of proxies \(an integer >= 0\), got/,
+      );
+    }
+    assert.equal(resolveOptions({ limits: { trustProxy: 2 } }).limits.trustProxy, 2);
+    // Allowed origins are kept as browsers send them (lower case, punycode, no default port), or they never match.
+    assert.deepEqual(
+      [...toOriginSet(['https://App.Example.com:443', 'http://localhost:3000', 'https://bücher.example', 'Capacitor://Localhost'])!],
+      ['https://app.example.com', 'http://localhost:3000', 'https://xn--bcher-kva.example', 'capacitor://localhost'],
+    );
+    assert.throws(() => toOriginSet(['https://exa mple.com']), /allowedOrigins entries must be origins like/);
     assert.throws(() => resolveOptions({ shutdown: 5000 as never }), /Realtime option shutdown must be an object, got 5000/);
     assert.throws(() => resolveOptions({ heartbeat: true as never }), /Realtime option heartbeat must be an object, got true/);
   });

@@ -2,6 +2,7 @@ import { type CompressionSettings, resolveCompression } from '../options/compres
 import type { HeartbeatTiming } from '../heartbeat/heartbeat-monitor.js';
 import {
   DEFAULTS,
+  nestingDepth,
   optionalObject,
   positiveInteger,
   rejectMoved,
@@ -56,7 +57,7 @@ export function resolveGatewaySettings(path: string, module: ResolvedOptions, ga
     compression: resolveCompression(`${path}: compression`, gateway.compression, module.compression),
   };
   positiveInteger(`${path}: limits.maxPayload`, settings.maxPayload);
-  positiveInteger(`${path}: limits.maxDepth`, settings.maxDepth);
+  nestingDepth(`${path}: limits.maxDepth`, settings.maxDepth);
   positiveInteger(`${path}: limits.invalidFrames.limit`, settings.invalidFrames.limit);
   positiveInteger(`${path}: limits.invalidFrames.windowMs`, settings.invalidFrames.windowMs);
   return Object.freeze(settings);

@@ -132,9 +132,15 @@ export function resolveLimits(limits: RealtimeLimits = {}): LimitSettings {
     'maxRoomsPerConnection',
     'maxBufferedBytes',
     'maxPayload',
-    'maxDepth',
   ] as const) {
     positiveInteger(`limits.${name}`, settings[name]);
+  }
+  nestingDepth('limits.maxDepth', settings.maxDepth);
+  if (typeof settings.trustProxy !== 'boolean' && !(Number.isSafeInteger(settings.trustProxy) && settings.trustProxy >= 0)) {
+    // A string from the environment ('true', '1') would otherwise count every client under the proxy's address.
+    throw new TypeError(
+      `Realtime option limits.trustProxy must be true, false or a number of proxies (an integer >= 0), got ${JSON.stringify(settings.trustProxy)}`,
+    );
   }
   for (const name of ['handshakeTimeoutMs', 'closeTimeoutMs', 'brokerTimeoutMs'] as const) {
     delayMs(`limits.${name}`, settings[name]);
@@ -168,17 +174,30 @@ export function resolveHeartbeat(
   return Object.freeze(timing);
 }
 
-/** Exact origins (`https://app.example.com`), checked. */
+/**
+ * Exact origins (`https://app.example.com`), checked, each as a browser sends it in its
+ * `Origin` header: host in lower case and punycode, no default port (`https://App.example.com:443`
+ * is `https://app.example.com`). An origin of a scheme URLs give no origin of their own
+ * (`capacitor://localhost`) is kept as written, its scheme and host in lower case.
+ */
 export function toOriginSet(origins: string[] | undefined): ReadonlySet<string> | undefined {
   if (origins === undefined) {
     return undefined;
   }
-  for (const origin of origins) {
-    if (typeof origin !== 'string' || !/^[a-z][a-z0-9+.-]*:\/\/[^/?#\s]+$/i.test(origin)) {
-      throw new TypeError(`Realtime allowedOrigins entries must be origins like "https://app.example.com", got ${String(origin)}`);
-    }
-  }
-  return new Set(origins);
+  return new Set(
+    origins.map((origin) => {
+      if (typeof origin !== 'string' || !/^[a-z][a-z0-9+.-]*:\/\/[^/?#\s]+$/i.test(origin)) {
+        throw new TypeError(`Realtime allowedOrigins entries must be origins like "https://app.example.com", got ${String(origin)}`);
+      }
+      let serialized: string;
+      try {
+        serialized = new URL(origin).origin;
+      } catch {
+        throw new TypeError(`Realtime allowedOrigins entry ${JSON.stringify(origin)} is not a valid origin`);
+      }
+      return serialized === 'null' ? origin.toLowerCase() : serialized;
+    }),
+  );
 }
 
 /** Throws a clear error unless `value` is an object or absent. */
@@ -192,6 +211,17 @@ export function optionalObject(name: string, value: unknown): void {
 export function positiveInteger(name: string, value: unknown): void {
   if (!Number.isSafeInteger(value) || (value as number) <= 0) {
     throw new TypeError(`Realtime option ${name} must be a positive integer, got ${String(value)}`);
+  }
+}
+
+/** The deepest nesting `limits.maxDepth` may allow: a frame is walked recursively, and far deeper ones would exhaust the stack. */
+export const MAX_NESTING_DEPTH = 1000;
+
+/** Throws unless `value` is a nesting depth a frame may be checked to: a positive integer up to {@link MAX_NESTING_DEPTH}. */
+export function nestingDepth(name: string, value: unknown): void {
+  positiveInteger(name, value);
+  if ((value as number) > MAX_NESTING_DEPTH) {
+    throw new TypeError(`Realtime option ${name} must be at most ${MAX_NESTING_DEPTH}, got ${String(value)}`);
   }
 }
 
