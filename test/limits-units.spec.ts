@@ -412,6 +412,19 @@ describe('RateLimitGuard', () => {
     );
   });
 
+  it('keeps refilling when the wall clock is set back (it counts time on a monotonic clock)', async () => {
+    const { socket } = bareConnection();
+    const wallClock = Date.now;
+    try {
+      assert.equal(guard.canActivate(context(socket, Gateway.prototype.limited)), true);
+      Date.now = () => wallClock() - 3_600_000; // set an hour back (NTP, a VM resumed)
+      await new Promise((resolve) => setTimeout(resolve, 1100)); // one token's worth at 1/s
+      assert.equal(guard.canActivate(context(socket, Gateway.prototype.limited)), true);
+    } finally {
+      Date.now = wallClock;
+    }
+  });
+
   it('counts one call once, however many times the guard is named for it (class and handler)', () => {
     const { socket } = bareConnection();
     const call = context(socket, Gateway.prototype.limited);

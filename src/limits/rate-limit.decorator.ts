@@ -60,7 +60,7 @@ export class RateLimitGuard implements CanActivate {
       buckets.set(connection, perHandler);
     }
     let bucket = perHandler.get(handler);
-    const now = Date.now();
+    const now = performance.now(); // monotonic: a clock set back must not stop the bucket refilling
     if (!bucket) {
       bucket = new TokenBucket(rate, now);
       perHandler.set(handler, bucket);
