@@ -12,7 +12,7 @@ import {
   UseInterceptors,
   UsePipes,
 } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
+import { APP_GUARD, BaseExceptionFilter } from '@nestjs/core';
 import { ConnectedSocket, MessageBody, SubscribeMessage } from '@nestjs/websockets';
 import { IsString, MaxLength, Validate, ValidatorConstraint, type ValidatorConstraintInterface } from 'class-validator';
 import assert from 'node:assert/strict';
@@ -359,6 +359,15 @@ describe("the adapter's direct dispatch path", () => {
       socket: true,
       direct: false,
     });
+  });
+
+  it('still calls a handler directly when the application has a global exception filter, which Nest never applies to gateways', async () => {
+    running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [PlainGateway] }, (app) =>
+      app.useGlobalFilters(new BaseExceptionFilter()),
+    );
+    const client = await connect('/plain');
+    assert.deepEqual(await client.request({ event: 'how', id: 1 }), { event: 'how', id: 1, data: { direct: true } });
+    client.close();
   });
 
   it('leaves every handler to Nest when two gateways share a path, each answering its own events', async () => {

@@ -75,16 +75,15 @@ export function directHandlersOf(
   return table;
 }
 
+/** Global guards, interceptors or pipes (NestJS 12 applies them to gateways); global filters never run for gateways. */
 function hasGlobalEnhancers(config: ApplicationConfig): boolean {
   return [
     config.getGlobalGuards(),
     config.getGlobalInterceptors(),
     config.getGlobalPipes(),
-    config.getGlobalFilters(),
     config.getGlobalRequestGuards(),
     config.getGlobalRequestInterceptors(),
     config.getGlobalRequestPipes(),
-    config.getGlobalRequestFilters(),
   ].some((enhancers) => enhancers.length > 0);
 }
 
