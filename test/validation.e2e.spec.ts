@@ -3,7 +3,13 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { RealtimeModule, type RealtimeModuleOptions } from '../src/index.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { TestClient } from './support/ws-client.js';
-import { UncheckedGateway, ValidationGateway } from './fixtures/validation-gateways.js';
+import {
+  CheckedChildGateway,
+  LooseProfilesGateway,
+  StrictProfilesGateway,
+  UncheckedGateway,
+  ValidationGateway,
+} from './fixtures/validation-gateways.js';
 
 type Frame = Record<string, unknown>;
 type ErrorData = { code: string; message: string; details?: Detail[] };
@@ -24,7 +30,7 @@ describe('DTO validation of message handlers', () => {
     running = await startApp({
       // The interleaving test sends 2,000 frames at once: far over the default rate limit.
       imports: [RealtimeModule.forRoot({ limits: { messageRate: false, userMessageRate: false }, ...options })],
-      providers: [ValidationGateway, UncheckedGateway],
+      providers: [ValidationGateway, UncheckedGateway, CheckedChildGateway, StrictProfilesGateway, LooseProfilesGateway],
     });
   }
 
@@ -362,6 +368,28 @@ describe('DTO validation of message handlers', () => {
       const client = await connect('/unchecked');
       const reply = await client.request({ event: 'profile', id: 1, data: { name: 5 } });
       assert.deepEqual(reply.data, { body: { name: 5 }, className: 'Object' });
+    });
+
+    it('validates an inherited handler with the settings of the gateway that inherits it', async () => {
+      // The base gateway does not validate; the one that extends it does, with the defaults.
+      assert.deepEqual((await (await connect('/unchecked')).request({ event: 'profile', id: 1, data: { name: 5 } })).data, {
+        body: { name: 5 },
+        className: 'Object',
+      });
+      assert.equal(
+        errorOf(await (await connect('/checked-child')).request({ event: 'profile', id: 2, data: { name: 5 } })).code,
+        'VALIDATION_FAILED',
+      );
+      // Two gateways sharing an undecorated base's handler, each with its own settings.
+      const extra = { ...validProfile, extra: 1 };
+      assert.equal(
+        errorOf(await (await connect('/strict-profiles')).request({ event: 'profile', id: 3, data: extra })).code,
+        'VALIDATION_FAILED',
+      );
+      assert.deepEqual((await (await connect('/loose-profiles')).request({ event: 'profile', id: 4, data: extra })).data, {
+        body: extra,
+        className: 'Object',
+      });
     });
 
     it('runs guards before validation', async () => {

@@ -30,15 +30,39 @@ export function applyValidationPipes(gateway: Function, gatewaySetting: Realtime
   if (usesNestValidation(gateway)) {
     return;
   }
-  for (const [name, handler, descriptor] of messageHandlers(gateway.prototype as object)) {
+  const prototype = gateway.prototype as object;
+  for (const [name, found, foundDescriptor, owner] of messageHandlers(prototype)) {
+    // An inherited handler's pipes would be its base's, shared with every gateway that extends it.
+    const [handler, descriptor] = owner === prototype ? [found, foundDescriptor] : ownHandler(prototype, name, found, foundDescriptor);
     if (usesNestValidation(handler) || usesRealtimeValidation(handler)) {
       continue;
     }
     const handlerSetting = Reflect.getMetadata(MESSAGE_VALIDATION_METADATA, handler) as RealtimeValidationSetting | undefined;
     const layers = [gatewaySetting, handlerSetting].filter((layer) => layer !== undefined);
     const pipe = layers.length === 0 ? RealtimeValidationPipe : configuredPipe(`${gateway.name}.${name}`, layers);
-    UsePipes(pipe)(gateway.prototype as object, name, descriptor);
+    UsePipes(pipe)(prototype, name, descriptor);
   }
+}
+
+/**
+ * Gives `prototype` a handler of its own that calls an inherited one, with the inherited
+ * one's metadata (its event, guards, interceptors, filters, the application's own pipes
+ * and settings), less the validation pipe another gateway's decorator gave it: each
+ * gateway validates with its own settings.
+ */
+function ownHandler(prototype: object, name: string, inherited: Function, descriptor: PropertyDescriptor): [Function, PropertyDescriptor] {
+  const own = {
+    [name](this: unknown, ...args: unknown[]): unknown {
+      return inherited.apply(this, args) as unknown;
+    },
+  }[name]!;
+  for (const key of Reflect.getOwnMetadataKeys(inherited) as unknown[]) {
+    const value: unknown = Reflect.getOwnMetadata(key, inherited);
+    Reflect.defineMetadata(key, key === PIPES_METADATA ? (value as unknown[]).filter((pipe) => !isRealtimePipe(pipe)) : value, own);
+  }
+  const ownDescriptor = { ...descriptor, value: own };
+  Object.defineProperty(prototype, name, ownDescriptor);
+  return [own, ownDescriptor];
 }
 
 const configuredPipes = new WeakSet<Function>();
@@ -58,8 +82,8 @@ function configuredPipe(name: string, layers: readonly RealtimeValidationSetting
   return pipe;
 }
 
-/** @internal The message handlers of a gateway prototype, its own and inherited: name, method, descriptor. */
-export function* messageHandlers(prototype: object): Generator<[string, Function, PropertyDescriptor]> {
+/** @internal The message handlers of a gateway prototype, its own and inherited: name, method, descriptor, and the prototype that has it. */
+export function* messageHandlers(prototype: object): Generator<[string, Function, PropertyDescriptor, object]> {
   const seen = new Set<string>();
   for (let proto = prototype; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object) {
     for (const name of Object.getOwnPropertyNames(proto)) {
@@ -70,7 +94,7 @@ export function* messageHandlers(prototype: object): Generator<[string, Function
       const descriptor = Object.getOwnPropertyDescriptor(proto, name);
       const handler: unknown = descriptor?.value;
       if (typeof handler === 'function' && Reflect.hasMetadata(MESSAGE_METADATA, handler)) {
-        yield [name, handler, descriptor!];
+        yield [name, handler, descriptor!, proto];
       }
     }
   }
@@ -89,7 +113,9 @@ function usesNestValidation(target: Function): boolean {
 }
 
 function usesRealtimeValidation(target: Function): boolean {
-  return pipesOf(target).some(
-    (pipe) => typeof pipe === 'function' && (pipe === RealtimeValidationPipe || pipe.prototype instanceof RealtimeValidationPipe),
-  );
+  return pipesOf(target).some(isRealtimePipe);
+}
+
+function isRealtimePipe(pipe: unknown): boolean {
+  return typeof pipe === 'function' && (pipe === RealtimeValidationPipe || pipe.prototype instanceof RealtimeValidationPipe);
 }
