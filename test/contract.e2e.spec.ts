@@ -12,7 +12,15 @@ import { loadConfig } from '../sample-app/src/config.js';
 import { sampleContractInfo } from '../sample-app/src/contract.controller.js';
 import { ApiKeyAuthenticator } from './fixtures/api-key-authenticator.js';
 import ts from 'typescript';
-import { AdminGateway, ClashGateway, NamedGateway, NotesGateway, StockGateway, TwoFactorGateway } from './fixtures/contract-gateways.js';
+import {
+  AdminGateway,
+  ClashGateway,
+  NamedGateway,
+  NestedNamedGateway,
+  NotesGateway,
+  StockGateway,
+  TwoFactorGateway,
+} from './fixtures/contract-gateways.js';
 import { startApp, type RunningApp } from './support/app.js';
 
 if (!process.env.TEST_LOGS) {
@@ -316,14 +324,17 @@ describe('the realtime contract (AsyncAPI 3.0)', () => {
     it('refuses two classes of one name, and a class named like an envelope schema', async () => {
       const clash = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [ClashGateway] });
       const named = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [NamedGateway] });
+      const nested = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [NestedNamedGateway] });
       try {
         await assert.rejects(
           clash.app.get(RealtimeContract).asyncApi(),
           /names two different things "CreateDto" \(two classes\): rename the class/,
         );
         await assert.rejects(named.app.get(RealtimeContract).asyncApi(), /"MessageId" \(a schema of the protocol's envelope\)/);
+        // Nested in another class, too: the reference would otherwise point at the envelope's schema.
+        await assert.rejects(nested.app.get(RealtimeContract).asyncApi(), /"MessageId" \(a schema of the protocol's envelope\)/);
       } finally {
-        await Promise.all([clash.close(), named.close()]);
+        await Promise.all([clash.close(), named.close(), nested.close()]);
       }
     });
 
@@ -349,6 +360,33 @@ describe('the realtime contract (AsyncAPI 3.0)', () => {
       assert.equal('securitySchemes' in at(document, 'components'), false);
       assert.equal('admin.auth' in at(document, 'operations'), false);
       assert.equal('security' in at(document, 'operations', 'admin.stats'), false);
+    } finally {
+      await running.close();
+    }
+  });
+
+  it('has in-band auth for an authenticator that can refresh, and neither schemes nor auth without any authentication', async () => {
+    const refreshing = Object.assign(new ApiKeyAuthenticator(new Map()), {
+      refresh: () => Promise.resolve({ principal: { sub: 'a' } }),
+    });
+    let running = await startApp({ imports: [RealtimeModule.forRoot({ authenticator: refreshing })], providers: [AdminGateway] });
+    try {
+      const document = await running.app.get(RealtimeContract).asyncApi();
+      assert.deepEqual((await parse(document)).errors, []);
+      assert.equal('securitySchemes' in at(document, 'components'), false);
+      assert.deepEqual(at(document, 'operations', 'admin.auth', 'reply', 'messages'), [
+        { $ref: '#/channels/admin/messages/auth.reply' },
+        { $ref: '#/channels/admin/messages/error' },
+      ]);
+    } finally {
+      await running.close();
+    }
+    running = await startApp({ imports: [RealtimeModule.forRoot({})], providers: [NotesGateway] });
+    try {
+      const document = await running.app.get(RealtimeContract).asyncApi();
+      assert.deepEqual((await parse(document)).errors, []);
+      assert.equal('securitySchemes' in at(document, 'components'), false);
+      assert.equal('notes.auth' in at(document, 'operations'), false);
     } finally {
       await running.close();
     }

@@ -37,8 +37,12 @@ export interface AsyncApiInfo {
   readonly servers?: Readonly<Record<string, AsyncApiServer>>;
 }
 
-/** How connections authenticate, for the security schemes. */
-export type ContractAuthentication = 'jwt' | 'custom';
+/**
+ * How connections authenticate, for the security schemes and the `auth` event: JWT (its
+ * schemes, and `auth` with a token), the application's own authenticator (`auth` only when
+ * it can refresh), or none (every gateway is public).
+ */
+export type ContractAuthentication = 'jwt' | 'custom' | 'custom-refresh' | 'none';
 
 const WHAT_CLOSE_CODES_MEAN: Readonly<Record<number, string>> = {
   [CloseCode.NORMAL]: 'normal closure: stop',
@@ -160,17 +164,27 @@ export function asyncApiDocument(
       ),
     );
     add('ping', reservedRequest(PING_EVENT, 'Application-level ping, answered with `pong`.', undefined, envelope), ['pong']);
-    if (authentication === 'jwt') {
+    if (authentication === 'jwt' || authentication === 'custom-refresh') {
       const exp = {
         type: 'object',
         required: ['exp'],
-        properties: { exp: { type: ['integer', 'null'], description: "the new token's expiry, in epoch seconds" } },
+        properties: {
+          exp: {
+            type: ['integer', 'null'],
+            description: `the new ${authentication === 'jwt' ? "token's" : "credentials'"} expiry, in epoch seconds`,
+          },
+        },
       };
       add('auth.reply', reservedReply(AUTH_EVENT, exp, envelope));
-      const token = { type: 'object', required: ['token'], properties: { token: { type: 'string' } } };
-      add('auth', reservedRequest(AUTH_EVENT, 'In-band token refresh: the connection goes on with the new token.', token, envelope), [
-        'auth.reply',
-      ]);
+      const credentials: JsonSchema =
+        authentication === 'jwt'
+          ? { type: 'object', required: ['token'], properties: { token: { type: 'string' } } }
+          : { description: "the new credentials, as the application's authenticator takes them" };
+      const summary =
+        authentication === 'jwt'
+          ? 'In-band token refresh: the connection goes on with the new token.'
+          : 'In-band refresh: the connection goes on with the new credentials.';
+      add('auth', reservedRequest(AUTH_EVENT, summary, credentials, envelope), ['auth.reply']);
     }
     channels[channel] = {
       address: gateway.path,

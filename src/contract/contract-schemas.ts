@@ -57,9 +57,7 @@ export class ContractSchemas {
     const name = type.name;
     const owner = this.owners.get(name);
     if (owner !== undefined && owner !== type) {
-      throw new Error(
-        `the realtime contract names two different things "${name}" (${owner === ENVELOPE ? "a schema of the protocol's envelope" : 'two classes'}): rename the class`,
-      );
+      throw clash(name, owner);
     }
     this.owners.set(name, type);
     if (!this.used.has(name)) {
@@ -95,6 +93,9 @@ export class ContractSchemas {
       if (key === '$ref' && typeof item === 'string' && item.startsWith(SCHEMAS_POINTER)) {
         const name = item.slice(SCHEMAS_POINTER.length);
         const known = this.known[name];
+        if (known && this.owners.get(name) === ENVELOPE) {
+          throw clash(name, ENVELOPE); // a nested class named like an envelope schema: its reference would point at that one
+        }
         if (known && !this.used.has(name)) {
           this.used.set(name, known);
           this.collect(known);
@@ -104,4 +105,9 @@ export class ContractSchemas {
       }
     }
   }
+}
+
+function clash(name: string, owner: unknown): Error {
+  const what = owner === ENVELOPE ? "a schema of the protocol's envelope" : 'two classes';
+  return new Error(`the realtime contract names two different things "${name}" (${what}): rename the class`);
 }

@@ -49,6 +49,8 @@ export class RealtimeContract {
    */
   async asyncApi(info: AsyncApiInfo = {}): Promise<AsyncApiDocument> {
     const schemas = await ContractSchemas.load();
-    return asyncApiDocument(this.gateways(), schemas, this.options.authenticator ? 'custom' : 'jwt', info);
+    const { authenticator, auth } = this.options;
+    const authentication = authenticator ? (authenticator.refresh ? 'custom-refresh' : 'custom') : auth ? 'jwt' : 'none';
+    return asyncApiDocument(this.gateways(), schemas, authentication, info);
   }
 }
