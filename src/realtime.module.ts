@@ -30,6 +30,9 @@ export class RealtimeModule extends ConfigurableModuleClass {
     moduleRef: ModuleRef,
   ) {
     super();
+    if (options.metrics === false) {
+      metrics.registry.clear(); // nothing is counted: no family reads as a count of zero either
+    }
     // Runs while the app is being created, before gateways are connected in app.init(),
     // and before main.ts could call app.useWebSocketAdapter() (which then replaces it).
     if (!config.getIoAdapter()) {

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { afterEach, describe, it } from 'node:test';
-import { RealtimeModule, type RealtimeModuleOptions } from '../src/index.js';
+import { RealtimeMetrics, RealtimeModule, type RealtimeModuleOptions } from '../src/index.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { ROOMS_SECRET, startRoomsApp, type RoomsApp, tokenFor } from './support/rooms-app.js';
 import { until, within } from './support/until.js';
@@ -301,6 +301,8 @@ describe('limits (protocol §1, §2, §5)', () => {
       id: 2,
       data: { code: 'RATE_LIMITED', message: 'too many messages: slow down' },
     });
+    // Nothing counted, nothing exposed: not a family of zeros that reads as "none published".
+    assert.equal((await app.app.get(RealtimeMetrics).registry.metrics()).trim(), '');
   });
 
   it('does not take a reading client for a slow consumer because of what one turn held back', async () => {
