@@ -1,8 +1,10 @@
 import { Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import request from 'supertest';
+import { JwtService } from '@nestjs/jwt';
 import { RealtimeModule } from '../src/index.js';
 import { RealtimeTestClient, RealtimeTestError, signTestToken } from '../src/testing/index.js';
 import { AppModule } from '../sample-app/src/app.module.js';
@@ -64,6 +66,25 @@ describe('nestjs-realtime/testing in an application test (the sample app, as the
       await assert.rejects(echo.next('message'), /closed \(1000\)/);
       chat.close();
       bob.close();
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('signs with a private key given as PEM bytes (read from a file) under the asymmetric algorithm the app pins', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
+    const moduleRef = await Test.createTestingModule({
+      imports: [RealtimeModule.forRoot({ auth: { publicKey, algorithms: ['RS256'] } })],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    try {
+      const token = await signTestToken(app, { sub: 'alice' }, { key: Buffer.from(privateKey) });
+      const claims = new JwtService().verify<{ sub: string }>(token, { publicKey, algorithms: ['RS256'] });
+      assert.equal(claims.sub, 'alice');
     } finally {
       await app.close();
     }

@@ -46,7 +46,9 @@ export async function signTestToken(
   if (key === undefined) {
     throw new TypeError('signTestToken: the app has no auth.secret; pass the signing key as options.key');
   }
-  const symmetric = typeof key === 'string' ? !key.includes('-----BEGIN') : !(key instanceof KeyObject) || key.type === 'secret';
+  // PEM text or bytes (a key file read as a Buffer) is a private key; other bytes are a secret.
+  const symmetric =
+    key instanceof KeyObject ? key.type === 'secret' : !(typeof key === 'string' ? key : key.toString('latin1')).includes('-----BEGIN');
   const algorithm =
     options.algorithm ?? auth?.algorithms?.find((candidate) => HMAC.test(candidate) === symmetric) ?? (symmetric ? 'HS256' : 'RS256');
   const audience = Array.isArray(auth?.audience) ? auth.audience[0] : auth?.audience;
