@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { refusedUpgrade, TestClient } from './support/ws-client.js';
@@ -289,6 +290,38 @@ describe('sample app (protocol.md §6)', () => {
     const body = (await response.json()) as { status: string; broker: { type: string } };
     assert.equal(body.status, 'ok');
     assert.equal(body.broker.type, 'memory');
+  });
+
+  it('serves a request that asks to upgrade to another protocol (HTTP/2 clients send Upgrade: h2c) as the HTTP request it also is', async () => {
+    const answer = (method: string, path: string, body?: string): Promise<{ status: number; text: string }> =>
+      new Promise((resolve, reject) => {
+        const headers = {
+          connection: 'Upgrade, HTTP2-Settings',
+          upgrade: 'h2c',
+          'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        };
+        const sent = httpRequest(`${base}${path}`, { method, headers });
+        sent.on('response', (response) => {
+          let text = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => (text += chunk));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+        });
+        sent.on('upgrade', (response, socket) => {
+          socket.destroy();
+          reject(new Error(`upgraded: ${response.statusCode}`));
+        });
+        sent.on('error', reject);
+        sent.end(body);
+      });
+    const health = await answer('GET', '/health');
+    assert.equal(health.status, 200);
+    assert.equal((JSON.parse(health.text) as { status: string }).status, 'ok');
+    // Node has not read the body of such a request: refused, not served without it.
+    const withBody = await answer('POST', '/auth/token', JSON.stringify({ username: 'alice' }));
+    assert.equal(withBody.status, 400);
+    assert.match(withBody.text, /a request with a body cannot ask to upgrade to \\"h2c\\"/);
   });
 });
 

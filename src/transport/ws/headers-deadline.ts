@@ -11,6 +11,8 @@ export interface HeadersDeadline {
   dropWaiting(): void;
   /** Removes the deadline from the server. */
   disarm(): void;
+  /** Its own `'upgrade'` listener on the server. */
+  readonly upgradeListener: (request: IncomingMessage) => void;
 }
 
 /**
@@ -39,7 +41,10 @@ export function armHeadersDeadline(server: HttpServer, ms: number): HeadersDeadl
     if (socket.destroyed) {
       return;
     }
-    const timer = setTimeout(() => socket.destroy(), after);
+    const timer = setTimeout(() => {
+      waiting.delete(socket); // its 'close' listener may be gone (an upgrade served as HTTP)
+      socket.destroy();
+    }, after);
     timer.unref();
     waiting.set(socket, timer);
   };
@@ -75,6 +80,7 @@ export function armHeadersDeadline(server: HttpServer, ms: number): HeadersDeadl
   server.on('request', onRequest);
   server.prependListener('upgrade', onUpgrade);
   return {
+    upgradeListener: onUpgrade,
     dropWaiting(): void {
       for (const socket of [...waiting.keys()]) {
         socket.destroy();

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer } from 'n
 import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
 import { armHeadersDeadline, type HeadersDeadline } from './headers-deadline.js';
+import { asksForWebSocket, serveAsHttp } from './other-upgrades.js';
 import type { GatewayRoutes, UpgradeGate } from '../../gateway/upgrade-gate.js';
 
 /** The HTTP server of one port and the gateways served on it, by path. */
@@ -55,7 +56,15 @@ export class PortRouters {
       ownsServer: !shared,
       gateways: new Map(),
       draining: false,
-      onUpgrade: (request, socket, head) => this.gate.route(router, request, socket, head),
+      onUpgrade: (request, socket, head) =>
+        asksForWebSocket(request)
+          ? this.gate.route(router, request, socket, head)
+          : serveAsHttp(
+              httpServer,
+              request,
+              socket,
+              (listener) => listener === router.onUpgrade || listener === router.headers.upgradeListener,
+            ),
       headers: armHeadersDeadline(httpServer, this.handshakeTimeoutMs),
     };
     httpServer.on('upgrade', router.onUpgrade);
