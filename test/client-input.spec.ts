@@ -18,6 +18,25 @@ describe('client SDK: what it is given', () => {
       message: 'RealtimeClient needs a ws:// or wss:// URL, got http://example.com/chat',
     });
     assert.doesNotThrow(() => new RealtimeClient('WSS://example.com/chat', { WebSocket, autoConnect: false }));
+    // Not a URL at all: the WebSocket would throw at every attempt.
+    for (const url of ['ws://example.com:70000/chat', 'ws://[::1/chat']) {
+      assert.throws(() => new RealtimeClient(url, { WebSocket, autoConnect: false }), {
+        name: 'TypeError',
+        message: `RealtimeClient needs a ws:// or wss:// URL, got ${url}`,
+      });
+    }
+  });
+
+  it('refuses a listener that is not a function at the call, not at the first event', () => {
+    const client = new RealtimeClient('ws://example.com/chat', { WebSocket, autoConnect: false });
+    for (const [name, listen] of [
+      ['on', () => client.on('message', 'handler' as never)],
+      ['onError', () => client.onError(undefined as never)],
+      ['onState', () => client.onState({} as never)],
+      ['onRejoin', () => client.onRejoin(5 as never)],
+    ] as const) {
+      assert.throws(listen, { name: 'TypeError', message: new RegExp(`^RealtimeClient\\.${name}\\(\\) needs a function, got `) });
+    }
   });
 
   it('asks for a WebSocket implementation where the platform has none', () => {
@@ -84,6 +103,11 @@ describe('client SDK: what it is given', () => {
         refreshBeforeExpiryMs: null,
         maxQueue: null,
         maxReconnectAttempts: null,
+        random: null,
+        rooms: null,
+        encoding: null,
+        token: null,
+        backoff: { initialMs: null, maxMs: undefined },
       } as unknown as RealtimeClientOptions,
     ];
     for (const options of accepted) {

@@ -126,6 +126,41 @@ describe('client SDK against a scripted fake server', () => {
     ]);
   });
 
+  it('takes an error frame without a code (an application event named "error") as INTERNAL, for a request and as a push', async () => {
+    server = await FakeServer.start();
+    server.onFrame = ({ socket }, frame) => {
+      socket.send(JSON.stringify({ event: 'error', id: frame.id, data: null }));
+      socket.send(JSON.stringify({ event: 'error' }));
+    };
+    const made = client();
+    const errors: RealtimeClientError[] = [];
+    made.onError((error) => errors.push(error));
+    await assert.rejects(made.request('anything', 1, { timeoutMs: 2000 }), (error: unknown) => {
+      assert.ok(error instanceof RealtimeClientError);
+      assert.equal(error.code, 'INTERNAL');
+      assert.equal(error.message, 'the server sent an error frame without a code: null');
+      return true;
+    });
+    await until(() => errors.length === 1, 'the push told as an error');
+    assert.deepEqual([errors[0]!.code, errors[0]!.message], ['INTERNAL', 'the server sent an error frame without a code: undefined']);
+    assert.equal(made.state, 'open');
+  });
+
+  it('stops, saying why, when the WebSocket refuses a fixed token at every attempt (no provider to get another)', async () => {
+    server = await FakeServer.start();
+    // Not a valid subprotocol value: the WebSocket constructor throws before any connection.
+    const made = client({ token: 'abc+/=' });
+    const errors: RealtimeClientError[] = [];
+    made.onError((error) => errors.push(error));
+    const closed = await nextClosed(made);
+    assert.equal(closed.reason, 'gave-up');
+    await new Promise((resolve) => setTimeout(resolve, 200)); // no attempt after it
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0]!.code, 'CLOSED');
+    assert.match(errors[0]!.message, /^cannot open the WebSocket: /);
+    assert.equal(server.connections.length, 0);
+  });
+
   it('waits for connect() with autoConnect: false, and connects again after disconnect()', async () => {
     server = await FakeServer.start();
     const made = client({ autoConnect: false });
@@ -474,6 +509,29 @@ describe('client SDK against a scripted fake server', () => {
     assert.equal(made.state, 'closed');
     // A timer left set would keep a Node process alive, here for the hook's 30 s.
     assert.equal(clock.timers, 0);
+  });
+
+  it('takes a null option as absent: null random and onReconnectTimeoutMs reconnect as their defaults do', async () => {
+    server = await FakeServer.start();
+    server.onConnection = ({ socket }) => {
+      if (server.connections.length === 1) {
+        socket.close(1012, 'restart');
+      }
+    };
+    let hookRan = false;
+    const made = client({
+      random: null,
+      onReconnectTimeoutMs: null,
+      onReconnect: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        hookRan = true;
+      },
+    } as unknown as RealtimeClientOptions);
+    const errors: RealtimeClientError[] = [];
+    made.onError((error) => errors.push(error));
+    await server.connectionCount(2);
+    await until(() => made.state === 'open' && hookRan, 'reopened, the hook done');
+    assert.deepEqual(errors, [], 'no TIMEOUT of a hook given the default 10 s');
   });
 
   it('asks for a fresh token on 4001 and reconnects with it at once', async () => {

@@ -1,5 +1,5 @@
-import type { RealtimeErrorCode } from '../protocol/error-codes.js';
-import type { ValidationErrorDetail } from '../protocol/envelope.js';
+import { ErrorCode, type RealtimeErrorCode } from '../protocol/error-codes.js';
+import type { ErrorPayload, ValidationErrorDetail } from '../protocol/envelope.js';
 
 /** Failures the client itself reports, besides the server's error codes. */
 export const ClientErrorCode = {
@@ -43,4 +43,21 @@ export function toClientError(error: unknown): RealtimeClientError {
 /** @internal The message of any thrown value. */
 export function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * @internal The error an `error` frame's `data` stands for. One the server did not make as
+ * the protocol says (no `code`: an application's own `error` event, say) is `INTERNAL`,
+ * saying so, rather than an error without a code or a crash of the message listener.
+ */
+export function errorOfFrame(data: unknown): RealtimeClientError {
+  const payload = (typeof data === 'object' && data !== null ? data : {}) as Partial<Record<keyof ErrorPayload, unknown>>;
+  if (typeof payload.code !== 'string' || payload.code === '') {
+    return new RealtimeClientError(
+      ErrorCode.INTERNAL,
+      `the server sent an error frame without a code: ${String(JSON.stringify(data))?.slice(0, 200)}`,
+    );
+  }
+  const message = typeof payload.message === 'string' ? payload.message : payload.code;
+  return new RealtimeClientError(payload.code as RealtimeErrorCode, message, Array.isArray(payload.details) ? payload.details : undefined);
 }

@@ -15,6 +15,7 @@ export class ClientEvents {
 
   /** Listens to one server event; returns a function that stops listening. */
   on(event: string, listener: Listener): () => void {
+    checkListener('on', listener);
     let set = this.listeners.get(event);
     if (!set) {
       set = new Set();
@@ -26,6 +27,7 @@ export class ClientEvents {
 
   /** Listens to errors that belong to no request; returns a function that stops listening. */
   onError(listener: (error: RealtimeClientError) => void): () => void {
+    checkListener('onError', listener);
     this.errorListeners.add(listener);
     return () => this.errorListeners.delete(listener);
   }
@@ -57,5 +59,15 @@ export class ClientEvents {
           }));
       report(error);
     }
+  }
+}
+
+/**
+ * @internal Throws at the call when `listener` is no function: called at the first event
+ * instead, it would throw there, out of the client's reach.
+ */
+export function checkListener(method: string, listener: unknown): void {
+  if (typeof listener !== 'function') {
+    throw new TypeError(`RealtimeClient.${method}() needs a function, got ${typeof listener}`);
   }
 }

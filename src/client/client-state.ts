@@ -1,3 +1,4 @@
+import { checkListener } from './client-events.js';
 import { ClientErrorCode, RealtimeClientError } from './client-error.js';
 
 /**
@@ -19,7 +20,8 @@ export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
  * - `disconnect`: `disconnect()` was called;
  * - `server-closed`: the server closed for good (1000, 1008, 1009, 4003), or the token
  *   expired (4001) with no provider to get another;
- * - `gave-up`: `maxReconnectAttempts` failed attempts in a row.
+ * - `gave-up`: `maxReconnectAttempts` failed attempts in a row, or a WebSocket that cannot
+ *   be opened with the fixed token (its constructor refuses it) at all.
  */
 export type StateReason = 'connect' | 'opened' | 'retry' | 'connection-lost' | 'disconnect' | 'server-closed' | 'gave-up';
 
@@ -59,6 +61,7 @@ export class ClientStateMachine {
 
   /** Listens to state changes; returns a function that stops listening. */
   listen(listener: (change: StateChange) => void): () => void {
+    checkListener('onState', listener);
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }

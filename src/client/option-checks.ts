@@ -8,10 +8,15 @@ const DELAYS = ['tokenTimeoutMs', 'connectTimeoutMs', 'requestTimeoutMs', 'pongT
  * @internal Checks a client's numeric options, so that a mistake fails at the constructor
  * with the option's name instead of as timeouts firing at once (a delay of `NaN`, below
  * 1 ms or over {@link MAX_DELAY_MS} does) or a queue that refuses everything. An option
- * that is `undefined` or `null` takes its default.
+ * that is `undefined` or `null` takes its default: the options are returned without those
+ * given as `null` (options read from JSON have them), in `backoff` too.
  * @throws a `RangeError` naming the first option that is not valid.
  */
-export function checkClientOptions(options: RealtimeClientOptions): void {
+export function checkClientOptions(given: RealtimeClientOptions): RealtimeClientOptions {
+  const options = withoutNulls(given);
+  if (typeof options.backoff === 'object') {
+    options.backoff = withoutNulls(options.backoff);
+  }
   for (const name of DELAYS) {
     if (options[name] != null) {
       checkDelay(`option ${name}`, options[name]);
@@ -28,6 +33,12 @@ export function checkClientOptions(options: RealtimeClientOptions): void {
   }
   checkCount('maxQueue', options.maxQueue);
   checkCount('maxReconnectAttempts', options.maxReconnectAttempts);
+  return options;
+}
+
+/** A copy of `object` without its `null` and `undefined` values (a `null` option takes its default). */
+function withoutNulls<T extends object>(object: T): T {
+  return Object.fromEntries(Object.entries(object).filter(([, value]) => value != null)) as T;
 }
 
 /**

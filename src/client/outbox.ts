@@ -1,7 +1,7 @@
-import { ERROR_EVENT, type ErrorPayload } from '../protocol/envelope.js';
+import { ERROR_EVENT } from '../protocol/envelope.js';
 import type { ClientClock } from './clock.js';
 import type { PreparedFrame } from './client-codec.js';
-import { ClientErrorCode, RealtimeClientError } from './client-error.js';
+import { ClientErrorCode, errorOfFrame, RealtimeClientError } from './client-error.js';
 import { checkDelay } from './option-checks.js';
 
 /** A frame waiting for the connection (encoded as that connection's subprotocol says), and the request it belongs to. */
@@ -114,8 +114,7 @@ export class Outbox {
       this.pending.delete(frame.id as number);
       this.clock.clearTimeout(request.timer);
       if (frame.event === ERROR_EVENT) {
-        const error = frame.data as ErrorPayload;
-        request.reject(new RealtimeClientError(error.code, error.message, error.details));
+        request.reject(errorOfFrame(frame.data));
       } else {
         request.resolve(frame.data);
       }

@@ -1,6 +1,6 @@
 import { CloseCode } from '../protocol/close-codes.js';
 import { trimCloseReason } from '../protocol/close-reason.js';
-import { AUTH_EVENT, ERROR_EVENT, type ErrorPayload, PING_EVENT } from '../protocol/envelope.js';
+import { AUTH_EVENT, ERROR_EVENT, PING_EVENT } from '../protocol/envelope.js';
 import { abandon, clientCloseCode, finalClose } from './close-policy.js';
 import * as codec from './client-codec.js';
 import { resolveBackoff } from './backoff.js';
@@ -11,7 +11,7 @@ import { ClientHeartbeat } from './client-heartbeat.js';
 import { runReconnectHook } from './reconnect-hook.js';
 import { Reconnection } from './reconnection.js';
 import type { EventMap, IncomingFrame, ReconnectContext, RealtimeClientOptions } from './client-options.js';
-import { ClientErrorCode, describe, RealtimeClientError, toClientError } from './client-error.js';
+import { ClientErrorCode, describe, errorOfFrame, RealtimeClientError, toClientError } from './client-error.js';
 import { Outbox } from './outbox.js';
 import { checkClientOptions } from './option-checks.js';
 import { type ServerRequestHandler, RequestHandlers } from './request-handlers.js';
@@ -64,7 +64,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     readonly url: string,
     private readonly options: RealtimeClientOptions = {},
   ) {
-    checkClientOptions(options);
+    this.options = options = checkClientOptions(options); // a null option taken as absent
     this.WebSocketImpl = webSocketFor(url, options.WebSocket);
     this.encoding = codec.checkEncoding(options.encoding);
     this.prepare = codec.preparerFor(this.encoding);
@@ -233,10 +233,10 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
       socket = new this.WebSocketImpl(this.url, codec.protocolsFor(this.encoding, token));
       socket.binaryType = 'arraybuffer';
     } catch (error) {
-      // E.g. a token that is not a valid subprotocol value (base64 with + / =): a new token may do.
+      // A token that is no valid subprotocol value (base64 with + / =): a new one may do; a fixed one never will.
+      const why = `cannot open the WebSocket: ${describe(error)}`;
       this.retry.tokenReason = 'expired';
-      this.attemptFailed(attempt, `cannot open the WebSocket: ${describe(error)}`);
-      return;
+      return typeof this.options.token === 'function' ? this.attemptFailed(attempt, why) : this.end('gave-up', why);
     }
     this.socket = socket;
     let opened = false;
@@ -331,8 +331,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     }
     this.rooms.seen(frame);
     if (frame.event === ERROR_EVENT) {
-      const error = frame.data as ErrorPayload;
-      this.events.error(new RealtimeClientError(error.code, error.message, error.details));
+      this.events.error(errorOfFrame(frame.data));
     }
     this.events.dispatch(frame);
   }
@@ -347,22 +346,14 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
       return;
     }
     const stopFor = finalClose(code, reason, typeof this.options.token !== 'string');
-    if (stopFor) {
-      this.outbox.fail(new RealtimeClientError(ClientErrorCode.CLOSED, stopFor), true);
-      this.machine.move('closed', 'server-closed', { code, reason });
-      this.events.error(new RealtimeClientError(ClientErrorCode.CLOSED, stopFor));
-      return;
-    }
-    this.retry.closed(code, !opened);
-    this.scheduleReconnect({ code, reason });
+    stopFor === undefined && this.retry.closed(code, !opened);
+    return stopFor ? this.end('server-closed', stopFor, { code, reason }) : this.scheduleReconnect({ code, reason });
   }
 
   private scheduleReconnect(close: { code: number; reason: string } | undefined): void {
     const max = this.options.maxReconnectAttempts ?? Number.POSITIVE_INFINITY;
     if (this.retry.attempt >= max) {
-      this.outbox.fail(new RealtimeClientError(ClientErrorCode.CLOSED, `gave up after ${max} reconnection attempts`), true);
-      this.machine.move('closed', 'gave-up', close);
-      return;
+      return this.end('gave-up', `gave up after ${max} reconnection attempts`, close);
     }
     const delay = this.retry.schedule(close?.code, () => {
       if (this.state === 'reconnecting') {
@@ -371,6 +362,14 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
       }
     });
     this.machine.move('reconnecting', 'connection-lost', close, delay);
+  }
+
+  /** Closes the client for good: what waits fails with `CLOSED`, and error listeners hear why. */
+  private end(reason: 'server-closed' | 'gave-up', why: string, close?: { code: number; reason: string }): void {
+    this.stopTimers();
+    this.outbox.fail(new RealtimeClientError(ClientErrorCode.CLOSED, why), true);
+    this.machine.move('closed', reason, close);
+    this.events.error(new RealtimeClientError(ClientErrorCode.CLOSED, why));
   }
 
   private async refresh(socket: WebSocketLike): Promise<void> {

@@ -1,4 +1,5 @@
 import type { ClientRoomOptions, IncomingFrame } from './client-options.js';
+import { checkListener } from './client-events.js';
 
 /** What the client tells after joining a room again on a new connection. */
 export interface RoomRejoin {
@@ -123,6 +124,7 @@ export class RoomTracker {
 
   /** Listens to rooms joined again; returns a function that stops listening. */
   onRejoin(listener: (rejoin: RoomRejoin) => void): () => void {
+    checkListener('onRejoin', listener);
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }

@@ -20,13 +20,23 @@ export type WebSocketConstructor = new (url: string, protocols?: string | string
 /** `WebSocket.OPEN` */
 export const OPEN = 1;
 
+/** Whether `url` is a URL at all (a port past 65535 or an unclosed `[` is not; the WebSocket would throw at every attempt). */
+function parses(url: string): boolean {
+  try {
+    new URL(url);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** @internal The WebSocket implementation to use for `url`: the one given, or the platform's. */
 export function webSocketFor(url: string, given: WebSocketConstructor | undefined): WebSocketConstructor {
   const Impl = given ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!Impl) {
     throw new TypeError('RealtimeClient needs a WebSocket implementation: pass { WebSocket } (e.g. from the ws package)');
   }
-  if (!/^wss?:\/\//i.test(url)) {
+  if (!/^wss?:\/\//i.test(url) || !parses(url)) {
     throw new TypeError(`RealtimeClient needs a ws:// or wss:// URL, got ${url}`);
   }
   return Impl;
