@@ -149,7 +149,10 @@ for (const target of redisTargets())
       await until(() => one!.hub.health().status === 'degraded' && two!.hub.health().status === 'degraded', 'degraded');
       await redis.run();
       await until(() => one!.hub.health().status === 'ok' && two!.hub.health().status === 'ok', 'ok again', 10_000);
-      const reply = await bob.request({ event: 'send-acked', id: 'after', data: { room: 'lobby', text: 'after' } });
+      bob.send({ event: 'send-acked', id: 'after', data: { room: 'lobby', text: 'after' } });
+      // bob is a member: his own copy, then the reply.
+      const [own, reply] = [await bob.nextJson(), await bob.nextJson()];
+      assert.equal(own.offset, 1, JSON.stringify(own));
       assert.equal((reply.data as { offset: number }).offset, 1, JSON.stringify(reply));
       // alice, who stayed, gets it: her instance starts the room over with the new epoch.
       assert.equal((await pushes(alice, 1))[0].offset, 1);

@@ -386,12 +386,18 @@ describe('room offsets, history and recovery (docs/protocol.md §7, in-memory br
     assert.equal(on.hub.isInRoom(socket!, 'lobby'), true, 'the second join, answered ok, left the client out');
   });
 
-  /** A room whose history lives 300 ms after its last message, alice in it, and its first message (m1) delivered. */
+  /**
+   * A room whose history lives 300 ms after its last message, alice in it, and its first
+   * message (m1) delivered; its publisher on another instance, whose answers do not wait for
+   * what this one is made to lose.
+   */
   async function shortHistoryRoom(): Promise<{ broker: LossyBroker; on: RoomsApp; alice: TestClient; outside: TestClient }> {
-    const broker = new LossyBroker();
-    const on = await app({ history: { size: 100, ttlMs: 300 } }, broker);
+    const bus = new MemoryBus();
+    const broker = new LossyBroker({ bus });
+    const history = { size: 100, ttlMs: 300 };
+    const on = await app({ history }, broker);
     const [alice] = await member(on, 'alice', 'lobby');
-    const outside = await publisher(on);
+    const outside = await publisher(await app({ history }, new MemoryBroker({ bus })));
     await sendAcked(outside, 'lobby', 'm1');
     assert.equal((await alice.nextJson()).offset, 1);
     return { broker, on, alice, outside };

@@ -19,7 +19,7 @@ const INSTANCE = randomUUID();
 
 /** A publisher whose host has the given local members in every room. */
 function publisherWith(broker: MemoryBroker, members: Set<Connection>): RoomPublisher {
-  const host: RoomPublisherHost = { members: () => members, deliver: () => undefined };
+  const host: RoomPublisherHost = { members: () => members, deliver: () => undefined, delivered: () => undefined };
   return new RoomPublisher(broker, INSTANCE, HISTORY, undefined, host);
 }
 

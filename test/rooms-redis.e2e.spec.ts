@@ -57,6 +57,18 @@ for (const target of redisTargets())
       assert.equal((await client.request({ event: 'rooms', id })).id, id);
     }
 
+    it("answers a sender's acknowledged send after its own copy of the message, every time", async () => {
+      // The publish's answer and the message come back from Redis on two connections: the reply waits for the copy.
+      const [one] = await instances(1);
+      const alice = await joined(one!, 'alice', 'acked');
+      for (let i = 0; i < 30; i++) {
+        alice.send({ event: 'send-acked', id: i, data: { room: 'acked', text: String(i) } });
+        const [first, second] = [await alice.nextJson(), await alice.nextJson()];
+        assert.deepEqual([first.event, second.event, second.id], ['message', 'send-acked', i], `send ${i}`);
+        assert.equal((second.data as { offset: number }).offset, first.offset);
+      }
+    });
+
     it('delivers 1,000 room messages to members on three instances, each once and in order', async () => {
       const [one, two, three] = await instances(3);
       const alice = await joined(one!, 'alice', 'lobby');

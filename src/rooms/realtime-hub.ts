@@ -71,13 +71,15 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   private readonly metrics: RealtimeMetrics | undefined;
 
   constructor(@Optional() @Inject(REALTIME_MODULE_OPTIONS) options?: RealtimeModuleOptions, @Optional() metrics?: RealtimeMetrics) {
-    this.broker = new ContractGuard(options?.broker ?? new MemoryBroker(), resolveLimits(options?.limits).brokerTimeoutMs);
+    const { brokerTimeoutMs } = resolveLimits(options?.limits);
+    this.broker = new ContractGuard(options?.broker ?? new MemoryBroker(), brokerTimeoutMs);
     this.metrics = options?.metrics === false ? undefined : metrics;
     this.userChannels = new UserChannels(this.broker, (work, what) => this.settle(work, what));
     const history = resolveHistory(options?.history);
     this.publisher = new RoomPublisher(this.broker, this.instanceId, history, this.metrics, {
       members: (room) => this.rooms.get(room),
       deliver: (room, frame, except) => this.deliver(this.rooms.get(room), frame, except),
+      delivered: (room, position) => this.streams?.delivered(room, position, brokerTimeoutMs),
     });
     this.streams = history
       ? new RoomStreams(
@@ -199,9 +201,11 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   /**
    * Sends `{event, room, offset, data}` to every member of a room on every instance,
    * except `options.except`. Resolves with the message's offset once the broker took it
-   * (undefined when history is off); rejects with a `RealtimeError` `UNAVAILABLE` when
-   * the broker cannot take it, and then no member got it. Not awaiting it is safe: a
-   * refusal is logged by the broker, never an unhandled rejection.
+   * and this instance's members were handed it (at most `limits.brokerTimeoutMs` later),
+   * so a reply sent then follows the sender's own copy; undefined when history is off.
+   * Rejects with a `RealtimeError` `UNAVAILABLE` when the broker cannot take it, and then
+   * no member got it. Not awaiting it is safe: a refusal is logged by the broker, never an
+   * unhandled rejection.
    */
   emitToRoom(room: string, event: string, data: unknown, options: EmitToRoomOptions = {}): Promise<number | undefined> {
     const push = PushFrame.of({ event, room, data });
@@ -326,15 +330,10 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
   }
 
   private deliver(connections: Iterable<Connection> | undefined, push: PushFrame, except: Connection | undefined): void {
-    if (!connections) {
-      return;
-    }
     // Encoded and framed once per encoding: the same bytes for every recipient of each.
     let sent = 0;
-    for (const connection of connections) {
-      if (connection !== except && connection.sendPush(push)) {
-        sent++;
-      }
+    for (const connection of connections ?? []) {
+      sent += connection !== except && connection.sendPush(push) ? 1 : 0;
     }
     this.metrics?.pushed(sent);
   }

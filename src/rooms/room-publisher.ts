@@ -1,4 +1,4 @@
-import type { HistoryPolicy, RealtimeBroker } from '../broker/broker.interface.js';
+import type { HistoryPolicy, RealtimeBroker, StreamPosition } from '../broker/broker.interface.js';
 import type { Connection } from '../gateway/connection.js';
 import type { RealtimeMetrics } from '../metrics/realtime-metrics.js';
 import { ErrorCode } from '../protocol/error-codes.js';
@@ -16,6 +16,8 @@ export interface RoomPublisherHost {
   members(room: string): ReadonlySet<Connection> | undefined;
   /** Sends a push to a room's local members at once (without history). */
   deliver(room: string, push: PushFrame, except: Connection | undefined): void;
+  /** With history: resolves once the room's local members got the message at `position`; undefined when they have. */
+  delivered(room: string, position: StreamPosition): Promise<void> | undefined;
 }
 
 /**
@@ -77,14 +79,18 @@ export class RoomPublisher {
     }
     this.metrics?.publishedOne();
     const payload = encodeClusterMessage({ type: 'message', origin: this.instanceId, frame, except: ticket });
+    let position: StreamPosition | undefined;
     try {
-      return (await this.broker.publish(roomChannel(room), payload, history))?.offset;
+      position = await this.broker.publish(roomChannel(room), payload, history);
     } catch {
       if (ticket !== undefined) {
         this.exceptTickets.delete(ticket);
       }
       throw unavailable();
     }
+    // The sender's own copy first: a reply sent once this resolves follows it.
+    await (position && this.host.delivered(room, position));
+    return position?.offset;
   }
 
   private async publishWithoutHistory(room: string, push: PushFrame, except: Connection | undefined): Promise<undefined> {

@@ -8,6 +8,8 @@ import { PushFrame } from '../transport/push-frame.js';
 import { roomChannel } from './cluster-envelope.js';
 import type { RoomPosition } from './room-options.js';
 import { caughtUp, markAnswered, newRecovery, owed, type Recovery, whenAnswered } from './room-recovery.js';
+import { DeliveryWaiters } from './delivery-waiters.js';
+import { newStream, type RoomStream } from './room-stream.js';
 
 /** How long a joined connection's replay waits for the join's reply at most. */
 const RECOVERY_FALLBACK_MS = 5000;
@@ -23,21 +25,6 @@ export interface RoomPush {
   readonly except?: Connection;
 }
 
-/** One room's ordered stream on this instance. */
-interface RoomStream {
-  epoch: string | undefined;
-  /** The offset of the last message delivered here. */
-  offset: number;
-  /** A history read filling a gap is under way: newer messages wait in `held`. */
-  filling: boolean;
-  /** A fill that failed is tried again by this timer; newer messages wait in `held` meanwhile. */
-  retry: NodeJS.Timeout | undefined;
-  /** Fills that failed in a row. */
-  failures: number;
-  readonly held: [string, StreamPosition][];
-  readonly recovering: Map<Connection, Recovery>;
-}
-
 /**
  * Room messages with offsets, in order, exactly once, on this instance. Each room with
  * local members has a stream that delivers what the broker hands over in offset order:
@@ -48,6 +35,7 @@ interface RoomStream {
  */
 export class RoomStreams {
   private readonly streams = new Map<string, RoomStream>();
+  private readonly waiters = new DeliveryWaiters();
 
   constructor(
     private readonly broker: RealtimeBroker,
@@ -65,15 +53,7 @@ export class RoomStreams {
   /** Opens the room's stream (its first local member joins). */
   open(room: string): void {
     if (!this.streams.has(room)) {
-      this.streams.set(room, {
-        epoch: undefined,
-        offset: 0,
-        filling: false,
-        retry: undefined,
-        failures: 0,
-        held: [],
-        recovering: new Map(),
-      });
+      this.streams.set(room, newStream());
     }
   }
 
@@ -83,6 +63,13 @@ export class RoomStreams {
     clearTimeout(stream?.retry);
     stream?.recovering.forEach(markAnswered);
     this.streams.delete(room);
+    this.waiters.closed(room);
+  }
+
+  /** Resolves once this instance's members of `room` got its message at `position`, at most after `maxMs` (see {@link DeliveryWaiters}). */
+  delivered(room: string, position: StreamPosition, maxMs: number): Promise<void> | undefined {
+    const stream = this.streams.get(room);
+    return stream && this.waiters.wait(room, position, maxMs, stream.epoch, stream.offset);
   }
 
   /** A room message from the broker, with its position. */
@@ -356,6 +343,7 @@ export class RoomStreams {
   }
 
   private emit(room: string, stream: RoomStream, payload: string, offset: number): void {
+    this.waiters.reached(room, stream.epoch!, offset); // its publisher goes on once the pushes below are written
     const push = this.decode(payload, true);
     const members = this.members(room);
     if (!push || !members) {
