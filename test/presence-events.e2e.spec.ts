@@ -83,6 +83,23 @@ describe('presence events (protocol §9)', () => {
     assert.deepEqual(await nextPresence(bob), { event: 'presence', room: 'r', data: { joined: 'dave' } });
   });
 
+  it("lists a user who is within the leave grace to a newcomer, as the events tell it: one who comes back is not missing from the newcomer's list", async () => {
+    const app = await start({ presence: { events: true, debounceMs: 600 } });
+    const bob = await joined(app, 'bob');
+    const yve = await joined(app, 'yve');
+    assert.deepEqual(await nextPresence(bob), { event: 'presence', room: 'r', data: { joined: 'yve' } });
+    yve.close(); // a reconnection begins: the broker no longer has yve
+    await until(() => app.hub.localClientsOf('yve').length === 0, "yve's connection to close");
+    const zed = await joined(app, 'zed');
+    const members = (await zed.request({ event: 'presence', id: 'members', data: { room: 'r' } })).data;
+    assert.deepEqual(members, ['bob', 'yve', 'zed']);
+    await joined(app, 'yve'); // back within the grace: no event about yve, to anyone
+    await new Promise((resolve) => setTimeout(resolve, 900));
+    await joined(app, 'dave');
+    assert.deepEqual(await nextPresence(zed), { event: 'presence', room: 'r', data: { joined: 'zed' } });
+    assert.deepEqual(await nextPresence(zed), { event: 'presence', room: 'r', data: { joined: 'dave' } });
+  });
+
   it('gives each user who goes their own grace, whatever else changed in the room meanwhile', async () => {
     const app = await start({ presence: { events: true, debounceMs: 600 } });
     const bob = await joined(app, 'bob');

@@ -15,8 +15,11 @@ export class LocalPresence {
     private readonly store: PresenceStore,
     /** Makes a broker call that cannot reject (a failure is logged). */
     private readonly settle: (work: Promise<void>, what: string) => Promise<void>,
-    /** Told once the broker knows of a user's first connection in a room, or of their last one leaving. */
-    private readonly events?: { changedHere(room: string): void },
+    /**
+     * Presence events, when on: told once the broker knows of a user's first connection in
+     * a room, or of their last one leaving; and asked who its members were told of.
+     */
+    private readonly events?: { changedHere(room: string): void; toldOf(room: string): ReadonlySet<string> | undefined },
   ) {}
 
   /** One more local connection of `sub` in `room`; resolves once others can see the user there. */
@@ -40,7 +43,10 @@ export class LocalPresence {
 
   /**
    * The distinct users present in `room` on any instance, sorted; when the broker does not
-   * answer, those with a connection of this instance in it (the failure is logged).
+   * answer, those with a connection of this instance in it (the failure is logged). With
+   * presence events, also the users this instance's members were told of and not yet told
+   * as leaving (one gone for less than the debounce time, say): a newcomer's list then
+   * agrees with the events that follow it.
    */
   async everywhere(room: string): Promise<string[]> {
     let members: string[] | undefined;
@@ -48,7 +54,9 @@ export class LocalPresence {
       this.store.presence(room).then((all) => void (members = all)),
       'presence read',
     );
-    return (members ?? [...(this.counts.get(room)?.keys() ?? [])]).sort();
+    const found = members ?? [...(this.counts.get(room)?.keys() ?? [])];
+    const told = this.events?.toldOf(room);
+    return (told ? [...new Set([...found, ...told])] : found).sort();
   }
 
   /** One local connection of `sub` fewer in `room`; the last one takes the user out of the room's presence. */

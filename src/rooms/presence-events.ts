@@ -140,6 +140,11 @@ export class PresenceEvents {
     this.schedule(room);
   }
 
+  /** Who this instance's members of `room` were told is there and not yet told as leaving; undefined before its first read. */
+  toldOf(room: string): ReadonlySet<string> | undefined {
+    return this.told.get(room);
+  }
+
   /** Another instance said a room's presence changed (on the room's channel). */
   changedElsewhere(target: ClusterTarget): void {
     if (target.to === 'room') {

@@ -193,7 +193,7 @@ export class RealtimeHub implements OnModuleInit, OnApplicationShutdown {
     return [...this.userChannels.connectionsOf(sub)].map((connection) => connection.socket);
   }
 
-  /** The distinct users (`sub`) present in a room on any instance, sorted; this instance's when the broker does not answer (logged). */
+  /** The distinct users (`sub`) present in a room on any instance, sorted; this instance's when the broker does not answer (logged); with presence events, as they tell it (a user who just went is listed until told as leaving). */
   presence(room: string): Promise<string[]> {
     return this.localPresence.everywhere(room);
   }
