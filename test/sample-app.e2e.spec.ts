@@ -167,6 +167,13 @@ describe('sample app (protocol.md §6)', () => {
     assert.equal(loadConfig({ JWT_SECRET: 'x', COMPRESSION: 'on' }).compression, true);
     assert.equal(loadConfig({ JWT_SECRET: 'x', COMPRESSION: 'Off' }).compression, false);
     assert.throws(() => loadConfig({ JWT_SECRET: 'x', COMPRESSION: 'yes please' }), /COMPRESSION must be "on" or "off", got "yes please"/);
+    for (const blank of [' ', ',', ' , ']) {
+      assert.throws(() => loadConfig({ JWT_SECRET: 'x', ALLOWED_ORIGINS: blank }), /ALLOWED_ORIGINS lists no origin/);
+    }
+    assert.deepEqual(loadConfig({ JWT_SECRET: 'x', ALLOWED_ORIGINS: 'https://a.example, https://b.example' }).allowedOrigins, [
+      'https://a.example',
+      'https://b.example',
+    ]);
   });
 
   it('takes a Redis Cluster from REDIS_CLUSTER, and refuses a malformed one or one next to REDIS_URL', () => {

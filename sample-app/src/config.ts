@@ -42,6 +42,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
         .map((origin) => origin.trim())
         .filter(Boolean)
     : undefined;
+  if (allowedOrigins?.length === 0) {
+    // An empty allowlist would refuse every browser: not what a blank value means.
+    throw new Error(`ALLOWED_ORIGINS lists no origin, got "${env.ALLOWED_ORIGINS}": unset it to leave Origin unchecked`);
+  }
   const heartbeat = {
     intervalMs: milliseconds(env, 'HEARTBEAT_INTERVAL_MS', 25_000),
     timeoutMs: milliseconds(env, 'HEARTBEAT_TIMEOUT_MS', 10_000),
