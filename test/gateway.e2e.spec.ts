@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import type { Socket } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
+import { once } from 'node:events';
 import request from 'supertest';
 import { isRealtimeErrorCode, RealtimeError, RealtimeMetrics, RealtimeModule } from '../src/index.js';
 import { startApp, type RunningApp } from './support/app.js';
@@ -503,6 +504,26 @@ describe('gateway adapter and protocol v1 envelope', () => {
       assert.match(String(refused.headers['content-type']), /application\/json/);
       assert.deepEqual(JSON.parse(refused.body), { error: 'NOT_FOUND', message: 'no WebSocket gateway at /nowhere' });
       assert.equal(log.connected.length, 0);
+    });
+
+    it("leaves a request to upgrade to another protocol to the application's own upgrade listener, and closes it when that one does not answer", async () => {
+      await running.close();
+      running = await startApp(
+        { imports: [RealtimeModule.forRoot({ limits: { handshakeTimeoutMs: 300 } })], providers: [LifecycleLog, TestGateway] },
+        (app) => app.getHttpServer().on('upgrade', () => undefined), // a proxy's listener, say, that ignores this path
+      );
+      const socket = createConnection(running.port, '127.0.0.1');
+      try {
+        socket.write('GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n');
+        let answer = '';
+        socket.on('data', (bytes: Buffer) => (answer += bytes.toString()));
+        const started = performance.now();
+        await within(once(socket, 'close'), 'the socket to be closed', 3000);
+        assert.equal(answer, '', 'nothing written: the request was left to the other listener');
+        assert.ok(performance.now() - started >= 250, 'not before the handshake deadline');
+      } finally {
+        socket.destroy(); // a socket left open would hold the app's close
+      }
     });
 
     it('selects the realtime.v1 subprotocol when offered, never a bearer entry', async () => {

@@ -17,10 +17,18 @@ export function asksForWebSocket(request: IncomingMessage): boolean {
  * application's routes would never see them. Node has not read such a request's body: one
  * with a body is refused (400), not served without it. The connection closes after the
  * response. With other `'upgrade'` listeners on the server (the application's own), the
- * request is left to them.
+ * request is left to them; a socket none of them has written to within `waitMs` is closed.
  */
-export function serveAsHttp(server: HttpServer, request: IncomingMessage, socket: Duplex, own: (listener: Function) => boolean): void {
+export function serveAsHttp(
+  server: HttpServer,
+  request: IncomingMessage,
+  socket: Duplex,
+  own: (listener: Function) => boolean,
+  waitMs: number,
+): void {
   if (server.listeners('upgrade').some((listener) => !own(listener))) {
+    // Theirs, unless none of them answers: then the socket is closed, not held for good.
+    setTimeout(() => (socket as Socket).bytesWritten === 0 && socket.destroy(), waitMs).unref();
     return;
   }
   socket.on('error', () => socket.destroy()); // Node took its own listeners off for the upgrade

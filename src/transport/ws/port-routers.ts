@@ -64,6 +64,7 @@ export class PortRouters {
               request,
               socket,
               (listener) => listener === router.onUpgrade || listener === router.headers.upgradeListener,
+              this.handshakeTimeoutMs,
             ),
       headers: armHeadersDeadline(httpServer, this.handshakeTimeoutMs),
     };
