@@ -30,7 +30,7 @@ describe('DeliveryWaiters: a room publish waits for its own delivery here, bound
     waiters.closed('r');
     assert.equal(await settled(closing), true);
     const started = performance.now();
-    const alive = setTimeout(() => undefined, 1000); // the wait's own timer does not hold the process
+    const alive = setTimeout(() => undefined, 1000); // the wait's timer is unref'd (it must not hold a server's exit): this one keeps the test's loop running
     await waiters.wait('r', { offset: 4, epoch: 'e' }, 50, 'e', 3);
     clearTimeout(alive);
     assert.ok(performance.now() - started >= 45);

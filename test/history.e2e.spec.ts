@@ -386,6 +386,24 @@ describe('room offsets, history and recovery (docs/protocol.md §7, in-memory br
     assert.equal(on.hub.isInRoom(socket!, 'lobby'), true, 'the second join, answered ok, left the client out');
   });
 
+  it('answers a sender on the instance that lost its message after limits.brokerTimeoutMs at the latest', async () => {
+    const broker = new LossyBroker();
+    const on = await app({ limits: { brokerTimeoutMs: 300 } }, broker);
+    const [alice] = await member(on, 'alice', 'lobby');
+    const outside = await publisher(on);
+    broker.dropNext = 1; // never comes back to this instance: its members are not handed it
+    const started = performance.now();
+    assert.equal(await sendAcked(outside, 'lobby', 'lost'), 1);
+    const took = performance.now() - started;
+    assert.ok(took >= 250 && took < 3000, `answered after ${Math.round(took)} ms`);
+    // The next one shows the gap, which is filled from history: alice gets both, in order.
+    await sendAcked(outside, 'lobby', 'next');
+    assert.deepEqual(
+      (await frames(alice, 2)).map((push) => push.offset),
+      [1, 2],
+    );
+  });
+
   /**
    * A room whose history lives 300 ms after its last message, alice in it, and its first
    * message (m1) delivered; its publisher on another instance, whose answers do not wait for

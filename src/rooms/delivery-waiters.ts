@@ -39,8 +39,8 @@ export class DeliveryWaiters {
   /** `room`'s members got its message at `offset` of `epoch`: the publishes it covers go on. */
   reached(room: string, epoch: string, offset: number): void {
     const list = this.waiting.get(room);
-    if (!list) {
-      return;
+    if (!list?.some((waiter) => waiter.epoch === epoch && waiter.offset <= offset)) {
+      return; // none covered: nothing to copy
     }
     const left: Waiter[] = [];
     for (const waiter of list) {

@@ -171,6 +171,7 @@ export class RoomStreams {
     if (stream.epoch === undefined && page) {
       stream.epoch = page.position.epoch;
       stream.offset = page.position.offset;
+      this.waiters.reached(room, stream.epoch, stream.offset); // what came before the room's first join here is nobody's here
     }
     const position = page?.position ?? (stream.epoch === undefined ? undefined : { offset: stream.offset, epoch: stream.epoch });
     recovery.until = position?.offset ?? 0;
@@ -251,6 +252,7 @@ export class RoomStreams {
       stream.epoch = position.epoch;
     }
     if (position.offset <= stream.offset) {
+      this.waiters.reached(room, position.epoch, stream.offset); // its publisher need not wait for it
       return; // delivered already (filled from history, say)
     }
     if (position.offset > stream.offset + 1) {
