@@ -6,6 +6,7 @@ import { TestClient } from './support/ws-client.js';
 import {
   CheckedChildGateway,
   LooseProfilesGateway,
+  OwnPipeGateway,
   StrictProfilesGateway,
   UncheckedGateway,
   ValidationGateway,
@@ -30,7 +31,7 @@ describe('DTO validation of message handlers', () => {
     running = await startApp({
       // The interleaving test sends 2,000 frames at once: far over the default rate limit.
       imports: [RealtimeModule.forRoot({ limits: { messageRate: false, userMessageRate: false }, ...options })],
-      providers: [ValidationGateway, UncheckedGateway, CheckedChildGateway, StrictProfilesGateway, LooseProfilesGateway],
+      providers: [ValidationGateway, UncheckedGateway, CheckedChildGateway, StrictProfilesGateway, LooseProfilesGateway, OwnPipeGateway],
     });
   }
 
@@ -390,6 +391,11 @@ describe('DTO validation of message handlers', () => {
         body: extra,
         className: 'Object',
       });
+      // A handler's own validation pipe is kept on the gateway that inherits it.
+      assert.equal(
+        errorOf(await (await connect('/own-pipe')).request({ event: 'profile', id: 5, data: { name: 5 } })).code,
+        'VALIDATION_FAILED',
+      );
     });
 
     it('runs guards before validation', async () => {

@@ -47,8 +47,8 @@ export function applyValidationPipes(gateway: Function, gatewaySetting: Realtime
 /**
  * Gives `prototype` a handler of its own that calls an inherited one, with the inherited
  * one's metadata (its event, guards, interceptors, filters, the application's own pipes
- * and settings), less the validation pipe another gateway's decorator gave it: each
- * gateway validates with its own settings.
+ * and settings, its own validation pipes included), less the validation pipe another
+ * gateway's decorator gave it: each gateway validates with its own settings.
  */
 function ownHandler(prototype: object, name: string, inherited: Function, descriptor: PropertyDescriptor): [Function, PropertyDescriptor] {
   const own = {
@@ -58,7 +58,7 @@ function ownHandler(prototype: object, name: string, inherited: Function, descri
   }[name]!;
   for (const key of Reflect.getOwnMetadataKeys(inherited) as unknown[]) {
     const value: unknown = Reflect.getOwnMetadata(key, inherited);
-    Reflect.defineMetadata(key, key === PIPES_METADATA ? (value as unknown[]).filter((pipe) => !isRealtimePipe(pipe)) : value, own);
+    Reflect.defineMetadata(key, key === PIPES_METADATA ? (value as unknown[]).filter((pipe) => !madeByGateway(pipe)) : value, own);
   }
   const ownDescriptor = { ...descriptor, value: own };
   Object.defineProperty(prototype, name, ownDescriptor);
@@ -114,6 +114,11 @@ function usesNestValidation(target: Function): boolean {
 
 function usesRealtimeValidation(target: Function): boolean {
   return pipesOf(target).some(isRealtimePipe);
+}
+
+/** A validation pipe a gateway decorator gives its handlers; one of the application's own (a subclass it made) is not. */
+function madeByGateway(pipe: unknown): boolean {
+  return pipe === RealtimeValidationPipe || (typeof pipe === 'function' && isConfiguredPipe(pipe));
 }
 
 function isRealtimePipe(pipe: unknown): boolean {
