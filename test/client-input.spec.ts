@@ -113,6 +113,9 @@ describe('client SDK: what it is given', () => {
     for (const options of accepted) {
       assert.doesNotThrow(() => make(options));
     }
+    // Options read through: inherited ones and getters count, as given.
+    const inherited = Object.assign(Object.create({ WebSocket }) as RealtimeClientOptions, { autoConnect: false, maxQueue: null });
+    assert.doesNotThrow(() => new RealtimeClient('ws://example.com/chat', inherited));
   });
 
   it("refuses a request's timeout that a timer cannot use, at the call", () => {

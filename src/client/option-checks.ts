@@ -8,14 +8,21 @@ const DELAYS = ['tokenTimeoutMs', 'connectTimeoutMs', 'requestTimeoutMs', 'pongT
  * @internal Checks a client's numeric options, so that a mistake fails at the constructor
  * with the option's name instead of as timeouts firing at once (a delay of `NaN`, below
  * 1 ms or over {@link MAX_DELAY_MS} does) or a queue that refuses everything. An option
- * that is `undefined` or `null` takes its default: the options are returned without those
- * given as `null` (options read from JSON have them), in `backoff` too.
+ * that is `undefined` or `null` takes its default: the options are returned as a view of
+ * the given ones in which those given as `null` (options read from JSON have them), in
+ * `backoff` too, are absent.
  * @throws a `RangeError` naming the first option that is not valid.
  */
 export function checkClientOptions(given: RealtimeClientOptions): RealtimeClientOptions {
-  const options = withoutNulls(given);
+  // Read through to the caller's object (its getters and prototype included), its nulls hidden.
+  const options = Object.create(given) as RealtimeClientOptions & Record<string, unknown>;
+  for (const key in given) {
+    if ((given as Record<string, unknown>)[key] === null) {
+      options[key] = undefined;
+    }
+  }
   if (typeof options.backoff === 'object') {
-    options.backoff = withoutNulls(options.backoff);
+    options.backoff = withoutNulls(options.backoff); // spread over the defaults: its own values only
   }
   for (const name of DELAYS) {
     if (options[name] != null) {
@@ -36,7 +43,7 @@ export function checkClientOptions(given: RealtimeClientOptions): RealtimeClient
   return options;
 }
 
-/** A copy of `object` without its `null` and `undefined` values (a `null` option takes its default). */
+/** A copy of `object`'s own values, without its `null` and `undefined` ones (a `null` option takes its default). */
 function withoutNulls<T extends object>(object: T): T {
   return Object.fromEntries(Object.entries(object).filter(([, value]) => value != null)) as T;
 }
