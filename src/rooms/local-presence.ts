@@ -45,8 +45,8 @@ export class LocalPresence {
    * The distinct users present in `room` on any instance, sorted; when the broker does not
    * answer, those with a connection of this instance in it (the failure is logged). With
    * presence events, also the users this instance's members were told of and not yet told
-   * as leaving (one gone for less than the debounce time, say): a newcomer's list then
-   * agrees with the events that follow it.
+   * as leaving (one who just went, say): a newcomer's list then agrees with the events
+   * that follow it.
    */
   async everywhere(room: string): Promise<string[]> {
     let members: string[] | undefined;
