@@ -193,6 +193,28 @@ describe('presence events (protocol §9)', () => {
     assert.deepEqual(await nextPresence(bob), { event: 'presence', room: 'r', data: { joined: 'frank' } });
   });
 
+  it('tells a member who opened a room while the broker was stalled of the users elsewhere once it answers again', async () => {
+    redis = await RedisServer.start();
+    const keyPrefix = `p${randomUUID().slice(0, 8)}:`;
+    const options: RealtimeModuleOptions = { presence: { events: true, debounceMs: 20, resyncMs: 100 } };
+    const broker = (): RedisBroker => new RedisBroker({ url: redis!.url, keyPrefix, commandTimeoutMs: 200, healthCheckMs: 100 });
+    const [a, b] = [await start(options, broker()), await start(options, broker())];
+    await joined(b, 'erin');
+    redis.pause();
+    let alice: TestClient;
+    try {
+      await until(() => a.hub.health().status === 'degraded', 'the broker to be found stalled', 5000);
+      // alice opens the room on a: her list can only be a's own users (her), erin is elsewhere.
+      alice = await joined(a, 'alice');
+      const members = (await alice.request({ event: 'presence', id: 'members', data: { room: 'r' } })).data;
+      assert.deepEqual(members, ['alice']);
+    } finally {
+      redis.resume();
+    }
+    await until(() => a.hub.health().status === 'ok', 'the broker to be back', 10_000);
+    assert.deepEqual(await nextPresence(alice), { event: 'presence', room: 'r', data: { joined: 'erin' } });
+  });
+
   it("tells the members of the other instances that an instance's users left when it goes away (at the next resync)", async () => {
     redis = await RedisServer.start();
     const keyPrefix = `p${randomUUID().slice(0, 8)}:`;

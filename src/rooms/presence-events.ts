@@ -213,7 +213,7 @@ export class PresenceEvents {
     // that, every other instance's users would seem to leave. Such reads are not used; the
     // next change or resync after the broker is back compares again.
     if (!this.brokerAnswers()) {
-      return;
+      return this.startFromHere(room, joiner);
     }
     const read = ++this.readCount;
     this.reads.set(room, read);
@@ -223,7 +223,7 @@ export class PresenceEvents {
       present = await this.broker.presence(room, { strict: true });
     } catch (error) {
       this.pause(messageOf(error));
-      return;
+      return this.startFromHere(room, joiner);
     }
     if (!this.brokerAnswers() || this.reads.get(room) !== read || !this.told.has(room)) {
       return; // the broker failed meanwhile, a newer read was started, or the room's last local member left
@@ -239,6 +239,20 @@ export class PresenceEvents {
       return;
     }
     this.tell(room, told, now);
+  }
+
+  /**
+   * The room's first read could not be made: its members could only be shown this
+   * instance's users (the broker's fallback), so the events start from those, and the next
+   * read that works tells the users of the other instances as joining.
+   */
+  private startFromHere(room: string, joiner: string | undefined): void {
+    if (this.told.has(room) && this.told.get(room) === undefined) {
+      const here = new Set(
+        [...(this.host.rooms.get(room) ?? [])].map((connection) => connection.user).filter((user) => user !== undefined),
+      );
+      this.told.set(room, joiner === undefined ? here : here.add(joiner));
+    }
   }
 
   /** Pushes who joined (at once) and who left (once gone for `debounceMs`); keeps `told` up to date. */
