@@ -41,6 +41,15 @@ describe('presence events (protocol §9)', () => {
     return app;
   }
 
+  /** Two instances on a throw-away Redis, with fast presence events and broker deadlines short enough to see a stall. */
+  async function twoOnStallingRedis(): Promise<[RoomsApp, RoomsApp]> {
+    redis = await RedisServer.start();
+    const keyPrefix = `p${randomUUID().slice(0, 8)}:`;
+    const options: RealtimeModuleOptions = { presence: { events: true, debounceMs: 20, resyncMs: 100 } };
+    const broker = (): RedisBroker => new RedisBroker({ url: redis!.url, keyPrefix, commandTimeoutMs: 200, healthCheckMs: 100 });
+    return [await start(options, broker()), await start(options, broker())];
+  }
+
   async function joined(app: RoomsApp, sub: string, room = 'r'): Promise<TestClient> {
     const client = await app.connect(sub);
     clients.push(client);
@@ -169,16 +178,12 @@ describe('presence events (protocol §9)', () => {
   });
 
   it('does not take a stalled broker for everyone leaving: no events while it cannot answer', async () => {
-    redis = await RedisServer.start();
-    const keyPrefix = `p${randomUUID().slice(0, 8)}:`;
-    const options: RealtimeModuleOptions = { presence: { events: true, debounceMs: 20, resyncMs: 100 } };
-    const broker = (): RedisBroker => new RedisBroker({ url: redis!.url, keyPrefix, commandTimeoutMs: 200, healthCheckMs: 100 });
-    const [a, b] = [await start(options, broker()), await start(options, broker())];
+    const [a, b] = await twoOnStallingRedis();
     const bob = await joined(a, 'bob');
     await joined(b, 'erin');
     assert.deepEqual(await nextPresence(bob), { event: 'presence', room: 'r', data: { joined: 'erin' } });
     const pausedAt = Date.now();
-    redis.pause();
+    redis!.pause();
     try {
       // Reads at the command deadline answer with a's own members only (bob): the resyncs
       // while Redis is stalled (every 100 ms) must not tell bob that erin left. Every read
@@ -186,7 +191,7 @@ describe('presence events (protocol §9)', () => {
       await until(() => a.hub.health().status === 'degraded', 'the broker to be found stalled', 5000);
       await until(() => Date.now() >= pausedAt + 4 * 200, 'the reads made during the stall to meet their deadline', 5000);
     } finally {
-      redis.resume();
+      redis!.resume();
     }
     await until(() => a.hub.health().status === 'ok', 'the broker to be back', 10_000);
     await joined(b, 'frank');
@@ -194,13 +199,9 @@ describe('presence events (protocol §9)', () => {
   });
 
   it('tells a member who opened a room while the broker was stalled of the users elsewhere once it answers again', async () => {
-    redis = await RedisServer.start();
-    const keyPrefix = `p${randomUUID().slice(0, 8)}:`;
-    const options: RealtimeModuleOptions = { presence: { events: true, debounceMs: 20, resyncMs: 100 } };
-    const broker = (): RedisBroker => new RedisBroker({ url: redis!.url, keyPrefix, commandTimeoutMs: 200, healthCheckMs: 100 });
-    const [a, b] = [await start(options, broker()), await start(options, broker())];
+    const [a, b] = await twoOnStallingRedis();
     await joined(b, 'erin');
-    redis.pause();
+    redis!.pause();
     let alice: TestClient;
     try {
       await until(() => a.hub.health().status === 'degraded', 'the broker to be found stalled', 5000);
@@ -209,7 +210,7 @@ describe('presence events (protocol §9)', () => {
       const members = (await alice.request({ event: 'presence', id: 'members', data: { room: 'r' } })).data;
       assert.deepEqual(members, ['alice']);
     } finally {
-      redis.resume();
+      redis!.resume();
     }
     await until(() => a.hub.health().status === 'ok', 'the broker to be back', 10_000);
     assert.deepEqual(await nextPresence(alice), { event: 'presence', room: 'r', data: { joined: 'erin' } });
