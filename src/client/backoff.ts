@@ -13,9 +13,10 @@ export interface BackoffOptions {
 /** Backoff options with every default applied. */
 export type ResolvedBackoff = Required<BackoffOptions>;
 
-/** Fills in the defaults and checks the values. */
+/** Fills in the defaults (for a value left out, `undefined` or `null`) and checks the values. */
 export function resolveBackoff(options: BackoffOptions = {}): ResolvedBackoff {
-  const resolved = { initialMs: 500, maxMs: 20_000, overloadFactor: 4, ...options };
+  const given = Object.entries(options).filter(([, value]) => value != null);
+  const resolved = { initialMs: 500, maxMs: 20_000, overloadFactor: 4, ...(Object.fromEntries(given) as BackoffOptions) };
   const { initialMs, maxMs, overloadFactor } = resolved;
   // A timer longer than MAX_DELAY_MS fires at once: the bound after an overload close must stay below it.
   if (!(initialMs > 0) || !(maxMs >= initialMs) || !(overloadFactor >= 1) || !(maxMs * overloadFactor <= MAX_DELAY_MS)) {

@@ -9,8 +9,8 @@ const DELAYS = ['tokenTimeoutMs', 'connectTimeoutMs', 'requestTimeoutMs', 'pongT
  * with the option's name instead of as timeouts firing at once (a delay of `NaN`, below
  * 1 ms or over {@link MAX_DELAY_MS} does) or a queue that refuses everything. An option
  * that is `undefined` or `null` takes its default: the options are returned as a view of
- * the given ones in which those given as `null` (options read from JSON have them), in
- * `backoff` too, are absent.
+ * the given ones in which those given as `null` (options read from JSON have them) are
+ * absent (`resolveBackoff` does the same inside `backoff`).
  * @throws a `RangeError` naming the first option that is not valid.
  */
 export function checkClientOptions(given: RealtimeClientOptions): RealtimeClientOptions {
@@ -20,9 +20,6 @@ export function checkClientOptions(given: RealtimeClientOptions): RealtimeClient
     if ((given as Record<string, unknown>)[key] === null) {
       options[key] = undefined;
     }
-  }
-  if (typeof options.backoff === 'object') {
-    options.backoff = withoutNulls(options.backoff); // spread over the defaults: its own values only
   }
   for (const name of DELAYS) {
     if (options[name] != null) {
@@ -41,11 +38,6 @@ export function checkClientOptions(given: RealtimeClientOptions): RealtimeClient
   checkCount('maxQueue', options.maxQueue);
   checkCount('maxReconnectAttempts', options.maxReconnectAttempts);
   return options;
-}
-
-/** A copy of `object`'s own values, without its `null` and `undefined` ones (a `null` option takes its default). */
-function withoutNulls<T extends object>(object: T): T {
-  return Object.fromEntries(Object.entries(object).filter(([, value]) => value != null)) as T;
 }
 
 /**
