@@ -46,7 +46,7 @@ export class DeliveryWaiters {
     for (const waiter of list) {
       waiter.epoch !== epoch || waiter.offset > offset ? left.push(waiter) : waiter.done();
     }
-    left.length > 0 ? this.waiting.set(room, left) : this.waiting.delete(room);
+    this.keep(room, left);
   }
 
   /** The room has no member here any more: no publish waits for it. */
@@ -55,10 +55,14 @@ export class DeliveryWaiters {
     this.waiting.delete(room);
   }
 
+  /** A wait whose time is up: it goes on, and is forgotten. */
   private drop(room: string, waiter: Waiter): void {
-    const list = this.waiting.get(room);
-    const left = list?.filter((other) => other !== waiter) ?? [];
-    left.length > 0 ? this.waiting.set(room, left) : this.waiting.delete(room);
+    this.keep(room, this.waiting.get(room)?.filter((other) => other !== waiter) ?? []);
     waiter.done();
+  }
+
+  /** `left` are the room's waiters from now on (none: the room is forgotten). */
+  private keep(room: string, left: Waiter[]): void {
+    left.length > 0 ? this.waiting.set(room, left) : this.waiting.delete(room);
   }
 }

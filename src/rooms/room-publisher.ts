@@ -88,8 +88,12 @@ export class RoomPublisher {
       }
       throw unavailable();
     }
-    // The sender's own copy first: a reply sent once this resolves follows it.
-    await (position && this.host.delivered(room, position));
+    // The sender's own copy first: a reply sent once this resolves follows it. Nothing to
+    // wait for, no extra turn (the in-memory broker delivers before it answers).
+    const delivering = position && this.host.delivered(room, position);
+    if (delivering) {
+      await delivering;
+    }
     return position?.offset;
   }
 
