@@ -66,6 +66,23 @@ describe('RealtimeModule', () => {
       startApp({ imports: [RealtimeModule.forRoot({ shutdownTimeoutMs: 5000 } as never)], providers: [OtherGateway] }),
       /Realtime option shutdownTimeoutMs is now shutdown\.timeoutMs/,
     );
+    // Values of the wrong kind, as a configuration file or the environment gives them, are named too.
+    await assert.rejects(
+      startApp({ imports: [RealtimeModule.forRoot({ metrics: 'false' as never })], providers: [OtherGateway] }),
+      /Realtime option metrics must be true or false, got "false"/,
+    );
+    await assert.rejects(
+      startApp({ imports: [RealtimeModule.forRoot({ allowedOrigins: 'https://a.example' as never })], providers: [OtherGateway] }),
+      /Realtime allowedOrigins must be an array of origins, got "https:\/\/a\.example"/,
+    );
+    await assert.rejects(
+      startApp({ imports: [RealtimeModule.forRoot({ broker: 'redis' as never })], providers: [OtherGateway] }),
+      /Realtime option broker must be a RealtimeBroker \(a MemoryBroker, a RedisBroker or your own\), got "redis"/,
+    );
+    await assert.rejects(
+      startApp({ imports: [RealtimeModule.forRoot({ broker: { start: () => Promise.resolve() } as never })], providers: [OtherGateway] }),
+      /got an object without publish, history, subscribe, unsubscribe, health, close, addPresence, removePresence, presence/,
+    );
   });
 
   it('resolves every option once, with its default, frozen', () => {

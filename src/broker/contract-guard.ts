@@ -10,6 +10,33 @@ import { BrokerTimeoutError, BrokerUnavailableError, messageOf } from './broker-
 import { promiseOf } from './promise-of.js';
 import { untilDeadline } from '../limits/deadline.js';
 
+/** What a broker must be able to do (`RealtimeBroker`'s methods). */
+const BROKER_METHODS = [
+  'start',
+  'publish',
+  'history',
+  'subscribe',
+  'unsubscribe',
+  'health',
+  'close',
+  'addPresence',
+  'removePresence',
+  'presence',
+] as const;
+
+/**
+ * Throws a clear error at startup unless `broker` has every method of a `RealtimeBroker`
+ * (`broker: 'redis'` from a configuration file, say, would otherwise fail later with
+ * "this.broker.start is not a function").
+ */
+function checkBroker(broker: unknown): void {
+  const missing = BROKER_METHODS.filter((method) => typeof (broker as Record<string, unknown> | null | undefined)?.[method] !== 'function');
+  if (missing.length > 0) {
+    const got = typeof broker === 'object' && broker !== null ? `an object without ${missing.join(', ')}` : JSON.stringify(broker);
+    throw new TypeError(`Realtime option broker must be a RealtimeBroker (a MemoryBroker, a RedisBroker or your own), got ${got}`);
+  }
+}
+
 /**
  * The broker as `RealtimeHub` calls it: a call that throws, against the contract ("no
  * call throws"), rejects instead, and a `health()` that throws reads as `degraded`. Many
@@ -29,7 +56,9 @@ export class ContractGuard implements RealtimeBroker {
     private readonly broker: RealtimeBroker,
     /** How long a bounded call may take, in ms (`limits.brokerTimeoutMs`). */
     private readonly timeoutMs: number,
-  ) {}
+  ) {
+    checkBroker(broker);
+  }
 
   start(instanceId: string, onMessage: BrokerMessageListener, onRestored?: () => void): Promise<void> {
     return promiseOf(() => this.broker.start(instanceId, onMessage, onRestored));

@@ -77,6 +77,10 @@ export function resolveOptions(options: RealtimeModuleOptions = {}): ResolvedOpt
     closeCode: options.shutdown?.closeCode ?? DEFAULTS.shutdown.closeCode,
     batchSize: options.shutdown?.batchSize ?? DEFAULTS.shutdown.batchSize,
   };
+  if (options.metrics !== undefined && typeof options.metrics !== 'boolean') {
+    // Only `false` turns counting off: the string 'false' from the environment would leave it on.
+    throw new TypeError(`Realtime option metrics must be true or false, got ${JSON.stringify(options.metrics)}`);
+  }
   delayMs('shutdown.timeoutMs', shutdown.timeoutMs);
   positiveInteger('shutdown.batchSize', shutdown.batchSize);
   if (shutdown.closeCode !== CloseCode.GOING_AWAY && shutdown.closeCode !== CloseCode.SERVICE_RESTART) {
@@ -183,6 +187,9 @@ export function resolveHeartbeat(
 export function toOriginSet(origins: string[] | undefined): ReadonlySet<string> | undefined {
   if (origins === undefined) {
     return undefined;
+  }
+  if (!Array.isArray(origins)) {
+    throw new TypeError(`Realtime allowedOrigins must be an array of origins, got ${JSON.stringify(origins)}`);
   }
   return new Set(
     origins.map((origin) => {
