@@ -59,6 +59,23 @@ describe('JwtVerifier: options', () => {
     assert.equal(new JwtVerifier({ secret: SECRET, clockToleranceSec: 5 }).clockToleranceSec, 5);
   });
 
+  it('refuses an audience or issuer that would check nothing (empty, a RegExp, a Set), and checks the ones it takes', async () => {
+    for (const value of ['', [], ['my-api', ''], /^my-api$/, new Set(['my-api']), 42]) {
+      for (const name of ['audience', 'issuer'] as const) {
+        assert.throws(
+          () => new JwtVerifier({ secret: SECRET, [name]: value } as RealtimeAuthOptions),
+          new RegExp(`Realtime auth\\.${name} must be a non-empty string or a non-empty array of them`),
+          `${name}: ${String(value)}`,
+        );
+      }
+    }
+    const verifier = new JwtVerifier({ secret: SECRET, audience: ['my-api', 'other-api'], issuer: 'https://id.example' });
+    const signed = (claims: object): string => jwt.sign({ sub: 'alice', exp: now() + 60, ...claims }, { secret: SECRET });
+    assert.equal((await verifier.verify(signed({ aud: 'other-api', iss: 'https://id.example' }))).sub, 'alice');
+    assert.equal((await refusal(verifier, signed({ aud: 'third-api', iss: 'https://id.example' }))).message, 'invalid token');
+    assert.equal((await refusal(verifier, signed({ aud: 'my-api', iss: 'https://evil.example' }))).message, 'invalid token');
+  });
+
   it('takes only HS* algorithms with a secret, matched from the start of the name', () => {
     assert.throws(() => new JwtVerifier({ secret: SECRET, algorithms: ['RS256'] }), TypeError);
     assert.throws(() => new JwtVerifier({ secret: SECRET, algorithms: ['XHS256' as JwtAlgorithm] }), TypeError);
@@ -156,6 +173,19 @@ describe('JwtVerifier: keyResolver', () => {
     assert.ok(error.detail.includes(JSON.stringify(alg.slice(0, 32))), error.detail);
     assert.ok(!error.detail.includes(alg.slice(0, 33)), error.detail);
     assert.deepEqual(calls, []);
+  });
+
+  it('refuses a header whose kid is not a string, without asking for a key', async () => {
+    const calls: string[] = [];
+    const verifier = resolving(SECRET, calls);
+    for (const kid of [['../../x'], { toString: 1 }, 7, null]) {
+      const token = handMadeToken({ alg: 'HS256', typ: 'JWT', kid }, { sub: 'alice', exp: now() + 60 }, { hmac: SECRET });
+      const error = await refusal(verifier, token);
+      assert.deepEqual([error.message, error.detail], ['invalid token', "the token header's kid is not a string"], JSON.stringify(kid));
+    }
+    assert.deepEqual(calls, []);
+    const token = handMadeToken({ alg: 'HS256', typ: 'JWT', kid: 'key-1' }, { sub: 'alice', exp: now() + 60 }, { hmac: SECRET });
+    assert.equal((await verifier.verify(token)).sub, 'alice');
   });
 
   it('refuses a token when the resolver throws', async () => {

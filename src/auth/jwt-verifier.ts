@@ -59,6 +59,8 @@ export class JwtVerifier {
         throw new TypeError('Realtime auth.publicKey must be a public key: PEM, DER bytes (SPKI, PKCS#1, X.509) or a public KeyObject');
       }
     }
+    claimValues('auth.audience', options.audience);
+    claimValues('auth.issuer', options.issuer);
     this.maxTokenLength = options.maxTokenLength ?? DEFAULT_MAX_TOKEN_LENGTH;
     this.clockToleranceSec = options.clockToleranceSec ?? 0;
     positiveInteger('auth.maxTokenLength', this.maxTokenLength);
@@ -110,6 +112,10 @@ export class JwtVerifier {
     if (!this.algorithms.includes(decoded.header.alg as JwtAlgorithm)) {
       throw new TokenRejectedError('invalid token', `algorithm ${JSON.stringify(decoded.header.alg.slice(0, 32))} is not accepted`);
     }
+    if (decoded.header.kid !== undefined && typeof decoded.header.kid !== 'string') {
+      // The resolver is promised a string: an array or an object could pass its checks.
+      throw new TokenRejectedError('invalid token', "the token header's kid is not a string");
+    }
     let key: JwtKey;
     try {
       key = await this.options.keyResolver!(decoded.header as JwtTokenHeader);
@@ -128,6 +134,25 @@ export class JwtVerifier {
     }
     return resolved;
   }
+}
+
+/**
+ * Throws unless a required claim's value is left out, a non-empty string or a non-empty
+ * list of them. `jsonwebtoken` checks nothing for an empty string (`JWT_AUDIENCE=` in a
+ * `.env` file), nor an issuer given as a RegExp or a Set: the check would be off, silently.
+ */
+function claimValues(name: string, value: unknown): void {
+  if (value === undefined) {
+    return;
+  }
+  const values: unknown[] = Array.isArray(value) ? value : [value];
+  if (values.length === 0 || !values.every((v) => typeof v === 'string' && v.length > 0)) {
+    throw new TypeError(`Realtime ${name} must be a non-empty string or a non-empty array of them, got ${describeValue(value)}`);
+  }
+}
+
+function describeValue(value: unknown): string {
+  return value instanceof RegExp || value instanceof Set || value instanceof Map ? `a ${value.constructor.name}` : JSON.stringify(value);
 }
 
 function toSecretKey(key: JwtKey): KeyObject {
