@@ -249,6 +249,9 @@ describe('extractToken', () => {
     assert.deepEqual(extractToken(request({ authorization: 'Bearer abc' })), { token: 'abc', source: 'header' });
     assert.deepEqual(extractToken(request({ authorization: 'bearer \tabc  ' })), { token: 'abc', source: 'header' });
     assert.deepEqual(extractToken(request({ authorization: 'Bearer ' })), { token: '', source: 'header' });
+    // Node trims a header's value: a bare "Bearer" announces a token too (refused as invalid, never read as none).
+    assert.deepEqual(extractToken(request({ authorization: 'Bearer' })), { token: '', source: 'header' });
+    assert.equal(extractToken(request({ authorization: 'Bearerx' })), undefined);
   });
 
   it('does not take another scheme that merely contains "Bearer "', () => {

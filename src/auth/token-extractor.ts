@@ -10,7 +10,8 @@ export interface ExtractedToken {
   source: TokenSource;
 }
 
-const BEARER = /^Bearer[ \t]+(.*)$/i;
+/** `Bearer` and its token; Node trims a header's value, so a bare `Bearer` has none. */
+const BEARER = /^Bearer(?:[ \t]+(.*))?$/i;
 
 /**
  * Finds a token: the `Authorization: Bearer` header, then a `bearer.<jwt>` entry of
