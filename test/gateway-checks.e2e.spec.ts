@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
-import { RealtimeModule } from '../src/index.js';
+import { RealtimeGateway, RealtimeModule } from '../src/index.js';
 import { RealtimeTestClient, signTestToken } from '../src/testing/index.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { CapturingLogger } from './fixtures/auth-gateways.js';
@@ -19,6 +19,10 @@ class PlainNestGateway {
 
 @WebSocketGateway({ path: '/rooms', namespace: 'chat' })
 class NamespacedGateway {}
+
+/** Public, yet with roles: a client without a token has none to check. */
+@RealtimeGateway('/admin', { public: true, roles: ['admin'] })
+class PublicWithRolesGateway {}
 
 describe("the adapter's checks of the gateways it serves", () => {
   let running: RunningApp | undefined;
@@ -44,6 +48,13 @@ describe("the adapter's checks of the gateways it serves", () => {
     await assert.rejects(
       startApp({ imports: [RealtimeModule.forRoot({ auth: { secret: SECRET } })], providers: [NamespacedGateway] }),
       /RealtimeWsAdapter does not support namespaces: give each gateway its own path/,
+    );
+  });
+
+  it('refuses at startup a public gateway that requires roles, which a client without a token would skip', async () => {
+    await assert.rejects(
+      startApp({ imports: [RealtimeModule.forRoot({ auth: { secret: SECRET } })], providers: [PublicWithRolesGateway] }),
+      /The gateway at \/admin is public and requires roles \(admin\): a client without a token would skip them/,
     );
   });
 });

@@ -99,4 +99,11 @@ export function checkGateway(
         'auth.publicKey or auth.keyResolver (JWT), or an authenticator, or mark the gateway { public: true }',
     );
   }
+  if (settings.public && settings.roles.length > 0) {
+    // A client without credentials has no roles to check: it would get in where one with a token lacking them is refused.
+    throw new Error(
+      `The gateway at ${path} is public and requires roles (${settings.roles.join(', ')}): a client without a token ` +
+        'would skip them. Drop { public: true }, or require the roles per handler with @RequireRoles',
+    );
+  }
 }
