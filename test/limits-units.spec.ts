@@ -75,6 +75,7 @@ describe('checkRate', () => {
       { perSecond: 1, burst: 1 },
       { perSecond: 0.5, burst: 1 },
       { perSecond: 1000, burst: 50 },
+      { perSecond: 0.001, burst: 2000 }, // full again after 2e9 ms, within a timer's reach
     ]) {
       assert.doesNotThrow(() => checkRate('limits.x', rate), JSON.stringify(rate));
     }
@@ -91,6 +92,9 @@ describe('checkRate', () => {
       { perSecond: 1, burst: 1.5 },
       { perSecond: 1, burst: Number.NaN },
       { perSecond: 1, burst: Number.POSITIVE_INFINITY },
+      // A bucket is kept until full again, by a timer: a refill longer than a timer can wait is refused.
+      { perSecond: 0.001, burst: 3000 },
+      { perSecond: 5e-324, burst: 1 },
     ]) {
       assert.throws(
         () => checkRate('limits.perUser', rate),

@@ -1,3 +1,5 @@
+import { MAX_TIMER_MS } from './deadline.js';
+
 /** A rate as a token bucket: `perSecond` tokens refill continuously, up to `burst`. */
 export interface RateLimit {
   /** Sustained rate, per second. */
@@ -44,5 +46,11 @@ export class TokenBucket {
 export function checkRate(name: string, rate: RateLimit): void {
   if (!(rate.perSecond > 0) || !Number.isFinite(rate.perSecond) || !Number.isSafeInteger(rate.burst) || rate.burst < 1) {
     throw new TypeError(`Realtime option ${name} needs perSecond > 0 and a whole burst >= 1, got ${JSON.stringify(rate)}`);
+  }
+  // A bucket's state is kept until it is full again; a timer cannot wait longer than this.
+  if ((rate.burst * 1000) / rate.perSecond > MAX_TIMER_MS) {
+    throw new TypeError(
+      `Realtime option ${name} refills its burst in over ${MAX_TIMER_MS} ms (about 24.8 days): raise perSecond or lower burst, got ${JSON.stringify(rate)}`,
+    );
   }
 }
