@@ -161,6 +161,29 @@ describe('client SDK against a scripted fake server', () => {
     assert.equal(server.connections.length, 0);
   });
 
+  it('never quotes the token when the WebSocket refuses it, as browsers do in their error', async () => {
+    server = await FakeServer.start();
+    const token = 'c2VjcmV0/b3BhcXVl+dG9rZW4=';
+    /** Chromium's constructor: its message quotes the subprotocol it refused. */
+    class QuotingWebSocket {
+      constructor(_url: string, protocols: string | string[]) {
+        const refused = ([] as string[]).concat(protocols).find((protocol) => /[+/=]/.test(protocol));
+        throw new SyntaxError(`Failed to construct 'WebSocket': The subprotocol '${refused}' is invalid.`);
+      }
+    }
+    const made = client({ token, WebSocket: QuotingWebSocket as unknown as RealtimeClientOptions['WebSocket'] });
+    const errors: RealtimeClientError[] = [];
+    made.onError((error) => errors.push(error));
+    const closed = await nextClosed(made);
+    assert.equal(closed.reason, 'gave-up');
+    assert.equal(errors.length, 1);
+    assert.equal(
+      errors[0]!.message,
+      "cannot open the WebSocket: Failed to construct 'WebSocket': The subprotocol 'bearer.***' is invalid.",
+    );
+    assert.ok(!JSON.stringify(closed).includes(token));
+  });
+
   it('waits for connect() with autoConnect: false, and connects again after disconnect()', async () => {
     server = await FakeServer.start();
     const made = client({ autoConnect: false });
