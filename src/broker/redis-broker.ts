@@ -187,9 +187,18 @@ export class RedisBroker implements RealtimeBroker {
       throw new BrokerUnavailableError('Redis cannot be asked for history now');
     }
     const [meta, stream] = historyKeys(this.prefix, channel);
+    const witness = this.seen.get(channel);
     try {
       const reply = await this.resilience.attempt('history', () =>
-        (pub as ScriptedRedis).rtHistory(meta, stream, since ? String(since.offset) : '', String(history.ttlMs), this.epochs.next()),
+        (pub as ScriptedRedis).rtHistory(
+          meta,
+          stream,
+          since ? String(since.offset) : '',
+          String(history.ttlMs),
+          this.epochs.next(),
+          witness?.epoch ?? '',
+          String(witness?.offset ?? 0),
+        ),
       );
       return decodeHistoryReply(reply, since);
     } catch (error) {

@@ -59,10 +59,13 @@ return {first, epoch}
 }
 
 /**
- * A history read, one script: the position (starting the epoch when there is none), and
- * with a `since` offset (ARGV[1], empty for none) the entries after it.
+ * A history read, one script: the position (starting the epoch when there is none, or when
+ * Redis holds an older state than the reading instance's witness, ARGV[4] and ARGV[5], as
+ * a publish does), and with a `since` offset (ARGV[1], empty for none) the entries after
+ * it. Without the witness, a join after such a rollback would be answered as recovered,
+ * with the lost offsets missing from its replay.
  */
-export const HISTORY_SCRIPT = `${epochOrStart()}
+export const HISTORY_SCRIPT = `${epochOrStart('epoch == ARGV[4] and tonumber(meta[2]) < tonumber(ARGV[5])')}
 if started then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
@@ -84,7 +87,16 @@ export type ScriptedRedis = RedisConnection & {
    * ('' for none) and offset, then the payloads; returns the first offset and the epoch.
    */
   rtPublish(meta: string, stream: string, ...argv: string[]): Promise<[number, string]>;
-  rtHistory(meta: string, stream: string, since: string, ttlMs: string, epoch: string): Promise<HistoryReply>;
+  /** ARGV: `since` offset ('' for none), expiry ms, epoch candidate, the witness's epoch ('' for none) and offset. */
+  rtHistory(
+    meta: string,
+    stream: string,
+    since: string,
+    ttlMs: string,
+    epoch: string,
+    witnessEpoch: string,
+    witnessOffset: string,
+  ): Promise<HistoryReply>;
 };
 
 /** `[epoch, last offset, [[id, [field, value, …]], …]]`. */
