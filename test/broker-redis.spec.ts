@@ -333,6 +333,20 @@ describe('RedisBroker when Redis refuses or stalls its commands', () => {
     return count;
   }
 
+  it("a publish Redis refused does not cost the next one its move of the history's expiry", async () => {
+    const { broker } = await started('user');
+    const policy = { size: 100, ttlMs: 5000 };
+    await broker.publish('r:ttl', 'one', policy); // a new history: its keys expire in 1.1 × ttlMs
+    await new Promise((resolve) => setTimeout(resolve, 600)); // past a tenth of the TTL: the next publish moves the expiry
+    await inspector.call('ACL', 'SETUSER', user, '-evalsha', '-eval');
+    await assert.rejects(broker.publish('r:ttl', 'two', policy), /NOPERM/);
+    await inspector.call('ACL', 'SETUSER', user, '+evalsha', '+eval');
+    await broker.publish('r:ttl', 'three', policy);
+    const ttl = await inspector.pttl(`${keyPrefix}{r:ttl}:m`);
+    // Unmoved, it would be about 5500 - 600 ms: the history would outlive its last message by less than ttlMs.
+    assert.ok(ttl > 5300, `the history expires in ${ttl} ms`);
+  });
+
   it('retries a restore that Redis refused, without waiting for a health check, until it goes through', async () => {
     // No health check within the test: only the restore's own retry can bring it back.
     const a = await started('user', { healthCheckMs: 600_000 });

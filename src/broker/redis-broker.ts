@@ -280,19 +280,28 @@ export class RedisBroker implements RealtimeBroker {
       batches = new HistoryBatches((channel, payloads) => {
         const [meta, stream] = historyKeys(this.prefix, channel);
         const witness = this.seen.get(channel);
+        const refresh = refreshes.take(channel);
         const argv = [
           this.link.channelName(channel),
           String(history.size),
           this.epochs.next(),
-          refreshes.take(channel),
+          refresh,
           refreshes.expiryMs,
           witness?.epoch ?? '',
           String(witness?.offset ?? 0),
         ];
-        return (this.pub as ScriptedRedis).rtPublish(meta, stream, ...argv, ...payloads).then((reply) => {
-          this.saw(channel, { offset: Number(reply[0]) + payloads.length - 1, epoch: reply[1] });
-          return reply;
-        });
+        return (this.pub as ScriptedRedis).rtPublish(meta, stream, ...argv, ...payloads).then(
+          (reply) => {
+            this.saw(channel, { offset: Number(reply[0]) + payloads.length - 1, epoch: reply[1] });
+            return reply;
+          },
+          (error: unknown) => {
+            if (refresh === '1') {
+              refreshes.missed(channel); // or the history would expire up to a tenth of its TTL early
+            }
+            throw error;
+          },
+        );
       });
       this.batches.set(key, batches);
     }

@@ -143,6 +143,11 @@ export class ExpiryRefreshes {
     return '1';
   }
 
+  /** A publish that was to move the expiry failed: the next one moves it instead. */
+  missed(channel: string): void {
+    this.due.delete(channel);
+  }
+
   /** Forgets channels whose refresh is past due (called now and then: the map stays small). */
   sweep(now = Date.now()): void {
     for (const [channel, due] of this.due) {
