@@ -495,6 +495,28 @@ describe('client SDK room tracking', () => {
     assert.deepEqual(bodies, [{ room: 'lobby', since: { offset: 5, epoch: 'E' } }]);
   });
 
+  it("after a first join with the application's own since, goes on from its replay, not from the room's top", async () => {
+    const tracker = new RoomTracker();
+    // Recovered: offsets 11 to 20 follow the reply; the connection drops after 14.
+    await tracker.track('lobby', { since: { offset: 10, epoch: 'E' } }, () =>
+      Promise.resolve({ room: 'lobby', offset: 20, epoch: 'E', recovered: true }),
+    );
+    for (let offset = 11; offset <= 14; offset++) {
+      tracker.seen({ event: 'message', room: 'lobby', offset });
+    }
+    const { bodies, io } = recording({ offset: 20, epoch: 'E', recovered: true });
+    await tracker.rejoinAll(io);
+    assert.deepEqual(bodies, [{ room: 'lobby', since: { offset: 14, epoch: 'E' } }]);
+    // Not recovered (or another epoch): the room goes on from the reply's position.
+    const other = new RoomTracker();
+    await other.track('lobby', { since: { offset: 10, epoch: 'E' } }, () =>
+      Promise.resolve({ room: 'lobby', offset: 3, epoch: 'F', recovered: false }),
+    );
+    const second = recording({ offset: 3, epoch: 'F', recovered: true });
+    await other.rejoinAll(second.io);
+    assert.deepEqual(second.bodies, [{ room: 'lobby', since: { offset: 3, epoch: 'F' } }]);
+  });
+
   it('after a rejoin into a new epoch, goes on from the offsets of that epoch, not from what the old connection saw', async () => {
     const tracker = new RoomTracker();
     await tracker.track('lobby', {}, () => Promise.resolve({ room: 'lobby', offset: 800, epoch: 'E1' }));

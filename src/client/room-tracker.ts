@@ -95,7 +95,11 @@ export class RoomTracker {
     if (position) {
       // A recovered join's replay follows the reply, and its offsets move this on; otherwise
       // the room goes on from where it stands now (or from what already came after it).
-      if (!(position.recovered === true && tracked.epoch === position.epoch)) {
+      const sent = tracked.epoch === undefined ? sinceOf(data) : undefined;
+      if (position.recovered === true && sent?.epoch === position.epoch) {
+        // A first join with the application's own `since`: its replay, still to come, starts there.
+        tracked.offset = Math.max(sent.offset, tracked.seenSinceJoin ?? 0);
+      } else if (!(position.recovered === true && tracked.epoch === position.epoch)) {
         tracked.offset = Math.max(position.offset, tracked.seenSinceJoin ?? 0);
       }
       tracked.epoch = position.epoch;
@@ -190,6 +194,12 @@ export interface RejoinIo {
   guard(call: () => void): void;
   /** Sets a timer; returns its handle. */
   later(ms: number, call: () => void): unknown;
+}
+
+/** The `since` a join's data gave, when it is a position. */
+function sinceOf(data: Readonly<Record<string, unknown>>): { offset: number; epoch: string } | undefined {
+  const since = data.since as { offset?: unknown; epoch?: unknown } | null | undefined;
+  return typeof since?.offset === 'number' && typeof since.epoch === 'string' ? { offset: since.offset, epoch: since.epoch } : undefined;
 }
 
 /** The position in a join's reply, and whether it recovered. */
