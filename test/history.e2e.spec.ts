@@ -76,6 +76,15 @@ class LossyBroker extends MemoryBroker {
   }
 }
 
+/** A memory broker that refuses publishes while `refusing`, as a broker whose outage queue is full does. */
+class RefusingBroker extends MemoryBroker {
+  refusing = false;
+
+  override publish(channel: string, payload: string, history?: HistoryPolicy): Promise<StreamPosition | undefined> {
+    return this.refusing ? Promise.reject(new BrokerUnavailableError('queue full')) : super.publish(channel, payload, history);
+  }
+}
+
 /** A memory broker whose presence updates wait until released, as a slow broker's would. */
 class SlowPresenceBroker extends MemoryBroker {
   presenceCalls = 0;
@@ -256,6 +265,20 @@ describe('room offsets, history and recovery (docs/protocol.md §7, in-memory br
     assert.deepEqual(reply, { room: 'lobby', members: ['alice'] });
     assert.equal(await sendAcked(await publisher(on), 'lobby', 'x'), undefined);
     assert.deepEqual(await alice.nextJson(), { event: 'message', room: 'lobby', data: { from: 'publisher', text: 'x' } });
+  });
+
+  it('with history: false, a message the broker refuses reaches no member: the sender, told UNAVAILABLE, may send it again', async () => {
+    const broker = new RefusingBroker();
+    const on = await app({ history: false }, broker);
+    const [alice] = await member(on, 'alice', 'lobby');
+    const sender = await publisher(on);
+    broker.refusing = true;
+    const refused = await sender.request({ event: 'send-acked', id: 'x', data: { room: 'lobby', text: 'x' } });
+    assert.deepEqual([refused.event, (refused.data as Frame).code], ['error', 'UNAVAILABLE']);
+    broker.refusing = false;
+    assert.equal(await sendAcked(sender, 'lobby', 'again'), undefined);
+    // The refused one never came: the member's next frame is the message sent again.
+    assert.deepEqual(await alice.nextJson(), { event: 'message', room: 'lobby', data: { from: 'publisher', text: 'again' } });
   });
 
   it('the client SDK joins again after a reconnection with since, and delivers what it missed once, in order', async () => {

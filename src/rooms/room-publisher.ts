@@ -14,7 +14,7 @@ const MAX_EXCEPT_TICKETS = 10_000;
 export interface RoomPublisherHost {
   /** The local members of a room. */
   members(room: string): ReadonlySet<Connection> | undefined;
-  /** Sends a push to a room's local members at once (without history). */
+  /** Sends a push to a room's local members at once (without history, once the broker took it). */
   deliver(room: string, push: PushFrame, except: Connection | undefined): void;
   /** With history: resolves once the room's local members got the message at `position`; undefined when they have. */
   delivered(room: string, position: StreamPosition): Promise<void> | undefined;
@@ -24,7 +24,7 @@ export interface RoomPublisherHost {
  * Room messages on their way out. With history, the broker gives each its offset and
  * every instance, this one included, delivers it when it comes back, in offset order;
  * the sender to leave out travels as a ticket only this instance can redeem. Without
- * history, local members get it at once and the broker carries it to the others.
+ * history, local members get it once the broker took it, which carries it to the others.
  */
 export class RoomPublisher {
   /**
@@ -98,12 +98,13 @@ export class RoomPublisher {
   }
 
   private async publishWithoutHistory(room: string, push: PushFrame, except: Connection | undefined): Promise<undefined> {
-    this.host.deliver(room, push, except);
     this.metrics?.publishedOne();
     const payload = encodeClusterMessage({ type: 'message', origin: this.instanceId, frame: push.wire });
     await this.broker.publish(roomChannel(room), payload).catch(() => {
       throw unavailable();
     });
+    // Once the broker took it: a message it refuses reaches no member, so its sender may send it again.
+    this.host.deliver(room, push, except);
     return undefined;
   }
 }
