@@ -47,6 +47,11 @@ describe('RedisBroker cluster options', () => {
       () => new RedisBroker({ cluster: { nodes: [{ host: '127.0.0.1', port: 1 }], options: { keyPrefix: 'x:' } } }),
       /use the broker keyPrefix/,
     );
+    // Redis hashes the first {…} of a key: braces in the prefix would split a room's keys across slots.
+    for (const keyPrefix of ['rt{}:', 'app{x}:', '}']) {
+      assert.throws(() => new RedisBroker({ keyPrefix }), /RedisBroker keyPrefix must be a string without \{ or \}, got/, keyPrefix);
+    }
+    assert.doesNotThrow(() => new RedisBroker({ keyPrefix: 'app:v2:', url: 'redis://127.0.0.1:1' }));
   });
 });
 

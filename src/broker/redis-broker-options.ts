@@ -8,7 +8,7 @@ export interface RedisBrokerOptions {
   client?: Redis;
   /** A Redis Cluster (Redis 7 or later) instead of one server; see {@link RedisClusterTarget}. `url` and `client` are then ignored. */
   cluster?: RedisClusterTarget;
-  /** Prefix of every channel and key. Default `rt:`. */
+  /** Prefix of every channel and key, without `{` or `}` (a room's keys share a Redis Cluster slot through their own braces). Default `rt:`. */
   keyPrefix?: string;
   /**
    * How long presence entries live without a refresh; an instance refreshes its own every
