@@ -191,6 +191,9 @@ export class Connection extends HeartbeatEntry implements Deadline {
    */
   sendPush(push: PushFrame): boolean {
     const frame = this.binary ? push.binaryFrame() : push.textFrame();
+    if (!frame) {
+      return false; // not encodable for this connection (logged by the push)
+    }
     const deflate = this.deflate;
     if (deflate && frame.payload.length >= deflate.settings.threshold) {
       return this.writeFrame(deflateFrame(frame, deflate.settings, deflate.windowBits) ?? frame);

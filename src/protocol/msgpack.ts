@@ -12,7 +12,9 @@ import { Decoder, Encoder } from '@msgpack/msgpack';
 /** Longest frame a decoder reads: nothing in it can be longer than the frame itself. */
 const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
-const encoder = new Encoder({ ignoreUndefined: true });
+// No depth limit of its own, as JSON.stringify has none (the library's default, 100, refused
+// data that JSON carries: a MessagePack member would miss a push every JSON member got).
+const encoder = new Encoder({ ignoreUndefined: true, maxDepth: Number.MAX_SAFE_INTEGER });
 const decoder = new Decoder({
   maxStrLength: MAX_FRAME_BYTES,
   maxBinLength: MAX_FRAME_BYTES,

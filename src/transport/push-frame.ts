@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { jsonLoses, pack, packable, packShared, unpack } from '../protocol/msgpack.js';
 import { type PrebuiltFrame, prebuildBinaryFrame, prebuildTextFrame } from './prebuilt-frame.js';
 
@@ -18,7 +19,8 @@ export const PACKED_MARK = '~';
  */
 export class PushFrame {
   private text: PrebuiltFrame | undefined;
-  private binary: PrebuiltFrame | undefined;
+  /** The MessagePack frame; null once it could not be made (told once, not tried again per recipient). */
+  private binary: PrebuiltFrame | null | undefined;
 
   private constructor(
     /** The push as instances pass it on and history keeps it (without offset). */
@@ -51,9 +53,21 @@ export class PushFrame {
     return (this.text ??= prebuildTextFrame(this.json()));
   }
 
-  /** The push as a MessagePack binary frame. */
-  binaryFrame(): PrebuiltFrame {
-    return (this.binary ??= prebuildBinaryFrame(packShared(this.object())));
+  /**
+   * The push as a MessagePack binary frame; undefined when its data cannot be packed (nested
+   * beyond what the stack allows, say), logged once: a fan-out goes on to the other members.
+   */
+  binaryFrame(): PrebuiltFrame | undefined {
+    if (this.binary === undefined) {
+      try {
+        this.binary = prebuildBinaryFrame(packShared(this.object()));
+      } catch (error) {
+        this.binary = null;
+        const event = (this.value as { event?: unknown } | undefined)?.event;
+        logger.error(`a push (event ${JSON.stringify(event)}) could not be encoded as MessagePack: ${(error as Error).message}`);
+      }
+    }
+    return this.binary ?? undefined;
   }
 
   private json(): string {
@@ -71,6 +85,8 @@ export class PushFrame {
     return this.offset === undefined ? value : { offset: this.offset, ...value };
   }
 }
+
+const logger = new Logger('RealtimeHub');
 
 function decodeWire(wire: string): Record<string, unknown> {
   return (wire.charCodeAt(0) === 0x7b ? JSON.parse(wire) : unpack(Buffer.from(wire.slice(PACKED_MARK.length), 'base64'))) as Record<
