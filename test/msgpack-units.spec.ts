@@ -70,6 +70,24 @@ describe('MessagePack: the structure check before decoding', () => {
     assert.throws(() => unpack(Buffer.from([0xc9, 0x00, 0x00, 0x01])), /ends inside a header/);
   });
 
+  it('refuses a string that is not valid UTF-8, short or long, value or key, as a JSON text frame would be', () => {
+    const str = (bytes: number[]): number[] => [0xd9, bytes.length, ...bytes]; // str 8, whatever the length
+    const long = (bytes: number[]): number[] => str([...Array<number>(240).fill(0x61), ...bytes]);
+    for (const bad of [
+      [0xff, 0xfe],
+      [0xc0, 0x80],
+      [0xc1, 0xa5],
+      [0xed, 0xa0, 0x80],
+      [0xe2, 0x82],
+    ]) {
+      for (const message of [str(bad), long(bad), [0x81, ...str(bad), 0x01], [0x91, 0xa0 + bad.length, ...bad]]) {
+        assert.throws(() => unpack(Uint8Array.from(message)), /a string is not valid UTF-8/, Buffer.from(message).toString('hex'));
+      }
+    }
+    assert.equal(unpack(Uint8Array.from(str([0xe2, 0x82, 0xac, 0x61]))), '€a');
+    assert.deepEqual(unpack(Uint8Array.from([0x81, 0xa1, 0x6b, 0xa2, 0xc3, 0xa9])), { k: 'é' });
+  });
+
   it('reads the id of a binary frame, and only a valid one', () => {
     assert.equal(binaryRequestIdOf(pack({ event: 'e', id: 'a1' })), 'a1');
     assert.equal(binaryRequestIdOf(pack({ event: 'e', id: {} })), undefined);
@@ -109,6 +127,12 @@ describe('MessagePack: what is packed (packable)', () => {
     assert.equal((packed.buffer as Uint8Array).length, 3);
     bytes[0] = 7;
     assert.equal((packed.bytes as Uint8Array)[0], 1, 'a copy: later changes do not reach it');
+  });
+
+  it('packs a lone surrogate, value or key, as U+FFFD: UTF-8 cannot carry it (JSON escapes it)', () => {
+    const bytes = pack({ text: 'hi \ud83d', ['k\udc00']: 1, pair: '\ud83d\ude00' });
+    // unpack reads strings strictly: lone surrogates written as UTF-8 (ED A0 BD) would be refused.
+    assert.deepEqual(unpack(bytes), { text: 'hi \ufffd', ['k\ufffd']: 1, pair: '\ud83d\ude00' });
   });
 
   it('throws where JSON.stringify throws: a BigInt, a cycle', () => {

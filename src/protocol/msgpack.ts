@@ -81,6 +81,8 @@ function prepared(value: unknown): unknown {
 function normalize(value: unknown, key: string, ancestors: Set<object>): unknown {
   switch (typeof value) {
     case 'string':
+      // MessagePack strings are UTF-8: a lone surrogate (JSON escapes it) becomes U+FFFD, as a strict decoder needs.
+      return wellFormed(value);
     case 'boolean':
       return value;
     case 'number':
@@ -117,7 +119,7 @@ function normalize(value: unknown, key: string, ancestors: Set<object>): unknown
     for (const name of Object.keys(value)) {
       const item = normalize((value as Record<string, unknown>)[name], name, ancestors);
       if (item !== undefined) {
-        copy[name] = item;
+        copy[wellFormed(name)] = item;
       }
     }
     return copy;
@@ -161,6 +163,9 @@ function checkStructure(bytes: Uint8Array): void {
     } else {
       [skip, items] = sizesOf(type, read);
     }
+    if ((type >= 0xa0 && type <= 0xbf) || (type >= 0xd9 && type <= 0xdb)) {
+      checkUtf8(bytes, position, Math.min(position + skip, length));
+    }
     position += skip;
     pending += items;
     if (position > length || pending > length - position) {
@@ -169,6 +174,39 @@ function checkStructure(bytes: Uint8Array): void {
   }
   if (position !== length) {
     throw new RangeError('the frame holds more than one message');
+  }
+}
+
+/** ES2024's string methods (Node 20, browsers since 2023); where they are missing a string goes as it is. */
+interface MaybeWellFormed {
+  isWellFormed?(): boolean;
+  toWellFormed(): string;
+}
+
+/** `text` with every lone surrogate replaced by U+FFFD, as UTF-8 can carry it. */
+function wellFormed(text: string): string {
+  const methods = text as unknown as MaybeWellFormed;
+  return methods.isWellFormed?.() === false ? methods.toWellFormed() : text;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Throws unless `bytes[start, end)` is valid UTF-8, as a JSON text frame must be: the
+ * decoder reads short strings leniently (`c0 80` as NUL, lone surrogates kept), long ones
+ * with U+FFFD, so the same bad bytes would mean different things by length. ASCII, the
+ * common case, is checked here; anything else by a strict decoder.
+ */
+function checkUtf8(bytes: Uint8Array, start: number, end: number): void {
+  for (let i = start; i < end; i++) {
+    if (bytes[i]! >= 0x80) {
+      try {
+        strictUtf8.decode(bytes.subarray(start, end));
+      } catch {
+        throw new RangeError('a string is not valid UTF-8');
+      }
+      return;
+    }
   }
 }
 
