@@ -281,6 +281,17 @@ describe('gateway adapter and protocol v1 envelope', () => {
       }
       const longest = 'x'.repeat(64);
       assert.equal((await client.request({ event: 'echo', id: longest, data: 1 })).id, longest);
+      // A number past 2^53 - 1 is read as another one: refused, not answered with an id the client never sent.
+      for (const id of ['9007199254740993', '-9007199254740993', '1e300']) {
+        client.socket.send(`{"event":"echo","id":${id},"data":1}`);
+        assert.deepEqual(await client.nextJson(), {
+          event: 'error',
+          data: { code: 'BAD_REQUEST', message: '"id" must be a string of 1 to 64 characters or a number of magnitude at most 2^53 - 1' },
+        });
+      }
+      for (const id of [Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 1.5]) {
+        assert.equal((await client.request({ event: 'echo', id, data: 1 })).id, id);
+      }
     });
 
     it('answers an unknown event with UNKNOWN_EVENT and the id', async () => {

@@ -154,7 +154,7 @@ describe('the MessagePack encoding (protocol 1.2)', () => {
     });
     assert.deepEqual((await refusal(pack({ event: 'echo', id: {} }))).data, {
       code: 'BAD_REQUEST',
-      message: '"id" must be a string of 1 to 64 characters or a finite number',
+      message: '"id" must be a string of 1 to 64 characters or a number of magnitude at most 2^53 - 1',
     });
     let deep: unknown = 1;
     for (let i = 0; i < 40; i++) {

@@ -32,7 +32,7 @@ export const PRESENCE_EVENT = 'presence';
 /** The `data` of a presence push: one user who joined the room, or one who left it. */
 export type PresenceData = { readonly joined: string; readonly left?: never } | { readonly left: string; readonly joined?: never };
 
-/** A request id: a string of 1 to 64 characters or a finite number. */
+/** A request id: a string of 1 to 64 characters or a number of magnitude at most 2^53 - 1. */
 export type MessageId = string | number;
 
 /** A client-to-server request frame, or the client's reply to a server request (with `sid`). */
@@ -97,9 +97,16 @@ export interface ErrorFrame {
 export type ParsedFrame =
   { kind: 'request'; frame: RequestFrame } | { kind: 'raw'; text: string } | { kind: 'invalid'; id?: MessageId; message: string };
 
-/** Whether `id` is a valid request id. */
+/**
+ * Whether `id` is a valid request id: a string of 1 to 64 characters, or a finite number no
+ * larger in magnitude than 2^53 - 1 (past it, `9007199254740993` is read as `...992`, and a
+ * reply would carry an id its client never sent).
+ */
 export function isMessageId(id: unknown): id is MessageId {
-  return (typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH) || (typeof id === 'number' && Number.isFinite(id));
+  return (
+    (typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH) ||
+    (typeof id === 'number' && Math.abs(id) <= Number.MAX_SAFE_INTEGER)
+  );
 }
 
 /**
@@ -154,7 +161,7 @@ function checkEnvelope(frame: Record<string, unknown>, maxDepth: number): Parsed
   if (id !== undefined && !isMessageId(id)) {
     return {
       kind: 'invalid',
-      message: `"id" must be a string of 1 to ${MAX_ID_LENGTH} characters or a finite number`,
+      message: `"id" must be a string of 1 to ${MAX_ID_LENGTH} characters or a number of magnitude at most 2^53 - 1`,
     };
   }
   const sid = frame.sid;
