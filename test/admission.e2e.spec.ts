@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import { once } from 'node:events';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { type Authentication, MemoryBroker, MemoryBus, type RealtimeModuleOptions } from '../src/index.js';
+import { type Authentication, MemoryBroker, MemoryBus, RealtimeMetrics, type RealtimeModuleOptions } from '../src/index.js';
 import { Redis } from 'ioredis';
 import { RedisBroker } from '../src/redis.js';
 import { CapturingLogger } from './fixtures/auth-gateways.js';
@@ -147,19 +147,30 @@ describe('admission: an upgrade that does not become a connection gives its plac
     assert.equal(hookCalls, 2);
   });
 
-  for (const [what, overrides, status] of [
-    ['a Sec-WebSocket-Key that is not 16 bytes of base64', { 'Sec-WebSocket-Key': 'not-a-key' }, 400],
-    ['an unsupported Sec-WebSocket-Version', { 'Sec-WebSocket-Version': '12' }, 400],
+  for (const [what, overrides, message] of [
+    [
+      'a Sec-WebSocket-Key that is not 16 bytes of base64',
+      { 'Sec-WebSocket-Key': 'not-a-key' },
+      'Missing or invalid Sec-WebSocket-Key header',
+    ],
+    ['an unsupported Sec-WebSocket-Version', { 'Sec-WebSocket-Version': '12' }, 'Missing or invalid Sec-WebSocket-Version header'],
+    ['a subprotocol offered twice', { 'Sec-WebSocket-Protocol': 'realtime.v1, realtime.v1' }, 'Invalid Sec-WebSocket-Protocol header'],
   ] as const) {
-    it(`gives back the place of an upgrade that passed the checks and that ws refuses: ${what}`, async () => {
+    it(`gives back the place of an upgrade that passed the checks and that ws refuses, answered as every refusal: ${what}`, async () => {
       const bus = new MemoryBus();
       const running = await start({ broker: new MemoryBroker({ bus }), limits: ONE_PLACE });
       for (let attempt = 0; attempt < 3; attempt++) {
         const refused = await rawUpgrade(running.port, upgradeHeaders('alice', overrides));
         sockets.push(refused.socket);
         const answer = await within(refused.answer, "ws's refusal");
-        assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), answer);
+        const [head, body] = answer.split('\r\n\r\n');
+        assert.match(head!, /^HTTP\/1\.1 400 /, answer);
+        assert.match(head!, /\r\nContent-Type: application\/json; charset=utf-8\r\n/, answer);
+        assert.equal(/\r\nSec-WebSocket-Version: 13, 8(\r\n|$)/.test(head!), what.includes('Version'), answer);
+        assert.deepEqual(JSON.parse(body!), { error: 'BAD_REQUEST', message });
       }
+      const metrics = await running.app.get(RealtimeMetrics).registry.metrics();
+      assert.match(metrics, /\nrealtime_upgrades_refused_total\{status="400",cause="bad-request"\} 3\n/);
       assert.ok(!bus.channels.has('u:alice'), "alice's channel is still held for a refused upgrade");
       await served('alice');
     });

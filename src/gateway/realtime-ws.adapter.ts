@@ -2,6 +2,7 @@ import { type INestApplicationContext, Logger, type WsMessageHandler } from '@ne
 import { HttpAdapterHost, type ModuleRef } from '@nestjs/core';
 import { AbstractWsAdapter } from '@nestjs/websockets';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { authenticatorOf, HandshakeChecker } from '../auth/handshake.js';
 import { TokenLifetime } from '../auth/token-lifetime.js';
@@ -175,6 +176,8 @@ export class RealtimeWsAdapter extends AbstractWsAdapter {
       handleProtocols: selectProtocol,
     });
     server.on('error', (error) => this.logger.error(`WebSocket server at ${path}: ${error.message}`));
+    // ws hands its own refusals (malformed handshakes) here rather than answering them in HTML, uncounted.
+    server.on('wsClientError', (error: Error, socket: Duplex) => this.gate.malformed(socket, path, error.message));
     const gatewayMetrics = this.metrics?.forGateway(path);
     server.on('connection', (socket: WebSocket, request: IncomingMessage) =>
       this.lifecycle.open(socket, request, settings, gatewayMetrics),

@@ -88,6 +88,22 @@ export class UpgradeGate {
     return this.rates === undefined || address === undefined || this.rates.take(address, performance.now()) === true;
   }
 
+  /**
+   * Refuses a handshake `ws` found malformed (its `wsClientError`: a bad key, version or
+   * subprotocol list) as every other refusal is: JSON, counted, logged at a bounded rate.
+   */
+  malformed(socket: Duplex, path: string, why: string): void {
+    const version = /Sec-WebSocket-Version/i.test(why);
+    const refusal: Refusal = {
+      status: 400,
+      code: 'BAD_REQUEST',
+      message: why,
+      cause: 'bad-request',
+      headers: version ? { 'Sec-WebSocket-Version': '13, 8' } : undefined,
+    };
+    this.refuse(socket, refusal, 'warn', () => `at ${path}: ${why}`);
+  }
+
   /** Refuses every upgrade still being checked with 503 (the server is shutting down). */
   drain(): void {
     for (const pending of [...this.inFlight]) {

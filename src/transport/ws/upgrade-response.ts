@@ -12,7 +12,9 @@ import type { Duplex } from 'node:stream';
  * - `origin`: an `Origin` outside the allowlist (403);
  * - `forbidden`: the gateway's roles or the application's `verifyConnection` hook (403);
  * - `timeout`: the handshake or the hook took too long (503);
- * - `error`: the handshake failed unexpectedly (503).
+ * - `error`: the handshake failed unexpectedly (503);
+ * - `bad-request`: a malformed WebSocket handshake (a bad `Sec-WebSocket-Key`,
+ *   `Sec-WebSocket-Version` or `Sec-WebSocket-Protocol`) that `ws` refused (400).
  */
 export type UpgradeRefusalCause =
   | 'not-found'
@@ -25,7 +27,8 @@ export type UpgradeRefusalCause =
   | 'origin'
   | 'forbidden'
   | 'timeout'
-  | 'error';
+  | 'error'
+  | 'bad-request';
 
 /**
  * Answers an HTTP upgrade request with a plain HTTP error response and a JSON body
