@@ -13,7 +13,7 @@ import {
   type StreamPosition,
 } from '../src/index.js';
 import { RoomTracker } from '../src/client/room-tracker.js';
-import { RealtimeClient, type RoomRejoin } from '../src/client/index.js';
+import { RealtimeClient, RealtimeClientError, type RoomRejoin } from '../src/client/index.js';
 import { startRoomsApp, type RoomsApp, tokenFor } from './support/rooms-app.js';
 import { until } from './support/until.js';
 import type { TestClient } from './support/ws-client.js';
@@ -667,6 +667,33 @@ describe('client SDK room tracking', () => {
     assert.deepEqual(rejoins, [{ room: 'lobby', recovered: true }]);
     assert.deepEqual(failures, []);
     assert.equal(bodies.length, 3);
+  });
+
+  it('goes on trying a rejoin the server cannot answer past its retries, telling the application once, naming the room', async () => {
+    const tracker = new RoomTracker();
+    await tracker.track('lobby', {}, () => Promise.resolve({ room: 'lobby', offset: 3, epoch: 'E' }));
+    const rejoins: unknown[] = [];
+    tracker.onRejoin(({ room, recovered }) => rejoins.push({ room, recovered }));
+    const failures: RealtimeClientError[] = [];
+    const pauses: number[] = [];
+    let tries = 0;
+    await tracker.rejoinAll({
+      request: () => {
+        tries++;
+        const unavailable = Object.assign(new Error('the room history cannot be read now'), { code: 'UNAVAILABLE' });
+        return tries <= 10 ? Promise.reject(unavailable) : Promise.resolve({ offset: 3, epoch: 'E', recovered: true });
+      },
+      fail: (error) => failures.push(error as RealtimeClientError),
+      guard: (call) => call(),
+      later: (ms, call) => (pauses.push(ms), setImmediate(call)),
+    });
+    await until(() => rejoins.length === 1, 'the rejoin, once the server answers (the 11th try)');
+    assert.deepEqual(rejoins, [{ room: 'lobby', recovered: true }]);
+    assert.deepEqual(pauses, [500, 1000, 2000, 4000, 8000, 8000, 8000, 8000, 8000, 8000]);
+    assert.equal(failures.length, 1);
+    assert.ok(failures[0] instanceof RealtimeClientError);
+    assert.equal(failures[0].code, 'UNAVAILABLE');
+    assert.equal(failures[0].message, 'room "lobby" could not be joined again yet (still trying): the room history cannot be read now');
   });
 
   it('forgets a room whose first join failed', async () => {

@@ -1,5 +1,6 @@
 import type { ClientRoomOptions, IncomingFrame } from './client-options.js';
 import { checkListener } from './client-events.js';
+import { RealtimeClientError } from './client-error.js';
 
 /** What the client tells after joining a room again on a new connection. */
 export interface RoomRejoin {
@@ -15,9 +16,15 @@ export interface RoomRejoin {
   readonly reply: unknown;
 }
 
-/** Tries of a rejoin the server could not answer (`UNAVAILABLE`) or did not answer in time (`TIMEOUT`), and the first pause between them. */
+/**
+ * A rejoin the server could not answer (`UNAVAILABLE`) or did not answer in time (`TIMEOUT`)
+ * is tried again after a pause that starts at {@link REJOIN_RETRY_MS} and doubles up to
+ * {@link REJOIN_RETRY_MAX_MS}; past {@link REJOIN_RETRIES} tries the application is told,
+ * once, and the tries go on at the longest pause while the connection lasts.
+ */
 const REJOIN_RETRIES = 6;
 const REJOIN_RETRY_MS = 500;
+const REJOIN_RETRY_MAX_MS = 8000;
 
 interface Tracked {
   /** What its latest successful `join()` sent besides the room: a rejoin sends it again. */
@@ -174,8 +181,13 @@ export class RoomTracker {
       this.listeners.forEach((listener) => io.guard(() => listener({ room, recovered, reply })));
     } catch (error) {
       const code = (error as { code?: unknown }).code;
-      if ((code === 'UNAVAILABLE' || code === 'TIMEOUT') && attempt < REJOIN_RETRIES && generation === this.generation) {
-        const timer = io.later(Math.min(REJOIN_RETRY_MS * 2 ** attempt, 8000), () => {
+      if ((code === 'UNAVAILABLE' || code === 'TIMEOUT') && generation === this.generation) {
+        if (attempt === REJOIN_RETRIES) {
+          // Told once; the room's messages do not come until a try goes through, which onRejoin then says.
+          const message = `room ${JSON.stringify(room)} could not be joined again yet (still trying): ${(error as Error).message}`;
+          io.fail(new RealtimeClientError(code, message));
+        }
+        const timer = io.later(Math.min(REJOIN_RETRY_MS * 2 ** Math.min(attempt, REJOIN_RETRIES), REJOIN_RETRY_MAX_MS), () => {
           this.retries.delete(timer);
           void this.rejoinOne(room, generation, attempt + 1, io);
         });
