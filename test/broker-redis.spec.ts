@@ -454,17 +454,24 @@ describe('RedisBroker when Redis refuses or stalls its commands', () => {
 });
 
 describe('RedisBroker history when Redis comes back with an older state (a snapshot after a crash)', () => {
-  it('starts a new epoch at the next publish of an instance that saw the lost offsets: none is handed out twice under one epoch', async () => {
+  const policy = { size: 100, ttlMs: 60_000 };
+
+  /**
+   * A broker with members in `r:room` (it sees every offset) publishes 1 to 5, Redis saves a
+   * snapshot, the broker publishes 6 to 8, and Redis crashes and comes back with the
+   * snapshot. `then` gets the broker, reconnected, and the positions of offsets 5 and 8.
+   */
+  async function afterRollback(then: (broker: RedisBroker, saved: StreamPosition, last: StreamPosition) => Promise<void>): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'realtime-redis-'));
     const server = await RedisServer.start(['--dir', dir, '--dbfilename', 'snapshot.rdb']);
     const broker = new RedisBroker({ url: server.url, keyPrefix: 'snap:' });
     const admin = new Redis(server.port, '127.0.0.1', { lazyConnect: true });
     try {
-      const policy = { size: 100, ttlMs: 60_000 };
       await broker.start(randomUUID(), () => undefined);
-      await broker.subscribe('r:room'); // an instance with members in the room: it sees every offset
+      await broker.subscribe('r:room');
+      let saved: StreamPosition | undefined;
       for (let i = 1; i <= 5; i++) {
-        await broker.publish('r:room', `saved ${i}`, policy);
+        saved = await broker.publish('r:room', `saved ${i}`, policy);
       }
       await admin.connect();
       await admin.save(); // the snapshot holds offsets 1 to 5
@@ -477,52 +484,33 @@ describe('RedisBroker history when Redis comes back with an older state (a snaps
       await server.kill(); // a crash: Redis comes back with the snapshot, offsets 6 to 8 gone
       await server.run();
       await until(() => broker.health().status === 'ok', 'reconnected', 10_000);
+      await then(broker, saved!, last);
+    } finally {
+      await broker.close();
+      admin.disconnect();
+      await server.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('starts a new epoch at the next publish of an instance that saw the lost offsets: none is handed out twice under one epoch', async () => {
+    await afterRollback(async (broker, _saved, last) => {
       const next = await broker.publish('r:room', 'after the restart', policy);
-      assert.notEqual(next?.epoch, last?.epoch, `offset ${next?.offset} handed out again under the same epoch`);
+      assert.notEqual(next?.epoch, last.epoch, `offset ${next?.offset} handed out again under the same epoch`);
       assert.equal(next?.offset, 1);
       const page = await broker.history('r:room', last, policy);
       assert.equal(page.complete, false, 'a position from before the restart recovered');
-    } finally {
-      await broker.close();
-      admin.disconnect();
-      await server.kill();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('starts a new epoch at the next history read of an instance that saw the lost offsets: a join is not told it recovered them', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'realtime-redis-'));
-    const server = await RedisServer.start(['--dir', dir, '--dbfilename', 'snapshot.rdb']);
-    const broker = new RedisBroker({ url: server.url, keyPrefix: 'snap:' });
-    const admin = new Redis(server.port, '127.0.0.1', { lazyConnect: true });
-    try {
-      const policy = { size: 100, ttlMs: 60_000 };
-      await broker.start(randomUUID(), () => undefined);
-      await broker.subscribe('r:room');
-      let saved: StreamPosition | undefined;
-      for (let i = 1; i <= 5; i++) {
-        saved = await broker.publish('r:room', `saved ${i}`, policy);
-      }
-      await admin.connect();
-      await admin.save(); // the snapshot holds offsets 1 to 5
-      admin.disconnect();
-      for (let i = 6; i <= 8; i++) {
-        await broker.publish('r:room', `lost ${i}`, policy);
-      }
-      await server.kill();
-      await server.run();
-      await until(() => broker.health().status === 'ok', 'reconnected', 10_000);
+    await afterRollback(async (broker, saved) => {
       // A client that saw offset 3 before the crash: Redis alone would replay 4 and 5 as all it missed.
-      const page = await broker.history('r:room', { offset: 3, epoch: saved!.epoch }, policy);
+      const page = await broker.history('r:room', { offset: 3, epoch: saved.epoch }, policy);
       assert.equal(page.complete, false, `recovered ${JSON.stringify(page.entries.map((entry) => entry.offset))}, offsets 6 to 8 missing`);
-      assert.notEqual(page.position.epoch, saved!.epoch);
+      assert.notEqual(page.position.epoch, saved.epoch);
       assert.equal((await broker.publish('r:room', 'after the restart', policy))?.epoch, page.position.epoch);
-    } finally {
-      await broker.close();
-      admin.disconnect();
-      await server.kill();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
