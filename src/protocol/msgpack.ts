@@ -191,24 +191,45 @@ function wellFormed(text: string): string {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** Node's native check (`buffer.isUtf8`, without importing `node:buffer`: this file is in the browser SDK too); undefined elsewhere. */
+const nativeIsUtf8 = (
+  (globalThis as { process?: { getBuiltinModule?(id: string): unknown } }).process?.getBuiltinModule?.('node:buffer') as
+    { isUtf8?(bytes: Uint8Array): boolean } | undefined
+)?.isUtf8;
+
 /**
  * Throws unless `bytes[start, end)` is valid UTF-8, as a JSON text frame must be: the
  * decoder reads short strings leniently (`c0 80` as NUL, lone surrogates kept), long ones
- * with U+FFFD, so the same bad bytes would mean different things by length. ASCII, the
- * common case, is checked here; anything else by a strict decoder.
+ * with U+FFFD, so the same bad bytes would mean different things by length. A short ASCII
+ * string (a key, an event name: most of them) is checked here; anything else natively in
+ * Node, elsewhere by a strict decoder.
  */
 function checkUtf8(bytes: Uint8Array, start: number, end: number): void {
-  for (let i = start; i < end; i++) {
-    if (bytes[i]! >= 0x80) {
-      try {
-        strictUtf8.decode(bytes.subarray(start, end));
-      } catch {
-        throw new RangeError('a string is not valid UTF-8');
-      }
+  if (end - start <= SHORT_STRING) {
+    let i = start;
+    while (i < end && bytes[i]! < 0x80) {
+      i++;
+    }
+    if (i === end) {
       return;
     }
   }
+  const text = bytes.subarray(start, end);
+  if (nativeIsUtf8) {
+    if (!nativeIsUtf8(text)) {
+      throw new RangeError('a string is not valid UTF-8');
+    }
+    return;
+  }
+  try {
+    strictUtf8.decode(text);
+  } catch {
+    throw new RangeError('a string is not valid UTF-8');
+  }
 }
+
+/** Up to this many bytes, a string is first looked at in JavaScript: cheaper than a native call when it is ASCII. */
+const SHORT_STRING = 32;
 
 /** The bytes to skip and the elements to read after a header byte of 0xc0 to 0xdf. */
 function sizesOf(type: number, read: (size: number) => number): [skip: number, items: number] {
