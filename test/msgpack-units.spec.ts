@@ -7,6 +7,8 @@ import { PROTOCOL_V1, PROTOCOL_V1_MSGPACK } from '../src/protocol/envelope.js';
 import { binaryRequestIdOf } from '../src/protocol/envelope.js';
 import { jsonLoses, pack, packable, unpack } from '../src/protocol/msgpack.js';
 import { FakeClock } from './support/fake-clock.js';
+import { ConsoleLogger, Logger } from '@nestjs/common';
+import { PACKED_MARK, PushFrame } from '../src/transport/push-frame.js';
 
 /** A value with every MessagePack type and length class: each header the structure check walks. */
 function everyType(): Record<string, unknown> {
@@ -150,6 +152,27 @@ describe('MessagePack: what is packed (packable)', () => {
     assert.equal(jsonLoses({ a: [new ArrayBuffer(1)] }), true);
     assert.equal(jsonLoses({ a: new Date(0), b: 'x', c: [1, null] }), false);
     assert.equal(jsonLoses([[new Uint8Array(1)]], 1), false, 'past its depth limit');
+  });
+});
+
+describe('a push frame that cannot be packed', () => {
+  it('gives no MessagePack frame, told once: a fan-out skips the member and goes on to the others', () => {
+    const lines: string[] = [];
+    Logger.overrideLogger({ log: () => undefined, warn: () => undefined, error: (line: string) => lines.push(line) });
+    try {
+      // A wire form that does not decode (as data nested past the stack would not pack).
+      const push = PushFrame.fromWire(`${PACKED_MARK}${Buffer.from([0xc1]).toString('base64')}`, 7);
+      assert.equal(push.binaryFrame(), undefined);
+      assert.equal(push.binaryFrame(), undefined);
+      assert.equal(lines.length, 1, lines.join('\n'));
+      assert.match(lines[0]!, /a push \(event undefined\) could not be encoded as MessagePack: /);
+      // One that packs is built once, for every recipient.
+      const fine = PushFrame.of({ event: 'ok', data: { n: 1 } });
+      assert.equal(fine.binaryFrame(), fine.binaryFrame());
+      assert.notEqual(fine.binaryFrame(), undefined);
+    } finally {
+      Logger.overrideLogger(new ConsoleLogger());
+    }
   });
 });
 

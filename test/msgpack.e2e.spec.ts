@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, it } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
-import { PROTOCOL_V1, PROTOCOL_V1_MSGPACK, RealtimeHub, RealtimeModule, type RealtimeModuleOptions } from '../src/index.js';
+import { PROTOCOL_V1, PROTOCOL_V1_MSGPACK, RealtimeModule, type RealtimeModuleOptions } from '../src/index.js';
 import { RealtimeClient, RealtimeClientError } from '../src/client/index.js';
 import { pack } from '../src/protocol/msgpack.js';
 import { RedisBroker } from '../src/redis.js';
@@ -211,17 +211,6 @@ describe('the MessagePack encoding (protocol 1.2)', () => {
       assert.deepEqual([push.event, push.data], ['message', nested(150)]);
     }
     assert.deepEqual((await first.nextJson()).data, { offset: 1 });
-  });
-
-  it('goes on to the other members when a push cannot be packed for one (nested past the stack)', async () => {
-    const app = await start();
-    const clients = [await connect(app, [PROTOCOL_V1]), await connect(app), await connect(app, [PROTOCOL_V1])];
-    // JSON carries it; MessagePack's encoder, which recurses, runs out of stack.
-    app.app.get(RealtimeHub).emitToAll('deep', nested(3000));
-    assert.equal(JSON.stringify((await clients[0]!.nextJson()).data), JSON.stringify(nested(3000)));
-    assert.equal(JSON.stringify((await clients[2]!.nextJson()).data), JSON.stringify(nested(3000)));
-    // The MessagePack member got nothing (logged): its next frame is the answer to this.
-    assert.deepEqual(await binaryRequest(clients[1]!, { event: 'echo', id: 2, data: 'after' }), { event: 'echo', id: 2, data: 'after' });
   });
 
   it('refuses over the rate limit with the request id, as in JSON', async () => {
