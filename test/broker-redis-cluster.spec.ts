@@ -47,9 +47,13 @@ describe('RedisBroker cluster options', () => {
       () => new RedisBroker({ cluster: { nodes: [{ host: '127.0.0.1', port: 1 }], options: { keyPrefix: 'x:' } } }),
       /use the broker keyPrefix/,
     );
-    // Redis hashes the first {…} of a key: braces in the prefix would split a room's keys across slots.
-    for (const keyPrefix of ['rt{}:', 'app{x}:', '}']) {
-      assert.throws(() => new RedisBroker({ keyPrefix }), /RedisBroker keyPrefix must be a string without \{ or \}, got/, keyPrefix);
+    // Redis hashes the first {…} of a key that holds something: an empty one would split a room's keys across slots.
+    for (const keyPrefix of ['rt{}:', '{}', 'a{}b{c}:']) {
+      assert.throws(() => new RedisBroker({ keyPrefix }), /RedisBroker keyPrefix must not hold an empty \{\}/, keyPrefix);
+    }
+    assert.throws(() => new RedisBroker({ keyPrefix: 7 as never }), /RedisBroker keyPrefix must be a string, got number/);
+    for (const keyPrefix of ['{myapp}:', 'a}b', 'rt{', 'x{y']) {
+      assert.doesNotThrow(() => new RedisBroker({ keyPrefix, url: 'redis://127.0.0.1:1' }), keyPrefix);
     }
     assert.doesNotThrow(() => new RedisBroker({ keyPrefix: 'app:v2:', url: 'redis://127.0.0.1:1' }));
   });

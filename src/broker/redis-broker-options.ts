@@ -8,7 +8,11 @@ export interface RedisBrokerOptions {
   client?: Redis;
   /** A Redis Cluster (Redis 7 or later) instead of one server; see {@link RedisClusterTarget}. `url` and `client` are then ignored. */
   cluster?: RedisClusterTarget;
-  /** Prefix of every channel and key, without `{` or `}` (a room's keys share a Redis Cluster slot through their own braces). Default `rt:`. */
+  /**
+   * Prefix of every channel and key. Default `rt:`. Not with an empty `{}` (a room's keys share
+   * a Redis Cluster slot through braces of their own); a `{tag}` of its own puts every room in
+   * one slot.
+   */
   keyPrefix?: string;
   /**
    * How long presence entries live without a refresh; an instance refreshes its own every
@@ -50,4 +54,28 @@ export interface RedisClusterTarget {
    * `keyPrefix` is refused (use the broker's `keyPrefix`).
    */
   options?: ClusterOptions;
+}
+
+/**
+ * Checks a `keyPrefix` (see {@link RedisBrokerOptions.keyPrefix}). Redis Cluster hashes a key
+ * by its first `{…}` when that holds something; a room's keys (`<prefix>{<room>}:m`, `:s`)
+ * share a slot through `{<room>}`. A prefix whose first `{` is closed at once (`rt{}:`)
+ * makes Redis hash each whole key (every history script fails with CROSSSLOT): refused. One
+ * with a tag of its own (`{app}:`) works but puts every room in one slot: `warn` says so on
+ * a cluster.
+ */
+export function checkKeyPrefix(prefix: unknown, cluster: boolean, warn: (line: string) => void): void {
+  if (typeof prefix !== 'string') {
+    throw new TypeError(`RedisBroker keyPrefix must be a string, got ${typeof prefix}`);
+  }
+  const open = prefix.indexOf('{');
+  const close = open === -1 ? -1 : prefix.indexOf('}', open);
+  if (open !== -1 && close === open + 1) {
+    throw new TypeError(
+      `RedisBroker keyPrefix must not hold an empty {} (a room's keys would be in different cluster slots), got ${JSON.stringify(prefix)}`,
+    );
+  }
+  if (close !== -1 && cluster) {
+    warn(`keyPrefix ${JSON.stringify(prefix)} holds a hash tag: every room is in one cluster slot, on one shard`);
+  }
 }

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { RedisOptions } from 'ioredis';
-import type { RedisBrokerOptions } from './redis-broker-options.js';
+import { checkKeyPrefix, type RedisBrokerOptions } from './redis-broker-options.js';
 import { BrokerUnavailableError, messageOf } from './broker-errors.js';
 import { BrokerResilience } from './broker-resilience.js';
 import type {
@@ -73,10 +73,7 @@ export class RedisBroker implements RealtimeBroker {
 
   constructor(private readonly options: RedisBrokerOptions = {}) {
     this.prefix = options.keyPrefix ?? 'rt:';
-    if (typeof this.prefix !== 'string' || /[{}]/.test(this.prefix)) {
-      // A brace in it would move a room's keys out of the slot its {room} hash tag names: every history script would fail with CROSSSLOT on a cluster.
-      throw new TypeError(`RedisBroker keyPrefix must be a string without { or }, got ${JSON.stringify(this.prefix)}`);
-    }
+    checkKeyPrefix(this.prefix, options.cluster !== undefined, (line) => this.logger.warn(line));
     this.presenceTtlMs = options.presenceTtlMs ?? 30_000;
     const maxPending = options.maxPendingPublishes ?? 1000;
     const healthCheckMs = options.healthCheckMs ?? 1000;
