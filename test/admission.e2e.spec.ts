@@ -18,7 +18,11 @@ import { refusedUpgrade, TestClient } from './support/ws-client.js';
 const ONE_PLACE = { maxConnections: 1, maxConnectionsPerIp: 1, maxConnectionsPerUser: 1 };
 
 /** An upgrade request to `/rooms` written by hand over TCP, so that a test can send what no client library would. */
-async function rawUpgrade(port: number, headers: Record<string, string>): Promise<{ socket: Socket; answer: Promise<string> }> {
+async function rawUpgrade(
+  port: number,
+  headers: Record<string, string>,
+  method = 'GET',
+): Promise<{ socket: Socket; answer: Promise<string> }> {
   const socket = tcpConnect(port, '127.0.0.1');
   socket.on('error', () => undefined);
   await once(socket, 'connect');
@@ -26,7 +30,7 @@ async function rawUpgrade(port: number, headers: Record<string, string>): Promis
   socket.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
   const ended = new Promise<string>((resolve) => socket.once('close', () => resolve(answer)));
   const lines = [
-    'GET /rooms HTTP/1.1',
+    `${method} /rooms HTTP/1.1`,
     `Host: 127.0.0.1:${port}`,
     'Upgrade: websocket',
     'Connection: Upgrade',
@@ -175,6 +179,17 @@ describe('admission: an upgrade that does not become a connection gives its plac
       await served('alice');
     });
   }
+
+  it('answers an upgrade asked with another method than GET with 405 and Allow: GET', async () => {
+    const running = await start({ limits: ONE_PLACE });
+    const refused = await rawUpgrade(running.port, { ...upgradeHeaders('alice'), 'Content-Length': '0' }, 'POST');
+    sockets.push(refused.socket);
+    const [head, body] = (await within(refused.answer, 'the refusal')).split('\r\n\r\n');
+    assert.match(head!, /^HTTP\/1\.1 405 /, head);
+    assert.match(head!, /\r\nAllow: GET(\r\n|$)/, head);
+    assert.deepEqual(JSON.parse(body!), { error: 'BAD_REQUEST', message: 'Invalid HTTP method' });
+    await served('alice');
+  });
 
   /** Connects `sub` to `/rooms` with `headers` added to its token. */
   function connectWith(sub: string, headers: Record<string, string>): Promise<TestClient> {

@@ -93,13 +93,13 @@ export class UpgradeGate {
    * subprotocol list) as every other refusal is: JSON, counted, logged at a bounded rate.
    */
   malformed(socket: Duplex, path: string, why: string): void {
-    const version = /Sec-WebSocket-Version/i.test(why);
+    const method = /HTTP method/i.test(why);
     const refusal: Refusal = {
-      status: 400,
+      status: method ? 405 : 400,
       code: 'BAD_REQUEST',
       message: why,
       cause: 'bad-request',
-      headers: version ? { 'Sec-WebSocket-Version': '13, 8' } : undefined,
+      headers: method ? { Allow: 'GET' } : /Sec-WebSocket-Version/i.test(why) ? { 'Sec-WebSocket-Version': '13, 8' } : undefined,
     };
     this.refuse(socket, refusal, 'warn', () => `at ${path}: ${why}`);
   }

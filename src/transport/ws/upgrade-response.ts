@@ -14,7 +14,8 @@ import type { Duplex } from 'node:stream';
  * - `timeout`: the handshake or the hook took too long (503);
  * - `error`: the handshake failed unexpectedly (503);
  * - `bad-request`: a malformed WebSocket handshake (a bad `Sec-WebSocket-Key`,
- *   `Sec-WebSocket-Version` or `Sec-WebSocket-Protocol`) that `ws` refused (400).
+ *   `Sec-WebSocket-Version` or `Sec-WebSocket-Protocol`) that `ws` refused (400; 405 for a
+ *   method other than GET).
  */
 export type UpgradeRefusalCause =
   | 'not-found'
