@@ -83,6 +83,19 @@ describe('RealtimeModule', () => {
       startApp({ imports: [RealtimeModule.forRoot({ broker: { start: () => Promise.resolve() } as never })], providers: [OtherGateway] }),
       /got an object without publish, history, subscribe, unsubscribe, health, close, addPresence, removePresence, presence/,
     );
+    // A class instead of an instance, a Set instead of an array: named as what they are.
+    class MyBroker {}
+    await assert.rejects(
+      startApp({ imports: [RealtimeModule.forRoot({ broker: MyBroker as never })], providers: [OtherGateway] }),
+      /got a function \(MyBroker\): pass an instance \(new MyBroker\(…\)\)/,
+    );
+    await assert.rejects(
+      startApp({
+        imports: [RealtimeModule.forRoot({ allowedOrigins: new Set(['https://a.example']) as never })],
+        providers: [OtherGateway],
+      }),
+      /Realtime allowedOrigins must be an array of origins, got a Set/,
+    );
   });
 
   it('resolves every option once, with its default, frozen', () => {

@@ -1,5 +1,6 @@
 import { JwtService } from '@nestjs/jwt';
 import { createPublicKey, createSecretKey, KeyObject, X509Certificate } from 'node:crypto';
+import { describeValue } from '../options/describe-value.js';
 import { positiveInteger } from '../options/resolve-options.js';
 import type { JwtAlgorithm, JwtKey, JwtTokenHeader, RealtimeAuthOptions } from './auth-options.interface.js';
 import { AuthenticationError } from './authenticator.interface.js';
@@ -149,10 +150,6 @@ function claimValues(name: string, value: unknown): void {
   if (values.length === 0 || !values.every((v) => typeof v === 'string' && v.length > 0)) {
     throw new TypeError(`Realtime ${name} must be a non-empty string or a non-empty array of them, got ${describeValue(value)}`);
   }
-}
-
-function describeValue(value: unknown): string {
-  return value instanceof RegExp || value instanceof Set || value instanceof Map ? `a ${value.constructor.name}` : JSON.stringify(value);
 }
 
 function toSecretKey(key: JwtKey): KeyObject {

@@ -9,6 +9,7 @@ import type {
 import { BrokerTimeoutError, BrokerUnavailableError, messageOf } from './broker-errors.js';
 import { promiseOf } from './promise-of.js';
 import { untilDeadline } from '../limits/deadline.js';
+import { describeValue } from '../options/describe-value.js';
 
 /** What a broker must be able to do (`RealtimeBroker`'s methods). */
 const BROKER_METHODS = [
@@ -32,7 +33,12 @@ const BROKER_METHODS = [
 function checkBroker(broker: unknown): void {
   const missing = BROKER_METHODS.filter((method) => typeof (broker as Record<string, unknown> | null | undefined)?.[method] !== 'function');
   if (missing.length > 0) {
-    const got = typeof broker === 'object' && broker !== null ? `an object without ${missing.join(', ')}` : JSON.stringify(broker);
+    const got =
+      typeof broker === 'function'
+        ? `${describeValue(broker)}: pass an instance (new ${broker.name || 'YourBroker'}(…))`
+        : typeof broker === 'object' && broker !== null
+          ? `an object without ${missing.join(', ')}`
+          : describeValue(broker);
     throw new TypeError(`Realtime option broker must be a RealtimeBroker (a MemoryBroker, a RedisBroker or your own), got ${got}`);
   }
 }

@@ -3,6 +3,7 @@ import type { HistoryPolicy } from '../broker/broker.interface.js';
 import type { HeartbeatTiming } from '../heartbeat/heartbeat-monitor.js';
 import type { LimitSettings, RealtimeLimits } from '../limits/limits.js';
 import { MAX_TIMER_MS } from '../limits/deadline.js';
+import { describeValue } from './describe-value.js';
 import { checkRate } from '../limits/token-bucket.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { DEFAULT_MAX_DEPTH } from '../protocol/envelope.js';
@@ -79,7 +80,7 @@ export function resolveOptions(options: RealtimeModuleOptions = {}): ResolvedOpt
   };
   if (options.metrics !== undefined && typeof options.metrics !== 'boolean') {
     // Only `false` turns counting off: the string 'false' from the environment would leave it on.
-    throw new TypeError(`Realtime option metrics must be true or false, got ${JSON.stringify(options.metrics)}`);
+    throw new TypeError(`Realtime option metrics must be true or false, got ${describeValue(options.metrics)}`);
   }
   delayMs('shutdown.timeoutMs', shutdown.timeoutMs);
   positiveInteger('shutdown.batchSize', shutdown.batchSize);
@@ -189,7 +190,7 @@ export function toOriginSet(origins: string[] | undefined): ReadonlySet<string> 
     return undefined;
   }
   if (!Array.isArray(origins)) {
-    throw new TypeError(`Realtime allowedOrigins must be an array of origins, got ${JSON.stringify(origins)}`);
+    throw new TypeError(`Realtime allowedOrigins must be an array of origins, got ${describeValue(origins)}`);
   }
   return new Set(
     origins.map((origin) => {
