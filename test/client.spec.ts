@@ -184,6 +184,27 @@ describe('client SDK against a scripted fake server', () => {
     assert.ok(!JSON.stringify(closed).includes(token));
   });
 
+  it('never quotes a token the browser escaped in its error either', async () => {
+    server = await FakeServer.start();
+    const token = 'tok\u3042en\u0000x';
+    /** Chromium escapes what is not printable ASCII in the subprotocol it quotes. */
+    class EscapingWebSocket {
+      constructor(_url: string, protocols: string | string[]) {
+        const refused = ([] as string[]).concat(protocols).find((protocol) => protocol.startsWith('bearer.'))!;
+        const escaped = refused.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+        throw new SyntaxError(`Failed to construct 'WebSocket': The subprotocol '${escaped}' is invalid.`);
+      }
+    }
+    const made = client({ token, WebSocket: EscapingWebSocket as unknown as RealtimeClientOptions['WebSocket'] });
+    const errors: RealtimeClientError[] = [];
+    made.onError((error) => errors.push(error));
+    await nextClosed(made);
+    assert.equal(
+      errors[0]!.message,
+      "cannot open the WebSocket: Failed to construct 'WebSocket': The subprotocol 'bearer.***' is invalid.",
+    );
+  });
+
   it('waits for connect() with autoConnect: false, and connects again after disconnect()', async () => {
     server = await FakeServer.start();
     const made = client({ autoConnect: false });

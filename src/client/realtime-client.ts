@@ -234,8 +234,8 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
       socket.binaryType = 'arraybuffer';
     } catch (error) {
       // A token that is no valid subprotocol value (base64 with + / =): a new one may do; a fixed one never will.
-      // Browsers quote the offending subprotocol, the token with it: never in an error message.
-      const why = `cannot open the WebSocket: ${token ? describe(error).split(token).join('***') : describe(error)}`;
+      // Browsers quote the offending subprotocol (escaped, at times), the token with it: never in an error message.
+      const why = `cannot open the WebSocket: ${describe(error).replace(/bearer\.[^\s'"]*/gi, 'bearer.***')}`;
       this.retry.tokenReason = 'expired';
       return typeof this.options.token === 'function' ? this.attemptFailed(attempt, why) : this.end('gave-up', why);
     }
