@@ -102,7 +102,7 @@ export class RoomTracker {
     if (position) {
       // A recovered join's replay follows the reply, and its offsets move this on; otherwise
       // the room goes on from where it stands now (or from what already came after it).
-      const sent = tracked.epoch === undefined ? sinceOf(data) : undefined;
+      const sent = tracked.epoch === undefined ? positionOf(data.since) : undefined;
       if (position.recovered === true && sent?.epoch === position.epoch) {
         // A first join with the application's own `since`: its replay, still to come, starts there.
         tracked.offset = Math.max(sent.offset, tracked.seenSinceJoin ?? 0);
@@ -187,7 +187,7 @@ export class RoomTracker {
           const message = `room ${JSON.stringify(room)} could not be joined again yet (still trying): ${(error as Error).message}`;
           io.fail(new RealtimeClientError(code, message));
         }
-        const timer = io.later(Math.min(REJOIN_RETRY_MS * 2 ** Math.min(attempt, REJOIN_RETRIES), REJOIN_RETRY_MAX_MS), () => {
+        const timer = io.later(Math.min(REJOIN_RETRY_MS * 2 ** attempt, REJOIN_RETRY_MAX_MS), () => {
           this.retries.delete(timer);
           void this.rejoinOne(room, generation, attempt + 1, io);
         });
@@ -208,13 +208,7 @@ export interface RejoinIo {
   later(ms: number, call: () => void): unknown;
 }
 
-/** The `since` a join's data gave, when it is a position. */
-function sinceOf(data: Readonly<Record<string, unknown>>): { offset: number; epoch: string } | undefined {
-  const since = data.since as { offset?: unknown; epoch?: unknown } | null | undefined;
-  return typeof since?.offset === 'number' && typeof since.epoch === 'string' ? { offset: since.offset, epoch: since.epoch } : undefined;
-}
-
-/** The position in a join's reply, and whether it recovered. */
+/** The position in a join's reply (or in the `since` its data gave), and whether it recovered. */
 function positionOf(reply: unknown): { offset: number; epoch: string; recovered?: unknown } | undefined {
   const candidate = reply as { offset?: unknown; epoch?: unknown; recovered?: unknown } | null;
   if (typeof candidate?.offset === 'number' && typeof candidate.epoch === 'string') {
