@@ -643,11 +643,17 @@ describe('client SDK room tracking', () => {
     assert.deepEqual(bodies, [{ room: 'lobby', since: { offset: 7, epoch: 'E' } }]);
   });
 
-  it('tries a rejoin again when it timed out, as when the server could not answer it', async () => {
+  /** A tracker that joined `lobby` (offset 3, epoch E), and the rejoins it tells of. */
+  async function joinedLobby(): Promise<{ tracker: RoomTracker; rejoins: unknown[] }> {
     const tracker = new RoomTracker();
     await tracker.track('lobby', {}, () => Promise.resolve({ room: 'lobby', offset: 3, epoch: 'E' }));
     const rejoins: unknown[] = [];
     tracker.onRejoin(({ room, recovered }) => rejoins.push({ room, recovered }));
+    return { tracker, rejoins };
+  }
+
+  it('tries a rejoin again when it timed out, as when the server could not answer it', async () => {
+    const { tracker, rejoins } = await joinedLobby();
     const failures: unknown[] = [];
     const codes = ['TIMEOUT', 'UNAVAILABLE'];
     const bodies: unknown[] = [];
@@ -670,10 +676,7 @@ describe('client SDK room tracking', () => {
   });
 
   it('goes on trying a rejoin the server cannot answer past its retries, telling the application once, naming the room', async () => {
-    const tracker = new RoomTracker();
-    await tracker.track('lobby', {}, () => Promise.resolve({ room: 'lobby', offset: 3, epoch: 'E' }));
-    const rejoins: unknown[] = [];
-    tracker.onRejoin(({ room, recovered }) => rejoins.push({ room, recovered }));
+    const { tracker, rejoins } = await joinedLobby();
     const failures: RealtimeClientError[] = [];
     const pauses: number[] = [];
     let tries = 0;
